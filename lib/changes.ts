@@ -1,0 +1,115 @@
+/**
+ * @module
+ * Building commits from events, releasing continuations with their parent's commit, and the
+ * compare-and-set retry loop every read-decide-write operation goes through.
+ */
+
+import type { AppendResult, Change, Commit, Storage } from "../storage/storage.ts";
+import { ConflictError, JobNotFoundError } from "./errors.ts";
+import type { CreatedEvent, JobEvent, NewEvent } from "./events.ts";
+import type { JobRecord } from "./job.ts";
+import { create, type Lease, project } from "./projection.ts";
+import { FINAL_STATES } from "./states.ts";
+
+/** How many times a read-decide-write operation re-reads after losing a race. */
+export const MAX_TRIES = 50;
+
+/** A commit creating job `id` from its created event and its first state event(s). */
+export function createCommit(
+  id: string,
+  created: Omit<CreatedEvent, "seq">,
+  then: NewEvent[],
+): Commit {
+  const events = numbered(0, [created, ...then]);
+  let record = create(id, events[0]);
+  for (const event of events.slice(1)) record = project(record, event);
+  return { id, expect: 0, events, record };
+}
+
+/** A commit appending `events` to a job whose current record is `record`. */
+export function appendCommit(record: JobRecord, events: NewEvent[], lease?: Lease): Commit {
+  const numberedEvents = numbered(record.version, events);
+  let next = record;
+  for (const event of numberedEvents) next = project(next, event);
+  const commit: Commit = {
+    id: record.id,
+    expect: record.version,
+    events: numberedEvents,
+    record: next,
+  };
+  if (lease) commit.lease = lease;
+  return commit;
+}
+
+function numbered(version: number, events: NewEvent[]): JobEvent[] {
+  return events.map((event, i) => ({ ...event, seq: version + i + 1 }) as JobEvent);
+}
+
+/**
+ * The commits that move a finished parent's Awaiting continuations on: `finished` ones to
+ * Enqueued, `succeeded` ones to Enqueued if the parent succeeded, else to Deleted.
+ */
+export function releaseCommits(
+  parent: JobRecord,
+  children: (JobRecord | null)[],
+  at: number,
+): Commit[] {
+  if (!FINAL_STATES.includes(parent.state)) return [];
+  const commits: Commit[] = [];
+  for (const child of children) {
+    if (!child || child.state !== "Awaiting" || child.parentId !== parent.id) continue;
+    const proceed = child.on === "finished" || parent.state === "Succeeded";
+    commits.push(appendCommit(child, [{
+      type: "state",
+      at,
+      state: proceed ? "Enqueued" : "Deleted",
+      reason: proceed
+        ? `parent ${parent.id} ${parent.state.toLowerCase()}`
+        : `parent ${parent.id} ended ${parent.state}; this continuation runs only after success`,
+    }]));
+  }
+  return commits;
+}
+
+/** Wraps a job's commit into a change that also releases its continuations when it finishes. */
+export async function withContinuations(
+  storage: Storage,
+  commit: Commit,
+  at: number,
+): Promise<Change> {
+  const parent = commit.record;
+  if (!FINAL_STATES.includes(parent.state) || parent.continuations.length === 0) {
+    return { commits: [commit] };
+  }
+  const children = await storage.getMany(parent.continuations.map((c) => c.id));
+  return { commits: [commit, ...releaseCommits(parent, children, at)] };
+}
+
+/**
+ * Reads job `id`, lets `decide` build its commit, writes it (with continuation releases), and
+ * repeats on a conflict. `decide` may throw to refuse (e.g. a forbidden transition).
+ */
+export async function updateJob(
+  storage: Storage,
+  submit: (change: Change) => Promise<AppendResult>,
+  id: string,
+  decide: (record: JobRecord) => Commit | Promise<Commit>,
+  now: () => number,
+): Promise<JobRecord> {
+  for (let tries = 1; tries <= MAX_TRIES; tries++) {
+    const record = await storage.get(id);
+    if (!record) throw new JobNotFoundError(id);
+    const commit = await decide(record);
+    const change = await withContinuations(storage, commit, now());
+    const result = await submit(change);
+    if (result.ok) return commit.record;
+    await backoff(tries);
+  }
+  throw new ConflictError(id, MAX_TRIES);
+}
+
+/** Waits a short random time after a lost race, so that racing writers spread out. */
+export function backoff(tries: number): Promise<void> {
+  const ms = Math.random() * Math.min(2 ** tries, 100);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

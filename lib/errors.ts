@@ -1,0 +1,210 @@
+/**
+ * @module
+ * Typed errors. Every failure TaskFlow reports is a {@link TaskFlowError} with a stable `code`
+ * that callers can switch on; the message names what was wrong and with which value, with the
+ * same text on every storage backend.
+ */
+
+/** Stable error codes, one per kind of failure. */
+export type ErrorCode =
+  | "ARGS_NOT_SERIALIZABLE"
+  | "PAYLOAD_TOO_LARGE"
+  | "INVALID_NAME"
+  | "INVALID_OPTION"
+  | "JOB_NOT_FOUND"
+  | "JOB_EXISTS"
+  | "INVALID_TRANSITION"
+  | "CONFLICT"
+  | "UNKNOWN_STORAGE_SCHEME"
+  | "STORAGE_UNAVAILABLE"
+  | "CORRUPT_RECORD"
+  | "UNKNOWN_JOB"
+  | "JOB_TIMEOUT"
+  | "JOB_DISCARDED"
+  | "JOB_MODULE_INVALID";
+
+/** Base class of every error TaskFlow throws on purpose. */
+export class TaskFlowError extends Error {
+  /** Stable machine-readable code, e.g. `JOB_NOT_FOUND`. */
+  readonly code: ErrorCode;
+  /** Extra facts about the failure (the offending path, size, id, ...). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  /** Creates an error with a stable `code`, a message and optional details. */
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Job arguments (or a result) are not plain JSON; `path` names the offending value. */
+export class ArgsNotSerializableError extends TaskFlowError {
+  /** Path of the offending value, e.g. `args.user.at`. */
+  readonly path: string;
+  /** Builds the error for the value at `path`, with the reason it is not plain JSON. */
+  constructor(path: string, reason: string) {
+    super("ARGS_NOT_SERIALIZABLE", `${path} is not plain JSON: ${reason}`, { path });
+    this.path = path;
+  }
+}
+
+/** A payload is larger than the backend accepts. */
+export class PayloadTooLargeError extends TaskFlowError {
+  /** Builds the error naming what was too large, its size and the limit, in bytes. */
+  constructor(what: string, size: number, limit: number) {
+    super(
+      "PAYLOAD_TOO_LARGE",
+      `${what} is ${size} bytes as JSON, over the limit of ${limit} bytes`,
+      { what, size, limit },
+    );
+  }
+}
+
+/** A job name, queue name or job id does not follow the allowed pattern. */
+export class InvalidNameError extends TaskFlowError {
+  /** Builds the error for `kind` (e.g. "job name") with the offending value and the rule. */
+  constructor(kind: string, value: unknown, rule: string) {
+    super("INVALID_NAME", `invalid ${kind} ${JSON.stringify(value) ?? String(value)}: ${rule}`, {
+      kind,
+      value,
+    });
+  }
+}
+
+/** An option has a value outside its allowed range (negative delay, unknown backoff, ...). */
+export class InvalidOptionError extends TaskFlowError {
+  /** Builds the error for option `option`, describing the rule it breaks. */
+  constructor(option: string, value: unknown, rule: string) {
+    super("INVALID_OPTION", `invalid ${option} ${describe(value)}: ${rule}`, { option, value });
+  }
+}
+
+/** No job with that id exists. */
+export class JobNotFoundError extends TaskFlowError {
+  /** Builds the error for the missing job `id`. */
+  constructor(id: string) {
+    super("JOB_NOT_FOUND", `job ${JSON.stringify(id)} does not exist`, { id });
+  }
+}
+
+/** A job with that id already exists (custom or deterministic ids). */
+export class JobExistsError extends TaskFlowError {
+  /** Builds the error for the already existing job `id`. */
+  constructor(id: string) {
+    super("JOB_EXISTS", `job ${JSON.stringify(id)} already exists`, { id });
+  }
+}
+
+/** The transition table does not allow moving the job from its state to the requested one. */
+export class InvalidTransitionError extends TaskFlowError {
+  /** Builds the error for job `id` moving from `from` (null: not created yet) to `to`. */
+  constructor(id: string, from: string | null, to: string) {
+    super(
+      "INVALID_TRANSITION",
+      `job ${JSON.stringify(id)} cannot move from ${from ?? "(new)"} to ${to}`,
+      { id, from, to },
+    );
+  }
+}
+
+/** Writers kept racing on the same job and the operation gave up after several tries. */
+export class ConflictError extends TaskFlowError {
+  /** Builds the error for job `id` after `tries` failed compare-and-set attempts. */
+  constructor(id: string, tries: number) {
+    super(
+      "CONFLICT",
+      `job ${JSON.stringify(id)} kept changing under this write; gave up after ${tries} tries`,
+      { id, tries },
+    );
+  }
+}
+
+/** The storage URL has a scheme TaskFlow does not know, or is malformed. */
+export class UnknownStorageError extends TaskFlowError {
+  /** Builds the error for `url`, with the reason and the schemes that are known. */
+  constructor(url: string, reason: string) {
+    super(
+      "UNKNOWN_STORAGE_SCHEME",
+      `cannot open storage ${JSON.stringify(url)}: ${reason} ` +
+        `(use memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis:// or rediss://)`,
+      { url },
+    );
+  }
+}
+
+/** The storage backend cannot be reached or refused the operation. */
+export class StorageUnavailableError extends TaskFlowError {
+  /** Builds the error for the backend at `address`, with its underlying cause. */
+  constructor(address: string, message: string, cause?: unknown) {
+    super("STORAGE_UNAVAILABLE", `storage ${address} unavailable: ${message}`, { address });
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+/** A stored value could not be read back as a job record or event. */
+export class CorruptRecordError extends TaskFlowError {
+  /** Builds the error for job `id`, naming what is broken. */
+  constructor(id: string, problem: string) {
+    super("CORRUPT_RECORD", `job ${JSON.stringify(id)} is corrupt: ${problem}`, { id });
+  }
+}
+
+/** A worker received a job whose name it has no handler for. */
+export class UnknownJobError extends TaskFlowError {
+  /** Builds the error for job name `name`, listing the names the worker knows. */
+  constructor(name: string, known: readonly string[]) {
+    super(
+      "UNKNOWN_JOB",
+      `no handler is registered for job name ${JSON.stringify(name)} ` +
+        `(this worker knows: ${known.length ? known.join(", ") : "none"})`,
+      { name },
+    );
+  }
+}
+
+/** A handler ran longer than its `timeoutMs`. */
+export class JobTimeoutError extends TaskFlowError {
+  /** Builds the error for a handler that ran past `timeoutMs`. */
+  constructor(timeoutMs: number) {
+    super("JOB_TIMEOUT", `job timed out after ${timeoutMs} ms`, { timeoutMs });
+  }
+}
+
+/**
+ * Thrown by a handler to fail its job at once, without further retries.
+ *
+ * @example
+ * ```ts
+ * import { DiscardError } from "./mod.ts";
+ * throw new DiscardError("the account was closed; retrying cannot help");
+ * ```
+ */
+export class DiscardError extends TaskFlowError {
+  /** Builds the error with the reason the job should not be retried. */
+  constructor(message: string) {
+    super("JOB_DISCARDED", message);
+  }
+}
+
+/** A module of job definitions could not be loaded or exports something that is not a job. */
+export class JobModuleError extends TaskFlowError {
+  /** Builds the error for module `specifier` with the problem found. */
+  constructor(specifier: string, problem: string, cause?: unknown) {
+    super("JOB_MODULE_INVALID", `job module ${specifier}: ${problem}`, { specifier });
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "number" || typeof value === "bigint") return String(value);
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime()) ? "Invalid Date" : value.toISOString();
+  }
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

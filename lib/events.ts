@@ -1,0 +1,121 @@
+/**
+ * @module
+ * The events a job's log is made of. Events are facts in the past tense; each has a sequence
+ * number (1, 2, 3, ... per job) and a time. The job record is their fold.
+ */
+
+import type { Json } from "./payload.ts";
+import type { State } from "./states.ts";
+
+/** How a continuation waits on its parent: only its success, or any end state. */
+export type ContinueOn = "succeeded" | "finished";
+
+/** A retry delay rule that can be stored with the job. */
+export type BackoffSpec =
+  | "exponential"
+  | "fixed"
+  | { readonly type: "exponential" | "fixed"; readonly delayMs: number };
+
+/** Options stored with a job when it is created (absent ones come from the worker's definition). */
+export interface StoredOptions {
+  /** Total attempts allowed, first run included. */
+  attempts?: number;
+  /** Delay rule between attempts. */
+  backoff?: BackoffSpec;
+  /** Abort the handler's signal and fail the attempt after this many milliseconds. */
+  timeoutMs?: number;
+}
+
+/** What failed, as stored with a failed attempt. */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  code?: string;
+  stack?: string;
+}
+
+/** Extra facts recorded with a state event; which fields appear depends on the state. */
+export interface StateData {
+  /** Scheduled: when the job becomes due. */
+  runAt?: number;
+  /** Scheduled: the attempt that failed and is being retried. */
+  retryOf?: number;
+  /** Processing: the server that claimed the job. */
+  serverId?: string;
+  /** Processing: the lease granted at claim time (heartbeats extend it outside the log). */
+  leaseUntil?: number;
+  /** Succeeded: the handler's return value. */
+  result?: Json;
+  /** Succeeded/Failed/retry: how long the attempt ran. */
+  durationMs?: number;
+  /** Failed, or Scheduled as a retry: the error of the attempt. */
+  error?: ErrorInfo;
+  /** Enqueued by an operator: the attempt counter starts again. */
+  resetAttempts?: boolean;
+}
+
+/** The first event of every job. */
+export interface CreatedEvent {
+  type: "created";
+  seq: number;
+  at: number;
+  name: string;
+  queue: string;
+  args: Json;
+  priority: number;
+  options: StoredOptions;
+  /** For continuations: the parent job and the condition. */
+  parentId?: string;
+  on?: ContinueOn;
+}
+
+/** The job entered `state`. */
+export interface StateEvent {
+  type: "state";
+  seq: number;
+  at: number;
+  state: State;
+  reason?: string;
+  data?: StateData;
+}
+
+/** The handler reported progress. */
+export interface ProgressEvent {
+  type: "progress";
+  seq: number;
+  at: number;
+  value: number;
+}
+
+/** The handler wrote a log line. */
+export interface LogEvent {
+  type: "log";
+  seq: number;
+  at: number;
+  message: string;
+}
+
+/** A continuation was attached to this job. */
+export interface ContinuationAddedEvent {
+  type: "continuation";
+  seq: number;
+  at: number;
+  childId: string;
+  on: ContinueOn;
+}
+
+/** Any event of a job's log. */
+export type JobEvent =
+  | CreatedEvent
+  | StateEvent
+  | ProgressEvent
+  | LogEvent
+  | ContinuationAddedEvent;
+
+/** An event before it is given its sequence number. */
+export type NewEvent =
+  | Omit<CreatedEvent, "seq">
+  | Omit<StateEvent, "seq">
+  | Omit<ProgressEvent, "seq">
+  | Omit<LogEvent, "seq">
+  | Omit<ContinuationAddedEvent, "seq">;

@@ -1,0 +1,252 @@
+/**
+ * @module
+ * Jobs: the stored record, job definitions (name + handler + defaults), ids and name rules.
+ */
+
+import type { BackoffSpec, ContinueOn, ErrorInfo, StoredOptions } from "./events.ts";
+import { InvalidNameError, InvalidOptionError } from "./errors.ts";
+import type { Json } from "./payload.ts";
+import type { State } from "./states.ts";
+
+/** A continuation attached to a job. */
+export interface ContinuationRef {
+  id: string;
+  on: ContinueOn;
+}
+
+/**
+ * The current state of a job: the fold of its event log, kept as a projection by storage.
+ * `version` is the sequence number of the last event folded in.
+ */
+export interface JobRecord {
+  id: string;
+  name: string;
+  queue: string;
+  args: Json;
+  priority: number;
+  options: StoredOptions;
+  state: State;
+  /** When the job entered its current state (ms since epoch). */
+  stateAt: number;
+  /** Why it entered its current state, when a reason was given. */
+  reason?: string;
+  createdAt: number;
+  version: number;
+  /** Attempts started since creation or the last manual requeue. */
+  attempt: number;
+  /** Scheduled: when it becomes due. */
+  runAt?: number;
+  /** Scheduled as a retry: the attempt that failed. */
+  retryOf?: number;
+  /** Processing (and after): the server that ran the last attempt. */
+  serverId?: string;
+  /** When the last attempt started. */
+  startedAt?: number;
+  /** Succeeded: the handler's return value. */
+  result?: Json;
+  /** Duration of the last finished attempt. */
+  durationMs?: number;
+  /** The error of the last failed attempt. */
+  error?: ErrorInfo;
+  /** Last progress reported by the handler. */
+  progress?: number;
+  /** Continuation: the job it waits for and the condition. */
+  parentId?: string;
+  on?: ContinueOn;
+  /** Jobs waiting for this one. */
+  continuations: ContinuationRef[];
+}
+
+/** What a handler receives besides its arguments. */
+export interface JobContext {
+  /** The job's id. */
+  jobId: string;
+  /** The job's name. */
+  name: string;
+  /** 1 for the first run, 2 for the first retry, ... */
+  attempt: number;
+  /** Fires on timeout, on delete of the job, and when the worker shuts down. */
+  signal: AbortSignal;
+  /** Records progress (a number, typically 0–100); shown on the dashboard. */
+  progress(value: number): Promise<void>;
+  /** Appends a line to the job's log. */
+  log(message: string): Promise<void>;
+}
+
+/** A job handler: receives the arguments and a context; its return value is the job's result. */
+// deno-lint-ignore no-explicit-any
+export type Handler<A = any, R = unknown> = (args: A, ctx: JobContext) => R | Promise<R>;
+
+/** Computes a retry delay in ms from the attempt that failed (1-based) and its error. */
+export type BackoffFunction = (attempt: number, error: unknown) => number;
+
+/** Per-job defaults, overridable per enqueue. */
+export interface JobDefaults {
+  /** Queue the job goes to (default `"default"`). */
+  queue?: string;
+  /** Higher runs first within a queue (default 0, range −1000..1000). */
+  priority?: number;
+  /** Total attempts, first run included (default 10). */
+  attempts?: number;
+  /** `"exponential"` (Hangfire's curve), `"fixed"`, `{ type, delayMs }`, or a function. */
+  backoff?: BackoffSpec | BackoffFunction;
+  /** Abort the handler and fail the attempt after this many ms. */
+  timeoutMs?: number;
+}
+
+/** A named job with its handler and defaults, created by {@link defineJob}. */
+export interface JobDefinition<A = unknown, R = unknown> {
+  readonly name: string;
+  readonly handler: Handler<A, R>;
+  readonly defaults: Readonly<JobDefaults>;
+}
+
+/** Default queue name. */
+export const DEFAULT_QUEUE = "default";
+/** Default number of attempts (first run included), as in Hangfire. */
+export const DEFAULT_ATTEMPTS = 10;
+
+const JOB_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\/-]{0,127}$/;
+const QUEUE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+const JOB_ID = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/;
+
+/** Throws {@link InvalidNameError} unless `name` is a valid job name. */
+export function checkJobName(name: unknown): string {
+  if (typeof name !== "string" || !JOB_NAME.test(name)) {
+    throw new InvalidNameError(
+      "job name",
+      name,
+      "1–128 characters of letters, digits and _ . : / -, not starting with punctuation other than _",
+    );
+  }
+  return name;
+}
+
+/** Throws {@link InvalidNameError} unless `name` is a valid queue name. */
+export function checkQueueName(name: unknown): string {
+  if (typeof name !== "string" || !QUEUE_NAME.test(name)) {
+    throw new InvalidNameError(
+      "queue name",
+      name,
+      "1–64 characters of letters, digits and _ . -, not starting with . or -",
+    );
+  }
+  return name;
+}
+
+/** Throws {@link InvalidNameError} unless `id` is a valid job id. */
+export function checkJobId(id: unknown): string {
+  if (typeof id !== "string" || !JOB_ID.test(id)) {
+    throw new InvalidNameError(
+      "job id",
+      id,
+      "1–128 characters of letters, digits and _ . : -, not starting with punctuation other than _",
+    );
+  }
+  return id;
+}
+
+/** Validates job defaults / options shared by definitions and enqueue calls. */
+export function checkDefaults(options: JobDefaults, where = "options"): void {
+  if (options.queue !== undefined) checkQueueName(options.queue);
+  const { priority, attempts, timeoutMs, backoff } = options;
+  if (priority !== undefined && !(Number.isInteger(priority) && Math.abs(priority) <= 1000)) {
+    throw new InvalidOptionError(
+      `${where}.priority`,
+      priority,
+      "must be an integer from -1000 to 1000",
+    );
+  }
+  if (
+    attempts !== undefined && !(Number.isInteger(attempts) && attempts >= 1 && attempts <= 1000)
+  ) {
+    throw new InvalidOptionError(
+      `${where}.attempts`,
+      attempts,
+      "must be an integer from 1 to 1000",
+    );
+  }
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new InvalidOptionError(
+      `${where}.timeoutMs`,
+      timeoutMs,
+      "must be a positive number of ms",
+    );
+  }
+  if (backoff !== undefined && typeof backoff !== "function") checkBackoff(backoff, where);
+}
+
+function checkBackoff(backoff: BackoffSpec, where: string): void {
+  if (backoff === "exponential" || backoff === "fixed") return;
+  const ok = typeof backoff === "object" && backoff !== null &&
+    (backoff.type === "exponential" || backoff.type === "fixed") &&
+    Number.isFinite(backoff.delayMs) && backoff.delayMs >= 0;
+  if (!ok) {
+    throw new InvalidOptionError(
+      `${where}.backoff`,
+      backoff,
+      'must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs >= 0 } or a function',
+    );
+  }
+}
+
+/**
+ * Defines a job: a name that producers use to enqueue it, the handler a worker runs, and
+ * defaults (queue, attempts, backoff, timeout, priority).
+ */
+export function defineJob<A, R>(
+  name: string,
+  handler: Handler<A, R>,
+  defaults: JobDefaults = {},
+): JobDefinition<A, R> {
+  checkJobName(name);
+  if (typeof handler !== "function") {
+    throw new InvalidOptionError("handler", typeof handler, "must be a function");
+  }
+  checkDefaults(defaults, "defaults");
+  return Object.freeze({ name, handler, defaults: Object.freeze({ ...defaults }) });
+}
+
+/** True when `value` looks like a {@link JobDefinition}. */
+export function isJobDefinition(value: unknown): value is JobDefinition {
+  return typeof value === "object" && value !== null &&
+    typeof (value as JobDefinition).name === "string" &&
+    typeof (value as JobDefinition).handler === "function" &&
+    typeof (value as JobDefinition).defaults === "object";
+}
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+let lastTime = -1;
+let lastRandom: number[] = [];
+
+/**
+ * A new job id: 26 characters, sortable by creation time (ULID layout), monotonic within one
+ * process so that jobs created in the same millisecond keep their order.
+ */
+export function newJobId(now = Date.now()): string {
+  let random: number[];
+  if (now <= lastTime) {
+    random = increment(lastRandom);
+    now = lastTime;
+  } else {
+    random = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b & 31);
+    random[0] &= 15; // leave room to increment without overflow
+  }
+  lastTime = now;
+  lastRandom = random;
+  let time = "";
+  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
+  return time + random.map((d) => CROCKFORD[d]).join("");
+}
+
+function increment(digits: number[]): number[] {
+  const next = digits.slice();
+  for (let i = next.length - 1; i >= 0; i--) {
+    if (next[i] < 31) {
+      next[i]++;
+      return next;
+    }
+    next[i] = 0;
+  }
+  return next;
+}

@@ -1,0 +1,93 @@
+/**
+ * @module
+ * TaskFlow's public API: define jobs, open a storage, enqueue and operate jobs.
+ *
+ * @example
+ * ```ts
+ * import { defineJob, TaskFlow } from "./mod.ts";
+ * const sendEmail = defineJob("email.send", (args: { to: string }) => ({ sent: args.to }), {
+ *   queue: "mail",
+ *   attempts: 5,
+ * });
+ * const tf = await TaskFlow.open("kv::memory:");
+ * const id = await tf.enqueue(sendEmail, { to: "a@example.com" });
+ * await tf.schedule(sendEmail, { to: "b@example.com" }, { delayMs: 60_000 });
+ * await tf.continueWith(id, "email.send", { to: "ops@example.com" }, { on: "finished" });
+ * await tf.close();
+ * ```
+ */
+
+export {
+  type ContinueOptions,
+  type EnqueueItem,
+  type EnqueueOptions,
+  type JobRef,
+  MAX_CONTINUATIONS,
+  type ScheduleOptions,
+  TaskFlow,
+  type TaskFlowOptions,
+} from "./client.ts";
+export {
+  ArgsNotSerializableError,
+  ConflictError,
+  CorruptRecordError,
+  DiscardError,
+  type ErrorCode,
+  InvalidNameError,
+  InvalidOptionError,
+  InvalidTransitionError,
+  JobExistsError,
+  JobModuleError,
+  JobNotFoundError,
+  JobTimeoutError,
+  PayloadTooLargeError,
+  StorageUnavailableError,
+  TaskFlowError,
+  UnknownJobError,
+  UnknownStorageError,
+} from "./errors.ts";
+export type {
+  BackoffSpec,
+  ContinueOn,
+  CreatedEvent,
+  ErrorInfo,
+  JobEvent,
+  LogEvent,
+  ProgressEvent,
+  StateData,
+  StateEvent,
+  StoredOptions,
+} from "./events.ts";
+export {
+  type BackoffFunction,
+  type ContinuationRef,
+  DEFAULT_ATTEMPTS,
+  DEFAULT_QUEUE,
+  defineJob,
+  type Handler,
+  type JobContext,
+  type JobDefaults,
+  type JobDefinition,
+  type JobRecord,
+} from "./job.ts";
+export type { Json } from "./payload.ts";
+export { fold, type Lease, project } from "./projection.ts";
+export { rebuild } from "./rebuild.ts";
+export {
+  type Action,
+  ACTIONS,
+  allowedActions,
+  canTransition,
+  type State,
+  STATES,
+  TRANSITIONS,
+} from "./states.ts";
+export { defaultStorageUrl, openStorage, type OpenStorageOptions } from "../storage/open.ts";
+export type {
+  Counts,
+  ListQuery,
+  Page,
+  ServerInfo,
+  Storage,
+  TimelinePoint,
+} from "../storage/storage.ts";

@@ -1,0 +1,138 @@
+/**
+ * @module
+ * The pure fold from events to the job record. Every backend stores the result of
+ * {@link project} as the job's record; `fold(events(id))` must equal that stored record.
+ */
+
+import { CorruptRecordError, InvalidTransitionError } from "./errors.ts";
+import type { JobEvent, StateEvent } from "./events.ts";
+import type { JobRecord } from "./job.ts";
+import { canTransition } from "./states.ts";
+
+/** A Processing job's lease: which server holds it, and until when. */
+export interface Lease {
+  serverId: string;
+  until: number;
+}
+
+/**
+ * Applies one event to a record (null before the job exists) and returns the new record.
+ * Throws {@link InvalidTransitionError} when the transition table forbids a state event, and
+ * {@link CorruptRecordError} when the events are out of order.
+ */
+export function project(record: JobRecord | null, event: JobEvent): JobRecord {
+  const expected = (record?.version ?? 0) + 1;
+  const id = record?.id ?? "?";
+  if (event.seq !== expected) {
+    throw new CorruptRecordError(id, `event seq ${event.seq} follows version ${expected - 1}`);
+  }
+  if (event.type === "created") {
+    if (record) throw new CorruptRecordError(id, "a second created event");
+    throw new CorruptRecordError("?", "created events need an id; use create()");
+  }
+  if (!record) throw new CorruptRecordError("?", `first event is ${event.type}, not created`);
+  const next: JobRecord = { ...record, version: event.seq };
+  switch (event.type) {
+    case "state":
+      return enter(next, record, event);
+    case "progress":
+      next.progress = event.value;
+      return next;
+    case "log":
+      return next;
+    case "continuation":
+      next.continuations = [...record.continuations, { id: event.childId, on: event.on }];
+      return next;
+  }
+}
+
+/** The record of a job right after its created event. */
+export function create(id: string, event: JobEvent): JobRecord {
+  if (event.type !== "created" || event.seq !== 1) {
+    throw new CorruptRecordError(id, `first event is ${event.type} #${event.seq}, not created #1`);
+  }
+  const record: JobRecord = {
+    id,
+    name: event.name,
+    queue: event.queue,
+    args: event.args,
+    priority: event.priority,
+    options: event.options,
+    // A record is never stored in this interim state: a created event always travels with
+    // the first state event, which sets state and stateAt.
+    state: "Enqueued",
+    stateAt: event.at,
+    createdAt: event.at,
+    version: 1,
+    attempt: 0,
+    continuations: [],
+  };
+  if (event.parentId !== undefined) {
+    record.parentId = event.parentId;
+    record.on = event.on;
+  }
+  return record;
+}
+
+function enter(next: JobRecord, before: JobRecord, event: StateEvent): JobRecord {
+  const from = before.version === 1 ? null : before.state;
+  if (!canTransition(from, event.state)) {
+    throw new InvalidTransitionError(before.id, from, event.state);
+  }
+  const data = event.data ?? {};
+  next.state = event.state;
+  next.stateAt = event.at;
+  if (event.reason === undefined) delete next.reason;
+  else next.reason = event.reason;
+  delete next.runAt;
+  delete next.retryOf;
+  switch (event.state) {
+    case "Scheduled":
+      next.runAt = data.runAt ?? event.at;
+      if (data.retryOf !== undefined) next.retryOf = data.retryOf;
+      if (data.error) next.error = data.error;
+      if (data.durationMs !== undefined) next.durationMs = data.durationMs;
+      break;
+    case "Enqueued":
+      if (data.resetAttempts) next.attempt = 0;
+      break;
+    case "Processing":
+      next.attempt = before.attempt + 1;
+      next.serverId = data.serverId;
+      next.startedAt = event.at;
+      delete next.progress;
+      break;
+    case "Succeeded":
+      if (data.result !== undefined) next.result = data.result;
+      else delete next.result;
+      if (data.durationMs !== undefined) next.durationMs = data.durationMs;
+      delete next.error;
+      break;
+    case "Failed":
+      if (data.error) next.error = data.error;
+      if (data.durationMs !== undefined) next.durationMs = data.durationMs;
+      break;
+  }
+  return next;
+}
+
+/** Folds a job's whole event log into its record. */
+export function fold(id: string, events: readonly JobEvent[]): JobRecord {
+  if (events.length === 0) throw new CorruptRecordError(id, "no events");
+  let record = create(id, events[0]);
+  for (let i = 1; i < events.length; i++) record = project(record, events[i]);
+  if (events.length === 1) throw new CorruptRecordError(id, "created without a state event");
+  return record;
+}
+
+/** The lease granted by the last claim, when the job is still Processing. */
+export function leaseOf(record: JobRecord, events: readonly JobEvent[]): Lease | null {
+  if (record.state !== "Processing") return null;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i];
+    if (event.type === "state" && event.state === "Processing") {
+      return { serverId: event.data?.serverId ?? "", until: event.data?.leaseUntil ?? event.at };
+    }
+  }
+  return null;
+}

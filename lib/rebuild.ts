@@ -1,0 +1,26 @@
+/**
+ * @module
+ * Recomputes every projection from the event logs: the repair for projections that were lost,
+ * corrupted or written by a buggy version. Run it while no worker writes to the storage.
+ */
+
+import type { Storage } from "../storage/storage.ts";
+import { fold, leaseOf } from "./projection.ts";
+
+/**
+ * Rebuilds records, indexes, counters, time buckets and leases of every job from its events.
+ *
+ * @example
+ * ```ts
+ * import { rebuild, TaskFlow } from "./mod.ts";
+ * const tf = await TaskFlow.open("memory:");
+ * const { jobs } = await rebuild(tf.storage);
+ * console.log(`rebuilt ${jobs} jobs`);
+ * ```
+ */
+export async function rebuild(storage: Storage): Promise<{ jobs: number }> {
+  return await storage.rebuild((id, events) => {
+    const record = fold(id, events);
+    return { record, lease: leaseOf(record, events) };
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * @module
+ * What a commit does to the projections besides the job record: index moves, counter deltas,
+ * time buckets. Shared by every backend (and by rebuild, which replays each job as one commit
+ * from nothing), so all backends count the same way.
+ */
+
+import { CorruptRecordError } from "../lib/errors.ts";
+import type { JobRecord } from "../lib/job.ts";
+import type { State } from "../lib/states.ts";
+import type { Commit, Counts, Resolution } from "./storage.ts";
+import { RESOLUTIONS } from "./storage.ts";
+
+/** Position of a job in its per-state index (newest first when listed). */
+export interface StateEntry {
+  state: State;
+  at: number;
+  id: string;
+}
+
+/** Position of an Enqueued job in its queue's ready index (claim order). */
+export interface ReadyEntry {
+  queue: string;
+  /** Negated priority, so that ascending order puts higher priorities first. */
+  rank: number;
+  at: number;
+  id: string;
+}
+
+/** Position of a Scheduled job in the due index. */
+export interface DueEntry {
+  runAt: number;
+  id: string;
+}
+
+/** A counter increment into a time bucket. */
+export interface BucketHit {
+  resolution: Resolution;
+  at: number;
+  kind: "succeeded" | "failed";
+}
+
+/** Everything a commit changes outside the job record and its events. */
+export interface Effects {
+  removeState?: StateEntry;
+  addState?: StateEntry;
+  removeReady?: ReadyEntry;
+  addReady?: ReadyEntry;
+  removeDue?: DueEntry;
+  addDue?: DueEntry;
+  /** The job left Processing: its lease goes. (Entering Processing sets `commit.lease`.) */
+  dropLease: boolean;
+  /** Gauge deltas per queue and state (the per-state gauge is their sum). */
+  gauges: Array<{ queue: string; state: State; delta: number }>;
+  totals: Array<keyof Counts["totals"]>;
+  buckets: BucketHit[];
+}
+
+/** Index position of `record` in the per-state index. */
+export function stateEntry(record: JobRecord): StateEntry {
+  return { state: record.state, at: record.stateAt, id: record.id };
+}
+
+/** Index position of `record` in its ready index, when Enqueued. */
+export function readyEntry(record: JobRecord): ReadyEntry | undefined {
+  if (record.state !== "Enqueued") return undefined;
+  return { queue: record.queue, rank: -record.priority, at: record.stateAt, id: record.id };
+}
+
+/** Index position of `record` in the due index, when Scheduled. */
+export function dueEntry(record: JobRecord): DueEntry | undefined {
+  if (record.state !== "Scheduled") return undefined;
+  return { runAt: record.runAt ?? record.stateAt, id: record.id };
+}
+
+/** Start of the bucket of `resolution` that holds time `at`. */
+export function bucketStart(resolution: Resolution, at: number): number {
+  const ms = RESOLUTIONS[resolution].ms;
+  return Math.floor(at / ms) * ms;
+}
+
+/** Computes the effects of `commit` on a job whose stored record was `before`. */
+export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
+  const after = commit.record;
+  const effects: Effects = { dropLease: false, gauges: [], totals: [], buckets: [] };
+  const moved = !before || before.state !== after.state || before.stateAt !== after.stateAt ||
+    before.queue !== after.queue || before.priority !== after.priority ||
+    before.runAt !== after.runAt;
+  if (moved) {
+    if (before) {
+      effects.removeState = stateEntry(before);
+      effects.removeReady = readyEntry(before);
+      effects.removeDue = dueEntry(before);
+      effects.gauges.push({ queue: before.queue, state: before.state, delta: -1 });
+      effects.dropLease = before.state === "Processing";
+    }
+    effects.addState = stateEntry(after);
+    effects.addReady = readyEntry(after);
+    effects.addDue = dueEntry(after);
+    effects.gauges.push({ queue: after.queue, state: after.state, delta: 1 });
+    if (after.state === "Processing") effects.dropLease = false;
+  }
+  for (const event of commit.events) {
+    if (event.type === "created") effects.totals.push("created");
+    if (event.type !== "state") continue;
+    const kind = event.state === "Succeeded"
+      ? "succeeded"
+      : event.state === "Failed"
+      ? "failed"
+      : event.state === "Deleted"
+      ? "deleted"
+      : undefined;
+    if (!kind) continue;
+    effects.totals.push(kind);
+    if (kind === "deleted") continue;
+    for (const resolution of Object.keys(RESOLUTIONS) as Resolution[]) {
+      effects.buckets.push({ resolution, at: bucketStart(resolution, event.at), kind });
+    }
+  }
+  return effects;
+}
+
+/** Zeroed counts for every state. */
+export function zeroStates(): Record<State, number> {
+  return {
+    Scheduled: 0,
+    Enqueued: 0,
+    Awaiting: 0,
+    Processing: 0,
+    Succeeded: 0,
+    Failed: 0,
+    Deleted: 0,
+  };
+}
+
+/** Refuses a commit whose events and record do not line up (a bug in the caller, never data). */
+export function checkCommit(commit: Commit): void {
+  const { id, expect, events, record } = commit;
+  const problem = record.id !== id
+    ? `record id ${record.id} in its commit`
+    : events.length === 0
+    ? "a commit without events"
+    : events.some((e, i) => e.seq !== expect + i + 1)
+    ? `event seqs ${events.map((e) => e.seq).join(",")} after version ${expect}`
+    : record.version !== expect + events.length
+    ? `record version ${record.version} after ${events.length} events on version ${expect}`
+    : undefined;
+  if (problem) throw new CorruptRecordError(id, problem);
+}

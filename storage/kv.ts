@@ -1,0 +1,605 @@
+/**
+ * @module
+ * The Deno KV backend: a local SQLite file, `:memory:`, Deno Deploy's KV or KV Connect.
+ * Writes are fsync-bound (~1k commits/s on disk), so every write path takes many commits and
+ * packs them into as few atomic operations as KV's limits allow.
+ */
+
+import {
+  CorruptRecordError,
+  PayloadTooLargeError,
+  StorageUnavailableError,
+} from "../lib/errors.ts";
+import type { JobEvent } from "../lib/events.ts";
+import type { JobRecord } from "../lib/job.ts";
+import type { Lease } from "../lib/projection.ts";
+import type { State } from "../lib/states.ts";
+import { bucketStart, checkCommit, type Effects, effectsOf, zeroStates } from "./effects.ts";
+import {
+  type AppendResult,
+  type Change,
+  type Counts,
+  type Derive,
+  type Heartbeat,
+  type ListQuery,
+  type Notifier,
+  type Page,
+  type RecurringRecord,
+  type Resolution,
+  RESOLUTIONS,
+  type ServerInfo,
+  type Storage,
+  type TimelinePoint,
+} from "./storage.ts";
+
+// Limits of one atomic operation, measured here; we stay a little under each.
+const MAX_CHECKS = 100;
+const MAX_MUTATIONS = 950;
+const MAX_BYTES = 700 * 1024;
+const MAX_VALUE_CHARS = 60 * 1024;
+const GET_MANY = 10; // kv.getMany takes at most 10 keys
+const MAX_QUEUE_DELAY = 30 * 86_400_000; // kv.enqueue's longest delay
+const U64 = 1n << 64n;
+const WAKE = { taskflow: "wake" } as const;
+
+/** Options of the KV backend. */
+export interface KvOptions {
+  /** First element of every key (default `"taskflow"`), so an app can share its KV database. */
+  prefix?: string;
+  /**
+   * Enqueue one KV queue message per write that makes jobs ready or scheduled, as a wake-up
+   * for workers (default true). Turn off where KV queues are unavailable (the new Deno Deploy).
+   */
+  queueWakeups?: boolean;
+}
+
+type Key = Deno.KvKey;
+
+/** Storage on a Deno KV database. */
+export class KvStorage implements Storage {
+  readonly limits = { args: 30 * 1024, result: 16 * 1024 };
+  readonly notifier: Notifier;
+  readonly address: string;
+  readonly kv: Deno.Kv;
+  #p: string;
+  #queueWakeups: boolean;
+  #listeners = new Set<() => void>();
+  #listening = false;
+  #closed = false;
+
+  /** Wraps an open `Deno.Kv`; `address` names it in messages. */
+  constructor(kv: Deno.Kv, address: string, options: KvOptions = {}) {
+    this.kv = kv;
+    this.address = address;
+    this.#p = options.prefix ?? "taskflow";
+    this.#queueWakeups = options.queueWakeups ?? true;
+    this.notifier = {
+      listen: (wake) => {
+        this.#listeners.add(wake);
+        if (this.#queueWakeups) this.#listen();
+        return () => this.#listeners.delete(wake);
+      },
+    };
+  }
+
+  /** Opens the database at `path` (absent: Deno's default database, the project's KV on Deploy). */
+  static async open(
+    path: string | undefined,
+    address: string,
+    options?: KvOptions,
+  ): Promise<KvStorage> {
+    try {
+      return new KvStorage(await Deno.openKv(path), address, options);
+    } catch (error) {
+      throw new StorageUnavailableError(address, (error as Error).message, error);
+    }
+  }
+
+  #key(...parts: Deno.KvKeyPart[]): Key {
+    return [this.#p, ...parts];
+  }
+
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    // The handler only signals: a job runs in the worker's bounded pool, never in here, since
+    // listenQueue has no concurrency limit and redelivers messages whose handler runs long.
+    this.kv.listenQueue((message) => {
+      if ((message as typeof WAKE)?.taskflow === "wake") this.#wake();
+    }).catch(() => {/* ends when the database is closed */});
+  }
+
+  #wake(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  async append(changes: readonly Change[]): Promise<AppendResult[]> {
+    this.#open();
+    const results: AppendResult[] = new Array(changes.length);
+    // A job touched twice in one call: the later change waits for a later round.
+    let pending = changes.map((change, index) => ({ change, index }));
+    while (pending.length) {
+      const seen = new Set<string>();
+      const round: typeof pending = [];
+      const later: typeof pending = [];
+      for (const item of pending) {
+        const ids = item.change.commits.map((c) => c.id);
+        if (ids.some((id) => seen.has(id))) later.push(item);
+        else {
+          ids.forEach((id) => seen.add(id));
+          round.push(item);
+        }
+      }
+      await this.#appendRound(round, results);
+      pending = later;
+    }
+    return results;
+  }
+
+  async #appendRound(
+    round: { change: Change; index: number }[],
+    results: AppendResult[],
+  ): Promise<void> {
+    const ids = round.flatMap(({ change }) => change.commits.map((c) => c.id));
+    const current = await this.#readRecords(ids);
+    let batch: { change: Change; index: number }[] = [];
+    let checks = 0, mutations = 0, bytes = 0;
+    const flush = async () => {
+      if (batch.length) await this.#commitBatch(batch, current, results);
+      batch = [];
+      checks = mutations = bytes = 0;
+    };
+    for (const item of round) {
+      const conflicts = item.change.commits
+        .filter((c) => (current.get(c.id)?.value?.version ?? 0) !== c.expect)
+        .map((c) => c.id);
+      if (conflicts.length) {
+        results[item.index] = { ok: false, conflicts };
+        continue;
+      }
+      const size = this.#measure(item.change);
+      if (
+        checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
+        bytes + size.bytes > MAX_BYTES
+      ) await flush();
+      batch.push(item);
+      checks += size.checks;
+      mutations += size.mutations;
+      bytes += size.bytes;
+    }
+    await flush();
+  }
+
+  #measure(change: Change): { checks: number; mutations: number; bytes: number } {
+    let mutations = 2, bytes = 0; // + possible wake-up messages
+    for (const commit of change.commits) {
+      checkCommit(commit);
+      const recordChars = JSON.stringify(commit.record).length;
+      if (recordChars > MAX_VALUE_CHARS) {
+        throw new PayloadTooLargeError(`job ${commit.id} record`, recordChars, MAX_VALUE_CHARS);
+      }
+      bytes += 2 * (recordChars + JSON.stringify(commit.events).length) + 512;
+      mutations += commit.events.length + 16;
+    }
+    return { checks: change.commits.length, mutations, bytes };
+  }
+
+  /** Commits a batch; on a failed check, drops the changes that conflicted and tries again. */
+  async #commitBatch(
+    batch: { change: Change; index: number }[],
+    current: Map<string, Deno.KvEntryMaybe<JobRecord>>,
+    results: AppendResult[],
+  ): Promise<void> {
+    while (batch.length) {
+      const atomic = this.kv.atomic();
+      let earliestDue = Infinity, ready = false;
+      for (const { change } of batch) {
+        for (const commit of change.commits) {
+          const entry = current.get(commit.id)!;
+          atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
+          atomic.set(entry.key, commit.record);
+          for (const event of commit.events) {
+            atomic.set(this.#key("ev", commit.id, event.seq), event);
+          }
+          this.#mutate(atomic, effectsOf(entry.value, commit));
+          if (commit.lease) atomic.set(this.#key("lease", commit.id), commit.lease);
+          if (commit.record.state === "Enqueued") ready = true;
+          if (commit.record.state === "Scheduled") {
+            earliestDue = Math.min(earliestDue, commit.record.runAt ?? 0);
+          }
+        }
+      }
+      if (this.#queueWakeups && ready) atomic.enqueue(WAKE);
+      if (this.#queueWakeups && earliestDue < Infinity) {
+        const delay = Math.max(0, Math.min(earliestDue - Date.now(), MAX_QUEUE_DELAY));
+        atomic.enqueue(WAKE, { delay });
+      }
+      const outcome = await this.#commit(atomic);
+      if (outcome.ok) {
+        for (const { index } of batch) results[index] = { ok: true };
+        if (ready || earliestDue <= Date.now()) this.#wake();
+        return;
+      }
+      // Someone else wrote one of these jobs since we read it: find which, and retry the rest.
+      const fresh = await this.#readRecords(
+        batch.flatMap(({ change }) => change.commits.map((c) => c.id)),
+      );
+      const survivors: typeof batch = [];
+      for (const item of batch) {
+        const conflicts = item.change.commits
+          .filter((c) => (fresh.get(c.id)?.value?.version ?? 0) !== c.expect)
+          .map((c) => c.id);
+        if (conflicts.length) results[item.index] = { ok: false, conflicts };
+        else survivors.push(item);
+      }
+      for (const [id, entry] of fresh) current.set(id, entry);
+      batch = survivors;
+    }
+  }
+
+  async #commit(atomic: Deno.AtomicOperation): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+    try {
+      return await atomic.commit();
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      if (/too large/i.test(message)) {
+        throw new PayloadTooLargeError("an atomic write to Deno KV", MAX_BYTES, MAX_BYTES);
+      }
+      throw new StorageUnavailableError(this.address, message, error);
+    }
+  }
+
+  #mutate(atomic: Deno.AtomicOperation, effects: Effects): void {
+    const { removeState, addState, removeReady, addReady, removeDue, addDue } = effects;
+    if (removeState) {
+      atomic.delete(this.#key("state", removeState.state, removeState.at, removeState.id));
+    }
+    if (addState) atomic.set(this.#key("state", addState.state, addState.at, addState.id), null);
+    if (removeReady) {
+      atomic.delete(
+        this.#key("ready", removeReady.queue, removeReady.rank, removeReady.at, removeReady.id),
+      );
+    }
+    if (addReady) {
+      atomic.set(this.#key("ready", addReady.queue, addReady.rank, addReady.at, addReady.id), null);
+    }
+    if (removeDue) atomic.delete(this.#key("due", removeDue.runAt, removeDue.id));
+    if (addDue) atomic.set(this.#key("due", addDue.runAt, addDue.id), null);
+    if (effects.dropLease && removeState) atomic.delete(this.#key("lease", removeState.id));
+    for (const { queue, state, delta } of effects.gauges) {
+      atomic.sum(this.#key("gauge", queue, state), (U64 + BigInt(delta)) % U64);
+    }
+    for (const total of effects.totals) atomic.sum(this.#key("total", total), 1n);
+    for (const hit of effects.buckets) {
+      atomic.sum(this.#key("bucket", hit.resolution, hit.at, hit.kind), 1n);
+    }
+  }
+
+  async #readRecords(ids: readonly string[]): Promise<Map<string, Deno.KvEntryMaybe<JobRecord>>> {
+    const keys = [...new Set(ids)].map((id) => this.#key("job", id));
+    const entries = await this.#getMany<JobRecord>(keys);
+    return new Map(entries.map((entry) => [entry.key[2] as string, entry]));
+  }
+
+  async #getMany<T>(keys: Key[]): Promise<Deno.KvEntryMaybe<T>[]> {
+    const chunks: Promise<Deno.KvEntryMaybe<T>[]>[] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY) {
+      chunks.push(this.kv.getMany<T[]>(keys.slice(i, i + GET_MANY)));
+    }
+    return (await Promise.all(chunks)).flat();
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    this.#open();
+    return checked(id, (await this.kv.get<JobRecord>(this.#key("job", id))).value);
+  }
+
+  async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
+    this.#open();
+    const entries = await this.#getMany<JobRecord>(ids.map((id) => this.#key("job", id)));
+    return entries.map((entry, i) => checked(ids[i], entry.value));
+  }
+
+  async events(id: string): Promise<JobEvent[]> {
+    this.#open();
+    const events: JobEvent[] = [];
+    for await (const entry of this.kv.list<JobEvent>({ prefix: this.#key("ev", id) })) {
+      events.push(entry.value);
+    }
+    return events;
+  }
+
+  async list(query: ListQuery): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 50;
+    const selector = query.state !== undefined
+      ? { prefix: this.#key("state", query.state) }
+      : { prefix: this.#key("ready", query.queue) };
+    const iterator = this.kv.list(selector, {
+      limit,
+      cursor: query.cursor,
+      reverse: query.state !== undefined,
+    });
+    const ids: string[] = [];
+    try {
+      for await (const entry of iterator) ids.push(entry.key[entry.key.length - 1] as string);
+    } catch (error) {
+      throw new CorruptRecordError(
+        "?",
+        `cannot page with cursor ${query.cursor}: ${(error as Error).message}`,
+      );
+    }
+    const records = await this.getMany(ids);
+    const page: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };
+    if (ids.length === limit) page.cursor = iterator.cursor;
+    return page;
+  }
+
+  async counts(): Promise<Counts> {
+    this.#open();
+    const states = zeroStates();
+    const queues: Counts["queues"] = {};
+    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("gauge") })) {
+      const [, , queue, state] = entry.key as [string, string, string, State];
+      const n = Number(BigInt.asIntN(64, entry.value.value));
+      (queues[queue] ??= zeroStates())[state] = n;
+      states[state] += n;
+    }
+    const totals: Counts["totals"] = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
+    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("total") })) {
+      totals[entry.key[2] as keyof Counts["totals"]] = Number(entry.value.value);
+    }
+    return { states, queues, totals };
+  }
+
+  async timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
+    this.#open();
+    const start = bucketStart(resolution, from);
+    const byAt = new Map<number, TimelinePoint>();
+    for (let at = start; at <= to; at += RESOLUTIONS[resolution].ms) {
+      byAt.set(at, { at, succeeded: 0, failed: 0 });
+    }
+    const entries = this.kv.list<Deno.KvU64>({
+      start: this.#key("bucket", resolution, start),
+      end: this.#key("bucket", resolution, to + 1),
+    });
+    for await (const entry of entries) {
+      const point = byAt.get(entry.key[3] as number);
+      if (point) point[entry.key[4] as "succeeded" | "failed"] = Number(entry.value.value);
+    }
+    return [...byAt.values()];
+  }
+
+  async due(
+    query: { state: "Scheduled" | "Processing"; before: number; limit: number },
+  ): Promise<JobRecord[]> {
+    this.#open();
+    const ids: string[] = [];
+    if (query.state === "Scheduled") {
+      const entries = this.kv.list(
+        { start: this.#key("due"), end: this.#key("due", query.before + 1) },
+        { limit: query.limit },
+      );
+      for await (const entry of entries) ids.push(entry.key[3] as string);
+    } else {
+      for await (const entry of this.kv.list<Lease>({ prefix: this.#key("lease") })) {
+        if (ids.length >= query.limit) break;
+        if (entry.value.until <= query.before) ids.push(entry.key[2] as string);
+      }
+    }
+    return (await this.getMany(ids)).filter((r): r is JobRecord => r !== null);
+  }
+
+  async lease(id: string): Promise<Lease | null> {
+    this.#open();
+    return (await this.kv.get<Lease>(this.#key("lease", id))).value;
+  }
+
+  async heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
+    this.#open();
+    const serverKey = this.#key("server", beat.server.id);
+    const record = { ...beat.server, expiresAt: beat.server.lastSeen + beat.ttlMs };
+    await this.#commitOrThrow(this.kv.atomic().set(serverKey, record, { expireIn: beat.ttlMs }));
+    const lost: string[] = [];
+    for (let i = 0; i < beat.leases.length; i += MAX_CHECKS) {
+      lost.push(...await this.#extend(beat.leases.slice(i, i + MAX_CHECKS), beat));
+    }
+    return { lost };
+  }
+
+  async #extend(ids: string[], beat: Heartbeat): Promise<string[]> {
+    for (let attempt = 0;; attempt++) {
+      const entries = await this.#getMany<Lease>(ids.map((id) => this.#key("lease", id)));
+      const atomic = this.kv.atomic();
+      const lost: string[] = [];
+      for (const entry of entries) {
+        if (entry.value?.serverId !== beat.server.id) {
+          lost.push(entry.key[2] as string);
+          continue;
+        }
+        atomic.check(entry).set(entry.key, { serverId: beat.server.id, until: beat.leaseUntil });
+      }
+      const outcome = await this.#commit(atomic);
+      if (outcome.ok || attempt >= 5) return lost;
+    }
+  }
+
+  async #commitOrThrow(atomic: Deno.AtomicOperation): Promise<void> {
+    const outcome = await this.#commit(atomic);
+    if (!outcome.ok) {
+      throw new StorageUnavailableError(this.address, "an unchecked write was refused");
+    }
+  }
+
+  async servers(): Promise<ServerInfo[]> {
+    this.#open();
+    const now = Date.now();
+    const servers: ServerInfo[] = [];
+    type Stored = ServerInfo & { expiresAt: number };
+    for await (const entry of this.kv.list<Stored>({ prefix: this.#key("server") })) {
+      const { expiresAt, ...info } = entry.value;
+      if (expiresAt > now) servers.push(info);
+    }
+    return servers;
+  }
+
+  async removeServer(id: string): Promise<void> {
+    this.#open();
+    await this.kv.delete(this.#key("server", id));
+  }
+
+  readonly recurring = {
+    get: async (id: string): Promise<RecurringRecord | null> => {
+      this.#open();
+      return (await this.kv.get<RecurringRecord>(this.#key("recurring", id))).value;
+    },
+    list: async (): Promise<RecurringRecord[]> => {
+      this.#open();
+      const all: RecurringRecord[] = [];
+      for await (const entry of this.kv.list<RecurringRecord>({ prefix: this.#key("recurring") })) {
+        all.push(entry.value);
+      }
+      return all;
+    },
+    put: async (record: RecurringRecord, expect: number): Promise<boolean> => {
+      this.#open();
+      const entry = await this.kv.get<RecurringRecord>(this.#key("recurring", record.id));
+      if ((entry.value?.version ?? 0) !== expect) return false;
+      return (await this.#commit(this.kv.atomic().check(entry).set(entry.key, record))).ok;
+    },
+    delete: async (id: string, expect: number): Promise<boolean> => {
+      this.#open();
+      const entry = await this.kv.get<RecurringRecord>(this.#key("recurring", id));
+      if (!entry.value || entry.value.version !== expect) return false;
+      return (await this.#commit(this.kv.atomic().check(entry).delete(entry.key))).ok;
+    },
+  };
+
+  async rebuild(derive: Derive): Promise<{ jobs: number }> {
+    this.#open();
+    const leases = new Map<string, Lease>();
+    for await (const entry of this.kv.list<Lease>({ prefix: this.#key("lease") })) {
+      leases.set(entry.key[2] as string, entry.value);
+    }
+    for (const room of ["job", "state", "ready", "due", "lease", "gauge", "total", "bucket"]) {
+      await this.#deletePrefix(this.#key(room));
+    }
+    // Counters are summed in memory and written once each: a rebuild is one writer, offline.
+    const sums = new Map<string, { key: Key; n: bigint }>();
+    const sink = new BufferedWriter(this.kv, (a) => this.#commitOrThrow(a));
+    let jobs = 0;
+    const rebuildJob = async (id: string, events: JobEvent[]) => {
+      const { record, lease } = derive(id, events);
+      const writes: Array<(a: Deno.AtomicOperation) => void> = [];
+      writes.push((a) => a.set(this.#key("job", id), record));
+      const effects = effectsOf(null, { id, expect: 0, events, record });
+      const gaugeKeys = effects.gauges.map((g) => this.#key("gauge", g.queue, g.state));
+      const totalKeys = effects.totals.map((t) => this.#key("total", t));
+      const now = Date.now();
+      const bucketKeys = effects.buckets
+        .filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs)
+        .map((b) => this.#key("bucket", b.resolution, b.at, b.kind));
+      for (const key of [...gaugeKeys, ...totalKeys, ...bucketKeys]) {
+        const name = JSON.stringify(key);
+        const sum = sums.get(name) ?? { key, n: 0n };
+        sum.n += 1n;
+        sums.set(name, sum);
+      }
+      writes.push((a) => this.#mutate(a, { ...effects, gauges: [], totals: [], buckets: [] }));
+      if (lease) {
+        const kept = leases.get(id);
+        const value = kept?.serverId === lease.serverId ? kept : lease;
+        writes.push((a) => a.set(this.#key("lease", id), value));
+      }
+      await sink.add(writes, 2 * JSON.stringify(record).length);
+      jobs++;
+    };
+    let currentId: string | undefined;
+    let events: JobEvent[] = [];
+    for await (const entry of this.kv.list<JobEvent>({ prefix: this.#key("ev") })) {
+      const id = entry.key[2] as string;
+      if (id !== currentId) {
+        if (currentId !== undefined) await rebuildJob(currentId, events);
+        currentId = id;
+        events = [];
+      }
+      events.push(entry.value);
+    }
+    if (currentId !== undefined) await rebuildJob(currentId, events);
+    for (const { key, n } of sums.values()) {
+      await sink.add([(a) => a.set(key, new Deno.KvU64(n))]);
+    }
+    await sink.flush();
+    return { jobs };
+  }
+
+  async #deletePrefix(prefix: Key): Promise<void> {
+    const sink = new BufferedWriter(this.kv, (a) => this.#commitOrThrow(a));
+    for await (const entry of this.kv.list({ prefix })) {
+      await sink.add([(a) => a.delete(entry.key)]);
+    }
+    await sink.flush();
+  }
+
+  async prune(now: number): Promise<void> {
+    this.#open();
+    const sink = new BufferedWriter(this.kv, (a) => this.#commitOrThrow(a));
+    for (const resolution of Object.keys(RESOLUTIONS) as Resolution[]) {
+      const entries = this.kv.list({
+        start: this.#key("bucket", resolution),
+        end: this.#key("bucket", resolution, now - RESOLUTIONS[resolution].keepMs),
+      });
+      for await (const entry of entries) await sink.add([(a) => a.delete(entry.key)]);
+    }
+    await sink.flush();
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#listeners.clear();
+      this.kv.close();
+    }
+    return Promise.resolve();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new StorageUnavailableError(this.address, "the storage was closed");
+  }
+}
+
+/** Packs unchecked writes into atomics of a bounded number of mutations (rebuild, pruning). */
+class BufferedWriter {
+  #ops: Array<(a: Deno.AtomicOperation) => void> = [];
+  #bytes = 0;
+  constructor(
+    private kv: Deno.Kv,
+    private commit: (atomic: Deno.AtomicOperation) => Promise<void>,
+  ) {}
+
+  /** Adds writes (each at most a few mutations) of about `bytes` in all. */
+  async add(ops: Array<(a: Deno.AtomicOperation) => void>, bytes = 100): Promise<void> {
+    if (this.#bytes + bytes > MAX_BYTES) await this.flush();
+    this.#ops.push(...ops);
+    this.#bytes += bytes;
+    if (this.#ops.length >= 60) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.#ops.length) return;
+    const atomic = this.kv.atomic();
+    for (const op of this.#ops) op(atomic);
+    this.#ops = [];
+    this.#bytes = 0;
+    await this.commit(atomic);
+  }
+}
+
+function checked(id: string, value: unknown): JobRecord | null {
+  if (value === null || value === undefined) return null;
+  const record = value as JobRecord;
+  if (typeof record !== "object" || record.id !== id || typeof record.state !== "string") {
+    throw new CorruptRecordError(id, "the stored record is not a job record");
+  }
+  return record;
+}

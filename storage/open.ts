@@ -1,0 +1,68 @@
+/**
+ * @module
+ * Storage URLs → backends. Adding a backend means one file in `storage/` and its scheme here.
+ *
+ * - `memory:`: in-process, for tests
+ * - `kv:` alone: Deno's default database (on Deno Deploy, the project's KV)
+ * - `kv:<path>`: a local SQLite file (its directory is created); `kv::memory:` in memory
+ * - `kv:https://...`: a remote database through KV Connect (`DENO_KV_ACCESS_TOKEN`)
+ */
+
+import { UnknownStorageError } from "../lib/errors.ts";
+import { KvStorage } from "./kv.ts";
+import { MemoryStorage } from "./memory.ts";
+import type { Storage } from "./storage.ts";
+
+/** The storage used when no URL is given: a local KV file, or the project's KV on Deploy. */
+export function defaultStorageUrl(): string {
+  return onDenoDeploy() ? "kv:" : "kv:./data/taskflow.sqlite";
+}
+
+/** True when running on Deno Deploy. */
+export function onDenoDeploy(): boolean {
+  try {
+    return Boolean(Deno.env.get("DENO_DEPLOYMENT_ID"));
+  } catch {
+    return false; // no env permission: not Deploy, where env is always readable
+  }
+}
+
+/** Options for {@link openStorage}. */
+export interface OpenStorageOptions {
+  /** Key prefix for KV (default `"taskflow"`). */
+  prefix?: string;
+  /** KV only: enqueue KV queue messages as worker wake-ups (default true, false on Deploy). */
+  queueWakeups?: boolean;
+}
+
+/** Opens the storage named by `url` (default {@link defaultStorageUrl}). */
+export async function openStorage(
+  url?: string,
+  options: OpenStorageOptions = {},
+): Promise<Storage> {
+  const target = url ?? defaultStorageUrl();
+  if (typeof target !== "string" || target.trim() === "") {
+    throw new UnknownStorageError(String(target), "the URL is empty");
+  }
+  if (target === "memory:") return new MemoryStorage();
+  if (target.startsWith("kv:")) {
+    const rest = target.slice(3);
+    const kvOptions = {
+      prefix: options.prefix,
+      queueWakeups: options.queueWakeups ?? !onDenoDeploy(),
+    };
+    if (rest === "") return await KvStorage.open(undefined, target, kvOptions);
+    if (rest === ":memory:" || /^https?:\/\//.test(rest)) {
+      return await KvStorage.open(rest, target, kvOptions);
+    }
+    if (rest.includes("\0")) throw new UnknownStorageError(target, "the path contains a NUL byte");
+    const dir = rest.replace(/[\\/][^\\/]*$/, "");
+    if (dir !== rest && dir !== "") await Deno.mkdir(dir, { recursive: true });
+    return await KvStorage.open(rest, target, kvOptions);
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(target)?.[1];
+  throw new UnknownStorageError(
+    target,
+    scheme ? `unknown scheme "${scheme}:"` : "the URL has no scheme",
+  );
+}

@@ -1,0 +1,171 @@
+/**
+ * @module
+ * The storage contract. Storage persists and indexes; `lib/` decides what the next state is.
+ * Every backend (memory, Deno KV, Redis) implements {@link Storage} and passes the shared
+ * contract suite in `tests/storage_contract.ts` unchanged.
+ */
+
+import type { JobEvent } from "../lib/events.ts";
+import type { JobRecord } from "../lib/job.ts";
+import type { Lease } from "../lib/projection.ts";
+import type { State } from "../lib/states.ts";
+
+/**
+ * One job's part of a write: append `events` if the job is still at version `expect`
+ * (0: the job must not exist yet), and store `record` (their fold) as its new projection.
+ */
+export interface Commit {
+  id: string;
+  expect: number;
+  events: JobEvent[];
+  record: JobRecord;
+  /** Set when the commit moves the job into Processing. */
+  lease?: Lease;
+}
+
+/** Commits that are applied all together or not at all (a parent and its continuations). */
+export interface Change {
+  commits: Commit[];
+}
+
+/** The outcome of one {@link Change}: applied, or refused because these jobs had moved on. */
+export type AppendResult = { ok: true } | { ok: false; conflicts: string[] };
+
+/** A page of jobs and the cursor of the next page (absent on the last page). */
+export interface Page {
+  jobs: JobRecord[];
+  cursor?: string;
+}
+
+/**
+ * What to list: jobs in a state (newest first by time of entering it), or the ready jobs of a
+ * queue (in claim order: priority, then first in first out).
+ */
+export type ListQuery =
+  & ({ state: State; queue?: never } | { queue: string; state?: never })
+  & { cursor?: string; limit?: number };
+
+/** Counters kept in the same commits as the transitions they count. */
+export interface Counts {
+  /** Jobs currently in each state. */
+  states: Record<State, number>;
+  /** Jobs currently in each state, per queue (queues that ever had a job). */
+  queues: Record<string, Record<State, number>>;
+  /** All-time totals: jobs created, and entries into Succeeded, Failed and Deleted. */
+  totals: { created: number; succeeded: number; failed: number; deleted: number };
+}
+
+/** One bucket of the succeeded/failed history. */
+export interface TimelinePoint {
+  /** Start of the bucket (ms since epoch). */
+  at: number;
+  succeeded: number;
+  failed: number;
+}
+
+/** Bucket sizes kept for graphs, and how long each is kept. */
+export const RESOLUTIONS = {
+  minute: { ms: 60_000, keepMs: 3 * 3_600_000 },
+  hour: { ms: 3_600_000, keepMs: 8 * 86_400_000 },
+} as const;
+
+/** A timeline bucket size. */
+export type Resolution = keyof typeof RESOLUTIONS;
+
+/** A worker process as it announces itself with each heartbeat. */
+export interface ServerInfo {
+  id: string;
+  hostname: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  startedAt: number;
+  lastSeen: number;
+  /** Jobs it is running right now. */
+  inFlight: number;
+}
+
+/** A recurring job definition (scheduling itself lives in lib/). */
+export interface RecurringRecord {
+  id: string;
+  version: number;
+  [field: string]: unknown;
+}
+
+/** A heartbeat: refresh the server record and extend the leases of its in-flight jobs. */
+export interface Heartbeat {
+  server: ServerInfo;
+  /** The server record expires after this many ms without a heartbeat. */
+  ttlMs: number;
+  /** Jobs this server runs; their leases are extended to `leaseUntil`. */
+  leases: string[];
+  leaseUntil: number;
+}
+
+/** Sizes a backend accepts, in bytes of UTF-8 JSON. */
+export interface Limits {
+  args: number;
+  result: number;
+}
+
+/** Wake-ups between writers and workers; optional, polling stays the always-correct path. */
+export interface Notifier {
+  /** Calls `wake` whenever work may be ready; returns a function that stops listening. */
+  listen(wake: () => void): () => void;
+}
+
+/** The storage contract every backend implements. */
+export interface Storage {
+  /** Human-readable address, e.g. `kv:./data/taskflow.sqlite`. */
+  readonly address: string;
+  readonly limits: Limits;
+  /** Present when the backend can wake workers; absent means workers rely on polling. */
+  readonly notifier?: Notifier;
+
+  /**
+   * Applies each change atomically (compare-and-set on every commit's `expect`), appending
+   * events and updating every projection in the same atomic write. Several changes may share
+   * one atomic write (group commit); a conflict refuses only the change it belongs to.
+   */
+  append(changes: readonly Change[]): Promise<AppendResult[]>;
+  get(id: string): Promise<JobRecord | null>;
+  getMany(ids: readonly string[]): Promise<(JobRecord | null)[]>;
+  events(id: string): Promise<JobEvent[]>;
+  list(query: ListQuery): Promise<Page>;
+  counts(): Promise<Counts>;
+  timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]>;
+  /**
+   * Scheduled jobs due at `before` (oldest first), or Processing jobs whose lease expired
+   * before `before`.
+   */
+  due(
+    query: { state: "Scheduled" | "Processing"; before: number; limit: number },
+  ): Promise<JobRecord[]>;
+  /** The current lease of a Processing job. */
+  lease(id: string): Promise<Lease | null>;
+
+  /** Writes the server record and extends leases; returns the ids whose lease this server lost. */
+  heartbeat(beat: Heartbeat): Promise<{ lost: string[] }>;
+  servers(): Promise<ServerInfo[]>;
+  removeServer(id: string): Promise<void>;
+
+  recurring: {
+    get(id: string): Promise<RecurringRecord | null>;
+    list(): Promise<RecurringRecord[]>;
+    /** Stores `record` if the stored version equals `expect` (0: absent); false on conflict. */
+    put(record: RecurringRecord, expect: number): Promise<boolean>;
+    delete(id: string, expect: number): Promise<boolean>;
+  };
+
+  /**
+   * Recomputes every projection (records, indexes, counters, time buckets, leases) from the
+   * event logs, using `derive` (lib's fold). Returns how many jobs were rebuilt.
+   */
+  rebuild(derive: Derive): Promise<{ jobs: number }>;
+  /** Drops time buckets older than their retention. */
+  prune(now: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Lib's fold, handed to {@link Storage.rebuild} so that storage never imports lib's logic. */
+export type Derive = (id: string, events: JobEvent[]) => { record: JobRecord; lease: Lease | null };

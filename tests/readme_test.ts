@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+
+Deno.test("the README's library example runs as written", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("## Library API"));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(code, "README has a ts example under ## Library API");
+  const mod = new URL("../lib/mod.ts", import.meta.url).href;
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-readme-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/example.ts`,
+      code.replaceAll('"./lib/mod.ts"', JSON.stringify(mod)),
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-kv", "--no-config", "example.ts"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    const stdout = new TextDecoder().decode(output.stdout);
+    assert.match(stdout, /state: "Enqueued"/);
+    assert.ok((await Deno.stat(`${dir}/data/taskflow.sqlite`)).isFile);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
