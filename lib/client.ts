@@ -5,7 +5,7 @@
  */
 
 import { openStorage, type OpenStorageOptions } from "../storage/open.ts";
-import type { Counts, ListQuery, Page, Storage } from "../storage/storage.ts";
+import type { AppendResult, Change, Counts, ListQuery, Page, Storage } from "../storage/storage.ts";
 import {
   appendCommit,
   backoff,
@@ -44,11 +44,15 @@ export type JobRef = JobDefinition<any, any> | string;
 export interface EnqueueOptions {
   /** A custom job id (refused with `JOB_EXISTS` if taken). Default: a new time-ordered id. */
   id?: string;
+  /** Queue the job goes to. */
   queue?: string;
   /** Higher runs first within its queue; −1000..1000, default 0. */
   priority?: number;
+  /** Total attempts allowed, first run included. */
   attempts?: number;
+  /** Delay rule between attempts. */
   backoff?: BackoffSpec;
+  /** Abort the handler and fail the attempt after this many ms. */
   timeoutMs?: number;
 }
 
@@ -65,8 +69,11 @@ export interface ContinueOptions extends EnqueueOptions {
 
 /** One item of {@link TaskFlow.enqueueMany}. */
 export interface EnqueueItem {
+  /** The job to enqueue: its definition or its name. */
   job: JobRef;
+  /** The arguments passed to the handler (must be JSON-serializable). */
   args: unknown;
+  /** Options of this enqueue. */
   options?: EnqueueOptions;
 }
 
@@ -125,7 +132,7 @@ export class TaskFlow {
   }
 
   /** Writes a change through the group committer (shared by every caller of this client). */
-  submit(change: Parameters<GroupCommitter["submit"]>[0]): ReturnType<GroupCommitter["submit"]> {
+  submit(change: Change): Promise<AppendResult> {
     return this.#committer.submit(change);
   }
 

@@ -28,9 +28,13 @@ export interface StoredOptions {
 
 /** What failed, as stored with a failed attempt. */
 export interface ErrorInfo {
+  /** The error's class name, e.g. `TypeError`. */
   name: string;
+  /** The error's message. */
   message: string;
+  /** The error's code, when it has one (e.g. a {@link TaskFlowError}'s code). */
   code?: string;
+  /** The stack trace, when available. */
   stack?: string;
 }
 
@@ -56,51 +60,79 @@ export interface StateData {
 
 /** The first event of every job. */
 export interface CreatedEvent {
+  /** Event kind discriminator. */
   type: "created";
+  /** Position in the job's log, 1 for the first event. */
   seq: number;
+  /** When the event happened (ms since epoch). */
   at: number;
+  /** The job's name, which selects its handler. */
   name: string;
+  /** The queue the job belongs to. */
   queue: string;
+  /** The arguments passed to the handler. */
   args: Json;
+  /** Higher runs first within its queue. */
   priority: number;
+  /** Options stored with the job. */
   options: StoredOptions;
-  /** For continuations: the parent job and the condition. */
+  /** For continuations: the parent job's id. */
   parentId?: string;
+  /** For continuations: the condition on the parent that releases this job. */
   on?: ContinueOn;
 }
 
 /** The job entered `state`. */
 export interface StateEvent {
+  /** Event kind discriminator. */
   type: "state";
+  /** Position in the job's log, 1 for the first event. */
   seq: number;
+  /** When the event happened (ms since epoch). */
   at: number;
+  /** The state the job entered. */
   state: State;
+  /** Why the job entered the state, when a reason was given. */
   reason?: string;
+  /** Extra facts that depend on the state. */
   data?: StateData;
 }
 
 /** The handler reported progress. */
 export interface ProgressEvent {
+  /** Event kind discriminator. */
   type: "progress";
+  /** Position in the job's log, 1 for the first event. */
   seq: number;
+  /** When the event happened (ms since epoch). */
   at: number;
+  /** The progress reported (a number, typically 0–100). */
   value: number;
 }
 
 /** The handler wrote a log line. */
 export interface LogEvent {
+  /** Event kind discriminator. */
   type: "log";
+  /** Position in the job's log, 1 for the first event. */
   seq: number;
+  /** When the event happened (ms since epoch). */
   at: number;
+  /** The log line. */
   message: string;
 }
 
 /** A continuation was attached to this job. */
 export interface ContinuationAddedEvent {
+  /** Event kind discriminator. */
   type: "continuation";
+  /** Position in the job's log, 1 for the first event. */
   seq: number;
+  /** When the event happened (ms since epoch). */
   at: number;
+  /** The id of the continuation job. */
   childId: string;
+  /** The condition on this job that releases the continuation. */
   on: ContinueOn;
 }
 

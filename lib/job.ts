@@ -10,7 +10,9 @@ import type { State } from "./states.ts";
 
 /** A continuation attached to a job. */
 export interface ContinuationRef {
+  /** The continuation job's id. */
   id: string;
+  /** The condition on this job that releases the continuation. */
   on: ContinueOn;
 }
 
@@ -19,18 +21,27 @@ export interface ContinuationRef {
  * `version` is the sequence number of the last event folded in.
  */
 export interface JobRecord {
+  /** The job's id. */
   id: string;
+  /** The job's name, which selects its handler. */
   name: string;
+  /** The queue the job belongs to. */
   queue: string;
+  /** The arguments passed to the handler. */
   args: Json;
+  /** Higher runs first within its queue. */
   priority: number;
+  /** Options stored with the job at creation. */
   options: StoredOptions;
+  /** The job's current state. */
   state: State;
   /** When the job entered its current state (ms since epoch). */
   stateAt: number;
   /** Why it entered its current state, when a reason was given. */
   reason?: string;
+  /** When the job was created (ms since epoch). */
   createdAt: number;
+  /** Sequence number of the last event folded in. */
   version: number;
   /** Attempts started since creation or the last manual requeue. */
   attempt: number;
@@ -50,8 +61,9 @@ export interface JobRecord {
   error?: ErrorInfo;
   /** Last progress reported by the handler. */
   progress?: number;
-  /** Continuation: the job it waits for and the condition. */
+  /** Continuation: the id of the job it waits for. */
   parentId?: string;
+  /** Continuation: the condition on the parent that releases it. */
   on?: ContinueOn;
   /** Jobs waiting for this one. */
   continuations: ContinuationRef[];
@@ -96,8 +108,11 @@ export interface JobDefaults {
 
 /** A named job with its handler and defaults, created by {@link defineJob}. */
 export interface JobDefinition<A = unknown, R = unknown> {
+  /** The job's name, used to enqueue it and to find its handler. */
   readonly name: string;
+  /** The function a worker runs for each job of this name. */
   readonly handler: Handler<A, R>;
+  /** Defaults applied to each enqueue of this job. */
   readonly defaults: Readonly<JobDefaults>;
 }
 

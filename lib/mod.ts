@@ -48,6 +48,7 @@ export {
 } from "./errors.ts";
 export type {
   BackoffSpec,
+  ContinuationAddedEvent,
   ContinueOn,
   CreatedEvent,
   ErrorInfo,
@@ -83,10 +84,20 @@ export {
   TRANSITIONS,
 } from "./states.ts";
 export { defaultStorageUrl, openStorage, type OpenStorageOptions } from "../storage/open.ts";
+export { RESOLUTIONS } from "../storage/storage.ts";
 export type {
+  AppendResult,
+  Change,
+  Commit,
   Counts,
+  Derive,
+  Heartbeat,
+  Limits,
   ListQuery,
+  Notifier,
   Page,
+  RecurringRecord,
+  Resolution,
   ServerInfo,
   Storage,
   TimelinePoint,

@@ -11,7 +11,9 @@ import { canTransition } from "./states.ts";
 
 /** A Processing job's lease: which server holds it, and until when. */
 export interface Lease {
+  /** The server that holds the lease. */
   serverId: string;
+  /** When the lease expires (ms since epoch). */
   until: number;
 }
 

@@ -15,9 +15,13 @@ import type { State } from "../lib/states.ts";
  * (0: the job must not exist yet), and store `record` (their fold) as its new projection.
  */
 export interface Commit {
+  /** The job's id. */
   id: string;
+  /** The job's version the commit expects (0: the job must not exist yet). */
   expect: number;
+  /** The events to append to the job's log. */
   events: JobEvent[];
+  /** The job's new record: the fold of its log including `events`. */
   record: JobRecord;
   /** Set when the commit moves the job into Processing. */
   lease?: Lease;
@@ -25,6 +29,7 @@ export interface Commit {
 
 /** Commits that are applied all together or not at all (a parent and its continuations). */
 export interface Change {
+  /** The commits, one per job, applied atomically together. */
   commits: Commit[];
 }
 
@@ -33,7 +38,9 @@ export type AppendResult = { ok: true } | { ok: false; conflicts: string[] };
 
 /** A page of jobs and the cursor of the next page (absent on the last page). */
 export interface Page {
+  /** The jobs of this page. */
   jobs: JobRecord[];
+  /** Cursor of the next page; absent on the last page. */
   cursor?: string;
 }
 
@@ -59,7 +66,9 @@ export interface Counts {
 export interface TimelinePoint {
   /** Start of the bucket (ms since epoch). */
   at: number;
+  /** Jobs that entered Succeeded in this bucket. */
   succeeded: number;
+  /** Jobs that entered Failed in this bucket. */
   failed: number;
 }
 
@@ -74,12 +83,19 @@ export type Resolution = keyof typeof RESOLUTIONS;
 
 /** A worker process as it announces itself with each heartbeat. */
 export interface ServerInfo {
+  /** The server's unique id. */
   id: string;
+  /** Host the server runs on. */
   hostname: string;
+  /** Process id of the server. */
   pid: number;
+  /** Queues the server takes jobs from. */
   queues: string[];
+  /** Most jobs the server runs at once. */
   concurrency: number;
+  /** When the server started (ms since epoch). */
   startedAt: number;
+  /** When the server last sent a heartbeat (ms since epoch). */
   lastSeen: number;
   /** Jobs it is running right now. */
   inFlight: number;
@@ -87,24 +103,31 @@ export interface ServerInfo {
 
 /** A recurring job definition (scheduling itself lives in lib/). */
 export interface RecurringRecord {
+  /** The recurring job's id. */
   id: string;
+  /** Version for compare-and-set; bumped on every write. */
   version: number;
+  /** Other fields, owned by lib/. */
   [field: string]: unknown;
 }
 
 /** A heartbeat: refresh the server record and extend the leases of its in-flight jobs. */
 export interface Heartbeat {
+  /** The server record to store. */
   server: ServerInfo;
   /** The server record expires after this many ms without a heartbeat. */
   ttlMs: number;
   /** Jobs this server runs; their leases are extended to `leaseUntil`. */
   leases: string[];
+  /** The new expiry of those leases (ms since epoch). */
   leaseUntil: number;
 }
 
 /** Sizes a backend accepts, in bytes of UTF-8 JSON. */
 export interface Limits {
+  /** Largest job arguments accepted. */
   args: number;
+  /** Largest handler result accepted. */
   result: number;
 }
 
@@ -118,6 +141,7 @@ export interface Notifier {
 export interface Storage {
   /** Human-readable address, e.g. `kv:./data/taskflow.sqlite`. */
   readonly address: string;
+  /** Largest payload sizes the backend accepts. */
   readonly limits: Limits;
   /** Present when the backend can wake workers; absent means workers rely on polling. */
   readonly notifier?: Notifier;
@@ -128,11 +152,17 @@ export interface Storage {
    * one atomic write (group commit); a conflict refuses only the change it belongs to.
    */
   append(changes: readonly Change[]): Promise<AppendResult[]>;
+  /** The record of a job, or null when it does not exist. */
   get(id: string): Promise<JobRecord | null>;
+  /** The records of several jobs, in the order of `ids` (null where a job does not exist). */
   getMany(ids: readonly string[]): Promise<(JobRecord | null)[]>;
+  /** A job's event log, oldest first. */
   events(id: string): Promise<JobEvent[]>;
+  /** One page of jobs matching `query`. */
   list(query: ListQuery): Promise<Page>;
+  /** The current counters. */
   counts(): Promise<Counts>;
+  /** Succeeded/failed buckets of size `resolution` from `from` to `to` (ms since epoch). */
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]>;
   /**
    * Scheduled jobs due at `before` (oldest first), or Processing jobs whose lease expired
@@ -146,14 +176,20 @@ export interface Storage {
 
   /** Writes the server record and extends leases; returns the ids whose lease this server lost. */
   heartbeat(beat: Heartbeat): Promise<{ lost: string[] }>;
+  /** The servers whose record has not expired. */
   servers(): Promise<ServerInfo[]>;
+  /** Deletes a server record. */
   removeServer(id: string): Promise<void>;
 
+  /** Recurring job definitions, written by compare-and-set on their version. */
   recurring: {
+    /** The recurring record `id`, or null when absent. */
     get(id: string): Promise<RecurringRecord | null>;
+    /** All recurring records. */
     list(): Promise<RecurringRecord[]>;
     /** Stores `record` if the stored version equals `expect` (0: absent); false on conflict. */
     put(record: RecurringRecord, expect: number): Promise<boolean>;
+    /** Deletes record `id` if its stored version equals `expect`; false on conflict. */
     delete(id: string, expect: number): Promise<boolean>;
   };
 
@@ -164,6 +200,7 @@ export interface Storage {
   rebuild(derive: Derive): Promise<{ jobs: number }>;
   /** Drops time buckets older than their retention. */
   prune(now: number): Promise<void>;
+  /** Releases the backend's resources. */
   close(): Promise<void>;
 }
 
