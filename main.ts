@@ -1,22 +1,46 @@
 /**
  * @module
- * TaskFlow's command line: `deno run -A main.ts <command> [flags]`.
+ * TaskFlow's command line: `deno run -A main.ts <command> [flags]`. Flags override environment
+ * variables, which override defaults.
  */
 
 import { parseArgs } from "node:util";
-import { TaskFlowError } from "./lib/errors.ts";
+import { InvalidOptionError, TaskFlowError } from "./lib/errors.ts";
 import { rebuild } from "./lib/rebuild.ts";
+import { loadJobs } from "./lib/worker/load.ts";
+import { createWorker } from "./lib/worker/worker.ts";
 import { openStorage } from "./storage/open.ts";
 
-const USAGE = `usage: deno run -A main.ts <command> [--storage URL]
+const USAGE = `usage: deno run -A main.ts <command> [flags]
 
 commands:
+  start     run a worker (the dashboard joins it in the same process)
+  worker    run a worker only
   rebuild   recompute every projection from the event logs (stop workers first)
 
-flags:
-  --storage URL   memory:, kv:, kv:<path>, kv::memory: (env TASKFLOW_STORAGE;
-                  default kv:./data/taskflow.sqlite)
+flags (environment variable in brackets):
+  --storage URL           memory:, kv:, kv:<path>, kv::memory:, kv:https://...
+                          [TASKFLOW_STORAGE] default kv:./data/taskflow.sqlite
+  --jobs MODULE           module exporting job definitions
+                          [TASKFLOW_JOBS] default ./examples/jobs.ts
+  --queues A,B            queues to serve, in priority order [TASKFLOW_QUEUES] default "default"
+  --concurrency N         handlers running at once [TASKFLOW_CONCURRENCY] default 10
+  --heartbeat-ms N        heartbeat period; dead after 3 missed [TASKFLOW_HEARTBEAT_MS] default 5000
+  --poll-ms N             longest idle poll interval [TASKFLOW_POLL_MS] default 500
+  --shutdown-timeout-ms N wait for handlers on SIGINT/SIGTERM [TASKFLOW_SHUTDOWN_TIMEOUT_MS] default 15000
 `;
+
+const FLAGS = {
+  storage: "TASKFLOW_STORAGE",
+  jobs: "TASKFLOW_JOBS",
+  queues: "TASKFLOW_QUEUES",
+  concurrency: "TASKFLOW_CONCURRENCY",
+  "heartbeat-ms": "TASKFLOW_HEARTBEAT_MS",
+  "poll-ms": "TASKFLOW_POLL_MS",
+  "shutdown-timeout-ms": "TASKFLOW_SHUTDOWN_TIMEOUT_MS",
+} as const;
+
+type Flag = keyof typeof FLAGS;
 
 /** Runs the command line `args`; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -25,32 +49,38 @@ export async function main(args: string[]): Promise<number> {
     parsed = parseArgs({
       args,
       allowPositionals: true,
-      options: { storage: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        ...Object.fromEntries(
+          Object.keys(FLAGS).map((flag) => [flag, { type: "string" as const }]),
+        ),
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (error) {
     console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const [command] = parsed.positionals;
-  if (parsed.values.help || !command) {
+  const [command, ...extra] = parsed.positionals;
+  if (parsed.values.help) {
     console.log(USAGE);
-    return command || parsed.values.help ? 0 : 2;
+    return 0;
   }
-  const url = parsed.values.storage ?? Deno.env.get("TASKFLOW_STORAGE") ?? undefined;
+  if (!command || extra.length) {
+    console.error(
+      `error: ${command ? `unexpected argument "${extra[0]}"` : "no command given"}\n\n${USAGE}`,
+    );
+    return 2;
+  }
+  const values = parsed.values as Partial<Record<Flag, string>>;
+  const setting = (flag: Flag): string | undefined =>
+    values[flag] ?? Deno.env.get(FLAGS[flag]) ?? undefined;
   try {
     switch (command) {
-      case "rebuild": {
-        const storage = await openStorage(url);
-        try {
-          const started = performance.now();
-          const { jobs } = await rebuild(storage);
-          const ms = Math.round(performance.now() - started);
-          console.log(`rebuilt the projections of ${jobs} jobs in ${storage.address} (${ms} ms)`);
-        } finally {
-          await storage.close();
-        }
-        return 0;
-      }
+      case "start":
+      case "worker":
+        return await runWorker(setting);
+      case "rebuild":
+        return await runRebuild(setting("storage"));
       default:
         console.error(`error: unknown command "${command}"\n\n${USAGE}`);
         return 2;
@@ -58,10 +88,86 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof TaskFlowError) {
       console.error(`error [${error.code}]: ${error.message}`);
-      return 1;
+      return error.code === "INVALID_OPTION" ? 2 : 1;
     }
     throw error;
   }
+}
+
+/** Parses a whole number setting; a bad value is an error naming the flag and its variable. */
+function integer(
+  setting: (flag: Flag) => string | undefined,
+  flag: Flag,
+  min: number,
+): number | undefined {
+  const text = setting(flag);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidOptionError(
+      `--${flag} (${FLAGS[flag]})`,
+      text,
+      `must be a whole number, at least ${min}`,
+    );
+  }
+  return value;
+}
+
+async function runWorker(setting: (flag: Flag) => string | undefined): Promise<number> {
+  const queuesText = setting("queues");
+  const queues = queuesText?.split(",").map((q) => q.trim()).filter(Boolean);
+  if (queuesText !== undefined && !queues?.length) {
+    throw new InvalidOptionError(
+      "--queues (TASKFLOW_QUEUES)",
+      queuesText,
+      "must name at least one queue",
+    );
+  }
+  const concurrency = integer(setting, "concurrency", 1);
+  const heartbeatMs = integer(setting, "heartbeat-ms", 10);
+  const pollIntervalMs = integer(setting, "poll-ms", 1);
+  const shutdownTimeoutMs = integer(setting, "shutdown-timeout-ms", 0);
+  const jobsModule = setting("jobs") ?? "./examples/jobs.ts";
+  const jobs = await loadJobs(jobsModule);
+  const storage = await openStorage(setting("storage"));
+  const worker = createWorker({
+    storage,
+    jobs,
+    queues,
+    concurrency,
+    heartbeatMs,
+    pollIntervalMs,
+    shutdownTimeoutMs,
+    handleSignals: true,
+  });
+  try {
+    await worker.start();
+    console.log(
+      `TaskFlow worker ${worker.id} on ${storage.address}: queues ${worker.queues.join(", ")}, ` +
+        `concurrency ${worker.concurrency}, jobs ${
+          worker.jobNames.join(", ")
+        } (from ${jobsModule})`,
+    );
+    await worker.closed;
+    console.log(`TaskFlow worker ${worker.id} stopped`);
+  } finally {
+    await worker.stop();
+    await storage.close();
+  }
+  return 0;
+}
+
+async function runRebuild(url: string | undefined): Promise<number> {
+  const storage = await openStorage(url);
+  try {
+    const started = performance.now();
+    const { jobs } = await rebuild(storage);
+    const ms = Math.round(performance.now() - started);
+    console.log(`rebuilt the projections of ${jobs} jobs in ${storage.address} (${ms} ms)`);
+  } finally {
+    await storage.close();
+  }
+  return 0;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

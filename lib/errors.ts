@@ -21,6 +21,7 @@ export type ErrorCode =
   | "UNKNOWN_JOB"
   | "JOB_TIMEOUT"
   | "JOB_DISCARDED"
+  | "ATTEMPTS_EXHAUSTED"
   | "JOB_MODULE_INVALID";
 
 /** Base class of every error TaskFlow throws on purpose. */
@@ -185,6 +186,18 @@ export class DiscardError extends TaskFlowError {
   /** Builds the error with the reason the job should not be retried. */
   constructor(message: string) {
     super("JOB_DISCARDED", message);
+  }
+}
+
+/** A job was claimed again after all its attempts were used (earlier ones were interrupted). */
+export class AttemptsExhaustedError extends TaskFlowError {
+  /** Builds the error for attempt `attempt` of a job allowed `allowed` attempts. */
+  constructor(attempt: number, allowed: number) {
+    super(
+      "ATTEMPTS_EXHAUSTED",
+      `attempt ${attempt} exceeds the ${allowed} allowed; earlier attempts were interrupted`,
+      { attempt, allowed },
+    );
   }
 }
 

@@ -29,6 +29,7 @@ export {
 } from "./client.ts";
 export {
   ArgsNotSerializableError,
+  AttemptsExhaustedError,
   ConflictError,
   CorruptRecordError,
   DiscardError,
@@ -74,6 +75,14 @@ export {
 export type { Json } from "./payload.ts";
 export { fold, type Lease, project } from "./projection.ts";
 export { rebuild } from "./rebuild.ts";
+export {
+  createWorker,
+  Worker,
+  type WorkerLogger,
+  type WorkerOptions,
+  type WorkerStats,
+} from "./worker/worker.ts";
+export { hangfireDelay, retryDelay } from "./worker/retry.ts";
 export {
   type Action,
   ACTIONS,

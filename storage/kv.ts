@@ -41,6 +41,7 @@ const GET_MANY = 10; // kv.getMany takes at most 10 keys
 const MAX_QUEUE_DELAY = 30 * 86_400_000; // kv.enqueue's longest delay
 const U64 = 1n << 64n;
 const WAKE = { taskflow: "wake" } as const;
+const LOCK_RETRIES = 200; // ~5 s of waiting for another process's write lock
 
 /** Options of the KV backend. */
 export interface KvOptions {
@@ -238,14 +239,21 @@ export class KvStorage implements Storage {
   }
 
   async #commit(atomic: Deno.AtomicOperation): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
-    try {
-      return await atomic.commit();
-    } catch (error) {
-      const message = (error as Error).message ?? String(error);
-      if (/too large/i.test(message)) {
-        throw new PayloadTooLargeError("an atomic write to Deno KV", MAX_BYTES, MAX_BYTES);
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await atomic.commit();
+      } catch (error) {
+        const message = (error as Error).message ?? String(error);
+        if (/too large/i.test(message)) {
+          throw new PayloadTooLargeError("an atomic write to Deno KV", MAX_BYTES, MAX_BYTES);
+        }
+        // Another process holds SQLite's write lock; KV does not wait for it, so we do.
+        if (/database is locked|busy/i.test(message) && attempt < LOCK_RETRIES) {
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 * attempt, 50)));
+          continue;
+        }
+        throw new StorageUnavailableError(this.address, message, error);
       }
-      throw new StorageUnavailableError(this.address, message, error);
     }
   }
 

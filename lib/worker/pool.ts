@@ -1,0 +1,61 @@
+/**
+ * @module
+ * The bounded pool: at most `size` handlers run at once. The claim loop asks for free slots,
+ * claims exactly that many jobs, and runs each through {@link Pool.run}.
+ */
+
+/** A counter of busy slots with a way to wait for one to free up. */
+export class Pool {
+  readonly size: number;
+  #busy = 0;
+  #peak = 0;
+  #waiters: Array<() => void> = [];
+
+  /** A pool of `size` slots. */
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  /** Slots running a handler now. */
+  get busy(): number {
+    return this.#busy;
+  }
+
+  /** Free slots. */
+  get free(): number {
+    return this.size - this.#busy;
+  }
+
+  /** Most slots ever busy at once. */
+  get peak(): number {
+    return this.#peak;
+  }
+
+  /**
+   * Runs `task` in a slot the caller has checked is free. The slot stays taken until the task
+   * settles, even if its job was already given up on (a handler that ignores its abort signal
+   * still counts against the bound).
+   */
+  run(task: () => Promise<void>): Promise<void> {
+    if (this.#busy >= this.size) throw new RangeError("no free slot in the pool");
+    this.#busy++;
+    this.#peak = Math.max(this.#peak, this.#busy);
+    return task().finally(() => {
+      this.#busy--;
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const wake of waiters) wake();
+    });
+  }
+
+  /** Resolves when a slot frees up (at once if one is free). */
+  whenFree(): Promise<void> {
+    if (this.free > 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Resolves when no slot is busy. */
+  async idle(): Promise<void> {
+    while (this.#busy > 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+}

@@ -1,0 +1,535 @@
+/**
+ * @module
+ * The worker: claims ready jobs into a bounded pool, runs their handlers, and commits their
+ * outcomes in groups. Heartbeats extend leases; any live worker reaps expired leases; a stale
+ * worker's late writes fail compare-and-set (fencing).
+ */
+
+import type { Change, Commit, Storage } from "../../storage/storage.ts";
+import { openStorage } from "../../storage/open.ts";
+import { appendCommit, withContinuations } from "../changes.ts";
+import { InvalidOptionError, TaskFlowError, UnknownJobError } from "../errors.ts";
+import type { NewEvent } from "../events.ts";
+import { GroupCommitter } from "../group_commit.ts";
+import { DEFAULT_QUEUE, isJobDefinition, type JobDefinition, type JobRecord } from "../job.ts";
+import { Pool } from "./pool.ts";
+import { type RunHost, runJob, type Running } from "./run.ts";
+
+/** Messages a worker reports (errors of storage, fenced results, ...). */
+export type WorkerLogger = (level: "info" | "warn" | "error", message: string) => void;
+
+/** Options of {@link createWorker}. */
+export interface WorkerOptions {
+  /** An open storage, or `url` to open one (closed again by `stop()`). */
+  storage?: Storage;
+  /** Storage URL, used when `storage` is absent (default: see `defaultStorageUrl`). */
+  url?: string;
+  /** The jobs this worker can run: definitions, or a module namespace exporting them. */
+  jobs: readonly JobDefinition<any, any>[] | Record<string, unknown>;
+  /** Queues to take jobs from, in priority order (default `["default"]`). */
+  queues?: string[];
+  /** Most handlers running at once (default 10). */
+  concurrency?: number;
+  /** Longest wait between polls when idle, in ms (default 500). */
+  pollIntervalMs?: number;
+  /** Shortest wait between polls, reached when busy (default 25). */
+  minPollIntervalMs?: number;
+  /** Heartbeat period in ms (default 5,000); a server is dead after 3 missed beats. */
+  heartbeatMs?: number;
+  /** How long a shutdown waits for running handlers before aborting them (default 15,000). */
+  shutdownTimeoutMs?: number;
+  /** Use the storage's wake-ups (KV queue messages, ...) besides polling (default true). */
+  notifier?: boolean;
+  /** Stop gracefully on SIGINT/SIGTERM (default false; the CLI turns it on). */
+  handleSignals?: boolean;
+  /** Server id (default: hostname, pid and a random suffix). */
+  id?: string;
+  /** Clock for event times, due times and leases (tests inject one). */
+  now?: () => number;
+  /** Random source for retry jitter (tests inject one). */
+  random?: () => number;
+  /** Where the worker reports (default: console). */
+  logger?: WorkerLogger;
+}
+
+/** Counters of what a worker did since it started. */
+export interface WorkerStats {
+  /** Handlers started. */
+  started: number;
+  /** Jobs that ended Succeeded. */
+  succeeded: number;
+  /** Attempts that ended in a retry. */
+  retried: number;
+  /** Jobs that ended Failed. */
+  failed: number;
+  /** Results discarded because the job changed under the worker (deleted, requeued, reaped). */
+  fenced: number;
+  /** Jobs of dead servers moved back to Enqueued. */
+  reaped: number;
+  /** Most handlers that ran at once. */
+  peak: number;
+}
+
+const defaultLogger: WorkerLogger = (level, message) => {
+  (level === "info" ? console.log : console.error)(`[taskflow ${level}] ${message}`);
+};
+
+/** Creates a worker; call `start()` to run it. */
+export function createWorker(options: WorkerOptions): Worker {
+  return new Worker(options);
+}
+
+/** A worker process's engine. See {@link createWorker}. */
+export class Worker {
+  /** This server's id, as shown on the dashboard and in reaping reasons. */
+  readonly id: string;
+  /** Queues served, in priority order. */
+  readonly queues: readonly string[];
+  /** Most handlers running at once. */
+  readonly concurrency: number;
+  /** What this worker did since it started. */
+  readonly stats: WorkerStats = {
+    started: 0,
+    succeeded: 0,
+    retried: 0,
+    failed: 0,
+    fenced: 0,
+    reaped: 0,
+    peak: 0,
+  };
+  /** Clock for events and leases. */
+  readonly now: () => number;
+  /** Random source for retry jitter. */
+  readonly random: () => number;
+  /** Where the worker reports. */
+  readonly log: WorkerLogger;
+  /** Heartbeat period in ms. */
+  readonly heartbeatMs: number;
+  /** Lease length: three heartbeats. */
+  readonly leaseMs: number;
+
+  #options: WorkerOptions;
+  #definitions = new Map<string, JobDefinition>();
+  #storage?: Storage;
+  #committer?: GroupCommitter;
+  #pool: Pool;
+  #running = new Map<string, Running>();
+  #finishing = new Set<Promise<void>>();
+  #state: "new" | "running" | "stopping" | "stopped" = "new";
+  #wake?: () => void;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #loopDone?: Promise<void>;
+  #unlisten?: () => void;
+  #signalHandler?: () => void;
+  #startedAt = 0;
+  #failing = false;
+  #stopped?: Promise<void>;
+  #closed = Promise.withResolvers<void>();
+
+  /** Validates the options; nothing runs until {@link Worker.start}. */
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+    const concurrency = options.concurrency ?? 10;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
+      throw new InvalidOptionError(
+        "concurrency",
+        concurrency,
+        "must be an integer from 1 to 10000",
+      );
+    }
+    this.concurrency = concurrency;
+    this.queues = options.queues ?? [DEFAULT_QUEUE];
+    if (!Array.isArray(this.queues) || this.queues.length === 0) {
+      throw new InvalidOptionError("queues", options.queues, "must list at least one queue");
+    }
+    for (
+      const [name, value] of [
+        ["heartbeatMs", options.heartbeatMs],
+        ["pollIntervalMs", options.pollIntervalMs],
+        ["minPollIntervalMs", options.minPollIntervalMs],
+        ["shutdownTimeoutMs", options.shutdownTimeoutMs],
+      ] as const
+    ) {
+      if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+        throw new InvalidOptionError(name, value, "must be a number of ms, 0 or more");
+      }
+    }
+    const list = Array.isArray(options.jobs) ? options.jobs : Object.values(options.jobs ?? {});
+    for (const job of list) {
+      if (isJobDefinition(job)) this.#definitions.set(job.name, job);
+    }
+    this.#pool = new Pool(concurrency);
+    this.heartbeatMs = options.heartbeatMs ?? 5_000;
+    this.leaseMs = this.heartbeatMs * 3;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.log = options.logger ?? defaultLogger;
+    const host = safeHostname();
+    this.id = options.id ?? `${host}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
+  }
+
+  /** The storage the worker runs on (after `start()`). */
+  get storage(): Storage {
+    if (!this.#storage) throw new InvalidOptionError("worker", this.id, "is not started");
+    return this.#storage;
+  }
+
+  /** Names of the jobs this worker can run. */
+  get jobNames(): string[] {
+    return [...this.#definitions.keys()];
+  }
+
+  /** Jobs running (or finishing) now. */
+  get inFlight(): number {
+    return this.#running.size;
+  }
+
+  /** Opens storage if needed, registers the server, and starts claiming. */
+  async start(): Promise<void> {
+    if (this.#state !== "new") {
+      throw new InvalidOptionError("worker", this.id, "was already started");
+    }
+    this.#state = "running";
+    this.#storage = this.#options.storage ?? await openStorage(this.#options.url);
+    this.#committer = new GroupCommitter(this.#storage);
+    this.#startedAt = Date.now();
+    await this.#beat();
+    if (this.#options.notifier !== false && this.#storage.notifier) {
+      this.#unlisten = this.#storage.notifier.listen(() => this.#wake?.());
+    }
+    this.#timers.push(setInterval(() => this.#maintain(), this.heartbeatMs));
+    if (this.#options.handleSignals) {
+      this.#signalHandler = () => {
+        this.log("info", `${this.id}: signal received, shutting down`);
+        void this.stop();
+      };
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        Deno.addSignalListener(signal, this.#signalHandler);
+      }
+    }
+    this.#loopDone = this.#loop();
+  }
+
+  /**
+   * Stops claiming, waits up to `shutdownTimeoutMs` for running handlers, aborts the rest and
+   * puts their jobs back to Enqueued ("server shutdown"), then removes the server record.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#shutdown().finally(() => this.#closed.resolve());
+    return this.#stopped;
+  }
+
+  /** Resolves once the worker has stopped (by `stop()` or a signal). */
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.#state === "new") {
+      this.#state = "stopped";
+      return;
+    }
+    this.#state = "stopping";
+    this.#wake?.();
+    this.#unlisten?.();
+    if (this.#signalHandler) {
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        Deno.removeSignalListener(signal, this.#signalHandler);
+      }
+    }
+    await this.#loopDone;
+    const timeout = this.#options.shutdownTimeoutMs ?? 15_000;
+    const drained = await settlesWithin(this.#pool.idle(), timeout);
+    if (!drained) {
+      for (const job of this.#running.values()) {
+        job.shuttingDown = true;
+        job.controller.abort(new Error("server shutdown"));
+      }
+      // Handlers that honour their signal settle now and requeue themselves; the rest are
+      // requeued below and their late results fenced off.
+      await settlesWithin(this.#pool.idle(), Math.min(1_000, timeout));
+      await Promise.all([...this.#running.values()].map((job) => this.#requeueShutdown(job)));
+    }
+    await Promise.all(this.#finishing);
+    await this.#committer!.flush();
+    for (const timer of this.#timers) clearInterval(timer);
+    try {
+      await this.#storage!.removeServer(this.id);
+    } catch (error) {
+      this.log("warn", `${this.id}: could not remove the server record: ${message(error)}`);
+    }
+    if (!this.#options.storage) await this.#storage!.close();
+    this.#state = "stopped";
+  }
+
+  /** What a running job may do through its worker (see run.ts). */
+  #host: RunHost = {
+    now: () => this.now(),
+    random: () => this.random(),
+    log: (level, text) => this.log(level, text),
+    stats: this.stats,
+    resultLimit: () => this.#storage!.limits.result,
+    appendOwn: (job, events) => this.#appendOwn(job, events),
+    requeueShutdown: (job) => this.#requeueShutdown(job),
+    done: (job) => this.#running.delete(job.record.id),
+  };
+
+  /** Puts a job abandoned by shutdown back to Enqueued (unless it changed meanwhile). */
+  async #requeueShutdown(job: Running): Promise<void> {
+    if (job.lost) return;
+    job.lost = true;
+    job.shuttingDown = true;
+    job.abandon?.();
+    const events: NewEvent[] = [{
+      type: "state",
+      at: this.now(),
+      state: "Enqueued",
+      reason: "server shutdown",
+    }];
+    await this.#submit(appendCommit(job.record, events)).catch((error) => {
+      this.log("warn", `job ${job.record.id}: could not requeue on shutdown: ${message(error)}`);
+    });
+    this.#running.delete(job.record.id);
+  }
+
+  /** Group-commits one job's commit with its continuation releases; false when fenced. */
+  async #submit(commit: Commit): Promise<boolean> {
+    for (let tries = 0; tries < 20; tries++) {
+      const change: Change = await withContinuations(this.#storage!, commit, this.now());
+      const result = await this.#committer!.submit(change);
+      if (result.ok) return true;
+      if (result.conflicts.includes(commit.id)) return false;
+      // Only a continuation moved meanwhile: re-read the children and try again.
+    }
+    return false;
+  }
+
+  /** Writes events of a running job as its holder; marks the job lost when fenced. */
+  async #appendOwn(job: Running, events: NewEvent[]): Promise<boolean> {
+    if (job.lost) return false;
+    const commit = appendCommit(job.record, events);
+    const ok = await this.#submit(commit);
+    if (ok) job.record = commit.record;
+    else this.#lose(job, "the job changed while it ran (deleted, requeued or reaped)");
+    return ok;
+  }
+
+  #lose(job: Running, reason: string): void {
+    if (job.lost) return;
+    job.lost = true;
+    job.controller.abort(new Error(reason));
+  }
+
+  async #loop(): Promise<void> {
+    let idle = this.#options.minPollIntervalMs ?? 25;
+    while (this.#state === "running") {
+      await this.#pool.whenFree();
+      // Let the other handlers that finished in this turn free their slots too, so one claim
+      // fills several slots (only when busy: an idle worker claims at once).
+      if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
+      if (this.#state !== "running") break;
+      let progress = false, nextDue = Infinity;
+      try {
+        const promoted = await this.#promoteDue();
+        nextDue = promoted.nextDue;
+        const claim = await this.#claim(this.#pool.free);
+        progress = promoted.count > 0 || claim.claimed > 0 || claim.contended;
+        this.#recovered();
+      } catch (error) {
+        this.#failed(error);
+        await this.#sleep(Math.min(5_000, (this.#options.pollIntervalMs ?? 500) * 2));
+        continue;
+      }
+      if (progress) {
+        idle = this.#options.minPollIntervalMs ?? 25;
+        continue;
+      }
+      const untilDue = nextDue - this.now();
+      await this.#sleep(Math.max(0, Math.min(idle, untilDue)));
+      idle = Math.min(idle * 2, this.#options.pollIntervalMs ?? 500);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  async #promoteDue(): Promise<{ count: number; nextDue: number }> {
+    const now = this.now();
+    const horizon = now + (this.#options.pollIntervalMs ?? 500);
+    const due = await this.#storage!.due({ state: "Scheduled", before: horizon, limit: 200 });
+    const ready = due.filter((job) => (job.runAt ?? 0) <= now);
+    const nextDue = due.find((job) => (job.runAt ?? 0) > now)?.runAt ?? Infinity;
+    const results = await Promise.all(ready.map((job) =>
+      this.#committer!.submit({
+        commits: [appendCommit(job, [{
+          type: "state",
+          at: now,
+          state: "Enqueued",
+          reason: job.retryOf ? `retry after attempt ${job.retryOf}` : "due",
+        }])],
+      })
+    ));
+    return { count: results.filter((r) => r.ok).length, nextDue };
+  }
+
+  async #claim(free: number): Promise<{ claimed: number; contended: boolean }> {
+    let claimed = 0, contended = false;
+    for (const queue of this.queues) {
+      if (claimed >= free) break;
+      const page = await this.#storage!.list({ queue, limit: free - claimed });
+      const now = this.now();
+      const lease = { serverId: this.id, until: now + this.leaseMs };
+      const commits = page.jobs.filter((job) => job.state === "Enqueued").map((job) =>
+        appendCommit(job, [{
+          type: "state",
+          at: now,
+          state: "Processing",
+          data: { serverId: this.id, leaseUntil: lease.until },
+        }], lease)
+      );
+      const results = await Promise.all(
+        commits.map((commit) => this.#committer!.submit({ commits: [commit] })),
+      );
+      results.forEach((result, i) => {
+        if (!result.ok) {
+          contended = true;
+          return;
+        }
+        claimed++;
+        this.#startJob(commits[i].record);
+      });
+    }
+    return { claimed, contended };
+  }
+
+  #startJob(record: JobRecord): void {
+    const job: Running = {
+      record,
+      controller: new AbortController(),
+      lost: false,
+      shuttingDown: false,
+    };
+    this.#running.set(record.id, job);
+    this.stats.started++;
+    const definition = this.#definitions.get(record.name);
+    const finishing = runJob(
+      this.#host,
+      this.#pool,
+      job,
+      definition,
+      () => new UnknownJobError(record.name, this.jobNames),
+    )
+      .catch((error) => this.log("error", `job ${record.id}: ${message(error)}`))
+      .finally(() => {
+        this.#finishing.delete(finishing);
+        this.stats.peak = this.#pool.peak;
+      });
+    this.#finishing.add(finishing);
+  }
+
+  /** Heartbeat, lease extension, reaping and pruning; runs every heartbeat. */
+  async #maintain(): Promise<void> {
+    if (this.#state !== "running") return;
+    try {
+      await this.#beat();
+      await this.#reap();
+      if (Math.random() < this.heartbeatMs / 600_000) await this.#storage!.prune(Date.now());
+      this.#recovered();
+    } catch (error) {
+      this.#failed(error);
+    }
+  }
+
+  async #beat(): Promise<void> {
+    const leases = [...this.#running.values()].filter((job) => !job.lost).map((job) =>
+      job.record.id
+    );
+    const { lost } = await this.#storage!.heartbeat({
+      server: {
+        id: this.id,
+        hostname: safeHostname(),
+        pid: Deno.pid,
+        queues: [...this.queues],
+        concurrency: this.concurrency,
+        startedAt: this.#startedAt,
+        lastSeen: Date.now(),
+        inFlight: this.#running.size,
+      },
+      ttlMs: this.heartbeatMs * 3,
+      leases,
+      leaseUntil: this.now() + this.leaseMs,
+    });
+    for (const id of lost) {
+      const job = this.#running.get(id);
+      if (job) this.#lose(job, "the job was deleted, requeued or reaped while it ran");
+    }
+  }
+
+  async #reap(): Promise<void> {
+    const now = this.now();
+    const expired = await this.#storage!.due({ state: "Processing", before: now, limit: 100 });
+    await Promise.all(expired.map(async (job) => {
+      if (job.serverId === this.id && this.#running.has(job.id)) return;
+      const lease = await this.#storage!.lease(job.id);
+      if (!lease || lease.until > now) return;
+      const reason = `server ${lease.serverId} stopped heartbeating; lease expired at ` +
+        new Date(lease.until).toISOString();
+      const ok = await this.#submit(
+        appendCommit(job, [{ type: "state", at: now, state: "Enqueued", reason }]),
+      );
+      if (ok) {
+        this.stats.reaped++;
+        this.log("warn", `job ${job.id} reaped: ${reason}`);
+      }
+    }));
+  }
+
+  #failed(error: unknown): void {
+    if (!this.#failing) {
+      this.#failing = true;
+      const code = error instanceof TaskFlowError ? ` [${error.code}]` : "";
+      this.log(
+        "error",
+        `${this.id}: storage error${code}: ${message(error)}; retrying with backoff`,
+      );
+    }
+  }
+
+  #recovered(): void {
+    if (this.#failing) {
+      this.#failing = false;
+      this.log("info", `${this.id}: storage answers again`);
+    }
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function safeHostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "unknown-host";
+  }
+}
+
+/** True when `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,7 @@
+import { MemoryStorage } from "../storage/memory.ts";
+import { runWorkerSuite } from "./worker_suite.ts";
+
+runWorkerSuite(
+  "memory",
+  () => Promise.resolve({ storage: new MemoryStorage(), cleanup: () => Promise.resolve() }),
+);

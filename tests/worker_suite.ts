@@ -1,0 +1,365 @@
+/**
+ * @module
+ * End-to-end worker cases, run unchanged against every backend through {@link runWorkerSuite}.
+ */
+
+import assert from "node:assert/strict";
+import { TaskFlow } from "../lib/client.ts";
+import { DiscardError } from "../lib/errors.ts";
+import { defineJob, type JobDefinition, type JobRecord } from "../lib/job.ts";
+import { createWorker, type Worker, type WorkerOptions } from "../lib/worker/worker.ts";
+import type { Storage } from "../storage/storage.ts";
+import { assertConsistent, claimCommit, eventually, TestClock } from "./helpers.ts";
+
+/** A fresh, empty storage and how to dispose of it. */
+export interface WorkerBackend {
+  storage: Storage;
+  cleanup(): Promise<void>;
+}
+
+interface Harness {
+  tf: TaskFlow;
+  clock: TestClock;
+  logs: string[];
+  /** Starts a worker on the test's storage (stopped by the harness). */
+  worker(jobs: JobDefinition<any, any>[], options?: Partial<WorkerOptions>): Promise<Worker>;
+  waitFor(id: string, state: JobRecord["state"], timeoutMs?: number): Promise<JobRecord>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Registers the worker cases for backend `name`. */
+export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>): void {
+  const test = (title: string, fn: (h: Harness) => Promise<void>) =>
+    Deno.test({
+      name: `${name} worker: ${title}`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const backend = await open();
+        const clock = new TestClock();
+        const tf = new TaskFlow(backend.storage, { now: clock.now });
+        const workers: Worker[] = [];
+        const logs: string[] = [];
+        const harness: Harness = {
+          tf,
+          clock,
+          logs,
+          async worker(jobs, options = {}) {
+            const worker = createWorker({
+              storage: backend.storage,
+              jobs,
+              now: clock.now,
+              heartbeatMs: 100,
+              pollIntervalMs: 50,
+              logger: (level, message) => logs.push(`${level}: ${message}`),
+              ...options,
+            });
+            workers.push(worker);
+            await worker.start();
+            return worker;
+          },
+          waitFor: (id, state, timeoutMs = 5_000) =>
+            eventually(async () => {
+              const record = await tf.get(id);
+              assert.equal(
+                record?.state,
+                state,
+                `job ${id} is ${record?.state}: ${record?.reason ?? ""}`,
+              );
+              return record!;
+            }, timeoutMs),
+        };
+        try {
+          await fn(harness);
+        } finally {
+          await Promise.all(workers.map((w) => w.stop()));
+          await backend.cleanup();
+        }
+      },
+    });
+
+  test("never runs more than `concurrency` handlers, and runs every job once", async (h) => {
+    let running = 0, max = 0;
+    const runs = new Map<number, number>();
+    const job = defineJob("work", async (args: { i: number }) => {
+      running++;
+      max = Math.max(max, running);
+      runs.set(args.i, (runs.get(args.i) ?? 0) + 1);
+      await sleep(args.i % 5);
+      running--;
+      return args.i * 2;
+    });
+    const ids = await h.tf.enqueueMany(
+      Array.from({ length: 300 }, (_, i) => ({ job, args: { i } })),
+    );
+    const worker = await h.worker([job], { concurrency: 7 });
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Succeeded, 300), 20_000);
+    assert.equal(max, 7, "the pool fills up but never overflows");
+    assert.equal(worker.stats.peak, 7);
+    assert.equal(runs.size, 300);
+    assert.ok([...runs.values()].every((n) => n === 1));
+    assert.equal((await h.tf.get(ids[10]))!.result, 20);
+    await assertConsistent(h.tf.storage);
+  });
+
+  test("the handler gets args, id, attempt, signal, progress and log", async (h) => {
+    let seen: unknown;
+    const job = defineJob("ctx", async (args: { name: string }, ctx) => {
+      seen = {
+        args,
+        id: ctx.jobId,
+        attempt: ctx.attempt,
+        aborted: ctx.signal.aborted,
+        name: ctx.name,
+      };
+      await ctx.progress(50);
+      await ctx.log(`hello ${args.name}`);
+      await ctx.progress(100);
+      return { greeting: `hi ${args.name}` };
+    });
+    const id = await h.tf.enqueue(job, { name: "Ada" });
+    await h.worker([job]);
+    const record = await h.waitFor(id, "Succeeded");
+    assert.deepEqual(seen, { args: { name: "Ada" }, id, attempt: 1, aborted: false, name: "ctx" });
+    assert.deepEqual(record.result, { greeting: "hi Ada" });
+    assert.equal(record.progress, 100);
+    const events = await h.tf.events(id);
+    assert.deepEqual(
+      events.map((e) => e.type === "state" ? e.state : e.type),
+      ["created", "Enqueued", "Processing", "progress", "log", "progress", "Succeeded"],
+    );
+    assert.equal(
+      events.find((e) => e.type === "log")?.type === "log" && events.find((e) => e.type === "log")!,
+      events[4],
+    );
+  });
+
+  test("a result too large or not JSON fails the job at once, naming the problem", async (h) => {
+    const big = defineJob("big", () => "z".repeat(h.tf.storage.limits.result + 1));
+    const odd = defineJob("odd", () => ({ when: new Date() }));
+    const a = await h.tf.enqueue(big, {});
+    const b = await h.tf.enqueue(odd, {});
+    await h.worker([big, odd]);
+    const ra = await h.waitFor(a, "Failed");
+    assert.equal(ra.attempt, 1);
+    assert.equal(ra.error?.code, "PAYLOAD_TOO_LARGE");
+    assert.match(
+      ra.reason!,
+      /return value cannot be stored: result is \d+ bytes as JSON, over the limit/,
+    );
+    const rb = await h.waitFor(b, "Failed");
+    assert.match(rb.error!.message, /result\.when is not plain JSON: a Date instance/);
+  });
+
+  test("failures retry on the backoff curve with the attempt recorded", async (h) => {
+    let calls = 0;
+    const flaky = defineJob("flaky", () => {
+      calls++;
+      if (calls < 3) throw new Error(`boom ${calls}`);
+      return "ok";
+    }, { attempts: 3, backoff: { type: "fixed", delayMs: 60_000 } });
+    const id = await h.tf.enqueue(flaky, {});
+    await h.worker([flaky]);
+    const first = await h.waitFor(id, "Scheduled");
+    assert.equal(first.retryOf, 1);
+    assert.equal(first.runAt, first.stateAt + 60_000);
+    assert.equal(first.error?.message, "boom 1");
+    assert.match(first.reason!, /attempt 1 of 3 failed, retry in 60 s: boom 1/);
+    await sleep(150);
+    assert.equal((await h.tf.get(id))!.state, "Scheduled", "not due before its time");
+    h.clock.advance(60_000);
+    const second = await eventually(async () => {
+      const r = (await h.tf.get(id))!;
+      assert.equal(r.retryOf, 2);
+      return r;
+    });
+    assert.equal(second.state, "Scheduled");
+    h.clock.advance(60_000);
+    const done = await h.waitFor(id, "Succeeded");
+    assert.equal(done.attempt, 3);
+    assert.equal(done.result, "ok");
+  });
+
+  test("default backoff is Hangfire's curve; exhausted attempts fail with the stack", async (h) => {
+    const always = defineJob("always", () => {
+      throw new TypeError("nope");
+    }, { attempts: 2 });
+    const id = await h.tf.enqueue(always, {});
+    await h.worker([always], { random: () => 0.5 });
+    const retry = await h.waitFor(id, "Scheduled");
+    assert.equal(retry.runAt! - retry.stateAt, (0 + 15 + 15 * 1) * 1000);
+    h.clock.advance(30_000);
+    const failed = await h.waitFor(id, "Failed");
+    assert.equal(failed.attempt, 2);
+    assert.equal(failed.error?.name, "TypeError");
+    assert.equal(failed.error?.message, "nope");
+    assert.match(failed.error!.stack!, /TypeError: nope\n\s+at /);
+    assert.match(failed.reason!, /attempt 2 of 2 failed: nope/);
+  });
+
+  test("DiscardError fails without retry; an unknown job name fails and the worker goes on", async (h) => {
+    const discard = defineJob("discard", () => {
+      throw new DiscardError("account closed");
+    });
+    const fine = defineJob("fine", () => "fine");
+    const a = await h.tf.enqueue(discard, {});
+    const b = await h.tf.enqueue("nobody.handles.this", {});
+    await h.worker([discard, fine]);
+    const ra = await h.waitFor(a, "Failed");
+    assert.equal(ra.attempt, 1);
+    assert.match(ra.reason!, /discarded by the handler: account closed/);
+    const rb = await h.waitFor(b, "Failed");
+    assert.equal(rb.error?.code, "UNKNOWN_JOB");
+    assert.match(
+      rb.error!.message,
+      /no handler is registered for job name "nobody\.handles\.this" \(this worker knows: discard, fine\)/,
+    );
+    const c = await h.tf.enqueue(fine, {});
+    assert.equal((await h.waitFor(c, "Succeeded")).result, "fine");
+  });
+
+  test("timeoutMs aborts the signal and fails the attempt with a timeout error", async (h) => {
+    let abortedWith: unknown;
+    const slow = defineJob("slow", (_: unknown, ctx) =>
+      new Promise((_, reject) => {
+        ctx.signal.addEventListener("abort", () => {
+          abortedWith = ctx.signal.reason;
+          reject(ctx.signal.reason);
+        });
+      }), { timeoutMs: 80, attempts: 1 });
+    const id = await h.tf.enqueue(slow, {});
+    await h.worker([slow]);
+    const failed = await h.waitFor(id, "Failed");
+    assert.equal(failed.error?.code, "JOB_TIMEOUT");
+    assert.match(failed.error!.message, /job timed out after 80 ms/);
+    assert.equal((abortedWith as Error).name, "JobTimeoutError");
+  });
+
+  test("deleting a Processing job aborts its signal and fences its result", async (h) => {
+    let started = false, aborted = false;
+    const job = defineJob("cancellable", async (_: unknown, ctx) => {
+      started = true;
+      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
+      aborted = true;
+      return "finished anyway";
+    });
+    const id = await h.tf.enqueue(job, {});
+    const worker = await h.worker([job], { heartbeatMs: 50 });
+    await eventually(() => assert.ok(started));
+    await h.tf.delete(id);
+    await eventually(() => assert.ok(aborted), 2_000);
+    await eventually(() => assert.equal(worker.stats.fenced, 1));
+    const record = (await h.tf.get(id))!;
+    assert.equal(record.state, "Deleted");
+    assert.equal(record.result, undefined);
+    assert.equal(worker.inFlight, 0);
+  });
+
+  test("shutdown waits for handlers, then requeues what is left", async (h) => {
+    const quick = defineJob("quick", async () => {
+      await sleep(30);
+      return "done";
+    });
+    const stubborn = defineJob("stubborn", () => new Promise(() => {}));
+    const polite = defineJob(
+      "polite",
+      (_: unknown, ctx) =>
+        new Promise((_, reject) =>
+          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+        ),
+    );
+    const a = await h.tf.enqueue(quick, {});
+    const b = await h.tf.enqueue(stubborn, {});
+    const c = await h.tf.enqueue(polite, {});
+    const worker = await h.worker([quick, stubborn, polite], { shutdownTimeoutMs: 200 });
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Processing, 2));
+    await eventually(async () => assert.equal((await h.tf.get(a))!.state, "Succeeded"));
+    assert.equal((await h.tf.storage.servers()).length, 1);
+    await worker.stop();
+    for (const id of [b, c]) {
+      const record = (await h.tf.get(id))!;
+      assert.equal(record.state, "Enqueued");
+      assert.equal(record.reason, "server shutdown");
+    }
+    assert.deepEqual(await h.tf.storage.servers(), []);
+    await assertConsistent(h.tf.storage);
+  });
+
+  test("continuations follow their parent's outcome", async (h) => {
+    const ok = defineJob("ok", () => "ok");
+    const bad = defineJob("bad", () => {
+      throw new DiscardError("bad");
+    });
+    const child = defineJob("child", (args: { n: number }) => args.n);
+    const [p1, p2, p3] = await h.tf.enqueueMany([{ job: ok, args: {} }, { job: bad, args: {} }, {
+      job: "ok",
+      args: {},
+      options: { queue: "parked" },
+    }]);
+    const c = {
+      s1: await h.tf.continueWith(p1, child, { n: 1 }),
+      f1: await h.tf.continueWith(p1, child, { n: 2 }, { on: "finished" }),
+      s2: await h.tf.continueWith(p2, child, { n: 3 }),
+      f2: await h.tf.continueWith(p2, child, { n: 4 }, { on: "finished" }),
+      s3: await h.tf.continueWith(p3, child, { n: 5 }),
+      f3: await h.tf.continueWith(p3, child, { n: 6 }, { on: "finished" }),
+    };
+    await h.worker([ok, bad, child]);
+    await h.tf.delete(p3);
+    await h.waitFor(c.s1, "Succeeded");
+    await h.waitFor(c.f1, "Succeeded");
+    assert.match(
+      (await h.waitFor(c.s2, "Deleted")).reason!,
+      /ended Failed; this continuation runs only after success/,
+    );
+    await h.waitFor(c.f2, "Succeeded");
+    await h.waitFor(c.s3, "Deleted");
+    assert.equal((await h.waitFor(c.f3, "Succeeded")).result, 6);
+    await assertConsistent(h.tf.storage);
+  });
+
+  test("expired leases of a dead server are reaped and the job runs again", async (h) => {
+    const job = defineJob("reaped", (_: unknown, ctx) => ctx.attempt);
+    const id = await h.tf.enqueue(job, {}, { queue: "elsewhere" });
+    const record = (await h.tf.get(id))!;
+    await h.tf.storage.append([{ commits: [claimCommit(record, h.clock.t, "dead-server", 250)] }]);
+    await h.worker([job], { queues: ["elsewhere"] });
+    h.clock.advance(300);
+    const done = await h.waitFor(id, "Succeeded");
+    assert.equal(done.result, 2);
+    const reaped = (await h.tf.events(id)).find((e) =>
+      e.type === "state" && e.state === "Enqueued" && e.seq > 2
+    );
+    assert.ok(reaped?.type === "state");
+    assert.match(reaped.reason!, /server dead-server stopped heartbeating; lease expired at /);
+  });
+
+  test("scheduled jobs are promoted when due, with wake-ups off (polling only)", async (h) => {
+    const job = defineJob("later", () => "ran");
+    const id = await h.tf.schedule(job, {}, { delayMs: 5_000 });
+    await h.worker([job], { notifier: false });
+    await sleep(120);
+    assert.equal((await h.tf.get(id))!.state, "Scheduled");
+    h.clock.advance(5_000);
+    await h.waitFor(id, "Succeeded");
+    const promoted = (await h.tf.events(id)).find((e) =>
+      e.type === "state" && e.state === "Enqueued"
+    );
+    assert.equal(promoted?.type === "state" && promoted.reason, "due");
+  });
+
+  test("queues are served in the order given; other queues are left alone", async (h) => {
+    const order: string[] = [];
+    const job = defineJob("ordered", (args: { q: string }) => void order.push(args.q));
+    await h.tf.enqueueMany([
+      { job, args: { q: "low" }, options: { queue: "low" } },
+      { job, args: { q: "high" }, options: { queue: "high" } },
+      { job, args: { q: "other" }, options: { queue: "other" } },
+    ]);
+    await h.worker([job], { queues: ["high", "low"], concurrency: 1 });
+    await eventually(() => assert.deepEqual(order, ["high", "low"]));
+    await sleep(100);
+    assert.equal((await h.tf.counts()).queues.other.Enqueued, 1);
+  });
+}
