@@ -67,6 +67,8 @@ export class KvStorage implements Storage {
   #listeners = new Set<() => void>();
   #listening = false;
   #closed = false;
+  #file?: string;
+  #watcher?: Deno.FsWatcher;
 
   /** Wraps an open `Deno.Kv`; `address` names it in messages. */
   constructor(kv: Deno.Kv, address: string, options: KvOptions = {}) {
@@ -78,6 +80,7 @@ export class KvStorage implements Storage {
       listen: (wake) => {
         this.#listeners.add(wake);
         if (this.#queueWakeups) this.#listen();
+        this.#watchFile();
         return () => this.#listeners.delete(wake);
       },
     };
@@ -90,7 +93,9 @@ export class KvStorage implements Storage {
     options?: KvOptions,
   ): Promise<KvStorage> {
     try {
-      return new KvStorage(await Deno.openKv(path), address, options);
+      const storage = new KvStorage(await Deno.openKv(path), address, options);
+      if (path && path !== ":memory:" && !/^https?:/.test(path)) storage.#file = path;
+      return storage;
     } catch (error) {
       throw new StorageUnavailableError(address, (error as Error).message, error);
     }
@@ -108,6 +113,34 @@ export class KvStorage implements Storage {
     this.kv.listenQueue((message) => {
       if ((message as typeof WAKE)?.taskflow === "wake") this.#wake();
     }).catch(() => {/* ends when the database is closed */});
+  }
+
+  /**
+   * KV queue messages from another process arrive only by a 60 s fallback poll, and kv.watch
+   * misses other processes' writes; but every commit touches the SQLite file, so watching it
+   * wakes a worker within a millisecond of another process's write (polling stays the truth).
+   */
+  #watchFile(): void {
+    if (!this.#file || this.#watcher) return;
+    const file = this.#file.startsWith("/") ? this.#file : `${Deno.cwd()}/${this.#file}`;
+    const dir = file.slice(0, file.lastIndexOf("/")) || "/";
+    try {
+      this.#watcher = Deno.watchFs(dir, { recursive: false });
+    } catch {
+      return; // no read permission or no inotify: polling alone
+    }
+    const watcher = this.#watcher;
+    // The file changes while a commit is still being written, before readers can see it; so
+    // wake again shortly after the last change, when the commit (and its fsync) is done.
+    const trailing: ReturnType<typeof setTimeout>[] = [];
+    (async () => {
+      for await (const event of watcher) {
+        if (event.kind !== "modify" || !event.paths.some((p) => p.startsWith(file))) continue;
+        this.#wake();
+        trailing.splice(0).forEach(clearTimeout);
+        for (const ms of [3, 25]) trailing.push(setTimeout(() => this.#wake(), ms));
+      }
+    })().catch(() => {/* ends when closed */}).finally(() => trailing.forEach(clearTimeout));
   }
 
   #wake(): void {
@@ -144,11 +177,13 @@ export class KvStorage implements Storage {
     const ids = round.flatMap(({ change }) => change.commits.map((c) => c.id));
     const current = await this.#readRecords(ids);
     let batch: { change: Change; index: number }[] = [];
-    let checks = 0, mutations = 0, bytes = 0;
+    const WAKEUPS = 2; // at most one immediate and one delayed queue message per atomic
+    let checks = 0, mutations = WAKEUPS, bytes = 0;
     const flush = async () => {
       if (batch.length) await this.#commitBatch(batch, current, results);
       batch = [];
-      checks = mutations = bytes = 0;
+      checks = bytes = 0;
+      mutations = WAKEUPS;
     };
     for (const item of round) {
       const conflicts = item.change.commits
@@ -172,7 +207,7 @@ export class KvStorage implements Storage {
   }
 
   #measure(change: Change): { checks: number; mutations: number; bytes: number } {
-    let mutations = 2, bytes = 0; // + possible wake-up messages
+    let mutations = 0, bytes = 0;
     for (const commit of change.commits) {
       checkCommit(commit);
       const recordChars = JSON.stringify(commit.record).length;
@@ -405,20 +440,23 @@ export class KvStorage implements Storage {
 
   async heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
     this.#open();
-    const serverKey = this.#key("server", beat.server.id);
-    const record = { ...beat.server, expiresAt: beat.server.lastSeen + beat.ttlMs };
-    await this.#commitOrThrow(this.kv.atomic().set(serverKey, record, { expireIn: beat.ttlMs }));
     const lost: string[] = [];
-    for (let i = 0; i < beat.leases.length; i += MAX_CHECKS) {
-      lost.push(...await this.#extend(beat.leases.slice(i, i + MAX_CHECKS), beat));
+    // The server record and up to 99 leases go in one atomic write; more leases take more.
+    const chunk = MAX_CHECKS - 1;
+    for (let i = 0; i === 0 || i < beat.leases.length; i += chunk) {
+      lost.push(...await this.#beatChunk(beat.leases.slice(i, i + chunk), beat, i === 0));
     }
     return { lost };
   }
 
-  async #extend(ids: string[], beat: Heartbeat): Promise<string[]> {
-    for (let attempt = 0;; attempt++) {
+  async #beatChunk(ids: string[], beat: Heartbeat, withServer: boolean): Promise<string[]> {
+    for (let attempt = 1;; attempt++) {
       const entries = await this.#getMany<Lease>(ids.map((id) => this.#key("lease", id)));
       const atomic = this.kv.atomic();
+      if (withServer) {
+        const record = { ...beat.server, expiresAt: beat.server.lastSeen + beat.ttlMs };
+        atomic.set(this.#key("server", beat.server.id), record, { expireIn: beat.ttlMs });
+      }
       const lost: string[] = [];
       for (const entry of entries) {
         if (entry.value?.serverId !== beat.server.id) {
@@ -427,8 +465,11 @@ export class KvStorage implements Storage {
         }
         atomic.check(entry).set(entry.key, { serverId: beat.server.id, until: beat.leaseUntil });
       }
-      const outcome = await this.#commit(atomic);
-      if (outcome.ok || attempt >= 5) return lost;
+      // A check fails only when a job finished or moved meanwhile: read again and retry.
+      if ((await this.#commit(atomic)).ok) return lost;
+      if (attempt >= 50) {
+        throw new StorageUnavailableError(this.address, "leases kept changing during a heartbeat");
+      }
     }
   }
 
@@ -566,6 +607,7 @@ export class KvStorage implements Storage {
     if (!this.#closed) {
       this.#closed = true;
       this.#listeners.clear();
+      this.#watcher?.close();
       this.kv.close();
     }
     return Promise.resolve();

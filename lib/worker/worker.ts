@@ -117,6 +117,8 @@ export class Worker {
   #finishing = new Set<Promise<void>>();
   #state: "new" | "running" | "stopping" | "stopped" = "new";
   #wake?: () => void;
+  /** A wake-up arrived while the loop was reading: it must not sleep through it. */
+  #woken = false;
   #timers: ReturnType<typeof setInterval>[] = [];
   #loopDone?: Promise<void>;
   #unlisten?: () => void;
@@ -195,7 +197,7 @@ export class Worker {
     this.#startedAt = Date.now();
     await this.#beat();
     if (this.#options.notifier !== false && this.#storage.notifier) {
-      this.#unlisten = this.#storage.notifier.listen(() => this.#wake?.());
+      this.#unlisten = this.#storage.notifier.listen(() => this.#signal());
     }
     this.#timers.push(setInterval(() => this.#maintain(), this.heartbeatMs));
     if (this.#options.handleSignals) {
@@ -230,7 +232,7 @@ export class Worker {
       return;
     }
     this.#state = "stopping";
-    this.#wake?.();
+    this.#signal();
     this.#unlisten?.();
     if (this.#signalHandler) {
       for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -328,6 +330,7 @@ export class Worker {
       // fills several slots (only when busy: an idle worker claims at once).
       if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
       if (this.#state !== "running") break;
+      this.#woken = false;
       let progress = false, nextDue = Infinity;
       try {
         const promoted = await this.#promoteDue();
@@ -350,7 +353,13 @@ export class Worker {
     }
   }
 
+  #signal(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
   #sleep(ms: number): Promise<void> {
+    if (this.#woken) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
