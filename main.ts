@@ -5,6 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { TaskFlow } from "./lib/client.ts";
 import { InvalidOptionError, TaskFlowError } from "./lib/errors.ts";
 import { rebuild } from "./lib/rebuild.ts";
 import { loadJobs } from "./lib/worker/load.ts";
@@ -14,12 +15,13 @@ import { openStorage } from "./storage/open.ts";
 const USAGE = `usage: deno run -A main.ts <command> [flags]
 
 commands:
-  start     run a worker (the dashboard joins it in the same process)
-  worker    run a worker only
-  rebuild   recompute every projection from the event logs (stop workers first)
+  start       run the dashboard and a worker in one process
+  worker      run a worker only
+  dashboard   serve the dashboard only
+  rebuild     recompute every projection from the event logs (stop workers first)
 
 flags (environment variable in brackets):
-  --storage URL           memory:, kv:, kv:<path>, kv::memory:, kv:https://...
+  --storage URL           memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis://host:port[/db], rediss://...
                           [TASKFLOW_STORAGE] default kv:./data/taskflow.sqlite
   --jobs MODULE           module exporting job definitions
                           [TASKFLOW_JOBS] default ./examples/jobs.ts
@@ -28,6 +30,11 @@ flags (environment variable in brackets):
   --heartbeat-ms N        heartbeat period; dead after 3 missed [TASKFLOW_HEARTBEAT_MS] default 5000
   --poll-ms N             longest idle poll interval [TASKFLOW_POLL_MS] default 500
   --shutdown-timeout-ms N wait for handlers on SIGINT/SIGTERM [TASKFLOW_SHUTDOWN_TIMEOUT_MS] default 15000
+  --host ADDRESS          dashboard address [TASKFLOW_DASHBOARD_HOST] default 127.0.0.1; another
+                          address needs TASKFLOW_DASHBOARD_PASSWORD or _TOKEN, or --insecure
+  --port N                dashboard port [TASKFLOW_DASHBOARD_PORT] default 8000
+  --read-only             hide and refuse every dashboard action
+  --insecure              allow a non-loopback address without a password or token
 `;
 
 const FLAGS = {
@@ -38,6 +45,8 @@ const FLAGS = {
   "heartbeat-ms": "TASKFLOW_HEARTBEAT_MS",
   "poll-ms": "TASKFLOW_POLL_MS",
   "shutdown-timeout-ms": "TASKFLOW_SHUTDOWN_TIMEOUT_MS",
+  host: "TASKFLOW_DASHBOARD_HOST",
+  port: "TASKFLOW_DASHBOARD_PORT",
 } as const;
 
 type Flag = keyof typeof FLAGS;
@@ -54,6 +63,8 @@ export async function main(args: string[]): Promise<number> {
           Object.keys(FLAGS).map((flag) => [flag, { type: "string" as const }]),
         ),
         help: { type: "boolean", short: "h" },
+        "read-only": { type: "boolean" },
+        insecure: { type: "boolean" },
       },
     });
   } catch (error) {
@@ -78,7 +89,13 @@ export async function main(args: string[]): Promise<number> {
     switch (command) {
       case "start":
       case "worker":
-        return await runWorker(setting);
+      case "dashboard":
+        return await run(setting, {
+          worker: command !== "dashboard",
+          dashboard: command !== "worker",
+          readOnly: parsed.values["read-only"] === true,
+          insecure: parsed.values.insecure === true,
+        });
       case "rebuild":
         return await runRebuild(setting("storage"));
       default:
@@ -113,7 +130,14 @@ function integer(
   return value;
 }
 
-async function runWorker(setting: (flag: Flag) => string | undefined): Promise<number> {
+interface Parts {
+  worker: boolean;
+  dashboard: boolean;
+  readOnly: boolean;
+  insecure: boolean;
+}
+
+async function run(setting: (flag: Flag) => string | undefined, parts: Parts): Promise<number> {
   const queuesText = setting("queues");
   const queues = queuesText?.split(",").map((q) => q.trim()).filter(Boolean);
   if (queuesText !== undefined && !queues?.length) {
@@ -127,31 +151,64 @@ async function runWorker(setting: (flag: Flag) => string | undefined): Promise<n
   const heartbeatMs = integer(setting, "heartbeat-ms", 10);
   const pollIntervalMs = integer(setting, "poll-ms", 1);
   const shutdownTimeoutMs = integer(setting, "shutdown-timeout-ms", 0);
+  const port = integer(setting, "port", 0);
+  if (port !== undefined && port > 65_535) {
+    throw new InvalidOptionError("--port (TASKFLOW_DASHBOARD_PORT)", port, "must be at most 65535");
+  }
   const jobsModule = setting("jobs") ?? "./examples/jobs.ts";
-  const jobs = await loadJobs(jobsModule);
+  const jobs = parts.worker ? await loadJobs(jobsModule) : [];
   const storage = await openStorage(setting("storage"));
-  const worker = createWorker({
-    storage,
-    jobs,
-    queues,
-    concurrency,
-    heartbeatMs,
-    pollIntervalMs,
-    shutdownTimeoutMs,
-    handleSignals: true,
-  });
+  const stopping = new AbortController();
+  const closers: Array<() => Promise<void>> = [];
   try {
-    await worker.start();
-    console.log(
-      `TaskFlow worker ${worker.id} on ${storage.address}: queues ${worker.queues.join(", ")}, ` +
-        `concurrency ${worker.concurrency}, jobs ${
-          worker.jobNames.join(", ")
-        } (from ${jobsModule})`,
-    );
-    await worker.closed;
-    console.log(`TaskFlow worker ${worker.id} stopped`);
+    if (parts.dashboard) {
+      const { serveDashboard, securityFromEnv } = await import("./lib/dashboard/app.ts");
+      const tf = new TaskFlow(storage);
+      const { server } = serveDashboard({
+        tf,
+        hostname: setting("host"),
+        port,
+        insecure: parts.insecure,
+        security: securityFromEnv({ readOnly: parts.readOnly }),
+        signal: stopping.signal,
+        onListen: ({ hostname, port }) => {
+          const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+          console.log(`TaskFlow dashboard on http://${host}:${port}/ (${storage.address})`);
+        },
+      });
+      closers.push(() => server.finished);
+    }
+    if (parts.worker) {
+      const worker = createWorker({
+        storage,
+        jobs,
+        queues,
+        concurrency,
+        heartbeatMs,
+        pollIntervalMs,
+        shutdownTimeoutMs,
+        handleSignals: true,
+      });
+      await worker.start();
+      console.log(
+        `TaskFlow worker ${worker.id} on ${storage.address}: queues ${worker.queues.join(", ")}, ` +
+          `concurrency ${worker.concurrency}, jobs ${
+            worker.jobNames.join(", ")
+          } (from ${jobsModule})`,
+      );
+      closers.unshift(() => worker.stop());
+      await worker.closed;
+      console.log(`TaskFlow worker ${worker.id} stopped`);
+    } else {
+      await new Promise<void>((resolve) => {
+        for (const signal of ["SIGINT", "SIGTERM"] as const) {
+          Deno.addSignalListener(signal, () => resolve());
+        }
+      });
+    }
   } finally {
-    await worker.stop();
+    stopping.abort();
+    for (const close of closers) await close();
     await storage.close();
   }
   return 0;

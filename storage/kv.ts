@@ -7,6 +7,7 @@
 
 import {
   CorruptRecordError,
+  InvalidOptionError,
   PayloadTooLargeError,
   StorageUnavailableError,
 } from "../lib/errors.ts";
@@ -367,10 +368,8 @@ export class KvStorage implements Storage {
     try {
       for await (const entry of iterator) ids.push(entry.key[entry.key.length - 1] as string);
     } catch (error) {
-      throw new CorruptRecordError(
-        "?",
-        `cannot page with cursor ${query.cursor}: ${(error as Error).message}`,
-      );
+      if (query.cursor === undefined) throw error;
+      throw new InvalidOptionError("cursor", query.cursor, "is not a cursor this storage returned");
     }
     const records = await this.getMany(ids);
     const page: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };

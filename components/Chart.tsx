@@ -1,0 +1,85 @@
+/**
+ * @module
+ * Succeeded/failed charts as inline SVG (server-rendered; the realtime one re-renders in an island).
+ */
+
+export interface Point {
+  at: number;
+  succeeded: number;
+  failed: number;
+}
+
+/** A two-series bar chart of `points`, with the largest value as the scale. */
+export function BarChart(
+  { points, label, format }: { points: Point[]; label: string; format: (at: number) => string },
+) {
+  const width = 720, height = 160, pad = 24;
+  const max = Math.max(1, ...points.map((p) => Math.max(p.succeeded, p.failed)));
+  const step = (width - pad) / Math.max(1, points.length);
+  const bar = Math.max(1, step / 2 - 1);
+  const y = (v: number) => height - pad - (v / max) * (height - 2 * pad);
+  return (
+    <figure class="chart">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
+        <text x="0" y="12" class="axis">{max}</text>
+        <line x1={pad} y1={height - pad} x2={width} y2={height - pad} class="axis-line" />
+        {points.map((p, i) => (
+          <g>
+            <rect
+              class="ok"
+              x={pad + i * step}
+              y={y(p.succeeded)}
+              width={bar}
+              height={height - pad - y(p.succeeded)}
+            >
+              <title>{`${format(p.at)}: ${p.succeeded} succeeded`}</title>
+            </rect>
+            <rect
+              class="bad"
+              x={pad + i * step + bar + 1}
+              y={y(p.failed)}
+              width={bar}
+              height={height - pad - y(p.failed)}
+            >
+              <title>{`${format(p.at)}: ${p.failed} failed`}</title>
+            </rect>
+          </g>
+        ))}
+        {points.length > 0 && (
+          <text x={pad} y={height - 6} class="axis">{format(points[0].at)}</text>
+        )}
+        {points.length > 1 && (
+          <text x={width} y={height - 6} class="axis" text-anchor="end">
+            {format(points[points.length - 1].at)}
+          </text>
+        )}
+      </svg>
+      <figcaption>
+        {label} <span class="ok-key">succeeded</span> <span class="bad-key">failed</span>
+      </figcaption>
+    </figure>
+  );
+}
+
+/** A two-series line chart (realtime rates). */
+export function LineChart({ points, label }: { points: Point[]; label: string }) {
+  const width = 720, height = 160, pad = 24;
+  const max = Math.max(1, ...points.map((p) => Math.max(p.succeeded, p.failed)));
+  const x = (i: number) => pad + (i / Math.max(1, points.length - 1)) * (width - pad);
+  const y = (v: number) => height - pad - (v / max) * (height - 2 * pad);
+  const path = (key: "succeeded" | "failed") =>
+    points.map((p, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`).join(" ");
+  return (
+    <figure class="chart">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
+        <text x="0" y="12" class="axis">{max.toFixed(max < 10 ? 1 : 0)}/s</text>
+        <line x1={pad} y1={height - pad} x2={width} y2={height - pad} class="axis-line" />
+        <path d={path("succeeded")} class="ok-line" />
+        <path d={path("failed")} class="bad-line" />
+      </svg>
+      <figcaption>
+        {label} <span class="ok-key">succeeded</span> <span class="bad-key">failed</span>
+      </figcaption>
+    </figure>
+  );
+}

@@ -1,0 +1,126 @@
+/**
+ * @module
+ * Job tables, paging links and action forms shared by the list pages.
+ */
+
+import type { JobRecord } from "../lib/job.ts";
+import { type Action, allowedActions, type State } from "../lib/states.ts";
+import { duration, iso, relative } from "./format.ts";
+
+/** A hidden CSRF field for action forms. */
+export function Csrf({ token }: { token: string }) {
+  return <input type="hidden" name="_csrf" value={token} />;
+}
+
+/** Buttons for `actions`, posting to `action` (one form). */
+export function ActionButtons(
+  { action, actions, csrf, readOnly, label }: {
+    action: string;
+    actions: Action[];
+    csrf: string;
+    readOnly: boolean;
+    label?: string;
+  },
+) {
+  if (readOnly || actions.length === 0) return null;
+  return (
+    <form method="post" action={action} class="actions">
+      <Csrf token={csrf} />
+      {actions.map((a) => (
+        <button type="submit" name="action" value={a} class={a === "delete" ? "danger" : undefined}>
+          {a === "requeue" ? "Requeue" : "Delete"}
+          {label ? ` ${label}` : ""}
+        </button>
+      ))}
+    </form>
+  );
+}
+
+/** A table of jobs; with `bulk`, rows get checkboxes for a bulk form with id `bulk`. */
+export function JobTable({ jobs, now, bulk, extra }: {
+  jobs: JobRecord[];
+  now: number;
+  bulk?: boolean;
+  extra?: { title: string; cell: (job: JobRecord) => string };
+}) {
+  if (jobs.length === 0) return <p class="empty">No jobs here.</p>;
+  return (
+    <table class="jobs">
+      <thead>
+        <tr>
+          {bulk && <th aria-label="select" />}
+          <th>Id</th>
+          <th>Name</th>
+          <th>Queue</th>
+          <th>State</th>
+          <th>Since</th>
+          <th>Attempt</th>
+          {extra && <th>{extra.title}</th>}
+          <th>Reason</th>
+        </tr>
+      </thead>
+      <tbody>
+        {jobs.map((job) => (
+          <tr>
+            {bulk && (
+              <td>
+                <input
+                  type="checkbox"
+                  name="ids"
+                  value={job.id}
+                  form="bulk"
+                  aria-label={`select ${job.id}`}
+                />
+              </td>
+            )}
+            <td class="mono">
+              <a href={`/job/${encodeURIComponent(job.id)}`}>{job.id}</a>
+            </td>
+            <td>{job.name}</td>
+            <td>{job.queue}</td>
+            <td>
+              <span class={`state ${job.state.toLowerCase()}`}>{job.state}</span>
+            </td>
+            <td title={iso(job.stateAt)}>{relative(job.stateAt, now)}</td>
+            <td>{job.attempt}</td>
+            {extra && <td>{extra.cell(job)}</td>}
+            <td class="reason">{job.reason ?? ""}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** "Next page" link carrying the cursor, and a link back to the first page. */
+export function Pager(
+  { base, cursor, page, limit }: { base: string; cursor?: string; page: number; limit: number },
+) {
+  const href = (params: Record<string, string>) =>
+    `${base}?${new URLSearchParams({ ...params, limit: String(limit) })}`;
+  return (
+    <nav class="pager">
+      {page > 1 && <a href={href({})}>« First page</a>}
+      <span>Page {page}</span>
+      {cursor && <a href={href({ cursor, page: String(page + 1) })}>Next page »</a>}
+    </nav>
+  );
+}
+
+/** Bulk actions allowed for every job in `state`. */
+export function bulkActions(state: State): Action[] {
+  return allowedActions(state);
+}
+
+/** Time spent in each state, from consecutive state events. */
+export function stateDurations(
+  events: Array<{ type: string; at: number; state?: string }>,
+  now: number,
+): Array<{ state: string; at: number; spent: string }> {
+  const states = events.filter((e) => e.type === "state") as Array<{ at: number; state: string }>;
+  return states.map((e, i) => ({
+    state: e.state,
+    at: e.at,
+    spent: duration((states[i + 1]?.at ?? now) - e.at) + (i === states.length - 1 ? " so far" : ""),
+  }));
+}

@@ -1,0 +1,32 @@
+/**
+ * @module
+ * Formatting shared by pages and islands (runs on the server and in the browser).
+ */
+
+/** "3.2 s", "4 min", "2.1 h", "3 d" for a duration in ms. */
+export function duration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return "–";
+  const abs = Math.abs(ms);
+  if (abs < 1_000) return `${Math.round(ms)} ms`;
+  if (abs < 60_000) return `${(ms / 1_000).toFixed(abs < 10_000 ? 1 : 0)} s`;
+  if (abs < 3_600_000) return `${(ms / 60_000).toFixed(abs < 600_000 ? 1 : 0)} min`;
+  if (abs < 86_400_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  return `${(ms / 86_400_000).toFixed(1)} d`;
+}
+
+/** "12 s ago" / "in 3 min" relative to `now`. */
+export function relative(at: number | undefined, now: number): string {
+  if (at === undefined) return "–";
+  const delta = at - now;
+  return delta > 0 ? `in ${duration(delta)}` : `${duration(-delta)} ago`;
+}
+
+/** An ISO time without milliseconds, in UTC. */
+export function iso(at: number | undefined): string {
+  return at === undefined ? "" : new Date(at).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** A count with thin grouping: 12 345. */
+export function count(n: number): string {
+  return n.toLocaleString("en-US").replaceAll(",", " ");
+}

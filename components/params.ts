@@ -1,0 +1,46 @@
+/**
+ * @module
+ * Reading and checking query parameters and form fields. A bad value throws
+ * InvalidOptionError, which the middleware answers with 400.
+ */
+
+import { InvalidOptionError } from "../lib/errors.ts";
+import { type Action, ACTIONS, isState, type State, STATES } from "../lib/states.ts";
+
+/** The page size from `?limit=` (default 50, 1–500). */
+export function limitParam(url: URL): number {
+  const text = url.searchParams.get("limit");
+  if (text === null) return 50;
+  const n = Number(text);
+  if (!/^\d{1,4}$/.test(text) || n < 1 || n > 500) {
+    throw new InvalidOptionError("limit", text, "must be a whole number from 1 to 500");
+  }
+  return n;
+}
+
+/** The page number shown from `?page=` (1–1,000,000). */
+export function pageParam(url: URL): number {
+  const text = url.searchParams.get("page");
+  if (text === null) return 1;
+  const n = Number(text);
+  if (!/^\d{1,7}$/.test(text) || n < 1) {
+    throw new InvalidOptionError("page", text, "must be a whole number from 1 to 9999999");
+  }
+  return n;
+}
+
+/** A state from a URL segment (`failed` → `Failed`), or undefined. */
+export function stateParam(segment: string): State | undefined {
+  const state = STATES.find((s) => s.toLowerCase() === segment.toLowerCase());
+  return isState(state) ? state : undefined;
+}
+
+/** An action name from a form. */
+export function actionParam(value: FormDataEntryValue | null): Action {
+  if (typeof value === "string" && value in ACTIONS) return value as Action;
+  throw new InvalidOptionError(
+    "action",
+    value,
+    `must be one of ${Object.keys(ACTIONS).join(", ")}`,
+  );
+}

@@ -1,0 +1,126 @@
+/**
+ * @module
+ * The live hub: one storage poll per dashboard process, fanned out to every open page (SSE) and
+ * every `/api/stats` call, however many tabs are open.
+ */
+
+import type { Counts, ServerInfo, Storage } from "../../storage/storage.ts";
+import { StorageUnavailableError } from "../errors.ts";
+import type { JobRecord } from "../job.ts";
+
+/** What a live page shows; refreshed once per poll. */
+export interface Snapshot {
+  /** When the storage was read (ms since epoch). */
+  at: number;
+  counts: Counts;
+  /** Jobs succeeded and failed per second since the previous poll. */
+  rate: { succeeded: number; failed: number };
+  /** The last minute or so of rates, oldest first, one point per poll. */
+  series: Array<{ at: number; succeeded: number; failed: number }>;
+  /** The newest Processing jobs (at most 20). */
+  processing: Array<
+    Pick<JobRecord, "id" | "name" | "queue" | "stateAt" | "progress" | "serverId" | "attempt">
+  >;
+  servers: ServerInfo[];
+  /** Storage reads made by this hub since it started (one poll = one read of each kind). */
+  polls: number;
+}
+
+const SERIES = 60;
+
+/** Polls storage while someone listens, at most once per `intervalMs`. */
+export class LiveHub {
+  readonly storage: Storage;
+  readonly intervalMs: number;
+  #listeners = new Set<(snapshot: Snapshot) => void>();
+  #latest?: Snapshot;
+  #pending?: Promise<Snapshot>;
+  #timer?: ReturnType<typeof setInterval>;
+  #series: Snapshot["series"] = [];
+  #polls = 0;
+  #closed = false;
+
+  /** A hub over `storage`, refreshing every `intervalMs` while pages listen. */
+  constructor(storage: Storage, intervalMs = 1_000) {
+    this.storage = storage;
+    this.intervalMs = intervalMs;
+  }
+
+  /** Calls `listener` with every new snapshot; returns the function that stops it. */
+  subscribe(listener: (snapshot: Snapshot) => void): () => void {
+    this.#listeners.add(listener);
+    this.#timer ??= setInterval(() => void this.#refresh().catch(() => {}), this.intervalMs);
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#timer !== undefined) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    };
+  }
+
+  /** The latest snapshot, read again if it is older than the interval. */
+  async snapshot(): Promise<Snapshot> {
+    if (this.#latest && Date.now() - this.#latest.at < this.intervalMs) return this.#latest;
+    return await this.#refresh();
+  }
+
+  #refresh(): Promise<Snapshot> {
+    if (this.#closed) {
+      return Promise.reject(
+        new StorageUnavailableError(this.storage.address, "the live hub is closed"),
+      );
+    }
+    this.#pending ??= this.#poll().finally(() => this.#pending = undefined);
+    return this.#pending;
+  }
+
+  async #poll(): Promise<Snapshot> {
+    const [counts, processing, servers] = await Promise.all([
+      this.storage.counts(),
+      this.storage.list({ state: "Processing", limit: 20 }),
+      this.storage.servers(),
+    ]);
+    this.#polls++;
+    const at = Date.now();
+    const previous = this.#latest;
+    const seconds = previous ? Math.max(0.001, (at - previous.at) / 1_000) : 1;
+    const rate = previous
+      ? {
+        succeeded: Math.max(0, counts.totals.succeeded - previous.counts.totals.succeeded) /
+          seconds,
+        failed: Math.max(0, counts.totals.failed - previous.counts.totals.failed) / seconds,
+      }
+      : { succeeded: 0, failed: 0 };
+    this.#series = [...this.#series, { at, ...rate }].slice(-SERIES);
+    const snapshot: Snapshot = {
+      at,
+      counts,
+      rate,
+      series: this.#series,
+      processing: processing.jobs.map((
+        { id, name, queue, stateAt, progress, serverId, attempt },
+      ) => ({
+        id,
+        name,
+        queue,
+        stateAt,
+        progress,
+        serverId,
+        attempt,
+      })),
+      servers,
+      polls: this.#polls,
+    };
+    this.#latest = snapshot;
+    for (const listener of this.#listeners) listener(snapshot);
+    return snapshot;
+  }
+
+  /** Stops polling and drops every listener. */
+  close(): void {
+    this.#closed = true;
+    this.#listeners.clear();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * @module
+ * What every dashboard route finds in `ctx.state`.
+ */
+
+import type { TaskFlow } from "../client.ts";
+import type { LiveHub } from "./hub.ts";
+import type { SecurityConfig } from "./security.ts";
+
+/** Per-request state set up by `routes/_middleware.ts`. */
+export interface DashboardState {
+  /** The client: routes read through its storage and write only through its calls. */
+  tf: TaskFlow;
+  hub: LiveHub;
+  security: SecurityConfig;
+  /** This browser's CSRF token, for the hidden field of every action form. */
+  csrf: string;
+  /** Set when an action could not be carried out, shown on the next page. */
+  notice?: string;
+}

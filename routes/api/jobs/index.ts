@@ -1,0 +1,87 @@
+import type { Handlers } from "../../../lib/fresh/types.ts";
+import type { DashboardState } from "../../../lib/dashboard/state.ts";
+import { InvalidOptionError } from "../../../lib/errors.ts";
+import { limitParam, stateParam } from "../../../components/params.ts";
+import { problem } from "../../../components/problem.ts";
+
+const MAX_BODY = 1024 * 1024;
+
+/**
+ * GET /api/jobs?state=failed|queue=mail&cursor=&limit=: a page of jobs.
+ * POST /api/jobs (Bearer token): `{ "name", "args", "options"? }`, or `{ "delayMs" | "at" }` in
+ * options to schedule; answers 201 with `{ id }`.
+ */
+export const handler: Handlers<unknown, DashboardState> = {
+  async GET(_req, ctx) {
+    const params = ctx.url.searchParams;
+    const limit = limitParam(ctx.url);
+    const cursor = params.get("cursor") ?? undefined;
+    const stateText = params.get("state"), queue = params.get("queue");
+    if ((stateText === null) === (queue === null)) {
+      throw new InvalidOptionError("query", ctx.url.search, "give exactly one of state or queue");
+    }
+    if (stateText !== null) {
+      const state = stateParam(stateText);
+      if (!state) throw new InvalidOptionError("state", stateText, "is not a job state");
+      return Response.json(await ctx.state.tf.list({ state, cursor, limit }));
+    }
+    return Response.json(await ctx.state.tf.list({ queue: queue!, cursor, limit }));
+  },
+  async POST(req, ctx) {
+    const { security, tf } = ctx.state;
+    if (!security.token) {
+      return problem(
+        req,
+        403,
+        "enqueueing over HTTP needs TASKFLOW_DASHBOARD_TOKEN to be set",
+        true,
+      );
+    }
+    const auth = req.headers.get("authorization") ?? "";
+    if (!auth.startsWith("Bearer ")) {
+      return problem(req, 401, "POST /api/jobs needs an Authorization: Bearer token", true);
+    }
+    if (!(req.headers.get("content-type") ?? "").includes("application/json")) {
+      return problem(req, 415, "send the job as application/json", true);
+    }
+    const text = await req.text();
+    if (text.length > MAX_BODY) {
+      return problem(req, 413, `the body is over ${MAX_BODY} bytes`, true);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      return problem(req, 400, `malformed JSON: ${(error as Error).message}`, true);
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      return problem(
+        req,
+        400,
+        'the body must be an object like {"name": "...", "args": ...}',
+        true,
+      );
+    }
+    const { name, args = null, options = {} } = body as {
+      name?: unknown;
+      args?: unknown;
+      options?: Record<string, unknown>;
+    };
+    if (typeof options !== "object" || options === null || Array.isArray(options)) {
+      throw new InvalidOptionError("options", options, "must be an object");
+    }
+    const scheduled = "delayMs" in options || "at" in options;
+    const at = typeof options.at === "string" ? new Date(options.at) : options.at;
+    const id = scheduled
+      ? await tf.schedule(
+        name as string,
+        args,
+        { ...options, at } as Parameters<typeof tf.schedule>[2],
+      )
+      : await tf.enqueue(name as string, args, options);
+    return Response.json({ id }, {
+      status: 201,
+      headers: { location: `/api/jobs/${encodeURIComponent(id)}` },
+    });
+  },
+};

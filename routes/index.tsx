@@ -1,0 +1,64 @@
+import type { Handlers, PageProps } from "../lib/fresh/types.ts";
+import type { DashboardState } from "../lib/dashboard/state.ts";
+import type { Snapshot } from "../lib/dashboard/hub.ts";
+import type { TimelinePoint } from "../storage/storage.ts";
+import { BarChart } from "../components/Chart.tsx";
+import LiveCounters from "../islands/LiveCounters.tsx";
+import RealtimeGraph from "../islands/RealtimeGraph.tsx";
+import ProcessingList from "../islands/ProcessingList.tsx";
+
+interface Data {
+  snapshot: Snapshot;
+  hours: TimelinePoint[];
+  days: TimelinePoint[];
+  recurring: number;
+}
+
+const HOUR = 3_600_000, DAY = 86_400_000;
+
+export const handler: Handlers<Data, DashboardState> = {
+  async GET(_req, ctx) {
+    const { tf, hub } = ctx.state;
+    const now = Date.now();
+    const [snapshot, hourly, recurring] = await Promise.all([
+      hub.snapshot(),
+      tf.storage.timeline("hour", now - 7 * DAY + HOUR, now),
+      tf.storage.recurring.list(),
+    ]);
+    const hours = hourly.slice(-24);
+    const days: TimelinePoint[] = [];
+    for (const point of hourly) {
+      const at = Math.floor(point.at / DAY) * DAY;
+      const day = days.at(-1)?.at === at
+        ? days.at(-1)!
+        : (days.push({ at, succeeded: 0, failed: 0 }), days.at(-1)!);
+      day.succeeded += point.succeeded;
+      day.failed += point.failed;
+    }
+    return ctx.render({ snapshot, hours, days, recurring: recurring.length });
+  },
+};
+
+const hourLabel = (at: number) => new Date(at).toISOString().slice(11, 16);
+const dayLabel = (at: number) => new Date(at).toISOString().slice(5, 10);
+
+export default function Overview({ data }: PageProps<Data, DashboardState>) {
+  return (
+    <>
+      <h1>Overview</h1>
+      <LiveCounters initial={data.snapshot} />
+      <p class="meta">
+        <a href="/recurring">{data.recurring} recurring jobs</a> · <a href="/retries">retries</a> ·
+        {" "}
+        <a href="/queues">{Object.keys(data.snapshot.counts.queues).length} queues</a>
+      </p>
+      <RealtimeGraph initial={data.snapshot} />
+      <section class="history">
+        <h2>History</h2>
+        <BarChart points={data.hours} label="last 24 hours, per hour (UTC)" format={hourLabel} />
+        <BarChart points={data.days} label="last 7 days, per day (UTC)" format={dayLabel} />
+      </section>
+      <ProcessingList initial={data.snapshot} />
+    </>
+  );
+}

@@ -1,0 +1,200 @@
+import type { Handlers, PageProps } from "../../lib/fresh/types.ts";
+import type { DashboardState } from "../../lib/dashboard/state.ts";
+import type { JobEvent } from "../../lib/events.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import { checkJobId } from "../../lib/job.ts";
+import { allowedActions } from "../../lib/states.ts";
+import type { Lease } from "../../lib/projection.ts";
+import { ActionButtons, stateDurations } from "../../components/Jobs.tsx";
+import { actionParam } from "../../components/params.ts";
+import { duration, iso, relative } from "../../components/format.ts";
+
+interface Data {
+  job: JobRecord;
+  events: JobEvent[];
+  children: (JobRecord | null)[];
+  lease: Lease | null;
+  done?: string;
+}
+
+export const handler: Handlers<Data, DashboardState> = {
+  async GET(_req, ctx) {
+    const id = checkJobId(ctx.params.id);
+    const { tf } = ctx.state;
+    const [job, events] = await Promise.all([tf.get(id), tf.events(id)]);
+    if (!job) return ctx.renderNotFound();
+    const [children, lease] = await Promise.all([
+      tf.storage.getMany(job.continuations.map((c) => c.id)),
+      job.state === "Processing" ? tf.storage.lease(id) : null,
+    ]);
+    return ctx.render({
+      job,
+      events,
+      children,
+      lease,
+      done: ctx.url.searchParams.get("done") ?? undefined,
+    });
+  },
+  async POST(req, ctx) {
+    const id = checkJobId(ctx.params.id);
+    const action = actionParam((await req.formData()).get("action"));
+    if (action === "requeue") {
+      await ctx.state.tf.requeue(id, { reason: "requeued from the dashboard" });
+    } else await ctx.state.tf.delete(id, { reason: "deleted from the dashboard" });
+    const done = action === "requeue" ? "Requeued." : "Deleted.";
+    return new Response(null, {
+      status: 303,
+      headers: { location: `/job/${encodeURIComponent(id)}?${new URLSearchParams({ done })}` },
+    });
+  },
+};
+
+function Json({ value }: { value: unknown }) {
+  return <pre class="json">{JSON.stringify(value, null, 2)}</pre>;
+}
+
+export default function JobPage({ data, state }: PageProps<Data, DashboardState>) {
+  const { job, events, lease } = data;
+  const now = Date.now();
+  const logs = events.filter((e) => e.type === "log");
+  const max = job.options.attempts;
+  return (
+    <>
+      <h1 class="mono">{job.id}</h1>
+      {data.done && <p class="notice">{data.done}</p>}
+      <section class="job-head">
+        <span class={`state big ${job.state.toLowerCase()}`}>{job.state}</span>
+        <span>{relative(job.stateAt, now)}</span>
+        {job.reason && <span class="reason">{job.reason}</span>}
+        <ActionButtons
+          action={`/job/${encodeURIComponent(job.id)}`}
+          actions={allowedActions(job.state)}
+          csrf={state.csrf}
+          readOnly={state.security.readOnly}
+        />
+      </section>
+      <dl class="facts">
+        <dt>Name</dt>
+        <dd>{job.name}</dd>
+        <dt>Queue</dt>
+        <dd>
+          <a href="/queues">{job.queue}</a> (priority {job.priority})
+        </dd>
+        <dt>Created</dt>
+        <dd title={iso(job.createdAt)}>{iso(job.createdAt)} ({relative(job.createdAt, now)})</dd>
+        <dt>Attempt</dt>
+        <dd>{job.attempt}{max ? ` of ${max}` : ""}</dd>
+        {job.runAt !== undefined && (
+          <>
+            <dt>Due</dt>
+            <dd>{iso(job.runAt)} ({relative(job.runAt, now)})</dd>
+          </>
+        )}
+        {job.serverId && (
+          <>
+            <dt>Server</dt>
+            <dd class="mono">{job.serverId}</dd>
+          </>
+        )}
+        {lease && (
+          <>
+            <dt>Lease</dt>
+            <dd>until {iso(lease.until)} ({relative(lease.until, now)})</dd>
+          </>
+        )}
+        {job.durationMs !== undefined && (
+          <>
+            <dt>Last run took</dt>
+            <dd>{duration(job.durationMs)}</dd>
+          </>
+        )}
+        {job.progress !== undefined && (
+          <>
+            <dt>Progress</dt>
+            <dd>
+              <progress max={100} value={job.progress}>{job.progress}%</progress> {job.progress}
+            </dd>
+          </>
+        )}
+        {job.parentId && (
+          <>
+            <dt>Continues</dt>
+            <dd>
+              <a class="mono" href={`/job/${encodeURIComponent(job.parentId)}`}>{job.parentId}</a>
+              {" "}
+              when it {job.on === "finished" ? "finishes" : "succeeds"}
+            </dd>
+          </>
+        )}
+      </dl>
+      <h2>Arguments</h2>
+      <Json value={job.args} />
+      {job.result !== undefined && (
+        <>
+          <h2>Result</h2>
+          <Json value={job.result} />
+        </>
+      )}
+      {job.error && (
+        <section class="error">
+          <h2>Error</h2>
+          <p>
+            <strong>{job.error.name}</strong>
+            {job.error.code ? ` [${job.error.code}]` : ""}: {job.error.message}
+          </p>
+          {job.error.stack && <pre class="stack">{job.error.stack}</pre>}
+        </section>
+      )}
+      {job.continuations.length > 0 && (
+        <>
+          <h2>Continuations</h2>
+          <ul>
+            {job.continuations.map((c, i) => (
+              <li>
+                <a class="mono" href={`/job/${encodeURIComponent(c.id)}`}>{c.id}</a> on {c.on}
+                {data.children[i] ? ` — ${data.children[i]!.name}, ${data.children[i]!.state}` : ""}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      <h2>Timeline</h2>
+      <table class="timeline">
+        <thead>
+          <tr>
+            <th>State</th>
+            <th>Entered</th>
+            <th>Time in state</th>
+          </tr>
+        </thead>
+        <tbody>
+          {stateDurations(events, now).map((row, i) => {
+            const event = events.filter((e) => e.type === "state")[i] as JobEvent & {
+              reason?: string;
+            };
+            return (
+              <tr>
+                <td>
+                  <span class={`state ${row.state.toLowerCase()}`}>{row.state}</span>
+                  {event.reason ? <span class="reason">{event.reason}</span> : null}
+                </td>
+                <td>{iso(row.at)}</td>
+                <td>{row.spent}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {logs.length > 0 && (
+        <>
+          <h2>Log</h2>
+          <pre class="log">{logs.map((e) => `${iso(e.at)}  ${e.type === "log" ? e.message : ""}`).join("\n")}</pre>
+        </>
+      )}
+      <details>
+        <summary>All {events.length} events</summary>
+        <Json value={events} />
+      </details>
+    </>
+  );
+}

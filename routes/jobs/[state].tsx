@@ -1,0 +1,120 @@
+import type { Handlers, PageProps } from "../../lib/fresh/types.ts";
+import type { DashboardState } from "../../lib/dashboard/state.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import type { State } from "../../lib/states.ts";
+import { STATES } from "../../lib/states.ts";
+import { actionParam, limitParam, pageParam, stateParam } from "../../components/params.ts";
+import { bulkActions, JobTable, Pager } from "../../components/Jobs.tsx";
+import { count, iso, relative } from "../../components/format.ts";
+import { InvalidOptionError } from "../../lib/errors.ts";
+
+interface Data {
+  state: State;
+  jobs: JobRecord[];
+  cursor?: string;
+  page: number;
+  limit: number;
+  total: number;
+  done?: string;
+}
+
+export const handler: Handlers<Data, DashboardState> = {
+  async GET(_req, ctx) {
+    const state = stateParam(ctx.params.state);
+    if (!state) return ctx.renderNotFound();
+    const limit = limitParam(ctx.url), page = pageParam(ctx.url);
+    const cursor = ctx.url.searchParams.get("cursor") ?? undefined;
+    const [result, counts] = await Promise.all([
+      ctx.state.tf.list({ state, cursor, limit }),
+      ctx.state.tf.counts(),
+    ]);
+    return ctx.render({
+      state,
+      jobs: result.jobs,
+      cursor: result.cursor,
+      page,
+      limit,
+      total: counts.states[state],
+      done: ctx.url.searchParams.get("done") ?? undefined,
+    });
+  },
+  async POST(req, ctx) {
+    const state = stateParam(ctx.params.state);
+    if (!state) return ctx.renderNotFound();
+    const form = await req.formData();
+    const action = actionParam(form.get("action"));
+    const ids = form.getAll("ids").filter((v): v is string => typeof v === "string");
+    if (ids.length === 0) throw new InvalidOptionError("ids", [], "select at least one job");
+    if (ids.length > 500) {
+      throw new InvalidOptionError("ids", ids.length, "at most 500 jobs per bulk action");
+    }
+    let ok = 0, failed = 0;
+    for (const id of ids) {
+      try {
+        await (action === "requeue"
+          ? ctx.state.tf.requeue(id, { reason: "requeued from the dashboard" })
+          : ctx.state.tf.delete(id, { reason: "deleted from the dashboard" }));
+        ok++;
+      } catch {
+        failed++;
+      }
+    }
+    const done = `${action}: ${ok} done${
+      failed ? `, ${failed} not possible (state changed or not allowed)` : ""
+    }`;
+    return new Response(null, {
+      status: 303,
+      headers: { location: `/jobs/${state.toLowerCase()}?${new URLSearchParams({ done })}` },
+    });
+  },
+};
+
+export default function JobsPage({ data, state: s, url }: PageProps<Data, DashboardState>) {
+  const now = Date.now();
+  const actions = bulkActions(data.state);
+  const readOnly = s.security.readOnly;
+  return (
+    <>
+      <h1>Jobs</h1>
+      <nav class="tabs">
+        {STATES.map((state) => (
+          <a
+            href={`/jobs/${state.toLowerCase()}`}
+            class={state === data.state ? "active" : undefined}
+          >
+            {state}
+          </a>
+        ))}
+      </nav>
+      <h2>
+        {data.state} <small>{count(data.total)} jobs</small>
+      </h2>
+      {data.done && <p class="notice">{data.done}</p>}
+      {!readOnly && actions.length > 0 && data.jobs.length > 0 && (
+        <form id="bulk" method="post" action={url.pathname} class="bulk">
+          <input type="hidden" name="_csrf" value={s.csrf} />
+          <span>Selected jobs:</span>
+          {actions.map((a) => (
+            <button
+              type="submit"
+              name="action"
+              value={a}
+              class={a === "delete" ? "danger" : undefined}
+            >
+              {a === "requeue" ? "Requeue" : "Delete"}
+            </button>
+          ))}
+        </form>
+      )}
+      <JobTable
+        jobs={data.jobs}
+        now={now}
+        bulk={!readOnly && actions.length > 0}
+        extra={data.state === "Scheduled"
+          ? { title: "Due", cell: (job) => `${relative(job.runAt, now)} (${iso(job.runAt)})` }
+          : undefined}
+      />
+      <Pager base={url.pathname} cursor={data.cursor} page={data.page} limit={data.limit} />
+    </>
+  );
+}

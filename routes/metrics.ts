@@ -1,0 +1,40 @@
+import type { Handlers } from "../lib/fresh/types.ts";
+import type { DashboardState } from "../lib/dashboard/state.ts";
+import { STATES } from "../lib/states.ts";
+
+const escape = (v: string) =>
+  v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+
+/** GET /metrics: Prometheus text exposition of counters (one storage read of counters). */
+export const handler: Handlers<unknown, DashboardState> = {
+  async GET(_req, ctx) {
+    const snapshot = await ctx.state.hub.snapshot();
+    const { counts, servers } = snapshot;
+    const lines: string[] = [
+      "# HELP taskflow_jobs Jobs currently in each state, per queue.",
+      "# TYPE taskflow_jobs gauge",
+    ];
+    for (const [queue, states] of Object.entries(counts.queues)) {
+      for (const state of STATES) {
+        lines.push(`taskflow_jobs{queue="${escape(queue)}",state="${state}"} ${states[state]}`);
+      }
+    }
+    lines.push(
+      "# HELP taskflow_jobs_total Jobs created, and entries into Succeeded, Failed and Deleted, all time.",
+    );
+    lines.push("# TYPE taskflow_jobs_total counter");
+    for (const [kind, n] of Object.entries(counts.totals)) {
+      lines.push(`taskflow_jobs_total{event="${kind}"} ${n}`);
+    }
+    lines.push("# HELP taskflow_servers Live worker servers.", "# TYPE taskflow_servers gauge");
+    lines.push(`taskflow_servers ${servers.length}`);
+    lines.push(
+      "# HELP taskflow_jobs_in_flight Jobs running on live servers.",
+      "# TYPE taskflow_jobs_in_flight gauge",
+    );
+    lines.push(`taskflow_jobs_in_flight ${servers.reduce((n, s) => n + s.inFlight, 0)}`);
+    return new Response(lines.join("\n") + "\n", {
+      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    });
+  },
+};
