@@ -13,7 +13,7 @@ export interface Point {
 export function BarChart(
   { points, label, format }: { points: Point[]; label: string; format: (at: number) => string },
 ) {
-  const width = 720, height = 160, pad = 24;
+  const width = 1200, height = 200, pad = 28;
   const max = Math.max(1, ...points.map((p) => Math.max(p.succeeded, p.failed)));
   const step = (width - pad) / Math.max(1, points.length);
   const bar = Math.max(1, step / 2 - 1);
@@ -63,7 +63,7 @@ export function BarChart(
 
 /** A two-series line chart (realtime rates). */
 export function LineChart({ points, label }: { points: Point[]; label: string }) {
-  const width = 720, height = 160, pad = 24;
+  const width = 1200, height = 200, pad = 28;
   const max = Math.max(1, ...points.map((p) => Math.max(p.succeeded, p.failed)));
   const x = (i: number) => pad + (i / Math.max(1, points.length - 1)) * (width - pad);
   const y = (v: number) => height - pad - (v / max) * (height - 2 * pad);

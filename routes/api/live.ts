@@ -5,10 +5,10 @@ const encoder = new TextEncoder();
 
 /**
  * GET /api/live: server-sent events, one `data:` line per hub snapshot. Every open page shares
- * the hub's single storage poll.
+ * the hub's single storage poll. A closed page cancels the stream, which unsubscribes it.
  */
 export const handler: Handlers<unknown, DashboardState> = {
-  GET(req, ctx) {
+  GET(_req, ctx) {
     const { hub } = ctx.state;
     let stop = () => {};
     const body = new ReadableStream<Uint8Array>({
@@ -34,7 +34,6 @@ export const handler: Handlers<unknown, DashboardState> = {
             // already closed
           }
         };
-        req.signal.addEventListener("abort", () => stop());
         send(`data: ${JSON.stringify(await hub.snapshot())}\n\n`);
       },
       cancel() {

@@ -137,7 +137,7 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
       )}
       {job.error && (
         <section class="error">
-          <h2>Error</h2>
+          <h2>{job.state === "Failed" ? "Error" : "Last error"}</h2>
           <p>
             <strong>{job.error.name}</strong>
             {job.error.code ? ` [${job.error.code}]` : ""}: {job.error.message}

@@ -1,0 +1,119 @@
+/**
+ * @module
+ * The dashboard in a real browser (Debian chromium driven by playwright-core): islands hydrate
+ * and update live, actions work by clicking, and screenshots land in tests/output/.
+ */
+
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { TaskFlow } from "../lib/client.ts";
+import { appendCommit } from "../lib/changes.ts";
+import { serveDashboard } from "../lib/dashboard/app.ts";
+import { claimCommit } from "./helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const required = Deno.env.get("TASKFLOW_TEST_BROWSER") === "required";
+const available = await Deno.stat(CHROMIUM).then(() => true, () => false);
+if (!available && !required) {
+  console.log(`browser tests skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+}
+
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-dev-shm-usage",
+];
+
+Deno.test({
+  name: "browser: live counters, requeue by click, screenshots",
+  ignore: !available && !required,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const output = new URL("./output/", import.meta.url).pathname;
+    await Deno.mkdir(output, { recursive: true });
+    const tf = await TaskFlow.open("memory:");
+    const controller = new AbortController();
+    let port = 0;
+    const { server } = serveDashboard({
+      tf,
+      port: 0,
+      liveIntervalMs: 250,
+      signal: controller.signal,
+      onListen: (address) => port = address.port,
+    });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    try {
+      const errors: string[] = [];
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      page.on("pageerror", (error) => errors.push(error.message));
+      page.on("console", (message) => {
+        if (message.type() === "error") errors.push(message.text());
+      });
+      await tf.enqueueMany([{ job: "report.daily", args: { day: 1 } }, {
+        job: "mail.send",
+        args: { to: "a@x" },
+      }]);
+      const failedId = await makeFailed(tf);
+      await page.goto(`http://127.0.0.1:${port}/`);
+      const enqueued = page.locator('[data-state="Enqueued"]');
+      assert.equal(await enqueued.textContent(), "2");
+      await page.waitForFunction(() => document.querySelector(".live.on") !== null, null, {
+        timeout: 10_000,
+      });
+      await tf.enqueue("mail.send", { to: "b@x" });
+      await page.waitForFunction(
+        () => document.querySelector('[data-state="Enqueued"]')?.textContent === "3",
+        null,
+        { timeout: 5_000 },
+      );
+      await page.screenshot({ path: `${output}overview.png`, fullPage: true });
+
+      await page.goto(`http://127.0.0.1:${port}/job/${failedId}`);
+      assert.equal(await page.locator(".state.big").textContent(), "Failed");
+      await page.screenshot({ path: `${output}job-failed.png`, fullPage: true });
+      await Promise.all([page.waitForURL(/done=Requeued/), page.click('button[value="requeue"]')]);
+      assert.equal(await page.locator(".state.big").textContent(), "Enqueued");
+      assert.equal((await tf.get(failedId))!.state, "Enqueued");
+      await page.screenshot({ path: `${output}job-details.png`, fullPage: true });
+      assert.deepEqual(errors, [], "no errors in the browser console");
+    } finally {
+      await browser.close();
+      controller.abort();
+      await server.finished;
+      await tf.close();
+    }
+  },
+});
+
+async function makeFailed(tf: TaskFlow): Promise<string> {
+  const id = await tf.enqueue("import.csv", { file: "orders.csv", rows: 1200 });
+  const claimed = claimCommit((await tf.get(id))!, Date.now(), "worker-1");
+  await tf.storage.append([{ commits: [claimed] }]);
+  await tf.storage.append([{
+    commits: [appendCommit(claimed.record, [
+      { type: "log", at: Date.now(), message: "reading orders.csv" },
+      {
+        type: "state",
+        at: Date.now(),
+        state: "Failed",
+        reason: "attempt 1 of 1 failed: row 17: price is not a number",
+        data: {
+          durationMs: 4_000,
+          error: {
+            name: "TypeError",
+            message: "row 17: price is not a number",
+            stack: "TypeError: row 17: price is not a number\n    at parse (jobs.ts:10:11)",
+          },
+        },
+      },
+    ])],
+  }]);
+  return id;
+}
