@@ -24,6 +24,7 @@ import type {
   StoredOptions,
 } from "./events.ts";
 import { GroupCommitter } from "./group_commit.ts";
+import { RecurringApi } from "./recurring.ts";
 import {
   checkDefaults,
   checkJobId,
@@ -112,6 +113,8 @@ export class TaskFlow {
   readonly storage: Storage;
   /** The clock used to stamp events. */
   readonly now: () => number;
+  /** Recurring jobs: `upsert`, `remove`, `trigger`, `pause`, `resume`, `list`, `get`. */
+  readonly recurring: RecurringApi;
   #committer: GroupCommitter;
 
   /** Wraps an open storage. Most callers use {@link TaskFlow.open}. */
@@ -119,6 +122,7 @@ export class TaskFlow {
     this.storage = storage;
     this.now = options.now ?? Date.now;
     this.#committer = new GroupCommitter(storage);
+    this.recurring = new RecurringApi(this);
   }
 
   /**

@@ -22,6 +22,8 @@ export type ErrorCode =
   | "JOB_TIMEOUT"
   | "JOB_DISCARDED"
   | "ATTEMPTS_EXHAUSTED"
+  | "INVALID_CRON"
+  | "INVALID_TIMEZONE"
   | "JOB_MODULE_INVALID";
 
 /** Base class of every error TaskFlow throws on purpose. */
@@ -197,6 +199,28 @@ export class AttemptsExhaustedError extends TaskFlowError {
       "ATTEMPTS_EXHAUSTED",
       `attempt ${attempt} exceeds the ${allowed} allowed; earlier attempts were interrupted`,
       { attempt, allowed },
+    );
+  }
+}
+
+/** A cron expression croner cannot parse; the message names the bad part. */
+export class InvalidCronError extends TaskFlowError {
+  /** Builds the error for `cron`, with croner's reason (e.g. "Invalid value for minute: 61"). */
+  constructor(cron: string, reason: string) {
+    super("INVALID_CRON", `invalid cron ${JSON.stringify(cron)}: ${reason}`, { cron });
+  }
+}
+
+/** A timezone that is not an IANA zone this runtime knows. */
+export class InvalidTimezoneError extends TaskFlowError {
+  /** Builds the error for `timezone`. */
+  constructor(timezone: string) {
+    super(
+      "INVALID_TIMEZONE",
+      `invalid timezone ${
+        JSON.stringify(timezone)
+      }: use an IANA name such as "Europe/Berlin" or "UTC"`,
+      { timezone },
     );
   }
 }

@@ -34,8 +34,10 @@ export {
   CorruptRecordError,
   DiscardError,
   type ErrorCode,
+  InvalidCronError,
   InvalidNameError,
   InvalidOptionError,
+  InvalidTimezoneError,
   InvalidTransitionError,
   JobExistsError,
   JobModuleError,
@@ -75,6 +77,17 @@ export {
 export type { Json } from "./payload.ts";
 export { fold, type Lease, project } from "./projection.ts";
 export { rebuild } from "./rebuild.ts";
+export {
+  dueOccurrences,
+  type Misfire,
+  nextOccurrence,
+  type Occurrence,
+  occurrenceId,
+  RecurringApi,
+  type RecurringJob,
+  type RecurringOptions,
+  scheduleRecurring,
+} from "./recurring.ts";
 export {
   createWorker,
   Worker,
