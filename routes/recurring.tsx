@@ -1,37 +1,136 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
-import type { RecurringRecord } from "../storage/storage.ts";
+import type { RecurringJob } from "../lib/recurring.ts";
+import { InvalidOptionError } from "../lib/errors.ts";
+import { Csrf } from "../components/Jobs.tsx";
+import { iso, relative } from "../components/format.ts";
 
-export const handler: Handlers<RecurringRecord[], DashboardState> = {
+interface Data {
+  definitions: RecurringJob[];
+  done?: string;
+}
+
+const ACTIONS = ["trigger", "pause", "resume", "delete"] as const;
+type RecurringAction = typeof ACTIONS[number];
+
+export const handler: Handlers<Data, DashboardState> = {
   async GET(_req, ctx) {
-    return ctx.render(await ctx.state.tf.storage.recurring.list());
+    return ctx.render({
+      definitions: await ctx.state.tf.recurring.list(),
+      done: ctx.url.searchParams.get("done") ?? undefined,
+    });
+  },
+  async POST(req, ctx) {
+    const form = await req.formData();
+    const id = form.get("id");
+    const action = form.get("action") as RecurringAction;
+    if (typeof id !== "string") throw new InvalidOptionError("id", id, "name a recurring job");
+    if (!ACTIONS.includes(action)) {
+      throw new InvalidOptionError("action", action, `must be one of ${ACTIONS.join(", ")}`);
+    }
+    const { recurring } = ctx.state.tf;
+    let done: string;
+    if (action === "trigger") done = `Triggered ${id}: job ${await recurring.trigger(id)}.`;
+    else if (action === "pause") done = (await recurring.pause(id), `Paused ${id}.`);
+    else if (action === "resume") done = (await recurring.resume(id), `Resumed ${id}.`);
+    else done = (await recurring.remove(id), `Deleted ${id}.`);
+    return new Response(null, {
+      status: 303,
+      headers: { location: `/recurring?${new URLSearchParams({ done })}` },
+    });
   },
 };
 
-export default function Recurring({ data }: PageProps<RecurringRecord[], DashboardState>) {
+export default function Recurring({ data, state }: PageProps<Data, DashboardState>) {
+  const now = Date.now();
+  const readOnly = state.security.readOnly;
   return (
     <>
       <h1>Recurring jobs</h1>
-      {data.length === 0 ? <p class="empty">No recurring job is defined.</p> : (
-        <table class="jobs">
-          <thead>
-            <tr>
-              <th>Id</th>
-              <th>Definition</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((r) => (
+      {data.done && <p class="notice">{data.done}</p>}
+      {data.definitions.length === 0
+        ? <p class="empty">No recurring job is defined.</p>
+        : (
+          <table class="jobs">
+            <thead>
               <tr>
-                <td class="mono">{r.id}</td>
-                <td>
-                  <pre class="json">{JSON.stringify(r, null, 2)}</pre>
-                </td>
+                <th>Id</th>
+                <th>Cron</th>
+                <th>Job</th>
+                <th>Next run</th>
+                <th>Last run</th>
+                <th>History</th>
+                {!readOnly && <th>Actions</th>}
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {data.definitions.map((r) => (
+                <tr key={r.id}>
+                  <td class="mono">
+                    {r.id}
+                    {r.paused && <span class="badge">paused</span>}
+                  </td>
+                  <td class="mono">
+                    {r.cron}
+                    <br />
+                    <span class="reason">{r.timezone} · misfire {r.misfire}</span>
+                  </td>
+                  <td>
+                    {r.name}
+                    <br />
+                    <span class="reason">queue {r.options.queue ?? "default"}</span>
+                  </td>
+                  <td title={iso(r.nextRun)}>
+                    {r.paused ? "paused" : r.nextRun ? relative(r.nextRun, now) : "never"}
+                  </td>
+                  <td>
+                    {r.lastRun
+                      ? <span title={iso(r.lastRun)}>{relative(r.lastRun, now)}</span>
+                      : "never"}
+                    {r.lastJobId && (
+                      <>
+                        <br />
+                        <a class="mono" href={`/job/${encodeURIComponent(r.lastJobId)}`}>
+                          {r.lastJobId}
+                        </a>
+                      </>
+                    )}
+                  </td>
+                  <td>
+                    <details>
+                      <summary>{r.history.length} runs</summary>
+                      <ul class="history">
+                        {r.history.map((h) => (
+                          <li key={h.jobId}>
+                            <a class="mono" href={`/job/${encodeURIComponent(h.jobId)}`}>
+                              {iso(h.at)}
+                            </a>{" "}
+                            ({h.by})
+                          </li>
+                        ))}
+                      </ul>
+                    </details>
+                  </td>
+                  {!readOnly && (
+                    <td>
+                      <form method="post" action="/recurring" class="actions">
+                        <Csrf token={state.csrf} />
+                        <input type="hidden" name="id" value={r.id} />
+                        <button type="submit" name="action" value="trigger">Trigger now</button>
+                        {r.paused
+                          ? <button type="submit" name="action" value="resume">Resume</button>
+                          : <button type="submit" name="action" value="pause">Pause</button>}
+                        <button type="submit" name="action" value="delete" class="danger">
+                          Delete
+                        </button>
+                      </form>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
     </>
   );
 }

@@ -495,3 +495,55 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "dashboard: recurring page lists definitions and triggers, pauses, resumes, deletes",
+  fn: async () => {
+    const a = await app();
+    try {
+      await a.tf.recurring.upsert("digest", "0 9 * * MON-FRI", "mail.digest", { to: XSS }, {
+        timezone: "Europe/Berlin",
+      });
+      const page = await text(await a.get("/recurring"));
+      assert.match(page, /0 9 \* \* MON-FRI/);
+      assert.match(page, /Europe\/Berlin/);
+      assert.doesNotMatch(page, /<script>alert/);
+      const trigger = await a.post("/recurring", {
+        id: "digest",
+        action: "trigger",
+        _csrf: a.csrf,
+      });
+      assert.equal(trigger.status, 303);
+      assert.equal((await a.tf.counts()).totals.created, 1);
+      assert.equal(
+        (await a.post("/recurring", { id: "digest", action: "pause", _csrf: a.csrf })).status,
+        303,
+      );
+      assert.equal((await a.tf.recurring.get("digest"))!.paused, true);
+      assert.match(await text(await a.get("/recurring")), /value="resume"/);
+      assert.equal(
+        (await a.post("/recurring", { id: "digest", action: "resume", _csrf: a.csrf })).status,
+        303,
+      );
+      assert.equal((await a.tf.recurring.get("digest"))!.paused, false);
+      assert.equal(
+        (await a.post("/recurring", { id: "digest", action: "explode", _csrf: a.csrf })).status,
+        400,
+      );
+      assert.equal(
+        (await a.post("/recurring", { id: "nope", action: "pause", _csrf: a.csrf })).status,
+        404,
+      );
+      assert.equal(
+        (await a.post("/recurring", { id: "digest", action: "delete", _csrf: a.csrf })).status,
+        303,
+      );
+      assert.equal(await a.tf.recurring.get("digest"), null);
+      const api = await (await a.get("/api/recurring")).json();
+      assert.deepEqual(api, []);
+    } finally {
+      a.close();
+    }
+  },
+});
