@@ -20,7 +20,8 @@ import * as $15 from "./routes/metrics.ts";
 import * as $16 from "./routes/queues.tsx";
 import * as $17 from "./routes/recurring.tsx";
 import * as $18 from "./routes/retries.tsx";
-import * as $19 from "./routes/servers.tsx";
+import * as $19 from "./routes/search.tsx";
+import * as $20 from "./routes/servers.tsx";
 import * as $$0 from "./islands/LiveCounters.tsx";
 import * as $$1 from "./islands/ProcessingList.tsx";
 import * as $$2 from "./islands/RealtimeGraph.tsx";
@@ -48,7 +49,8 @@ const manifest: Manifest = {
     "./routes/queues.tsx": $16,
     "./routes/recurring.tsx": $17,
     "./routes/retries.tsx": $18,
-    "./routes/servers.tsx": $19,
+    "./routes/search.tsx": $19,
+    "./routes/servers.tsx": $20,
   },
   islands: {
     "./islands/LiveCounters.tsx": $$0,

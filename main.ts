@@ -19,6 +19,7 @@ commands:
   worker      run a worker only
   dashboard   serve the dashboard only
   rebuild     recompute every projection from the event logs (stop workers first)
+  build       bundle the dashboard's islands into _fresh/islands.js (for hosts without Deno.bundle)
 
 flags (environment variable in brackets):
   --storage URL           memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis://host:port[/db], rediss://...
@@ -98,6 +99,16 @@ export async function main(args: string[]): Promise<number> {
         });
       case "rebuild":
         return await runRebuild(setting("storage"));
+      case "build": {
+        const { buildIslands } = await import("./lib/fresh/islands.ts");
+        const { PREBUILT_ISLANDS } = await import("./lib/dashboard/app.ts");
+        const manifest = (await import("./fresh.gen.ts")).default;
+        const js = await buildIslands(manifest);
+        await Deno.mkdir(new URL(".", PREBUILT_ISLANDS), { recursive: true });
+        await Deno.writeTextFile(PREBUILT_ISLANDS, js);
+        console.log(`wrote ${PREBUILT_ISLANDS.pathname} (${js.length} bytes)`);
+        return 0;
+      }
       default:
         console.error(`error: unknown command "${command}"\n\n${USAGE}`);
         return 2;
