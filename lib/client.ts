@@ -341,8 +341,11 @@ export class TaskFlow {
 
   async #create(prepared: PreparedJob[]): Promise<string[]> {
     const ids = prepared.map((p) => p.id);
-    const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
-    if (duplicate !== undefined) throw new JobExistsError(duplicate);
+    const seen = new Set<string>();
+    for (const id of ids) {
+      if (seen.has(id)) throw new JobExistsError(id);
+      seen.add(id);
+    }
     await this.#refuseTaken(prepared.filter((p) => p.custom).map((p) => p.id));
     const at = this.now();
     const changes = prepared.map(({ id, created, first }) => {

@@ -38,7 +38,20 @@ import {
   type TimelinePoint,
 } from "./storage.ts";
 
-const clone = structuredClone;
+/**
+ * Deep copy of plain JSON data (all that storage holds), like a serialized store would return;
+ * several times faster than structuredClone for the small objects stored here.
+ */
+function clone<T>(value: T): T {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map(clone) as T;
+  const out: Record<string, unknown> = {};
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== undefined) out[key] = clone(item);
+  }
+  return out as T;
+}
 
 /** In-process storage; everything is lost when the process exits. */
 export class MemoryStorage implements Storage {

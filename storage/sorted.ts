@@ -1,11 +1,14 @@
 /**
  * @module
  * A sorted set of tuple keys (numbers and strings, compared element by element, like Deno KV
- * keys) on a plain array with binary search. Used by the memory backend for its indexes.
+ * keys), kept in chunks of a bounded size so that inserting or removing anywhere, including at
+ * the head of a long queue, costs O(√n) at worst instead of O(n). Used by the memory backend.
  */
 
 /** A tuple key. */
 export type Tuple = readonly (string | number)[];
+
+const MAX_CHUNK = 512;
 
 /** Compares two tuple keys element by element (numbers before strings, like Deno KV). */
 export function compareTuples(a: Tuple, b: Tuple): number {
@@ -19,21 +22,34 @@ export function compareTuples(a: Tuple, b: Tuple): number {
   return a.length - b.length;
 }
 
+function lowerBound(items: Tuple[], key: Tuple): number {
+  let lo = 0, hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareTuples(items[mid], key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** A sorted set of tuples. */
 export class SortedSet {
-  #items: Tuple[] = [];
+  /** Non-empty sorted chunks, in order; each chunk's last key is below the next chunk's first. */
+  #chunks: Tuple[][] = [];
+  #size = 0;
 
   /** Number of keys. */
   get size(): number {
-    return this.#items.length;
+    return this.#size;
   }
 
-  /** Index of the first key >= `key`. */
-  #lowerBound(key: Tuple): number {
-    let lo = 0, hi = this.#items.length;
+  /** Index of the chunk that holds (or would hold) `key`. */
+  #chunkFor(key: Tuple): number {
+    const chunks = this.#chunks;
+    let lo = 0, hi = chunks.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareTuples(this.#items[mid], key) < 0) lo = mid + 1;
+      if (compareTuples(chunks[mid][chunks[mid].length - 1], key) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -41,47 +57,72 @@ export class SortedSet {
 
   /** Inserts `key` unless present. */
   add(key: Tuple): void {
-    const i = this.#lowerBound(key);
-    if (i < this.#items.length && compareTuples(this.#items[i], key) === 0) return;
-    this.#items.splice(i, 0, key);
+    if (this.#chunks.length === 0) {
+      this.#chunks.push([key]);
+      this.#size = 1;
+      return;
+    }
+    const c = this.#chunkFor(key);
+    const chunk = this.#chunks[c];
+    const i = lowerBound(chunk, key);
+    if (i < chunk.length && compareTuples(chunk[i], key) === 0) return;
+    chunk.splice(i, 0, key);
+    this.#size++;
+    if (chunk.length > MAX_CHUNK) this.#chunks.splice(c + 1, 0, chunk.splice(MAX_CHUNK / 2));
   }
 
   /** Removes `key` if present. */
   delete(key: Tuple): void {
-    const i = this.#lowerBound(key);
-    if (i < this.#items.length && compareTuples(this.#items[i], key) === 0) {
-      this.#items.splice(i, 1);
-    }
+    if (this.#chunks.length === 0) return;
+    const c = this.#chunkFor(key);
+    const chunk = this.#chunks[c];
+    const i = lowerBound(chunk, key);
+    if (i >= chunk.length || compareTuples(chunk[i], key) !== 0) return;
+    chunk.splice(i, 1);
+    this.#size--;
+    if (chunk.length === 0) this.#chunks.splice(c, 1);
   }
 
   /**
    * Up to `limit` keys in ascending (or descending, with `reverse`) order, starting strictly
-   * after `after` when given.
+   * after `after` when given, and (ascending only) not beyond `until`.
    */
   range(options: { after?: Tuple; limit: number; reverse?: boolean; until?: Tuple }): Tuple[] {
     const { after, limit, reverse = false, until } = options;
     const out: Tuple[] = [];
+    const chunks = this.#chunks;
+    if (chunks.length === 0 || limit <= 0) return out;
     if (!reverse) {
-      let i = after ? this.#lowerBound(after) : 0;
-      if (after && i < this.#items.length && compareTuples(this.#items[i], after) === 0) i++;
-      for (; i < this.#items.length && out.length < limit; i++) {
-        if (until && compareTuples(this.#items[i], until) > 0) break;
-        out.push(this.#items[i]);
+      let c = after ? this.#chunkFor(after) : 0;
+      let i = after ? lowerBound(chunks[c], after) : 0;
+      if (after && i < chunks[c].length && compareTuples(chunks[c][i], after) === 0) i++;
+      for (; c < chunks.length; c++, i = 0) {
+        for (; i < chunks[c].length; i++) {
+          if (out.length >= limit || (until && compareTuples(chunks[c][i], until) > 0)) return out;
+          out.push(chunks[c][i]);
+        }
       }
     } else {
-      let i = (after ? this.#lowerBound(after) : this.#items.length) - 1;
-      for (; i >= 0 && out.length < limit; i--) out.push(this.#items[i]);
+      let c = after ? this.#chunkFor(after) : chunks.length - 1;
+      let i = after ? lowerBound(chunks[c], after) - 1 : chunks[c].length - 1;
+      for (; c >= 0; c--, i = c >= 0 ? chunks[c].length - 1 : 0) {
+        for (; i >= 0; i--) {
+          if (out.length >= limit) return out;
+          out.push(chunks[c][i]);
+        }
+      }
     }
     return out;
   }
 
   /** All keys in ascending order. */
   all(): Tuple[] {
-    return this.#items.slice();
+    return this.#chunks.flat();
   }
 
   /** Removes every key. */
   clear(): void {
-    this.#items = [];
+    this.#chunks = [];
+    this.#size = 0;
   }
 }
