@@ -4,7 +4,7 @@
  * mechanically.
  */
 
-import type { ComponentType, JSX } from "preact";
+import type { ComponentType, JSX } from "npm:preact@10.29.8";
 
 /** What a page component receives. */
 export interface PageProps<Data = unknown, State = Record<string, unknown>> {
