@@ -166,6 +166,11 @@ async function run(setting: (flag: Flag) => string | undefined, parts: Parts): P
   if (port !== undefined && port > 65_535) {
     throw new InvalidOptionError("--port (TASKFLOW_DASHBOARD_PORT)", port, "must be at most 65535");
   }
+  if (parts.dashboard) {
+    // Refuse an unsafe address before anything is opened or written.
+    const { checkBind, securityFromEnv } = await import("./lib/dashboard/app.ts");
+    checkBind(setting("host") ?? "127.0.0.1", securityFromEnv(), parts.insecure);
+  }
   const jobsModule = setting("jobs") ?? "./examples/jobs.ts";
   const jobs = parts.worker ? await loadJobs(jobsModule) : [];
   const storage = await openStorage(setting("storage"));

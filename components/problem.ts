@@ -16,6 +16,18 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
+/**
+ * A JSON response whose text has `<`, `>` and `&` escaped, so that values echoed from requests
+ * (job args, names, error messages) can never be read as markup by anything sniffing the body.
+ */
+export function json(value: unknown, init: ResponseInit = {}): Response {
+  const body = JSON.stringify(value).replaceAll("<", "\\u003c").replaceAll(">", "\\u003e")
+    .replaceAll("&", "\\u0026");
+  const headers = new Headers(init.headers);
+  headers.set("content-type", "application/json; charset=utf-8");
+  return new Response(body, { ...init, headers });
+}
+
 /** A response with `status` and `message`, as JSON (`api`) or as a minimal page. */
 export function problem(
   _req: Request,
@@ -24,7 +36,7 @@ export function problem(
   api: boolean,
   headers: Record<string, string> = {},
 ): Response {
-  if (api) return Response.json({ error: message, status }, { status, headers });
+  if (api) return json({ error: message, status }, { status, headers });
   const body =
     `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${status} · TaskFlow</title>` +
     `<link rel="stylesheet" href="/style.css"></head><body><main class="problem"><h1>${status}</h1>` +

@@ -82,6 +82,21 @@ export function isLoopback(hostname: string): boolean {
     /^127\./.test(hostname);
 }
 
+/** Refuses a non-loopback `hostname` unless a password or token is set, or `insecure`. */
+export function checkBind(
+  hostname: string,
+  security: Partial<SecurityConfig>,
+  insecure = false,
+): void {
+  if (!isLoopback(hostname) && !security.password && !security.token && !insecure) {
+    throw new InvalidOptionError(
+      "--host",
+      hostname,
+      "is not a loopback address: set TASKFLOW_DASHBOARD_PASSWORD or TASKFLOW_DASHBOARD_TOKEN, or pass --insecure",
+    );
+  }
+}
+
 /** Options of {@link serveDashboard}. */
 export interface ServeOptions extends DashboardOptions {
   hostname?: string;
@@ -101,16 +116,11 @@ export function serveDashboard(
 ): { server: Deno.HttpServer; dashboard: Dashboard } {
   const hostname = options.hostname ?? "127.0.0.1";
   const dashboard = createDashboard(options);
-  if (
-    !isLoopback(hostname) && !dashboard.security.password && !dashboard.security.token &&
-    !options.insecure
-  ) {
+  try {
+    checkBind(hostname, dashboard.security, options.insecure);
+  } catch (error) {
     dashboard.close();
-    throw new InvalidOptionError(
-      "--host",
-      hostname,
-      "is not a loopback address: set TASKFLOW_DASHBOARD_PASSWORD or TASKFLOW_DASHBOARD_TOKEN, or pass --insecure",
-    );
+    throw error;
   }
   const server = Deno.serve({
     hostname,

@@ -1,3 +1,4 @@
+import { json } from "../../../components/problem.ts";
 import type { Handlers } from "../../../lib/fresh/types.ts";
 import type { DashboardState } from "../../../lib/dashboard/state.ts";
 import { JobNotFoundError } from "../../../lib/errors.ts";
@@ -9,6 +10,6 @@ export const handler: Handlers<unknown, DashboardState> = {
     const id = checkJobId(ctx.params.id);
     const [job, events] = await Promise.all([ctx.state.tf.get(id), ctx.state.tf.events(id)]);
     if (!job) throw new JobNotFoundError(id);
-    return Response.json({ job, events });
+    return json({ job, events });
   },
 };

@@ -2,7 +2,7 @@ import type { Handlers } from "../../../lib/fresh/types.ts";
 import type { DashboardState } from "../../../lib/dashboard/state.ts";
 import { InvalidOptionError } from "../../../lib/errors.ts";
 import { limitParam, stateParam } from "../../../components/params.ts";
-import { problem } from "../../../components/problem.ts";
+import { json, problem } from "../../../components/problem.ts";
 
 const MAX_BODY = 1024 * 1024;
 
@@ -23,9 +23,9 @@ export const handler: Handlers<unknown, DashboardState> = {
     if (stateText !== null) {
       const state = stateParam(stateText);
       if (!state) throw new InvalidOptionError("state", stateText, "is not a job state");
-      return Response.json(await ctx.state.tf.list({ state, cursor, limit }));
+      return json(await ctx.state.tf.list({ state, cursor, limit }));
     }
-    return Response.json(await ctx.state.tf.list({ queue: queue!, cursor, limit }));
+    return json(await ctx.state.tf.list({ queue: queue!, cursor, limit }));
   },
   async POST(req, ctx) {
     const { security, tf } = ctx.state;
@@ -79,7 +79,7 @@ export const handler: Handlers<unknown, DashboardState> = {
         { ...options, at } as Parameters<typeof tf.schedule>[2],
       )
       : await tf.enqueue(name as string, args, options);
-    return Response.json({ id }, {
+    return json({ id }, {
       status: 201,
       headers: { location: `/api/jobs/${encodeURIComponent(id)}` },
     });

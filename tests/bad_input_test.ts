@@ -1,0 +1,492 @@
+/**
+ * @module
+ * The catalogue of bad input: every entry asserts the typed error (or HTTP status), the message
+ * text, and that storage is unchanged afterwards.
+ */
+
+import assert from "node:assert/strict";
+import { TaskFlow } from "../lib/client.ts";
+import { createDashboard } from "../lib/dashboard/app.ts";
+import { TaskFlowError } from "../lib/errors.ts";
+import { defineJob } from "../lib/job.ts";
+import { openStorage } from "../storage/open.ts";
+
+const ORIGIN = "http://127.0.0.1:8000";
+const TOKEN = "catalogue-token";
+const XSS = `"><script>alert(1)</script>`;
+const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+type Fixture = {
+  tf: TaskFlow;
+  http: (req: Request) => Promise<Response>;
+  csrf: string;
+  jobId: string;
+};
+type Entry =
+  | {
+    name: string;
+    kind: "client";
+    run: (f: Fixture) => Promise<unknown>;
+    code: string;
+    message: RegExp;
+  }
+  | {
+    name: string;
+    kind: "http";
+    request: (f: Fixture) => Request;
+    status: number;
+    message: RegExp;
+  }
+  | {
+    name: string;
+    kind: "cli";
+    args: string[];
+    env?: Record<string, string>;
+    exit: number;
+    message: RegExp;
+  };
+
+const deep = (() => {
+  let value: unknown = 0;
+  for (let i = 0; i < 100; i++) value = [value];
+  return value;
+})();
+
+const form = (f: Fixture, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  new Request(`${ORIGIN}/job/${f.jobId}`, {
+    method: "POST",
+    body: new URLSearchParams(fields),
+    headers: { origin: ORIGIN, cookie: `tf_csrf=${f.csrf}`, ...headers },
+  });
+const api = (body: string, headers: Record<string, string> = {}) =>
+  new Request(`${ORIGIN}/api/jobs`, {
+    method: "POST",
+    body,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
+  });
+
+const CATALOGUE: Entry[] = [
+  // The client.
+  {
+    name: "oversized args",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", { blob: "x".repeat(600_000) }),
+    code: "PAYLOAD_TOO_LARGE",
+    message: /args is 600011 bytes as JSON, over the limit of 524288 bytes/,
+  },
+  {
+    name: "deep nesting",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", deep),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /nested deeper than 64 levels/,
+  },
+  {
+    name: "invalid UTF-16",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", { s: "\udc00" }),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /args\.s is not plain JSON: the string has a lone UTF-16 surrogate/,
+  },
+  {
+    name: "a function in args",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", { cb: () => 1 }),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /args\.cb is not plain JSON: a function/,
+  },
+  {
+    name: "a BigInt in args",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", [1n]),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /args\[0\] is not plain JSON: BigInt/,
+  },
+  {
+    name: "a Date in args",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", { at: new Date(0) }),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /args\.at .*Date instance/,
+  },
+  {
+    name: "NaN in args",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", { n: NaN }),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /NaN is not a finite number/,
+  },
+  {
+    name: "empty job name",
+    kind: "client",
+    run: (f) => f.tf.enqueue("", {}),
+    code: "INVALID_NAME",
+    message: /invalid job name ""/,
+  },
+  {
+    name: "XSS as a job name",
+    kind: "client",
+    run: (f) => f.tf.enqueue(XSS, {}),
+    code: "INVALID_NAME",
+    message: /invalid job name/,
+  },
+  {
+    name: "queue name too long",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", {}, { queue: "q".repeat(65) }),
+    code: "INVALID_NAME",
+    message: /invalid queue name/,
+  },
+  {
+    name: "negative delay",
+    kind: "client",
+    run: (f) => f.tf.schedule("x", {}, { delayMs: -1 }),
+    code: "INVALID_OPTION",
+    message: /invalid delayMs -1: must be a finite number of ms, 0 or more/,
+  },
+  {
+    name: "invalid date",
+    kind: "client",
+    run: (f) => f.tf.schedule("x", {}, { at: new Date(NaN) }),
+    code: "INVALID_OPTION",
+    message: /invalid at Invalid Date/,
+  },
+  {
+    name: "unknown job id for requeue",
+    kind: "client",
+    run: (f) => f.tf.requeue("missing-job"),
+    code: "JOB_NOT_FOUND",
+    message: /job "missing-job" does not exist/,
+  },
+  {
+    name: "unknown parent for continueWith",
+    kind: "client",
+    run: (f) => f.tf.continueWith("missing-job", "x", {}),
+    code: "JOB_NOT_FOUND",
+    message: /missing-job/,
+  },
+  {
+    name: "forbidden transition",
+    kind: "client",
+    run: (f) => f.tf.requeue(f.jobId),
+    code: "INVALID_TRANSITION",
+    message: /cannot move from Enqueued to Enqueued/,
+  },
+  {
+    name: "taken custom id",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", {}, { id: f.jobId }),
+    code: "JOB_EXISTS",
+    message: /already exists/,
+  },
+  {
+    name: "invalid cron",
+    kind: "client",
+    run: (f) => f.tf.recurring.upsert("r", "*/0 * * *", "x", {}),
+    code: "INVALID_CRON",
+    message: /invalid cron "\*\/0 \* \* \*"/,
+  },
+  {
+    name: "invalid timezone",
+    kind: "client",
+    run: (f) => f.tf.recurring.upsert("r", "0 9 * * *", "x", {}, { timezone: "Europe/Atlantis" }),
+    code: "INVALID_TIMEZONE",
+    message: /invalid timezone "Europe\/Atlantis"/,
+  },
+  {
+    name: "invalid storage URL",
+    kind: "client",
+    run: () => openStorage("mongodb://localhost"),
+    code: "UNKNOWN_STORAGE_SCHEME",
+    message: /unknown scheme "mongodb:"/,
+  },
+  {
+    name: "bad backoff option",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", {}, { backoff: { type: "fixed", delayMs: -5 } }),
+    code: "INVALID_OPTION",
+    message: /options\.backoff/,
+  },
+  {
+    name: "bad defineJob defaults",
+    kind: "client",
+    run: () => Promise.resolve().then(() => defineJob("ok", () => {}, { timeoutMs: 0 })),
+    code: "INVALID_OPTION",
+    message: /defaults\.timeoutMs 0/,
+  },
+  // The HTTP API and the dashboard's forms.
+  {
+    name: "wrong bearer token",
+    kind: "http",
+    request: () =>
+      new Request(`${ORIGIN}/api/stats`, { headers: { authorization: "Bearer wrong" } }),
+    status: 401,
+    message: /authentication required/,
+  },
+  {
+    name: "no credentials",
+    kind: "http",
+    request: () => new Request(`${ORIGIN}/`),
+    status: 401,
+    message: /authentication required/,
+  },
+  {
+    name: "malformed JSON body",
+    kind: "http",
+    request: () => api('{"name": '),
+    status: 400,
+    message: /malformed JSON/,
+  },
+  {
+    name: "JSON body of the wrong shape",
+    kind: "http",
+    request: () => api("42"),
+    status: 400,
+    message: /must be an object/,
+  },
+  {
+    name: "wrong content type",
+    kind: "http",
+    request: () => api("name=x", { "content-type": "application/x-www-form-urlencoded" }),
+    status: 415,
+    message: /application\/json/,
+  },
+  {
+    name: "XSS in an API job name",
+    kind: "http",
+    request: () => api(JSON.stringify({ name: XSS, args: {} })),
+    status: 400,
+    message: /invalid job name/,
+  },
+  {
+    name: "missing CSRF token",
+    kind: "http",
+    request: (f) => form(f, { action: "delete" }, { authorization: `Bearer ${TOKEN}` }),
+    status: 403,
+    message: /missing or invalid CSRF token/,
+  },
+  {
+    name: "forged CSRF token",
+    kind: "http",
+    request: (f) =>
+      form(f, { action: "delete", _csrf: "forged-forged-forged-forged" }, {
+        authorization: `Bearer ${TOKEN}`,
+      }),
+    status: 403,
+    message: /missing or invalid CSRF token/,
+  },
+  {
+    name: "cross-origin POST",
+    kind: "http",
+    request: (f) =>
+      form(f, { action: "delete", _csrf: f.csrf }, {
+        origin: "https://evil.example",
+        authorization: `Bearer ${TOKEN}`,
+      }),
+    status: 403,
+    message: /cross-origin request refused/,
+  },
+  {
+    name: "unknown form action",
+    kind: "http",
+    request: (f) => form(f, { action: XSS, _csrf: f.csrf }, { authorization: `Bearer ${TOKEN}` }),
+    status: 400,
+    message: /invalid action/,
+  },
+  {
+    name: "path traversal on static files",
+    kind: "http",
+    request: () =>
+      new Request(`${ORIGIN}/..%2f..%2fdeno.json`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      }),
+    status: 404,
+    message: /not found|Nothing here/i,
+  },
+  {
+    name: "huge page number",
+    kind: "http",
+    request: () =>
+      new Request(`${ORIGIN}/jobs/failed?page=123456789012345678901234567890`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      }),
+    status: 400,
+    message: /invalid page/,
+  },
+  {
+    name: "forged cursor",
+    kind: "http",
+    request: () =>
+      new Request(`${ORIGIN}/jobs/failed?cursor=${encodeURIComponent(XSS)}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      }),
+    status: 400,
+    message: /invalid cursor/,
+  },
+  {
+    name: "XSS in a state segment",
+    kind: "http",
+    request: () =>
+      new Request(`${ORIGIN}/jobs/${encodeURIComponent(XSS)}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      }),
+    status: 404,
+    message: /Nothing here/,
+  },
+  // The command line, its environment, and job modules.
+  {
+    name: "unknown flag",
+    kind: "cli",
+    args: ["worker", "--concurency", "5"],
+    exit: 2,
+    message: /Unknown option '--concurency'/,
+  },
+  {
+    name: "bad concurrency flag",
+    kind: "cli",
+    args: ["worker", "--concurrency", "many"],
+    exit: 2,
+    message: /invalid --concurrency \(TASKFLOW_CONCURRENCY\) "many"/,
+  },
+  {
+    name: "bad concurrency env",
+    kind: "cli",
+    args: ["worker"],
+    env: { TASKFLOW_CONCURRENCY: "-3" },
+    exit: 2,
+    message: /invalid --concurrency \(TASKFLOW_CONCURRENCY\) "-3"/,
+  },
+  {
+    name: "bad storage env",
+    kind: "cli",
+    args: ["worker"],
+    env: { TASKFLOW_STORAGE: "ftp://x" },
+    exit: 1,
+    message: /UNKNOWN_STORAGE_SCHEME.*unknown scheme "ftp:"/,
+  },
+  {
+    name: "job module that does not exist",
+    kind: "cli",
+    args: ["worker", "--jobs", "./no/such/jobs.ts"],
+    exit: 1,
+    message: /JOB_MODULE_INVALID.*failed to import/,
+  },
+  {
+    name: "job module without jobs",
+    kind: "cli",
+    args: ["worker", "--jobs", "./lib/states.ts"],
+    exit: 1,
+    message: /exports no job definitions/,
+  },
+  {
+    name: "empty queue list",
+    kind: "cli",
+    args: ["worker", "--queues", ","],
+    exit: 2,
+    message: /must name at least one queue/,
+  },
+  {
+    name: "port out of range",
+    kind: "cli",
+    args: ["dashboard", "--port", "70000"],
+    exit: 2,
+    message: /invalid --port \(TASKFLOW_DASHBOARD_PORT\) 70000/,
+  },
+  {
+    name: "public address without auth",
+    kind: "cli",
+    args: ["dashboard", "--host", "0.0.0.0", "--port", "0"],
+    exit: 2,
+    message: /is not a loopback address/,
+  },
+  {
+    name: "unknown command",
+    kind: "cli",
+    args: ["explode"],
+    exit: 2,
+    message: /unknown command "explode"/,
+  },
+];
+
+Deno.test("bad input: the catalogue has at least 30 entries across client, HTTP and CLI", () => {
+  assert.ok(CATALOGUE.length >= 30);
+  for (const kind of ["client", "http", "cli"]) assert.ok(CATALOGUE.some((e) => e.kind === kind));
+});
+
+for (const entry of CATALOGUE) {
+  Deno.test({
+    name: `bad input (${entry.kind}): ${entry.name}`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      if (entry.kind === "cli") return await runCli(entry);
+      const dir = await Deno.makeTempDir({ prefix: "taskflow-bad-" });
+      const tf = await TaskFlow.open("memory:");
+      const dashboard = createDashboard({ tf, security: { token: TOKEN } });
+      try {
+        const first = await dashboard.handler(
+          new Request(`${ORIGIN}/queues`, { headers: { authorization: `Bearer ${TOKEN}` } }),
+        );
+        await first.body?.cancel();
+        const csrf = /tf_csrf=([^;]+)/.exec(first.headers.get("set-cookie") ?? "")![1];
+        const jobId = await tf.enqueue("existing", { n: 1 });
+        const before = await snapshot(tf);
+        const fixture: Fixture = { tf, http: dashboard.handler, csrf, jobId };
+        if (entry.kind === "client") {
+          await assert.rejects(entry.run(fixture), (error: unknown) => {
+            assert.ok(error instanceof TaskFlowError, `expected a TaskFlowError, got ${error}`);
+            assert.equal(error.code, entry.code);
+            assert.match(error.message, entry.message);
+            return true;
+          });
+        } else {
+          const response = await dashboard.handler(entry.request(fixture));
+          const body = await response.text();
+          assert.equal(response.status, entry.status, body.slice(0, 300));
+          assert.match(body, entry.message);
+          assert.doesNotMatch(
+            body,
+            /<script>alert|at \S+\.ts:\d+/,
+            "no script injected, no stack trace",
+          );
+        }
+        assert.deepEqual(await snapshot(tf), before, "storage is unchanged");
+      } finally {
+        dashboard.close();
+        await tf.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+async function snapshot(tf: TaskFlow): Promise<unknown> {
+  const counts = await tf.counts();
+  const jobs = await tf.list({ state: "Enqueued", limit: 100 });
+  return {
+    counts,
+    jobs: jobs.jobs.map((j) => [j.id, j.version]),
+    recurring: await tf.recurring.list(),
+  };
+}
+
+async function runCli(entry: Extract<Entry, { kind: "cli" }>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-bad-cli-" });
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts", ...entry.args],
+      cwd: root,
+      env: { TASKFLOW_STORAGE: `kv:${dir}/t.sqlite`, ...entry.env, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, entry.exit, text);
+    assert.match(text, entry.message);
+    const files = [];
+    for await (const file of Deno.readDir(dir)) files.push(file.name);
+    assert.deepEqual(files, [], "nothing was written");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
