@@ -1,0 +1,211 @@
+/**
+ * @module
+ * Chaos: worker subprocesses on one storage, killed with SIGKILL at random and restarted while
+ * they work through jobs of mixed duration; then drained and checked. `deno task chaos` runs the
+ * full version (10,000 jobs, 30 s of kills); `tests/chaos_test.ts` a short one.
+ */
+
+import { parseArgs } from "node:util";
+import { TaskFlow } from "../lib/client.ts";
+import { assertConsistent, seeded } from "./helpers.ts";
+
+/** How a chaos run is shaped. */
+export interface ChaosOptions {
+  url: string;
+  jobs: number;
+  workers: number;
+  /** How long workers are killed at random. */
+  killForMs: number;
+  /** Mean time between kills. */
+  killEveryMs: number;
+  seed?: number;
+  /** Longest wait for the drain after the kills stop. */
+  drainMs?: number;
+  log?: (line: string) => void;
+}
+
+/** What a chaos run found. */
+export interface ChaosReport {
+  jobs: number;
+  kills: number;
+  /** Jobs the killed workers held at the moment of each kill, summed. */
+  inFlightAtKills: number;
+  lost: number;
+  stuck: number;
+  notSucceeded: number;
+  /** Executions beyond one per job, counted by the jobs themselves. */
+  duplicates: number;
+  seconds: number;
+  consistent: boolean;
+  problems: string[];
+}
+
+const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Runs chaos against `options.url` and reports; never throws for a violation (see `problems`). */
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const log = options.log ?? (() => {});
+  const random = seeded(options.seed ?? 4242);
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-chaos-" });
+  const runsFile = `${dir}/runs.txt`;
+  const tf = await TaskFlow.open(options.url);
+  const started = performance.now();
+  const spawn = () =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "main.ts",
+        "worker",
+        "--storage",
+        options.url,
+        "--jobs",
+        "tests/fixtures/chaos_jobs.ts",
+        "--concurrency",
+        "20",
+        "--heartbeat-ms",
+        "500",
+        "--poll-ms",
+        "100",
+      ],
+      cwd: root,
+      env: { TASKFLOW_TEST_RUNS: runsFile, NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  const workers = Array.from({ length: options.workers }, spawn);
+  let kills = 0, inFlightAtKills = 0;
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < options.jobs; i += 500) {
+      const n = Math.min(500, options.jobs - i);
+      ids.push(
+        ...await tf.enqueueMany(Array.from({ length: n }, () => ({
+          job: "chaos.work",
+          args: {
+            ms: random() < 0.8 ? Math.floor(random() * 20) : 50 + Math.floor(random() * 250),
+          },
+        }))),
+      );
+    }
+    log(
+      `enqueued ${ids.length} jobs; killing a worker every ~${options.killEveryMs} ms for ${options.killForMs} ms`,
+    );
+    const killUntil = Date.now() + options.killForMs;
+    while (Date.now() < killUntil) {
+      await new Promise((r) => setTimeout(r, options.killEveryMs * (0.5 + random())));
+      const index = Math.floor(random() * workers.length);
+      const victim = workers[index];
+      const processing = await listAll(tf, "Processing");
+      const held = processing.filter((job) => job.serverId?.includes(`:${victim.pid}:`)).length;
+      victim.kill("SIGKILL");
+      await victim.status;
+      kills++;
+      inFlightAtKills += held;
+      log(`killed worker pid ${victim.pid} holding ${held} jobs; restarting`);
+      workers[index] = spawn();
+    }
+    const drainUntil = Date.now() + (options.drainMs ?? 120_000);
+    while (Date.now() < drainUntil) {
+      const counts = await tf.counts();
+      if (counts.states.Succeeded + counts.states.Failed + counts.states.Deleted === ids.length) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    for (const worker of workers) {
+      try {
+        worker.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await worker.status;
+    }
+  }
+  const problems: string[] = [];
+  const records = await tf.storage.getMany(ids);
+  const lost = records.filter((r) => r === null).length;
+  const stuck =
+    records.filter((r) =>
+      r && (r.state === "Processing" || r.state === "Enqueued" || r.state === "Scheduled")
+    ).length;
+  const notSucceeded = records.filter((r) => r && r.state !== "Succeeded").length;
+  const starts = new Map<string, number>();
+  for (const line of (await Deno.readTextFile(runsFile).catch(() => "")).split("\n")) {
+    const [kind, id] = line.split(" ");
+    if (kind === "start") starts.set(id, (starts.get(id) ?? 0) + 1);
+  }
+  const duplicates = [...starts.values()].reduce((n, c) => n + c - 1, 0);
+  const neverRan = ids.filter((id) => !starts.has(id)).length;
+  let consistent = true;
+  try {
+    await assertConsistent(tf.storage);
+  } catch (error) {
+    consistent = false;
+    problems.push(`projections inconsistent: ${(error as Error).message.split("\n")[0]}`);
+  }
+  if (lost) problems.push(`${lost} jobs lost`);
+  if (stuck) problems.push(`${stuck} jobs stuck in Processing/Enqueued/Scheduled`);
+  if (notSucceeded) problems.push(`${notSucceeded} jobs did not end Succeeded`);
+  if (neverRan) problems.push(`${neverRan} jobs never started`);
+  if (duplicates > inFlightAtKills) {
+    problems.push(
+      `${duplicates} duplicate runs, more than the ${inFlightAtKills} in flight at kills`,
+    );
+  }
+  await tf.close();
+  await Deno.remove(dir, { recursive: true });
+  return {
+    jobs: ids.length,
+    kills,
+    inFlightAtKills,
+    lost,
+    stuck,
+    notSucceeded,
+    duplicates,
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+    consistent,
+    problems,
+  };
+}
+
+async function listAll(tf: TaskFlow, state: "Processing") {
+  const jobs = [];
+  let cursor: string | undefined;
+  do {
+    const page = await tf.list({ state, cursor, limit: 500 });
+    jobs.push(...page.jobs);
+    cursor = page.cursor;
+  } while (cursor);
+  return jobs;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      storage: { type: "string", multiple: true },
+      jobs: { type: "string", default: "10000" },
+      seconds: { type: "string", default: "30" },
+    },
+  });
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-chaos-kv-" });
+  const urls = values.storage?.length ? values.storage : [`kv:${dir}/chaos.sqlite`];
+  let failed = false;
+  for (const url of urls) {
+    console.log(`chaos on ${url}`);
+    const report = await runChaos({
+      url,
+      jobs: Number(values.jobs),
+      workers: 3,
+      killForMs: Number(values.seconds) * 1_000,
+      killEveryMs: 2_000,
+      log: (line) => console.log(`  ${line}`),
+    });
+    console.log(JSON.stringify(report, null, 2));
+    failed ||= report.problems.length > 0;
+  }
+  await Deno.remove(dir, { recursive: true });
+  Deno.exit(failed ? 1 : 0);
+}
