@@ -6,22 +6,23 @@ import * as $1 from "./routes/_500.tsx";
 import * as $2 from "./routes/_app.tsx";
 import * as $3 from "./routes/_layout.tsx";
 import * as $4 from "./routes/_middleware.ts";
-import * as $5 from "./routes/api/jobs/[id].ts";
-import * as $6 from "./routes/api/jobs/index.ts";
-import * as $7 from "./routes/api/live.ts";
-import * as $8 from "./routes/api/recurring.ts";
-import * as $9 from "./routes/api/servers.ts";
-import * as $10 from "./routes/api/stats.ts";
-import * as $11 from "./routes/index.tsx";
-import * as $12 from "./routes/job/[id].tsx";
-import * as $13 from "./routes/jobs/[state].tsx";
-import * as $14 from "./routes/jobs/index.ts";
-import * as $15 from "./routes/metrics.ts";
-import * as $16 from "./routes/queues.tsx";
-import * as $17 from "./routes/recurring.tsx";
-import * as $18 from "./routes/retries.tsx";
-import * as $19 from "./routes/search.tsx";
-import * as $20 from "./routes/servers.tsx";
+import * as $5 from "./routes/api/drain.ts";
+import * as $6 from "./routes/api/jobs/[id].ts";
+import * as $7 from "./routes/api/jobs/index.ts";
+import * as $8 from "./routes/api/live.ts";
+import * as $9 from "./routes/api/recurring.ts";
+import * as $10 from "./routes/api/servers.ts";
+import * as $11 from "./routes/api/stats.ts";
+import * as $12 from "./routes/index.tsx";
+import * as $13 from "./routes/job/[id].tsx";
+import * as $14 from "./routes/jobs/[state].tsx";
+import * as $15 from "./routes/jobs/index.ts";
+import * as $16 from "./routes/metrics.ts";
+import * as $17 from "./routes/queues.tsx";
+import * as $18 from "./routes/recurring.tsx";
+import * as $19 from "./routes/retries.tsx";
+import * as $20 from "./routes/search.tsx";
+import * as $21 from "./routes/servers.tsx";
 import * as $$0 from "./islands/LiveCounters.tsx";
 import * as $$1 from "./islands/ProcessingList.tsx";
 import * as $$2 from "./islands/RealtimeGraph.tsx";
@@ -35,22 +36,23 @@ const manifest: Manifest = {
     "./routes/_app.tsx": $2,
     "./routes/_layout.tsx": $3,
     "./routes/_middleware.ts": $4,
-    "./routes/api/jobs/[id].ts": $5,
-    "./routes/api/jobs/index.ts": $6,
-    "./routes/api/live.ts": $7,
-    "./routes/api/recurring.ts": $8,
-    "./routes/api/servers.ts": $9,
-    "./routes/api/stats.ts": $10,
-    "./routes/index.tsx": $11,
-    "./routes/job/[id].tsx": $12,
-    "./routes/jobs/[state].tsx": $13,
-    "./routes/jobs/index.ts": $14,
-    "./routes/metrics.ts": $15,
-    "./routes/queues.tsx": $16,
-    "./routes/recurring.tsx": $17,
-    "./routes/retries.tsx": $18,
-    "./routes/search.tsx": $19,
-    "./routes/servers.tsx": $20,
+    "./routes/api/drain.ts": $5,
+    "./routes/api/jobs/[id].ts": $6,
+    "./routes/api/jobs/index.ts": $7,
+    "./routes/api/live.ts": $8,
+    "./routes/api/recurring.ts": $9,
+    "./routes/api/servers.ts": $10,
+    "./routes/api/stats.ts": $11,
+    "./routes/index.tsx": $12,
+    "./routes/job/[id].tsx": $13,
+    "./routes/jobs/[state].tsx": $14,
+    "./routes/jobs/index.ts": $15,
+    "./routes/metrics.ts": $16,
+    "./routes/queues.tsx": $17,
+    "./routes/recurring.tsx": $18,
+    "./routes/retries.tsx": $19,
+    "./routes/search.tsx": $20,
+    "./routes/servers.tsx": $21,
   },
   islands: {
     "./islands/LiveCounters.tsx": $$0,

@@ -10,7 +10,7 @@ import { InvalidOptionError, TaskFlowError } from "./lib/errors.ts";
 import { rebuild } from "./lib/rebuild.ts";
 import { loadJobs } from "./lib/worker/load.ts";
 import { createWorker } from "./lib/worker/worker.ts";
-import { openStorage } from "./storage/open.ts";
+import { onDenoDeploy, openStorage } from "./storage/open.ts";
 
 const USAGE = `usage: deno run -A main.ts <command> [flags]
 
@@ -36,6 +36,9 @@ flags (environment variable in brackets):
   --port N                dashboard port [TASKFLOW_DASHBOARD_PORT] default 8000
   --read-only             hide and refuse every dashboard action
   --insecure              allow a non-loopback address without a password or token
+  --deploy                Deno Deploy mode (automatic when DENO_DEPLOYMENT_ID is set): storage
+                          defaults to kv:, no KV queue, no file writes; a Deno.cron drains due
+                          and ready jobs every minute (also POST /api/drain with the token)
 `;
 
 const FLAGS = {
@@ -66,13 +69,15 @@ export async function main(args: string[]): Promise<number> {
         help: { type: "boolean", short: "h" },
         "read-only": { type: "boolean" },
         insecure: { type: "boolean" },
+        deploy: { type: "boolean" },
       },
     });
   } catch (error) {
     console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const [command, ...extra] = parsed.positionals;
+  // On Deploy the entrypoint gets no arguments: serve the dashboard and drain by cron.
+  const [command = DEPLOY ? "start" : undefined, ...extra] = parsed.positionals;
   if (parsed.values.help) {
     console.log(USAGE);
     return 0;
@@ -96,6 +101,7 @@ export async function main(args: string[]): Promise<number> {
           dashboard: command !== "worker",
           readOnly: parsed.values["read-only"] === true,
           insecure: parsed.values.insecure === true,
+          deploy: DEPLOY,
         });
       case "rebuild":
         return await runRebuild(setting("storage"));
@@ -146,6 +152,7 @@ interface Parts {
   dashboard: boolean;
   readOnly: boolean;
   insecure: boolean;
+  deploy: boolean;
 }
 
 async function run(setting: (flag: Flag) => string | undefined, parts: Parts): Promise<number> {
@@ -173,7 +180,17 @@ async function run(setting: (flag: Flag) => string | undefined, parts: Parts): P
   }
   const jobsModule = setting("jobs") ?? "./examples/jobs.ts";
   const jobs = parts.worker ? await loadJobs(jobsModule) : [];
-  const storage = await openStorage(setting("storage"));
+  const storage = await openStorage(
+    setting("storage") ?? (parts.deploy ? "kv:" : undefined),
+    parts.deploy ? { queueWakeups: false } : {},
+  );
+  if (parts.deploy) {
+    const { drain } = await import("./lib/worker/drain.ts");
+    let running: Promise<unknown> | undefined;
+    // One drain at a time per isolate, whoever asks (the cron or POST /api/drain).
+    drainer.run = () =>
+      running ??= drain({ storage, jobs, queues, concurrency }).finally(() => running = undefined);
+  }
   const stopping = new AbortController();
   const closers: Array<() => Promise<void>> = [];
   try {
@@ -186,6 +203,7 @@ async function run(setting: (flag: Flag) => string | undefined, parts: Parts): P
         port,
         insecure: parts.insecure,
         security: securityFromEnv({ readOnly: parts.readOnly }),
+        drain: parts.deploy ? () => drainer.run!() : undefined,
         signal: stopping.signal,
         onListen: ({ hostname, port }) => {
           const host = hostname.includes(":") ? `[${hostname}]` : hostname;
@@ -194,7 +212,7 @@ async function run(setting: (flag: Flag) => string | undefined, parts: Parts): P
       });
       closers.push(() => server.finished);
     }
-    if (parts.worker) {
+    if (parts.worker && !parts.deploy) {
       const worker = createWorker({
         storage,
         jobs,
@@ -241,6 +259,18 @@ async function runRebuild(url: string | undefined): Promise<number> {
     await storage.close();
   }
   return 0;
+}
+
+/** Deno Deploy mode: forced by --deploy, or detected by DENO_DEPLOYMENT_ID. */
+const DEPLOY = Deno.args.includes("--deploy") || onDenoDeploy();
+/** Set once storage is open; called by the cron below and by POST /api/drain. */
+const drainer: { run?: () => Promise<unknown> } = {};
+
+// Deno Deploy reads crons from top-level calls only; without KV queues this is what runs jobs.
+if (import.meta.main && DEPLOY && typeof Deno.cron === "function") {
+  Deno.cron("taskflow drain", "* * * * *", async () => {
+    await drainer.run?.();
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -22,6 +22,8 @@ export interface DashboardOptions {
   security?: Partial<SecurityConfig>;
   /** How often the live hub reads storage while pages are open (default 1,000 ms). */
   liveIntervalMs?: number;
+  /** Deploy mode: runs due and ready jobs now (POST /api/drain). */
+  drain?: () => Promise<unknown>;
 }
 
 /** A dashboard handler with its hub. */
@@ -57,7 +59,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   };
   const hub = new LiveHub(options.tf.storage, options.liveIntervalMs);
   const handler = createHandler(manifest, {
-    state: (): Partial<DashboardState> => ({ tf: options.tf, hub, security }),
+    state: (): Partial<DashboardState> => ({ tf: options.tf, hub, security, drain: options.drain }),
     staticDir: new URL("../../static", import.meta.url).pathname,
     islands: loadIslands,
   });

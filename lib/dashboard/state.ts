@@ -15,6 +15,6 @@ export interface DashboardState {
   security: SecurityConfig;
   /** This browser's CSRF token, for the hidden field of every action form. */
   csrf: string;
-  /** Set when an action could not be carried out, shown on the next page. */
-  notice?: string;
+  /** Deploy mode only: runs due and ready jobs now (the cron's work, on demand). */
+  drain?: () => Promise<unknown>;
 }

@@ -1,0 +1,77 @@
+/**
+ * @module
+ * Draining: run a worker until there is nothing left to do or a time budget is spent. This is
+ * how jobs run where no process stays up and no KV queue wakes one (the new Deno Deploy): a
+ * `Deno.cron` calls it every minute.
+ */
+
+import type { Storage } from "../../storage/storage.ts";
+import type { JobDefinition } from "../job.ts";
+import { createWorker, type WorkerLogger } from "./worker.ts";
+
+/** Options of {@link drain}. */
+export interface DrainOptions {
+  storage: Storage;
+  jobs: readonly JobDefinition<any, any>[];
+  queues?: string[];
+  concurrency?: number;
+  /** Stop claiming after this many ms (default 50,000: within a one-minute cron tick). */
+  budgetMs?: number;
+  logger?: WorkerLogger;
+}
+
+/** What a drain did. */
+export interface DrainResult {
+  /** Handlers started. */
+  ran: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  /** Why it stopped. */
+  stopped: "idle" | "budget";
+  ms: number;
+}
+
+/**
+ * Runs due and ready jobs until none is left (nothing ready, nothing due, nothing running) or
+ * `budgetMs` has passed; jobs still running then are put back to Enqueued by the shutdown.
+ */
+export async function drain(options: DrainOptions): Promise<DrainResult> {
+  const started = Date.now();
+  const budget = options.budgetMs ?? 50_000;
+  const queues = options.queues ?? ["default"];
+  const worker = createWorker({
+    storage: options.storage,
+    jobs: options.jobs,
+    queues,
+    concurrency: options.concurrency ?? 10,
+    notifier: false,
+    minPollIntervalMs: 5,
+    pollIntervalMs: 100,
+    shutdownTimeoutMs: 5_000,
+    logger: options.logger,
+  });
+  await worker.start();
+  let stopped: DrainResult["stopped"] = "budget";
+  try {
+    while (Date.now() - started < budget - 5_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (worker.inFlight > 0) continue;
+      const now = Date.now();
+      const [ready, due] = await Promise.all([
+        Promise.all(queues.map((queue) => options.storage.list({ queue, limit: 1 }))),
+        options.storage.due({ state: "Scheduled", before: now, limit: 1 }),
+      ]);
+      if (
+        ready.every((page) => page.jobs.length === 0) && due.length === 0 && worker.inFlight === 0
+      ) {
+        stopped = "idle";
+        break;
+      }
+    }
+  } finally {
+    await worker.stop();
+  }
+  const { started: ran, succeeded, failed, retried } = worker.stats;
+  return { ran, succeeded, failed, retried, stopped, ms: Date.now() - started };
+}
