@@ -6,6 +6,8 @@
  * - `kv:` alone: Deno's default database (on Deno Deploy, the project's KV)
  * - `kv:<path>`: a local SQLite file (its directory is created); `kv::memory:` in memory
  * - `kv:https://...`: a remote database through KV Connect (`DENO_KV_ACCESS_TOKEN`)
+ * - `redis://[user:pass@]host[:port][/db][?prefix=name]`, `rediss://...` (TLS): a Redis server;
+ *   its module (and npm:ioredis) is imported only when such a URL is opened
  */
 
 import { UnknownStorageError } from "../lib/errors.ts";
@@ -29,10 +31,15 @@ export function onDenoDeploy(): boolean {
 
 /** Options for {@link openStorage}. */
 export interface OpenStorageOptions {
-  /** Key prefix for KV (default `"taskflow"`). */
+  /** Key prefix for KV and Redis (default `"taskflow"`; a Redis URL's `?prefix=` wins). */
   prefix?: string;
   /** KV only: enqueue KV queue messages as worker wake-ups (default true, false on Deploy). */
   queueWakeups?: boolean;
+}
+
+/** The part of `./redis.ts` this module uses (a type import would pull it into the graph). */
+interface RedisModule {
+  RedisStorage: { open(url: string, options: { prefix?: string }): Promise<Storage> };
 }
 
 /** Opens the storage named by `url` (default {@link defaultStorageUrl}). */
@@ -59,6 +66,14 @@ export async function openStorage(
     const dir = rest.replace(/[\\/][^\\/]*$/, "");
     if (dir !== rest && dir !== "") await Deno.mkdir(dir, { recursive: true });
     return await KvStorage.open(rest, target, kvOptions);
+  }
+  if (/^rediss?:\/\//i.test(target)) {
+    // Imported lazily so that a KV-only user never downloads ioredis. Deno prefetches (and
+    // `deno info` lists) dynamic imports whose specifier is a string literal, npm packages
+    // included; a computed specifier is fetched only when this line runs.
+    const module = new URL("./redis.ts", import.meta.url).href;
+    const { RedisStorage } = await import(module) as RedisModule;
+    return await RedisStorage.open(target, { prefix: options.prefix });
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(target)?.[1];
   throw new UnknownStorageError(

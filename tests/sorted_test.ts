@@ -7,7 +7,11 @@ Deno.test("sorted set: random adds and deletes match a sorted array, ranges page
   const set = new SortedSet();
   const reference = new Map<string, Tuple>();
   for (let step = 0; step < 20_000; step++) {
-    const key: Tuple = [Math.floor(random() * 50), Math.floor(random() * 1_000), `id${Math.floor(random() * 100)}`];
+    const key: Tuple = [
+      Math.floor(random() * 50),
+      Math.floor(random() * 1_000),
+      `id${Math.floor(random() * 100)}`,
+    ];
     if (random() < 0.6) {
       set.add(key);
       reference.set(JSON.stringify(key), key);
@@ -38,5 +42,8 @@ Deno.test("sorted set: random adds and deletes match a sorted array, ranges page
   }
   assert.deepEqual(backward, [...expected].reverse());
   const until: Tuple = [25, 0, ""];
-  assert.deepEqual(set.range({ limit: 1e9, until }), expected.filter((k) => compareTuples(k, until) <= 0));
+  assert.deepEqual(
+    set.range({ limit: 1e9, until }),
+    expected.filter((k) => compareTuples(k, until) <= 0),
+  );
 });

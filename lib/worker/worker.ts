@@ -8,7 +8,12 @@
 import type { Change, Commit, Storage } from "../../storage/storage.ts";
 import { openStorage } from "../../storage/open.ts";
 import { appendCommit, withContinuations } from "../changes.ts";
-import { InvalidOptionError, TaskFlowError, UnknownJobError } from "../errors.ts";
+import {
+  InvalidOptionError,
+  StorageUnavailableError,
+  TaskFlowError,
+  UnknownJobError,
+} from "../errors.ts";
 import type { NewEvent } from "../events.ts";
 import { GroupCommitter } from "../group_commit.ts";
 import { DEFAULT_QUEUE, isJobDefinition, type JobDefinition, type JobRecord } from "../job.ts";
@@ -310,10 +315,28 @@ export class Worker {
   async #appendOwn(job: Running, events: NewEvent[]): Promise<boolean> {
     if (job.lost) return false;
     const commit = appendCommit(job.record, events);
-    const ok = await this.#submit(commit);
+    const ok = await this.#untilStored(() => this.#submit(commit));
     if (ok) job.record = commit.record;
     else this.#lose(job, "the job changed while it ran (deleted, requeued or reaped)");
     return ok;
+  }
+
+  /**
+   * Retries a running job's write while the storage is unavailable, so that an outage delays
+   * outcomes instead of dropping them (the job would sit in Processing until its lease expired,
+   * then run again) and is reported once by #failed rather than once per job. Gives up when the
+   * worker stops; if the lease expired meanwhile, the write is fenced as usual.
+   */
+  async #untilStored<T>(write: () => Promise<T>): Promise<T> {
+    for (let delay = 50;; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        return await write();
+      } catch (error) {
+        if (!(error instanceof StorageUnavailableError) || this.#state !== "running") throw error;
+        this.#failed(error);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   #lose(job: Running, reason: string): void {
@@ -333,9 +356,13 @@ export class Worker {
       this.#woken = false;
       let progress = false, nextDue = Infinity;
       try {
-        const promoted = await this.#promoteDue();
+        // Independent reads: sent together they cost one round trip (jobs promoted now are
+        // claimed by the next turn, which follows at once since promoting counts as progress).
+        const [promoted, claim] = await Promise.all([
+          this.#promoteDue(),
+          this.#claim(this.#pool.free),
+        ]);
         nextDue = promoted.nextDue;
-        const claim = await this.#claim(this.#pool.free);
         progress = promoted.count > 0 || claim.claimed > 0 || claim.contended;
         this.#recovered();
       } catch (error) {
@@ -390,6 +417,7 @@ export class Worker {
   }
 
   async #claim(free: number): Promise<{ claimed: number; contended: boolean }> {
+    if (this.#storage!.claim) return await this.#claimNatively(free);
     let claimed = 0, contended = false;
     for (const queue of this.queues) {
       if (claimed >= free) break;
@@ -417,6 +445,24 @@ export class Worker {
       });
     }
     return { claimed, contended };
+  }
+
+  /** Claims through the backend's own claim (one round trip on Redis); lib still builds commits. */
+  async #claimNatively(free: number): Promise<{ claimed: number; contended: boolean }> {
+    const now = this.now();
+    const lease = { serverId: this.id, until: now + this.leaseMs };
+    const result = await this.#storage!.claim!(
+      { queues: this.queues, limit: free },
+      (job) =>
+        job.state !== "Enqueued" ? null : appendCommit(job, [{
+          type: "state",
+          at: now,
+          state: "Processing",
+          data: { serverId: this.id, leaseUntil: lease.until },
+        }], lease),
+    );
+    for (const commit of result.claimed) this.#startJob(commit.record);
+    return { claimed: result.claimed.length, contended: result.contended };
   }
 
   #startJob(record: JobRecord): void {

@@ -1,0 +1,123 @@
+// BullMQ side of TaskFlow's Redis benchmarks: the same scenarios as TaskFlow's side, on the same
+// Redis, each under a queue name of its own (obliterated afterwards).
+//
+//   node bench.mjs [--url redis://127.0.0.1:6379] [--jobs 20000] [--single 5000]
+//     every scenario, one JSON line (bench/redis_vs_bullmq.ts)
+//   node bench.mjs <enqueueSingle|enqueueBulk|c1|c10|c50> [--quick]   (REDIS_URL in the env)
+//     one scenario as {"value": jobs/s} (bench/peers.ts, `deno task bench`); --quick: 1/10 size
+//
+// Scenarios (jobs/s):
+//   enqueueSingle  `await queue.add()` one job at a time
+//   enqueueMany    `queue.addBulk()` in chunks of 1,000 (enqueueBulk)
+//   process10/50   no-op jobs at concurrency 10/50 (c10/c50), from the first completion to the last
+import { parseArgs } from "node:util";
+import { Queue, Worker } from "bullmq";
+import IORedis from "ioredis";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    url: { type: "string", default: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" },
+    jobs: { type: "string" },
+    single: { type: "string" },
+    quick: { type: "boolean", default: false },
+  },
+});
+const scenario = positionals[0];
+const scale = values.quick ? 0.1 : 1;
+values.jobs ??= String(Math.round(20_000 * scale));
+values.single ??= String(Math.round((scenario ? 2_000 : 5_000) * scale));
+const JOBS = Number(values.jobs);
+const SINGLE = Number(values.single);
+const CHUNK = 1_000;
+const run = `${process.pid}-${Date.now().toString(36)}`;
+
+function connection() {
+  return new IORedis(values.url, { maxRetriesPerRequest: null });
+}
+
+async function withQueue(label, fn) {
+  const conn = connection();
+  const queue = new Queue(`bench-${label}-${run}`, { connection: conn });
+  try {
+    return await fn(queue, conn);
+  } finally {
+    await queue.obliterate({ force: true });
+    await queue.close();
+    conn.disconnect();
+  }
+}
+
+async function addMany(queue, n) {
+  for (let i = 0; i < n; i += CHUNK) {
+    const size = Math.min(CHUNK, n - i);
+    await queue.addBulk(Array.from({ length: size }, (_, j) => ({ name: "noop", data: { i: i + j } })));
+  }
+}
+
+async function enqueueSingle() {
+  return await withQueue("single", async (queue) => {
+    const started = performance.now();
+    for (let i = 0; i < SINGLE; i++) await queue.add("noop", { i });
+    return SINGLE / ((performance.now() - started) / 1000);
+  });
+}
+
+async function enqueueMany() {
+  return await withQueue("many", async (queue) => {
+    const started = performance.now();
+    await addMany(queue, JOBS);
+    return JOBS / ((performance.now() - started) / 1000);
+  });
+}
+
+async function processAt(concurrency) {
+  return await withQueue(`c${concurrency}`, async (queue) => {
+    await addMany(queue, JOBS);
+    let done = 0, first = 0, last = 0;
+    const finished = Promise.withResolvers?.() ?? (() => {
+      let resolve;
+      const promise = new Promise((r) => resolve = r);
+      return { promise, resolve };
+    })();
+    const conn = connection();
+    const worker = new Worker(queue.name, async () => {}, { connection: conn, concurrency });
+    worker.on("completed", () => {
+      const now = performance.now();
+      if (done === 0) first = now;
+      done++;
+      if (done === JOBS) {
+        last = now;
+        finished.resolve();
+      }
+    });
+    await finished.promise;
+    await worker.close();
+    conn.disconnect();
+    return JOBS / ((last - first) / 1000);
+  });
+}
+
+const one = {
+  enqueueSingle,
+  enqueueBulk: enqueueMany,
+  c1: () => processAt(1),
+  c10: () => processAt(10),
+  c50: () => processAt(50),
+};
+if (scenario !== undefined) {
+  if (!(scenario in one)) {
+    console.error(`unknown scenario ${scenario} (known: ${Object.keys(one).join(", ")})`);
+    process.exit(2);
+  }
+  console.log(JSON.stringify({ value: await one[scenario]() }));
+} else {
+  const result = {
+    engine: "bullmq",
+    enqueueSingle: await enqueueSingle(),
+    enqueueMany: await enqueueMany(),
+    process10: await processAt(10),
+    process50: await processAt(50),
+  };
+  console.log(JSON.stringify(result));
+}

@@ -1,0 +1,97 @@
+/**
+ * @module
+ * The Redis key layout and the index member encodings that the Lua scripts rely on.
+ *
+ * Every key starts with `<prefix>:` (default `taskflow:`):
+ *
+ * | key | type | holds |
+ * |---|---|---|
+ * | `jobs` | hash | job id → record JSON |
+ * | `pos` | hash | job id → position: `version\|state\|queue\|stateMember\|readyMember\|dueScore` |
+ * | `log:<id>` | list | the job's events (JSON), oldest first — the source of truth |
+ * | `events` | stream | every event of every job, capped (~10,000), for live feeds |
+ * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
+ * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
+ * | `due` | zset | Scheduled job ids by run time |
+ * | `lease` / `leases` | hash / zset | Processing job id → holding server / lease expiry |
+ * | `gauges` / `totals` | hash | `queue\|state` → jobs / all-time totals |
+ * | `bucket:<resolution>:<at>` | hash | succeeded/failed in that time bucket (expires) |
+ * | `servers` / `serverexp` | hash / zset | server id → info JSON / record expiry |
+ * | `recurring` | hash | recurring id → record JSON |
+ * | `wake` | channel | published when a write makes jobs Enqueued or Scheduled |
+ *
+ * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an
+ * exclusive bound is exact even when thousands of jobs share one timestamp.
+ */
+
+import type { JobRecord } from "../../lib/job.ts";
+
+/** Width of a time in index members: ms since epoch, zero-padded. */
+const TIME_WIDTH = 16;
+const MAX_TIME = 10 ** TIME_WIDTH - 1;
+
+/** Characters a member spends before the job id, per index. */
+export const STATE_ID_AT = TIME_WIDTH + 1;
+/** Characters a ready member spends before the job id (+1: Lua strings are 1-based). */
+export const READY_ID_AT = 4 + TIME_WIDTH + 1;
+
+function time(at: number): string {
+  const whole = Math.min(Math.max(Math.floor(at), 0), MAX_TIME);
+  return String(whole).padStart(TIME_WIDTH, "0");
+}
+
+/** Member of a job in its per-state index: time of entering the state, then the id. */
+export function stateMember(at: number, id: string): string {
+  return time(at) + id;
+}
+
+/** Member of an Enqueued job in its queue's ready index: priority (highest first), time, id. */
+export function readyMember(rank: number, at: number, id: string): string {
+  return String(Math.min(Math.max(rank + 1000, 0), 9999)).padStart(4, "0") + time(at) + id;
+}
+
+/**
+ * A job's position: its version, then everything that decides where it sits in the indexes.
+ * The append script compares positions to know whether a commit moves the job.
+ */
+export function positionOf(record: JobRecord): string {
+  const ready = record.state === "Enqueued"
+    ? readyMember(-record.priority, record.stateAt, record.id)
+    : "";
+  const due = record.state === "Scheduled" ? String(record.runAt ?? record.stateAt) : "";
+  return `${record.version}|${record.state}|${record.queue}|${
+    stateMember(record.stateAt, record.id)
+  }|${ready}|${due}`;
+}
+
+/** The names of every key of one prefix. */
+export function keysOf(prefix: string) {
+  const p = `${prefix}:`;
+  return {
+    prefix: p,
+    jobs: `${p}jobs`,
+    pos: `${p}pos`,
+    log: (id: string) => `${p}log:${id}`,
+    events: `${p}events`,
+    state: (state: string) => `${p}state:${state}`,
+    ready: (queue: string) => `${p}ready:${queue}`,
+    due: `${p}due`,
+    lease: `${p}lease`,
+    leases: `${p}leases`,
+    gauges: `${p}gauges`,
+    totals: `${p}totals`,
+    bucket: (resolution: string, at: number) => `${p}bucket:${resolution}:${at}`,
+    servers: `${p}servers`,
+    serverExpiry: `${p}serverexp`,
+    recurring: `${p}recurring`,
+    wake: `${p}wake`,
+  };
+}
+
+/** The key names of one prefix. */
+export type Keys = ReturnType<typeof keysOf>;
+
+/** Escapes glob characters for `SCAN MATCH`. */
+export function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,91 @@
+/**
+ * @module
+ * Redis test support: a connectivity probe run once at module top level, a fresh storage per
+ * test under its own key prefix, and deleting every key of that prefix afterwards.
+ */
+
+import { RedisStorage } from "../storage/redis.ts";
+
+/** The server the Redis tests use. */
+export const REDIS_URL = Deno.env.get("TASKFLOW_TEST_REDIS_URL") ?? "redis://127.0.0.1:6379";
+
+/** True when CI demands the Redis tests run (`TASKFLOW_TEST_REDIS=required`). */
+export const REDIS_REQUIRED = Deno.env.get("TASKFLOW_TEST_REDIS") === "required";
+
+/** Why the Redis tests cannot run here, or undefined when Redis answers PING. */
+export async function redisUnreachable(
+  url = REDIS_URL,
+  timeoutMs = 1_000,
+): Promise<string | undefined> {
+  const { hostname, port } = new URL(url);
+  const target = `${hostname}:${port || 6379}`;
+  let conn: Deno.TcpConn | undefined;
+  const timer = setTimeout(() => conn?.close(), timeoutMs);
+  try {
+    conn = await Deno.connect({ hostname, port: Number(port || 6379) });
+    await conn.write(new TextEncoder().encode("PING\r\n"));
+    const buffer = new Uint8Array(64);
+    const n = await conn.read(buffer);
+    const reply = new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+    return reply.startsWith("+PONG")
+      ? undefined
+      : `Redis at ${target} answered ${JSON.stringify(reply.trim())}`;
+  } catch (error) {
+    return `Redis at ${target} is unreachable (${(error as Error).message})`;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch {
+      // closed by the timer
+    }
+  }
+}
+
+/**
+ * Registers the cases through `register` when Redis answers; otherwise prints the reason and
+ * registers one ignored test naming it — unless `TASKFLOW_TEST_REDIS=required`, where the cases
+ * run anyway and fail.
+ */
+export async function whenRedis(suite: string, register: () => void): Promise<void> {
+  const reason = await redisUnreachable();
+  if (!reason || REDIS_REQUIRED) {
+    register();
+    return;
+  }
+  console.log(`skipping ${suite}: ${reason} (set TASKFLOW_TEST_REDIS=required to fail instead)`);
+  Deno.test({ name: `${suite}: skipped, ${reason}`, ignore: true, fn() {} });
+}
+
+/** A fresh storage under a unique key prefix, and the cleanup that deletes every key of it. */
+export async function openTestRedis(
+  label = "t",
+): Promise<{ storage: RedisStorage; prefix: string; cleanup: () => Promise<void> }> {
+  const prefix = `tftest-${label}-${crypto.randomUUID().slice(0, 12)}`;
+  const storage = await RedisStorage.open(`${REDIS_URL}?prefix=${prefix}`);
+  return {
+    storage,
+    prefix,
+    cleanup: async () => {
+      await storage.close();
+      await deletePrefix(prefix);
+    },
+  };
+}
+
+/** Deletes every key under `prefix:` (SCAN + DEL) on a connection of its own. */
+export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<number> {
+  const admin = await RedisStorage.open(`${url}?prefix=${prefix}`);
+  let deleted = 0;
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await admin.client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1_000);
+      if (keys.length) deleted += await admin.client.unlink(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    await admin.close();
+  }
+  return deleted;
+}

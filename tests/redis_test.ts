@@ -1,0 +1,67 @@
+/**
+ * @module
+ * The storage contract against Redis, each test under its own key prefix; and Redis URLs
+ * (which need no server).
+ */
+
+import assert from "node:assert/strict";
+import { InvalidOptionError, StorageUnavailableError, UnknownStorageError } from "../lib/errors.ts";
+import { openStorage } from "../storage/open.ts";
+import type { RedisStorage } from "../storage/redis.ts";
+import { parseRedisUrl } from "../storage/redis_url.ts";
+import type { Storage } from "../storage/storage.ts";
+import { openTestRedis, whenRedis } from "./redis_helpers.ts";
+import { runStorageContract } from "./storage_contract.ts";
+
+/** Damages projections behind the storage's back, as kv_test.ts does. */
+async function corrupt(storage: Storage, ids: string[]): Promise<void> {
+  const redis = storage as RedisStorage;
+  const p = `${redis.prefix}:`;
+  await redis.client.hdel(`${p}jobs`, ids[0]);
+  await redis.client.hset(`${p}totals`, "succeeded", 999);
+  await redis.client.del(`${p}state:Enqueued`);
+  await redis.client.hset(
+    `${p}jobs`,
+    ids[1],
+    JSON.stringify({ id: ids[1], state: "Failed", version: 99 }),
+  );
+}
+
+await whenRedis("redis contract", () =>
+  runStorageContract("redis", async () => {
+    const { storage, cleanup } = await openTestRedis("contract");
+    return { storage, cleanup, corrupt };
+  }));
+
+Deno.test("redis URLs: credentials never reach the address or errors; ?prefix= wins", async () => {
+  const target = parseRedisUrl("redis://ada:s3cret@127.0.0.1:6390/2?prefix=app", "other");
+  assert.equal(target.address, "redis://127.0.0.1:6390/2?prefix=app");
+  assert.equal(target.prefix, "app");
+  assert.deepEqual(target.connection, {
+    host: "127.0.0.1",
+    port: 6390,
+    db: 2,
+    username: "ada",
+    password: "s3cret",
+  });
+  assert.equal(
+    parseRedisUrl("rediss://h.example", "jobs").address,
+    "rediss://h.example:6379/0?prefix=jobs",
+  );
+  assert.throws(() => parseRedisUrl("redis://:s3cret@host/x"), (error: unknown) => {
+    assert.ok(error instanceof UnknownStorageError);
+    assert.doesNotMatch(error.message, /s3cret/);
+    return true;
+  });
+  assert.throws(() => parseRedisUrl("redis://host?db=1"), UnknownStorageError);
+  assert.throws(() => parseRedisUrl("redis://host?prefix=a b"), InvalidOptionError);
+  // Nothing listens on port 1: the failure is typed, names the address, hides the password.
+  const started = Date.now();
+  await assert.rejects(openStorage("redis://ada:s3cret@127.0.0.1:1"), (error: unknown) => {
+    assert.ok(error instanceof StorageUnavailableError);
+    assert.match(error.message, /storage redis:\/\/127\.0\.0\.1:1\/0 unavailable: .*ECONNREFUSED/);
+    assert.doesNotMatch(error.message, /s3cret/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 5_000, "fails fast");
+});
