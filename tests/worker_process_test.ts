@@ -192,3 +192,33 @@ Deno.test({
       );
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "three worker processes on one KV file create each recurring occurrence exactly once",
+  fn: () =>
+    withEnv(async (env) => {
+      const tf = await TaskFlow.open(env.url);
+      await tf.recurring.upsert("every-second", "* * * * * *", "count", null);
+      const workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
+      try {
+        await new Promise((r) => setTimeout(r, 4_500));
+        const definition = (await tf.recurring.get("every-second"))!;
+        await tf.recurring.pause("every-second");
+        await eventually(async () => assert.equal((await tf.counts()).states.Enqueued, 0), 10_000);
+        const counts = await tf.counts();
+        const occurrences = counts.totals.created;
+        assert.ok(occurrences >= 3, `only ${occurrences} occurrences in 4.5 s`);
+        const runs = await lines(env.runs);
+        assert.equal(runs.length, occurrences, "each occurrence ran once");
+        assert.equal(new Set(runs.map((l) => l.split(" ")[0])).size, occurrences);
+        const ids = runs.map((l) => l.split(" ")[0]);
+        assert.ok(ids.every((id) => /^recurring:every-second:\d+000$/.test(id)), ids.join(" "));
+        assert.ok(definition.history.length >= 3);
+      } finally {
+        for (const w of workers) w.kill("SIGTERM");
+        for (const w of workers) await finish(w);
+        await tf.close();
+      }
+    }),
+});

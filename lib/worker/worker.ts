@@ -15,7 +15,9 @@ import {
   UnknownJobError,
 } from "../errors.ts";
 import type { NewEvent } from "../events.ts";
+import { TaskFlow } from "../client.ts";
 import { GroupCommitter } from "../group_commit.ts";
+import { scheduleRecurring } from "../recurring.ts";
 import { DEFAULT_QUEUE, isJobDefinition, type JobDefinition, type JobRecord } from "../job.ts";
 import { Pool } from "./pool.ts";
 import { type RunHost, runJob, type Running } from "./run.ts";
@@ -45,6 +47,8 @@ export interface WorkerOptions {
   shutdownTimeoutMs?: number;
   /** Use the storage's wake-ups (KV queue messages, ...) besides polling (default true). */
   notifier?: boolean;
+  /** Enqueue due occurrences of recurring jobs (default true; every worker may, each runs once). */
+  recurring?: boolean;
   /** Stop gracefully on SIGINT/SIGTERM (default false; the CLI turns it on). */
   handleSignals?: boolean;
   /** Server id (default: hostname, pid and a random suffix). */
@@ -131,6 +135,9 @@ export class Worker {
   #startedAt = 0;
   #failing = false;
   #stopped?: Promise<void>;
+  #recurringClient?: TaskFlow;
+  #recurringTimer?: ReturnType<typeof setTimeout>;
+  #recurringRun?: Promise<unknown>;
   #closed = Promise.withResolvers<void>();
 
   /** Validates the options; nothing runs until {@link Worker.start}. */
@@ -205,6 +212,7 @@ export class Worker {
       this.#unlisten = this.#storage.notifier.listen(() => this.#signal());
     }
     this.#timers.push(setInterval(() => this.#maintain(), this.heartbeatMs));
+    if (this.#options.recurring !== false) void this.#scheduleRecurring();
     if (this.#options.handleSignals) {
       this.#signalHandler = () => {
         this.log("info", `${this.id}: signal received, shutting down`);
@@ -260,6 +268,8 @@ export class Worker {
     await Promise.all(this.#finishing);
     await this.#committer!.flush();
     for (const timer of this.#timers) clearInterval(timer);
+    clearTimeout(this.#recurringTimer);
+    await this.#recurringRun;
     try {
       await this.#storage!.removeServer(this.id);
     } catch (error) {
@@ -488,6 +498,28 @@ export class Worker {
         this.stats.peak = this.#pool.peak;
       });
     this.#finishing.add(finishing);
+  }
+
+  /**
+   * Enqueues due recurring occurrences, then sleeps until the next one is due (at most one
+   * heartbeat, so new and changed definitions are seen soon).
+   */
+  async #scheduleRecurring(): Promise<void> {
+    if (this.#state !== "running") return;
+    let nextDue = Infinity;
+    try {
+      this.#recurringClient ??= new TaskFlow(this.#storage!, { now: this.now });
+      const run = scheduleRecurring(this.#recurringClient);
+      this.#recurringRun = run;
+      ({ nextDue } = await run);
+    } catch (error) {
+      this.#failed(error);
+    } finally {
+      this.#recurringRun = undefined;
+    }
+    if (this.#state !== "running") return;
+    const wait = Math.max(0, Math.min(nextDue - this.now(), this.heartbeatMs));
+    this.#recurringTimer = setTimeout(() => void this.#scheduleRecurring(), wait);
   }
 
   /** Heartbeat, lease extension, reaping and pruning; runs every heartbeat. */
