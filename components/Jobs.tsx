@@ -94,10 +94,17 @@ export function JobTable({ jobs, now, bulk, extra }: {
 
 /** "Next page" link carrying the cursor, and a link back to the first page. */
 export function Pager(
-  { base, cursor, page, limit }: { base: string; cursor?: string; page: number; limit: number },
+  { base, cursor, page, limit, query = {} }: {
+    base: string;
+    cursor?: string;
+    page: number;
+    limit: number;
+    /** Other parameters every page link keeps (a search term). */
+    query?: Record<string, string>;
+  },
 ) {
   const href = (params: Record<string, string>) =>
-    `${base}?${new URLSearchParams({ ...params, limit: String(limit) })}`;
+    `${base}?${new URLSearchParams({ ...query, ...params, limit: String(limit) })}`;
   return (
     <nav class="pager">
       {page > 1 && <a href={href({})}>« First page</a>}

@@ -284,6 +284,45 @@ export class TaskFlow {
     return await this.storage.list(query);
   }
 
+  /** Jobs whose name starts with `namePrefix`, by name, newest first within a name. */
+  async search(
+    namePrefix: string,
+    options: { cursor?: string; limit?: number } = {},
+  ): Promise<Page> {
+    if (
+      typeof namePrefix !== "string" || namePrefix.length > 128 ||
+      !/^[A-Za-z0-9_.:\/-]*$/.test(namePrefix)
+    ) {
+      throw new InvalidOptionError(
+        "name prefix",
+        namePrefix,
+        "must be up to 128 characters of a job name",
+      );
+    }
+    const { limit } = options;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
+      throw new InvalidOptionError("search limit", limit, "must be an integer from 1 to 1000");
+    }
+    return await this.storage.search({ namePrefix, cursor: options.cursor, limit });
+  }
+
+  /** Stops workers claiming from `queue` (jobs already running finish); see {@link TaskFlow.resumeQueue}. */
+  async pauseQueue(queue: string): Promise<void> {
+    checkDefaults({ queue });
+    await this.storage.pauseQueue(queue, true);
+  }
+
+  /** Lets workers claim from `queue` again. */
+  async resumeQueue(queue: string): Promise<void> {
+    checkDefaults({ queue });
+    await this.storage.pauseQueue(queue, false);
+  }
+
+  /** The paused queues. */
+  async pausedQueues(): Promise<string[]> {
+    return await this.storage.pausedQueues();
+  }
+
   /** Current count per state (overall and per queue) and all-time totals. */
   async counts(): Promise<Counts> {
     return await this.storage.counts();

@@ -120,6 +120,7 @@ export type {
   Page,
   RecurringRecord,
   Resolution,
+  SearchQuery,
   ServerInfo,
   Storage,
   TimelinePoint,

@@ -1,6 +1,7 @@
 import type { Handlers } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import { STATES } from "../lib/states.ts";
+import { DURATION_BUCKETS_MS } from "../storage/effects.ts";
 
 const escape = (v: string) =>
   v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
@@ -26,6 +27,19 @@ export const handler: Handlers<unknown, DashboardState> = {
     for (const [kind, n] of Object.entries(counts.totals)) {
       lines.push(`taskflow_jobs_total{event="${kind}"} ${n}`);
     }
+    lines.push(
+      "# HELP taskflow_job_duration_seconds How long attempts ran (finished ones, all time).",
+      "# TYPE taskflow_job_duration_seconds histogram",
+    );
+    let cumulative = 0;
+    DURATION_BUCKETS_MS.forEach((le, i) => {
+      cumulative += counts.durations.counts[i] ?? 0;
+      lines.push(`taskflow_job_duration_seconds_bucket{le="${le / 1_000}"} ${cumulative}`);
+    });
+    cumulative += counts.durations.counts[DURATION_BUCKETS_MS.length] ?? 0;
+    lines.push(`taskflow_job_duration_seconds_bucket{le="+Inf"} ${cumulative}`);
+    lines.push(`taskflow_job_duration_seconds_sum ${counts.durations.sumMs / 1_000}`);
+    lines.push(`taskflow_job_duration_seconds_count ${cumulative}`);
     lines.push("# HELP taskflow_servers Live worker servers.", "# TYPE taskflow_servers gauge");
     lines.push(`taskflow_servers ${servers.length}`);
     lines.push(

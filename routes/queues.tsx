@@ -4,32 +4,56 @@ import type { JobRecord } from "../lib/job.ts";
 import { STATES } from "../lib/states.ts";
 import type { Counts } from "../storage/storage.ts";
 import { count, iso, relative } from "../components/format.ts";
+import { Csrf } from "../components/Jobs.tsx";
+import { InvalidOptionError } from "../lib/errors.ts";
+import { zeroStates } from "../storage/effects.ts";
 
 interface Data {
-  queues: Array<{ name: string; counts: Counts["queues"][string]; oldest?: JobRecord }>;
+  queues: Array<
+    { name: string; counts: Counts["queues"][string]; oldest?: JobRecord; paused: boolean }
+  >;
+  done?: string;
 }
 
 export const handler: Handlers<Data, DashboardState> = {
   async GET(_req, ctx) {
     const { tf } = ctx.state;
-    const counts = await tf.counts();
-    const names = Object.keys(counts.queues).sort();
+    const [counts, paused] = await Promise.all([tf.counts(), tf.pausedQueues()]);
+    const names = [...new Set([...Object.keys(counts.queues), ...paused])].sort();
     const heads = await Promise.all(names.map((queue) => tf.list({ queue, limit: 1 })));
     return ctx.render({
       queues: names.map((name, i) => ({
         name,
-        counts: counts.queues[name],
+        counts: counts.queues[name] ?? zeroStates(),
         oldest: heads[i].jobs[0],
+        paused: paused.includes(name),
       })),
+      done: ctx.url.searchParams.get("done") ?? undefined,
+    });
+  },
+  async POST(req, ctx) {
+    const form = await req.formData();
+    const queue = form.get("queue"), action = form.get("action");
+    if (typeof queue !== "string") throw new InvalidOptionError("queue", queue, "name a queue");
+    if (action === "pause") await ctx.state.tf.pauseQueue(queue);
+    else if (action === "resume") await ctx.state.tf.resumeQueue(queue);
+    else throw new InvalidOptionError("action", action, "must be pause or resume");
+    const done = `${action === "pause" ? "Paused" : "Resumed"} ${queue}.`;
+    return new Response(null, {
+      status: 303,
+      headers: { location: `/queues?${new URLSearchParams({ done })}` },
     });
   },
 };
 
-export default function Queues({ data }: PageProps<Data, DashboardState>) {
+export default function Queues({ data, state }: PageProps<Data, DashboardState>) {
   const now = Date.now();
+  const readOnly = state.security.readOnly;
+  const others = STATES.filter((s) => s !== "Enqueued");
   return (
     <>
       <h1>Queues</h1>
+      {data.done && <p class="notice">{data.done}</p>}
       {data.queues.length === 0
         ? <p class="empty">No queue has had a job yet.</p>
         : (
@@ -37,15 +61,28 @@ export default function Queues({ data }: PageProps<Data, DashboardState>) {
             <thead>
               <tr>
                 <th>Queue</th>
+                <th>Status</th>
                 <th>Length (Enqueued)</th>
                 <th>Next to run</th>
-                {STATES.filter((s) => s !== "Enqueued").map((s) => <th key={s}>{s}</th>)}
+                {others.map((s) => <th key={s}>{s}</th>)}
               </tr>
             </thead>
             <tbody>
               {data.queues.map((q) => (
-                <tr>
+                <tr key={q.name}>
                   <td>{q.name}</td>
+                  <td>
+                    {q.paused ? <span class="badge">paused</span> : "active"}
+                    {!readOnly && (
+                      <form method="post" action="/queues" class="actions">
+                        <Csrf token={state.csrf} />
+                        <input type="hidden" name="queue" value={q.name} />
+                        <button type="submit" name="action" value={q.paused ? "resume" : "pause"}>
+                          {q.paused ? "Resume" : "Pause"}
+                        </button>
+                      </form>
+                    )}
+                  </td>
                   <td>{count(q.counts.Enqueued)}</td>
                   <td>
                     {q.oldest
@@ -60,9 +97,7 @@ export default function Queues({ data }: PageProps<Data, DashboardState>) {
                       )
                       : "–"}
                   </td>
-                  {STATES.filter((s) => s !== "Enqueued").map((s) => (
-                    <td key={s}>{count(q.counts[s])}</td>
-                  ))}
+                  {others.map((s) => <td key={s}>{count(q.counts[s])}</td>)}
                 </tr>
               ))}
             </tbody>

@@ -54,6 +54,40 @@ export interface Effects {
   gauges: Array<{ queue: string; state: State; delta: number }>;
   totals: Array<keyof Counts["totals"]>;
   buckets: BucketHit[];
+  /** A new job: its place in the name index (search by name prefix). */
+  addName?: NameEntry;
+  /** Finished attempts: the duration histogram bucket of each, and its length. */
+  durations: Array<{ bucket: number; ms: number }>;
+}
+
+/** Position of a job in the name index: by name, newest first. */
+export interface NameEntry {
+  name: string;
+  createdAt: number;
+  id: string;
+}
+
+/** Upper bounds (ms) of the job duration histogram's buckets; the last bucket is unbounded. */
+export const DURATION_BUCKETS_MS = [
+  5,
+  10,
+  25,
+  50,
+  100,
+  250,
+  500,
+  1_000,
+  2_500,
+  5_000,
+  10_000,
+  30_000,
+  60_000,
+];
+
+/** The histogram bucket of a duration: the first upper bound it does not exceed. */
+export function durationBucket(ms: number): number {
+  const i = DURATION_BUCKETS_MS.findIndex((le) => ms <= le);
+  return i === -1 ? DURATION_BUCKETS_MS.length : i;
 }
 
 /** Index position of `record` in the per-state index. */
@@ -82,7 +116,7 @@ export function bucketStart(resolution: Resolution, at: number): number {
 /** Computes the effects of `commit` on a job whose stored record was `before`. */
 export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
   const after = commit.record;
-  const effects: Effects = { dropLease: false, gauges: [], totals: [], buckets: [] };
+  const effects: Effects = { dropLease: false, gauges: [], totals: [], buckets: [], durations: [] };
   const moved = !before || before.state !== after.state || before.stateAt !== after.stateAt ||
     before.queue !== after.queue || before.priority !== after.priority ||
     before.runAt !== after.runAt;
@@ -101,8 +135,18 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     if (after.state === "Processing") effects.dropLease = false;
   }
   for (const event of commit.events) {
-    if (event.type === "created") effects.totals.push("created");
+    if (event.type === "created") {
+      effects.totals.push("created");
+      effects.addName = { name: after.name, createdAt: after.createdAt, id: after.id };
+    }
     if (event.type !== "state") continue;
+    const ms = event.data?.durationMs;
+    if (
+      ms !== undefined &&
+      (event.state === "Succeeded" || event.state === "Failed" || event.state === "Scheduled")
+    ) {
+      effects.durations.push({ bucket: durationBucket(ms), ms });
+    }
     const kind = event.state === "Succeeded"
       ? "succeeded"
       : event.state === "Failed"

@@ -15,7 +15,14 @@ import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
-import { bucketStart, checkCommit, type Effects, effectsOf, zeroStates } from "./effects.ts";
+import {
+  bucketStart,
+  checkCommit,
+  DURATION_BUCKETS_MS,
+  type Effects,
+  effectsOf,
+  zeroStates,
+} from "./effects.ts";
 import {
   type AppendResult,
   type Change,
@@ -28,6 +35,7 @@ import {
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
+  type SearchQuery,
   type ServerInfo,
   type Storage,
   type TimelinePoint,
@@ -317,6 +325,14 @@ export class KvStorage implements Storage {
     for (const hit of effects.buckets) {
       atomic.sum(this.#key("bucket", hit.resolution, hit.at, hit.kind), 1n);
     }
+    if (effects.addName) {
+      const { name, createdAt, id } = effects.addName;
+      atomic.set(this.#key("name", name, -createdAt, id), null);
+    }
+    for (const { bucket, ms } of effects.durations) {
+      atomic.sum(this.#key("duration", bucket), 1n);
+      atomic.sum(this.#key("duration_ms"), BigInt(Math.max(0, Math.round(ms))));
+    }
   }
 
   async #readRecords(ids: readonly string[]): Promise<Map<string, Deno.KvEntryMaybe<JobRecord>>> {
@@ -391,7 +407,17 @@ export class KvStorage implements Storage {
     for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("total") })) {
       totals[entry.key[2] as keyof Counts["totals"]] = Number(entry.value.value);
     }
-    return { states, queues, totals };
+    const durations: Counts["durations"] = {
+      counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0),
+      sumMs: 0,
+    };
+    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("duration") })) {
+      durations.counts[entry.key[2] as number] = Number(entry.value.value);
+    }
+    durations.sumMs = Number(
+      (await this.kv.get<Deno.KvU64>(this.#key("duration_ms"))).value?.value ?? 0n,
+    );
+    return { states, queues, totals, durations };
   }
 
   async timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
@@ -430,6 +456,43 @@ export class KvStorage implements Storage {
       }
     }
     return (await this.getMany(ids)).filter((r): r is JobRecord => r !== null);
+  }
+
+  async search(query: SearchQuery): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 50;
+    const prefix = query.namePrefix;
+    const iterator = this.kv.list(
+      { start: this.#key("name", prefix), end: this.#key("name", `${prefix}\uffff`) },
+      { limit, cursor: query.cursor },
+    );
+    const ids: string[] = [];
+    try {
+      for await (const entry of iterator) ids.push(entry.key[4] as string);
+    } catch (error) {
+      if (query.cursor === undefined) throw error;
+      throw new InvalidOptionError("cursor", query.cursor, "is not a cursor this storage returned");
+    }
+    const page: Page = {
+      jobs: (await this.getMany(ids)).filter((r): r is JobRecord => r !== null),
+    };
+    if (ids.length === limit) page.cursor = iterator.cursor;
+    return page;
+  }
+
+  async pausedQueues(): Promise<string[]> {
+    this.#open();
+    const queues: string[] = [];
+    for await (const entry of this.kv.list({ prefix: this.#key("paused") })) {
+      queues.push(entry.key[2] as string);
+    }
+    return queues;
+  }
+
+  async pauseQueue(queue: string, paused: boolean): Promise<void> {
+    this.#open();
+    if (paused) await this.kv.set(this.#key("paused", queue), true);
+    else await this.kv.delete(this.#key("paused", queue));
   }
 
   async lease(id: string): Promise<Lease | null> {
@@ -529,7 +592,19 @@ export class KvStorage implements Storage {
     for await (const entry of this.kv.list<Lease>({ prefix: this.#key("lease") })) {
       leases.set(entry.key[2] as string, entry.value);
     }
-    for (const room of ["job", "state", "ready", "due", "lease", "gauge", "total", "bucket"]) {
+    const rooms = [
+      "job",
+      "state",
+      "ready",
+      "due",
+      "lease",
+      "gauge",
+      "total",
+      "bucket",
+      "name",
+      "duration",
+    ];
+    for (const room of [...rooms, "duration_ms"]) {
       await this.#deletePrefix(this.#key(room));
     }
     // Counters are summed in memory and written once each: a rebuild is one writer, offline.
@@ -547,13 +622,24 @@ export class KvStorage implements Storage {
       const bucketKeys = effects.buckets
         .filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs)
         .map((b) => this.#key("bucket", b.resolution, b.at, b.kind));
-      for (const key of [...gaugeKeys, ...totalKeys, ...bucketKeys]) {
+      const durationKeys = effects.durations.flatMap((d) => [
+        [this.#key("duration", d.bucket), 1n] as const,
+        [this.#key("duration_ms"), BigInt(Math.max(0, Math.round(d.ms)))] as const,
+      ]);
+      for (
+        const [key, n] of [
+          ...[...gaugeKeys, ...totalKeys, ...bucketKeys].map((k) => [k, 1n] as const),
+          ...durationKeys,
+        ]
+      ) {
         const name = JSON.stringify(key);
         const sum = sums.get(name) ?? { key, n: 0n };
-        sum.n += 1n;
+        sum.n += n;
         sums.set(name, sum);
       }
-      writes.push((a) => this.#mutate(a, { ...effects, gauges: [], totals: [], buckets: [] }));
+      writes.push((a) =>
+        this.#mutate(a, { ...effects, gauges: [], totals: [], buckets: [], durations: [] })
+      );
       if (lease) {
         const kept = leases.get(id);
         const value = kept?.serverId === lease.serverId ? kept : lease;

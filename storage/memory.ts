@@ -13,6 +13,7 @@ import {
   bucketStart,
   checkCommit,
   type DueEntry,
+  DURATION_BUCKETS_MS,
   type Effects,
   effectsOf,
   type ReadyEntry,
@@ -33,6 +34,7 @@ import {
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
+  type SearchQuery,
   type ServerInfo,
   type Storage,
   type TimelinePoint,
@@ -70,6 +72,12 @@ export class MemoryStorage implements Storage {
   #buckets = new Map<string, { succeeded: number; failed: number }>();
   #servers = new Map<string, { info: ServerInfo; expiresAt: number }>();
   #recurring = new Map<string, RecurringRecord>();
+  #names = new SortedSet();
+  #durations: Counts["durations"] = {
+    counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0),
+    sumMs: 0,
+  };
+  #paused = new Set<string>();
   #listeners = new Set<() => void>();
   #closed = false;
 
@@ -128,6 +136,14 @@ export class MemoryStorage implements Storage {
       this.#gauges.set(queue, gauge);
     }
     for (const total of effects.totals) this.#totals[total]++;
+    if (effects.addName) {
+      const { name, createdAt, id } = effects.addName;
+      this.#names.add([name, -createdAt, id]);
+    }
+    for (const { bucket, ms } of effects.durations) {
+      this.#durations.counts[bucket]++;
+      this.#durations.sumMs += ms;
+    }
     for (const hit of effects.buckets) {
       const key = `${hit.resolution}:${hit.at}`;
       const bucket = this.#buckets.get(key) ?? { succeeded: 0, failed: 0 };
@@ -196,7 +212,8 @@ export class MemoryStorage implements Storage {
       queues[queue] = { ...gauge };
       for (const [state, n] of Object.entries(gauge)) states[state as State] += n;
     }
-    return Promise.resolve({ states, queues, totals: { ...this.#totals } });
+    const durations = { counts: [...this.#durations.counts], sumMs: this.#durations.sumMs };
+    return Promise.resolve({ states, queues, totals: { ...this.#totals }, durations });
   }
 
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
@@ -224,6 +241,30 @@ export class MemoryStorage implements Storage {
       if (lease.until <= query.before) expired.push(id);
     }
     return Promise.resolve(this.#records(expired));
+  }
+
+  search(query: SearchQuery): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 50;
+    const prefix = query.namePrefix;
+    const after = query.cursor === undefined ? [prefix] : decodeCursor(query.cursor);
+    const keys = this.#names.range({ after, limit, until: [`${prefix}\uffff`] })
+      .filter((key) => String(key[0]).startsWith(prefix));
+    const page: Page = { jobs: this.#records(keys.map((key) => String(key[2]))) };
+    if (keys.length === limit) page.cursor = encodeCursor(keys[keys.length - 1]);
+    return Promise.resolve(page);
+  }
+
+  pausedQueues(): Promise<string[]> {
+    this.#open();
+    return Promise.resolve([...this.#paused].sort());
+  }
+
+  pauseQueue(queue: string, paused: boolean): Promise<void> {
+    this.#open();
+    if (paused) this.#paused.add(queue);
+    else this.#paused.delete(queue);
+    return Promise.resolve();
   }
 
   lease(id: string): Promise<Lease | null> {
@@ -298,6 +339,8 @@ export class MemoryStorage implements Storage {
     this.#gauges.clear();
     this.#totals = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
     this.#buckets.clear();
+    this.#names.clear();
+    this.#durations = { counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0), sumMs: 0 };
     for (const [id, events] of this.#events) {
       const { record, lease } = derive(id, clone(events));
       this.#jobs.set(id, record);

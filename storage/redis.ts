@@ -17,7 +17,7 @@ import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { bucketStart, zeroStates } from "./effects.ts";
+import { bucketStart, DURATION_BUCKETS_MS, zeroStates } from "./effects.ts";
 import { APPEND, commitArgs } from "./lua/append.ts";
 import { HEARTBEAT } from "./lua/heartbeat.ts";
 import { globEscape, type Keys, keysOf, READY_ID_AT, STATE_ID_AT } from "./lua/layout.ts";
@@ -40,6 +40,7 @@ import {
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
+  type SearchQuery,
   type ServerInfo,
   type Storage,
   type TimelinePoint,
@@ -360,7 +361,52 @@ export class RedisStorage implements Storage {
       for (const name of Object.keys(totals) as (keyof Counts["totals"])[]) {
         totals[name] = Number(totalsHash?.[name] ?? 0);
       }
-      return { states, queues, totals };
+      const durations: Counts["durations"] = {
+        counts: DURATION_BUCKETS_MS.map(() => 0).concat(0),
+        sumMs: Number(totalsHash?.duration_ms ?? 0),
+      };
+      for (const [field, n] of Object.entries(totalsHash ?? {})) {
+        const bucket = /^duration:(\d+)$/.exec(field)?.[1];
+        if (bucket !== undefined) durations.counts[Number(bucket)] = Number(n);
+      }
+      return { states, queues, totals, durations };
+    });
+  }
+
+  search(query: SearchQuery): Promise<Page> {
+    return this.#run(async () => {
+      const limit = query.limit ?? 50;
+      const prefix = query.namePrefix;
+      const after = query.cursor === undefined ? undefined : nameCursor(query.cursor);
+      const members = await this.client.zrange(
+        this.#keys.names,
+        after ? `(${after}` : `[${prefix}`,
+        `(${prefix}\xff`,
+        "BYLEX",
+        "LIMIT",
+        0,
+        limit,
+      );
+      const ids = members.map((m) => m.slice(m.lastIndexOf("\u0000") + 1));
+      const records = ids.length ? await this.client.hmget(this.#keys.jobs, ...ids) : [];
+      const page: Page = {
+        jobs: records.map((json, i) => checked(ids[i], json)).filter((r): r is JobRecord =>
+          r !== null
+        ),
+      };
+      if (members.length === limit) page.cursor = encodeCursor([members[members.length - 1]]);
+      return page;
+    });
+  }
+
+  pausedQueues(): Promise<string[]> {
+    return this.#run(async () => (await this.client.smembers(this.#keys.paused)).sort());
+  }
+
+  pauseQueue(queue: string, paused: boolean): Promise<void> {
+    return this.#run(async () => {
+      if (paused) await this.client.sadd(this.#keys.paused, queue);
+      else await this.client.srem(this.#keys.paused, queue);
     });
   }
 
@@ -488,7 +534,7 @@ export class RedisStorage implements Storage {
         const serverId = holders[expiries[i]];
         if (serverId) kept.set(expiries[i], { serverId, until: Number(expiries[i + 1]) });
       }
-      const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals];
+      const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.names];
       for (const room of ["state", "ready", "bucket"]) {
         stale.push(...await this.#scan(`${globEscape(k.prefix)}${room}:*`));
       }
@@ -567,6 +613,14 @@ export class RedisStorage implements Storage {
 function memberOf(cursor: string): string {
   const key = decodeCursor(cursor);
   if (key.length !== 1 || typeof key[0] !== "string" || !/^\d{16}/.test(key[0])) {
+    throw new InvalidOptionError("cursor", cursor, "is not a cursor this storage returned");
+  }
+  return key[0];
+}
+
+function nameCursor(cursor: string): string {
+  const key = decodeCursor(cursor);
+  if (key.length !== 1 || typeof key[0] !== "string" || key[0].split("\u0000").length !== 3) {
     throw new InvalidOptionError("cursor", cursor, "is not a cursor this storage returned");
   }
   return key[0];

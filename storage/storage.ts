@@ -60,6 +60,23 @@ export interface Counts {
   queues: Record<string, Record<State, number>>;
   /** All-time totals: jobs created, and entries into Succeeded, Failed and Deleted. */
   totals: { created: number; succeeded: number; failed: number; deleted: number };
+  /** All-time histogram of attempt durations (see `DURATION_BUCKETS_MS` in effects.ts). */
+  durations: {
+    /** Attempts per bucket, not cumulative; one more entry than there are bounds (the rest). */
+    counts: number[];
+    /** Sum of all attempt durations, in ms. */
+    sumMs: number;
+  };
+}
+
+/** A search of jobs by name prefix, by name then newest first. */
+export interface SearchQuery {
+  /** Names starting with this (may be empty: every job). */
+  namePrefix: string;
+  /** From the previous page. */
+  cursor?: string;
+  /** Page size (default 50). */
+  limit?: number;
 }
 
 /** One bucket of the succeeded/failed history. */
@@ -195,6 +212,12 @@ export interface Storage {
   ): Promise<JobRecord[]>;
   /** The current lease of a Processing job. */
   lease(id: string): Promise<Lease | null>;
+  /** Jobs whose name starts with a prefix, by name, newest first within a name. */
+  search(query: SearchQuery): Promise<Page>;
+  /** Queues whose jobs workers leave alone until resumed. */
+  pausedQueues(): Promise<string[]>;
+  /** Pauses (or resumes) a queue: workers stop (or start again) claiming from it. */
+  pauseQueue(queue: string, paused: boolean): Promise<void>;
   /**
    * Optional native claim: moves up to `limit` ready jobs of `queues` (queue order, then claim
    * order) to Processing through the commits `build` makes, with compare-and-set as in

@@ -113,7 +113,7 @@ Deno.test({
       assert.match(job, /&quot;to&quot;: &quot;a@example\.com&quot;|"to": "a@example\.com"/);
       assert.match(job, /Timeline/);
       const queues = await text(await a.get("/queues"));
-      assert.match(queues, /<td>mail<\/td><td>1<\/td>/);
+      assert.match(queues, /<td>mail<\/td><td>active.*?<\/td><td>1<\/td>/);
     } finally {
       a.close();
     }
@@ -542,6 +542,45 @@ Deno.test({
       assert.equal(await a.tf.recurring.get("digest"), null);
       const api = await (await a.get("/api/recurring")).json();
       assert.deepEqual(api, []);
+    } finally {
+      a.close();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "dashboard: search by name prefix, queue pause/resume, duration histogram in /metrics",
+  fn: async () => {
+    const a = await app();
+    try {
+      const id = await a.tf.enqueue("mail.send", {}, { queue: "mail" });
+      await a.tf.enqueue("report.build", {});
+      const byId = await a.get(`/search?q=${id}`, { redirect: "manual" });
+      assert.equal(byId.status, 303);
+      assert.equal(byId.headers.get("location"), `/job/${id}`);
+      const byName = await text(await a.get("/search?q=mail."));
+      assert.match(byName, new RegExp(id));
+      assert.doesNotMatch(byName, /report\.build/);
+      assert.equal((await a.get(`/search?q=${encodeURIComponent(XSS)}`)).status, 400);
+      assert.equal(
+        (await a.post("/queues", { queue: "mail", action: "pause", _csrf: a.csrf })).status,
+        303,
+      );
+      assert.deepEqual(await a.tf.pausedQueues(), ["mail"]);
+      assert.match(await text(await a.get("/queues")), /paused/);
+      assert.equal(
+        (await a.post("/queues", { queue: "mail", action: "resume", _csrf: a.csrf })).status,
+        303,
+      );
+      assert.deepEqual(await a.tf.pausedQueues(), []);
+      assert.equal(
+        (await a.post("/queues", { queue: "mail", action: "explode", _csrf: a.csrf })).status,
+        400,
+      );
+      const metrics = await text(await a.get("/metrics"));
+      assert.match(metrics, /# TYPE taskflow_job_duration_seconds histogram/);
+      assert.match(metrics, /taskflow_job_duration_seconds_bucket\{le="\+Inf"\} 0/);
     } finally {
       a.close();
     }

@@ -3,6 +3,7 @@ import { nextOccurrence } from "../lib/recurring.ts";
 import { KvStorage } from "../storage/kv.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import { runRecurringSuite } from "./recurring_suite.ts";
+import { openTestRedis, whenRedis } from "./redis_helpers.ts";
 
 runRecurringSuite(
   "memory",
@@ -12,6 +13,8 @@ runRecurringSuite("kv :memory:", async () => {
   const storage = await KvStorage.open(":memory:", "kv::memory:");
   return { storage, cleanup: () => storage.close() };
 });
+
+await whenRedis("redis recurring", () => runRecurringSuite("redis", () => openTestRedis("rec")));
 
 const iso = (ms: number | undefined) => ms === undefined ? undefined : new Date(ms).toISOString();
 const after = (cron: string, tz: string, from: string, n: number) => {

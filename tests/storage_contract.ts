@@ -477,6 +477,62 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     assert.equal(counts.totals.created, ids.length);
   });
 
+  test("search by name prefix pages by name, newest first within a name", async (tf, clock) => {
+    const ids: Record<string, string[]> = { "mail.send": [], "mail.digest": [], "report": [] };
+    for (let i = 0; i < 7; i++) {
+      for (const name of Object.keys(ids)) {
+        clock.advance(1);
+        ids[name].push(await tf.enqueue(name, { i }));
+      }
+    }
+    const all: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await tf.search("mail.", { cursor, limit: 4 });
+      all.push(...page.jobs.map((j) => j.id));
+      cursor = page.cursor;
+    } while (cursor);
+    assert.deepEqual(all, [...ids["mail.digest"].reverse(), ...ids["mail.send"].reverse()]);
+    assert.equal((await tf.search("report")).jobs.length, 7);
+    assert.equal((await tf.search("nothing")).jobs.length, 0);
+    assert.equal((await tf.search("")).jobs.length, 21);
+  });
+
+  test("queues can be paused and resumed", async (tf) => {
+    assert.deepEqual(await tf.pausedQueues(), []);
+    await tf.pauseQueue("mail");
+    await tf.pauseQueue("reports");
+    await tf.pauseQueue("mail");
+    assert.deepEqual(await tf.pausedQueues(), ["mail", "reports"]);
+    await tf.resumeQueue("mail");
+    assert.deepEqual(await tf.pausedQueues(), ["reports"]);
+  });
+
+  test("attempt durations feed an all-time histogram", async (tf, clock) => {
+    const ids = await tf.enqueueMany([3, 40, 700, 90_000].map((ms) => ({ job: "d", args: ms })));
+    for (const [i, ms] of [3, 40, 700, 90_000].entries()) {
+      const claimed = claimCommit((await tf.get(ids[i]))!, clock.t);
+      await tf.storage.append([{ commits: [claimed] }]);
+      await tf.storage.append([{
+        commits: [
+          appendCommit(claimed.record, [{
+            type: "state",
+            at: clock.t,
+            state: "Succeeded",
+            data: { durationMs: ms },
+          }]),
+        ],
+      }]);
+    }
+    const { durations } = await tf.counts();
+    assert.equal(durations.sumMs, 3 + 40 + 700 + 90_000);
+    assert.equal(durations.counts.length, 14);
+    assert.equal(durations.counts[0], 1, "3 ms ≤ 5 ms");
+    assert.equal(durations.counts[3], 1, "40 ms ≤ 50 ms");
+    assert.equal(durations.counts[7], 1, "700 ms ≤ 1 s");
+    assert.equal(durations.counts[13], 1, "90 s is beyond the last bound");
+  });
+
   test("rebuild restores every projection from the event logs", async (tf, clock, backend) => {
     const ids = await tf.enqueueMany(
       Array.from(
@@ -513,6 +569,7 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
       ) => j.id),
       lease: await tf.storage.lease(ids[24]),
       minute: await tf.storage.timeline("minute", clock.t - 60_000, clock.t),
+      named: (await tf.search("r", { limit: 100 })).jobs.map((j) => j.id),
     });
     const before = await snapshot();
     // Damage through the contract itself: a record that does not match its events.

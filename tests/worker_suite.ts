@@ -349,6 +349,17 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.equal(promoted?.type === "state" && promoted.reason, "due");
   });
 
+  test("a paused queue is left alone until resumed", async (h) => {
+    const job = defineJob("paused.job", () => "ran");
+    await h.tf.pauseQueue("slow");
+    const id = await h.tf.enqueue(job, {}, { queue: "slow" });
+    await h.worker([job], { queues: ["slow"] });
+    await sleep(250);
+    assert.equal((await h.tf.get(id))!.state, "Enqueued");
+    await h.tf.resumeQueue("slow");
+    await h.waitFor(id, "Succeeded");
+  });
+
   test("queues are served in the order given; other queues are left alone", async (h) => {
     const order: string[] = [];
     const job = defineJob("ordered", (args: { q: string }) => void order.push(args.q));

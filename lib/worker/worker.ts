@@ -136,6 +136,8 @@ export class Worker {
   #failing = false;
   #stopped?: Promise<void>;
   #recurringClient?: TaskFlow;
+  /** Paused queues, refreshed with every heartbeat. */
+  #paused = new Set<string>();
   #recurringTimer?: ReturnType<typeof setTimeout>;
   #recurringRun?: Promise<unknown>;
   #closed = Promise.withResolvers<void>();
@@ -426,10 +428,17 @@ export class Worker {
     return { count: results.filter((r) => r.ok).length, nextDue };
   }
 
+  /** The served queues that are not paused (as of the last heartbeat). */
+  #activeQueues(): string[] {
+    return this.queues.filter((queue) => !this.#paused.has(queue));
+  }
+
   async #claim(free: number): Promise<{ claimed: number; contended: boolean }> {
-    if (this.#storage!.claim) return await this.#claimNatively(free);
+    const queues = this.#activeQueues();
+    if (queues.length === 0) return { claimed: 0, contended: false };
+    if (this.#storage!.claim) return await this.#claimNatively(free, queues);
     let claimed = 0, contended = false;
-    for (const queue of this.queues) {
+    for (const queue of queues) {
       if (claimed >= free) break;
       const page = await this.#storage!.list({ queue, limit: free - claimed });
       const now = this.now();
@@ -458,11 +467,14 @@ export class Worker {
   }
 
   /** Claims through the backend's own claim (one round trip on Redis); lib still builds commits. */
-  async #claimNatively(free: number): Promise<{ claimed: number; contended: boolean }> {
+  async #claimNatively(
+    free: number,
+    queues: string[],
+  ): Promise<{ claimed: number; contended: boolean }> {
     const now = this.now();
     const lease = { serverId: this.id, until: now + this.leaseMs };
     const result = await this.#storage!.claim!(
-      { queues: this.queues, limit: free },
+      { queues, limit: free },
       (job) =>
         job.state !== "Enqueued" ? null : appendCommit(job, [{
           type: "state",
@@ -536,6 +548,10 @@ export class Worker {
   }
 
   async #beat(): Promise<void> {
+    const paused = await this.#storage!.pausedQueues();
+    const resumed = [...this.#paused].some((queue) => !paused.includes(queue));
+    this.#paused = new Set(paused);
+    if (resumed) this.#signal();
     const leases = [...this.#running.values()].filter((job) => !job.lost).map((job) =>
       job.record.id
     );

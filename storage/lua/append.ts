@@ -31,7 +31,9 @@ ARGV[7+Q] number of changes; then per change: number of commits; then per commit
   ("version|state|queue|stateMember|readyMember|dueScore"), record JSON,
   lease server id ("" when none), lease expiry,
   number of events, events (JSON)..., number of totals, totals...,
-  number of bucket hits, then per hit: "resolution:at", "succeeded"|"failed", expiry (ms)
+  number of bucket hits, then per hit: "resolution:at", "succeeded"|"failed", expiry (ms),
+  number of name-index members, members... (ZADD to the "names" zset, score 0, by lex)
+  (a total is a field name, counted once, or "field=delta")
 Returns: { results, records }: results has one array per change, empty when applied, else the
 ids that differed (version, or not at the head); records are the first P ready jobs' records.
 ]]
@@ -131,7 +133,10 @@ local function apply(a)
   end
   if ARGV[a + 4] ~= '' then setLease(id, { ARGV[a + 4], ARGV[a + 5] }) end
   local t = last + 1
-  for k = t + 1, t + tonumber(ARGV[t]) do count(totals, ARGV[k], 1) end
+  for k = t + 1, t + tonumber(ARGV[t]) do
+    local field, delta = string.match(ARGV[k], '^(.-)=(%-?%d+)$')
+    if field then count(totals, field, tonumber(delta)) else count(totals, ARGV[k], 1) end
+  end
   local b = t + tonumber(ARGV[t]) + 1
   for k = b + 1, b + 3 * tonumber(ARGV[b]), 3 do
     local key = prefix .. 'bucket:' .. ARGV[k]
@@ -143,6 +148,8 @@ local function apply(a)
     end
     count(hit, ARGV[k + 1], 1)
   end
+  local nm = b + 1 + 3 * tonumber(ARGV[b])
+  for k = nm + 1, nm + tonumber(ARGV[nm]) do redis.call('ZADD', prefix .. 'names', 0, ARGV[k]) end
 end
 
 -- First pass: where each commit starts, and every job's position in one HMGET per 500 ids.
@@ -161,6 +168,7 @@ for c = 1, tonumber(ARGV[7 + nq]) do
     j = j + 1 + tonumber(ARGV[j])
     j = j + 1 + tonumber(ARGV[j])
     j = j + 1 + 3 * tonumber(ARGV[j])
+    j = j + 1 + tonumber(ARGV[j])
   end
   changes[c] = starts
   i = j
@@ -263,7 +271,11 @@ return { results, peeked }
 /** Arguments of one commit for {@link APPEND}, and their size in characters. */
 export function commitArgs(commit: Commit, out: string[]): number {
   checkCommit(commit);
-  const { totals, buckets } = effectsOf(null, commit);
+  const { totals: counted, buckets, addName, durations } = effectsOf(null, commit);
+  const totals: string[] = [...counted];
+  for (const { bucket, ms } of durations) {
+    totals.push(`duration:${bucket}`, `duration_ms=${Math.max(0, Math.round(ms))}`);
+  }
   const record = JSON.stringify(commit.record);
   const start = out.length;
   out.push(
@@ -284,7 +296,17 @@ export function commitArgs(commit: Commit, out: string[]): number {
       String(hit.at + RESOLUTIONS[hit.resolution].keepMs),
     );
   }
+  if (addName) out.push("1", nameMember(addName.name, addName.createdAt, addName.id));
+  else out.push("0");
   let chars = 0;
   for (let i = start; i < out.length; i++) chars += out[i].length;
   return chars;
+}
+
+/** Longest timestamp we order by, so that (MAX - createdAt) sorts newest first as text. */
+const MAX_TIME = 9_999_999_999_999;
+
+/** A name-index member: sorts by name, then newest first, then id (all in byte order). */
+export function nameMember(name: string, createdAt: number, id: string): string {
+  return `${name}\u0000${String(MAX_TIME - createdAt).padStart(13, "0")}\u0000${id}`;
 }

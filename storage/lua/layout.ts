@@ -85,6 +85,8 @@ export function keysOf(prefix: string) {
     serverExpiry: `${p}serverexp`,
     recurring: `${p}recurring`,
     wake: `${p}wake`,
+    names: `${p}names`,
+    paused: `${p}paused`,
   };
 }
 
