@@ -33,6 +33,10 @@ export function project(record: JobRecord | null, event: JobEvent): JobRecord {
     throw new CorruptRecordError("?", "created events need an id; use create()");
   }
   if (!record) throw new CorruptRecordError("?", `first event is ${event.type}, not created`);
+  if (record.version === 1 && event.type !== "state") {
+    // The state a record shows before its first state event is a placeholder, never real.
+    throw new CorruptRecordError(record.id, `a ${event.type} event before the first state event`);
+  }
   const next: JobRecord = { ...record, version: event.seq };
   switch (event.type) {
     case "state":
