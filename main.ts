@@ -19,6 +19,7 @@ commands:
   worker      run a worker only
   dashboard   serve the dashboard only
   rebuild     recompute every projection from the event logs (stop workers first)
+  doctor      check every job's record against its events, and counters against indexes
   build       bundle the dashboard's islands into _fresh/islands.js (for hosts without Deno.bundle)
 
 flags (environment variable in brackets):
@@ -105,6 +106,23 @@ export async function main(args: string[]): Promise<number> {
         });
       case "rebuild":
         return await runRebuild(setting("storage"));
+      case "doctor": {
+        const { doctor } = await import("./lib/doctor.ts");
+        const storage = await openStorage(setting("storage"));
+        try {
+          const report = await doctor(storage);
+          for (const { id, problem } of report.findings) console.log(`${id}: ${problem}`);
+          console.log(
+            `${report.jobs} jobs examined in ${storage.address}: ` +
+              (report.findings.length
+                ? `${report.findings.length} problems (deno task rebuild repairs what the event logs can)`
+                : "no problems"),
+          );
+          return report.findings.length ? 1 : 0;
+        } finally {
+          await storage.close();
+        }
+      }
       case "build": {
         const { buildIslands } = await import("./lib/fresh/islands.ts");
         const { PREBUILT_ISLANDS } = await import("./lib/dashboard/app.ts");
@@ -252,9 +270,10 @@ async function runRebuild(url: string | undefined): Promise<number> {
   const storage = await openStorage(url);
   try {
     const started = performance.now();
-    const { jobs } = await rebuild(storage);
+    const { jobs, skipped } = await rebuild(storage);
     const ms = Math.round(performance.now() - started);
     console.log(`rebuilt the projections of ${jobs} jobs in ${storage.address} (${ms} ms)`);
+    for (const id of skipped) console.log(`left out ${id}: its event log is broken`);
   } finally {
     await storage.close();
   }

@@ -44,17 +44,32 @@ export function backends(names: string[], redisUrl?: string): Backend[] {
     "redis": {
       name: "redis",
       open: async () => {
-        const url = `${redisUrl}${redisUrl?.includes("?") ? "&" : "?"}prefix=bench-${
-          crypto.randomUUID().slice(0, 8)
-        }`;
+        const prefix = `bench-${crypto.randomUUID().slice(0, 8)}`;
+        const url = `${redisUrl}${redisUrl?.includes("?") ? "&" : "?"}prefix=${prefix}`;
         const storage = await openStorage(url);
-        return { storage, url, cleanup: () => Promise.resolve() };
+        return { storage, url, cleanup: () => deleteRedisPrefix(url, prefix) };
       },
     },
   };
   return names.map((n) => all[n]).filter((b): b is Backend =>
     b !== undefined && (b.name !== "redis" || !!redisUrl)
   );
+}
+
+/** Deletes every key of a benchmark's prefix (SCAN + UNLINK) on a connection of its own. */
+async function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
+  const { RedisStorage } = await import("../storage/redis.ts");
+  const admin = await RedisStorage.open(url);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await admin.client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1_000);
+      if (keys.length) await admin.client.unlink(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    await admin.close();
+  }
 }
 
 async function simple(url: string) {

@@ -118,6 +118,7 @@ export type {
   ListQuery,
   Notifier,
   Page,
+  RebuildResult,
   RecurringRecord,
   Resolution,
   SearchQuery,

@@ -4,11 +4,13 @@
  * corrupted or written by a buggy version. Run it while no worker writes to the storage.
  */
 
-import type { Storage } from "../storage/storage.ts";
+import type { RebuildResult, Storage } from "../storage/storage.ts";
+import { TaskFlowError } from "./errors.ts";
 import { fold, leaseOf } from "./projection.ts";
 
 /**
  * Rebuilds records, indexes, counters, time buckets and leases of every job from its events.
+ * Jobs whose log cannot be folded (a gap, a forbidden transition) are left out and named.
  *
  * @example
  * ```ts
@@ -18,9 +20,14 @@ import { fold, leaseOf } from "./projection.ts";
  * console.log(`rebuilt ${jobs} jobs`);
  * ```
  */
-export async function rebuild(storage: Storage): Promise<{ jobs: number }> {
+export async function rebuild(storage: Storage): Promise<RebuildResult> {
   return await storage.rebuild((id, events) => {
-    const record = fold(id, events);
-    return { record, lease: leaseOf(record, events) };
+    try {
+      const record = fold(id, events);
+      return { record, lease: leaseOf(record, events) };
+    } catch (error) {
+      if (error instanceof TaskFlowError) return null; // a broken log: reported, left out
+      throw error;
+    }
   });
 }

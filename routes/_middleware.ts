@@ -23,6 +23,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   JOB_EXISTS: 409,
   INVALID_TRANSITION: 409,
   CONFLICT: 409,
+  // Reported, not hidden: the page names the broken job; `deno task rebuild` repairs it.
+  CORRUPT_RECORD: 500,
 };
 
 /** Auth, CSRF and same-origin checks for actions, read-only mode, security headers. */
@@ -80,7 +82,11 @@ async function guard(
   } catch (error) {
     const status = error instanceof TaskFlowError ? STATUS[error.code] : undefined;
     if (!status) throw error;
-    response = problem(req, status, (error as TaskFlowError).message, api);
+    const message = (error as TaskFlowError).message +
+      ((error as TaskFlowError).code === "CORRUPT_RECORD"
+        ? " (run `deno task doctor` to list such jobs, `deno task rebuild` to repair them from their events)"
+        : "");
+    response = problem(req, status, message, api);
   }
   if (!existing) {
     response.headers.append(

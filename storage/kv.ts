@@ -32,6 +32,7 @@ import {
   type ListQuery,
   type Notifier,
   type Page,
+  type RebuildResult,
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
@@ -360,6 +361,18 @@ export class KvStorage implements Storage {
     return entries.map((entry, i) => checked(ids[i], entry.value));
   }
 
+  /** Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. */
+  async #listed(ids: readonly string[]): Promise<JobRecord[]> {
+    const entries = await this.#getMany<JobRecord>(ids.map((id) => this.#key("job", id)));
+    return entries.flatMap((entry, i) => {
+      try {
+        return checked(ids[i], entry.value) ?? [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   async events(id: string): Promise<JobEvent[]> {
     this.#open();
     const events: JobEvent[] = [];
@@ -387,7 +400,7 @@ export class KvStorage implements Storage {
       if (query.cursor === undefined) throw error;
       throw new InvalidOptionError("cursor", query.cursor, "is not a cursor this storage returned");
     }
-    const records = await this.getMany(ids);
+    const records = await this.#listed(ids);
     const page: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };
     if (ids.length === limit) page.cursor = iterator.cursor;
     return page;
@@ -455,7 +468,7 @@ export class KvStorage implements Storage {
         if (entry.value.until <= query.before) ids.push(entry.key[2] as string);
       }
     }
-    return (await this.getMany(ids)).filter((r): r is JobRecord => r !== null);
+    return await this.#listed(ids);
   }
 
   async search(query: SearchQuery): Promise<Page> {
@@ -474,7 +487,7 @@ export class KvStorage implements Storage {
       throw new InvalidOptionError("cursor", query.cursor, "is not a cursor this storage returned");
     }
     const page: Page = {
-      jobs: (await this.getMany(ids)).filter((r): r is JobRecord => r !== null),
+      jobs: await this.#listed(ids),
     };
     if (ids.length === limit) page.cursor = iterator.cursor;
     return page;
@@ -586,7 +599,7 @@ export class KvStorage implements Storage {
     },
   };
 
-  async rebuild(derive: Derive): Promise<{ jobs: number }> {
+  async rebuild(derive: Derive): Promise<RebuildResult> {
     this.#open();
     const leases = new Map<string, Lease>();
     for await (const entry of this.kv.list<Lease>({ prefix: this.#key("lease") })) {
@@ -611,8 +624,14 @@ export class KvStorage implements Storage {
     const sums = new Map<string, { key: Key; n: bigint }>();
     const sink = new BufferedWriter(this.kv, (a) => this.#commitOrThrow(a));
     let jobs = 0;
+    const skipped: string[] = [];
     const rebuildJob = async (id: string, events: JobEvent[]) => {
-      const { record, lease } = derive(id, events);
+      const derived = derive(id, events);
+      if (!derived) {
+        skipped.push(id);
+        return;
+      }
+      const { record, lease } = derived;
       const writes: Array<(a: Deno.AtomicOperation) => void> = [];
       writes.push((a) => a.set(this.#key("job", id), record));
       const effects = effectsOf(null, { id, expect: 0, events, record });
@@ -664,7 +683,7 @@ export class KvStorage implements Storage {
       await sink.add([(a) => a.set(key, new Deno.KvU64(n))]);
     }
     await sink.flush();
-    return { jobs };
+    return { jobs, skipped };
   }
 
   async #deletePrefix(prefix: Key): Promise<void> {

@@ -31,6 +31,7 @@ import {
   type ListQuery,
   type Notifier,
   type Page,
+  type RebuildResult,
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
@@ -328,7 +329,7 @@ export class MemoryStorage implements Storage {
     },
   };
 
-  rebuild(derive: Derive): Promise<{ jobs: number }> {
+  rebuild(derive: Derive): Promise<RebuildResult> {
     this.#open();
     const leases = new Map(this.#leases);
     this.#jobs.clear();
@@ -341,8 +342,14 @@ export class MemoryStorage implements Storage {
     this.#buckets.clear();
     this.#names.clear();
     this.#durations = { counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0), sumMs: 0 };
+    const skipped: string[] = [];
     for (const [id, events] of this.#events) {
-      const { record, lease } = derive(id, clone(events));
+      const derived = derive(id, clone(events));
+      if (!derived) {
+        skipped.push(id);
+        continue;
+      }
+      const { record, lease } = derived;
       this.#jobs.set(id, record);
       this.#apply(effectsOf(null, { id, expect: 0, events, record }));
       // A heartbeat may have extended the lease past the one recorded at claim time.
@@ -350,7 +357,7 @@ export class MemoryStorage implements Storage {
       if (lease) this.#leases.set(id, kept?.serverId === lease.serverId ? kept : lease);
     }
     this.prune(Date.now());
-    return Promise.resolve({ jobs: this.#events.size });
+    return Promise.resolve({ jobs: this.#events.size - skipped.length, skipped });
   }
 
   prune(now: number): Promise<void> {

@@ -37,6 +37,7 @@ import {
   type ListQuery,
   type Notifier,
   type Page,
+  type RebuildResult,
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
@@ -522,7 +523,7 @@ export class RedisStorage implements Storage {
       }),
   };
 
-  rebuild(derive: Derive): Promise<{ jobs: number }> {
+  rebuild(derive: Derive): Promise<RebuildResult> {
     return this.#run(async () => {
       const k = this.#keys;
       const [holders, expiries] = await Promise.all([
@@ -543,25 +544,31 @@ export class RedisStorage implements Storage {
       }
       const logs = await this.#scan(`${globEscape(k.prefix)}log:*`);
       const ids = [...new Set(logs.map((key) => key.slice(k.prefix.length + 4)))];
+      const skipped: string[] = [];
       for (let i = 0; i < ids.length; i += REBUILD_BATCH) {
         const batch = ids.slice(i, i + REBUILD_BATCH);
         const logsOfBatch = await Promise.all(
           batch.map((id) => this.client.lrange(k.log(id), 0, -1)),
         );
-        const changes = batch.map((id, j): Change => {
+        const changes = batch.flatMap((id, j): Change[] => {
           const events = logsOfBatch[j].map((json) => JSON.parse(json) as JobEvent);
-          const { record, lease } = derive(id, events);
+          const derived = derive(id, events);
+          if (!derived) {
+            skipped.push(id);
+            return [];
+          }
+          const { record, lease } = derived;
           // A heartbeat may have extended the lease past the one recorded at claim time.
           const held = kept.get(id);
           const commit = { id, expect: 0, events, record };
-          if (!lease) return { commits: [commit] };
-          return {
+          if (!lease) return [{ commits: [commit] }];
+          return [{
             commits: [{ ...commit, lease: held?.serverId === lease.serverId ? held : lease }],
-          };
+          }];
         });
         await this.#append(changes, { replay: true });
       }
-      return { jobs: ids.length };
+      return { jobs: ids.length - skipped.length, skipped };
     });
   }
 

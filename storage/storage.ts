@@ -253,12 +253,23 @@ export interface Storage {
    * Recomputes every projection (records, indexes, counters, time buckets, leases) from the
    * event logs, using `derive` (lib's fold). Returns how many jobs were rebuilt.
    */
-  rebuild(derive: Derive): Promise<{ jobs: number }>;
+  rebuild(derive: Derive): Promise<RebuildResult>;
   /** Drops time buckets older than their retention. */
   prune(now: number): Promise<void>;
   /** Releases the backend's resources. */
   close(): Promise<void>;
 }
 
+/** What a rebuild did: jobs rebuilt, and jobs whose logs could not be folded (left out). */
+export interface RebuildResult {
+  /** Jobs whose projections were rebuilt. */
+  jobs: number;
+  /** Ids whose event logs are broken (a gap, a forbidden transition): nothing to rebuild from. */
+  skipped: string[];
+}
+
 /** Lib's fold, handed to {@link Storage.rebuild} so that storage never imports lib's logic. */
-export type Derive = (id: string, events: JobEvent[]) => { record: JobRecord; lease: Lease | null };
+export type Derive = (
+  id: string,
+  events: JobEvent[],
+) => { record: JobRecord; lease: Lease | null } | null;

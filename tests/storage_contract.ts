@@ -97,7 +97,11 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
         { job: "x", args: 3 },
       ]);
       const [ra, rb, rc] = (await tf.storage.getMany([a, b, c])) as JobRecord[];
-      const staleB = { ...rb, version: rb.version - 1 };
+      // Someone else moves b on, so the record read above is now stale.
+      await tf.storage.append([{
+        commits: [appendCommit(rb, [{ type: "log", at: clock.t, message: "b" }])],
+      }]);
+      const staleB = rb;
       const results = await tf.storage.append([
         { commits: [appendCommit(ra, [{ type: "log", at: clock.t, message: "a" }])] },
         {

@@ -1,0 +1,91 @@
+/**
+ * @module
+ * Corrupted storage: the doctor reports it, the dashboard names it instead of crashing, a worker
+ * carries on, and rebuild repairs what the event logs can.
+ */
+
+import assert from "node:assert/strict";
+import { TaskFlow } from "../lib/client.ts";
+import { createDashboard } from "../lib/dashboard/app.ts";
+import { doctor } from "../lib/doctor.ts";
+import { defineJob } from "../lib/job.ts";
+import { rebuild } from "../lib/rebuild.ts";
+import { createWorker } from "../lib/worker/worker.ts";
+import type { KvStorage } from "../storage/kv.ts";
+import { eventually } from "./helpers.ts";
+
+const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+Deno.test({
+  name: "doctor: corrupt records are reported, survived, and rebuilt from their events",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "taskflow-doctor-" });
+    const url = `kv:${dir}/doc.sqlite`;
+    const tf = await TaskFlow.open(url);
+    try {
+      const [garbled, orphan, edited, healthy] = await tf.enqueueMany(
+        Array.from({ length: 4 }, (_, i) => ({ job: "doc.job", args: { i } })),
+      );
+      const kv = (tf.storage as KvStorage).kv;
+      await kv.set(["taskflow", "job", garbled], "not a job record {");
+      for await (const entry of kv.list({ prefix: ["taskflow", "ev", orphan] })) {
+        await kv.delete(entry.key);
+      }
+      const record = (await tf.get(edited))!;
+      await kv.set(["taskflow", "job", edited], { ...record, queue: "tampered" });
+
+      const report = await doctor(tf.storage);
+      const problems = Object.fromEntries(report.findings.map((f) => [f.id, f.problem]));
+      assert.match(problems[orphan], /event log is missing/);
+      assert.match(problems[edited], /differs from its events in queue/);
+      assert.match(
+        problems.counters,
+        /Enqueued: the counter says 4, the index lists 3 readable jobs/,
+      );
+
+      const cli = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "main.ts", "doctor", "--storage", url],
+        cwd: root,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const printed = new TextDecoder().decode(cli.stdout);
+      assert.equal(cli.code, 1);
+      assert.match(printed, new RegExp(`${orphan}: its event log is missing`));
+      assert.match(printed, /3 jobs examined .*: \d+ problems/);
+
+      const dashboard = createDashboard({ tf });
+      try {
+        const page = await dashboard.handler(new Request(`http://127.0.0.1/job/${garbled}`));
+        const body = await page.text();
+        assert.equal(page.status, 500);
+        assert.match(body, /is corrupt: the stored record is not a job record/);
+        assert.match(body, /deno task rebuild/);
+        const list = await dashboard.handler(new Request("http://127.0.0.1/jobs/enqueued"));
+        assert.equal(list.status, 200, "a listing skips what it cannot read");
+        await list.body?.cancel();
+      } finally {
+        dashboard.close();
+      }
+
+      const job = defineJob("doc.job", () => "ok");
+      const worker = createWorker({ storage: tf.storage, jobs: [job], logger: () => {} });
+      await worker.start();
+      await eventually(async () => assert.equal((await tf.get(healthy))!.state, "Succeeded"));
+      await worker.stop();
+
+      const rebuilt = await rebuild(tf.storage);
+      assert.equal((await tf.get(garbled))!.name, "doc.job", "rebuilt from its events");
+      assert.equal((await tf.get(edited))!.queue, "default");
+      // The orphan lost its first events; the worker then ran it, so its log starts at #3.
+      assert.deepEqual(rebuilt.skipped, [orphan]);
+      assert.equal(await tf.get(orphan), null, "a broken log leaves nothing to rebuild from");
+      assert.deepEqual((await doctor(tf.storage)).findings, []);
+    } finally {
+      await tf.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
