@@ -15,6 +15,10 @@ export default function LiveCounters({ initial }: { initial: Snapshot }) {
           <span class="label">{state}</span>
         </a>
       ))}
+      <a class="counter scheduled" href="/retries">
+        <span class="value" data-retrying>{count(snapshot.counts.retrying)}</span>
+        <span class="label">retries waiting</span>
+      </a>
       <div class="counter">
         <span class="value" data-total="succeeded">{count(totals.succeeded)}</span>
         <span class="label">succeeded, all time</span>

@@ -40,6 +40,8 @@ export const handler: Handlers<unknown, DashboardState> = {
     lines.push(`taskflow_job_duration_seconds_bucket{le="+Inf"} ${cumulative}`);
     lines.push(`taskflow_job_duration_seconds_sum ${counts.durations.sumMs / 1_000}`);
     lines.push(`taskflow_job_duration_seconds_count ${cumulative}`);
+    lines.push("# HELP taskflow_jobs_retrying Jobs waiting to retry after a failed attempt.");
+    lines.push("# TYPE taskflow_jobs_retrying gauge", `taskflow_jobs_retrying ${counts.retrying}`);
     lines.push("# HELP taskflow_servers Live worker servers.", "# TYPE taskflow_servers gauge");
     lines.push(`taskflow_servers ${servers.length}`);
     lines.push(

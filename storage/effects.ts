@@ -56,6 +56,8 @@ export interface Effects {
   buckets: BucketHit[];
   /** A new job: its place in the name index (search by name prefix). */
   addName?: NameEntry;
+  /** Change in the number of jobs waiting to retry (Scheduled with `retryOf`). */
+  retrying: number;
   /** Finished attempts: the duration histogram bucket of each, and its length. */
   durations: Array<{ bucket: number; ms: number }>;
 }
@@ -116,7 +118,14 @@ export function bucketStart(resolution: Resolution, at: number): number {
 /** Computes the effects of `commit` on a job whose stored record was `before`. */
 export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
   const after = commit.record;
-  const effects: Effects = { dropLease: false, gauges: [], totals: [], buckets: [], durations: [] };
+  const effects: Effects = {
+    dropLease: false,
+    gauges: [],
+    totals: [],
+    buckets: [],
+    durations: [],
+    retrying: Number(isRetry(after)) - Number(before !== null && isRetry(before)),
+  };
   const moved = !before || before.state !== after.state || before.stateAt !== after.stateAt ||
     before.queue !== after.queue || before.priority !== after.priority ||
     before.runAt !== after.runAt;
@@ -162,6 +171,11 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     }
   }
   return effects;
+}
+
+/** True for a job waiting to retry after a failed attempt. */
+export function isRetry(record: JobRecord): boolean {
+  return record.state === "Scheduled" && record.retryOf !== undefined;
 }
 
 /** Zeroed counts for every state. */

@@ -323,6 +323,9 @@ export class KvStorage implements Storage {
       atomic.sum(this.#key("gauge", queue, state), (U64 + BigInt(delta)) % U64);
     }
     for (const total of effects.totals) atomic.sum(this.#key("total", total), 1n);
+    if (effects.retrying !== 0) {
+      atomic.sum(this.#key("retrying"), (U64 + BigInt(effects.retrying)) % U64);
+    }
     for (const hit of effects.buckets) {
       atomic.sum(this.#key("bucket", hit.resolution, hit.at, hit.kind), 1n);
     }
@@ -430,7 +433,10 @@ export class KvStorage implements Storage {
     durations.sumMs = Number(
       (await this.kv.get<Deno.KvU64>(this.#key("duration_ms"))).value?.value ?? 0n,
     );
-    return { states, queues, totals, durations };
+    const retrying = Number(
+      BigInt.asIntN(64, (await this.kv.get<Deno.KvU64>(this.#key("retrying"))).value?.value ?? 0n),
+    );
+    return { states, queues, totals, durations, retrying };
   }
 
   async timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
@@ -617,7 +623,7 @@ export class KvStorage implements Storage {
       "name",
       "duration",
     ];
-    for (const room of [...rooms, "duration_ms"]) {
+    for (const room of [...rooms, "duration_ms", "retrying"]) {
       await this.#deletePrefix(this.#key(room));
     }
     // Counters are summed in memory and written once each: a rebuild is one writer, offline.

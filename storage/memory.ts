@@ -79,6 +79,7 @@ export class MemoryStorage implements Storage {
     sumMs: 0,
   };
   #paused = new Set<string>();
+  #retrying = 0;
   #listeners = new Set<() => void>();
   #closed = false;
 
@@ -137,6 +138,7 @@ export class MemoryStorage implements Storage {
       this.#gauges.set(queue, gauge);
     }
     for (const total of effects.totals) this.#totals[total]++;
+    this.#retrying += effects.retrying;
     if (effects.addName) {
       const { name, createdAt, id } = effects.addName;
       this.#names.add([name, -createdAt, id]);
@@ -214,7 +216,13 @@ export class MemoryStorage implements Storage {
       for (const [state, n] of Object.entries(gauge)) states[state as State] += n;
     }
     const durations = { counts: [...this.#durations.counts], sumMs: this.#durations.sumMs };
-    return Promise.resolve({ states, queues, totals: { ...this.#totals }, durations });
+    return Promise.resolve({
+      states,
+      queues,
+      totals: { ...this.#totals },
+      durations,
+      retrying: this.#retrying,
+    });
   }
 
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
@@ -341,6 +349,7 @@ export class MemoryStorage implements Storage {
     this.#totals = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
     this.#buckets.clear();
     this.#names.clear();
+    this.#retrying = 0;
     this.#durations = { counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0), sumMs: 0 };
     const skipped: string[] = [];
     for (const [id, events] of this.#events) {

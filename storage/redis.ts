@@ -370,7 +370,7 @@ export class RedisStorage implements Storage {
         const bucket = /^duration:(\d+)$/.exec(field)?.[1];
         if (bucket !== undefined) durations.counts[Number(bucket)] = Number(n);
       }
-      return { states, queues, totals, durations };
+      return { states, queues, totals, durations, retrying: Number(totalsHash?.retrying ?? 0) };
     });
   }
 

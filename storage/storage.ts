@@ -60,6 +60,8 @@ export interface Counts {
   queues: Record<string, Record<State, number>>;
   /** All-time totals: jobs created, and entries into Succeeded, Failed and Deleted. */
   totals: { created: number; succeeded: number; failed: number; deleted: number };
+  /** Jobs waiting to retry after a failed attempt (Scheduled with `retryOf`). */
+  retrying: number;
   /** All-time histogram of attempt durations (see `DURATION_BUCKETS_MS` in effects.ts). */
   durations: {
     /** Attempts per bucket, not cumulative; one more entry than there are bounds (the rest). */

@@ -88,6 +88,13 @@ export async function assertConsistent(storage: Storage): Promise<void> {
   const perState = Object.fromEntries(STATES.map((s) => [s, 0]));
   for (const state of ids.values()) perState[state]++;
   assert.deepEqual(counts.states, perState, "state gauges differ from index sizes");
+  let retrying = 0, cursor: string | undefined;
+  do {
+    const page = await storage.list({ state: "Scheduled", cursor, limit: 200 });
+    retrying += page.jobs.filter((job) => job.retryOf !== undefined).length;
+    cursor = page.cursor;
+  } while (cursor);
+  assert.equal(counts.retrying, retrying, "the retrying gauge differs from the retries listed");
   for (const [queue, gauges] of Object.entries(counts.queues)) {
     let ready = 0, cursor: string | undefined;
     do {

@@ -7,7 +7,7 @@
  * | key | type | holds |
  * |---|---|---|
  * | `jobs` | hash | job id → record JSON |
- * | `pos` | hash | job id → position: `version\|state\|queue\|stateMember\|readyMember\|dueScore` |
+ * | `pos` | hash | job id → position: `version\|state\|queue\|stateMember\|readyMember\|dueScore\|retry` |
  * | `log:<id>` | list | the job's events (JSON), oldest first — the source of truth |
  * | `events` | stream | every event of every job, capped (~10,000), for live feeds |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
@@ -59,9 +59,10 @@ export function positionOf(record: JobRecord): string {
     ? readyMember(-record.priority, record.stateAt, record.id)
     : "";
   const due = record.state === "Scheduled" ? String(record.runAt ?? record.stateAt) : "";
+  const retry = record.state === "Scheduled" && record.retryOf !== undefined ? "r" : "";
   return `${record.version}|${record.state}|${record.queue}|${
     stateMember(record.stateAt, record.id)
-  }|${ready}|${due}`;
+  }|${ready}|${due}|${retry}`;
 }
 
 /** The names of every key of one prefix. */
