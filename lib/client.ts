@@ -14,7 +14,13 @@ import {
   releaseCommits,
   updateJob,
 } from "./changes.ts";
-import { ConflictError, InvalidOptionError, JobExistsError, JobNotFoundError } from "./errors.ts";
+import {
+  ConflictError,
+  InvalidOptionError,
+  InvalidTransitionError,
+  JobExistsError,
+  JobNotFoundError,
+} from "./errors.ts";
 import type {
   BackoffSpec,
   ContinueOn,
@@ -23,6 +29,16 @@ import type {
   NewEvent,
   StoredOptions,
 } from "./events.ts";
+import {
+  type BatchRecord,
+  type BatchStatus,
+  batchStatus,
+  finishedMember,
+  memberId,
+  settleBatch,
+  STAGED,
+  thenId,
+} from "./batch.ts";
 import { GroupCommitter } from "./group_commit.ts";
 import { RecurringApi } from "./recurring.ts";
 import {
@@ -36,7 +52,7 @@ import {
   newJobId,
 } from "./job.ts";
 import { checkSize, toJson } from "./payload.ts";
-import { isState, type State } from "./states.ts";
+import { FINAL_STATES, isState, type State } from "./states.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
 export type JobRef = JobDefinition<any, any> | string;
@@ -91,6 +107,9 @@ interface PreparedJob {
   created: Omit<CreatedEvent, "seq">;
   first: { state: State; runAt?: number };
 }
+
+/** Most jobs in one batch. */
+export const MAX_BATCH = 100_000;
 
 /** Most continuations one job may have; fan-out beyond that belongs in batches. */
 export const MAX_CONTINUATIONS = 64;
@@ -243,7 +262,7 @@ export class TaskFlow {
   async delete(id: string, options: { reason?: string } = {}): Promise<JobRecord> {
     checkJobId(id);
     const reason = options.reason ?? "deleted";
-    return await updateJob(
+    const record = await updateJob(
       this.storage,
       (c) => this.submit(c),
       id,
@@ -251,6 +270,127 @@ export class TaskFlow {
         appendCommit(record, [{ type: "state", at: this.now(), state: "Deleted", reason }]),
       this.now,
     );
+    if (finishedMember(record)) await settleBatch(this.storage, record.batchId!, this.now);
+    return record;
+  }
+
+  /**
+   * Creates a batch: every item as a job, and optionally a continuation (`then`) released once
+   * when the last one finishes — after all succeeded (`on: "succeeded"`, the default; else it is
+   * deleted) or after all finished in any way (`on: "finished"`). Items are validated first; a
+   * large batch is written in several atomic writes, staged so that none runs until all exist.
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * const { id, jobIds } = await tf.batch(
+   *   [{ job: "resize", args: { image: 1 } }, { job: "resize", args: { image: 2 } }],
+   *   { then: { job: "notify", args: { album: 7 } } },
+   * );
+   * console.log(id, jobIds.length, (await tf.batchStatus(id))?.done);
+   * ```
+   */
+  async batch(
+    items: readonly EnqueueItem[],
+    options: { id?: string; then?: EnqueueItem; on?: ContinueOn } = {},
+  ): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
+    if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH) {
+      throw new InvalidOptionError(
+        "batch items",
+        Array.isArray(items) ? items.length : typeof items,
+        `must be an array of 1 to ${MAX_BATCH} jobs`,
+      );
+    }
+    const on = options.on ?? "succeeded";
+    if (on !== "succeeded" && on !== "finished") {
+      throw new InvalidOptionError("on", on, 'must be "succeeded" or "finished"');
+    }
+    const id = options.id ?? newJobId(this.now());
+    checkJobId(thenId(id));
+    const stage = { state: "Awaiting" as State };
+    const members = items.map((item, i) =>
+      this.#prepare(
+        item?.job,
+        item?.args,
+        { ...item?.options ?? {}, id: memberId(id, i) },
+        stage,
+        `items[${i}]`,
+      )
+    );
+    const then = options.then
+      ? this.#prepare(
+        options.then.job,
+        options.then.args,
+        { ...options.then.options ?? {}, id: thenId(id) },
+        stage,
+        "then",
+      )
+      : undefined;
+    const at = this.now();
+    const batch: BatchRecord = {
+      id,
+      version: 1,
+      total: items.length,
+      state: "creating",
+      released: false,
+      on,
+      createdAt: at,
+      ...(then ? { thenId: then.id } : {}),
+    };
+    if (!await this.storage.batches.put(batch, 0)) throw new JobExistsError(`batch:${id}`);
+    const staged = [...members, ...then ? [then] : []].map(({ id: jobId, created }) => ({
+      commits: [
+        createCommit(
+          jobId,
+          jobId === thenId(id) ? { ...created, at } : { ...created, at, batchId: id },
+          [
+            { type: "state", at, state: "Awaiting", reason: STAGED },
+          ],
+        ),
+      ],
+    }));
+    const results = await this.storage.append(staged);
+    const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
+    if (taken.length) throw new JobExistsError(taken[0]);
+    const open = { ...batch, version: 2, state: "open" as const };
+    if (!await this.storage.batches.put(open, 1)) throw new ConflictError(`batch:${id}`, 1);
+    await settleBatch(this.storage, id, this.now); // releases the members (and settles at once if empty)
+    return { id, jobIds: members.map((m) => m.id), ...(then ? { thenId: then.id } : {}) };
+  }
+
+  /** A batch and its progress, or null. */
+  async batchStatus(id: string): Promise<BatchStatus | null> {
+    checkJobId(thenId(id));
+    return await batchStatus(this.storage, id);
+  }
+
+  /** Cancels a batch: deletes its unfinished members and its continuation. */
+  async cancelBatch(id: string): Promise<BatchStatus> {
+    checkJobId(thenId(id));
+    const status = await batchStatus(this.storage, id);
+    if (!status) throw new JobNotFoundError(`batch:${id}`);
+    const { batch } = status;
+    if (batch.state !== "cancelled") {
+      const cancelled = { ...batch, version: batch.version + 1, state: "cancelled" as const };
+      if (!await this.storage.batches.put(cancelled, batch.version)) {
+        throw new ConflictError(`batch:${id}`, 1);
+      }
+    }
+    const ids = [
+      ...Array.from({ length: batch.total }, (_, i) => memberId(id, i)),
+      ...batch.thenId ? [batch.thenId] : [],
+    ];
+    for (let start = 0; start < ids.length; start += 500) {
+      const records = await this.storage.getMany(ids.slice(start, start + 500));
+      for (const record of records) {
+        if (!record || FINAL_STATES.includes(record.state)) continue;
+        await this.delete(record.id, { reason: `batch ${id} cancelled` }).catch((error) => {
+          if (!(error instanceof InvalidTransitionError)) throw error; // finished meanwhile
+        });
+      }
+    }
+    return (await batchStatus(this.storage, id))!;
   }
 
   /** The job's current record, or null when no job has that id. */

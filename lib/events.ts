@@ -76,6 +76,8 @@ export interface CreatedEvent {
   priority: number;
   /** Options stored with the job. */
   options: StoredOptions;
+  /** For batch members: the batch. */
+  batchId?: string;
   /** For continuations: the parent job's id. */
   parentId?: string;
   /** For continuations: the condition on the parent that releases this job. */

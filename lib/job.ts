@@ -67,6 +67,8 @@ export interface JobRecord {
   on?: ContinueOn;
   /** Jobs waiting for this one. */
   continuations: ContinuationRef[];
+  /** The batch this job belongs to. */
+  batchId?: string;
 }
 
 /** What a handler receives besides its arguments. */

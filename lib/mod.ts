@@ -22,6 +22,7 @@ export {
   type EnqueueItem,
   type EnqueueOptions,
   type JobRef,
+  MAX_BATCH,
   MAX_CONTINUATIONS,
   type ScheduleOptions,
   TaskFlow,
@@ -107,8 +108,17 @@ export {
 } from "./states.ts";
 export { defaultStorageUrl, openStorage, type OpenStorageOptions } from "../storage/open.ts";
 export { RESOLUTIONS } from "../storage/storage.ts";
+export {
+  type BatchRecord,
+  type BatchStatus,
+  batchStatus,
+  memberId,
+  settleBatch,
+  thenId,
+} from "./batch.ts";
 export type {
   AppendResult,
+  BatchCounts,
   Change,
   Commit,
   Counts,
@@ -119,6 +129,7 @@ export type {
   Notifier,
   Page,
   RebuildResult,
+  RecordStore,
   RecurringRecord,
   Resolution,
   SearchQuery,

@@ -77,6 +77,7 @@ export function create(id: string, event: JobEvent): JobRecord {
     record.parentId = event.parentId;
     record.on = event.on;
   }
+  if (event.batchId !== undefined) record.batchId = event.batchId;
   return record;
 }
 

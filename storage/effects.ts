@@ -8,7 +8,7 @@
 import { CorruptRecordError } from "../lib/errors.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { State } from "../lib/states.ts";
-import type { Commit, Counts, Resolution } from "./storage.ts";
+import type { BatchCounts, Commit, Counts, Resolution } from "./storage.ts";
 import { RESOLUTIONS } from "./storage.ts";
 
 /** Position of a job in its per-state index (newest first when listed). */
@@ -56,6 +56,8 @@ export interface Effects {
   buckets: BucketHit[];
   /** A new job: its place in the name index (search by name prefix). */
   addName?: NameEntry;
+  /** A batch member entered or left an end state: its batch's counts move. */
+  batch?: { id: string; deltas: Array<{ kind: keyof BatchCounts; delta: number }> };
   /** Change in the number of jobs waiting to retry (Scheduled with `retryOf`). */
   retrying: number;
   /** Finished attempts: the duration histogram bucket of each, and its length. */
@@ -142,6 +144,12 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     effects.addDue = dueEntry(after);
     effects.gauges.push({ queue: after.queue, state: after.state, delta: 1 });
     if (after.state === "Processing") effects.dropLease = false;
+    const deltas: Array<{ kind: keyof BatchCounts; delta: number }> = [];
+    const left = before?.batchId ? endKind(before.state) : undefined;
+    const entered = after.batchId ? endKind(after.state) : undefined;
+    if (left) deltas.push({ kind: left, delta: -1 });
+    if (entered) deltas.push({ kind: entered, delta: 1 });
+    if (deltas.length) effects.batch = { id: (after.batchId ?? before?.batchId)!, deltas };
   }
   for (const event of commit.events) {
     if (event.type === "created") {
@@ -171,6 +179,17 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     }
   }
   return effects;
+}
+
+/** The batch count an end state adds to. */
+export function endKind(state: State): keyof BatchCounts | undefined {
+  return state === "Succeeded"
+    ? "succeeded"
+    : state === "Failed"
+    ? "failed"
+    : state === "Deleted"
+    ? "deleted"
+    : undefined;
 }
 
 /** True for a job waiting to retry after a failed attempt. */

@@ -25,6 +25,7 @@ import {
 } from "./effects.ts";
 import {
   type AppendResult,
+  type BatchCounts,
   type Change,
   type Counts,
   type Derive,
@@ -33,6 +34,7 @@ import {
   type Notifier,
   type Page,
   type RebuildResult,
+  type RecordStore,
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
@@ -323,6 +325,11 @@ export class KvStorage implements Storage {
       atomic.sum(this.#key("gauge", queue, state), (U64 + BigInt(delta)) % U64);
     }
     for (const total of effects.totals) atomic.sum(this.#key("total", total), 1n);
+    if (effects.batch) {
+      for (const { kind, delta } of effects.batch.deltas) {
+        atomic.sum(this.#key("batchcount", effects.batch.id, kind), (U64 + BigInt(delta)) % U64);
+      }
+    }
     if (effects.retrying !== 0) {
       atomic.sum(this.#key("retrying"), (U64 + BigInt(effects.retrying)) % U64);
     }
@@ -578,32 +585,46 @@ export class KvStorage implements Storage {
     await this.kv.delete(this.#key("server", id));
   }
 
-  readonly recurring = {
-    get: async (id: string): Promise<RecurringRecord | null> => {
-      this.#open();
-      return (await this.kv.get<RecurringRecord>(this.#key("recurring", id))).value;
-    },
-    list: async (): Promise<RecurringRecord[]> => {
-      this.#open();
-      const all: RecurringRecord[] = [];
-      for await (const entry of this.kv.list<RecurringRecord>({ prefix: this.#key("recurring") })) {
-        all.push(entry.value);
-      }
-      return all;
-    },
-    put: async (record: RecurringRecord, expect: number): Promise<boolean> => {
-      this.#open();
-      const entry = await this.kv.get<RecurringRecord>(this.#key("recurring", record.id));
-      if ((entry.value?.version ?? 0) !== expect) return false;
-      return (await this.#commit(this.kv.atomic().check(entry).set(entry.key, record))).ok;
-    },
-    delete: async (id: string, expect: number): Promise<boolean> => {
-      this.#open();
-      const entry = await this.kv.get<RecurringRecord>(this.#key("recurring", id));
-      if (!entry.value || entry.value.version !== expect) return false;
-      return (await this.#commit(this.kv.atomic().check(entry).delete(entry.key))).ok;
-    },
-  };
+  readonly recurring: RecordStore = this.#store("recurring");
+  readonly batches: RecordStore = this.#store("batch");
+
+  #store(room: string): RecordStore {
+    return {
+      get: async (id) => {
+        this.#open();
+        return (await this.kv.get<RecurringRecord>(this.#key(room, id))).value;
+      },
+      list: async () => {
+        this.#open();
+        const all: RecurringRecord[] = [];
+        for await (const entry of this.kv.list<RecurringRecord>({ prefix: this.#key(room) })) {
+          all.push(entry.value);
+        }
+        return all;
+      },
+      put: async (record, expect) => {
+        this.#open();
+        const entry = await this.kv.get<RecurringRecord>(this.#key(room, record.id));
+        if ((entry.value?.version ?? 0) !== expect) return false;
+        return (await this.#commit(this.kv.atomic().check(entry).set(entry.key, record))).ok;
+      },
+      delete: async (id, expect) => {
+        this.#open();
+        const entry = await this.kv.get<RecurringRecord>(this.#key(room, id));
+        if (!entry.value || entry.value.version !== expect) return false;
+        return (await this.#commit(this.kv.atomic().check(entry).delete(entry.key))).ok;
+      },
+    };
+  }
+
+  async batchCounts(id: string): Promise<BatchCounts> {
+    this.#open();
+    const counts: BatchCounts = { succeeded: 0, failed: 0, deleted: 0 };
+    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("batchcount", id) })) {
+      counts[entry.key[3] as keyof BatchCounts] = Number(BigInt.asIntN(64, entry.value.value));
+    }
+    return counts;
+  }
 
   async rebuild(derive: Derive): Promise<RebuildResult> {
     this.#open();
@@ -623,7 +644,7 @@ export class KvStorage implements Storage {
       "name",
       "duration",
     ];
-    for (const room of [...rooms, "duration_ms", "retrying"]) {
+    for (const room of [...rooms, "duration_ms", "retrying", "batchcount"]) {
       await this.#deletePrefix(this.#key(room));
     }
     // Counters are summed in memory and written once each: a rebuild is one writer, offline.

@@ -24,6 +24,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { SortedSet, type Tuple } from "./sorted.ts";
 import {
   type AppendResult,
+  type BatchCounts,
   type Change,
   type Counts,
   type Derive,
@@ -32,6 +33,7 @@ import {
   type Notifier,
   type Page,
   type RebuildResult,
+  type RecordStore,
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
@@ -72,7 +74,7 @@ export class MemoryStorage implements Storage {
   #totals: Counts["totals"] = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
   #buckets = new Map<string, { succeeded: number; failed: number }>();
   #servers = new Map<string, { info: ServerInfo; expiresAt: number }>();
-  #recurring = new Map<string, RecurringRecord>();
+  #batchCounts = new Map<string, BatchCounts>();
   #names = new SortedSet();
   #durations: Counts["durations"] = {
     counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0),
@@ -139,6 +141,12 @@ export class MemoryStorage implements Storage {
     }
     for (const total of effects.totals) this.#totals[total]++;
     this.#retrying += effects.retrying;
+    if (effects.batch) {
+      const counts = this.#batchCounts.get(effects.batch.id) ??
+        { succeeded: 0, failed: 0, deleted: 0 };
+      for (const { kind, delta } of effects.batch.deltas) counts[kind] += delta;
+      this.#batchCounts.set(effects.batch.id, counts);
+    }
     if (effects.addName) {
       const { name, createdAt, id } = effects.addName;
       this.#names.add([name, -createdAt, id]);
@@ -311,31 +319,43 @@ export class MemoryStorage implements Storage {
     return Promise.resolve();
   }
 
-  readonly recurring = {
-    get: (id: string): Promise<RecurringRecord | null> => {
-      this.#open();
-      const record = this.#recurring.get(id);
-      return Promise.resolve(record ? clone(record) : null);
-    },
-    list: (): Promise<RecurringRecord[]> => {
-      this.#open();
-      const all = [...this.#recurring.values()].sort((a, b) => a.id < b.id ? -1 : 1);
-      return Promise.resolve(all.map((r) => clone(r)));
-    },
-    put: (record: RecurringRecord, expect: number): Promise<boolean> => {
-      this.#open();
-      if ((this.#recurring.get(record.id)?.version ?? 0) !== expect) return Promise.resolve(false);
-      this.#recurring.set(record.id, clone(record));
-      return Promise.resolve(true);
-    },
-    delete: (id: string, expect: number): Promise<boolean> => {
-      this.#open();
-      const current = this.#recurring.get(id);
-      if (!current || current.version !== expect) return Promise.resolve(false);
-      this.#recurring.delete(id);
-      return Promise.resolve(true);
-    },
-  };
+  readonly recurring: RecordStore = this.#store(new Map());
+  readonly batches: RecordStore = this.#store(new Map());
+
+  #store(records: Map<string, RecurringRecord>): RecordStore {
+    return {
+      get: (id) => {
+        this.#open();
+        const record = records.get(id);
+        return Promise.resolve(record ? clone(record) : null);
+      },
+      list: () => {
+        this.#open();
+        const all = [...records.values()].sort((a, b) => a.id < b.id ? -1 : 1);
+        return Promise.resolve(all.map((r) => clone(r)));
+      },
+      put: (record, expect) => {
+        this.#open();
+        if ((records.get(record.id)?.version ?? 0) !== expect) return Promise.resolve(false);
+        records.set(record.id, clone(record));
+        return Promise.resolve(true);
+      },
+      delete: (id, expect) => {
+        this.#open();
+        const current = records.get(id);
+        if (!current || current.version !== expect) return Promise.resolve(false);
+        records.delete(id);
+        return Promise.resolve(true);
+      },
+    };
+  }
+
+  batchCounts(id: string): Promise<BatchCounts> {
+    this.#open();
+    return Promise.resolve({
+      ...(this.#batchCounts.get(id) ?? { succeeded: 0, failed: 0, deleted: 0 }),
+    });
+  }
 
   rebuild(derive: Derive): Promise<RebuildResult> {
     this.#open();
@@ -350,6 +370,7 @@ export class MemoryStorage implements Storage {
     this.#buckets.clear();
     this.#names.clear();
     this.#retrying = 0;
+    this.#batchCounts.clear();
     this.#durations = { counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0), sumMs: 0 };
     const skipped: string[] = [];
     for (const [id, events] of this.#events) {

@@ -26,6 +26,7 @@ import { RECURRING } from "./lua/recurring.ts";
 import { parseRedisUrl } from "./redis_url.ts";
 import {
   type AppendResult,
+  type BatchCounts,
   type Change,
   type ClaimBuilder,
   type ClaimQuery,
@@ -38,6 +39,7 @@ import {
   type Notifier,
   type Page,
   type RebuildResult,
+  type RecordStore,
   type RecurringRecord,
   type Resolution,
   RESOLUTIONS,
@@ -500,28 +502,42 @@ export class RedisStorage implements Storage {
     });
   }
 
-  readonly recurring = {
-    get: (id: string): Promise<RecurringRecord | null> =>
-      this.#run(async () => {
-        const json = await this.client.hget(this.#keys.recurring, id);
-        return json === null ? null : JSON.parse(json) as RecurringRecord;
-      }),
-    list: (): Promise<RecurringRecord[]> =>
-      this.#run(async () => {
-        const all = Object.values(await this.client.hgetall(this.#keys.recurring))
-          .map((json) => JSON.parse(json) as RecurringRecord);
-        return all.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-      }),
-    put: (record: RecurringRecord, expect: number): Promise<boolean> =>
-      this.#run(async () => {
-        const args = [this.#keys.recurring, record.id, expect, JSON.stringify(record)];
-        return await this.#scripts.tfRecurring(args) === 1;
-      }),
-    delete: (id: string, expect: number): Promise<boolean> =>
-      this.#run(async () => {
-        return await this.#scripts.tfRecurring([this.#keys.recurring, id, expect, ""]) === 1;
-      }),
-  };
+  readonly recurring: RecordStore = this.#store(() => this.#keys.recurring);
+  readonly batches: RecordStore = this.#store(() => this.#keys.batches);
+
+  #store(hash: () => string): RecordStore {
+    return {
+      get: (id) =>
+        this.#run(async () => {
+          const json = await this.client.hget(hash(), id);
+          return json === null ? null : JSON.parse(json) as RecurringRecord;
+        }),
+      list: () =>
+        this.#run(async () => {
+          const all = Object.values(await this.client.hgetall(hash()))
+            .map((json) => JSON.parse(json) as RecurringRecord);
+          return all.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+        }),
+      put: (record, expect) =>
+        this.#run(async () => {
+          const args = [hash(), record.id, expect, JSON.stringify(record)];
+          return await this.#scripts.tfRecurring(args) === 1;
+        }),
+      delete: (id, expect) =>
+        this.#run(async () => await this.#scripts.tfRecurring([hash(), id, expect, ""]) === 1),
+    };
+  }
+
+  batchCounts(id: string): Promise<BatchCounts> {
+    return this.#run(async () => {
+      const hash = await this.client.hgetall(this.#keys.batchCount(id));
+      return {
+        succeeded: Number(hash.succeeded ?? 0),
+        failed: Number(hash.failed ?? 0),
+        deleted: Number(hash.deleted ?? 0),
+      };
+    });
+  }
 
   rebuild(derive: Derive): Promise<RebuildResult> {
     return this.#run(async () => {
@@ -536,7 +552,7 @@ export class RedisStorage implements Storage {
         if (serverId) kept.set(expiries[i], { serverId, until: Number(expiries[i + 1]) });
       }
       const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.names];
-      for (const room of ["state", "ready", "bucket"]) {
+      for (const room of ["state", "ready", "bucket", "batchcount"]) {
         stale.push(...await this.#scan(`${globEscape(k.prefix)}${room}:*`));
       }
       for (let i = 0; i < stale.length; i += 1_000) {

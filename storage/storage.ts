@@ -150,6 +150,28 @@ export interface Limits {
   result: number;
 }
 
+/** Records written by compare-and-set on their `version` (recurring definitions, batches). */
+export interface RecordStore {
+  /** The record, or null. */
+  get(id: string): Promise<RecurringRecord | null>;
+  /** Every record, by id. */
+  list(): Promise<RecurringRecord[]>;
+  /** Stores `record` if the stored version equals `expect` (0: absent); false on conflict. */
+  put(record: RecurringRecord, expect: number): Promise<boolean>;
+  /** Deletes the record if its version equals `expect`; false on conflict or when absent. */
+  delete(id: string, expect: number): Promise<boolean>;
+}
+
+/** Members of a batch in each end state. */
+export interface BatchCounts {
+  /** Members now Succeeded. */
+  succeeded: number;
+  /** Members now Failed. */
+  failed: number;
+  /** Members now Deleted. */
+  deleted: number;
+}
+
 /** Wake-ups between writers and workers; optional, polling stays the always-correct path. */
 export interface Notifier {
   /** Calls `wake` whenever work may be ready; returns a function that stops listening. */
@@ -240,16 +262,12 @@ export interface Storage {
   removeServer(id: string): Promise<void>;
 
   /** Recurring job definitions, written by compare-and-set on their version. */
-  recurring: {
-    /** The recurring record `id`, or null when absent. */
-    get(id: string): Promise<RecurringRecord | null>;
-    /** All recurring records. */
-    list(): Promise<RecurringRecord[]>;
-    /** Stores `record` if the stored version equals `expect` (0: absent); false on conflict. */
-    put(record: RecurringRecord, expect: number): Promise<boolean>;
-    /** Deletes record `id` if its stored version equals `expect`; false on conflict. */
-    delete(id: string, expect: number): Promise<boolean>;
-  };
+  /** Recurring job definitions (scheduling lives in lib/). */
+  recurring: RecordStore;
+  /** Batch records (progress lives in the members' projections; see `batchCounts`). */
+  batches: RecordStore;
+  /** How many members of batch `id` are now Succeeded, Failed and Deleted. */
+  batchCounts(id: string): Promise<BatchCounts>;
 
   /**
    * Recomputes every projection (records, indexes, counters, time buckets, leases) from the

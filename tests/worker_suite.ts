@@ -8,6 +8,8 @@ import { TaskFlow } from "../lib/client.ts";
 import { DiscardError } from "../lib/errors.ts";
 import { defineJob, type JobDefinition, type JobRecord } from "../lib/job.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../lib/worker/worker.ts";
+import { memberId, STAGED } from "../lib/batch.ts";
+import { createCommit } from "../lib/changes.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit, eventually, TestClock } from "./helpers.ts";
 
@@ -347,6 +349,123 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
       e.type === "state" && e.state === "Enqueued"
     );
     assert.equal(promoted?.type === "state" && promoted.reason, "due");
+  });
+
+  test("batches: the continuation runs once after every member succeeded", async (h) => {
+    let thenRuns = 0;
+    const member = defineJob("batch.member", (args: { n: number }) => args.n);
+    const after = defineJob("batch.then", () => void thenRuns++);
+    const { id, jobIds, thenId } = await h.tf.batch(
+      Array.from({ length: 20 }, (_, n) => ({ job: member, args: { n } })),
+      { then: { job: after, args: {} } },
+    );
+    assert.equal(jobIds.length, 20);
+    assert.equal((await h.tf.get(thenId!))!.state, "Awaiting");
+    await h.worker([member, after], { concurrency: 5 });
+    await h.waitFor(thenId!, "Succeeded");
+    const status = await eventually(async () => {
+      const current = (await h.tf.batchStatus(id))!;
+      assert.equal(current.batch.state, "finished");
+      return current;
+    });
+    assert.deepEqual(status.counts, { succeeded: 20, failed: 0, deleted: 0 });
+    await sleep(150);
+    assert.equal(thenRuns, 1);
+    await assertConsistent(h.tf.storage);
+  });
+
+  test("batches: a failed member deletes an on-success continuation; on-finished still runs", async (h) => {
+    const member = defineJob("batch.maybe", (args: { fail: boolean }) => {
+      if (args.fail) throw new DiscardError("no");
+    });
+    const after = defineJob("batch.after", () => "after");
+    const items = [{ job: member, args: { fail: false } }, { job: member, args: { fail: true } }];
+    const strict = await h.tf.batch(items, { then: { job: after, args: {} } });
+    const lenient = await h.tf.batch(items, { then: { job: after, args: {} }, on: "finished" });
+    await h.worker([member, after]);
+    const deleted = await h.waitFor(strict.thenId!, "Deleted");
+    assert.match(deleted.reason!, /finished with 1 failed and 0 deleted; runs only if all succeed/);
+    await h.waitFor(lenient.thenId!, "Succeeded");
+    assert.deepEqual((await h.tf.batchStatus(lenient.id))!.counts, {
+      succeeded: 1,
+      failed: 1,
+      deleted: 0,
+    });
+  });
+
+  test("batches: large batches are staged, then released; bad items write nothing", async (h) => {
+    await assert.rejects(h.tf.batch([]), /batch items 0: must be an array of 1 to 100000 jobs/);
+    await assert.rejects(
+      h.tf.batch([{ job: "ok", args: 1 }, { job: "ok", args: { f: () => 1 } }]),
+      /args\.f is not plain JSON/,
+    );
+    assert.equal((await h.tf.counts()).totals.created, 0);
+    assert.deepEqual(await h.tf.storage.batches.list(), []);
+    const { id } = await h.tf.batch(
+      Array.from({ length: 1_200 }, (_, n) => ({ job: "big.member", args: { n } })),
+    );
+    const counts = await h.tf.counts();
+    assert.equal(counts.states.Enqueued, 1_200, "all released once all were written");
+    assert.equal((await h.tf.batchStatus(id))!.batch.released, true);
+    await assert.rejects(h.tf.batch([{ job: "x", args: 1 }], { id }), /already exists/);
+  });
+
+  test("batches: cancelBatch deletes unfinished members and the continuation", async (h) => {
+    const slow = defineJob(
+      "batch.slow",
+      (_: unknown, ctx) =>
+        new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve("stopped"))),
+    );
+    const { id, thenId } = await h.tf.batch(
+      Array.from({ length: 6 }, () => ({ job: slow, args: {} })),
+      { then: { job: "never", args: {} } },
+    );
+    await h.worker([slow], { concurrency: 2, heartbeatMs: 50 });
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Processing, 2));
+    const status = await h.tf.cancelBatch(id);
+    assert.equal(status.batch.state, "cancelled");
+    assert.equal((await h.tf.get(thenId!))!.state, "Deleted");
+    await eventually(async () =>
+      assert.deepEqual((await h.tf.batchStatus(id))!.counts, {
+        succeeded: 0,
+        failed: 0,
+        deleted: 6,
+      })
+    );
+  });
+
+  test("batches: a worker finishes a batch whose producer died after opening it", async (h) => {
+    const at = h.clock.t;
+    await h.tf.storage.batches.put({
+      id: "orphaned",
+      version: 2,
+      total: 3,
+      state: "open",
+      released: false,
+      on: "succeeded",
+      createdAt: at,
+    }, 0);
+    await h.tf.storage.append(Array.from({ length: 3 }, (_, n) => ({
+      commits: [createCommit(memberId("orphaned", n), {
+        type: "created",
+        at,
+        name: "orphan.member",
+        queue: "default",
+        args: n,
+        priority: 0,
+        options: {},
+        batchId: "orphaned",
+      }, [{ type: "state", at, state: "Awaiting", reason: STAGED }])],
+    })));
+    const member = defineJob("orphan.member", () => "ok");
+    await h.worker([member]);
+    await eventually(
+      async () => assert.equal((await h.tf.batchStatus("orphaned"))!.counts.succeeded, 3),
+      5_000,
+    );
+    await eventually(async () =>
+      assert.equal((await h.tf.batchStatus("orphaned"))!.batch.state, "finished")
+    );
   });
 
   test("a paused queue is left alone until resumed", async (h) => {

@@ -5,6 +5,7 @@
 
 import { AttemptsExhaustedError, InvalidOptionError, JobTimeoutError } from "../errors.ts";
 import type { JobContext, JobDefinition, JobRecord } from "../job.ts";
+import { finishedMember } from "../batch.ts";
 import { maxAttempts, outcomeEvents, type Settled } from "./outcome.ts";
 import type { Pool } from "./pool.ts";
 import type { NewEvent } from "../events.ts";
@@ -39,6 +40,8 @@ export interface RunHost {
   requeueShutdown(job: Running): Promise<void>;
   /** The job is settled and written: forget it. */
   done(job: Running): void;
+  /** A batch member ended: release the batch's continuation if it was the last. */
+  settleBatch(batchId: string): void;
 }
 
 /**
@@ -90,6 +93,7 @@ export async function runJob(
       return;
     }
     const state = job.record.state;
+    if (finishedMember(job.record)) worker.settleBatch(job.record.batchId!);
     if (state === "Succeeded") worker.stats.succeeded++;
     else if (state === "Failed") worker.stats.failed++;
     else if (state === "Scheduled") worker.stats.retried++;

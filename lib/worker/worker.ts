@@ -15,6 +15,7 @@ import {
   UnknownJobError,
 } from "../errors.ts";
 import type { NewEvent } from "../events.ts";
+import { type BatchRecord, settleBatch } from "../batch.ts";
 import { TaskFlow } from "../client.ts";
 import { GroupCommitter } from "../group_commit.ts";
 import { scheduleRecurring } from "../recurring.ts";
@@ -141,6 +142,7 @@ export class Worker {
   #recurringTimer?: ReturnType<typeof setTimeout>;
   #recurringRun?: Promise<unknown>;
   #closed = Promise.withResolvers<void>();
+  #stopping = Promise.withResolvers<void>();
 
   /** Validates the options; nothing runs until {@link Worker.start}. */
   constructor(options: WorkerOptions) {
@@ -247,6 +249,7 @@ export class Worker {
       return;
     }
     this.#state = "stopping";
+    this.#stopping.resolve();
     this.#signal();
     this.#unlisten?.();
     if (this.#signalHandler) {
@@ -291,6 +294,11 @@ export class Worker {
     appendOwn: (job, events) => this.#appendOwn(job, events),
     requeueShutdown: (job) => this.#requeueShutdown(job),
     done: (job) => this.#running.delete(job.record.id),
+    settleBatch: (batchId) => {
+      settleBatch(this.#storage!, batchId, this.now).catch((error) =>
+        this.log("warn", `batch ${batchId}: could not settle: ${message(error)}`)
+      );
+    },
   };
 
   /** Puts a job abandoned by shutdown back to Enqueued (unless it changed meanwhile). */
@@ -360,7 +368,7 @@ export class Worker {
   async #loop(): Promise<void> {
     let idle = this.#options.minPollIntervalMs ?? 25;
     while (this.#state === "running") {
-      await this.#pool.whenFree();
+      await Promise.race([this.#pool.whenFree(), this.#stopping.promise]);
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
       if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
@@ -534,12 +542,26 @@ export class Worker {
     this.#recurringTimer = setTimeout(() => void this.#scheduleRecurring(), wait);
   }
 
+  /**
+   * Finishes what a crashed producer or worker left: releases staged members of open batches
+   * and continuations of finished ones (each step is idempotent).
+   */
+  async #sweepBatches(): Promise<void> {
+    for (const batch of await this.#storage!.batches.list() as BatchRecord[]) {
+      if (batch.state === "open") await settleBatch(this.#storage!, batch.id, this.now);
+    }
+  }
+
   /** Heartbeat, lease extension, reaping and pruning; runs every heartbeat. */
   async #maintain(): Promise<void> {
-    if (this.#state !== "running") return;
+    // Beats go on while stopping: running jobs keep their leases, and a job deleted meanwhile
+    // still gets its signal aborted.
+    if (this.#state !== "running" && this.#state !== "stopping") return;
     try {
       await this.#beat();
+      if (this.#state !== "running") return;
       await this.#reap();
+      await this.#sweepBatches();
       if (Math.random() < this.heartbeatMs / 600_000) await this.#storage!.prune(Date.now());
       this.#recovered();
     } catch (error) {

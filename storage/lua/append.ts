@@ -28,7 +28,7 @@ ARGV[5+Q] peek size P: how many ready jobs (after the changes) to return, with t
 ARGV[6+Q] where the job id starts in a ready member
 ARGV[7+Q] number of changes; then per change: number of commits; then per commit:
   id, expected version ("0": must not exist), new position
-  ("version|state|queue|stateMember|readyMember|dueScore|retry"), record JSON,
+  ("version|state|queue|stateMember|readyMember|dueScore|retry|batchId"), record JSON,
   lease server id ("" when none), lease expiry,
   number of events, events (JSON)..., number of totals, totals...,
   number of bucket hits, then per hit: "resolution:at", "succeeded"|"failed", expiry (ms),
@@ -71,8 +71,10 @@ local function version(p)
   return string.match(p, '^(%d+)|')
 end
 
+local ENDS = { Succeeded = 'succeeded', Failed = 'failed', Deleted = 'deleted' }
+
 local function split(p)
-  return string.match(p, '^%d+|(([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*))$')
+  return string.match(p, '^%d+|(([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*))$')
 end
 
 local function zop(key, member, score)
@@ -114,10 +116,16 @@ local function apply(a)
       redis.call('XADD', KEYS[8], 'MAXLEN', '~', 10000, '*', 'job', id, 'event', ARGV[e])
     end
   end
-  local rest, state, queue, sm, rm, ds, rt = split(newPos)
-  local oldRest, oldState, oldQueue, oldSm, oldRm, oldDs, oldRt
-  if old then oldRest, oldState, oldQueue, oldSm, oldRm, oldDs, oldRt = split(old) end
+  local rest, state, queue, sm, rm, ds, rt, batch = split(newPos)
+  local oldRest, oldState, oldQueue, oldSm, oldRm, oldDs, oldRt, oldBatch
+  if old then oldRest, oldState, oldQueue, oldSm, oldRm, oldDs, oldRt, oldBatch = split(old) end
   if rest ~= oldRest then
+    if oldBatch and oldBatch ~= '' and ENDS[oldState] then
+      redis.call('HINCRBY', prefix .. 'batchcount:' .. oldBatch, ENDS[oldState], -1)
+    end
+    if batch ~= '' and ENDS[state] then
+      redis.call('HINCRBY', prefix .. 'batchcount:' .. batch, ENDS[state], 1)
+    end
     if (rt == 'r') ~= (oldRt == 'r') then count(totals, 'retrying', rt == 'r' and 1 or -1) end
     if old then
       zop(prefix .. 'state:' .. oldState, oldSm, false)

@@ -7,7 +7,7 @@
  * | key | type | holds |
  * |---|---|---|
  * | `jobs` | hash | job id → record JSON |
- * | `pos` | hash | job id → position: `version\|state\|queue\|stateMember\|readyMember\|dueScore\|retry` |
+ * | `pos` | hash | job id → position: `version\|state\|queue\|stateMember\|readyMember\|dueScore\|retry\|batchId` |
  * | `log:<id>` | list | the job's events (JSON), oldest first — the source of truth |
  * | `events` | stream | every event of every job, capped (~10,000), for live feeds |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
@@ -62,7 +62,7 @@ export function positionOf(record: JobRecord): string {
   const retry = record.state === "Scheduled" && record.retryOf !== undefined ? "r" : "";
   return `${record.version}|${record.state}|${record.queue}|${
     stateMember(record.stateAt, record.id)
-  }|${ready}|${due}|${retry}`;
+  }|${ready}|${due}|${retry}|${record.batchId ?? ""}`;
 }
 
 /** The names of every key of one prefix. */
@@ -88,6 +88,8 @@ export function keysOf(prefix: string) {
     wake: `${p}wake`,
     names: `${p}names`,
     paused: `${p}paused`,
+    batches: `${p}batches`,
+    batchCount: (id: string) => `${p}batchcount:${id}`,
   };
 }
 

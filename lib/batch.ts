@@ -1,0 +1,152 @@
+/**
+ * @module
+ * Batches: many jobs created together, with one continuation released once when the last of
+ * them finishes. Members get deterministic ids (`batch:<id>:<n>`) and are staged as Awaiting
+ * until all are written, so a batch that could not be created whole never runs half of itself.
+ * Progress is a projection (each member's end-state counts move in its own commits).
+ */
+
+import type { BatchCounts, RecurringRecord, Storage } from "../storage/storage.ts";
+import { appendCommit } from "./changes.ts";
+import type { ContinueOn } from "./events.ts";
+import type { JobRecord } from "./job.ts";
+import { FINAL_STATES } from "./states.ts";
+
+/** A stored batch. */
+export interface BatchRecord extends RecurringRecord {
+  /** Members, `batch:<id>:0` .. `batch:<id>:<total-1>`. */
+  total: number;
+  /** creating: members being written (none runs); open: running; finished: every member ended
+   * and the continuation was released; cancelled: stopped. */
+  state: "creating" | "open" | "finished" | "cancelled";
+  /** All members were moved from staging (Awaiting) to Enqueued. */
+  released: boolean;
+  /** The continuation's job id, when there is one. */
+  thenId?: string;
+  /** Run the continuation after every member succeeded, or after all finished in any way. */
+  on: ContinueOn;
+  /** When the batch was created (ms since epoch). */
+  createdAt: number;
+}
+
+/** A batch with its progress. */
+export interface BatchStatus {
+  /** The stored batch. */
+  batch: BatchRecord;
+  /** Members now in each end state. */
+  counts: BatchCounts;
+  /** Members in an end state. */
+  done: number;
+  /** True once every member is in an end state. */
+  finished: boolean;
+}
+
+/** Id of member `n` of batch `batchId`. */
+export function memberId(batchId: string, n: number): string {
+  return `batch:${batchId}:${n}`;
+}
+
+/** Id of the continuation of batch `batchId`. */
+export function thenId(batchId: string): string {
+  return `batch:${batchId}:then`;
+}
+
+/** Reason a staged member or continuation shows while it waits. */
+export const STAGED = "waiting for its batch to be created";
+
+/** The batch and its progress, or null. */
+export async function batchStatus(storage: Storage, id: string): Promise<BatchStatus | null> {
+  const batch = await storage.batches.get(id) as BatchRecord | null;
+  if (!batch) return null;
+  const counts = await storage.batchCounts(id);
+  const done = counts.succeeded + counts.failed + counts.deleted;
+  return { batch, counts, done, finished: done >= batch.total };
+}
+
+/**
+ * Moves staged members (Awaiting) of an open batch to Enqueued, in chunks; idempotent, so a
+ * worker's sweep finishes what a crashed producer started.
+ */
+export async function releaseMembers(
+  storage: Storage,
+  batch: BatchRecord,
+  now: () => number,
+): Promise<void> {
+  for (let start = 0; start < batch.total; start += 500) {
+    const ids = Array.from(
+      { length: Math.min(500, batch.total - start) },
+      (_, i) => memberId(batch.id, start + i),
+    );
+    const records = await storage.getMany(ids);
+    const staged = records.filter((r): r is JobRecord =>
+      r?.state === "Awaiting" && r.reason === STAGED
+    );
+    if (staged.length === 0) continue;
+    await storage.append(staged.map((record) => ({
+      commits: [
+        appendCommit(record, [{
+          type: "state",
+          at: now(),
+          state: "Enqueued",
+          reason: `batch ${batch.id} started`,
+        }]),
+      ],
+    })));
+  }
+}
+
+/**
+ * Releases the continuation once every member has finished: Enqueued (or Deleted when `on` is
+ * "succeeded" and some member did not succeed). Exactly once: the continuation moves by
+ * compare-and-set out of Awaiting. Safe to call any number of times, from anywhere.
+ */
+export async function settleBatch(
+  storage: Storage,
+  id: string,
+  now: () => number,
+): Promise<boolean> {
+  const status = await batchStatus(storage, id);
+  if (!status || status.batch.state !== "open") return false;
+  const { batch, counts } = status;
+  if (!batch.released) {
+    await releaseMembers(storage, batch, now);
+    await storage.batches.put(
+      { ...batch, version: batch.version + 1, released: true },
+      batch.version,
+    );
+  }
+  if (!status.finished) return false;
+  const then = batch.thenId ? await storage.get(batch.thenId) : null;
+  if (!then || then.state !== "Awaiting") return await markFinished(storage, id);
+  const proceed = batch.on === "finished" || counts.succeeded === batch.total;
+  const reason = proceed
+    ? `batch ${id} finished: ${counts.succeeded} succeeded, ${counts.failed} failed, ${counts.deleted} deleted`
+    : `batch ${id} finished with ${counts.failed} failed and ${counts.deleted} deleted; runs only if all succeed`;
+  const [result] = await storage.append([{
+    commits: [
+      appendCommit(then, [{
+        type: "state",
+        at: now(),
+        state: proceed ? "Enqueued" : "Deleted",
+        reason,
+      }]),
+    ],
+  }]);
+  if (result.ok) await markFinished(storage, id);
+  return result.ok;
+}
+
+async function markFinished(storage: Storage, id: string): Promise<boolean> {
+  const current = await storage.batches.get(id) as BatchRecord | null;
+  if (!current || current.state !== "open") return false;
+  await storage.batches.put(
+    { ...current, version: current.version + 1, state: "finished" },
+    current.version,
+  );
+  return false;
+}
+
+/** True when `record` is a batch member that has just reached an end state. */
+export function finishedMember(record: JobRecord): boolean {
+  return record.batchId !== undefined && FINAL_STATES.includes(record.state);
+}
