@@ -13,16 +13,18 @@ import * as $8 from "./routes/api/live.ts";
 import * as $9 from "./routes/api/recurring.ts";
 import * as $10 from "./routes/api/servers.ts";
 import * as $11 from "./routes/api/stats.ts";
-import * as $12 from "./routes/index.tsx";
-import * as $13 from "./routes/job/[id].tsx";
-import * as $14 from "./routes/jobs/[state].tsx";
-import * as $15 from "./routes/jobs/index.ts";
-import * as $16 from "./routes/metrics.ts";
-import * as $17 from "./routes/queues.tsx";
-import * as $18 from "./routes/recurring.tsx";
-import * as $19 from "./routes/retries.tsx";
-import * as $20 from "./routes/search.tsx";
-import * as $21 from "./routes/servers.tsx";
+import * as $12 from "./routes/batch/[id].tsx";
+import * as $13 from "./routes/batches.tsx";
+import * as $14 from "./routes/index.tsx";
+import * as $15 from "./routes/job/[id].tsx";
+import * as $16 from "./routes/jobs/[state].tsx";
+import * as $17 from "./routes/jobs/index.ts";
+import * as $18 from "./routes/metrics.ts";
+import * as $19 from "./routes/queues.tsx";
+import * as $20 from "./routes/recurring.tsx";
+import * as $21 from "./routes/retries.tsx";
+import * as $22 from "./routes/search.tsx";
+import * as $23 from "./routes/servers.tsx";
 import * as $$0 from "./islands/LiveCounters.tsx";
 import * as $$1 from "./islands/ProcessingList.tsx";
 import * as $$2 from "./islands/RealtimeGraph.tsx";
@@ -43,16 +45,18 @@ const manifest: Manifest = {
     "./routes/api/recurring.ts": $9,
     "./routes/api/servers.ts": $10,
     "./routes/api/stats.ts": $11,
-    "./routes/index.tsx": $12,
-    "./routes/job/[id].tsx": $13,
-    "./routes/jobs/[state].tsx": $14,
-    "./routes/jobs/index.ts": $15,
-    "./routes/metrics.ts": $16,
-    "./routes/queues.tsx": $17,
-    "./routes/recurring.tsx": $18,
-    "./routes/retries.tsx": $19,
-    "./routes/search.tsx": $20,
-    "./routes/servers.tsx": $21,
+    "./routes/batch/[id].tsx": $12,
+    "./routes/batches.tsx": $13,
+    "./routes/index.tsx": $14,
+    "./routes/job/[id].tsx": $15,
+    "./routes/jobs/[state].tsx": $16,
+    "./routes/jobs/index.ts": $17,
+    "./routes/metrics.ts": $18,
+    "./routes/queues.tsx": $19,
+    "./routes/recurring.tsx": $20,
+    "./routes/retries.tsx": $21,
+    "./routes/search.tsx": $22,
+    "./routes/servers.tsx": $23,
   },
   islands: {
     "./islands/LiveCounters.tsx": $$0,

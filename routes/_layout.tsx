@@ -7,6 +7,7 @@ const NAV = [
   ["/queues", "Queues"],
   ["/retries", "Retries"],
   ["/recurring", "Recurring"],
+  ["/batches", "Batches"],
   ["/servers", "Servers"],
 ] as const;
 

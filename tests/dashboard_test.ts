@@ -586,3 +586,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "dashboard: batch pages show progress and members, and cancel",
+  fn: async () => {
+    const a = await app();
+    try {
+      const { id, jobIds } = await a.tf.batch(
+        Array.from({ length: 60 }, (_, n) => ({ job: "b.member", args: { n } })),
+        { then: { job: "b.then", args: {} } },
+      );
+      await a.tf.delete(jobIds[0]);
+      const list = await text(await a.get("/batches"));
+      assert.match(list, new RegExp(id));
+      assert.match(list, /1 \/ 60/);
+      const page = await text(await a.get(`/batch/${id}`));
+      assert.match(page, /Page 1 of 2/);
+      assert.match(page, new RegExp(jobIds[1]));
+      assert.match(await text(await a.get(`/batch/${id}?page=2`)), new RegExp(jobIds[59]));
+      assert.equal((await a.get(`/batch/${id}?page=9`)).status, 400);
+      assert.equal((await a.get("/batch/nope")).status, 404);
+      assert.match(await text(await a.get(`/job/${jobIds[3]}`)), new RegExp(`/batch/${id}`));
+      const cancel = await a.post(`/batch/${id}`, { action: "cancel", _csrf: a.csrf });
+      assert.equal(cancel.status, 303);
+      assert.equal((await a.tf.batchStatus(id))!.batch.state, "cancelled");
+      assert.equal((await a.tf.batchStatus(id))!.counts.deleted, 60);
+    } finally {
+      a.close();
+    }
+  },
+});

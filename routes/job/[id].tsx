@@ -116,6 +116,14 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
             </dd>
           </>
         )}
+        {job.batchId && (
+          <>
+            <dt>Batch</dt>
+            <dd>
+              <a class="mono" href={`/batch/${encodeURIComponent(job.batchId)}`}>{job.batchId}</a>
+            </dd>
+          </>
+        )}
         {job.parentId && (
           <>
             <dt>Continues</dt>
