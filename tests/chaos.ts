@@ -192,7 +192,15 @@ if (import.meta.main) {
     },
   });
   const dir = await Deno.makeTempDir({ prefix: "taskflow-chaos-kv-" });
-  const urls = values.storage?.length ? values.storage : [`kv:${dir}/chaos.sqlite`];
+  const redis = "redis://127.0.0.1:6379";
+  const redisUp = await Deno.connect({ hostname: "127.0.0.1", port: 6379 }).then(
+    (c) => (c.close(), true),
+    () => false,
+  );
+  const urls = values.storage?.length ? values.storage : [
+    `kv:${dir}/chaos.sqlite`,
+    ...redisUp ? [`${redis}?prefix=chaos-${crypto.randomUUID().slice(0, 8)}`] : [],
+  ];
   let failed = false;
   for (const url of urls) {
     console.log(`chaos on ${url}`);
