@@ -10,6 +10,7 @@ import type { SecurityConfig } from "../lib/dashboard/security.ts";
 import { generateManifest } from "../lib/fresh/manifest.ts";
 import { claimCommit, eventually } from "./helpers.ts";
 import { appendCommit } from "../lib/changes.ts";
+import { deletePrefix, openTestRedis, REDIS_REQUIRED, redisUnreachable } from "./redis_helpers.ts";
 
 const ORIGIN = "http://127.0.0.1:8000";
 const XSS = `<script>alert("x")</script>`;
@@ -617,3 +618,66 @@ Deno.test({
     }
   },
 });
+
+for (
+  const [label, open] of [
+    ["kv :memory:", () => TaskFlow.open("kv::memory:")],
+    ["redis", async () => new TaskFlow((await openTestRedis("dash")).storage)],
+  ] as const
+) {
+  Deno.test({
+    ...opts,
+    name: `dashboard on ${label}: pages, API and an action work`,
+    ignore: label === "redis" && !!(await redisUnreachable()) && !REDIS_REQUIRED,
+    fn: async () => {
+      const tf = await open();
+      const dashboard = createDashboard({ tf });
+      const prefix = (tf.storage as { prefix?: string }).prefix;
+      try {
+        const id = await tf.enqueue("mail.send", { to: "x" }, { queue: "mail" });
+        await tf.recurring.upsert("nightly", "0 3 * * *", "report", null);
+        const { id: batch } = await tf.batch([{ job: "b", args: 1 }]);
+        for (
+          const path of [
+            "/",
+            "/jobs/enqueued",
+            `/job/${id}`,
+            "/queues",
+            "/retries",
+            "/recurring",
+            "/servers",
+            "/batches",
+            `/batch/${batch}`,
+            "/search?q=mail",
+            "/metrics",
+            "/api/stats",
+          ]
+        ) {
+          const response = await dashboard.handler(new Request(`${ORIGIN}${path}`));
+          assert.equal(
+            response.status,
+            200,
+            `${label} ${path}: ${(await response.text()).slice(0, 200)}`,
+          );
+          await response.body?.cancel().catch(() => {});
+        }
+        const first = await dashboard.handler(new Request(`${ORIGIN}/queues`));
+        await first.body?.cancel();
+        const csrf = /tf_csrf=([^;]+)/.exec(first.headers.get("set-cookie") ?? "")![1];
+        const response = await dashboard.handler(
+          new Request(`${ORIGIN}/job/${id}`, {
+            method: "POST",
+            body: new URLSearchParams({ action: "delete", _csrf: csrf }),
+            headers: { origin: ORIGIN, cookie: `tf_csrf=${csrf}` },
+          }),
+        );
+        assert.equal(response.status, 303);
+        assert.equal((await tf.get(id))!.state, "Deleted");
+      } finally {
+        dashboard.close();
+        await tf.close();
+        if (label === "redis") await deletePrefix(prefix ?? "");
+      }
+    },
+  });
+}
