@@ -61,7 +61,9 @@ export interface KvOptions {
   prefix?: string;
   /**
    * Enqueue one KV queue message per write that makes jobs ready or scheduled, as a wake-up
-   * for workers (default true). Turn off where KV queues are unavailable (the new Deno Deploy).
+   * for workers in other processes (default false; `openStorage` turns it on for Deno's default
+   * database). A local file is watched instead: with queues, several processes on one file
+   * that were SIGKILLed left it corrupt in our chaos runs.
    */
   queueWakeups?: boolean;
 }
@@ -87,7 +89,7 @@ export class KvStorage implements Storage {
     this.kv = kv;
     this.address = address;
     this.#p = options.prefix ?? "taskflow";
-    this.#queueWakeups = options.queueWakeups ?? true;
+    this.#queueWakeups = options.queueWakeups ?? false;
     this.notifier = {
       listen: (wake) => {
         this.#listeners.add(wake);

@@ -64,7 +64,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         "--concurrency",
         "20",
         "--heartbeat-ms",
-        "500",
+        "1000",
         "--poll-ms",
         "100",
       ],

@@ -22,13 +22,16 @@ runWorkerSuite("kv file", async () => {
 });
 
 Deno.test({
-  name: "kv: one queue message per atomic write wakes workers; scheduled writes send a delayed one",
+  name:
+    "kv: with queue wake-ups on, one message per atomic write; scheduled writes send a delayed one",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "taskflow-wake-" });
     const spy = await Deno.openKv(`${dir}/q.sqlite`);
-    const storage = await KvStorage.open(`${dir}/q.sqlite`, `kv:${dir}/q.sqlite`);
+    const storage = await KvStorage.open(`${dir}/q.sqlite`, `kv:${dir}/q.sqlite`, {
+      queueWakeups: true,
+    });
     const messages: Array<{ at: number; message: unknown }> = [];
     const listening = spy.listenQueue((message) => void messages.push({ at: Date.now(), message }));
     try {
