@@ -92,6 +92,14 @@ export function JobTable({ jobs, now, bulk, extra }: {
   );
 }
 
+/** What a paged list of jobs renders: the jobs, the next cursor, and where the reader is. */
+export interface JobPage {
+  jobs: JobRecord[];
+  cursor?: string;
+  page: number;
+  limit: number;
+}
+
 /** "Next page" link carrying the cursor, and a link back to the first page. */
 export function Pager(
   { base, cursor, page, limit, query = {} }: {

@@ -28,6 +28,15 @@ export function json(value: unknown, init: ResponseInit = {}): Response {
   return new Response(body, { ...init, headers });
 }
 
+/**
+ * The answer to a successful action (POST-redirect-GET): 303 to `path`, with a `done` notice for
+ * the next page when given.
+ */
+export function seeOther(path: string, done?: string): Response {
+  const location = done === undefined ? path : `${path}?${new URLSearchParams({ done })}`;
+  return new Response(null, { status: 303, headers: { location } });
+}
+
 /** A response with `status` and `message`, as JSON (`api`) or as a minimal page. */
 export function problem(
   _req: Request,

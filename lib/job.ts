@@ -151,9 +151,14 @@ export function checkQueueName(name: unknown): string {
   return name;
 }
 
+/** True when `id` has the shape of a job id. */
+export function isJobId(id: unknown): id is string {
+  return typeof id === "string" && JOB_ID.test(id);
+}
+
 /** Throws {@link InvalidNameError} unless `id` is a valid job id. */
 export function checkJobId(id: unknown): string {
-  if (typeof id !== "string" || !JOB_ID.test(id)) {
+  if (!isJobId(id)) {
     throw new InvalidNameError(
       "job id",
       id,

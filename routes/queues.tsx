@@ -7,6 +7,7 @@ import { count, iso, relative } from "../components/format.ts";
 import { Csrf } from "../components/Jobs.tsx";
 import { InvalidOptionError } from "../lib/errors.ts";
 import { zeroStates } from "../storage/effects.ts";
+import { seeOther } from "../components/problem.ts";
 
 interface Data {
   queues: Array<
@@ -39,10 +40,7 @@ export const handler: Handlers<Data, DashboardState> = {
     else if (action === "resume") await ctx.state.tf.resumeQueue(queue);
     else throw new InvalidOptionError("action", action, "must be pause or resume");
     const done = `${action === "pause" ? "Paused" : "Resumed"} ${queue}.`;
-    return new Response(null, {
-      status: 303,
-      headers: { location: `/queues?${new URLSearchParams({ done })}` },
-    });
+    return seeOther("/queues", done);
   },
 };
 

@@ -4,6 +4,7 @@ import type { RecurringJob } from "../lib/recurring.ts";
 import { InvalidOptionError } from "../lib/errors.ts";
 import { Csrf } from "../components/Jobs.tsx";
 import { iso, relative } from "../components/format.ts";
+import { seeOther } from "../components/problem.ts";
 
 interface Data {
   definitions: RecurringJob[];
@@ -34,10 +35,7 @@ export const handler: Handlers<Data, DashboardState> = {
     else if (action === "pause") done = (await recurring.pause(id), `Paused ${id}.`);
     else if (action === "resume") done = (await recurring.resume(id), `Resumed ${id}.`);
     else done = (await recurring.remove(id), `Deleted ${id}.`);
-    return new Response(null, {
-      status: 303,
-      headers: { location: `/recurring?${new URLSearchParams({ done })}` },
-    });
+    return seeOther("/recurring", done);
   },
 };
 

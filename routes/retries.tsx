@@ -1,19 +1,11 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
-import type { JobRecord } from "../lib/job.ts";
-import { JobTable, Pager } from "../components/Jobs.tsx";
+import { type JobPage, JobTable, Pager } from "../components/Jobs.tsx";
 import { limitParam, pageParam } from "../components/params.ts";
 import { iso, relative } from "../components/format.ts";
 
-interface Data {
-  jobs: JobRecord[];
-  cursor?: string;
-  page: number;
-  limit: number;
-}
-
 /** Retries are Scheduled jobs with `retryOf` set (Hangfire's Retries page). */
-export const handler: Handlers<Data, DashboardState> = {
+export const handler: Handlers<JobPage, DashboardState> = {
   async GET(_req, ctx) {
     const limit = limitParam(ctx.url), page = pageParam(ctx.url);
     const result = await ctx.state.tf.list({
@@ -30,7 +22,7 @@ export const handler: Handlers<Data, DashboardState> = {
   },
 };
 
-export default function Retries({ data, url }: PageProps<Data, DashboardState>) {
+export default function Retries({ data, url }: PageProps<JobPage, DashboardState>) {
   const now = Date.now();
   return (
     <>

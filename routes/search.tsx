@@ -1,15 +1,12 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
-import type { JobRecord } from "../lib/job.ts";
-import { JobTable, Pager } from "../components/Jobs.tsx";
+import { isJobId } from "../lib/job.ts";
+import { type JobPage, JobTable, Pager } from "../components/Jobs.tsx";
 import { limitParam, pageParam } from "../components/params.ts";
+import { seeOther } from "../components/problem.ts";
 
-interface Data {
+interface Data extends JobPage {
   q: string;
-  jobs: JobRecord[];
-  cursor?: string;
-  page: number;
-  limit: number;
 }
 
 /** Search: an exact job id jumps to its page; anything else lists jobs by name prefix. */
@@ -17,11 +14,8 @@ export const handler: Handlers<Data, DashboardState> = {
   async GET(_req, ctx) {
     const q = (ctx.url.searchParams.get("q") ?? "").trim();
     const { tf } = ctx.state;
-    if (q && /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/.test(q) && await tf.get(q)) {
-      return new Response(null, {
-        status: 303,
-        headers: { location: `/job/${encodeURIComponent(q)}` },
-      });
+    if (isJobId(q) && await tf.get(q)) {
+      return seeOther(`/job/${encodeURIComponent(q)}`);
     }
     const limit = limitParam(ctx.url), page = pageParam(ctx.url);
     if (!q) return ctx.render({ q, jobs: [], page, limit });

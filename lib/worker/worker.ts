@@ -139,6 +139,7 @@ export class Worker {
   #recurringClient?: TaskFlow;
   /** Paused queues, refreshed with every heartbeat. */
   #paused = new Set<string>();
+  #lastSweep = 0;
   #recurringTimer?: ReturnType<typeof setTimeout>;
   #recurringRun?: Promise<unknown>;
   #closed = Promise.withResolvers<void>();
@@ -547,6 +548,9 @@ export class Worker {
    * and continuations of finished ones (each step is idempotent).
    */
   async #sweepBatches(): Promise<void> {
+    // Recovery only (members settle their batch as they finish): once a minute is plenty.
+    if (Date.now() - this.#lastSweep < 60_000) return;
+    this.#lastSweep = Date.now();
     for (const batch of await this.#storage!.batches.list() as BatchRecord[]) {
       if (batch.state === "open") await settleBatch(this.#storage!, batch.id, this.now);
     }

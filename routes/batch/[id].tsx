@@ -7,6 +7,7 @@ import { Csrf, JobTable } from "../../components/Jobs.tsx";
 import { limitParam, pageParam } from "../../components/params.ts";
 import { iso } from "../../components/format.ts";
 import { Progress } from "../../components/Batch.tsx";
+import { seeOther } from "../../components/problem.ts";
 
 interface Data {
   status: BatchStatus;
@@ -48,10 +49,7 @@ export const handler: Handlers<Data, DashboardState> = {
     const action = (await req.formData()).get("action");
     if (action !== "cancel") throw new InvalidOptionError("action", action, "must be cancel");
     await ctx.state.tf.cancelBatch(ctx.params.id);
-    return new Response(null, {
-      status: 303,
-      headers: { location: `/batch/${encodeURIComponent(ctx.params.id)}?done=Cancelled.` },
-    });
+    return seeOther(`/batch/${encodeURIComponent(ctx.params.id)}`, "Cancelled.");
   },
 };
 

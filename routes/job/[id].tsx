@@ -8,6 +8,7 @@ import type { Lease } from "../../lib/projection.ts";
 import { ActionButtons, stateDurations } from "../../components/Jobs.tsx";
 import { actionParam } from "../../components/params.ts";
 import { duration, iso, relative } from "../../components/format.ts";
+import { seeOther } from "../../components/problem.ts";
 
 interface Data {
   job: JobRecord;
@@ -42,10 +43,7 @@ export const handler: Handlers<Data, DashboardState> = {
       await ctx.state.tf.requeue(id, { reason: "requeued from the dashboard" });
     } else await ctx.state.tf.delete(id, { reason: "deleted from the dashboard" });
     const done = action === "requeue" ? "Requeued." : "Deleted.";
-    return new Response(null, {
-      status: 303,
-      headers: { location: `/job/${encodeURIComponent(id)}?${new URLSearchParams({ done })}` },
-    });
+    return seeOther(`/job/${encodeURIComponent(id)}`, done);
   },
 };
 

@@ -1,19 +1,15 @@
 import type { Handlers, PageProps } from "../../lib/fresh/types.ts";
 import type { DashboardState } from "../../lib/dashboard/state.ts";
-import type { JobRecord } from "../../lib/job.ts";
 import type { State } from "../../lib/states.ts";
 import { STATES } from "../../lib/states.ts";
 import { actionParam, limitParam, pageParam, stateParam } from "../../components/params.ts";
-import { bulkActions, JobTable, Pager } from "../../components/Jobs.tsx";
+import { bulkActions, type JobPage, JobTable, Pager } from "../../components/Jobs.tsx";
 import { count, iso, relative } from "../../components/format.ts";
 import { InvalidOptionError } from "../../lib/errors.ts";
+import { seeOther } from "../../components/problem.ts";
 
-interface Data {
+interface Data extends JobPage {
   state: State;
-  jobs: JobRecord[];
-  cursor?: string;
-  page: number;
-  limit: number;
   total: number;
   done?: string;
 }
@@ -62,10 +58,7 @@ export const handler: Handlers<Data, DashboardState> = {
     const done = `${action}: ${ok} done${
       failed ? `, ${failed} not possible (state changed or not allowed)` : ""
     }`;
-    return new Response(null, {
-      status: 303,
-      headers: { location: `/jobs/${state.toLowerCase()}?${new URLSearchParams({ done })}` },
-    });
+    return seeOther(`/jobs/${state.toLowerCase()}`, done);
   },
 };
 

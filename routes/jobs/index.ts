@@ -1,4 +1,6 @@
+import { seeOther } from "../../components/problem.ts";
+
 /** `/jobs` shows the Enqueued jobs. */
 export function handler(): Response {
-  return new Response(null, { status: 303, headers: { location: "/jobs/enqueued" } });
+  return seeOther("/jobs/enqueued");
 }
