@@ -6,6 +6,8 @@
 
 import assert from "node:assert/strict";
 import { InvalidOptionError, StorageUnavailableError, UnknownStorageError } from "../lib/errors.ts";
+import { TaskFlow } from "../lib/client.ts";
+import { defineJob } from "../lib/job.ts";
 import { openStorage } from "../storage/open.ts";
 import type { RedisStorage } from "../storage/redis.ts";
 import { parseRedisUrl } from "../storage/redis_url.ts";
@@ -65,3 +67,36 @@ Deno.test("redis URLs: credentials never reach the address or errors; ?prefix= w
   });
   assert.ok(Date.now() - started < 5_000, "fails fast");
 });
+
+await whenRedis(
+  "redis events stream",
+  () =>
+    Deno.test("redis events stream: one entry per append call, job id → its events", async () => {
+      const { storage, cleanup } = await openTestRedis("stream");
+      const tf = new TaskFlow(storage);
+      try {
+        const noop = defineJob("noop", () => {});
+        const single = await tf.enqueue(noop, { n: 0 });
+        const many = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: noop, args: { n } })));
+        const redis = storage as RedisStorage;
+        const entries = await redis.client.xrange(`${redis.prefix}:events`, "-", "+");
+        assert.equal(entries.length, 2, "enqueue and enqueueMany: one call each");
+        const feed = entries.map(([, fields]) => {
+          const byJob = new Map<string, unknown>();
+          for (let i = 0; i < fields.length; i += 2) {
+            byJob.set(fields[i], JSON.parse(fields[i + 1]));
+          }
+          return byJob;
+        });
+        assert.deepEqual([...feed[0].keys()], [single]);
+        assert.deepEqual([...feed[1].keys()], many);
+        for (const id of [single, ...many]) {
+          const entry = feed.find((byJob) => byJob.has(id))!;
+          assert.deepEqual(entry.get(id), await tf.events(id));
+        }
+      } finally {
+        await tf.close();
+        await cleanup();
+      }
+    }),
+);

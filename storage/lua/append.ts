@@ -10,8 +10,9 @@ import { positionOf } from "./layout.ts";
 /** Applies changes with compare-and-set on every job's version; see the header. */
 export const APPEND = `--[[
 append: applies a batch of changes (group commit). A change applies all its commits or none.
-Per commit: compare-and-set on the job's version, RPUSH its events to the job's log, XADD
-them to the capped events stream, store the record and position, move index entries, adjust
+Per commit: compare-and-set on the job's version, RPUSH its events to the job's log, add
+them to this call's entry of the capped events stream (field: job id, value: its events as a
+JSON array; one XADD per call, 500 jobs per entry at most), store the record and position, move index entries, adjust
 gauges, totals and time buckets, set or drop the lease. Index and counter writes are batched
 (one multi-member ZADD/ZREM/HSET per key) at the end of the call.
 
@@ -45,6 +46,7 @@ local zops, zkeys = {}, {}
 local leases, leaseOrder = {}, {}
 local gauges, totals, buckets, bucketOrder = {}, {}, {}, {}
 local wake = false
+local feed = {}
 local nq = tonumber(ARGV[3])
 local queues = {}
 for q = 1, nq do queues[q] = prefix .. 'ready:' .. ARGV[3 + q] end
@@ -112,9 +114,8 @@ local function apply(a)
     for s = first, last, CHUNK do
       redis.call('RPUSH', log, unpack(ARGV, s, math.min(s + CHUNK - 1, last)))
     end
-    for e = first, last do
-      redis.call('XADD', KEYS[8], 'MAXLEN', '~', 10000, '*', 'job', id, 'event', ARGV[e])
-    end
+    feed[#feed + 1] = id
+    feed[#feed + 1] = '[' .. (n == 1 and ARGV[first] or table.concat(ARGV, ',', first, last)) .. ']'
   end
   local rest, state, queue, sm, rm, ds, rt, batch = split(newPos)
   local oldRest, oldState, oldQueue, oldSm, oldRm, oldDs, oldRt, oldBatch
@@ -158,7 +159,7 @@ local function apply(a)
     count(hit, ARGV[k + 1], 1)
   end
   local nm = b + 1 + 3 * tonumber(ARGV[b])
-  for k = nm + 1, nm + tonumber(ARGV[nm]) do redis.call('ZADD', prefix .. 'names', 0, ARGV[k]) end
+  for k = nm + 1, nm + tonumber(ARGV[nm]) do zop(prefix .. 'names', ARGV[k], 0) end
 end
 
 -- First pass: where each commit starts, and every job's position in one HMGET per 500 ids.
@@ -264,6 +265,9 @@ for _, key in ipairs(bucketOrder) do
     end
   end
   if created then redis.call('PEXPIREAT', key, hit.exp) end
+end
+for s = 1, #feed, 2 * CHUNK do
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', 10000, '*', unpack(feed, s, math.min(s + 2 * CHUNK - 1, #feed)))
 end
 if wake and not replay then redis.call('PUBLISH', prefix .. 'wake', '1') end
 local peeked = {}

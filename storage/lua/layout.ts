@@ -9,7 +9,7 @@
  * | `jobs` | hash | job id → record JSON |
  * | `pos` | hash | job id → position: `version\|state\|queue\|stateMember\|readyMember\|dueScore\|retry\|batchId` |
  * | `log:<id>` | list | the job's events (JSON), oldest first — the source of truth |
- * | `events` | stream | every event of every job, capped (~10,000), for live feeds |
+ * | `events` | stream | one entry per append call: job id → its events (JSON array); capped (~10,000) |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
  * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
  * | `due` | zset | Scheduled job ids by run time |
