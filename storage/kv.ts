@@ -60,15 +60,18 @@ export interface KvOptions {
   /** First element of every key (default `"taskflow"`), so an app can share its KV database. */
   prefix?: string;
   /**
-   * Enqueue one KV queue message per write that makes jobs ready or scheduled, as a wake-up
-   * for workers in other processes (default false; `openStorage` turns it on for Deno's default
-   * database). A local file is watched instead: with queues, several processes on one file
-   * that were SIGKILLed left it corrupt in our chaos runs.
+   * Enqueue one KV queue message per write that makes jobs ready or scheduled, as a worker
+   * wake-up (default false; `openStorage` turns it on except on Deploy, for `:memory:` and for
+   * remote databases). Messages from other processes arrive late (KV polls for them every
+   * 60 s), so a local file also wakes other processes through `<file>.wake/`.
    */
   queueWakeups?: boolean;
 }
 
 type Key = Deno.KvKey;
+
+/** What a writer puts in `<file>.wake/tick`: any write wakes the watchers. */
+const TICK = new Uint8Array([0x31]);
 
 /** Storage on a Deno KV database. */
 export class KvStorage implements Storage {
@@ -81,8 +84,11 @@ export class KvStorage implements Storage {
   #listeners = new Set<() => void>();
   #listening = false;
   #closed = false;
-  #file?: string;
+  /** `<file>.wake`, the directory of cross-process wake-ups (local files only). */
+  #wakeDir?: string;
   #watcher?: Deno.FsWatcher;
+  #touching = false;
+  #touchAgain = false;
 
   /** Wraps an open `Deno.Kv`; `address` names it in messages. */
   constructor(kv: Deno.Kv, address: string, options: KvOptions = {}) {
@@ -108,7 +114,15 @@ export class KvStorage implements Storage {
   ): Promise<KvStorage> {
     try {
       const storage = new KvStorage(await Deno.openKv(path), address, options);
-      if (path && path !== ":memory:" && !/^https?:/.test(path)) storage.#file = path;
+      if (path && path !== ":memory:" && !/^https?:/.test(path)) {
+        const wakeDir = `${path}.wake`;
+        try {
+          await Deno.mkdir(wakeDir, { recursive: true });
+          storage.#wakeDir = wakeDir;
+        } catch {
+          // read-only place: workers in other processes find new jobs by polling
+        }
+      }
       return storage;
     } catch (error) {
       throw new StorageUnavailableError(address, (error as Error).message, error);
@@ -130,31 +144,47 @@ export class KvStorage implements Storage {
   }
 
   /**
-   * KV queue messages from another process arrive only by a 60 s fallback poll, and kv.watch
-   * misses other processes' writes; but every commit touches the SQLite file, so watching it
-   * wakes a worker within a millisecond of another process's write (polling stays the truth).
+   * Cross-process wake-ups for a local file. KV queue messages from another process arrive only
+   * by a 60 s fallback poll and kv.watch misses other processes' writes, so a writer touches
+   * `<file>.wake/tick` after each commit that makes jobs ready or scheduled, and workers watch
+   * that directory (polling stays the truth). Never the database's own directory: Deno.watchFs
+   * opens every file it reports as modified, and closing any descriptor of a file drops all of
+   * the process's POSIX locks on it, so watching the SQLite files released SQLite's locks and
+   * lost commits and corrupted the file when several processes wrote (chaos runs, README).
    */
   #watchFile(): void {
-    if (!this.#file || this.#watcher) return;
-    const file = this.#file.startsWith("/") ? this.#file : `${Deno.cwd()}/${this.#file}`;
-    const dir = file.slice(0, file.lastIndexOf("/")) || "/";
+    if (!this.#wakeDir || this.#watcher) return;
+    const dir = this.#wakeDir;
     try {
       this.#watcher = Deno.watchFs(dir, { recursive: false });
     } catch {
       return; // no read permission or no inotify: polling alone
     }
     const watcher = this.#watcher;
-    // The file changes while a commit is still being written, before readers can see it; so
-    // wake again shortly after the last change, when the commit (and its fsync) is done.
-    const trailing: ReturnType<typeof setTimeout>[] = [];
     (async () => {
       for await (const event of watcher) {
-        if (event.kind !== "modify" || !event.paths.some((p) => p.startsWith(file))) continue;
-        this.#wake();
-        trailing.splice(0).forEach(clearTimeout);
-        for (const ms of [3, 25]) trailing.push(setTimeout(() => this.#wake(), ms));
+        if (event.kind === "modify" || event.kind === "create") this.#wake();
       }
-    })().catch(() => {/* ends when closed */}).finally(() => trailing.forEach(clearTimeout));
+    })().catch(() => {/* ends when closed */});
+  }
+
+  /** Tells workers in other processes that jobs became ready or scheduled (coalesced). */
+  #touch(): void {
+    if (!this.#wakeDir || this.#closed) return;
+    if (this.#touching) {
+      this.#touchAgain = true;
+      return;
+    }
+    this.#touching = true;
+    const tick = `${this.#wakeDir}/tick`;
+    (async () => {
+      do {
+        this.#touchAgain = false;
+        await Deno.writeFile(tick, TICK);
+      } while (this.#touchAgain && !this.#closed);
+    })().catch(() => {
+      this.#wakeDir = undefined; // cannot write there: other processes rely on polling
+    }).finally(() => this.#touching = false);
   }
 
   #wake(): void {
@@ -268,6 +298,7 @@ export class KvStorage implements Storage {
       if (outcome.ok) {
         for (const { index } of batch) results[index] = { ok: true };
         if (ready || earliestDue <= Date.now()) this.#wake();
+        if (ready || earliestDue < Infinity) this.#touch();
         return;
       }
       // Someone else wrote one of these jobs since we read it: find which, and retry the rest.

@@ -54,13 +54,13 @@ export async function openStorage(
   if (target === "memory:") return new MemoryStorage();
   if (target.startsWith("kv:")) {
     const rest = target.slice(3);
-    // KV queue messages are wake-ups only where nothing better exists: Deno's default database
-    // (no file to watch). A local file is watched instead, and a :memory: database or a remote
-    // one has no other process on it to wake. Queues on a local file shared by processes that
-    // get SIGKILLed left the SQLite file corrupt in our chaos runs (README, Known issues).
+    // One KV queue message per write that makes jobs ready or scheduled wakes the workers (a
+    // local file also wakes other processes through <file>.wake/, see KvStorage). Not on
+    // Deploy (no queues there), nor for :memory: or a remote database (nothing to wake).
+    const local = rest === "" || !(rest === ":memory:" || /^https?:\/\//.test(rest));
     const kvOptions = {
       prefix: options.prefix,
-      queueWakeups: options.queueWakeups ?? (rest === "" && !onDenoDeploy()),
+      queueWakeups: options.queueWakeups ?? (local && !onDenoDeploy()),
     };
     if (rest === "") return await KvStorage.open(undefined, target, kvOptions);
     if (rest === ":memory:" || /^https?:\/\//.test(rest)) {

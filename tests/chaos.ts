@@ -5,6 +5,7 @@
  * full version (10,000 jobs, 30 s of kills); `tests/chaos_test.ts` a short one.
  */
 
+import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { TaskFlow } from "../lib/client.ts";
 import { assertConsistent, seeded } from "./helpers.ts";
@@ -166,6 +167,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     );
   }
   await tf.close();
+  if (options.url.startsWith("kv:") && options.url.length > 3) {
+    // SQLite's own check of the file (every worker has stopped; Deno KV has closed it).
+    const db = new DatabaseSync(options.url.slice(3), { readOnly: true });
+    try {
+      const rows = db.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[];
+      const verdict = rows.map((row) => row.integrity_check).join("; ");
+      if (verdict !== "ok") problems.push(`SQLite integrity_check: ${verdict.slice(0, 300)}`);
+    } finally {
+      db.close();
+    }
+  }
   if (problems.length === 0) await Deno.remove(dir, { recursive: true });
   else problems.push(`runs kept in ${dir}`);
   return {

@@ -30,19 +30,8 @@ await whenRedis("chaos on Redis", () => {
   });
 });
 
-// With several writer processes on one KV file being SIGKILLed, Deno KV sometimes loses a commit
-// it reported as done (two claims of one job both "succeed"), and with KV queues on, the SQLite
-// file was even left corrupt (README, Known issues). Until that is fixed below us, the KV run is
-// opt-in; `deno task chaos` runs it in full.
-const kvChaos = Deno.env.get("TASKFLOW_TEST_KV_CHAOS") === "1";
-if (!kvChaos) {
-  console.log(
-    "skipping chaos on a KV file: set TASKFLOW_TEST_KV_CHAOS=1 (known SQLite corruption under SIGKILL)",
-  );
-}
 Deno.test({
   name: "chaos (short): 3 workers on one KV file, SIGKILLed at random; nothing lost, nothing stuck",
-  ignore: !kvChaos,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

@@ -1,5 +1,9 @@
+import assert from "node:assert/strict";
+import { TaskFlow } from "../lib/client.ts";
+import { defineJob } from "../lib/job.ts";
 import { KvStorage } from "../storage/kv.ts";
 import type { Storage } from "../storage/storage.ts";
+import { eventually } from "./helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
 async function corrupt(storage: Storage, ids: string[]): Promise<void> {
@@ -28,4 +32,30 @@ runStorageContract("kv file", async () => {
     },
     corrupt,
   };
+});
+
+Deno.test("kv file: writes wake other processes through <file>.wake/tick, never by watching the database", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-kv-wake-" });
+  const file = `${dir}/jobs.sqlite`;
+  const listener = await KvStorage.open(file, `kv:${file}`);
+  const writer = await KvStorage.open(file, `kv:${file}`);
+  try {
+    let woken = 0;
+    const stop = listener.notifier.listen(() => woken++);
+    const tf = new TaskFlow(writer);
+    await tf.enqueue(defineJob("wake.me", () => {}), {});
+    // The listener's own instance wrote nothing: only the tick file can have woken it.
+    await eventually(() => assert.ok(woken > 0, "woken by the tick file"));
+    assert.ok((await Deno.stat(`${file}.wake/tick`)).isFile);
+    // Deno.watchFs opens each file it reports, which drops SQLite's locks in that process: the
+    // wake-up directory must hold nothing of SQLite's.
+    const names = [];
+    for await (const entry of Deno.readDir(`${file}.wake`)) names.push(entry.name);
+    assert.deepEqual(names, ["tick"]);
+    stop();
+  } finally {
+    await writer.close();
+    await listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
