@@ -337,6 +337,41 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.match(reaped.reason!, /server dead-server stopped heartbeating; lease expired at /);
   });
 
+  test("a finished job listed under Processing by a stale index is never reaped", async (h) => {
+    const job = defineJob("finished", () => "done");
+    const id = await h.tf.enqueue(job, {});
+    await h.worker([job]);
+    const done = await h.waitFor(id, "Succeeded");
+    // An index that lies (a lost write below the storage API): the finished job shows up among
+    // expired leases. Requeueing it would run it again and rewrite its history.
+    const inner = h.tf.storage;
+    const lying = new Proxy(inner, {
+      get(target, property) {
+        if (property === "due") {
+          return async (query: Parameters<Storage["due"]>[0]) => {
+            const due = await target.due(query);
+            return query.state === "Processing" ? [...due, done] : due;
+          };
+        }
+        if (property === "lease") {
+          return async (jobId: string) =>
+            jobId === id ? { serverId: "gone", until: 0 } : await target.lease(jobId);
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const reaper = await h.worker([job], { storage: lying });
+    h.clock.advance(1_000);
+    await eventually(() =>
+      assert.ok(h.logs.some((line) => line.includes(`job ${id} is listed under Processing`)))
+    );
+    assert.equal(reaper.stats.reaped, 0);
+    const after = (await h.tf.get(id))!;
+    assert.equal(after.state, "Succeeded");
+    assert.equal(after.version, done.version);
+  });
+
   test("scheduled jobs are promoted when due, with wake-ups off (polling only)", async (h) => {
     const job = defineJob("later", () => "ran");
     const id = await h.tf.schedule(job, {}, { delayMs: 5_000 });

@@ -140,6 +140,8 @@ export class Worker {
   /** Paused queues, refreshed with every heartbeat. */
   #paused = new Set<string>();
   #lastSweep = 0;
+  /** Jobs a stale Processing index listed, already reported. */
+  #misindexed = new Set<string>();
   #recurringTimer?: ReturnType<typeof setTimeout>;
   #recurringRun?: Promise<unknown>;
   #closed = Promise.withResolvers<void>();
@@ -607,6 +609,19 @@ export class Worker {
     const expired = await this.#storage!.due({ state: "Processing", before: now, limit: 100 });
     await Promise.all(expired.map(async (job) => {
       if (job.serverId === this.id && this.#running.has(job.id)) return;
+      if (job.state !== "Processing") {
+        // Only a damaged index lists it (a write lost below the storage API): requeueing would
+        // run a finished job again. Reported once; `deno task doctor` names it, rebuild repairs.
+        if (!this.#misindexed.has(job.id)) {
+          this.#misindexed.add(job.id);
+          this.log(
+            "warn",
+            `job ${job.id} is listed under Processing but is ${job.state}: not reaped ` +
+              "(run deno task doctor)",
+          );
+        }
+        return;
+      }
       const lease = await this.#storage!.lease(job.id);
       if (!lease || lease.until > now) return;
       const reason = `server ${lease.serverId} stopped heartbeating; lease expired at ` +
