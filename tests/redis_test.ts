@@ -71,7 +71,7 @@ Deno.test("redis URLs: credentials never reach the address or errors; ?prefix= w
 await whenRedis(
   "redis events stream",
   () =>
-    Deno.test("redis events stream: one entry per append call, job id → its events", async () => {
+    Deno.test("redis events stream: one entry per append call, job id → its events; large appends pipelined", async () => {
       const { storage, cleanup } = await openTestRedis("stream");
       const tf = new TaskFlow(storage);
       try {
@@ -94,6 +94,14 @@ await whenRedis(
           const entry = feed.find((byJob) => byJob.has(id))!;
           assert.deepEqual(entry.get(id), await tf.events(id));
         }
+        // A large append is split into pipelined calls of 250 changes: one entry each.
+        const bulk = await tf.enqueueMany(
+          Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
+        );
+        const more = (await redis.client.xrange(`${redis.prefix}:events`, "-", "+")).slice(2);
+        assert.deepEqual(more.map(([, fields]) => fields.length / 2), [250, 250, 100]);
+        assert.deepEqual(more.flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0)), bulk);
+        assert.equal((await tf.counts()).states.Enqueued, 604);
       } finally {
         await tf.close();
         await cleanup();
