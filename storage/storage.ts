@@ -261,8 +261,7 @@ export interface Storage {
   /** Deletes a server record. */
   removeServer(id: string): Promise<void>;
 
-  /** Recurring job definitions, written by compare-and-set on their version. */
-  /** Recurring job definitions (scheduling lives in lib/). */
+  /** Recurring job definitions, written by compare-and-set (scheduling lives in lib/). */
   recurring: RecordStore;
   /** Batch records (progress lives in the members' projections; see `batchCounts`). */
   batches: RecordStore;
