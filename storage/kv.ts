@@ -61,9 +61,10 @@ export interface KvOptions {
   prefix?: string;
   /**
    * Enqueue one KV queue message per write that makes jobs ready or scheduled, as a worker
-   * wake-up (default false; `openStorage` turns it on except on Deploy, for `:memory:` and for
-   * remote databases). Messages from other processes arrive late (KV polls for them every
-   * 60 s), so a local file also wakes other processes through `<file>.wake/`.
+   * wake-up (default false; `openStorage` turns it on for Deno's default database, off Deploy).
+   * A local file wakes other processes through `<file>.wake/` instead: KV delivers another
+   * process's messages only by a 60 s poll, and undelivered messages pile up for workers to
+   * drain later.
    */
   queueWakeups?: boolean;
 }
