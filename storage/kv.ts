@@ -27,6 +27,7 @@ import {
   type AppendResult,
   type BatchCounts,
   type Change,
+  type Commit,
   type Counts,
   type Derive,
   type Heartbeat,
@@ -71,6 +72,9 @@ export interface KvOptions {
 
 type Key = Deno.KvKey;
 
+/** Most listed ready entries kept for the claims that follow (the map is emptied beyond). */
+const MAX_LISTED_READY = 10_000;
+
 /** What a writer puts in `<file>.wake/tick`: any write wakes the watchers. */
 const TICK = new Uint8Array([0x31]);
 
@@ -90,6 +94,8 @@ export class KvStorage implements Storage {
   #watcher?: Deno.FsWatcher;
   #touching = false;
   #touchAgain = false;
+  /** Ready jobs as the last ready-queue listings read them (see #currentRecords). */
+  #listedReady = new Map<string, Deno.KvEntry<JobRecord>>();
 
   /** Wraps an open `Deno.Kv`; `address` names it in messages. */
   constructor(kv: Deno.Kv, address: string, options: KvOptions = {}) {
@@ -219,8 +225,7 @@ export class KvStorage implements Storage {
     round: { change: Change; index: number }[],
     results: AppendResult[],
   ): Promise<void> {
-    const ids = round.flatMap(({ change }) => change.commits.map((c) => c.id));
-    const current = await this.#readRecords(ids);
+    const current = await this.#currentRecords(round.flatMap(({ change }) => change.commits));
     let batch: { change: Change; index: number }[] = [];
     const WAKEUPS = 2; // at most one immediate and one delayed queue message per atomic
     let checks = 0, mutations = WAKEUPS, bytes = 0;
@@ -380,6 +385,29 @@ export class KvStorage implements Storage {
     }
   }
 
+  /**
+   * The stored entries the commits expect, with their versionstamps. A claim follows the listing
+   * of its ready queue, which read these very records: those still at the expected version are
+   * taken from that listing instead of being read twice (a stale one fails its check and is read
+   * afresh by #commitBatch).
+   */
+  async #currentRecords(
+    commits: readonly Commit[],
+  ): Promise<Map<string, Deno.KvEntryMaybe<JobRecord>>> {
+    const current = new Map<string, Deno.KvEntryMaybe<JobRecord>>();
+    const unread: string[] = [];
+    for (const { id, expect } of commits) {
+      const listed = this.#listedReady.get(id);
+      this.#listedReady.delete(id);
+      if (listed && listed.value.version === expect) current.set(id, listed);
+      else unread.push(id);
+    }
+    if (unread.length) {
+      for (const [id, entry] of await this.#readRecords(unread)) current.set(id, entry);
+    }
+    return current;
+  }
+
   async #readRecords(ids: readonly string[]): Promise<Map<string, Deno.KvEntryMaybe<JobRecord>>> {
     const keys = [...new Set(ids)].map((id) => this.#key("job", id));
     const entries = await this.#getMany<JobRecord>(keys);
@@ -406,11 +434,16 @@ export class KvStorage implements Storage {
   }
 
   /** Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. */
-  async #listed(ids: readonly string[]): Promise<JobRecord[]> {
+  /** The records of `ids`; for a ready queue also kept in #listedReady for the claim. */
+  async #listed(ids: readonly string[], ready = false): Promise<JobRecord[]> {
     const entries = await this.#getMany<JobRecord>(ids.map((id) => this.#key("job", id)));
+    if (ready && this.#listedReady.size > MAX_LISTED_READY) this.#listedReady.clear();
     return entries.flatMap((entry, i) => {
       try {
-        return checked(ids[i], entry.value) ?? [];
+        const record = checked(ids[i], entry.value);
+        if (!record) return [];
+        if (ready) this.#listedReady.set(ids[i], entry as Deno.KvEntry<JobRecord>);
+        return record;
       } catch {
         return [];
       }
@@ -444,7 +477,7 @@ export class KvStorage implements Storage {
       if (query.cursor === undefined) throw error;
       throw new InvalidOptionError("cursor", query.cursor, "is not a cursor this storage returned");
     }
-    const records = await this.#listed(ids);
+    const records = await this.#listed(ids, query.state === undefined);
     const page: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };
     if (ids.length === limit) page.cursor = iterator.cursor;
     return page;
