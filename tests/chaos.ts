@@ -8,7 +8,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { TaskFlow } from "../lib/client.ts";
-import { assertConsistent, seeded } from "./helpers.ts";
+import { assertConsistent, seeded, spawnWorkerProcess } from "./helpers.ts";
 
 /** How a chaos run is shaped. */
 export interface ChaosOptions {
@@ -41,8 +41,6 @@ export interface ChaosReport {
   problems: string[];
 }
 
-const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-
 /** Runs chaos against `options.url` and reports; never throws for a violation (see `problems`). */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => {});
@@ -52,28 +50,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const tf = await TaskFlow.open(options.url);
   const started = performance.now();
   const spawn = () =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "main.ts",
-        "worker",
-        "--storage",
-        options.url,
-        "--jobs",
-        "tests/fixtures/chaos_jobs.ts",
-        "--concurrency",
-        "20",
-        "--heartbeat-ms",
-        "1000",
-        "--poll-ms",
-        "100",
-      ],
-      cwd: root,
-      env: { TASKFLOW_TEST_RUNS: runsFile, NO_COLOR: "1" },
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    spawnWorkerProcess({
+      url: options.url,
+      jobs: "tests/fixtures/chaos_jobs.ts",
+      runs: runsFile,
+      args: ["--concurrency", "20", "--heartbeat-ms", "1000", "--poll-ms", "100"],
+      output: "null",
+    });
   const workers = Array.from({ length: options.workers }, spawn);
   let kills = 0;
   const killed = new Set<number>();

@@ -116,3 +116,40 @@ export function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** How {@link spawnWorkerProcess} starts a worker. */
+export interface WorkerProcessOptions {
+  url: string;
+  /** The job module (relative to the project root). */
+  jobs: string;
+  /** The file the jobs record their runs in (TASKFLOW_TEST_RUNS). */
+  runs: string;
+  /** More CLI flags, after the defaults (a repeated flag wins). */
+  args?: string[];
+  /** What happens to the worker's output (default "piped"). */
+  output?: "piped" | "null";
+}
+
+/** Starts `main.ts worker` in a subprocess. */
+export function spawnWorkerProcess(options: WorkerProcessOptions): Deno.ChildProcess {
+  const output = options.output ?? "piped";
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "worker",
+      "--storage",
+      options.url,
+      "--jobs",
+      options.jobs,
+      ...options.args ?? [],
+    ],
+    cwd: ROOT,
+    env: { TASKFLOW_TEST_RUNS: options.runs, NO_COLOR: "1" },
+    stdout: output,
+    stderr: output,
+  }).spawn();
+}

@@ -6,9 +6,7 @@
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { assertConsistent, eventually } from "./helpers.ts";
-
-const root = new URL("..", import.meta.url).pathname;
+import { assertConsistent, eventually, spawnWorkerProcess } from "./helpers.ts";
 
 interface Env {
   dir: string;
@@ -26,27 +24,12 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
 }
 
 function spawnWorker(env: Env, extra: string[] = []): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "main.ts",
-      "worker",
-      "--storage",
-      env.url,
-      "--jobs",
-      "tests/fixtures/jobs.ts",
-      "--heartbeat-ms",
-      "200",
-      "--poll-ms",
-      "50",
-      ...extra,
-    ],
-    cwd: root,
-    env: { TASKFLOW_TEST_RUNS: env.runs, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  return spawnWorkerProcess({
+    url: env.url,
+    jobs: "tests/fixtures/jobs.ts",
+    runs: env.runs,
+    args: ["--heartbeat-ms", "200", "--poll-ms", "50", ...extra],
+  });
 }
 
 async function lines(path: string): Promise<string[]> {
