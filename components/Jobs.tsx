@@ -4,7 +4,7 @@
  */
 
 import type { JobRecord } from "../lib/job.ts";
-import { type Action, allowedActions, type State } from "../lib/states.ts";
+import type { Action } from "../lib/states.ts";
 import { duration, iso, relative } from "./format.ts";
 
 /** A hidden CSRF field for action forms. */
@@ -122,20 +122,18 @@ export function Pager(
   );
 }
 
-/** Bulk actions allowed for every job in `state`. */
-export function bulkActions(state: State): Action[] {
-  return allowedActions(state);
-}
-
 /** Time spent in each state, from consecutive state events. */
 export function stateDurations(
-  events: Array<{ type: string; at: number; state?: string }>,
+  events: Array<{ type: string; at: number; state?: string; reason?: string }>,
   now: number,
-): Array<{ state: string; at: number; spent: string }> {
-  const states = events.filter((e) => e.type === "state") as Array<{ at: number; state: string }>;
+): Array<{ state: string; at: number; spent: string; reason?: string }> {
+  const states = events.filter((e) => e.type === "state") as Array<
+    { at: number; state: string; reason?: string }
+  >;
   return states.map((e, i) => ({
     state: e.state,
     at: e.at,
     spent: duration((states[i + 1]?.at ?? now) - e.at) + (i === states.length - 1 ? " so far" : ""),
+    reason: e.reason,
   }));
 }

@@ -3,6 +3,8 @@
  * Error responses: a small HTML page for browsers, JSON for the API. Never a stack trace.
  */
 
+import { scriptJson } from "../lib/fresh/render.ts";
+
 const ESCAPES: Record<string, string> = {
   "&": "&amp;",
   "<": "&lt;",
@@ -21,8 +23,7 @@ export function escapeHtml(text: string): string {
  * (job args, names, error messages) can never be read as markup by anything sniffing the body.
  */
 export function json(value: unknown, init: ResponseInit = {}): Response {
-  const body = JSON.stringify(value).replaceAll("<", "\\u003c").replaceAll(">", "\\u003e")
-    .replaceAll("&", "\\u0026");
+  const body = scriptJson(value);
   const headers = new Headers(init.headers);
   headers.set("content-type", "application/json; charset=utf-8");
   return new Response(body, { ...init, headers });
@@ -39,7 +40,6 @@ export function seeOther(path: string, done?: string): Response {
 
 /** A response with `status` and `message`, as JSON (`api`) or as a minimal page. */
 export function problem(
-  _req: Request,
   status: number,
   message: string,
   api: boolean,

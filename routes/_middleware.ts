@@ -49,26 +49,25 @@ async function guard(
   if (!auth.ok) {
     const headers: Record<string, string> = {};
     if (security.password) headers["www-authenticate"] = 'Basic realm="TaskFlow", charset="UTF-8"';
-    return problem(req, 401, "authentication required", api, headers);
+    return problem(401, "authentication required", api, headers);
   }
   const existing = cookie(req, CSRF_COOKIE);
   state.csrf = existing && /^[\w-]{20,64}$/.test(existing) ? existing : newCsrfToken();
   const unsafe = !["GET", "HEAD", "OPTIONS"].includes(req.method);
   if (unsafe && !(api && auth.via === "bearer")) {
-    if (security.readOnly) return problem(req, 403, "the dashboard is read-only", api);
+    if (security.readOnly) return problem(403, "the dashboard is read-only", api);
     if (!sameOrigin(req, url, security)) {
-      return problem(req, 403, "cross-origin request refused", api);
+      return problem(403, "cross-origin request refused", api);
     }
     if (!api) {
       let sent: FormDataEntryValue | null = null;
       try {
         sent = (await req.clone().formData()).get("_csrf");
       } catch {
-        return problem(req, 400, "the form could not be read", api);
+        return problem(400, "the form could not be read", api);
       }
       if (!existing || typeof sent !== "string" || !safeEqual(sent, existing)) {
         return problem(
-          req,
           403,
           "missing or invalid CSRF token; reload the page and try again",
           api,
@@ -86,7 +85,7 @@ async function guard(
       ((error as TaskFlowError).code === "CORRUPT_RECORD"
         ? " (run `deno task doctor` to list such jobs, `deno task rebuild` to repair them from their events)"
         : "");
-    response = problem(req, status, message, api);
+    response = problem(status, message, api);
   }
   if (!existing) {
     response.headers.append(

@@ -164,13 +164,7 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     ) {
       effects.durations.push({ bucket: durationBucket(ms), ms });
     }
-    const kind = event.state === "Succeeded"
-      ? "succeeded"
-      : event.state === "Failed"
-      ? "failed"
-      : event.state === "Deleted"
-      ? "deleted"
-      : undefined;
+    const kind = endKind(event.state);
     if (!kind) continue;
     effects.totals.push(kind);
     if (kind === "deleted") continue;
@@ -181,7 +175,7 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
   return effects;
 }
 
-/** The batch count an end state adds to. */
+/** The end-state count (batch counts, totals, time buckets) a state adds to. */
 export function endKind(state: State): keyof BatchCounts | undefined {
   return state === "Succeeded"
     ? "succeeded"

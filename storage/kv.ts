@@ -433,8 +433,10 @@ export class KvStorage implements Storage {
     return entries.map((entry, i) => checked(ids[i], entry.value));
   }
 
-  /** Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. */
-  /** The records of `ids`; for a ready queue also kept in #listedReady for the claim. */
+  /**
+   * Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. For a
+   * ready queue they are also kept in #listedReady for the claim that follows.
+   */
   async #listed(ids: readonly string[], ready = false): Promise<JobRecord[]> {
     const entries = await this.#getMany<JobRecord>(ids.map((id) => this.#key("job", id)));
     if (ready && this.#listedReady.size > MAX_LISTED_READY) this.#listedReady.clear();
@@ -478,7 +480,7 @@ export class KvStorage implements Storage {
       throw new InvalidOptionError("cursor", query.cursor, "is not a cursor this storage returned");
     }
     const records = await this.#listed(ids, query.state === undefined);
-    const page: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };
+    const page: Page = { jobs: records };
     if (ids.length === limit) page.cursor = iterator.cursor;
     return page;
   }

@@ -452,16 +452,8 @@ export class Worker {
     for (const queue of queues) {
       if (claimed >= free) break;
       const page = await this.#storage!.list({ queue, limit: free - claimed });
-      const now = this.now();
-      const lease = { serverId: this.id, until: now + this.leaseMs };
-      const commits = page.jobs.filter((job) => job.state === "Enqueued").map((job) =>
-        appendCommit(job, [{
-          type: "state",
-          at: now,
-          state: "Processing",
-          data: { serverId: this.id, leaseUntil: lease.until },
-        }], lease)
-      );
+      const build = this.#claimBuilder();
+      const commits = page.jobs.map(build).filter((commit): commit is Commit => commit !== null);
       const results = await Promise.all(
         commits.map((commit) => this.#committer!.submit({ commits: [commit] })),
       );
@@ -477,23 +469,25 @@ export class Worker {
     return { claimed, contended };
   }
 
+  /** Builds the commit moving an Enqueued job to Processing under a fresh lease (else null). */
+  #claimBuilder(): (job: JobRecord) => Commit | null {
+    const now = this.now();
+    const lease = { serverId: this.id, until: now + this.leaseMs };
+    return (job) =>
+      job.state !== "Enqueued" ? null : appendCommit(job, [{
+        type: "state",
+        at: now,
+        state: "Processing",
+        data: { serverId: this.id, leaseUntil: lease.until },
+      }], lease);
+  }
+
   /** Claims through the backend's own claim (one round trip on Redis); lib still builds commits. */
   async #claimNatively(
     free: number,
     queues: string[],
   ): Promise<{ claimed: number; contended: boolean }> {
-    const now = this.now();
-    const lease = { serverId: this.id, until: now + this.leaseMs };
-    const result = await this.#storage!.claim!(
-      { queues, limit: free },
-      (job) =>
-        job.state !== "Enqueued" ? null : appendCommit(job, [{
-          type: "state",
-          at: now,
-          state: "Processing",
-          data: { serverId: this.id, leaseUntil: lease.until },
-        }], lease),
-    );
+    const result = await this.#storage!.claim!({ queues, limit: free }, this.#claimBuilder());
     for (const commit of result.claimed) this.#startJob(commit.record);
     return { claimed: result.claimed.length, contended: result.contended };
   }

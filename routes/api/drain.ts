@@ -10,13 +10,13 @@ export const handler: Handlers<unknown, DashboardState> = {
   async POST(req, ctx) {
     const { drain, security } = ctx.state;
     if (!drain) {
-      return problem(req, 404, "draining on demand is only available in Deploy mode", true);
+      return problem(404, "draining on demand is only available in Deploy mode", true);
     }
     if (!security.token) {
-      return problem(req, 403, "POST /api/drain needs TASKFLOW_DASHBOARD_TOKEN to be set", true);
+      return problem(403, "POST /api/drain needs TASKFLOW_DASHBOARD_TOKEN to be set", true);
     }
     if (!(req.headers.get("authorization") ?? "").startsWith("Bearer ")) {
-      return problem(req, 401, "POST /api/drain needs an Authorization: Bearer token", true);
+      return problem(401, "POST /api/drain needs an Authorization: Bearer token", true);
     }
     return json(await drain());
   },

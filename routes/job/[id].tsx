@@ -174,21 +174,16 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
           </tr>
         </thead>
         <tbody>
-          {stateDurations(events, now).map((row, i) => {
-            const event = events.filter((e) => e.type === "state")[i] as JobEvent & {
-              reason?: string;
-            };
-            return (
-              <tr>
-                <td>
-                  <span class={`state ${row.state.toLowerCase()}`}>{row.state}</span>
-                  {event.reason ? <span class="reason">{event.reason}</span> : null}
-                </td>
-                <td>{iso(row.at)}</td>
-                <td>{row.spent}</td>
-              </tr>
-            );
-          })}
+          {stateDurations(events, now).map((row) => (
+            <tr>
+              <td>
+                <span class={`state ${row.state.toLowerCase()}`}>{row.state}</span>
+                {row.reason ? <span class="reason">{row.reason}</span> : null}
+              </td>
+              <td>{iso(row.at)}</td>
+              <td>{row.spent}</td>
+            </tr>
+          ))}
         </tbody>
       </table>
       {logs.length > 0 && (

@@ -1,9 +1,9 @@
 import type { Handlers, PageProps } from "../../lib/fresh/types.ts";
 import type { DashboardState } from "../../lib/dashboard/state.ts";
 import type { State } from "../../lib/states.ts";
-import { STATES } from "../../lib/states.ts";
+import { allowedActions, STATES } from "../../lib/states.ts";
 import { actionParam, limitParam, pageParam, stateParam } from "../../components/params.ts";
-import { bulkActions, type JobPage, JobTable, Pager } from "../../components/Jobs.tsx";
+import { type JobPage, JobTable, Pager } from "../../components/Jobs.tsx";
 import { count, iso, relative } from "../../components/format.ts";
 import { InvalidOptionError } from "../../lib/errors.ts";
 import { seeOther } from "../../components/problem.ts";
@@ -44,17 +44,16 @@ export const handler: Handlers<Data, DashboardState> = {
     if (ids.length > 500) {
       throw new InvalidOptionError("ids", ids.length, "at most 500 jobs per bulk action");
     }
-    let ok = 0, failed = 0;
-    for (const id of ids) {
-      try {
-        await (action === "requeue"
+    // All at once, so the client's group commit writes them together.
+    const outcomes = await Promise.allSettled(
+      ids.map((id) =>
+        action === "requeue"
           ? ctx.state.tf.requeue(id, { reason: "requeued from the dashboard" })
-          : ctx.state.tf.delete(id, { reason: "deleted from the dashboard" }));
-        ok++;
-      } catch {
-        failed++;
-      }
-    }
+          : ctx.state.tf.delete(id, { reason: "deleted from the dashboard" })
+      ),
+    );
+    const failed = outcomes.filter((outcome) => outcome.status === "rejected").length;
+    const ok = ids.length - failed;
     const done = `${action}: ${ok} done${
       failed ? `, ${failed} not possible (state changed or not allowed)` : ""
     }`;
@@ -64,7 +63,7 @@ export const handler: Handlers<Data, DashboardState> = {
 
 export default function JobsPage({ data, state: s, url }: PageProps<Data, DashboardState>) {
   const now = Date.now();
-  const actions = bulkActions(data.state);
+  const actions = allowedActions(data.state);
   const readOnly = s.security.readOnly;
   return (
     <>

@@ -25,6 +25,7 @@
  */
 
 import type { JobRecord } from "../../lib/job.ts";
+import { dueEntry, isRetry, readyEntry } from "../effects.ts";
 
 /** Width of a time in index members: ms since epoch, zero-padded. */
 const TIME_WIDTH = 16;
@@ -55,11 +56,10 @@ export function readyMember(rank: number, at: number, id: string): string {
  * The append script compares positions to know whether a commit moves the job.
  */
 export function positionOf(record: JobRecord): string {
-  const ready = record.state === "Enqueued"
-    ? readyMember(-record.priority, record.stateAt, record.id)
-    : "";
-  const due = record.state === "Scheduled" ? String(record.runAt ?? record.stateAt) : "";
-  const retry = record.state === "Scheduled" && record.retryOf !== undefined ? "r" : "";
+  const readyAt = readyEntry(record), dueAt = dueEntry(record);
+  const ready = readyAt ? readyMember(readyAt.rank, readyAt.at, record.id) : "";
+  const due = dueAt ? String(dueAt.runAt) : "";
+  const retry = isRetry(record) ? "r" : "";
   return `${record.version}|${record.state}|${record.queue}|${
     stateMember(record.stateAt, record.id)
   }|${ready}|${due}|${retry}|${record.batchId ?? ""}`;

@@ -31,7 +31,6 @@ export const handler: Handlers<unknown, DashboardState> = {
     const { security, tf } = ctx.state;
     if (!security.token) {
       return problem(
-        req,
         403,
         "enqueueing over HTTP needs TASKFLOW_DASHBOARD_TOKEN to be set",
         true,
@@ -39,24 +38,23 @@ export const handler: Handlers<unknown, DashboardState> = {
     }
     const auth = req.headers.get("authorization") ?? "";
     if (!auth.startsWith("Bearer ")) {
-      return problem(req, 401, "POST /api/jobs needs an Authorization: Bearer token", true);
+      return problem(401, "POST /api/jobs needs an Authorization: Bearer token", true);
     }
     if (!(req.headers.get("content-type") ?? "").includes("application/json")) {
-      return problem(req, 415, "send the job as application/json", true);
+      return problem(415, "send the job as application/json", true);
     }
     const text = await req.text();
     if (text.length > MAX_BODY) {
-      return problem(req, 413, `the body is over ${MAX_BODY} bytes`, true);
+      return problem(413, `the body is over ${MAX_BODY} bytes`, true);
     }
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch (error) {
-      return problem(req, 400, `malformed JSON: ${(error as Error).message}`, true);
+      return problem(400, `malformed JSON: ${(error as Error).message}`, true);
     }
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       return problem(
-        req,
         400,
         'the body must be an object like {"name": "...", "args": ...}',
         true,
