@@ -56,28 +56,38 @@ export const STAGED = "waiting for its batch to be created";
 
 /** The batch and its progress, or null. */
 export async function batchStatus(storage: Storage, id: string): Promise<BatchStatus | null> {
-  const batch = await storage.batches.get(id) as BatchRecord | null;
-  if (!batch) return null;
-  const counts = await storage.batchCounts(id);
+  const [batch, counts] = await Promise.all([storage.batches.get(id), storage.batchCounts(id)]);
+  return batch ? progressOf(batch as BatchRecord, counts) : null;
+}
+
+/** The progress of a batch record already read (one read for its counts). */
+export async function statusOf(storage: Storage, batch: BatchRecord): Promise<BatchStatus> {
+  return progressOf(batch, await storage.batchCounts(batch.id));
+}
+
+function progressOf(batch: BatchRecord, counts: BatchCounts): BatchStatus {
   const done = counts.succeeded + counts.failed + counts.deleted;
   return { batch, counts, done, finished: done >= batch.total };
 }
 
 /**
  * Moves staged members (Awaiting) of an open batch to Enqueued, in chunks; idempotent, so a
- * worker's sweep finishes what a crashed producer started.
+ * worker's sweep finishes what a crashed producer started. `written` are the members' records
+ * as their creator just wrote them (saves reading them back; a member that changed meanwhile
+ * fails its compare-and-set and was no longer staged anyway).
  */
 export async function releaseMembers(
   storage: Storage,
   batch: BatchRecord,
   now: () => number,
+  written?: ReadonlyMap<string, JobRecord>,
 ): Promise<void> {
   for (let start = 0; start < batch.total; start += 500) {
     const ids = Array.from(
       { length: Math.min(500, batch.total - start) },
       (_, i) => memberId(batch.id, start + i),
     );
-    const records = await storage.getMany(ids);
+    const records = written ? ids.map((id) => written.get(id) ?? null) : await storage.getMany(ids);
     const staged = records.filter((r): r is JobRecord =>
       r?.state === "Awaiting" && r.reason === STAGED
     );
@@ -98,18 +108,20 @@ export async function releaseMembers(
 /**
  * Releases the continuation once every member has finished: Enqueued (or Deleted when `on` is
  * "succeeded" and some member did not succeed). Exactly once: the continuation moves by
- * compare-and-set out of Awaiting. Safe to call any number of times, from anywhere.
+ * compare-and-set out of Awaiting. Safe to call any number of times, from anywhere. `written`:
+ * see {@link releaseMembers}.
  */
 export async function settleBatch(
   storage: Storage,
   id: string,
   now: () => number,
+  written?: ReadonlyMap<string, JobRecord>,
 ): Promise<boolean> {
   const status = await batchStatus(storage, id);
   if (!status || status.batch.state !== "open") return false;
   const { batch, counts } = status;
   if (!batch.released) {
-    await releaseMembers(storage, batch, now);
+    await releaseMembers(storage, batch, now, written);
     await storage.batches.put(
       { ...batch, version: batch.version + 1, released: true },
       batch.version,

@@ -262,7 +262,13 @@ export class TaskFlow {
   async delete(id: string, options: { reason?: string } = {}): Promise<JobRecord> {
     checkJobId(id);
     const reason = options.reason ?? "deleted";
-    const record = await updateJob(
+    const record = await this.#markDeleted(id, reason);
+    if (finishedMember(record)) await settleBatch(this.storage, record.batchId!, this.now);
+    return record;
+  }
+
+  #markDeleted(id: string, reason: string): Promise<JobRecord> {
+    return updateJob(
       this.storage,
       (c) => this.submit(c),
       id,
@@ -270,8 +276,6 @@ export class TaskFlow {
         appendCommit(record, [{ type: "state", at: this.now(), state: "Deleted", reason }]),
       this.now,
     );
-    if (finishedMember(record)) await settleBatch(this.storage, record.batchId!, this.now);
-    return record;
   }
 
   /**
@@ -355,7 +359,9 @@ export class TaskFlow {
     if (taken.length) throw new JobExistsError(taken[0]);
     const open = { ...batch, version: 2, state: "open" as const };
     if (!await this.storage.batches.put(open, 1)) throw new ConflictError(`batch:${id}`, 1);
-    await settleBatch(this.storage, id, this.now); // releases the members (and settles at once if empty)
+    // Releases the members (and settles at once if empty), from the records just written.
+    const written = new Map(staged.map(({ commits: [commit] }) => [commit.id, commit.record]));
+    await settleBatch(this.storage, id, this.now, written);
     return { id, jobIds: members.map((m) => m.id), ...(then ? { thenId: then.id } : {}) };
   }
 
@@ -381,14 +387,18 @@ export class TaskFlow {
       ...Array.from({ length: batch.total }, (_, i) => memberId(id, i)),
       ...batch.thenId ? [batch.thenId] : [],
     ];
+    // A chunk's deletes go together (one group commit); the batch is cancelled already, so
+    // there is nothing to settle.
     for (let start = 0; start < ids.length; start += 500) {
       const records = await this.storage.getMany(ids.slice(start, start + 500));
-      for (const record of records) {
-        if (!record || FINAL_STATES.includes(record.state)) continue;
-        await this.delete(record.id, { reason: `batch ${id} cancelled` }).catch((error) => {
-          if (!(error instanceof InvalidTransitionError)) throw error; // finished meanwhile
-        });
-      }
+      await Promise.all(
+        records.filter((r): r is JobRecord => r !== null && !FINAL_STATES.includes(r.state))
+          .map((record) =>
+            this.#markDeleted(record.id, `batch ${id} cancelled`).catch((error) => {
+              if (!(error instanceof InvalidTransitionError)) throw error; // finished meanwhile
+            })
+          ),
+      );
     }
     return (await batchStatus(this.storage, id))!;
   }

@@ -33,12 +33,13 @@ export async function doctor(storage: Storage): Promise<DoctorReport> {
     let cursor: string | undefined;
     do {
       const page = await storage.list({ state, cursor, limit: 500 });
-      for (const job of page.jobs) {
-        jobs++;
-        listed[state]++;
-        const problem = await examine(storage, job, state);
-        if (problem) findings.push({ id: job.id, problem });
-      }
+      jobs += page.jobs.length;
+      listed[state] += page.jobs.length;
+      // A page's jobs are examined together: their event reads overlap.
+      const problems = await Promise.all(page.jobs.map((job) => examine(storage, job, state)));
+      page.jobs.forEach((job, i) => {
+        if (problems[i]) findings.push({ id: job.id, problem: problems[i]! });
+      });
       cursor = page.cursor;
     } while (cursor);
   }
@@ -56,18 +57,17 @@ export async function doctor(storage: Storage): Promise<DoctorReport> {
   return { jobs, findings };
 }
 
+/** What is wrong with a job as its state index listed it (listings hold readable records). */
 async function examine(
   storage: Storage,
-  listed: JobRecord,
+  record: JobRecord,
   state: string,
 ): Promise<string | undefined> {
-  if (listed.state !== state) return `listed under ${state} but its record says ${listed.state}`;
+  if (record.state !== state) return `listed under ${state} but its record says ${record.state}`;
   try {
-    const record = await storage.get(listed.id);
-    if (!record) return "listed in an index but has no record";
-    const events = await storage.events(listed.id);
+    const events = await storage.events(record.id);
     if (events.length === 0) return "its event log is missing";
-    const folded = fold(listed.id, events);
+    const folded = fold(record.id, events);
     const differing = Object.keys({ ...folded, ...record }).filter((key) =>
       JSON.stringify((folded as unknown as Record<string, unknown>)[key]) !==
         JSON.stringify((record as unknown as Record<string, unknown>)[key])

@@ -1,6 +1,6 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
-import { type BatchRecord, type BatchStatus, batchStatus } from "../lib/batch.ts";
+import { type BatchRecord, type BatchStatus, statusOf } from "../lib/batch.ts";
 import { iso, relative } from "../components/format.ts";
 import { Progress } from "../components/Batch.tsx";
 
@@ -11,10 +11,7 @@ export const handler: Handlers<BatchStatus[], DashboardState> = {
     const batches = (await storage.batches.list() as BatchRecord[]).sort((a, b) =>
       b.createdAt - a.createdAt
     );
-    const statuses = await Promise.all(
-      batches.slice(0, 200).map((b) => batchStatus(storage, b.id)),
-    );
-    return ctx.render(statuses.filter((s): s is BatchStatus => s !== null));
+    return ctx.render(await Promise.all(batches.slice(0, 200).map((b) => statusOf(storage, b))));
   },
 };
 

@@ -191,6 +191,21 @@ export function isRetry(record: JobRecord): boolean {
   return record.state === "Scheduled" && record.retryOf !== undefined;
 }
 
+/** Zeroed all-time totals. */
+export function zeroTotals(): Counts["totals"] {
+  return { created: 0, succeeded: 0, failed: 0, deleted: 0 };
+}
+
+/** A zeroed duration histogram. */
+export function zeroDurations(): Counts["durations"] {
+  return { counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0), sumMs: 0 };
+}
+
+/** Zeroed end-state counts of a batch. */
+export function zeroBatchCounts(): BatchCounts {
+  return { succeeded: 0, failed: 0, deleted: 0 };
+}
+
 /** Zeroed counts for every state. */
 export function zeroStates(): Record<State, number> {
   return {

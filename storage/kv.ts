@@ -18,10 +18,12 @@ import type { State } from "../lib/states.ts";
 import {
   bucketStart,
   checkCommit,
-  DURATION_BUCKETS_MS,
   type Effects,
   effectsOf,
+  zeroBatchCounts,
+  zeroDurations,
   zeroStates,
+  zeroTotals,
 } from "./effects.ts";
 import {
   type AppendResult,
@@ -487,31 +489,33 @@ export class KvStorage implements Storage {
 
   async counts(): Promise<Counts> {
     this.#open();
+    // Independent reads, sent together (the live dashboard asks every second).
+    const list = (part: string) =>
+      Array.fromAsync(this.kv.list<Deno.KvU64>({ prefix: this.#key(part) }));
+    const [gauges, totalEntries, durationEntries, [sumMs, retryingSum]] = await Promise.all([
+      list("gauge"),
+      list("total"),
+      list("duration"),
+      this.kv.getMany<Deno.KvU64[]>([this.#key("duration_ms"), this.#key("retrying")]),
+    ]);
     const states = zeroStates();
     const queues: Counts["queues"] = {};
-    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("gauge") })) {
+    for (const entry of gauges) {
       const [, , queue, state] = entry.key as [string, string, string, State];
       const n = Number(BigInt.asIntN(64, entry.value.value));
       (queues[queue] ??= zeroStates())[state] = n;
       states[state] += n;
     }
-    const totals: Counts["totals"] = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
-    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("total") })) {
+    const totals = zeroTotals();
+    for (const entry of totalEntries) {
       totals[entry.key[2] as keyof Counts["totals"]] = Number(entry.value.value);
     }
-    const durations: Counts["durations"] = {
-      counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0),
-      sumMs: 0,
-    };
-    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("duration") })) {
+    const durations = zeroDurations();
+    for (const entry of durationEntries) {
       durations.counts[entry.key[2] as number] = Number(entry.value.value);
     }
-    durations.sumMs = Number(
-      (await this.kv.get<Deno.KvU64>(this.#key("duration_ms"))).value?.value ?? 0n,
-    );
-    const retrying = Number(
-      BigInt.asIntN(64, (await this.kv.get<Deno.KvU64>(this.#key("retrying"))).value?.value ?? 0n),
-    );
+    durations.sumMs = Number(sumMs.value?.value ?? 0n);
+    const retrying = Number(BigInt.asIntN(64, retryingSum.value?.value ?? 0n));
     return { states, queues, totals, durations, retrying };
   }
 
@@ -688,7 +692,7 @@ export class KvStorage implements Storage {
 
   async batchCounts(id: string): Promise<BatchCounts> {
     this.#open();
-    const counts: BatchCounts = { succeeded: 0, failed: 0, deleted: 0 };
+    const counts = zeroBatchCounts();
     for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("batchcount", id) })) {
       counts[entry.key[3] as keyof BatchCounts] = Number(BigInt.asIntN(64, entry.value.value));
     }

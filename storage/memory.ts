@@ -13,12 +13,14 @@ import {
   bucketStart,
   checkCommit,
   type DueEntry,
-  DURATION_BUCKETS_MS,
   type Effects,
   effectsOf,
   type ReadyEntry,
   type StateEntry,
+  zeroBatchCounts,
+  zeroDurations,
   zeroStates,
+  zeroTotals,
 } from "./effects.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { SortedSet, type Tuple } from "./sorted.ts";
@@ -71,15 +73,12 @@ export class MemoryStorage implements Storage {
   #due = new SortedSet();
   #leases = new Map<string, Lease>();
   #gauges = new Map<string, Record<State, number>>();
-  #totals: Counts["totals"] = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
+  #totals = zeroTotals();
   #buckets = new Map<string, { succeeded: number; failed: number }>();
   #servers = new Map<string, { info: ServerInfo; expiresAt: number }>();
   #batchCounts = new Map<string, BatchCounts>();
   #names = new SortedSet();
-  #durations: Counts["durations"] = {
-    counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0),
-    sumMs: 0,
-  };
+  #durations = zeroDurations();
   #paused = new Set<string>();
   #retrying = 0;
   #listeners = new Set<() => void>();
@@ -142,8 +141,7 @@ export class MemoryStorage implements Storage {
     for (const total of effects.totals) this.#totals[total]++;
     this.#retrying += effects.retrying;
     if (effects.batch) {
-      const counts = this.#batchCounts.get(effects.batch.id) ??
-        { succeeded: 0, failed: 0, deleted: 0 };
+      const counts = this.#batchCounts.get(effects.batch.id) ?? zeroBatchCounts();
       for (const { kind, delta } of effects.batch.deltas) counts[kind] += delta;
       this.#batchCounts.set(effects.batch.id, counts);
     }
@@ -353,7 +351,7 @@ export class MemoryStorage implements Storage {
   batchCounts(id: string): Promise<BatchCounts> {
     this.#open();
     return Promise.resolve({
-      ...(this.#batchCounts.get(id) ?? { succeeded: 0, failed: 0, deleted: 0 }),
+      ...(this.#batchCounts.get(id) ?? zeroBatchCounts()),
     });
   }
 
@@ -366,12 +364,12 @@ export class MemoryStorage implements Storage {
     this.#due.clear();
     this.#leases.clear();
     this.#gauges.clear();
-    this.#totals = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
+    this.#totals = zeroTotals();
     this.#buckets.clear();
     this.#names.clear();
     this.#retrying = 0;
     this.#batchCounts.clear();
-    this.#durations = { counts: new Array(DURATION_BUCKETS_MS.length + 1).fill(0), sumMs: 0 };
+    this.#durations = zeroDurations();
     const skipped: string[] = [];
     for (const [id, events] of this.#events) {
       const derived = derive(id, clone(events));

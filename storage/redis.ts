@@ -17,7 +17,7 @@ import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { bucketStart, DURATION_BUCKETS_MS, zeroStates } from "./effects.ts";
+import { bucketStart, zeroDurations, zeroStates, zeroTotals } from "./effects.ts";
 import { APPEND, commitArgs } from "./lua/append.ts";
 import { HEARTBEAT } from "./lua/heartbeat.ts";
 import { globEscape, type Keys, keysOf, READY_ID_AT, STATE_ID_AT } from "./lua/layout.ts";
@@ -378,14 +378,12 @@ export class RedisStorage implements Storage {
         (queues[queue] ??= zeroStates())[state] = Number(n);
         states[state] += Number(n);
       }
-      const totals: Counts["totals"] = { created: 0, succeeded: 0, failed: 0, deleted: 0 };
+      const totals = zeroTotals();
       for (const name of Object.keys(totals) as (keyof Counts["totals"])[]) {
         totals[name] = Number(totalsHash?.[name] ?? 0);
       }
-      const durations: Counts["durations"] = {
-        counts: DURATION_BUCKETS_MS.map(() => 0).concat(0),
-        sumMs: Number(totalsHash?.duration_ms ?? 0),
-      };
+      const durations = zeroDurations();
+      durations.sumMs = Number(totalsHash?.duration_ms ?? 0);
       for (const [field, n] of Object.entries(totalsHash ?? {})) {
         const bucket = /^duration:(\d+)$/.exec(field)?.[1];
         if (bucket !== undefined) durations.counts[Number(bucket)] = Number(n);

@@ -246,13 +246,9 @@ export interface Storage {
    * Optional native claim: moves up to `limit` ready jobs of `queues` (queue order, then claim
    * order) to Processing through the commits `build` makes, with compare-and-set as in
    * `append`, in fewer round trips than `list` + `append` (Redis: one Lua call once warm).
-   * When absent, lib claims with `list` + `append`. (Types spelled out: see {@link ClaimQuery},
-   * {@link ClaimBuilder}, {@link ClaimResult}.)
+   * When absent, lib claims with `list` + `append`.
    */
-  claim?(
-    query: { queues: readonly string[]; limit: number },
-    build: (record: JobRecord) => Commit | null,
-  ): Promise<{ claimed: Commit[]; contended: boolean }>;
+  claim?(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult>;
 
   /** Writes the server record and extends leases; returns the ids whose lease this server lost. */
   heartbeat(beat: Heartbeat): Promise<{ lost: string[] }>;

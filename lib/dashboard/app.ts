@@ -34,29 +34,28 @@ export interface Dashboard {
   close(): void;
 }
 
+/** `settings` over the defaults (user "admin", not read-only, no proxy); undefined ones skipped. */
+function withDefaults(...settings: Partial<SecurityConfig>[]): SecurityConfig {
+  const given = settings.flatMap((one) =>
+    Object.entries(one).filter(([, value]) => value !== undefined)
+  );
+  return { user: "admin", readOnly: false, trustProxy: false, ...Object.fromEntries(given) };
+}
+
 /** Security settings from the environment (`TASKFLOW_DASHBOARD_*`). */
 export function securityFromEnv(overrides: Partial<SecurityConfig> = {}): SecurityConfig {
   const env = (name: string) => Deno.env.get(name) || undefined;
-  return {
+  return withDefaults({
     password: env("TASKFLOW_DASHBOARD_PASSWORD"),
-    user: env("TASKFLOW_DASHBOARD_USER") ?? "admin",
+    user: env("TASKFLOW_DASHBOARD_USER"),
     token: env("TASKFLOW_DASHBOARD_TOKEN"),
-    readOnly: false,
     trustProxy: env("TASKFLOW_TRUST_PROXY") === "1",
-    ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
-  };
+  }, overrides);
 }
 
 /** Builds the dashboard's request handler. */
 export function createDashboard(options: DashboardOptions): Dashboard {
-  const security: SecurityConfig = {
-    user: "admin",
-    readOnly: false,
-    trustProxy: false,
-    ...Object.fromEntries(
-      Object.entries(options.security ?? {}).filter(([, v]) => v !== undefined),
-    ),
-  };
+  const security = withDefaults(options.security ?? {});
   const hub = new LiveHub(options.tf.storage, options.liveIntervalMs);
   const handler = createHandler(manifest, {
     state: (): Partial<DashboardState> => ({ tf: options.tf, hub, security, drain: options.drain }),

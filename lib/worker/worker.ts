@@ -140,6 +140,8 @@ export class Worker {
   /** Paused queues, refreshed with every heartbeat. */
   #paused = new Set<string>();
   #lastSweep = 0;
+  /** Batches being settled; true when another member ended meanwhile (settle once more). */
+  #settling = new Map<string, boolean>();
   /** Jobs a stale Processing index listed, already reported. */
   #misindexed = new Set<string>();
   #recurringTimer?: ReturnType<typeof setTimeout>;
@@ -297,12 +299,27 @@ export class Worker {
     appendOwn: (job, events) => this.#appendOwn(job, events),
     requeueShutdown: (job) => this.#requeueShutdown(job),
     done: (job) => this.#running.delete(job.record.id),
-    settleBatch: (batchId) => {
-      settleBatch(this.#storage!, batchId, this.now).catch((error) =>
-        this.log("warn", `batch ${batchId}: could not settle: ${message(error)}`)
-      );
-    },
+    settleBatch: (batchId) => this.#settle(batchId),
   };
+
+  /**
+   * Settles a batch after one of its members ended. Members ending while a settle of their batch
+   * runs share one more settle after it (it reads the counts afresh), instead of one each.
+   */
+  #settle(batchId: string): void {
+    if (this.#settling.has(batchId)) {
+      this.#settling.set(batchId, true);
+      return;
+    }
+    this.#settling.set(batchId, false);
+    (async () => {
+      do {
+        this.#settling.set(batchId, false);
+        await settleBatch(this.#storage!, batchId, this.now);
+      } while (this.#settling.get(batchId));
+    })().catch((error) => this.log("warn", `batch ${batchId}: could not settle: ${message(error)}`))
+      .finally(() => this.#settling.delete(batchId));
+  }
 
   /** Puts a job abandoned by shutdown back to Enqueued (unless it changed meanwhile). */
   async #requeueShutdown(job: Running): Promise<void> {
