@@ -36,6 +36,7 @@ export function appendCommit(record: JobRecord, events: NewEvent[], lease?: Leas
     expect: record.version,
     events: numberedEvents,
     record: next,
+    before: record,
   };
   if (lease) commit.lease = lease;
   return commit;

@@ -230,6 +230,8 @@ export function checkCommit(commit: Commit): void {
     ? `event seqs ${events.map((e) => e.seq).join(",")} after version ${expect}`
     : record.version !== expect + events.length
     ? `record version ${record.version} after ${events.length} events on version ${expect}`
+    : commit.before && (commit.before.id !== id || commit.before.version !== expect)
+    ? `a commit on version ${expect} built on ${commit.before.id} at version ${commit.before.version}`
     : undefined;
   if (problem) throw new CorruptRecordError(id, problem);
 }

@@ -18,7 +18,7 @@ import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { bucketStart, zeroDurations, zeroStates, zeroTotals } from "./effects.ts";
-import { APPEND, commitArgs } from "./lua/append.ts";
+import { APPEND, AppendCall } from "./lua/append.ts";
 import { HEARTBEAT } from "./lua/heartbeat.ts";
 import { globEscape, type Keys, keysOf, READY_ID_AT, STATE_ID_AT } from "./lua/layout.ts";
 import { PAGE } from "./lua/page.ts";
@@ -103,7 +103,7 @@ export class RedisStorage implements Storage {
     client.on("ready", () => this.#lastError = undefined);
     for (
       const [name, lua, numberOfKeys] of [
-        ["tfAppend", APPEND, 8],
+        ["tfAppend", APPEND, 3],
         ["tfPage", PAGE, 2],
         ["tfHeartbeat", HEARTBEAT, 4],
         ["tfRecurring", RECURRING, 1],
@@ -193,9 +193,11 @@ export class RedisStorage implements Storage {
 
   /**
    * Sends `changes` in append calls of at most {@link PIPELINE_CHANGES} changes (and the size
-   * bounds), in order and pipelined: Redis runs one call while the next is being encoded. With
-   * `claim`, one call (the caller keeps it small): commits apply only to jobs among the first
-   * `head` ready jobs of `queues`, and the records of the next `peek` ready jobs come back.
+   * bounds), in order and pipelined: Redis runs one call while the next is being encoded. A call
+   * applies all its changes or none: the changes it refuses get their conflicts, and the rest
+   * go again in a new call. With `claim`, one call (the caller keeps it small): commits apply
+   * only to jobs among the first `head` ready jobs of `queues`, and the records of the next
+   * `peek` ready jobs come back.
    */
   async #append(
     changes: readonly Change[],
@@ -205,59 +207,100 @@ export class RedisStorage implements Storage {
     } = {},
   ): Promise<{ results: AppendResult[]; records: JobRecord[] }> {
     const k = this.#keys;
-    const keys = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.events];
     const { queues = [], head = 0, peek = 0 } = options.claim ?? {};
     const results: AppendResult[] = new Array(changes.length);
+    const befores = await this.#befores(changes, results);
+    let pending = changes.flatMap((_, i) => results[i] ? [] : [i]);
     let records: JobRecord[] = [];
-    let args: string[] = [], sent: number[] = [], chars = 0;
-    const calls: Promise<void>[] = [];
-    const send = (force = false) => {
-      if (!sent.length && !force) return;
-      const header = [
-        k.prefix,
-        options.replay ? "1" : "0",
-        String(queues.length),
-        ...queues,
-        String(head),
-        String(peek),
-        String(READY_ID_AT),
-        String(sent.length),
-      ];
-      const indexes = sent;
-      calls.push(
-        (this.#scripts.tfAppend([...keys, ...header, ...args]) as Promise<
-          [string[][], (string | null)[]]
-        >).then(([replies, found]) => {
-          replies.forEach((conflicts, i) => {
-            results[indexes[i]] = conflicts.length ? { ok: false, conflicts } : { ok: true };
-          });
-          if (found.length) {
+    for (let round = 0;; round++) {
+      const calls: Promise<number[]>[] = [];
+      let call = new AppendCall(k, options.replay), sent: number[] = [];
+      const send = () => {
+        const indexes = sent;
+        const args = [
+          k.prefix,
+          call.wake ? k.wake : "",
+          String(queues.length),
+          ...queues.map((queue) => k.ready(queue)),
+          String(head),
+          String(peek),
+          String(READY_ID_AT),
+          String(call.changes),
+          ...call.commits,
+          ...call.operations(),
+        ];
+        calls.push(
+          (this.#scripts.tfAppend([k.pos, k.events, k.jobs, ...args]) as Promise<
+            [string[][], (string | null)[]]
+          >).then(([replies, found]) => {
+            const refused = replies.some((conflicts) => conflicts.length > 0);
+            const again: number[] = [];
+            replies.forEach((conflicts, i) => {
+              if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
+              else if (refused) again.push(indexes[i]);
+              else results[indexes[i]] = { ok: true };
+            });
             records = found.flatMap((json) => json === null ? [] : [JSON.parse(json) as JobRecord]);
-          }
-        }),
-      );
-      args = [];
-      sent = [];
-      chars = 0;
-    };
-    for (const [index, change] of changes.entries()) {
-      const part = [String(change.commits.length)];
-      let size = 0;
-      for (const commit of change.commits) size += commitArgs(commit, part);
-      const full = args.length + part.length > MAX_CALL_ARGS || chars + size > MAX_CALL_CHARS ||
-        sent.length >= PIPELINE_CHANGES;
-      if (full && !options.claim) send();
-      for (const arg of part) args.push(arg);
-      chars += size;
-      sent.push(index);
+            return again;
+          }),
+        );
+        call = new AppendCall(k, options.replay);
+        sent = [];
+      };
+      for (const index of pending) {
+        const full = call.args > MAX_CALL_ARGS || call.chars > MAX_CALL_CHARS ||
+          call.changes >= PIPELINE_CHANGES;
+        if ((full || call.holds(changes[index].commits)) && !options.claim) send();
+        call.add(
+          changes[index].commits.map((commit) => ({ commit, before: befores.get(commit)! })),
+        );
+        sent.push(index);
+      }
+      if (sent.length || (options.claim && round === 0)) send();
+      // Every call settles before this returns (none is left running unobserved); the first
+      // failure is the one reported.
+      const settled = await Promise.allSettled(calls);
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (failed) throw failed.reason;
+      pending = settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
+      if (!pending.length) return { results, records };
     }
-    send(Boolean(options.claim));
-    // Every call settles before this returns (none is left running unobserved); the first
-    // failure is the one reported.
-    const settled = await Promise.allSettled(calls);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    if (failed) throw failed.reason;
-    return { results, records };
+  }
+
+  /**
+   * The record each commit was built on: its `before`, the record an earlier commit of the same
+   * append leaves, or (for commits built without one) the stored record. A commit whose stored
+   * job is not at its version is refused here, in `results`.
+   */
+  async #befores(
+    changes: readonly Change[],
+    results: AppendResult[],
+  ): Promise<Map<Commit, JobRecord | null>> {
+    const befores = new Map<Commit, JobRecord | null>();
+    const latest = new Map<string, JobRecord>();
+    const unknown: Commit[] = [];
+    for (const change of changes) {
+      for (const commit of change.commits) {
+        const known = commit.expect === 0 ? null : commit.before ??
+          (latest.get(commit.id)?.version === commit.expect ? latest.get(commit.id) : undefined);
+        if (known === undefined) unknown.push(commit);
+        else befores.set(commit, known);
+        latest.set(commit.id, commit.record);
+      }
+    }
+    if (unknown.length) {
+      const stored = await this.getMany([...new Set(unknown.map((commit) => commit.id))]);
+      const byId = new Map(stored.flatMap((record) => record ? [[record.id, record]] : []));
+      for (const commit of unknown) {
+        const record = byId.get(commit.id);
+        if (record?.version === commit.expect) befores.set(commit, record);
+      }
+      changes.forEach((change, i) => {
+        const conflicts = change.commits.filter((commit) => !befores.has(commit)).map((c) => c.id);
+        if (conflicts.length) results[i] = { ok: false, conflicts };
+      });
+    }
+    return befores;
   }
 
   /**

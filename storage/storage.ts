@@ -25,6 +25,12 @@ export interface Commit {
   record: JobRecord;
   /** Set when the commit moves the job into Processing. */
   lease?: Lease;
+  /**
+   * The record the commit was built on (its version is `expect`), when the caller has it.
+   * A hint: a backend may compute index moves from it instead of reading the stored record,
+   * and must still refuse the commit when the stored job is not at `expect`.
+   */
+  before?: JobRecord;
 }
 
 /** Commits that are applied all together or not at all (a parent and its continuations). */

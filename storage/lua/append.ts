@@ -1,55 +1,48 @@
 /**
  * @module
- * The append script (every job transition, group-committed) and the encoder of its ARGV.
+ * The append script (every job transition, group-committed) and the encoder of its ARGV: lib
+ * computes every index move, counter and time bucket of a call in TypeScript (the same
+ * `effectsOf` as the other backends), so the script only compares and writes.
  */
 
+import type { JobRecord } from "../../lib/job.ts";
 import { type Commit, RESOLUTIONS } from "../storage.ts";
 import { checkCommit, effectsOf } from "../effects.ts";
-import { positionOf } from "./layout.ts";
+import { type Keys, placeOf } from "./layout.ts";
 
-/** Applies changes with compare-and-set on every job's version; see the header. */
+/** Applies a call's changes all together or not at all; see the header. */
 export const APPEND = `--[[
-append: applies a batch of changes (group commit). A change applies all its commits or none.
-Per commit: compare-and-set on the job's version, RPUSH its events to the job's log, add
-them to this call's entry of the capped events stream (field: job id, value: its events as a
-JSON array; one XADD per call, 500 jobs per entry at most), store the record and position, move index entries, adjust
-gauges, totals and time buckets, set or drop the lease. Index and counter writes are batched
-(one multi-member ZADD/ZREM/HSET per key) at the end of the call.
+append: applies a batch of changes (group commit), all of them or none.
+Per commit it compares the job's stored position with the position the commit was built on
+(the position holds the version and everything that places the job in the indexes). When a
+change fails that check, or (in a claim) names a job that is not among the first H ready jobs,
+nothing is written and every failed change's job ids come back: lib sends the rest again.
+Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the capped events
+stream (field: job id, value: its events as a JSON array), stores the new positions, and runs
+the operations lib computed for the batch (index moves, record writes, leases, counters, time
+buckets; already merged per key, so each is one multi-member command).
 
-KEYS[1] jobs hash (id -> record JSON)      KEYS[5] leases zset (id by lease expiry)
-KEYS[2] pos hash (id -> position)          KEYS[6] gauges hash ("queue|state" -> n)
-KEYS[3] due zset (id by runAt)             KEYS[7] totals hash (name -> n)
-KEYS[4] lease hash (id -> server id)       KEYS[8] events stream (capped)
-ARGV[1] key prefix with its colon, e.g. "taskflow:" (state:, ready:, log:, bucket:, wake)
-ARGV[2] "1" to replay (rebuild): no log append, no stream entry, no wake-up
-ARGV[3] number of queues Q for a claim (0 for a plain append); ARGV[4..3+Q] their names
+KEYS[1] pos hash (id -> position)   KEYS[2] events stream (capped)   KEYS[3] jobs hash
+ARGV[1] key prefix with its colon, e.g. "taskflow:" (log:<id> keys)
+ARGV[2] channel to PUBLISH a wake-up on after writing ("" for none)
+ARGV[3] number Q of ready-index keys of a claim (0 for a plain append); ARGV[4..3+Q] the keys
 ARGV[4+Q] head size H: with Q > 0, a commit applies only if its job is among the first H ready
-  jobs of those queues (claim order: queue order, then the ready index)
-ARGV[5+Q] peek size P: how many ready jobs (after the changes) to return, with their records
+  jobs of those keys (claim order: key order, then the ready index)
+ARGV[5+Q] peek size P: how many ready jobs (after the writes) to return, with their records
 ARGV[6+Q] where the job id starts in a ready member
 ARGV[7+Q] number of changes; then per change: number of commits; then per commit:
-  id, expected version ("0": must not exist), new position
-  ("version|state|queue|stateMember|readyMember|dueScore|retry|batchId"), record JSON,
-  lease server id ("" when none), lease expiry,
-  number of events, events (JSON)..., number of totals, totals...,
-  number of bucket hits, then per hit: "resolution:at", "succeeded"|"failed", expiry (ms),
-  number of name-index members, members... (ZADD to the "names" zset, score 0, by lex)
-  (a total is a field name, counted once, or "field=delta")
-Returns: { results, records }: results has one array per change, empty when applied, else the
-ids that differed (version, or not at the head); records are the first P ready jobs' records.
+  id, position it was built on ("" when the job must not exist), new position,
+  number of events, events (JSON)...
+then: number of operations; per operation: command, key, number of arguments, arguments...
+  (command "BUCKET" takes field, increment, expiry: HINCRBY, then PEXPIREAT when the field is new)
+Returns: { results, records }: results has one array per change, empty when it would apply,
+else the ids that differed; records are the first P ready jobs' records (none after a refusal).
 ]]
-local prefix = ARGV[1]
-local replay = ARGV[2] == '1'
+local prefix, channel = ARGV[1], ARGV[2]
 local CHUNK = 500
-local pos, dirty, posOrder, records = {}, {}, {}, {}
-local zops, zkeys = {}, {}
-local leases, leaseOrder = {}, {}
-local gauges, totals, buckets, bucketOrder = {}, {}, {}, {}
-local wake = false
-local feed = {}
 local nq = tonumber(ARGV[3])
 local queues = {}
-for q = 1, nq do queues[q] = prefix .. 'ready:' .. ARGV[3 + q] end
+for q = 1, nq do queues[q] = ARGV[3 + q] end
 local headSize, peekSize, idAt = tonumber(ARGV[4 + nq]), tonumber(ARGV[5 + nq]), tonumber(ARGV[6 + nq])
 
 local function head(limit)
@@ -62,258 +55,287 @@ local function head(limit)
   return ids
 end
 
-local atHead = nil
-if nq > 0 and headSize > 0 then
-  atHead = {}
-  for _, id in ipairs(head(headSize)) do atHead[id] = true end
-end
-
-local function version(p)
-  if not p then return '0' end
-  return string.match(p, '^(%d+)|')
-end
-
-local ENDS = { Succeeded = 'succeeded', Failed = 'failed', Deleted = 'deleted' }
-
-local function split(p)
-  return string.match(p, '^%d+|(([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*))$')
-end
-
-local function zop(key, member, score)
-  local ops = zops[key]
-  if not ops then
-    ops = {}
-    zops[key] = ops
-    zkeys[#zkeys + 1] = key
-  end
-  ops[member] = score
-end
-
-local function count(t, field, delta)
-  t[field] = (t[field] or 0) + delta
-end
-
-local function setLease(id, value)
-  if leases[id] == nil then leaseOrder[#leaseOrder + 1] = id end
-  leases[id] = value
-end
-
-local function apply(a)
-  local id, newPos, record = ARGV[a], ARGV[a + 2], ARGV[a + 3]
-  local old = pos[id]
-  if not dirty[id] then
-    dirty[id] = true
-    posOrder[#posOrder + 1] = id
-  end
-  pos[id] = newPos
-  records[id] = record
-  local n = tonumber(ARGV[a + 6])
-  local first, last = a + 7, a + 6 + n
-  if not replay and n > 0 then
-    local log = prefix .. 'log:' .. id
-    for s = first, last, CHUNK do
-      redis.call('RPUSH', log, unpack(ARGV, s, math.min(s + CHUNK - 1, last)))
-    end
-    feed[#feed + 1] = id
-    feed[#feed + 1] = '[' .. (n == 1 and ARGV[first] or table.concat(ARGV, ',', first, last)) .. ']'
-  end
-  local rest, state, queue, sm, rm, ds, rt, batch = split(newPos)
-  local oldRest, oldState, oldQueue, oldSm, oldRm, oldDs, oldRt, oldBatch
-  if old then oldRest, oldState, oldQueue, oldSm, oldRm, oldDs, oldRt, oldBatch = split(old) end
-  if rest ~= oldRest then
-    if oldBatch and oldBatch ~= '' and ENDS[oldState] then
-      redis.call('HINCRBY', prefix .. 'batchcount:' .. oldBatch, ENDS[oldState], -1)
-    end
-    if batch ~= '' and ENDS[state] then
-      redis.call('HINCRBY', prefix .. 'batchcount:' .. batch, ENDS[state], 1)
-    end
-    if (rt == 'r') ~= (oldRt == 'r') then count(totals, 'retrying', rt == 'r' and 1 or -1) end
-    if old then
-      zop(prefix .. 'state:' .. oldState, oldSm, false)
-      if oldRm ~= '' then zop(prefix .. 'ready:' .. oldQueue, oldRm, false) end
-      if oldDs ~= '' then zop(KEYS[3], id, false) end
-      count(gauges, oldQueue .. '|' .. oldState, -1)
-      if oldState == 'Processing' and state ~= 'Processing' then setLease(id, false) end
-    end
-    zop(prefix .. 'state:' .. state, sm, 0)
-    if rm ~= '' then zop(prefix .. 'ready:' .. queue, rm, 0) end
-    if ds ~= '' then zop(KEYS[3], id, ds) end
-    count(gauges, queue .. '|' .. state, 1)
-    if state == 'Enqueued' or state == 'Scheduled' then wake = true end
-  end
-  if ARGV[a + 4] ~= '' then setLease(id, { ARGV[a + 4], ARGV[a + 5] }) end
-  local t = last + 1
-  for k = t + 1, t + tonumber(ARGV[t]) do
-    local field, delta = string.match(ARGV[k], '^(.-)=(%-?%d+)$')
-    if field then count(totals, field, tonumber(delta)) else count(totals, ARGV[k], 1) end
-  end
-  local b = t + tonumber(ARGV[t]) + 1
-  for k = b + 1, b + 3 * tonumber(ARGV[b]), 3 do
-    local key = prefix .. 'bucket:' .. ARGV[k]
-    local hit = buckets[key]
-    if not hit then
-      hit = { exp = ARGV[k + 2] }
-      buckets[key] = hit
-      bucketOrder[#bucketOrder + 1] = key
-    end
-    count(hit, ARGV[k + 1], 1)
-  end
-  local nm = b + 1 + 3 * tonumber(ARGV[b])
-  for k = nm + 1, nm + tonumber(ARGV[nm]) do zop(prefix .. 'names', ARGV[k], 0) end
-end
-
--- First pass: where each commit starts, and every job's position in one HMGET per 500 ids.
-local changes, ids = {}, {}
+-- First pass: where each commit starts, and every job's stored position (one HMGET per 500 ids).
+local changes, counts, ids, pos = {}, {}, {}, {}
 local i = 8 + nq
 for c = 1, tonumber(ARGV[7 + nq]) do
   local starts = {}
   local j = i + 1
   for k = 1, tonumber(ARGV[i]) do
     starts[k] = j
-    if pos[ARGV[j]] == nil then
-      pos[ARGV[j]] = false
-      ids[#ids + 1] = ARGV[j]
+    local id = ARGV[j]
+    if pos[id] == nil then
+      pos[id] = false
+      ids[#ids + 1] = id
     end
-    j = j + 6
-    j = j + 1 + tonumber(ARGV[j])
-    j = j + 1 + tonumber(ARGV[j])
-    j = j + 1 + 3 * tonumber(ARGV[j])
-    j = j + 1 + tonumber(ARGV[j])
+    local n = tonumber(ARGV[j + 3])
+    counts[j] = n
+    j = j + 4 + n
   end
   changes[c] = starts
   i = j
 end
+local ops = i
 for s = 1, #ids, CHUNK do
   local last = math.min(s + CHUNK - 1, #ids)
-  local found = redis.call('HMGET', KEYS[2], unpack(ids, s, last))
+  local found = redis.call('HMGET', KEYS[1], unpack(ids, s, last))
   for k = 1, #found do pos[ids[s + k - 1]] = found[k] end
 end
 
-local results = {}
+local atHead = nil
+if nq > 0 and headSize > 0 then
+  atHead = {}
+  for _, id in ipairs(head(headSize)) do atHead[id] = true end
+end
+
+local results, refused = {}, false
 for c, starts in ipairs(changes) do
   local conflicts = {}
   for _, a in ipairs(starts) do
-    local id = ARGV[a]
-    if version(pos[id]) ~= ARGV[a + 1] or (atHead and not atHead[id]) then
+    local id, built = ARGV[a], ARGV[a + 1]
+    local stored = pos[id]
+    if (built == '' and stored) or (built ~= '' and stored ~= built) or (atHead and not atHead[id]) then
       conflicts[#conflicts + 1] = id
     end
   end
   if #conflicts == 0 then
-    for _, a in ipairs(starts) do apply(a) end
+    for _, a in ipairs(starts) do pos[ARGV[a]] = ARGV[a + 2] end
+  else
+    refused = true
   end
   results[c] = conflicts
 end
+if refused then return { results, {} } end
 
-local function flush(cmd, key, list)
-  for s = 1, #list, 2 * CHUNK do
-    redis.call(cmd, key, unpack(list, s, math.min(s + 2 * CHUNK - 1, #list)))
-  end
-end
-
-local jobPairs, posPairs = {}, {}
-for _, id in ipairs(posOrder) do
-  jobPairs[#jobPairs + 1] = id
-  jobPairs[#jobPairs + 1] = records[id]
-  posPairs[#posPairs + 1] = id
-  posPairs[#posPairs + 1] = pos[id]
-end
-flush('HSET', KEYS[1], jobPairs)
-flush('HSET', KEYS[2], posPairs)
-
-for _, key in ipairs(zkeys) do
-  local adds, removes = {}, {}
-  for member, score in pairs(zops[key]) do
-    if score then
-      adds[#adds + 1] = score
-      adds[#adds + 1] = member
-    else
-      removes[#removes + 1] = member
+local posPairs, feed = {}, {}
+for _, starts in ipairs(changes) do
+  for _, a in ipairs(starts) do
+    local id, n = ARGV[a], counts[a]
+    posPairs[#posPairs + 1] = id
+    posPairs[#posPairs + 1] = ARGV[a + 2]
+    if n > 0 then
+      local first, last = a + 4, a + 3 + n
+      local log = prefix .. 'log:' .. id
+      for s = first, last, CHUNK do
+        redis.call('RPUSH', log, unpack(ARGV, s, math.min(s + CHUNK - 1, last)))
+      end
+      feed[#feed + 1] = id
+      feed[#feed + 1] = '[' .. (n == 1 and ARGV[first] or table.concat(ARGV, ',', first, last)) .. ']'
     end
   end
-  flush('ZREM', key, removes)
-  flush('ZADD', key, adds)
+end
+for s = 1, #posPairs, 2 * CHUNK do
+  redis.call('HSET', KEYS[1], unpack(posPairs, s, math.min(s + 2 * CHUNK - 1, #posPairs)))
 end
 
-local holders, expiries, dropped = {}, {}, {}
-for _, id in ipairs(leaseOrder) do
-  local lease = leases[id]
-  if lease then
-    holders[#holders + 1] = id
-    holders[#holders + 1] = lease[1]
-    expiries[#expiries + 1] = lease[2]
-    expiries[#expiries + 1] = id
+local o = ops + 1
+for _ = 1, tonumber(ARGV[ops]) do
+  local command, key, n = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
+  if command == 'BUCKET' then
+    if redis.call('HINCRBY', key, ARGV[o + 3], ARGV[o + 4]) == tonumber(ARGV[o + 4]) then
+      redis.call('PEXPIREAT', key, ARGV[o + 5])
+    end
   else
-    dropped[#dropped + 1] = id
+    redis.call(command, key, unpack(ARGV, o + 3, o + 2 + n))
   end
+  o = o + 3 + n
 end
-flush('HDEL', KEYS[4], dropped)
-flush('ZREM', KEYS[5], dropped)
-flush('HSET', KEYS[4], holders)
-flush('ZADD', KEYS[5], expiries)
 
-for field, delta in pairs(gauges) do
-  if delta ~= 0 then redis.call('HINCRBY', KEYS[6], field, delta) end
-end
-for field, delta in pairs(totals) do redis.call('HINCRBY', KEYS[7], field, delta) end
-for _, key in ipairs(bucketOrder) do
-  local hit = buckets[key]
-  local created = false
-  for _, kind in ipairs({ 'succeeded', 'failed' }) do
-    if hit[kind] then
-      -- A counter equal to this call's increment is new: only then can the key be new too.
-      created = redis.call('HINCRBY', key, kind, hit[kind]) == hit[kind] or created
-    end
-  end
-  if created then redis.call('PEXPIREAT', key, hit.exp) end
-end
 for s = 1, #feed, 2 * CHUNK do
-  redis.call('XADD', KEYS[8], 'MAXLEN', '~', 10000, '*', unpack(feed, s, math.min(s + 2 * CHUNK - 1, #feed)))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', unpack(feed, s, math.min(s + 2 * CHUNK - 1, #feed)))
 end
-if wake and not replay then redis.call('PUBLISH', prefix .. 'wake', '1') end
+if channel ~= '' then redis.call('PUBLISH', channel, '1') end
 local peeked = {}
 if peekSize > 0 then
-  local ids = head(peekSize)
-  for s = 1, #ids, CHUNK do
-    local part = redis.call('HMGET', KEYS[1], unpack(ids, s, math.min(s + CHUNK - 1, #ids)))
+  local next = head(peekSize)
+  for s = 1, #next, CHUNK do
+    local part = redis.call('HMGET', KEYS[3], unpack(next, s, math.min(s + CHUNK - 1, #next)))
     for k = 1, #part do peeked[s + k - 1] = part[k] end
   end
 end
 return { results, peeked }
 `;
 
-/** Arguments of one commit for {@link APPEND}, and their size in characters. */
-export function commitArgs(commit: Commit, out: string[]): number {
-  checkCommit(commit);
-  const { totals: counted, buckets, addName, durations } = effectsOf(null, commit);
-  const totals: string[] = [...counted];
-  for (const { bucket, ms } of durations) {
-    totals.push(`duration:${bucket}`, `duration_ms=${Math.max(0, Math.round(ms))}`);
+/** Most arguments of one operation (the script passes them to `unpack`). */
+const OP_ARGS = 1_000;
+
+/** A bucket hit the script counts with HINCRBY, setting the expiry when the field is new. */
+interface BucketOp {
+  increment: number;
+  expiry: number;
+}
+
+/**
+ * The writes of one append call, merged per key as if every commit of the call applies (the
+ * script refuses the whole call otherwise): per commit its ARGV part, and for the call the
+ * operations. A job appears in at most one change of a call ({@link AppendCall.holds}), so
+ * no two operations touch the same member and their order does not matter.
+ */
+export class AppendCall {
+  /** Per-commit ARGV parts, in order (see the script's header). */
+  readonly commits: string[] = [];
+  /** Changes in this call. */
+  changes = 0;
+  /** Characters of ARGV so far (a bound on the call's size). */
+  chars = 0;
+  /** Whether a commit makes a job Enqueued or Scheduled (workers are woken). */
+  wake = false;
+  #keys: Keys;
+  #replay: boolean;
+  #ids = new Set<string>();
+  /** Per key: members to add (score, member, ...) and to remove. */
+  #zsets = new Map<string, { add: string[]; remove: string[] }>();
+  /** Per hash: fields to set (field, value, ...) and to delete. */
+  #hashes = new Map<string, { add: string[]; remove: string[] }>();
+  #counters = new Map<string, Map<string, number>>();
+  #buckets = new Map<string, Map<string, BucketOp>>();
+
+  /** A call on the keys of one prefix; `replay` (rebuild) writes no log, stream or wake-up. */
+  constructor(keys: Keys, replay = false) {
+    this.#keys = keys;
+    this.#replay = replay;
   }
-  const record = JSON.stringify(commit.record);
-  const start = out.length;
-  out.push(
-    commit.id,
-    String(commit.expect),
-    positionOf(commit.record),
-    record,
-    commit.lease?.serverId ?? "",
-    commit.lease ? String(commit.lease.until) : "",
-    String(commit.events.length),
-  );
-  for (const event of commit.events) out.push(JSON.stringify(event));
-  out.push(String(totals.length), ...totals, String(buckets.length));
-  for (const hit of buckets) {
-    out.push(
-      `${hit.resolution}:${hit.at}`,
-      hit.kind,
-      String(hit.at + RESOLUTIONS[hit.resolution].keepMs),
-    );
+
+  /** True when one of `commits`' jobs is already in this call (it must go in the next one). */
+  holds(commits: readonly Commit[]): boolean {
+    return commits.some((commit) => this.#ids.has(commit.id));
   }
-  if (addName) out.push("1", nameMember(addName.name, addName.createdAt, addName.id));
-  else out.push("0");
-  let chars = 0;
-  for (let i = start; i < out.length; i++) chars += out[i].length;
-  return chars;
+
+  /** Adds a change: its commits, each built on `before` (null for a new job). */
+  add(commits: readonly { commit: Commit; before: JobRecord | null }[]): void {
+    this.changes++;
+    this.commits.push(String(commits.length));
+    for (const { commit, before } of commits) this.#commit(commit, before);
+  }
+
+  /** Number of ARGV entries so far (commit parts; operations are a fraction of it). */
+  get args(): number {
+    return this.commits.length;
+  }
+
+  #commit(commit: Commit, before: JobRecord | null): void {
+    checkCommit(commit);
+    const k = this.#keys;
+    const { id, record } = commit;
+    this.#ids.add(id);
+    const from = before ? placeOf(before) : undefined, to = placeOf(record);
+    const events = this.#replay ? [] : commit.events.map((event) => JSON.stringify(event));
+    const built = from?.position ?? "";
+    this.commits.push(id, built, to.position, String(events.length));
+    for (const event of events) {
+      this.commits.push(event);
+      this.chars += event.length;
+    }
+    const json = JSON.stringify(record);
+    this.chars += id.length + built.length + to.position.length + json.length;
+    this.#room(this.#hashes, k.jobs).add.push(id, json);
+
+    const effects = effectsOf(before, commit);
+    if (from && effects.removeState) {
+      this.#room(this.#zsets, k.state(before!.state)).remove.push(from.stateMember);
+      if (from.readyMember) {
+        this.#room(this.#zsets, k.ready(before!.queue)).remove.push(from.readyMember);
+      }
+      if (from.dueScore) this.#room(this.#zsets, k.due).remove.push(id);
+    }
+    if (effects.addState) {
+      this.#room(this.#zsets, k.state(record.state)).add.push("0", to.stateMember);
+      if (to.readyMember) {
+        this.#room(this.#zsets, k.ready(record.queue)).add.push("0", to.readyMember);
+      }
+      if (to.dueScore) this.#room(this.#zsets, k.due).add.push(to.dueScore, id);
+      if (!this.#replay && (record.state === "Enqueued" || record.state === "Scheduled")) {
+        this.wake = true;
+      }
+    }
+    if (effects.addName) {
+      const { name, createdAt } = effects.addName;
+      this.#room(this.#zsets, k.names).add.push("0", nameMember(name, createdAt, id));
+    }
+    if (commit.lease) {
+      this.#room(this.#hashes, k.lease).add.push(id, commit.lease.serverId);
+      this.#room(this.#zsets, k.leases).add.push(String(commit.lease.until), id);
+    } else if (effects.dropLease) {
+      this.#room(this.#hashes, k.lease).remove.push(id);
+      this.#room(this.#zsets, k.leases).remove.push(id);
+    }
+    for (const { queue, state, delta } of effects.gauges) {
+      this.#count(k.gauges, `${queue}|${state}`, delta);
+    }
+    for (const total of effects.totals) this.#count(k.totals, total, 1);
+    if (effects.retrying) this.#count(k.totals, "retrying", effects.retrying);
+    for (const { bucket, ms } of effects.durations) {
+      this.#count(k.totals, `duration:${bucket}`, 1);
+      this.#count(k.totals, "duration_ms", Math.max(0, Math.round(ms)));
+    }
+    if (effects.batch) {
+      for (const { kind, delta } of effects.batch.deltas) {
+        this.#count(k.batchCount(effects.batch.id), kind, delta);
+      }
+    }
+    for (const hit of effects.buckets) {
+      const key = k.bucket(hit.resolution, hit.at);
+      let fields = this.#buckets.get(key);
+      if (!fields) this.#buckets.set(key, fields = new Map());
+      const op = fields.get(hit.kind);
+      if (op) op.increment++;
+      else {
+        fields.set(hit.kind, {
+          increment: 1,
+          expiry: hit.at + RESOLUTIONS[hit.resolution].keepMs,
+        });
+      }
+    }
+  }
+
+  #room(
+    rooms: Map<string, { add: string[]; remove: string[] }>,
+    key: string,
+  ): { add: string[]; remove: string[] } {
+    let room = rooms.get(key);
+    if (!room) rooms.set(key, room = { add: [], remove: [] });
+    return room;
+  }
+
+  #count(key: string, field: string, delta: number): void {
+    let fields = this.#counters.get(key);
+    if (!fields) this.#counters.set(key, fields = new Map());
+    fields.set(field, (fields.get(field) ?? 0) + delta);
+  }
+
+  /** The operations section of ARGV (see the script's header). */
+  operations(): string[] {
+    const out: string[] = [];
+    let count = 0;
+    const op = (command: string, key: string, args: string[], width: number) => {
+      const most = OP_ARGS - (OP_ARGS % width);
+      for (let s = 0; s < args.length; s += most) {
+        const part = args.length <= most ? args : args.slice(s, s + most);
+        out.push(command, key, String(part.length));
+        for (const arg of part) out.push(arg);
+        count++;
+      }
+    };
+    for (const [key, { add, remove }] of this.#hashes) {
+      op("HDEL", key, remove, 1);
+      op("HSET", key, add, 2);
+    }
+    for (const [key, { add, remove }] of this.#zsets) {
+      op("ZREM", key, remove, 1);
+      op("ZADD", key, add, 2);
+    }
+    for (const [key, fields] of this.#counters) {
+      for (const [field, delta] of fields) {
+        if (delta !== 0) op("HINCRBY", key, [field, String(delta)], 2);
+      }
+    }
+    for (const [key, fields] of this.#buckets) {
+      for (const [field, { increment, expiry }] of fields) {
+        op("BUCKET", key, [field, String(increment), String(expiry)], 3);
+      }
+    }
+    return [String(count), ...out];
+  }
 }
 
 /** Longest timestamp we order by, so that (MAX - createdAt) sorts newest first as text. */

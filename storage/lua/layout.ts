@@ -51,18 +51,41 @@ export function readyMember(rank: number, at: number, id: string): string {
   return String(Math.min(Math.max(rank + 1000, 0), 9999)).padStart(4, "0") + time(at) + id;
 }
 
-/**
- * A job's position: its version, then everything that decides where it sits in the indexes.
- * The append script compares positions to know whether a commit moves the job.
- */
-export function positionOf(record: JobRecord): string {
+/** Where a job sits in the indexes, and its position (see {@link positionOf}). */
+export interface Place {
+  position: string;
+  /** Member in `state:<state>`. */
+  stateMember: string;
+  /** Member in `ready:<queue>` ("" unless Enqueued). */
+  readyMember: string;
+  /** Score in `due` ("" unless Scheduled). */
+  dueScore: string;
+}
+
+/** The index members of `record` and its position. */
+export function placeOf(record: JobRecord): Place {
   const readyAt = readyEntry(record), dueAt = dueEntry(record);
   const ready = readyAt ? readyMember(readyAt.rank, readyAt.at, record.id) : "";
   const due = dueAt ? String(dueAt.runAt) : "";
   const retry = isRetry(record) ? "r" : "";
-  return `${record.version}|${record.state}|${record.queue}|${
-    stateMember(record.stateAt, record.id)
-  }|${ready}|${due}|${retry}|${record.batchId ?? ""}`;
+  const state = stateMember(record.stateAt, record.id);
+  return {
+    position:
+      `${record.version}|${record.state}|${record.queue}|${state}|${ready}|${due}|${retry}|${
+        record.batchId ?? ""
+      }`,
+    stateMember: state,
+    readyMember: ready,
+    dueScore: due,
+  };
+}
+
+/**
+ * A job's position: its version, then everything that decides where it sits in the indexes.
+ * The append script compares positions: a commit applies only to the job it was built on.
+ */
+export function positionOf(record: JobRecord): string {
+  return placeOf(record).position;
 }
 
 /** The names of every key of one prefix. */
