@@ -80,6 +80,9 @@ export interface WorkerStats {
   peak: number;
 }
 
+/** Most Scheduled jobs one turn of the claim loop promotes. */
+const DUE_PAGE = 200;
+
 const defaultLogger: WorkerLogger = (level, message) => {
   (level === "info" ? console.log : console.error)(`[taskflow ${level}] ${message}`);
 };
@@ -137,6 +140,8 @@ export class Worker {
   #failing = false;
   #stopped?: Promise<void>;
   #recurringClient?: TaskFlow;
+  /** When the loop last read due jobs (performance.now()), and the next due time it saw. */
+  #due = { checked: -Infinity, next: Infinity };
   /** Paused queues, refreshed with every heartbeat. */
   #paused = new Set<string>();
   #lastSweep = 0;
@@ -393,17 +398,21 @@ export class Worker {
       // fills several slots (only when busy: an idle worker claims at once).
       if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
       if (this.#state !== "running") break;
+      // Due jobs are read when one may have come due: after a wake-up, at the earliest due
+      // time seen, and at least every minimum poll interval (not on every busy turn).
+      const dueCheck = this.#woken || this.now() >= this.#due.next ||
+        performance.now() - this.#due.checked >= (this.#options.minPollIntervalMs ?? 25);
       this.#woken = false;
-      let progress = false, nextDue = Infinity;
+      let progress = false;
       try {
         // Independent reads: sent together they cost one round trip (jobs promoted now are
         // claimed by the next turn, which follows at once since promoting counts as progress).
         const [promoted, claim] = await Promise.all([
-          this.#promoteDue(),
+          dueCheck ? this.#promoteDue() : undefined,
           this.#claim(this.#pool.free),
         ]);
-        nextDue = promoted.nextDue;
-        progress = promoted.count > 0 || claim.claimed > 0 || claim.contended;
+        if (promoted) this.#due = { checked: performance.now(), next: promoted.nextDue };
+        progress = Boolean(promoted?.count) || claim.claimed > 0 || claim.contended;
         this.#recovered();
       } catch (error) {
         this.#failed(error);
@@ -414,7 +423,7 @@ export class Worker {
         idle = this.#options.minPollIntervalMs ?? 25;
         continue;
       }
-      const untilDue = nextDue - this.now();
+      const untilDue = this.#due.next - this.now();
       await this.#sleep(Math.max(0, Math.min(idle, untilDue)));
       idle = Math.min(idle * 2, this.#options.pollIntervalMs ?? 500);
     }
@@ -440,9 +449,12 @@ export class Worker {
   async #promoteDue(): Promise<{ count: number; nextDue: number }> {
     const now = this.now();
     const horizon = now + (this.#options.pollIntervalMs ?? 500);
-    const due = await this.#storage!.due({ state: "Scheduled", before: horizon, limit: 200 });
+    const due = await this.#storage!.due({ state: "Scheduled", before: horizon, limit: DUE_PAGE });
     const ready = due.filter((job) => (job.runAt ?? 0) <= now);
-    const nextDue = due.find((job) => (job.runAt ?? 0) > now)?.runAt ?? Infinity;
+    // A full page may hide more due jobs: look again on the next turn.
+    const nextDue = due.length === DUE_PAGE
+      ? now
+      : due.find((job) => (job.runAt ?? 0) > now)?.runAt ?? Infinity;
     const results = await Promise.all(ready.map((job) =>
       this.#committer!.submit({
         commits: [appendCommit(job, [{
