@@ -202,6 +202,8 @@ export class KvStorage implements Storage {
 
   async append(changes: readonly Change[]): Promise<AppendResult[]> {
     this.#open();
+    // A malformed commit is refused before anything is written.
+    for (const change of changes) change.commits.forEach(checkCommit);
     const results: AppendResult[] = new Array(changes.length);
     // A job touched twice in one call: the later change waits for a later round.
     let pending = changes.map((change, index) => ({ change, index }));
@@ -261,7 +263,6 @@ export class KvStorage implements Storage {
   #measure(change: Change): { checks: number; mutations: number; bytes: number } {
     let mutations = 0, bytes = 0;
     for (const commit of change.commits) {
-      checkCommit(commit);
       const recordChars = JSON.stringify(commit.record).length;
       if (recordChars > MAX_VALUE_CHARS) {
         throw new PayloadTooLargeError(`job ${commit.id} record`, recordChars, MAX_VALUE_CHARS);

@@ -95,6 +95,12 @@ export class MemoryStorage implements Storage {
 
   append(changes: readonly Change[]): Promise<AppendResult[]> {
     this.#open();
+    try {
+      // A malformed commit is refused before anything is written.
+      for (const change of changes) change.commits.forEach(checkCommit);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     let wake = false;
     const results = changes.map((change): AppendResult => {
       const conflicts = change.commits
@@ -102,7 +108,6 @@ export class MemoryStorage implements Storage {
         .map((c) => c.id);
       if (conflicts.length) return { ok: false, conflicts };
       for (const commit of change.commits) {
-        checkCommit(commit);
         const before = this.#jobs.get(commit.id) ?? null;
         this.#jobs.set(commit.id, clone(commit.record));
         const log = this.#events.get(commit.id) ?? [];

@@ -7,11 +7,14 @@
 import assert from "node:assert/strict";
 import { InvalidOptionError, StorageUnavailableError, UnknownStorageError } from "../lib/errors.ts";
 import { TaskFlow } from "../lib/client.ts";
-import { defineJob } from "../lib/job.ts";
+import { appendCommit } from "../lib/changes.ts";
+import { doctor } from "../lib/doctor.ts";
+import { defineJob, type JobRecord } from "../lib/job.ts";
 import { openStorage } from "../storage/open.ts";
 import type { RedisStorage } from "../storage/redis.ts";
 import { parseRedisUrl } from "../storage/redis_url.ts";
 import type { Storage } from "../storage/storage.ts";
+import { assertConsistent, claimCommit } from "./helpers.ts";
 import { openTestRedis, whenRedis } from "./redis_helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
@@ -102,6 +105,87 @@ await whenRedis(
         assert.deepEqual(more.map(([, fields]) => fields.length / 2), [250, 250, 100]);
         assert.deepEqual(more.flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0)), bulk);
         assert.equal((await tf.counts()).states.Enqueued, 604);
+      } finally {
+        await tf.close();
+        await cleanup();
+      }
+    }),
+);
+
+await whenRedis(
+  "redis append calls",
+  () =>
+    Deno.test("redis: a call with a stale change writes nothing, then the rest go again in one call", async () => {
+      const { storage, cleanup } = await openTestRedis("refuse");
+      const tf = new TaskFlow(storage);
+      try {
+        const [a, b, c] = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: "x", args: n })));
+        const [ra, rb, rc] = (await storage.getMany([a, b, c])) as JobRecord[];
+        await storage.append([{
+          commits: [appendCommit(rb, [{ type: "log", at: 1, message: "moved on" }])],
+        }]);
+        const stream = `${storage.prefix}:events`;
+        const before = await storage.client.xlen(stream);
+        const results = await storage.append([
+          { commits: [appendCommit(ra, [{ type: "progress", at: 2, value: 10 }])] },
+          { commits: [appendCommit(rb, [{ type: "progress", at: 2, value: 20 }])] },
+          { commits: [appendCommit(rc, [{ type: "progress", at: 2, value: 30 }])] },
+        ]);
+        assert.deepEqual(results, [{ ok: true }, { ok: false, conflicts: [b] }, { ok: true }]);
+        const entries = (await storage.client.xrange(stream, "-", "+")).slice(before);
+        assert.deepEqual(
+          entries.map(([, fields]) => fields.filter((_, i) => i % 2 === 0)),
+          [[a, c]],
+          "the refused call left no entry; the resent one holds a and c",
+        );
+        assert.equal((await tf.get(b))!.progress, undefined);
+        await assertConsistent(storage);
+      } finally {
+        await tf.close();
+        await cleanup();
+      }
+    }),
+);
+
+await whenRedis(
+  "redis skiplist keepers",
+  () =>
+    Deno.test("redis: the Processing index and lease set stay skiplists; their keepers never show", async () => {
+      const { storage, cleanup } = await openTestRedis("keepers");
+      const tf = new TaskFlow(storage);
+      try {
+        const ids = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: "x", args: n })));
+        const records = (await storage.getMany(ids)) as JobRecord[];
+        const claims = records.map((record) => claimCommit(record, Date.now()));
+        await storage.append(claims.map((commit) => ({ commits: [commit] })));
+        const processing = `${storage.prefix}:state:Processing`,
+          leases = `${storage.prefix}:leases`;
+        for (const key of [processing, leases]) {
+          assert.equal(await storage.client.object("ENCODING", key), "skiplist", key);
+        }
+        const listed = await storage.list({ state: "Processing", limit: 10 });
+        assert.deepEqual(listed.jobs.map((job) => job.id).sort(), [...ids].sort());
+        const due = await storage.due({
+          state: "Processing",
+          before: Date.now() + 3_600_000,
+          limit: 10,
+        });
+        assert.deepEqual(due.map((job) => job.id).sort(), [...ids].sort());
+        await storage.append(claims.map((claim) => ({
+          commits: [
+            appendCommit(claim.record, [{ type: "state", at: Date.now(), state: "Succeeded" }]),
+          ],
+        })));
+        assert.deepEqual((await storage.list({ state: "Processing", limit: 10 })).jobs, []);
+        assert.deepEqual(
+          await storage.due({ state: "Processing", before: Number.MAX_SAFE_INTEGER, limit: 10 }),
+          [],
+        );
+        assert.equal(await storage.client.zcard(processing), 1, "only the keeper is left");
+        assert.equal((await tf.counts()).states.Processing, 0);
+        const report = await doctor(storage);
+        assert.deepEqual(report.findings, []);
+        await assertConsistent(storage);
       } finally {
         await tf.close();
         await cleanup();

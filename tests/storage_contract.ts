@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { appendCommit, updateJob } from "../lib/changes.ts";
 import { TaskFlow } from "../lib/client.ts";
 import {
+  CorruptRecordError,
   InvalidTransitionError,
   JobExistsError,
   JobNotFoundError,
@@ -116,6 +117,52 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
       assert.equal((await tf.get(c))!.version, 2, "c must not change: its change conflicted on b");
     },
   );
+
+  test(
+    "a commit may come without the record it was built on, or after another of its job's commits in the same write",
+    async (tf, clock) => {
+      const [a, b] = await tf.enqueueMany([{ job: "x", args: 1 }, { job: "x", args: 2 }]);
+      const [ra, rb] = (await tf.storage.getMany([a, b])) as JobRecord[];
+      // Built elsewhere: no `before` hint, the backend finds the record itself.
+      const { before: _, ...bare } = claimCommit(ra, clock.t);
+      const then = appendCommit(bare.record, [{ type: "log", at: clock.t, message: "next" }]);
+      const { before: __, ...bareThen } = appendCommit(rb, [{
+        type: "progress",
+        at: clock.t,
+        value: 1,
+      }]);
+      const results = await tf.storage.append([
+        { commits: [bare] },
+        { commits: [then] },
+        { commits: [bareThen] },
+      ]);
+      assert.deepEqual(results, [{ ok: true }, { ok: true }, { ok: true }]);
+      assert.equal((await tf.get(a))!.state, "Processing");
+      assert.equal((await tf.get(a))!.version, 4);
+      assert.equal((await tf.get(b))!.progress, 1);
+      // Without a hint and on a stale version: refused like any stale commit.
+      const { before: ___, ...stale } = appendCommit(rb, [{
+        type: "progress",
+        at: clock.t,
+        value: 2,
+      }]);
+      assert.deepEqual(await tf.storage.append([{ commits: [stale] }]), [
+        { ok: false, conflicts: [b] },
+      ]);
+      await assertConsistent(tf.storage);
+    },
+  );
+
+  test("a commit whose hint is another job or version is refused as a bug", async (tf, clock) => {
+    const [a, b] = await tf.enqueueMany([{ job: "x", args: 1 }, { job: "x", args: 2 }]);
+    const [ra, rb] = (await tf.storage.getMany([a, b])) as JobRecord[];
+    const commit = appendCommit(ra, [{ type: "log", at: clock.t, message: "x" }]);
+    await assert.rejects(
+      tf.storage.append([{ commits: [{ ...commit, before: rb }] }]),
+      (error: unknown) => error instanceof CorruptRecordError && /built on/.test(error.message),
+    );
+    assert.equal((await tf.get(a))!.version, 2, "nothing was written");
+  });
 
   test("a new job with a taken id conflicts", async (tf) => {
     await tf.enqueue("x", {}, { id: "fixed-1" });
