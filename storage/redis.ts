@@ -5,6 +5,7 @@
  * sets (layout in `lua/layout.ts`). Wake-ups travel by pub/sub on `<prefix>:wake`.
  */
 
+import { createHash } from "node:crypto";
 import { Redis } from "npm:ioredis@5.11.1";
 import {
   CorruptRecordError,
@@ -24,6 +25,7 @@ import { globEscape, type Keys, keysOf, READY_ID_AT, STATE_ID_AT } from "./lua/l
 import { PAGE } from "./lua/page.ts";
 import { RECURRING } from "./lua/recurring.ts";
 import { parseRedisUrl } from "./redis_url.ts";
+import { type Reply, ReplyError, RespConnection } from "./resp.ts";
 import {
   type AppendResult,
   type BatchCounts,
@@ -69,7 +71,10 @@ export interface RedisStorageOptions {
 }
 
 type Script = (args: (string | number)[]) => Promise<unknown>;
-type Scripts = Record<"tfAppend" | "tfPage" | "tfHeartbeat" | "tfRecurring", Script>;
+type Scripts = Record<"tfPage" | "tfHeartbeat" | "tfRecurring", Script>;
+
+/** SHA-1 of the append script, for EVALSHA. */
+const APPEND_SHA = createHash("sha1").update(APPEND).digest("hex");
 
 /**
  * Storage on a Redis server (6.2 or later). Not for Redis Cluster: scripts build per-job keys
@@ -86,6 +91,8 @@ export class RedisStorage implements Storage {
   readonly prefix: string;
   #keys: Keys;
   #scripts: Scripts;
+  /** The connection of the append script (every transition and claim), see `resp.ts`. */
+  #hot: RespConnection;
   #subscriber?: Redis;
   #listeners = new Set<() => void>();
   #lastError?: string;
@@ -93,8 +100,9 @@ export class RedisStorage implements Storage {
   /** Per list of queues: the next ready jobs, as the last claim call saw them. */
   #candidates = new Map<string, JobRecord[]>();
 
-  private constructor(client: Redis, address: string, prefix: string) {
+  private constructor(client: Redis, hot: RespConnection, address: string, prefix: string) {
     this.client = client;
+    this.#hot = hot;
     this.address = address;
     this.prefix = prefix;
     this.#keys = keysOf(prefix);
@@ -103,7 +111,6 @@ export class RedisStorage implements Storage {
     client.on("ready", () => this.#lastError = undefined);
     for (
       const [name, lua, numberOfKeys] of [
-        ["tfAppend", APPEND, 3],
         ["tfPage", PAGE, 2],
         ["tfHeartbeat", HEARTBEAT, 4],
         ["tfRecurring", RECURRING, 1],
@@ -138,7 +145,8 @@ export class RedisStorage implements Storage {
       connectTimeout: 5_000,
       commandTimeout: 30_000,
     });
-    const storage = new RedisStorage(client, address, prefix);
+    const hot = new RespConnection({ ...connection, connectTimeoutMs: 5_000, timeoutMs: 30_000 });
+    const storage = new RedisStorage(client, hot, address, prefix);
     try {
       await client.connect();
     } catch (error) {
@@ -181,7 +189,10 @@ export class RedisStorage implements Storage {
   #unavailable(error: unknown): Error {
     if (error instanceof TaskFlowError) return error;
     let text = message(error);
-    if (/writeable|Connection is closed|max retries per request|ECONN|EPIPE/i.test(text)) {
+    if (
+      /writeable|Connection is closed|closed by the server|max retries per request|ECONN|EPIPE|connection reset|broken pipe/i
+        .test(text)
+    ) {
       text = `the connection is down${this.#lastError ? ` (${this.#lastError})` : ""}`;
     }
     return new StorageUnavailableError(this.address, text, error);
@@ -230,7 +241,7 @@ export class RedisStorage implements Storage {
           ...call.operations(),
         ];
         calls.push(
-          (this.#scripts.tfAppend([k.pos, k.events, k.jobs, ...args]) as Promise<
+          (this.#evalAppend([k.pos, k.events, k.jobs, ...args]) as Promise<
             [string[][], (string | null)[]]
           >).then(([replies, found]) => {
             const refused = replies.some((conflicts) => conflicts.length > 0);
@@ -264,6 +275,17 @@ export class RedisStorage implements Storage {
       if (failed) throw failed.reason;
       pending = settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
       if (!pending.length) return { results, records };
+    }
+  }
+
+  /** Runs the append script on the hot connection (loading it when the server lacks it). */
+  async #evalAppend(keysAndArgs: string[]): Promise<Reply> {
+    const tail = ["3", ...keysAndArgs];
+    try {
+      return await this.#hot.call(["EVALSHA", APPEND_SHA, ...tail]);
+    } catch (error) {
+      if (!(error instanceof ReplyError) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return await this.#hot.call(["EVAL", APPEND, ...tail]);
     }
   }
 
@@ -680,6 +702,7 @@ export class RedisStorage implements Storage {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
+    this.#hot.close();
     await Promise.all([this.client, this.#subscriber].map(async (connection) => {
       if (!connection) return;
       try {

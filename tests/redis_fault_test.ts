@@ -12,69 +12,9 @@ import { defineJob } from "../lib/job.ts";
 import { createWorker, type Worker } from "../lib/worker/worker.ts";
 import { RedisStorage } from "../storage/redis.ts";
 import { assertConsistent, eventually } from "./helpers.ts";
-import { REDIS_REQUIRED, redisUnreachable } from "./redis_helpers.ts";
+import { freePort, REDIS_REQUIRED, RedisServer, redisServerMissing } from "./redis_helpers.ts";
 
 const JOBS = 2_000;
-
-async function redisServerMissing(): Promise<string | undefined> {
-  try {
-    const { success } = await new Deno.Command("redis-server", { args: ["--version"] }).output();
-    return success ? undefined : "redis-server --version failed";
-  } catch {
-    return "redis-server is not on PATH";
-  }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-/** A redis-server subprocess with an append-only file fsynced on every write. */
-class RedisServer {
-  #child?: Deno.ChildProcess;
-  constructor(readonly port: number, readonly dir: string) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.#child = new Deno.Command("redis-server", {
-      args: [
-        "--port",
-        String(this.port),
-        "--bind",
-        "127.0.0.1",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--dir",
-        this.dir,
-        "--save",
-        "",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await eventually(async () => assert.equal(await redisUnreachable(this.url, 200), undefined));
-  }
-
-  async kill(): Promise<void> {
-    if (!this.#child) return;
-    const child = this.#child;
-    this.#child = undefined;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
-  }
-}
 
 const missing = await redisServerMissing();
 if (missing && !REDIS_REQUIRED) console.log(`skipping redis fault test: ${missing}`);
@@ -86,7 +26,14 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "taskflow-redis-fault-" });
-    const server = new RedisServer(freePort(), dir);
+    const server = new RedisServer(freePort(), [
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "always",
+      "--dir",
+      dir,
+    ]);
     let worker: Worker | undefined;
     let storage: RedisStorage | undefined;
     let tf: TaskFlow | undefined;

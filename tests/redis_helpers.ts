@@ -4,7 +4,9 @@
  * test under its own key prefix, and deleting every key of that prefix afterwards.
  */
 
+import assert from "node:assert/strict";
 import { RedisStorage } from "../storage/redis.ts";
+import { eventually } from "./helpers.ts";
 
 /** The server the Redis tests use. */
 export const REDIS_URL = Deno.env.get("TASKFLOW_TEST_REDIS_URL") ?? "redis://127.0.0.1:6379";
@@ -88,4 +90,57 @@ export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<num
     await admin.close();
   }
   return deleted;
+}
+
+/** Why `redis-server` cannot be started here, or undefined when it can. */
+export async function redisServerMissing(): Promise<string | undefined> {
+  try {
+    const { success } = await new Deno.Command("redis-server", { args: ["--version"] }).output();
+    return success ? undefined : "redis-server --version failed";
+  } catch {
+    return "redis-server is not on PATH";
+  }
+}
+
+/** A TCP port nothing listens on (at the time of asking). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** A redis-server subprocess of a test's own, on `port`, started with `args` besides. */
+export class RedisServer {
+  #child?: Deno.ChildProcess;
+  constructor(readonly port: number, readonly args: string[] = []) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server and waits until it answers (a password-protected one answers NOAUTH). */
+  async start(): Promise<void> {
+    this.#child = new Deno.Command("redis-server", {
+      args: ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", ...this.args],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await eventually(async () => {
+      const reason = await redisUnreachable(this.url, 200);
+      assert.ok(reason === undefined || reason.includes("NOAUTH"), reason);
+    });
+  }
+
+  async kill(): Promise<void> {
+    if (!this.#child) return;
+    const child = this.#child;
+    this.#child = undefined;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+  }
 }
