@@ -8,7 +8,7 @@
 import { CorruptRecordError } from "../lib/errors.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { State } from "../lib/states.ts";
-import type { BatchCounts, Commit, Counts, Resolution } from "./storage.ts";
+import type { BatchCounts, Change, Commit, Counts, Resolution } from "./storage.ts";
 import { RESOLUTIONS } from "./storage.ts";
 
 /** Position of a job in its per-state index (newest first when listed). */
@@ -234,4 +234,16 @@ export function checkCommit(commit: Commit): void {
     ? `a commit on version ${expect} built on ${commit.before.id} at version ${commit.before.version}`
     : undefined;
   if (problem) throw new CorruptRecordError(id, problem);
+}
+
+/** Refuses a malformed change: a bad commit (see {@link checkCommit}), or one job twice. */
+export function checkChange(change: Change): void {
+  const ids = new Set<string>();
+  for (const commit of change.commits) {
+    checkCommit(commit);
+    if (ids.has(commit.id)) {
+      throw new CorruptRecordError(commit.id, "a change with two commits on the same job");
+    }
+    ids.add(commit.id);
+  }
 }

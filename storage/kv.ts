@@ -17,7 +17,7 @@ import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
 import {
   bucketStart,
-  checkCommit,
+  checkChange,
   type Effects,
   effectsOf,
   zeroBatchCounts,
@@ -203,7 +203,7 @@ export class KvStorage implements Storage {
   async append(changes: readonly Change[]): Promise<AppendResult[]> {
     this.#open();
     // A malformed commit is refused before anything is written.
-    for (const change of changes) change.commits.forEach(checkCommit);
+    changes.forEach(checkChange);
     const results: AppendResult[] = new Array(changes.length);
     // A job touched twice in one call: the later change waits for a later round.
     let pending = changes.map((change, index) => ({ change, index }));

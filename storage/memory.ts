@@ -11,7 +11,7 @@ import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
 import {
   bucketStart,
-  checkCommit,
+  checkChange,
   type DueEntry,
   type Effects,
   effectsOf,
@@ -97,7 +97,7 @@ export class MemoryStorage implements Storage {
     this.#open();
     try {
       // A malformed commit is refused before anything is written.
-      for (const change of changes) change.commits.forEach(checkCommit);
+      changes.forEach(checkChange);
     } catch (error) {
       return Promise.reject(error);
     }

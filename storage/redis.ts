@@ -18,7 +18,7 @@ import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { bucketStart, checkCommit, zeroDurations, zeroStates, zeroTotals } from "./effects.ts";
+import { bucketStart, checkChange, zeroDurations, zeroStates, zeroTotals } from "./effects.ts";
 import { APPEND, AppendCall } from "./lua/append.ts";
 import { HEARTBEAT } from "./lua/heartbeat.ts";
 import { globEscape, type Keys, keysOf, READY_ID_AT, STATE_ID_AT } from "./lua/layout.ts";
@@ -302,7 +302,7 @@ export class RedisStorage implements Storage {
     const latest = new Map<string, JobRecord>();
     const unknown: Commit[] = [];
     // A malformed commit is refused before anything is sent.
-    for (const change of changes) change.commits.forEach(checkCommit);
+    changes.forEach(checkChange);
     for (const change of changes) {
       for (const commit of change.commits) {
         const known = commit.expect === 0 ? null : commit.before ??

@@ -153,16 +153,26 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     },
   );
 
-  test("a commit whose hint is another job or version is refused as a bug", async (tf, clock) => {
-    const [a, b] = await tf.enqueueMany([{ job: "x", args: 1 }, { job: "x", args: 2 }]);
-    const [ra, rb] = (await tf.storage.getMany([a, b])) as JobRecord[];
-    const commit = appendCommit(ra, [{ type: "log", at: clock.t, message: "x" }]);
-    await assert.rejects(
-      tf.storage.append([{ commits: [{ ...commit, before: rb }] }]),
-      (error: unknown) => error instanceof CorruptRecordError && /built on/.test(error.message),
-    );
-    assert.equal((await tf.get(a))!.version, 2, "nothing was written");
-  });
+  test(
+    "a commit whose hint is another job or version, or a change naming a job twice, is refused as a bug",
+    async (tf, clock) => {
+      const [a, b] = await tf.enqueueMany([{ job: "x", args: 1 }, { job: "x", args: 2 }]);
+      const [ra, rb] = (await tf.storage.getMany([a, b])) as JobRecord[];
+      const commit = appendCommit(ra, [{ type: "log", at: clock.t, message: "x" }]);
+      await assert.rejects(
+        tf.storage.append([{ commits: [{ ...commit, before: rb }] }]),
+        (error: unknown) => error instanceof CorruptRecordError && /built on/.test(error.message),
+      );
+      assert.equal((await tf.get(a))!.version, 2, "nothing was written");
+      // One job twice in one change is a bug too, even when each commit alone is well formed.
+      const twice = appendCommit(ra, [{ type: "progress", at: clock.t, value: 1 }]);
+      await assert.rejects(
+        tf.storage.append([{ commits: [commit] }, { commits: [commit, twice] }]),
+        (error: unknown) => error instanceof CorruptRecordError && /same job/.test(error.message),
+      );
+      assert.equal((await tf.get(a))!.version, 2, "nothing of the other change was written either");
+    },
+  );
 
   test("a new job with a taken id conflicts", async (tf) => {
     await tf.enqueue("x", {}, { id: "fixed-1" });
