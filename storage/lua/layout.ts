@@ -21,7 +21,9 @@
  * | `wake` | channel | published when a write makes jobs Enqueued or Scheduled |
  *
  * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an
- * exclusive bound is exact even when thousands of jobs share one timestamp.
+ * exclusive bound is exact even when thousands of jobs share one timestamp. `state:Processing`
+ * and `leases` also hold one keeper member each (`PROCESSING_KEEPER`, `LEASES_KEEPER` in
+ * `append.ts`) that keeps them skiplists; it names no job and is never due.
  */
 
 import type { JobRecord } from "../../lib/job.ts";
@@ -51,7 +53,11 @@ export function readyMember(rank: number, at: number, id: string): string {
   return String(Math.min(Math.max(rank + 1000, 0), 9999)).padStart(4, "0") + time(at) + id;
 }
 
-/** Where a job sits in the indexes, and its position (see {@link positionOf}). */
+/**
+ * Where a job sits in the indexes. Its `position` (version, then everything that places the job
+ * in the indexes) is what the append script compares: a commit applies only to the job it was
+ * built on.
+ */
 export interface Place {
   position: string;
   /** Member in `state:<state>`. */
@@ -78,14 +84,6 @@ export function placeOf(record: JobRecord): Place {
     readyMember: ready,
     dueScore: due,
   };
-}
-
-/**
- * A job's position: its version, then everything that decides where it sits in the indexes.
- * The append script compares positions: a commit applies only to the job it was built on.
- */
-export function positionOf(record: JobRecord): string {
-  return placeOf(record).position;
 }
 
 /** The names of every key of one prefix. */
