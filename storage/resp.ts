@@ -11,24 +11,20 @@
  * fails, and the connection with it.
  */
 
+import type { RedisTarget } from "./redis_url.ts";
+
 /** An error reply from Redis (`-ERR ...`, `-NOSCRIPT ...`): the command ran, or was refused. */
 export class ReplyError extends Error {
   override name = "ReplyError";
 }
 
-/** Where and how to connect (see `parseRedisUrl`). */
-export interface RespOptions {
-  host: string;
-  port: number;
-  db: number;
-  username?: string;
-  password?: string;
-  tls?: { servername: string };
+/** Where and how to connect: a parsed URL's connection, and time limits. */
+export type RespOptions = RedisTarget["connection"] & {
   /** Longest wait for a connection, in ms. */
   connectTimeoutMs: number;
   /** Longest wait for an answer, in ms. */
   timeoutMs: number;
-}
+};
 
 /** A decoded reply: bulk and simple strings, integers, nil, arrays (error replies reject). */
 export type Reply = string | number | null | Reply[];
@@ -98,6 +94,8 @@ export class RespConnection {
       this.#fail(conn, error);
     } finally {
       this.#writing = false;
+      // Requests queued for a newer connection while this one was failing.
+      if (this.#writes.length && this.#conn && this.#conn !== conn) void this.#flush(this.#conn);
     }
   }
 

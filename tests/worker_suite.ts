@@ -386,6 +386,35 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.equal(promoted?.type === "state" && promoted.reason, "due");
   });
 
+  test("more due jobs than one read returns are all promoted; jobs due soon are not polled in a busy loop", async (h) => {
+    const job = defineJob("soon", () => "ran");
+    const items = Array.from({ length: 450 }, (_, n) => ({ job, args: { n } }));
+    const ids: string[] = [];
+    // Due within the worker's look-ahead (its poll interval, 50 ms here), not yet due.
+    for (const item of items) ids.push(await h.tf.schedule(item.job, item.args, { delayMs: 30 }));
+    let reads = 0;
+    const counting = new Proxy(h.tf.storage, {
+      get(target, property) {
+        if (property === "due") {
+          return (query: Parameters<Storage["due"]>[0]) => {
+            if (query.state === "Scheduled") reads++;
+            return target.due(query);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await h.worker([job], { storage: counting, concurrency: 50 });
+    // A full page of jobs that are not due yet: the worker waits for the first of them.
+    await sleep(200);
+    assert.ok(reads < 40, `${reads} reads of due jobs in 200 ms while none was due`);
+    h.clock.advance(30);
+    await eventually(async () => {
+      assert.equal((await h.tf.counts()).states.Succeeded, ids.length);
+    }, 20_000);
+  });
+
   test("batches: the continuation runs once after every member succeeded", async (h) => {
     let thenRuns = 0;
     const member = defineJob("batch.member", (args: { n: number }) => args.n);

@@ -451,8 +451,8 @@ export class Worker {
     const horizon = now + (this.#options.pollIntervalMs ?? 500);
     const due = await this.#storage!.due({ state: "Scheduled", before: horizon, limit: DUE_PAGE });
     const ready = due.filter((job) => (job.runAt ?? 0) <= now);
-    // A full page may hide more due jobs: look again on the next turn.
-    const nextDue = due.length === DUE_PAGE
+    // A full page of due jobs may hide more of them: look again on the next turn.
+    const nextDue = due.length === DUE_PAGE && ready.length === due.length
       ? now
       : due.find((job) => (job.runAt ?? 0) > now)?.runAt ?? Infinity;
     const results = await Promise.all(ready.map((job) =>
