@@ -81,6 +81,9 @@ Deno.test({
         Array.from({ length: 1_000 }, (_, i) => raw!.call(["ECHO", `m${i}`])),
       );
       assert.deepEqual(echoes, Array.from({ length: 1_000 }, (_, i) => `m${i}`));
+      // A reply larger than the read buffer, arriving in pieces, with characters beyond ASCII.
+      const big = "é😀x".repeat(60_000);
+      assert.equal(await raw.call(["ECHO", big]), big);
       await assert.rejects(raw.call(["NOSUCHCOMMAND"]), ReplyError);
       assert.equal(await raw.call(["PING"]), "PONG", "an error reply leaves the connection usable");
       // The server forgets its scripts: the next append loads the script again.
