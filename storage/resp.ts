@@ -73,6 +73,8 @@ export class RespConnection {
   }
 
   #send(conn: Deno.Conn, args: readonly string[]): Promise<Reply> {
+    // Lost between connecting and sending: a request queued now would take a later reply.
+    if (conn !== this.#conn) return Promise.reject(new Error("Connection is closed"));
     const bytes = encode(args);
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.push({ resolve, reject, at: performance.now() });
@@ -167,6 +169,8 @@ export class RespConnection {
           }
         }
         const n = await conn.read(buffer.subarray(end));
+        // Dropped meanwhile: its late bytes must not answer another connection's requests.
+        if (conn !== this.#conn) return;
         if (n === null) throw new Error("Connection closed by the server");
         end += n;
         for (;;) {
