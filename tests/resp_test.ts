@@ -111,3 +111,98 @@ Deno.test({
     }
   },
 });
+
+/** A test CA and a server certificate for localhost signed by it, made with openssl. */
+async function testCertificates(dir: string): Promise<boolean> {
+  const openssl = (...args: string[]) =>
+    new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "null" }).output();
+  try {
+    const steps = [
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem"],
+      ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr"],
+    ];
+    await Deno.writeTextFile(
+      `${dir}/server.ext`,
+      "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    );
+    for (const [i, step] of steps.entries()) {
+      const subject = i === 0 ? "/CN=TaskFlow test CA" : "/CN=localhost";
+      if (!(await openssl(...step, "-days", "1", "-subj", subject)).success) return false;
+    }
+    const signed = await openssl(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.pem",
+      "-days",
+      "1",
+      "-extfile",
+      "server.ext",
+    );
+    return signed.success;
+  } catch {
+    return false; // no openssl
+  }
+}
+
+Deno.test({
+  name: "resp: rediss:// works on both connections, with a CA the process trusts",
+  ignore: Boolean(missing) && !REDIS_REQUIRED,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "taskflow-tls-" });
+    const tlsPort = freePort();
+    const server = new RedisServer(freePort(), [
+      "--tls-port",
+      String(tlsPort),
+      "--tls-cert-file",
+      `${dir}/server.pem`,
+      "--tls-key-file",
+      `${dir}/server.key`,
+      "--tls-ca-cert-file",
+      `${dir}/ca.pem`,
+      "--tls-auth-clients",
+      "no",
+    ]);
+    try {
+      if (!await testCertificates(dir)) {
+        await t.step({
+          name: "skipped: openssl could not make test certificates",
+          ignore: true,
+          fn() {},
+        });
+        return;
+      }
+      await server.start();
+      const url = `rediss://localhost:${tlsPort}/4?prefix=tls`;
+      const client = new URL("./fixtures/tls_client.ts", import.meta.url).pathname;
+      const run = (env: Record<string, string>) =>
+        new Deno.Command(Deno.execPath(), { args: ["run", "-A", client, url], env }).output();
+      const trusted = await run({ DENO_CERT: `${dir}/ca.pem` });
+      const stderr = new TextDecoder().decode(trusted.stderr);
+      assert.ok(trusted.success, stderr);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(trusted.stdout)), {
+        state: "Enqueued",
+        args: { text: "über" },
+      });
+      // Without the CA the certificate is refused, with a typed error naming the address.
+      const untrusted = await run({});
+      assert.equal(untrusted.success, false);
+      assert.match(
+        new TextDecoder().decode(untrusted.stderr),
+        /StorageUnavailableError: storage rediss:\/\/localhost:\d+\/4\?prefix=tls unavailable: .*certificate/,
+      );
+    } finally {
+      await server.kill();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
