@@ -9,6 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { TaskFlow } from "../lib/client.ts";
 import { assertConsistent, seeded, spawnWorkerProcess } from "./helpers.ts";
+import { deletePrefix } from "./redis_helpers.ts";
 
 /** How a chaos run is shaped. */
 export interface ChaosOptions {
@@ -209,6 +210,9 @@ if (import.meta.main) {
     });
     console.log(JSON.stringify(report, null, 2));
     failed ||= report.problems.length > 0;
+    // A clean run's keys go; a failed run's stay for a look (its prefix is printed above).
+    const prefix = url.startsWith("redis") ? new URL(url).searchParams.get("prefix") : null;
+    if (prefix && !report.problems.length) await deletePrefix(prefix, redis);
   }
   await Deno.remove(dir, { recursive: true });
   Deno.exit(failed ? 1 : 0);
