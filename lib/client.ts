@@ -535,7 +535,8 @@ export class TaskFlow {
       if (seen.has(id)) throw new JobExistsError(id);
       seen.add(id);
     }
-    await this.#refuseTaken(prepared.filter((p) => p.custom).map((p) => p.id));
+    const custom = prepared.filter((p) => p.custom).map((p) => p.id);
+    if (custom.length) await this.#refuseTaken(custom);
     const at = this.now();
     const changes = prepared.map(({ id, created, first }) => {
       const state: NewEvent = first.runAt === undefined

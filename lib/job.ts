@@ -251,14 +251,28 @@ export function newJobId(now = Date.now()): string {
     random = increment(lastRandom);
     now = lastTime;
   } else {
-    random = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b & 31);
+    random = new Array(16);
+    for (let i = 0; i < 16; i++) random[i] = randomByte() & 31;
     random[0] &= 15; // leave room to increment without overflow
   }
   lastTime = now;
   lastRandom = random;
   let time = "";
   for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
-  return time + random.map((d) => CROCKFORD[d]).join("");
+  for (const digit of random) time += CROCKFORD[digit];
+  return time;
+}
+
+/** Random bytes drawn 4 KiB at a time: one call into the system's generator per 256 ids. */
+const randomPool = new Uint8Array(4096);
+let randomAt = randomPool.length;
+
+function randomByte(): number {
+  if (randomAt === randomPool.length) {
+    crypto.getRandomValues(randomPool);
+    randomAt = 0;
+  }
+  return randomPool[randomAt++];
 }
 
 function increment(digits: number[]): number[] {

@@ -30,7 +30,10 @@ export function jsonBytes(value: Json): number {
 
 /** Throws {@link PayloadTooLargeError} when `value` is over `limit` bytes as JSON. */
 export function checkSize(what: string, value: Json, limit: number): void {
-  const size = jsonBytes(value);
+  const text = JSON.stringify(value);
+  // No UTF-16 unit takes more than 3 bytes in UTF-8: most values need no encoding to pass.
+  if (text.length * 3 <= limit) return;
+  const size = encoder.encode(text).length;
   if (size > limit) throw new PayloadTooLargeError(what, size, limit);
 }
 

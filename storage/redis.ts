@@ -228,20 +228,14 @@ export class RedisStorage implements Storage {
       let call = new AppendCall(k, options.replay), sent: number[] = [];
       const send = () => {
         const indexes = sent;
-        const args = [
-          k.prefix,
-          call.wake ? k.wake : "",
-          String(queues.length),
-          ...queues.map((queue) => k.ready(queue)),
-          String(head),
-          String(peek),
-          String(READY_ID_AT),
-          String(call.changes),
-          ...call.commits,
-          ...call.operations(),
-        ];
+        const command = ["EVALSHA", APPEND_SHA, "3", k.pos, k.events, k.jobs, k.prefix];
+        command.push(call.wake ? k.wake : "", String(queues.length));
+        for (const queue of queues) command.push(k.ready(queue));
+        command.push(String(head), String(peek), String(READY_ID_AT), String(call.changes));
+        for (const arg of call.commits) command.push(arg);
+        for (const arg of call.operations()) command.push(arg);
         calls.push(
-          (this.#evalAppend([k.pos, k.events, k.jobs, ...args]) as Promise<
+          (this.#evalAppend(command) as Promise<
             [string[][], (string | null)[]]
           >).then(([replies, found]) => {
             const refused = replies.some((conflicts) => conflicts.length > 0);
@@ -278,14 +272,16 @@ export class RedisStorage implements Storage {
     }
   }
 
-  /** Runs the append script on the hot connection (loading it when the server lacks it). */
-  async #evalAppend(keysAndArgs: string[]): Promise<Reply> {
-    const tail = ["3", ...keysAndArgs];
+  /**
+   * Runs `EVALSHA <append script> ...` on the hot connection, and the script itself (`EVAL`)
+   * when the server does not have it (yet, or any more).
+   */
+  async #evalAppend(command: string[]): Promise<Reply> {
     try {
-      return await this.#hot.call(["EVALSHA", APPEND_SHA, ...tail]);
+      return await this.#hot.call(command);
     } catch (error) {
       if (!(error instanceof ReplyError) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return await this.#hot.call(["EVAL", APPEND, ...tail]);
+      return await this.#hot.call(["EVAL", APPEND, ...command.slice(2)]);
     }
   }
 

@@ -388,6 +388,14 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
       );
       return true;
     });
+    // Counted in UTF-8 bytes: fewer characters than the limit, more bytes (3 per "€").
+    const wide = { blob: "€".repeat(Math.ceil(limit / 3)) };
+    await assert.rejects(tf.enqueue("x", wide), (error: unknown) => {
+      assert.ok(error instanceof PayloadTooLargeError);
+      const bytes = new TextEncoder().encode(JSON.stringify(wide)).length;
+      assert.match(error.message, new RegExp(`args is ${bytes} bytes as JSON`));
+      return true;
+    });
     assert.equal((await tf.counts()).totals.created, 0);
   });
 
