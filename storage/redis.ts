@@ -1,8 +1,9 @@
 /**
  * @module
- * The Redis backend (npm:ioredis): every transition is one Lua call (see `lua/append.ts`),
- * group-committed, with each job's log in a Redis list and projections in hashes and sorted
- * sets (layout in `lua/layout.ts`). Wake-ups travel by pub/sub on `<prefix>:wake`.
+ * The Redis backend: every group of transitions is one call of the append script (see
+ * `lua/append.ts`), with each job's log in a Redis list and projections in hashes and sorted
+ * sets (layout in `lua/layout.ts`). The script travels over a lean RESP connection of its own
+ * (`resp.ts`); reads, tools and the wake-ups (pub/sub on `<prefix>:wake`) go through npm:ioredis.
  */
 
 import { createHash } from "node:crypto";
