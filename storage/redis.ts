@@ -60,6 +60,9 @@ const MAX_CALL_CHARS = 4 * 1024 * 1024;
  * Redis runs one while the next is encoded (measured: enqueueMany of 1,000 jobs, see README).
  */
 const PIPELINE_CHANGES = 250;
+/** Longest wait for a connection, and for an answer (both connections). */
+const CONNECT_TIMEOUT_MS = 5_000;
+const COMMAND_TIMEOUT_MS = 30_000;
 /** Most jobs one claim call takes (the worker calls again for more). */
 const MAX_CLAIM = 500;
 /** Jobs replayed per call by rebuild. */
@@ -143,10 +146,14 @@ export class RedisStorage implements Storage {
       // Commands sent in one tick are pipelined anyway; auto-pipelining only delays the write
       // (measured here: +50 µs per round trip under Deno), which every claim cycle pays.
       enableAutoPipelining: false,
-      connectTimeout: 5_000,
-      commandTimeout: 30_000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: COMMAND_TIMEOUT_MS,
     });
-    const hot = new RespConnection({ ...connection, connectTimeoutMs: 5_000, timeoutMs: 30_000 });
+    const hot = new RespConnection({
+      ...connection,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    });
     const storage = new RedisStorage(client, hot, address, prefix);
     try {
       await client.connect();

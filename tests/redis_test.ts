@@ -71,124 +71,129 @@ Deno.test("redis URLs: credentials never reach the address or errors; ?prefix= w
   assert.ok(Date.now() - started < 5_000, "fails fast");
 });
 
-await whenRedis(
+/**
+ * A Redis-only case on a storage under a fresh prefix, with a client on it (skipped with the
+ * reason when Redis does not answer); closed and its keys deleted afterwards.
+ */
+async function redisCase(
+  suite: string,
+  title: string,
+  label: string,
+  fn: (storage: RedisStorage, tf: TaskFlow) => Promise<void>,
+): Promise<void> {
+  await whenRedis(suite, () =>
+    Deno.test(title, async () => {
+      const { storage, cleanup } = await openTestRedis(label);
+      const tf = new TaskFlow(storage);
+      try {
+        await fn(storage, tf);
+      } finally {
+        await tf.close();
+        await cleanup();
+      }
+    }));
+}
+
+await redisCase(
   "redis events stream",
-  () =>
-    Deno.test("redis events stream: one entry per append call, job id → its events; large appends pipelined", async () => {
-      const { storage, cleanup } = await openTestRedis("stream");
-      const tf = new TaskFlow(storage);
-      try {
-        const noop = defineJob("noop", () => {});
-        const single = await tf.enqueue(noop, { n: 0 });
-        const many = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: noop, args: { n } })));
-        const redis = storage as RedisStorage;
-        const entries = await redis.client.xrange(`${redis.prefix}:events`, "-", "+");
-        assert.equal(entries.length, 2, "enqueue and enqueueMany: one call each");
-        const feed = entries.map(([, fields]) => {
-          const byJob = new Map<string, unknown>();
-          for (let i = 0; i < fields.length; i += 2) {
-            byJob.set(fields[i], JSON.parse(fields[i + 1]));
-          }
-          return byJob;
-        });
-        assert.deepEqual([...feed[0].keys()], [single]);
-        assert.deepEqual([...feed[1].keys()], many);
-        for (const id of [single, ...many]) {
-          const entry = feed.find((byJob) => byJob.has(id))!;
-          assert.deepEqual(entry.get(id), await tf.events(id));
-        }
-        // A large append is split into pipelined calls of 250 changes: one entry each.
-        const bulk = await tf.enqueueMany(
-          Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
-        );
-        const more = (await redis.client.xrange(`${redis.prefix}:events`, "-", "+")).slice(2);
-        assert.deepEqual(more.map(([, fields]) => fields.length / 2), [250, 250, 100]);
-        assert.deepEqual(more.flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0)), bulk);
-        assert.equal((await tf.counts()).states.Enqueued, 604);
-      } finally {
-        await tf.close();
-        await cleanup();
+  "redis events stream: one entry per append call, job id → its events; large appends pipelined",
+  "stream",
+  async (storage, tf) => {
+    const noop = defineJob("noop", () => {});
+    const single = await tf.enqueue(noop, { n: 0 });
+    const many = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: noop, args: { n } })));
+    const redis = storage as RedisStorage;
+    const entries = await redis.client.xrange(`${redis.prefix}:events`, "-", "+");
+    assert.equal(entries.length, 2, "enqueue and enqueueMany: one call each");
+    const feed = entries.map(([, fields]) => {
+      const byJob = new Map<string, unknown>();
+      for (let i = 0; i < fields.length; i += 2) {
+        byJob.set(fields[i], JSON.parse(fields[i + 1]));
       }
-    }),
+      return byJob;
+    });
+    assert.deepEqual([...feed[0].keys()], [single]);
+    assert.deepEqual([...feed[1].keys()], many);
+    for (const id of [single, ...many]) {
+      const entry = feed.find((byJob) => byJob.has(id))!;
+      assert.deepEqual(entry.get(id), await tf.events(id));
+    }
+    // A large append is split into pipelined calls of 250 changes: one entry each.
+    const bulk = await tf.enqueueMany(
+      Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
+    );
+    const more = (await redis.client.xrange(`${redis.prefix}:events`, "-", "+")).slice(2);
+    assert.deepEqual(more.map(([, fields]) => fields.length / 2), [250, 250, 100]);
+    assert.deepEqual(more.flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0)), bulk);
+    assert.equal((await tf.counts()).states.Enqueued, 604);
+  },
 );
 
-await whenRedis(
+await redisCase(
   "redis append calls",
-  () =>
-    Deno.test("redis: a call with a stale change writes nothing, then the rest go again in one call", async () => {
-      const { storage, cleanup } = await openTestRedis("refuse");
-      const tf = new TaskFlow(storage);
-      try {
-        const [a, b, c] = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: "x", args: n })));
-        const [ra, rb, rc] = (await storage.getMany([a, b, c])) as JobRecord[];
-        await storage.append([{
-          commits: [appendCommit(rb, [{ type: "log", at: 1, message: "moved on" }])],
-        }]);
-        const stream = `${storage.prefix}:events`;
-        const before = await storage.client.xlen(stream);
-        const results = await storage.append([
-          { commits: [appendCommit(ra, [{ type: "progress", at: 2, value: 10 }])] },
-          { commits: [appendCommit(rb, [{ type: "progress", at: 2, value: 20 }])] },
-          { commits: [appendCommit(rc, [{ type: "progress", at: 2, value: 30 }])] },
-        ]);
-        assert.deepEqual(results, [{ ok: true }, { ok: false, conflicts: [b] }, { ok: true }]);
-        const entries = (await storage.client.xrange(stream, "-", "+")).slice(before);
-        assert.deepEqual(
-          entries.map(([, fields]) => fields.filter((_, i) => i % 2 === 0)),
-          [[a, c]],
-          "the refused call left no entry; the resent one holds a and c",
-        );
-        assert.equal((await tf.get(b))!.progress, undefined);
-        await assertConsistent(storage);
-      } finally {
-        await tf.close();
-        await cleanup();
-      }
-    }),
+  "redis: a call with a stale change writes nothing, then the rest go again in one call",
+  "refuse",
+  async (storage, tf) => {
+    const [a, b, c] = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: "x", args: n })));
+    const [ra, rb, rc] = (await storage.getMany([a, b, c])) as JobRecord[];
+    await storage.append([{
+      commits: [appendCommit(rb, [{ type: "log", at: 1, message: "moved on" }])],
+    }]);
+    const stream = `${storage.prefix}:events`;
+    const before = await storage.client.xlen(stream);
+    const results = await storage.append([
+      { commits: [appendCommit(ra, [{ type: "progress", at: 2, value: 10 }])] },
+      { commits: [appendCommit(rb, [{ type: "progress", at: 2, value: 20 }])] },
+      { commits: [appendCommit(rc, [{ type: "progress", at: 2, value: 30 }])] },
+    ]);
+    assert.deepEqual(results, [{ ok: true }, { ok: false, conflicts: [b] }, { ok: true }]);
+    const entries = (await storage.client.xrange(stream, "-", "+")).slice(before);
+    assert.deepEqual(
+      entries.map(([, fields]) => fields.filter((_, i) => i % 2 === 0)),
+      [[a, c]],
+      "the refused call left no entry; the resent one holds a and c",
+    );
+    assert.equal((await tf.get(b))!.progress, undefined);
+    await assertConsistent(storage);
+  },
 );
 
-await whenRedis(
+await redisCase(
   "redis skiplist keepers",
-  () =>
-    Deno.test("redis: the Processing index and lease set stay skiplists; their keepers never show", async () => {
-      const { storage, cleanup } = await openTestRedis("keepers");
-      const tf = new TaskFlow(storage);
-      try {
-        const ids = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: "x", args: n })));
-        const records = (await storage.getMany(ids)) as JobRecord[];
-        const claims = records.map((record) => claimCommit(record, Date.now()));
-        await storage.append(claims.map((commit) => ({ commits: [commit] })));
-        const processing = `${storage.prefix}:state:Processing`,
-          leases = `${storage.prefix}:leases`;
-        for (const key of [processing, leases]) {
-          assert.equal(await storage.client.object("ENCODING", key), "skiplist", key);
-        }
-        const listed = await storage.list({ state: "Processing", limit: 10 });
-        assert.deepEqual(listed.jobs.map((job) => job.id).sort(), [...ids].sort());
-        const due = await storage.due({
-          state: "Processing",
-          before: Date.now() + 3_600_000,
-          limit: 10,
-        });
-        assert.deepEqual(due.map((job) => job.id).sort(), [...ids].sort());
-        await storage.append(claims.map((claim) => ({
-          commits: [
-            appendCommit(claim.record, [{ type: "state", at: Date.now(), state: "Succeeded" }]),
-          ],
-        })));
-        assert.deepEqual((await storage.list({ state: "Processing", limit: 10 })).jobs, []);
-        assert.deepEqual(
-          await storage.due({ state: "Processing", before: Number.MAX_SAFE_INTEGER, limit: 10 }),
-          [],
-        );
-        assert.equal(await storage.client.zcard(processing), 1, "only the keeper is left");
-        assert.equal((await tf.counts()).states.Processing, 0);
-        const report = await doctor(storage);
-        assert.deepEqual(report.findings, []);
-        await assertConsistent(storage);
-      } finally {
-        await tf.close();
-        await cleanup();
-      }
-    }),
+  "redis: the Processing index and lease set stay skiplists; their keepers never show",
+  "keepers",
+  async (storage, tf) => {
+    const ids = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: "x", args: n })));
+    const records = (await storage.getMany(ids)) as JobRecord[];
+    const claims = records.map((record) => claimCommit(record, Date.now()));
+    await storage.append(claims.map((commit) => ({ commits: [commit] })));
+    const processing = `${storage.prefix}:state:Processing`,
+      leases = `${storage.prefix}:leases`;
+    for (const key of [processing, leases]) {
+      assert.equal(await storage.client.object("ENCODING", key), "skiplist", key);
+    }
+    const listed = await storage.list({ state: "Processing", limit: 10 });
+    assert.deepEqual(listed.jobs.map((job) => job.id).sort(), [...ids].sort());
+    const due = await storage.due({
+      state: "Processing",
+      before: Date.now() + 3_600_000,
+      limit: 10,
+    });
+    assert.deepEqual(due.map((job) => job.id).sort(), [...ids].sort());
+    await storage.append(claims.map((claim) => ({
+      commits: [
+        appendCommit(claim.record, [{ type: "state", at: Date.now(), state: "Succeeded" }]),
+      ],
+    })));
+    assert.deepEqual((await storage.list({ state: "Processing", limit: 10 })).jobs, []);
+    assert.deepEqual(
+      await storage.due({ state: "Processing", before: Number.MAX_SAFE_INTEGER, limit: 10 }),
+      [],
+    );
+    assert.equal(await storage.client.zcard(processing), 1, "only the keeper is left");
+    assert.equal((await tf.counts()).states.Processing, 0);
+    const report = await doctor(storage);
+    assert.deepEqual(report.findings, []);
+    await assertConsistent(storage);
+  },
 );

@@ -196,8 +196,6 @@ export class AppendCall {
   wake = false;
   #keys: Keys;
   #replay: boolean;
-  /** Per small, busy sorted set: its keeper member, added first with every insert. */
-  #keepers: Map<string, [string, string]>;
   #ids = new Set<string>();
   /** Per key: members to add (score, member, ...) and to remove. */
   #zsets = new Map<string, { add: string[]; remove: string[] }>();
@@ -210,10 +208,6 @@ export class AppendCall {
   constructor(keys: Keys, replay = false) {
     this.#keys = keys;
     this.#replay = replay;
-    this.#keepers = new Map([
-      [keys.state("Processing"), ["0", PROCESSING_KEEPER]],
-      [keys.leases, ["+inf", LEASES_KEEPER]],
-    ]);
   }
 
   /** True when one of `commits`' jobs is already in this call (it must go in the next one). */
@@ -323,6 +317,13 @@ export class AppendCall {
     fields.set(field, (fields.get(field) ?? 0) + delta);
   }
 
+  /** The keeper (score, member) of a small, busy sorted set, added first with every insert. */
+  #keeper(key: string): [string, string] | undefined {
+    if (key === this.#keys.leases) return ["+inf", LEASES_KEEPER];
+    if (key === this.#keys.state("Processing")) return ["0", PROCESSING_KEEPER];
+    return undefined;
+  }
+
   /** The operations section of ARGV (see the script's header). */
   operations(): string[] {
     const out: string[] = [];
@@ -342,7 +343,7 @@ export class AppendCall {
     }
     for (const [key, { add, remove }] of this.#zsets) {
       op("ZREM", key, remove, 1);
-      const keeper = add.length ? this.#keepers.get(key) : undefined;
+      const keeper = add.length ? this.#keeper(key) : undefined;
       op("ZADD", key, keeper ? [...keeper, ...add] : add, 2);
     }
     for (const [key, fields] of this.#counters) {
