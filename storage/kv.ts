@@ -281,6 +281,8 @@ export class KvStorage implements Storage {
   ): Promise<void> {
     while (batch.length) {
       const atomic = this.kv.atomic();
+      // Counters one batch moves many times are summed once per key.
+      const sums = new Sums(atomic, true);
       let earliestDue = Infinity, ready = false;
       for (const { change } of batch) {
         for (const commit of change.commits) {
@@ -290,7 +292,7 @@ export class KvStorage implements Storage {
           for (const event of commit.events) {
             atomic.set(this.#key("ev", commit.id, event.seq), event);
           }
-          this.#mutate(atomic, effectsOf(entry.value, commit));
+          this.#mutate(atomic, effectsOf(entry.value, commit), sums);
           if (commit.lease) atomic.set(this.#key("lease", commit.id), commit.lease);
           if (commit.record.state === "Enqueued") ready = true;
           if (commit.record.state === "Scheduled") {
@@ -298,6 +300,7 @@ export class KvStorage implements Storage {
           }
         }
       }
+      sums.write();
       if (this.#queueWakeups && ready) atomic.enqueue(WAKE);
       if (this.#queueWakeups && earliestDue < Infinity) {
         const delay = Math.max(0, Math.min(earliestDue - Date.now(), MAX_QUEUE_DELAY));
@@ -306,6 +309,7 @@ export class KvStorage implements Storage {
       const outcome = await this.#commit(atomic);
       if (outcome.ok) {
         for (const { index } of batch) results[index] = { ok: true };
+        this.#remember(batch, outcome.versionstamp);
         if (ready || earliestDue <= Date.now()) this.#wake();
         if (ready || earliestDue < Infinity) this.#touch();
         return;
@@ -324,6 +328,21 @@ export class KvStorage implements Storage {
       }
       for (const [id, entry] of fresh) current.set(id, entry);
       batch = survivors;
+    }
+  }
+
+  /**
+   * Keeps the records this commit left in Processing, at the commit's versionstamp: the outcome
+   * of a running job is written by this same instance, which then need not read the record again
+   * (a stale entry fails its check and is read afresh).
+   */
+  #remember(batch: { change: Change }[], versionstamp: string): void {
+    if (this.#listedReady.size > MAX_LISTED_READY) this.#listedReady.clear();
+    for (const { change } of batch) {
+      for (const { id, record } of change.commits) {
+        if (record.state !== "Processing") continue;
+        this.#listedReady.set(id, { key: this.#key("job", id), value: record, versionstamp });
+      }
     }
   }
 
@@ -346,7 +365,7 @@ export class KvStorage implements Storage {
     }
   }
 
-  #mutate(atomic: Deno.AtomicOperation, effects: Effects): void {
+  #mutate(atomic: Deno.AtomicOperation, effects: Effects, sums = new Sums(atomic)): void {
     const { removeState, addState, removeReady, addReady, removeDue, addDue } = effects;
     if (removeState) {
       atomic.delete(this.#key("state", removeState.state, removeState.at, removeState.id));
@@ -364,28 +383,29 @@ export class KvStorage implements Storage {
     if (addDue) atomic.set(this.#key("due", addDue.runAt, addDue.id), null);
     if (effects.dropLease && removeState) atomic.delete(this.#key("lease", removeState.id));
     for (const { queue, state, delta } of effects.gauges) {
-      atomic.sum(this.#key("gauge", queue, state), (U64 + BigInt(delta)) % U64);
+      sums.add(this.#key("gauge", queue, state), delta);
     }
-    for (const total of effects.totals) atomic.sum(this.#key("total", total), 1n);
+    for (const total of effects.totals) sums.add(this.#key("total", total), 1);
     if (effects.batch) {
       for (const { kind, delta } of effects.batch.deltas) {
-        atomic.sum(this.#key("batchcount", effects.batch.id, kind), (U64 + BigInt(delta)) % U64);
+        sums.add(this.#key("batchcount", effects.batch.id, kind), delta);
       }
     }
     if (effects.retrying !== 0) {
-      atomic.sum(this.#key("retrying"), (U64 + BigInt(effects.retrying)) % U64);
+      sums.add(this.#key("retrying"), effects.retrying);
     }
     for (const hit of effects.buckets) {
-      atomic.sum(this.#key("bucket", hit.resolution, hit.at, hit.kind), 1n);
+      sums.add(this.#key("bucket", hit.resolution, hit.at, hit.kind), 1);
     }
     if (effects.addName) {
       const { name, createdAt, id } = effects.addName;
       atomic.set(this.#key("name", name, -createdAt, id), null);
     }
     for (const { bucket, ms } of effects.durations) {
-      atomic.sum(this.#key("duration", bucket), 1n);
-      atomic.sum(this.#key("duration_ms"), BigInt(Math.max(0, Math.round(ms))));
+      sums.add(this.#key("duration", bucket), 1);
+      sums.add(this.#key("duration_ms"), Math.max(0, Math.round(ms)));
     }
+    if (!sums.deferred) sums.write();
   }
 
   /**
@@ -847,6 +867,34 @@ class BufferedWriter {
     this.#ops = [];
     this.#bytes = 0;
     await this.commit(atomic);
+  }
+}
+
+/** Deltas for KV `sum` mutations, added up per key so that each key is written once. */
+class Sums {
+  #atomic: Deno.AtomicOperation;
+  #deltas = new Map<string, { key: Key; delta: number }>();
+  /** When true, the deltas wait for an explicit write(). */
+  readonly deferred: boolean;
+
+  constructor(atomic: Deno.AtomicOperation, deferred = false) {
+    this.#atomic = atomic;
+    this.deferred = deferred;
+  }
+
+  add(key: Key, delta: number): void {
+    const name = JSON.stringify(key);
+    const entry = this.#deltas.get(name);
+    if (entry) entry.delta += delta;
+    else this.#deltas.set(name, { key, delta });
+  }
+
+  /** Adds one sum mutation per key with a non-zero delta (KV sums wrap modulo 2^64). */
+  write(): void {
+    for (const { key, delta } of this.#deltas.values()) {
+      if (delta !== 0) this.#atomic.sum(key, (U64 + BigInt(delta)) % U64);
+    }
+    this.#deltas.clear();
   }
 }
 
