@@ -74,8 +74,8 @@ export interface KvOptions {
 
 type Key = Deno.KvKey;
 
-/** Most listed ready entries kept for the claims that follow (the map is emptied beyond). */
-const MAX_LISTED_READY = 10_000;
+/** Most entries kept for the writes that follow (the map is emptied beyond). */
+const MAX_KNOWN = 10_000;
 
 /** What a writer puts in `<file>.wake/tick`: any write wakes the watchers. */
 const TICK = new Uint8Array([0x31]);
@@ -96,8 +96,12 @@ export class KvStorage implements Storage {
   #watcher?: Deno.FsWatcher;
   #touching = false;
   #touchAgain = false;
-  /** Ready jobs as the last ready-queue listings read them (see #currentRecords). */
-  #listedReady = new Map<string, Deno.KvEntry<JobRecord>>();
+  /**
+   * Records with their versionstamps, kept for the write that usually follows (see
+   * #currentRecords): ready-queue listings (claims), due listings (promotions, reaps) and this
+   * instance's own claims (outcomes).
+   */
+  #known = new Map<string, Deno.KvEntry<JobRecord>>();
 
   /** Wraps an open `Deno.Kv`; `address` names it in messages. */
   constructor(kv: Deno.Kv, address: string, options: KvOptions = {}) {
@@ -337,11 +341,11 @@ export class KvStorage implements Storage {
    * (a stale entry fails its check and is read afresh).
    */
   #remember(batch: { change: Change }[], versionstamp: string): void {
-    if (this.#listedReady.size > MAX_LISTED_READY) this.#listedReady.clear();
+    if (this.#known.size > MAX_KNOWN) this.#known.clear();
     for (const { change } of batch) {
       for (const { id, record } of change.commits) {
         if (record.state !== "Processing") continue;
-        this.#listedReady.set(id, { key: this.#key("job", id), value: record, versionstamp });
+        this.#known.set(id, { key: this.#key("job", id), value: record, versionstamp });
       }
     }
   }
@@ -410,9 +414,9 @@ export class KvStorage implements Storage {
 
   /**
    * The stored entries the commits expect, with their versionstamps. A claim follows the listing
-   * of its ready queue, which read these very records: those still at the expected version are
-   * taken from that listing instead of being read twice (a stale one fails its check and is read
-   * afresh by #commitBatch).
+   * of its ready queue, a promotion the listing of due jobs, an outcome this instance's claim:
+   * entries still at the expected version are taken from #known instead of being read again (a
+   * stale one fails its check and is read afresh by #commitBatch).
    */
   async #currentRecords(
     commits: readonly Commit[],
@@ -420,8 +424,8 @@ export class KvStorage implements Storage {
     const current = new Map<string, Deno.KvEntryMaybe<JobRecord>>();
     const unread: string[] = [];
     for (const { id, expect } of commits) {
-      const listed = this.#listedReady.get(id);
-      this.#listedReady.delete(id);
+      const listed = this.#known.get(id);
+      this.#known.delete(id);
       if (listed && listed.value.version === expect) current.set(id, listed);
       else unread.push(id);
     }
@@ -458,16 +462,16 @@ export class KvStorage implements Storage {
 
   /**
    * Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. For a
-   * ready queue they are also kept in #listedReady for the claim that follows.
+   * ready queue or of due jobs they are also kept in #known for the write that follows.
    */
-  async #listed(ids: readonly string[], ready = false): Promise<JobRecord[]> {
+  async #listed(ids: readonly string[], remember = false): Promise<JobRecord[]> {
     const entries = await this.#getMany<JobRecord>(ids.map((id) => this.#key("job", id)));
-    if (ready && this.#listedReady.size > MAX_LISTED_READY) this.#listedReady.clear();
+    if (remember && this.#known.size > MAX_KNOWN) this.#known.clear();
     return entries.flatMap((entry, i) => {
       try {
         const record = checked(ids[i], entry.value);
         if (!record) return [];
-        if (ready) this.#listedReady.set(ids[i], entry as Deno.KvEntry<JobRecord>);
+        if (remember) this.#known.set(ids[i], entry as Deno.KvEntry<JobRecord>);
         return record;
       } catch {
         return [];
@@ -575,7 +579,7 @@ export class KvStorage implements Storage {
         if (entry.value.until <= query.before) ids.push(entry.key[2] as string);
       }
     }
-    return await this.#listed(ids);
+    return await this.#listed(ids, true);
   }
 
   async search(query: SearchQuery): Promise<Page> {
