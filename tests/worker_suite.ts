@@ -415,6 +415,53 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     }, 20_000);
   });
 
+  test("a due job goes straight to Processing when its queue is empty; behind a backlog it waits its turn", async (h) => {
+    const order: string[] = [];
+    const gate = Promise.withResolvers<void>();
+    const job = defineJob("due.order", async (args: { tag: string }) => {
+      order.push(args.tag);
+      if (args.tag.startsWith("block")) await gate.promise;
+    });
+    const promotions = new Map<string, string[]>();
+    const recording = new Proxy(h.tf.storage, {
+      get(target, property) {
+        if (property === "append") {
+          return (changes: Parameters<Storage["append"]>[0]) => {
+            for (const commit of changes.flatMap((change) => change.commits)) {
+              const states = commit.events.flatMap((e) => e.type === "state" ? [e.state] : []);
+              if (states[0] === "Enqueued" && commit.expect > 0) promotions.set(commit.id, states);
+            }
+            return target.append(changes);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await h.worker([job], { storage: recording, concurrency: 2 });
+
+    // Empty queue, free slots: promoted and claimed in one commit.
+    const alone = await h.tf.schedule(job, { tag: "alone" }, { delayMs: 5_000 });
+    h.clock.advance(5_000);
+    await h.waitFor(alone, "Succeeded");
+    assert.deepEqual(promotions.get(alone), ["Enqueued", "Processing"]);
+    const events = (await h.tf.events(alone)).flatMap((e) => e.type === "state" ? [e.state] : []);
+    assert.deepEqual(events, ["Scheduled", "Enqueued", "Processing", "Succeeded"]);
+
+    // Both slots busy and a backlog: the due job is only enqueued, and runs after the backlog.
+    await h.tf.enqueue(job, { tag: "block1" });
+    await h.tf.enqueue(job, { tag: "block2" });
+    await eventually(() => assert.equal(order.length, 3));
+    await h.tf.enqueue(job, { tag: "b" });
+    await h.tf.enqueue(job, { tag: "c" });
+    const late = await h.tf.schedule(job, { tag: "late" }, { delayMs: 1_000 });
+    h.clock.advance(1_000);
+    gate.resolve();
+    await h.waitFor(late, "Succeeded");
+    assert.deepEqual(promotions.get(late), ["Enqueued"]);
+    assert.deepEqual(order.slice(3), ["b", "c", "late"]);
+  });
+
   test("batches: the continuation runs once after every member succeeded", async (h) => {
     let thenRuns = 0;
     const member = defineJob("batch.member", (args: { n: number }) => args.n);

@@ -6,6 +6,7 @@
  */
 
 import type { Change, Commit, Storage } from "../../storage/storage.ts";
+import type { Lease } from "../projection.ts";
 import { openStorage } from "../../storage/open.ts";
 import { appendCommit, withContinuations } from "../changes.ts";
 import {
@@ -405,14 +406,18 @@ export class Worker {
       this.#woken = false;
       let progress = false;
       try {
-        // Independent reads: sent together they cost one round trip (jobs promoted now are
-        // claimed by the next turn, which follows at once since promoting counts as progress).
-        const [promoted, claim] = await Promise.all([
-          dueCheck ? this.#promoteDue() : undefined,
-          this.#claim(this.#pool.free),
+        // Independent reads: sent together they cost one round trip.
+        const asked = this.#pool.free;
+        const [due, claim] = await Promise.all([
+          dueCheck ? this.#readDue() : undefined,
+          this.#claim(asked),
         ]);
-        if (promoted) this.#due = { checked: performance.now(), next: promoted.nextDue };
-        progress = Boolean(promoted?.count) || claim.claimed > 0 || claim.contended;
+        let promoted = 0;
+        if (due) {
+          this.#due = { checked: performance.now(), next: due.next };
+          promoted = await this.#promote(due.ready, claim.claimed < asked && !claim.contended);
+        }
+        progress = promoted > 0 || claim.claimed > 0 || claim.contended;
         this.#recovered();
       } catch (error) {
         this.#failed(error);
@@ -446,26 +451,48 @@ export class Worker {
     });
   }
 
-  async #promoteDue(): Promise<{ count: number; nextDue: number }> {
+  /** Scheduled jobs due now, and when the next one not yet due is. */
+  async #readDue(): Promise<{ ready: JobRecord[]; next: number }> {
     const now = this.now();
     const horizon = now + (this.#options.pollIntervalMs ?? 500);
     const due = await this.#storage!.due({ state: "Scheduled", before: horizon, limit: DUE_PAGE });
     const ready = due.filter((job) => (job.runAt ?? 0) <= now);
     // A full page of due jobs may hide more of them: look again on the next turn.
-    const nextDue = due.length === DUE_PAGE && ready.length === due.length
+    const next = due.length === DUE_PAGE && ready.length === due.length
       ? now
       : due.find((job) => (job.runAt ?? 0) > now)?.runAt ?? Infinity;
-    const results = await Promise.all(ready.map((job) =>
-      this.#committer!.submit({
-        commits: [appendCommit(job, [{
-          type: "state",
-          at: now,
-          state: "Enqueued",
-          reason: job.retryOf ? `retry after attempt ${job.retryOf}` : "due",
-        }])],
-      })
-    ));
-    return { count: results.filter((r) => r.ok).length, nextDue };
+    return { ready, next };
+  }
+
+  /**
+   * Moves due jobs to Enqueued. When the claim of the same turn found this worker's queues empty
+   * (`drained`), due jobs of those queues go straight to Processing in free slots, in the same
+   * commit: they would be claimed next anyway, a read and a write later. Jobs promoted only are
+   * claimed by the next turn, which follows at once since promoting counts as progress.
+   */
+  async #promote(due: JobRecord[], drained: boolean): Promise<number> {
+    const now = this.now();
+    const served = new Set(this.#activeQueues());
+    const lease = this.#lease(now);
+    let slots = drained ? this.#pool.free : 0;
+    const commits = due.map((job) => {
+      const events: NewEvent[] = [{
+        type: "state",
+        at: now,
+        state: "Enqueued",
+        reason: job.retryOf ? `retry after attempt ${job.retryOf}` : "due",
+      }];
+      if (slots === 0 || !served.has(job.queue)) return appendCommit(job, events);
+      slots--;
+      return appendCommit(job, [...events, this.#processing(now, lease)], lease);
+    });
+    const results = await Promise.all(
+      commits.map((commit) => this.#committer!.submit({ commits: [commit] })),
+    );
+    results.forEach((result, i) => {
+      if (result.ok && commits[i].record.state === "Processing") this.#startJob(commits[i].record);
+    });
+    return results.filter((result) => result.ok).length;
   }
 
   /** The served queues that are not paused (as of the last heartbeat). */
@@ -501,14 +528,23 @@ export class Worker {
   /** Builds the commit moving an Enqueued job to Processing under a fresh lease (else null). */
   #claimBuilder(): (job: JobRecord) => Commit | null {
     const now = this.now();
-    const lease = { serverId: this.id, until: now + this.leaseMs };
+    const lease = this.#lease(now);
     return (job) =>
-      job.state !== "Enqueued" ? null : appendCommit(job, [{
-        type: "state",
-        at: now,
-        state: "Processing",
-        data: { serverId: this.id, leaseUntil: lease.until },
-      }], lease);
+      job.state !== "Enqueued" ? null : appendCommit(job, [this.#processing(now, lease)], lease);
+  }
+
+  #lease(now: number): Lease {
+    return { serverId: this.id, until: now + this.leaseMs };
+  }
+
+  /** The event of a claim under `lease`. */
+  #processing(at: number, lease: Lease): NewEvent {
+    return {
+      type: "state",
+      at,
+      state: "Processing",
+      data: { serverId: this.id, leaseUntil: lease.until },
+    };
   }
 
   /** Claims through the backend's own claim (one round trip on Redis); lib still builds commits. */
