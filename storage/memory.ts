@@ -28,6 +28,10 @@ import {
   type AppendResult,
   type BatchCounts,
   type Change,
+  type ClaimBuilder,
+  type ClaimQuery,
+  type ClaimResult,
+  type Commit,
   type Counts,
   type Derive,
   type Heartbeat,
@@ -121,6 +125,29 @@ export class MemoryStorage implements Storage {
     });
     if (wake) { for (const listener of this.#listeners) listener(); }
     return Promise.resolve(results);
+  }
+
+  /**
+   * Claims in place: `build` sees the stored records themselves (lib's builder only reads them)
+   * instead of copies made by a listing, and the claims are applied at once, so nothing can take
+   * the jobs meanwhile.
+   */
+  async claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
+    this.#open();
+    const commits: Commit[] = [];
+    for (const queue of query.queues) {
+      const limit = query.limit - commits.length;
+      if (limit <= 0) break;
+      for (const key of this.#readySet(queue).range({ limit })) {
+        const record = this.#jobs.get(String(key[key.length - 1]));
+        const commit = record && build(record);
+        if (commit) commits.push(commit);
+      }
+    }
+    if (!commits.length) return { claimed: [], contended: false };
+    const results = await this.append(commits.map((commit) => ({ commits: [commit] })));
+    const claimed = commits.filter((_, i) => results[i].ok);
+    return { claimed, contended: claimed.length < commits.length };
   }
 
   #apply(effects: Effects): void {

@@ -456,6 +456,55 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     assert.equal((await tf.get(id))!.version, 2 + writers);
   });
 
+  test(
+    "native claim: queue order, then priority and age; refusals; racing claimers",
+    async (tf, clock) => {
+      const { storage } = tf;
+      if (!storage.claim) {
+        // KV has none: lib claims with list + append (covered by the worker suite).
+        assert.ok(storage.address.startsWith("kv"), `${storage.address} should claim natively`);
+        return;
+      }
+      const a1 = await tf.enqueue("x", 1, { queue: "a" });
+      clock.advance(1);
+      const a2 = await tf.enqueue("x", 2, { queue: "a", priority: 5 });
+      const a3 = await tf.enqueue("x", 3, { queue: "a" });
+      const b1 = await tf.enqueue("x", 4, { queue: "b" });
+      const build = (serverId: string) => (record: JobRecord) =>
+        claimCommit(record, clock.t, serverId);
+      const first = await storage.claim({ queues: ["b", "a"], limit: 3 }, build("srv-1"));
+      assert.deepEqual(first.claimed.map((c) => c.id), [b1, a2, a1]);
+      assert.equal(first.contended, false);
+      for (const id of [b1, a2, a1]) assert.equal((await tf.get(id))!.state, "Processing");
+      assert.equal((await storage.lease(a1))!.serverId, "srv-1");
+      // A job the builder refuses stays where it is.
+      const refused = await storage.claim({ queues: ["a"], limit: 5 }, () => null);
+      assert.deepEqual(refused.claimed, []);
+      assert.equal((await tf.get(a3))!.state, "Enqueued");
+
+      const more = await tf.enqueueMany(
+        Array.from({ length: 40 }, (_, i) => ({ job: "x", args: i, options: { queue: "a" } })),
+      );
+      const racing = await Promise.all(
+        [1, 2, 3].map((n) => storage.claim!({ queues: ["a"], limit: 20 }, build(`srv-${n}`))),
+      );
+      const won = racing.flatMap((r) => r.claimed.map((c) => c.id));
+      assert.equal(new Set(won).size, won.length, "a job claimed twice");
+      let rest = 41 - won.length;
+      while (rest > 0) {
+        const { claimed } = await storage.claim({ queues: ["a"], limit: 20 }, build("srv-4"));
+        assert.ok(claimed.length > 0, `${rest} ready jobs left unclaimed`);
+        rest -= claimed.length;
+      }
+      for (const id of [a3, ...more]) {
+        const states = (await tf.events(id)).flatMap((e) => e.type === "state" ? [e.state] : []);
+        assert.deepEqual(states, ["Enqueued", "Processing"]);
+      }
+      assert.equal((await tf.counts()).states.Processing, 44);
+      await assertConsistent(storage);
+    },
+  );
+
   test("racing claims: each job is claimed by exactly one claimer", async (tf, clock) => {
     const ids = await tf.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ job: "x", args: i })));
     const claimers = Array.from({ length: 4 }, async (_, n) => {
