@@ -194,7 +194,8 @@ export interface ClaimQuery {
 
 /**
  * Lib's decision for one ready job: the commit moving it to Processing (with its lease), or
- * null to leave the job alone. Storage never builds claim events itself.
+ * null to leave the job alone. Storage never builds claim events itself. The record may be the
+ * storage's own (memory): a builder only reads it.
  */
 export type ClaimBuilder = (record: JobRecord) => Commit | null;
 
@@ -251,8 +252,8 @@ export interface Storage {
   /**
    * Optional native claim: moves up to `limit` ready jobs of `queues` (queue order, then claim
    * order) to Processing through the commits `build` makes, with compare-and-set as in
-   * `append`, in fewer round trips than `list` + `append` (Redis: one Lua call once warm).
-   * When absent, lib claims with `list` + `append`.
+   * `append`, in fewer round trips than `list` + `append` (Redis: one Lua call once warm;
+   * memory: no copies). When absent (KV), lib claims with `list` + `append`.
    */
   claim?(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult>;
 
