@@ -448,7 +448,7 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     const events = (await h.tf.events(alone)).flatMap((e) => e.type === "state" ? [e.state] : []);
     assert.deepEqual(events, ["Scheduled", "Enqueued", "Processing", "Succeeded"]);
 
-    // Both slots busy and a backlog: the due job is only enqueued, and runs after the backlog.
+    // Both slots busy and a backlog: the due job waits its turn behind the backlog.
     await h.tf.enqueue(job, { tag: "block1" });
     await h.tf.enqueue(job, { tag: "block2" });
     await eventually(() => assert.equal(order.length, 3));
@@ -458,8 +458,25 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     h.clock.advance(1_000);
     gate.resolve();
     await h.waitFor(late, "Succeeded");
-    assert.deepEqual(promotions.get(late), ["Enqueued"]);
     assert.deepEqual(order.slice(3), ["b", "c", "late"]);
+  });
+
+  test("due jobs that go straight to Processing are taken in claim order: queue, then priority", async (h) => {
+    const order: string[] = [];
+    const job = defineJob("due.rank", (args: { tag: string }) => {
+      order.push(args.tag);
+    });
+    await h.worker([job], { concurrency: 1, queues: ["first", "second"] });
+    // All due in the same turn, earliest due first in the due index.
+    const at = (ms: number) => ({ delayMs: 5_000 + ms });
+    const ids = [
+      await h.tf.schedule(job, { tag: "second-queue" }, { ...at(0), queue: "second" }),
+      await h.tf.schedule(job, { tag: "low" }, { ...at(1), queue: "first" }),
+      await h.tf.schedule(job, { tag: "high" }, { ...at(2), queue: "first", priority: 10 }),
+    ];
+    h.clock.advance(6_000);
+    for (const id of ids) await h.waitFor(id, "Succeeded");
+    assert.deepEqual(order, ["high", "low", "second-queue"]);
   });
 
   test("batches: the continuation runs once after every member succeeded", async (h) => {

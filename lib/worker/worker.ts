@@ -408,14 +408,16 @@ export class Worker {
       try {
         // Independent reads: sent together they cost one round trip.
         const asked = this.#pool.free;
+        const queues = this.#activeQueues();
         const [due, claim] = await Promise.all([
           dueCheck ? this.#readDue() : undefined,
-          this.#claim(asked),
+          this.#claim(asked, queues),
         ]);
         let promoted = 0;
         if (due) {
           this.#due = { checked: performance.now(), next: due.next };
-          promoted = await this.#promote(due.ready, claim.claimed < asked && !claim.contended);
+          const drained = claim.claimed < asked && !claim.contended;
+          promoted = await this.#promote(due.ready, drained ? queues : []);
         }
         progress = promoted > 0 || claim.claimed > 0 || claim.contended;
         this.#recovered();
@@ -465,16 +467,24 @@ export class Worker {
   }
 
   /**
-   * Moves due jobs to Enqueued. When the claim of the same turn found this worker's queues empty
-   * (`drained`), due jobs of those queues go straight to Processing in free slots, in the same
-   * commit: they would be claimed next anyway, a read and a write later. Jobs promoted only are
-   * claimed by the next turn, which follows at once since promoting counts as progress.
+   * Moves due jobs to Enqueued. `drained` are the queues the claim of the same turn found empty
+   * (all it asked for, or none): due jobs of those queues go straight to Processing in free
+   * slots, in the same commit, in claim order (queue order, then priority, then due time). They
+   * would be claimed next anyway, a read and a write later. Jobs promoted only are claimed by
+   * the next turn, which follows at once since promoting counts as progress.
    */
-  async #promote(due: JobRecord[], drained: boolean): Promise<number> {
+  async #promote(due: JobRecord[], drained: readonly string[]): Promise<number> {
     const now = this.now();
-    const served = new Set(this.#activeQueues());
     const lease = this.#lease(now);
-    let slots = drained ? this.#pool.free : 0;
+    const rank = new Map(drained.map((queue, i) => [queue, i]));
+    const direct = new Set(
+      due.filter((job) => rank.has(job.queue))
+        .sort((a, b) =>
+          rank.get(a.queue)! - rank.get(b.queue)! || b.priority - a.priority ||
+          (a.runAt ?? 0) - (b.runAt ?? 0)
+        )
+        .slice(0, this.#pool.free),
+    );
     const commits = due.map((job) => {
       const events: NewEvent[] = [{
         type: "state",
@@ -482,8 +492,7 @@ export class Worker {
         state: "Enqueued",
         reason: job.retryOf ? `retry after attempt ${job.retryOf}` : "due",
       }];
-      if (slots === 0 || !served.has(job.queue)) return appendCommit(job, events);
-      slots--;
+      if (!direct.has(job)) return appendCommit(job, events);
       return appendCommit(job, [...events, this.#processing(now, lease)], lease);
     });
     const results = await Promise.all(
@@ -500,8 +509,10 @@ export class Worker {
     return this.queues.filter((queue) => !this.#paused.has(queue));
   }
 
-  async #claim(free: number): Promise<{ claimed: number; contended: boolean }> {
-    const queues = this.#activeQueues();
+  async #claim(
+    free: number,
+    queues: string[],
+  ): Promise<{ claimed: number; contended: boolean }> {
     if (queues.length === 0) return { claimed: 0, contended: false };
     if (this.#storage!.claim) return await this.#claimNatively(free, queues);
     let claimed = 0, contended = false;
