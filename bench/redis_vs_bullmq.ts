@@ -85,11 +85,11 @@ function processAt(concurrency: number): Promise<number> {
     await addMany(tf, JOBS);
     const worker = createWorker({ storage: tf.storage, jobs: [noop], concurrency });
     await worker.start();
-    let first = 0;
+    let first = 0, atFirst = 0;
     const last = await new Promise<number>((resolve) => {
       const timer = setInterval(() => {
         const done = worker.stats.succeeded;
-        if (done > 0 && first === 0) first = performance.now();
+        if (done > 0 && first === 0) [first, atFirst] = [performance.now(), done];
         if (done >= JOBS) {
           clearInterval(timer);
           resolve(performance.now());
@@ -97,7 +97,8 @@ function processAt(concurrency: number): Promise<number> {
       }, 1);
     });
     await worker.stop();
-    return JOBS / ((last - first) / 1000);
+    // The completions seen at the first look took no measured time: they are not counted.
+    return (JOBS - atFirst) / ((last - first) / 1000);
   });
 }
 

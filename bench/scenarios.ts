@@ -131,28 +131,34 @@ export function processing(backend: Backend, concurrency: number, n = 20_000): P
       logger: quiet,
     });
     await worker.start();
-    const { first, last } = await timed.done;
+    const { first, last, atFirst } = await timed.done;
     await worker.stop();
-    return { value: n / ((last - first) / 1_000), unit: "jobs/s" };
+    // The completions stored with the first one took no measured time: they are not counted.
+    return { value: (n - atFirst) / ((last - first) / 1_000), unit: "jobs/s" };
   });
 }
 
-/** `storage` with its writes timed: when the first and the `n`th Succeeded outcome were stored. */
+/**
+ * `storage` with its writes timed: when the first and the `n`th Succeeded outcome were stored,
+ * and how many were stored by the write that stored the first.
+ */
 function timeCompletions(
   storage: Storage,
   n: number,
-): { storage: Storage; done: Promise<{ first: number; last: number }> } {
-  let stored = 0, first = 0;
-  const done = Promise.withResolvers<{ first: number; last: number }>();
+): { storage: Storage; done: Promise<{ first: number; last: number; atFirst: number }> } {
+  let stored = 0, first = 0, atFirst = 0;
+  const done = Promise.withResolvers<{ first: number; last: number; atFirst: number }>();
   const append = async (changes: Parameters<Storage["append"]>[0]) => {
     const results = await storage.append(changes);
     const now = performance.now();
+    const firstWrite = stored === 0;
     results.forEach((result, i) => {
       if (!result.ok) return;
       for (const commit of changes[i].commits) {
         if (commit.record.state !== "Succeeded") continue;
         if (stored++ === 0) first = now;
-        if (stored === n) done.resolve({ first, last: now });
+        if (firstWrite) atFirst++;
+        if (stored === n) done.resolve({ first, last: now, atFirst });
       }
     });
     return results;
