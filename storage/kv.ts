@@ -286,7 +286,7 @@ export class KvStorage implements Storage {
     while (batch.length) {
       const atomic = this.kv.atomic();
       // Counters one batch moves many times are summed once per key.
-      const sums = new Sums(atomic, true);
+      const sums = new Sums();
       let earliestDue = Infinity, ready = false;
       for (const { change } of batch) {
         for (const commit of change.commits) {
@@ -296,7 +296,9 @@ export class KvStorage implements Storage {
           for (const event of commit.events) {
             atomic.set(this.#key("ev", commit.id, event.seq), event);
           }
-          this.#mutate(atomic, effectsOf(entry.value, commit), sums);
+          const effects = effectsOf(entry.value, commit);
+          this.#moveIndexes(atomic, effects);
+          this.#count(sums, effects);
           if (commit.lease) atomic.set(this.#key("lease", commit.id), commit.lease);
           if (commit.record.state === "Enqueued") ready = true;
           if (commit.record.state === "Scheduled") {
@@ -304,7 +306,9 @@ export class KvStorage implements Storage {
           }
         }
       }
-      sums.write();
+      for (const { key, delta } of sums.values()) {
+        if (delta !== 0) atomic.sum(key, u64(delta));
+      }
       if (this.#queueWakeups && ready) atomic.enqueue(WAKE);
       if (this.#queueWakeups && earliestDue < Infinity) {
         const delay = Math.max(0, Math.min(earliestDue - Date.now(), MAX_QUEUE_DELAY));
@@ -341,13 +345,18 @@ export class KvStorage implements Storage {
    * (a stale entry fails its check and is read afresh).
    */
   #remember(batch: { change: Change }[], versionstamp: string): void {
-    if (this.#known.size > MAX_KNOWN) this.#known.clear();
     for (const { change } of batch) {
       for (const { id, record } of change.commits) {
         if (record.state !== "Processing") continue;
-        this.#known.set(id, { key: this.#key("job", id), value: record, versionstamp });
+        this.#keep(id, { key: this.#key("job", id), value: record, versionstamp });
       }
     }
+  }
+
+  /** Keeps an entry in #known (emptied first when it has grown past its bound). */
+  #keep(id: string, entry: Deno.KvEntry<JobRecord>): void {
+    if (this.#known.size >= MAX_KNOWN) this.#known.clear();
+    this.#known.set(id, entry);
   }
 
   async #commit(atomic: Deno.AtomicOperation): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
@@ -369,7 +378,8 @@ export class KvStorage implements Storage {
     }
   }
 
-  #mutate(atomic: Deno.AtomicOperation, effects: Effects, sums = new Sums(atomic)): void {
+  /** The index entries, lease and name entry a transition moves. */
+  #moveIndexes(atomic: Deno.AtomicOperation, effects: Effects): void {
     const { removeState, addState, removeReady, addReady, removeDue, addDue } = effects;
     if (removeState) {
       atomic.delete(this.#key("state", removeState.state, removeState.at, removeState.id));
@@ -386,6 +396,14 @@ export class KvStorage implements Storage {
     if (removeDue) atomic.delete(this.#key("due", removeDue.runAt, removeDue.id));
     if (addDue) atomic.set(this.#key("due", addDue.runAt, addDue.id), null);
     if (effects.dropLease && removeState) atomic.delete(this.#key("lease", removeState.id));
+    if (effects.addName) {
+      const { name, createdAt, id } = effects.addName;
+      atomic.set(this.#key("name", name, -createdAt, id), null);
+    }
+  }
+
+  /** Adds a transition's counter deltas (gauges, totals, batch counts, buckets, durations). */
+  #count(sums: Sums, effects: Effects): void {
     for (const { queue, state, delta } of effects.gauges) {
       sums.add(this.#key("gauge", queue, state), delta);
     }
@@ -395,21 +413,14 @@ export class KvStorage implements Storage {
         sums.add(this.#key("batchcount", effects.batch.id, kind), delta);
       }
     }
-    if (effects.retrying !== 0) {
-      sums.add(this.#key("retrying"), effects.retrying);
-    }
+    if (effects.retrying !== 0) sums.add(this.#key("retrying"), effects.retrying);
     for (const hit of effects.buckets) {
       sums.add(this.#key("bucket", hit.resolution, hit.at, hit.kind), 1);
-    }
-    if (effects.addName) {
-      const { name, createdAt, id } = effects.addName;
-      atomic.set(this.#key("name", name, -createdAt, id), null);
     }
     for (const { bucket, ms } of effects.durations) {
       sums.add(this.#key("duration", bucket), 1);
       sums.add(this.#key("duration_ms"), Math.max(0, Math.round(ms)));
     }
-    if (!sums.deferred) sums.write();
   }
 
   /**
@@ -466,12 +477,11 @@ export class KvStorage implements Storage {
    */
   async #listed(ids: readonly string[], remember = false): Promise<JobRecord[]> {
     const entries = await this.#getMany<JobRecord>(ids.map((id) => this.#key("job", id)));
-    if (remember && this.#known.size > MAX_KNOWN) this.#known.clear();
     return entries.flatMap((entry, i) => {
       try {
         const record = checked(ids[i], entry.value);
         if (!record) return [];
-        if (remember) this.#known.set(ids[i], entry as Deno.KvEntry<JobRecord>);
+        if (remember) this.#keep(ids[i], entry as Deno.KvEntry<JobRecord>);
         return record;
       } catch {
         return [];
@@ -746,7 +756,7 @@ export class KvStorage implements Storage {
       await this.#deletePrefix(this.#key(room));
     }
     // Counters are summed in memory and written once each: a rebuild is one writer, offline.
-    const sums = new Map<string, { key: Key; n: bigint }>();
+    const sums = new Sums();
     const sink = new BufferedWriter(this.kv, (a) => this.#commitOrThrow(a));
     let jobs = 0;
     const skipped: string[] = [];
@@ -760,30 +770,12 @@ export class KvStorage implements Storage {
       const writes: Array<(a: Deno.AtomicOperation) => void> = [];
       writes.push((a) => a.set(this.#key("job", id), record));
       const effects = effectsOf(null, { id, expect: 0, events, record });
-      const gaugeKeys = effects.gauges.map((g) => this.#key("gauge", g.queue, g.state));
-      const totalKeys = effects.totals.map((t) => this.#key("total", t));
       const now = Date.now();
-      const bucketKeys = effects.buckets
-        .filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs)
-        .map((b) => this.#key("bucket", b.resolution, b.at, b.kind));
-      const durationKeys = effects.durations.flatMap((d) => [
-        [this.#key("duration", d.bucket), 1n] as const,
-        [this.#key("duration_ms"), BigInt(Math.max(0, Math.round(d.ms)))] as const,
-      ]);
-      for (
-        const [key, n] of [
-          ...[...gaugeKeys, ...totalKeys, ...bucketKeys].map((k) => [k, 1n] as const),
-          ...durationKeys,
-        ]
-      ) {
-        const name = JSON.stringify(key);
-        const sum = sums.get(name) ?? { key, n: 0n };
-        sum.n += n;
-        sums.set(name, sum);
-      }
-      writes.push((a) =>
-        this.#mutate(a, { ...effects, gauges: [], totals: [], buckets: [], durations: [] })
-      );
+      this.#count(sums, {
+        ...effects,
+        buckets: effects.buckets.filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs),
+      });
+      writes.push((a) => this.#moveIndexes(a, effects));
       if (lease) {
         const kept = leases.get(id);
         const value = kept?.serverId === lease.serverId ? kept : lease;
@@ -804,8 +796,8 @@ export class KvStorage implements Storage {
       events.push(entry.value);
     }
     if (currentId !== undefined) await rebuildJob(currentId, events);
-    for (const { key, n } of sums.values()) {
-      await sink.add([(a) => a.set(key, new Deno.KvU64(n))]);
+    for (const { key, delta } of sums.values()) {
+      await sink.add([(a) => a.set(key, new Deno.KvU64(u64(delta)))]);
     }
     await sink.flush();
     return { jobs, skipped };
@@ -874,17 +866,9 @@ class BufferedWriter {
   }
 }
 
-/** Deltas for KV `sum` mutations, added up per key so that each key is written once. */
+/** Counter deltas added up per key, so that each key is written once. */
 class Sums {
-  #atomic: Deno.AtomicOperation;
   #deltas = new Map<string, { key: Key; delta: number }>();
-  /** When true, the deltas wait for an explicit write(). */
-  readonly deferred: boolean;
-
-  constructor(atomic: Deno.AtomicOperation, deferred = false) {
-    this.#atomic = atomic;
-    this.deferred = deferred;
-  }
 
   add(key: Key, delta: number): void {
     const name = JSON.stringify(key);
@@ -893,13 +877,14 @@ class Sums {
     else this.#deltas.set(name, { key, delta });
   }
 
-  /** Adds one sum mutation per key with a non-zero delta (KV sums wrap modulo 2^64). */
-  write(): void {
-    for (const { key, delta } of this.#deltas.values()) {
-      if (delta !== 0) this.#atomic.sum(key, (U64 + BigInt(delta)) % U64);
-    }
-    this.#deltas.clear();
+  values(): IterableIterator<{ key: Key; delta: number }> {
+    return this.#deltas.values();
   }
+}
+
+/** A delta as a KV u64 (sums wrap modulo 2^64, so a negative delta subtracts). */
+function u64(delta: number): bigint {
+  return (U64 + BigInt(delta)) % U64;
 }
 
 function checked(id: string, value: unknown): JobRecord | null {
