@@ -18,6 +18,7 @@ import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import { RedisStorage } from "../storage/redis.ts";
+import { warm } from "./warm.mjs";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -29,8 +30,8 @@ const { values } = parseArgs({
     side: { type: "string" },
   },
 });
-let JOBS = Number(values.jobs);
-let SINGLE = Number(values.single);
+/** Jobs per scenario and single enqueues (scaled down for the warm-up pass). */
+const size = { jobs: Number(values.jobs), single: Number(values.single) };
 const CHUNK = 1_000;
 const SCENARIOS = ["enqueueSingle", "enqueueMany", "process10", "process50"] as const;
 type Result = Record<(typeof SCENARIOS)[number], number> & { engine: string };
@@ -67,22 +68,22 @@ async function addMany(tf: TaskFlow, n: number): Promise<void> {
 function enqueueSingle(): Promise<number> {
   return withPrefix("single", async (tf) => {
     const started = performance.now();
-    for (let i = 0; i < SINGLE; i++) await tf.enqueue(noop, { i });
-    return SINGLE / ((performance.now() - started) / 1000);
+    for (let i = 0; i < size.single; i++) await tf.enqueue(noop, { i });
+    return size.single / ((performance.now() - started) / 1000);
   });
 }
 
 function enqueueMany(): Promise<number> {
   return withPrefix("many", async (tf) => {
     const started = performance.now();
-    await addMany(tf, JOBS);
-    return JOBS / ((performance.now() - started) / 1000);
+    await addMany(tf, size.jobs);
+    return size.jobs / ((performance.now() - started) / 1000);
   });
 }
 
 function processAt(concurrency: number): Promise<number> {
   return withPrefix(`c${concurrency}`, async (tf) => {
-    await addMany(tf, JOBS);
+    await addMany(tf, size.jobs);
     const worker = createWorker({ storage: tf.storage, jobs: [noop], concurrency });
     await worker.start();
     let first = 0, atFirst = 0;
@@ -90,7 +91,7 @@ function processAt(concurrency: number): Promise<number> {
       const timer = setInterval(() => {
         const done = worker.stats.succeeded;
         if (done > 0 && first === 0) [first, atFirst] = [performance.now(), done];
-        if (done >= JOBS) {
+        if (done >= size.jobs) {
           clearInterval(timer);
           resolve(performance.now());
         }
@@ -98,37 +99,30 @@ function processAt(concurrency: number): Promise<number> {
     });
     await worker.stop();
     // The completions seen at the first look took no measured time: they are not counted.
-    return (JOBS - atFirst) / ((last - first) / 1000);
+    return (size.jobs - atFirst) / ((last - first) / 1000);
   });
-}
-
-/** Runs `fn` once unmeasured at a tenth of the size (JIT warm-up, as the BullMQ side does). */
-async function warm(fn: () => Promise<number>): Promise<number> {
-  const [jobs, single] = [JOBS, SINGLE];
-  JOBS = Math.max(200, Math.round(jobs / 10));
-  SINGLE = Math.max(100, Math.round(single / 10));
-  try {
-    await fn();
-  } finally {
-    JOBS = jobs;
-    SINGLE = single;
-  }
-  return await fn();
 }
 
 async function taskflowSide(): Promise<Result> {
   return {
     engine: "taskflow",
-    enqueueSingle: await warm(enqueueSingle),
-    enqueueMany: await warm(enqueueMany),
-    process10: await warm(() => processAt(10)),
-    process50: await warm(() => processAt(50)),
+    enqueueSingle: await warm(enqueueSingle, size),
+    enqueueMany: await warm(enqueueMany, size),
+    process10: await warm(() => processAt(10), size),
+    process50: await warm(() => processAt(50), size),
   };
 }
 
 async function runSide(engine: "taskflow" | "bullmq"): Promise<Result> {
   const root = new URL("..", import.meta.url).pathname;
-  const common = ["--url", values.url!, "--jobs", String(JOBS), "--single", String(SINGLE)];
+  const common = [
+    "--url",
+    values.url!,
+    "--jobs",
+    String(size.jobs),
+    "--single",
+    String(size.single),
+  ];
   const command = engine === "taskflow"
     ? new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "bench/redis_vs_bullmq.ts", "--side", "taskflow", ...common],
@@ -181,7 +175,7 @@ async function compare(): Promise<void> {
   console.log(
     `\nloadavg before ${load[0].map((x) => x.toFixed(2)).join(" ")}, after ${
       load[1].map((x) => x.toFixed(2)).join(" ")
-    }; ${navigator.hardwareConcurrency} cores; jobs ${JOBS}, single enqueues ${SINGLE}`,
+    }; ${navigator.hardwareConcurrency} cores; jobs ${size.jobs}, single enqueues ${size.single}`,
   );
 }
 

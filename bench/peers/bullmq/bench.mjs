@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import { Queue, Worker } from "bullmq";
 import IORedis from "ioredis";
+import { warm } from "../../warm.mjs";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,8 +28,8 @@ const scenario = positionals[0];
 const scale = values.quick ? 0.1 : 1;
 values.jobs ??= String(Math.round(20_000 * scale));
 values.single ??= String(Math.round((scenario ? 2_000 : 5_000) * scale));
-let JOBS = Number(values.jobs);
-let SINGLE = Number(values.single);
+/** Jobs per scenario and single enqueues (scaled down for the warm-up pass). */
+const size = { jobs: Number(values.jobs), single: Number(values.single) };
 const CHUNK = 1_000;
 const run = `${process.pid}-${Date.now().toString(36)}`;
 
@@ -58,22 +59,22 @@ async function addMany(queue, n) {
 async function enqueueSingle() {
   return await withQueue("single", async (queue) => {
     const started = performance.now();
-    for (let i = 0; i < SINGLE; i++) await queue.add("noop", { i });
-    return SINGLE / ((performance.now() - started) / 1000);
+    for (let i = 0; i < size.single; i++) await queue.add("noop", { i });
+    return size.single / ((performance.now() - started) / 1000);
   });
 }
 
 async function enqueueMany() {
   return await withQueue("many", async (queue) => {
     const started = performance.now();
-    await addMany(queue, JOBS);
-    return JOBS / ((performance.now() - started) / 1000);
+    await addMany(queue, size.jobs);
+    return size.jobs / ((performance.now() - started) / 1000);
   });
 }
 
 async function processAt(concurrency) {
   return await withQueue(`c${concurrency}`, async (queue) => {
-    await addMany(queue, JOBS);
+    await addMany(queue, size.jobs);
     let done = 0, first = 0, last = 0;
     const finished = Promise.withResolvers?.() ?? (() => {
       let resolve;
@@ -86,7 +87,7 @@ async function processAt(concurrency) {
       const now = performance.now();
       if (done === 0) first = now;
       done++;
-      if (done === JOBS) {
+      if (done === size.jobs) {
         last = now;
         finished.resolve();
       }
@@ -94,24 +95,8 @@ async function processAt(concurrency) {
     await finished.promise;
     await worker.close();
     conn.disconnect();
-    return JOBS / ((last - first) / 1000);
+    return size.jobs / ((last - first) / 1000);
   });
-}
-
-// Each measurement follows an unmeasured pass at a tenth of the size, so that V8 has compiled the
-// hot paths: TaskFlow's side is measured warm too (in bench/bench.ts its process runs many
-// scenarios; bench/redis_vs_bullmq.ts warms it the same way).
-async function warm(fn) {
-  const [jobs, single] = [JOBS, SINGLE];
-  JOBS = Math.max(200, Math.round(jobs / 10));
-  SINGLE = Math.max(100, Math.round(single / 10));
-  try {
-    await fn();
-  } finally {
-    JOBS = jobs;
-    SINGLE = single;
-  }
-  return await fn();
 }
 
 const one = {
@@ -126,14 +111,14 @@ if (scenario !== undefined) {
     console.error(`unknown scenario ${scenario} (known: ${Object.keys(one).join(", ")})`);
     process.exit(2);
   }
-  console.log(JSON.stringify({ value: await warm(one[scenario]) }));
+  console.log(JSON.stringify({ value: await warm(one[scenario], size) }));
 } else {
   const result = {
     engine: "bullmq",
-    enqueueSingle: await warm(enqueueSingle),
-    enqueueMany: await warm(enqueueMany),
-    process10: await warm(() => processAt(10)),
-    process50: await warm(() => processAt(50)),
+    enqueueSingle: await warm(enqueueSingle, size),
+    enqueueMany: await warm(enqueueMany, size),
+    process10: await warm(() => processAt(10), size),
+    process50: await warm(() => processAt(50), size),
   };
   console.log(JSON.stringify(result));
 }
