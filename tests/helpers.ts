@@ -117,6 +117,20 @@ export function seeded(seed: number): () => number {
   };
 }
 
+/**
+ * `storage` with some of its methods replaced (to count, record or lie); every other member is
+ * the storage's own.
+ */
+export function overriding(storage: Storage, methods: Partial<Storage>): Storage {
+  return new Proxy(storage, {
+    get(target, property) {
+      if (Object.hasOwn(methods, property)) return methods[property as keyof Storage];
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** How {@link spawnWorkerProcess} starts a worker. */

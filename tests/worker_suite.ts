@@ -11,7 +11,7 @@ import { createWorker, type Worker, type WorkerOptions } from "../lib/worker/wor
 import { memberId, STAGED } from "../lib/batch.ts";
 import { createCommit } from "../lib/changes.ts";
 import type { Storage } from "../storage/storage.ts";
-import { assertConsistent, claimCommit, eventually, TestClock } from "./helpers.ts";
+import { assertConsistent, claimCommit, eventually, overriding, TestClock } from "./helpers.ts";
 
 /** A fresh, empty storage and how to dispose of it. */
 export interface WorkerBackend {
@@ -345,21 +345,13 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     // An index that lies (a lost write below the storage API): the finished job shows up among
     // expired leases. Requeueing it would run it again and rewrite its history.
     const inner = h.tf.storage;
-    const lying = new Proxy(inner, {
-      get(target, property) {
-        if (property === "due") {
-          return async (query: Parameters<Storage["due"]>[0]) => {
-            const due = await target.due(query);
-            return query.state === "Processing" ? [...due, done] : due;
-          };
-        }
-        if (property === "lease") {
-          return async (jobId: string) =>
-            jobId === id ? { serverId: "gone", until: 0 } : await target.lease(jobId);
-        }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
+    const lying = overriding(inner, {
+      due: async (query) => {
+        const due = await inner.due(query);
+        return query.state === "Processing" ? [...due, done] : due;
       },
+      lease: async (jobId) =>
+        jobId === id ? { serverId: "gone", until: 0 } : await inner.lease(jobId),
     });
     const reaper = await h.worker([job], { storage: lying });
     h.clock.advance(1_000);
@@ -393,16 +385,10 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     // Due within the worker's look-ahead (its poll interval, 50 ms here), not yet due.
     for (const item of items) ids.push(await h.tf.schedule(item.job, item.args, { delayMs: 30 }));
     let reads = 0;
-    const counting = new Proxy(h.tf.storage, {
-      get(target, property) {
-        if (property === "due") {
-          return (query: Parameters<Storage["due"]>[0]) => {
-            if (query.state === "Scheduled") reads++;
-            return target.due(query);
-          };
-        }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
+    const counting = overriding(h.tf.storage, {
+      due: (query) => {
+        if (query.state === "Scheduled") reads++;
+        return h.tf.storage.due(query);
       },
     });
     await h.worker([job], { storage: counting, concurrency: 50 });
@@ -423,19 +409,13 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
       if (args.tag.startsWith("block")) await gate.promise;
     });
     const promotions = new Map<string, string[]>();
-    const recording = new Proxy(h.tf.storage, {
-      get(target, property) {
-        if (property === "append") {
-          return (changes: Parameters<Storage["append"]>[0]) => {
-            for (const commit of changes.flatMap((change) => change.commits)) {
-              const states = commit.events.flatMap((e) => e.type === "state" ? [e.state] : []);
-              if (states[0] === "Enqueued" && commit.expect > 0) promotions.set(commit.id, states);
-            }
-            return target.append(changes);
-          };
+    const recording = overriding(h.tf.storage, {
+      append: (changes) => {
+        for (const commit of changes.flatMap((change) => change.commits)) {
+          const states = commit.events.flatMap((e) => e.type === "state" ? [e.state] : []);
+          if (states[0] === "Enqueued" && commit.expect > 0) promotions.set(commit.id, states);
         }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
+        return h.tf.storage.append(changes);
       },
     });
     await h.worker([job], { storage: recording, concurrency: 2 });
