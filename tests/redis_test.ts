@@ -160,7 +160,7 @@ await redisCase(
 
 await redisCase(
   "redis skiplist keepers",
-  "redis: the Processing index and lease set stay skiplists; their keepers never show",
+  "redis: the Processing index and lease set stay skiplists, the lease hash a hashtable; their keepers never show",
   "keepers",
   async (storage, tf) => {
     const ids = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: "x", args: n })));
@@ -172,6 +172,9 @@ await redisCase(
     for (const key of [processing, leases]) {
       assert.equal(await storage.client.object("ENCODING", key), "skiplist", key);
     }
+    const holders = `${storage.prefix}:lease`;
+    assert.equal(await storage.client.object("ENCODING", holders), "hashtable", holders);
+    assert.equal((await storage.lease(ids[0]))?.serverId, claims[0].lease!.serverId);
     const listed = await storage.list({ state: "Processing", limit: 10 });
     assert.deepEqual(listed.jobs.map((job) => job.id).sort(), [...ids].sort());
     const due = await storage.due({
@@ -191,6 +194,7 @@ await redisCase(
       [],
     );
     assert.equal(await storage.client.zcard(processing), 1, "only the keeper is left");
+    assert.equal(await storage.client.hlen(holders), 1, "only the keeper is left");
     assert.equal((await tf.counts()).states.Processing, 0);
     const report = await doctor(storage);
     assert.deepEqual(report.findings, []);

@@ -23,7 +23,8 @@
  * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an
  * exclusive bound is exact even when thousands of jobs share one timestamp. `state:Processing`
  * and `leases` also hold one keeper member each (`PROCESSING_KEEPER`, `LEASES_KEEPER` in
- * `append.ts`) that keeps them skiplists; it names no job and is never due.
+ * `append.ts`) that keeps them skiplists; it names no job and is never due. The `lease` hash
+ * holds a keeper field (`LEASE_KEEPER`) that keeps it a hashtable; it names no job.
  */
 
 import type { JobRecord } from "../../lib/job.ts";
