@@ -55,29 +55,34 @@ local function head(limit)
   return ids
 end
 
--- First pass: where each commit starts, and every job's stored position (one HMGET per 500 ids).
-local changes, counts, ids, pos = {}, {}, {}, {}
+-- First pass: where each commit's part starts (at[k]) and how many events it has (nev[k]);
+-- change c holds commits first[c] .. first[c + 1] - 1; every job's stored position comes with
+-- one HMGET per 500 ids.
+local at, nev, first, ids, pos = {}, {}, {}, {}, {}
+local ncommits, nids = 0, 0
 local i = 8 + nq
-for c = 1, tonumber(ARGV[7 + nq]) do
-  local starts = {}
+local nchanges = tonumber(ARGV[7 + nq])
+for c = 1, nchanges do
+  first[c] = ncommits + 1
   local j = i + 1
-  for k = 1, tonumber(ARGV[i]) do
-    starts[k] = j
+  for _ = 1, tonumber(ARGV[i]) do
     local id = ARGV[j]
     if pos[id] == nil then
       pos[id] = false
-      ids[#ids + 1] = id
+      nids = nids + 1
+      ids[nids] = id
     end
     local n = tonumber(ARGV[j + 3])
-    counts[j] = n
+    ncommits = ncommits + 1
+    at[ncommits], nev[ncommits] = j, n
     j = j + 4 + n
   end
-  changes[c] = starts
   i = j
 end
+first[nchanges + 1] = ncommits + 1
 local ops = i
-for s = 1, #ids, CHUNK do
-  local last = math.min(s + CHUNK - 1, #ids)
+for s = 1, nids, CHUNK do
+  local last = math.min(s + CHUNK - 1, nids)
   local found = redis.call('HMGET', KEYS[1], unpack(ids, s, last))
   for k = 1, #found do pos[ids[s + k - 1]] = found[k] end
 end
@@ -88,44 +93,48 @@ if nq > 0 and headSize > 0 then
   for _, id in ipairs(head(headSize)) do atHead[id] = true end
 end
 
-local results, refused = {}, false
-for c, starts in ipairs(changes) do
-  local conflicts = {}
-  for _, a in ipairs(starts) do
+-- Every change is checked; any conflict refuses the whole call, and each change's conflicting
+-- job ids come back (an empty list for a change that would apply).
+local results, refused, none = {}, false, {}
+for c = 1, nchanges do
+  local conflicts = nil
+  for k = first[c], first[c + 1] - 1 do
+    local a = at[k]
     local id, built = ARGV[a], ARGV[a + 1]
     local stored = pos[id]
     if (built == '' and stored) or (built ~= '' and stored ~= built) or (atHead and not atHead[id]) then
+      conflicts = conflicts or {}
       conflicts[#conflicts + 1] = id
     end
   end
-  if #conflicts == 0 then
-    for _, a in ipairs(starts) do pos[ARGV[a]] = ARGV[a + 2] end
-  else
+  if conflicts then
     refused = true
+  else
+    for k = first[c], first[c + 1] - 1 do pos[ARGV[at[k]]] = ARGV[at[k] + 2] end
   end
-  results[c] = conflicts
+  results[c] = conflicts or none
 end
 if refused then return { results, {} } end
 
-local posPairs, feed = {}, {}
-for _, starts in ipairs(changes) do
-  for _, a in ipairs(starts) do
-    local id, n = ARGV[a], counts[a]
-    posPairs[#posPairs + 1] = id
-    posPairs[#posPairs + 1] = ARGV[a + 2]
-    if n > 0 then
-      local first, last = a + 4, a + 3 + n
-      local log = prefix .. 'log:' .. id
-      for s = first, last, CHUNK do
-        redis.call('RPUSH', log, unpack(ARGV, s, math.min(s + CHUNK - 1, last)))
-      end
-      feed[#feed + 1] = id
-      feed[#feed + 1] = '[' .. (n == 1 and ARGV[first] or table.concat(ARGV, ',', first, last)) .. ']'
+local posPairs, feed, npairs, nfeed = {}, {}, 0, 0
+for k = 1, ncommits do
+  local a, n = at[k], nev[k]
+  local id = ARGV[a]
+  posPairs[npairs + 1], posPairs[npairs + 2] = id, ARGV[a + 2]
+  npairs = npairs + 2
+  if n > 0 then
+    local firstEvent, last = a + 4, a + 3 + n
+    local log = prefix .. 'log:' .. id
+    for s = firstEvent, last, CHUNK do
+      redis.call('RPUSH', log, unpack(ARGV, s, math.min(s + CHUNK - 1, last)))
     end
+    feed[nfeed + 1] = id
+    feed[nfeed + 2] = '[' .. (n == 1 and ARGV[firstEvent] or table.concat(ARGV, ',', firstEvent, last)) .. ']'
+    nfeed = nfeed + 2
   end
 end
-for s = 1, #posPairs, 2 * CHUNK do
-  redis.call('HSET', KEYS[1], unpack(posPairs, s, math.min(s + 2 * CHUNK - 1, #posPairs)))
+for s = 1, npairs, 2 * CHUNK do
+  redis.call('HSET', KEYS[1], unpack(posPairs, s, math.min(s + 2 * CHUNK - 1, npairs)))
 end
 
 local o = ops + 1
@@ -141,8 +150,8 @@ for _ = 1, tonumber(ARGV[ops]) do
   o = o + 3 + n
 end
 
-for s = 1, #feed, 2 * CHUNK do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', unpack(feed, s, math.min(s + 2 * CHUNK - 1, #feed)))
+for s = 1, nfeed, 2 * CHUNK do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', unpack(feed, s, math.min(s + 2 * CHUNK - 1, nfeed)))
 end
 if channel ~= '' then redis.call('PUBLISH', channel, '1') end
 local peeked = {}
