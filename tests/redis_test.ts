@@ -13,6 +13,8 @@ import { defineJob, type JobRecord } from "../lib/job.ts";
 import { openStorage } from "../storage/open.ts";
 import type { RedisStorage } from "../storage/redis.ts";
 import { parseRedisUrl } from "../storage/redis_url.ts";
+import { placeOf, readyMember, stateMember } from "../storage/lua/layout.ts";
+import { readyEntry } from "../storage/effects.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit } from "./helpers.ts";
 import { openTestRedis, whenRedis } from "./redis_helpers.ts";
@@ -199,5 +201,48 @@ await redisCase(
     const report = await doctor(storage);
     assert.deepEqual(report.findings, []);
     await assertConsistent(storage);
+  },
+);
+
+await redisCase(
+  "redis positions",
+  "redis: positions are short (version:hash); one stored in full by an earlier version still applies, a wrong one is refused",
+  "positions",
+  async (storage, tf) => {
+    const ids = await tf.enqueueMany(["default", "ünïcode", "三"].map((queue, n) => ({
+      job: "x",
+      args: n,
+      queue,
+    })));
+    const pos = `${storage.prefix}:pos`;
+    const records = (await storage.getMany(ids)) as JobRecord[];
+    for (const record of records) {
+      const stored = await storage.client.hget(pos, record.id);
+      assert.equal(stored, placeOf(record).position);
+      assert.match(stored!, /^2:[0-9a-f]{1,8}$/);
+    }
+    // What an earlier version stored: the version, then the placement in full.
+    const full = (record: JobRecord, queue = record.queue) => {
+      const ready = readyEntry(record)!;
+      return `${record.version}|${record.state}|${queue}|${
+        stateMember(record.stateAt, record.id)
+      }|${readyMember(ready.rank, ready.at, record.id)}|||`;
+    };
+    for (const record of records) await storage.client.hset(pos, record.id, full(record));
+    await storage.client.hset(pos, records[2].id, full(records[2], "elsewhere"));
+    const claims = records.map((record) => claimCommit(record, Date.now()));
+    const results = await storage.append(claims.map((commit) => ({ commits: [commit] })));
+    assert.deepEqual(results, [
+      { ok: true },
+      { ok: true },
+      { ok: false, conflicts: [records[2].id] },
+    ]);
+    for (const claim of claims.slice(0, 2)) {
+      assert.equal(await storage.client.hget(pos, claim.id), placeOf(claim.record).position);
+    }
+    assert.deepEqual(
+      (await storage.getMany(ids)).map((record) => record?.state),
+      ["Processing", "Processing", "Enqueued"],
+    );
   },
 );
