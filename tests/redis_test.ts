@@ -206,7 +206,7 @@ await redisCase(
 
 await redisCase(
   "redis positions",
-  "redis: positions are short (version:hash); one stored in full by an earlier version still applies, a wrong one is refused",
+  "redis: positions are short (version:hash); one stored in full by an earlier version applies at its version, a stale one is refused",
   "positions",
   async (storage, tf) => {
     const ids = await tf.enqueueMany(["default", "ünïcode", "三"].map((queue, n) => ({
@@ -219,17 +219,22 @@ await redisCase(
     for (const record of records) {
       const stored = await storage.client.hget(pos, record.id);
       assert.equal(stored, placeOf(record).position);
-      assert.match(stored!, /^2:[0-9a-f]{1,8}$/);
+      assert.match(stored!, /^2:\d{1,10}$/);
     }
+    assert.notEqual(
+      placeOf(records[0]).position,
+      placeOf({ ...records[0], queue: "elsewhere" }).position,
+      "the hash covers the placement",
+    );
     // What an earlier version stored: the version, then the placement in full.
-    const full = (record: JobRecord, queue = record.queue) => {
+    const full = (record: JobRecord, version = record.version) => {
       const ready = readyEntry(record)!;
-      return `${record.version}|${record.state}|${queue}|${
+      return `${version}|${record.state}|${record.queue}|${
         stateMember(record.stateAt, record.id)
       }|${readyMember(ready.rank, ready.at, record.id)}|||`;
     };
     for (const record of records) await storage.client.hset(pos, record.id, full(record));
-    await storage.client.hset(pos, records[2].id, full(records[2], "elsewhere"));
+    await storage.client.hset(pos, records[2].id, full(records[2], 7));
     const claims = records.map((record) => claimCommit(record, Date.now()));
     const results = await storage.append(claims.map((commit) => ({ commits: [commit] })));
     assert.deepEqual(results, [

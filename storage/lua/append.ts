@@ -15,7 +15,7 @@ export const APPEND = `--[[
 append: applies a batch of changes (group commit), all of them or none.
 Per commit it compares the job's stored position with the position the commit was built on
 (the position holds the version and a hash of everything that places the job in the indexes;
-one stored in full by an earlier version is compared in the short form). When a
+one stored in full by an earlier version is compared on its version). When a
 change fails that check, or (in a claim) names a job that is not among the first H ready jobs,
 nothing is written and every failed change's job ids come back: lib sends the rest again.
 Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the capped events
@@ -56,14 +56,14 @@ local function head(limit)
   return ids
 end
 
--- A position stored in full by an earlier version ("version|placement") in today's short form
--- ("version:hash", see placementHash in layout.ts); any other position unchanged.
-local function short(position)
+-- A position stored in full by an earlier version ("version|placement") is compared on its
+-- version alone (its members were made as today's are); any other position as it is.
+local function short(position, built)
   local bar = string.find(position, '|', 1, true)
   if not bar then return position end
-  local h = 0
-  for k = bar + 1, #position do h = (h * 31 + string.byte(position, k)) % 2147483647 end
-  return string.sub(position, 1, bar - 1) .. ':' .. string.format('%x', h)
+  local colon = string.find(built, ':', 1, true)
+  if colon and string.sub(position, 1, bar - 1) == string.sub(built, 1, colon - 1) then return built end
+  return position
 end
 
 -- First pass: where each commit's part starts (at[k]) and how many events it has (nev[k]);
@@ -113,7 +113,7 @@ for c = 1, nchanges do
     local a = at[k]
     local id, built = ARGV[a], ARGV[a + 1]
     local stored = pos[id]
-    if stored and built ~= '' and stored ~= built then stored = short(stored) end
+    if stored and built ~= '' and stored ~= built then stored = short(stored, built) end
     if (built == '' and stored) or (built ~= '' and stored ~= built) or (atHead and not atHead[id]) then
       conflicts = conflicts or {}
       conflicts[#conflicts + 1] = id
