@@ -11,6 +11,8 @@ import type { State } from "../lib/states.ts";
 import type { BatchCounts, Change, Commit, Counts, Resolution } from "./storage.ts";
 import { RESOLUTIONS } from "./storage.ts";
 
+const RESOLUTION_NAMES = Object.keys(RESOLUTIONS) as Resolution[];
+
 /** Position of a job in its per-state index (newest first when listed). */
 export interface StateEntry {
   state: State;
@@ -168,7 +170,7 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     if (!kind) continue;
     effects.totals.push(kind);
     if (kind === "deleted") continue;
-    for (const resolution of Object.keys(RESOLUTIONS) as Resolution[]) {
+    for (const resolution of RESOLUTION_NAMES) {
       effects.buckets.push({ resolution, at: bucketStart(resolution, event.at), kind });
     }
   }
@@ -238,6 +240,7 @@ export function checkCommit(commit: Commit): void {
 
 /** Refuses a malformed change: a bad commit (see {@link checkCommit}), or one job twice. */
 export function checkChange(change: Change): void {
+  if (change.commits.length === 1) return checkCommit(change.commits[0]);
   const ids = new Set<string>();
   for (const commit of change.commits) {
     checkCommit(commit);

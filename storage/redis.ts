@@ -236,14 +236,12 @@ export class RedisStorage implements Storage {
       let call = new AppendCall(k, options.replay), sent: number[] = [];
       const send = () => {
         const indexes = sent;
-        const command = ["EVALSHA", APPEND_SHA, "3", k.pos, k.events, k.jobs, k.prefix];
-        command.push(call.wake ? k.wake : "", String(queues.length));
-        for (const queue of queues) command.push(k.ready(queue));
-        command.push(String(head), String(peek), String(READY_ID_AT), String(call.changes));
-        for (const arg of call.commits) command.push(arg);
-        for (const arg of call.operations()) command.push(arg);
+        const header = ["EVALSHA", APPEND_SHA, "3", k.pos, k.events, k.jobs, k.prefix];
+        header.push(call.wake ? k.wake : "", String(queues.length));
+        for (const queue of queues) header.push(k.ready(queue));
+        header.push(String(head), String(peek), String(READY_ID_AT), String(call.changes));
         calls.push(
-          (this.#evalAppend(command) as Promise<
+          (this.#evalAppend([header, call.commits, call.operations()]) as Promise<
             [string[][], (string | null)[]]
           >).then(([replies, found]) => {
             const refused = replies.some((conflicts) => conflicts.length > 0);
@@ -284,12 +282,12 @@ export class RedisStorage implements Storage {
    * Runs `EVALSHA <append script> ...` on the hot connection, and the script itself (`EVAL`)
    * when the server does not have it (yet, or any more).
    */
-  async #evalAppend(command: string[]): Promise<Reply> {
+  async #evalAppend([header, ...rest]: string[][]): Promise<Reply> {
     try {
-      return await this.#hot.call(command);
+      return await this.#hot.callParts([header, ...rest]);
     } catch (error) {
       if (!(error instanceof ReplyError) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return await this.#hot.call(["EVAL", APPEND, ...command.slice(2)]);
+      return await this.#hot.callParts([["EVAL", APPEND, ...header.slice(2)], ...rest]);
     }
   }
 

@@ -59,10 +59,15 @@ export class RespConnection {
 
   /** Sends a command (name and arguments) and resolves with its reply. */
   call(args: readonly string[]): Promise<Reply> {
+    return this.callParts([args]);
+  }
+
+  /** Sends a command given in parts (name and arguments, in order; not copied together). */
+  callParts(parts: readonly (readonly string[])[]): Promise<Reply> {
     if (this.#closed) return Promise.reject(new Error("Connection is closed"));
     const conn = this.#conn;
-    if (!conn) return this.#connect().then((conn) => this.#send(conn, args));
-    return this.#send(conn, args);
+    if (!conn) return this.#connect().then((conn) => this.#send(conn, parts));
+    return this.#send(conn, parts);
   }
 
   /** Closes the connection; requests still waiting fail. */
@@ -72,10 +77,10 @@ export class RespConnection {
     if (this.#conn) this.#fail(this.#conn, new Error("Connection is closed"));
   }
 
-  #send(conn: Deno.Conn, args: readonly string[]): Promise<Reply> {
+  #send(conn: Deno.Conn, parts: readonly (readonly string[])[]): Promise<Reply> {
     // Lost between connecting and sending: a request queued now would take a later reply.
     if (conn !== this.#conn) return Promise.reject(new Error("Connection is closed"));
-    const bytes = encode(args);
+    const bytes = encode(...parts);
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.push({ resolve, reject, at: performance.now() });
       this.#writes.push(bytes);
@@ -138,9 +143,11 @@ export class RespConnection {
       const { username, password, db } = this.#options;
       const setup: Promise<Reply>[] = [];
       if (password !== undefined) {
-        setup.push(this.#send(conn, username ? ["AUTH", username, password] : ["AUTH", password]));
+        setup.push(
+          this.#send(conn, [username ? ["AUTH", username, password] : ["AUTH", password]]),
+        );
       }
-      if (db) setup.push(this.#send(conn, ["SELECT", String(db)]));
+      if (db) setup.push(this.#send(conn, [["SELECT", String(db)]]));
       try {
         await Promise.all(setup);
       } catch (error) {
@@ -239,15 +246,24 @@ function describe(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-/** RESP2 encoding of a command; the byte counts are character counts when all is ASCII. */
-export function encode(args: readonly string[]): Uint8Array {
-  let text = `*${args.length}\r\n`;
-  for (const arg of args) text += `$${arg.length}\r\n${arg}\r\n`;
+/**
+ * RESP2 encoding of a command given in one or more parts (its arguments in order); the byte
+ * counts are character counts when all is ASCII.
+ */
+export function encode(...parts: (readonly string[])[]): Uint8Array {
+  let count = 0;
+  for (const part of parts) count += part.length;
+  let text = `*${count}\r\n`;
+  for (const part of parts) {
+    for (const arg of part) text += `$${arg.length}\r\n${arg}\r\n`;
+  }
   const bytes = encoder.encode(text);
   // Any character beyond ASCII takes two or more bytes in UTF-8, so equal sizes mean ASCII.
   if (bytes.length === text.length) return bytes;
-  text = `*${args.length}\r\n`;
-  for (const arg of args) text += `$${utf8Length(arg)}\r\n${arg}\r\n`;
+  text = `*${count}\r\n`;
+  for (const part of parts) {
+    for (const arg of part) text += `$${utf8Length(arg)}\r\n${arg}\r\n`;
+  }
   return encoder.encode(text);
 }
 

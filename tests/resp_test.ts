@@ -23,6 +23,12 @@ Deno.test("resp: commands are encoded with byte lengths, also beyond ASCII", () 
     const length = new TextEncoder().encode(text).length;
     assert.ok(encoded.endsWith(`$${length}\r\n${text.toWellFormed()}\r\n`), JSON.stringify(text));
   }
+  // A command in parts is one command: one count, the arguments in order.
+  assert.deepEqual(encode(["SET"], [], ["k", "é"]), encode(["SET", "k", "é"]));
+  assert.equal(
+    new TextDecoder().decode(encode(["A"], ["bc", "d"])),
+    "*3\r\n$1\r\nA\r\n$2\r\nbc\r\n$1\r\nd\r\n",
+  );
 });
 
 Deno.test("resp: a reply is decoded only once all of it has arrived, at any split", () => {

@@ -7,7 +7,7 @@
 
 import type { JobRecord } from "../../lib/job.ts";
 import { type Commit, RESOLUTIONS } from "../storage.ts";
-import { effectsOf } from "../effects.ts";
+import { DURATION_BUCKETS_MS, effectsOf } from "../effects.ts";
 import { type Keys, placeOf } from "./layout.ts";
 
 /** Applies a call's changes all together or not at all; see the header. */
@@ -232,6 +232,7 @@ export class AppendCall {
   #hashes = new Map<string, { add: string[]; remove: string[] }>();
   #counters = new Map<string, Map<string, number>>();
   #buckets = new Map<string, Map<string, BucketOp>>();
+  #bucketKeys = new Map<string, Map<number, string>>();
 
   /** A call on the keys of one prefix; `replay` (rebuild) writes no log, stream or wake-up. */
   constructor(keys: Keys, replay = false) {
@@ -303,12 +304,12 @@ export class AppendCall {
       this.#room(this.#zsets, k.leases).remove.push(id);
     }
     for (const { queue, state, delta } of effects.gauges) {
-      this.#count(k.gauges, `${queue}|${state}`, delta);
+      this.#count(k.gauges, gaugeField(queue, state), delta);
     }
     for (const total of effects.totals) this.#count(k.totals, total, 1);
     if (effects.retrying) this.#count(k.totals, "retrying", effects.retrying);
     for (const { bucket, ms } of effects.durations) {
-      this.#count(k.totals, `duration:${bucket}`, 1);
+      this.#count(k.totals, DURATION_FIELDS[bucket], 1);
       this.#count(k.totals, "duration_ms", Math.max(0, Math.round(ms)));
     }
     if (effects.batch) {
@@ -317,7 +318,11 @@ export class AppendCall {
       }
     }
     for (const hit of effects.buckets) {
-      const key = k.bucket(hit.resolution, hit.at);
+      // Keyed by resolution and start first: the key's text is made once per bucket and call.
+      let starts = this.#bucketKeys.get(hit.resolution);
+      if (!starts) this.#bucketKeys.set(hit.resolution, starts = new Map());
+      let key = starts.get(hit.at);
+      if (key === undefined) starts.set(hit.at, key = k.bucket(hit.resolution, hit.at));
       let fields = this.#buckets.get(key);
       if (!fields) this.#buckets.set(key, fields = new Map());
       const op = fields.get(hit.kind);
@@ -355,7 +360,7 @@ export class AppendCall {
 
   /** The operations section of ARGV (see the script's header). */
   operations(): string[] {
-    const out: string[] = [];
+    const out: string[] = [""];
     let count = 0;
     const op = (command: string, key: string, args: string[], width: number) => {
       const most = OP_ARGS - (OP_ARGS % width);
@@ -386,8 +391,29 @@ export class AppendCall {
         op("BUCKET", key, [field, String(increment), String(expiry)], 3);
       }
     }
-    return [String(count), ...out];
+    out[0] = String(count);
+    return out;
   }
+}
+
+/** The totals field of each duration bucket. */
+const DURATION_FIELDS = Array.from(
+  { length: DURATION_BUCKETS_MS.length + 1 },
+  (_, bucket) => `duration:${bucket}`,
+);
+
+/** Gauge fields (`queue|state`) by queue and state, made once (bounded: cleared when large). */
+const gaugeFields = new Map<string, Map<string, string>>();
+
+function gaugeField(queue: string, state: string): string {
+  let states = gaugeFields.get(queue);
+  if (!states) {
+    if (gaugeFields.size >= 1_000) gaugeFields.clear();
+    gaugeFields.set(queue, states = new Map());
+  }
+  let field = states.get(state);
+  if (field === undefined) states.set(state, field = `${queue}|${state}`);
+  return field;
 }
 
 /** Longest timestamp we order by, so that (MAX - createdAt) sorts newest first as text. */
