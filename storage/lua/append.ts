@@ -39,19 +39,28 @@ then: number of operations; per operation: command, key, number of arguments, ar
 Returns: { results, records }: results has one array per change, empty when it would apply,
 else the ids that differed; records are the first P ready jobs' records (none after a refusal).
 ]]
+-- Globals read once: each use of a global (ARGV too) is a table lookup in Lua.
+local ARGV, KEYS = ARGV, KEYS
+local call, tonumber, unpack, ipairs = redis.call, tonumber, unpack, ipairs
+local byte = string.byte
+local sub, find, concat, min = string.sub, string.find, table.concat, math.min
 local prefix, channel = ARGV[1], ARGV[2]
 local CHUNK = 500
+-- Counts are mostly one digit: those are read with string.byte, cheaper than tonumber's strtod.
 local nq = tonumber(ARGV[3])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[3 + q] end
-local headSize, peekSize, idAt = tonumber(ARGV[4 + nq]), tonumber(ARGV[5 + nq]), tonumber(ARGV[6 + nq])
+local headSize, peekSize, idAt = 0, 0, 0
+if nq > 0 then
+  headSize, peekSize, idAt = tonumber(ARGV[4 + nq]), tonumber(ARGV[5 + nq]), tonumber(ARGV[6 + nq])
+end
 
 local function head(limit)
   local ids = {}
   for _, key in ipairs(queues) do
     if #ids >= limit then break end
-    local members = redis.call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, limit - #ids)
-    for _, member in ipairs(members) do ids[#ids + 1] = string.sub(member, idAt) end
+    local members = call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, limit - #ids)
+    for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
   end
   return ids
 end
@@ -59,10 +68,10 @@ end
 -- A position stored in full by an earlier version ("version|placement") is compared on its
 -- version alone (its members were made as today's are); any other position as it is.
 local function short(position, built)
-  local bar = string.find(position, '|', 1, true)
+  local bar = find(position, '|', 1, true)
   if not bar then return position end
-  local colon = string.find(built, ':', 1, true)
-  if colon and string.sub(position, 1, bar - 1) == string.sub(built, 1, colon - 1) then return built end
+  local colon = find(built, ':', 1, true)
+  if colon and sub(position, 1, bar - 1) == sub(built, 1, colon - 1) then return built end
   return position
 end
 
@@ -76,14 +85,16 @@ local nchanges = tonumber(ARGV[7 + nq])
 for c = 1, nchanges do
   first[c] = ncommits + 1
   local j = i + 1
-  for _ = 1, tonumber(ARGV[i]) do
+  local count = ARGV[i]
+  for _ = 1, #count == 1 and byte(count) - 48 or tonumber(count) do
     local id = ARGV[j]
     if pos[id] == nil then
       pos[id] = false
       nids = nids + 1
       ids[nids] = id
     end
-    local n = tonumber(ARGV[j + 3])
+    local n = ARGV[j + 3]
+    n = #n == 1 and byte(n) - 48 or tonumber(n)
     ncommits = ncommits + 1
     at[ncommits], nev[ncommits] = j, n
     j = j + 4 + n
@@ -93,8 +104,8 @@ end
 first[nchanges + 1] = ncommits + 1
 local ops = i
 for s = 1, nids, CHUNK do
-  local last = math.min(s + CHUNK - 1, nids)
-  local found = redis.call('HMGET', KEYS[1], unpack(ids, s, last))
+  local last = min(s + CHUNK - 1, nids)
+  local found = call('HMGET', KEYS[1], unpack(ids, s, last))
   for k = 1, #found do pos[ids[s + k - 1]] = found[k] end
 end
 
@@ -138,39 +149,40 @@ for k = 1, ncommits do
     local firstEvent, last = a + 4, a + 3 + n
     local log = prefix .. 'log:' .. id
     for s = firstEvent, last, CHUNK do
-      redis.call('RPUSH', log, unpack(ARGV, s, math.min(s + CHUNK - 1, last)))
+      call('RPUSH', log, unpack(ARGV, s, min(s + CHUNK - 1, last)))
     end
     feed[nfeed + 1] = id
-    feed[nfeed + 2] = '[' .. (n == 1 and ARGV[firstEvent] or table.concat(ARGV, ',', firstEvent, last)) .. ']'
+    feed[nfeed + 2] = '[' .. (n == 1 and ARGV[firstEvent] or concat(ARGV, ',', firstEvent, last)) .. ']'
     nfeed = nfeed + 2
   end
 end
 for s = 1, npairs, 2 * CHUNK do
-  redis.call('HSET', KEYS[1], unpack(posPairs, s, math.min(s + 2 * CHUNK - 1, npairs)))
+  call('HSET', KEYS[1], unpack(posPairs, s, min(s + 2 * CHUNK - 1, npairs)))
 end
 
 local o = ops + 1
 for _ = 1, tonumber(ARGV[ops]) do
-  local command, key, n = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
+  local command, key, n = ARGV[o], ARGV[o + 1], ARGV[o + 2]
+  n = #n == 1 and byte(n) - 48 or tonumber(n)
   if command == 'BUCKET' then
-    if redis.call('HINCRBY', key, ARGV[o + 3], ARGV[o + 4]) == tonumber(ARGV[o + 4]) then
-      redis.call('PEXPIREAT', key, ARGV[o + 5])
+    if call('HINCRBY', key, ARGV[o + 3], ARGV[o + 4]) == tonumber(ARGV[o + 4]) then
+      call('PEXPIREAT', key, ARGV[o + 5])
     end
   else
-    redis.call(command, key, unpack(ARGV, o + 3, o + 2 + n))
+    call(command, key, unpack(ARGV, o + 3, o + 2 + n))
   end
   o = o + 3 + n
 end
 
 for s = 1, nfeed, 2 * CHUNK do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', unpack(feed, s, math.min(s + 2 * CHUNK - 1, nfeed)))
+  call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
 end
-if channel ~= '' then redis.call('PUBLISH', channel, '1') end
+if channel ~= '' then call('PUBLISH', channel, '1') end
 local peeked = {}
 if peekSize > 0 then
   local next = head(peekSize)
   for s = 1, #next, CHUNK do
-    local part = redis.call('HMGET', KEYS[3], unpack(next, s, math.min(s + CHUNK - 1, #next)))
+    local part = call('HMGET', KEYS[3], unpack(next, s, min(s + CHUNK - 1, #next)))
     for k = 1, #part do peeked[s + k - 1] = part[k] end
   end
 end
