@@ -78,12 +78,16 @@ export async function withContinuations(
   commit: Commit,
   at: number,
 ): Promise<Change> {
+  if (!releases(commit)) return { commits: [commit] };
   const parent = commit.record;
-  if (!FINAL_STATES.includes(parent.state) || parent.continuations.length === 0) {
-    return { commits: [commit] };
-  }
   const children = await storage.getMany(parent.continuations.map((c) => c.id));
   return { commits: [commit, ...releaseCommits(parent, children, at)] };
+}
+
+/** True when `commit` finishes a job that has continuations (see {@link withContinuations}). */
+export function releases(commit: Commit): boolean {
+  const parent = commit.record;
+  return parent.continuations.length > 0 && FINAL_STATES.includes(parent.state);
 }
 
 /**

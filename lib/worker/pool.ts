@@ -40,12 +40,19 @@ export class Pool {
     if (this.#busy >= this.size) throw new RangeError("no free slot in the pool");
     this.#busy++;
     this.#peak = Math.max(this.#peak, this.#busy);
-    return task().finally(() => {
-      this.#busy--;
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const wake of waiters) wake();
+    // then() rather than finally(): finally() waits on a promise of its own per settle.
+    return task().then(() => this.#release(), (error) => {
+      this.#release();
+      throw error;
     });
+  }
+
+  #release(): void {
+    this.#busy--;
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** Resolves when a slot frees up (at once if one is free). */

@@ -73,7 +73,7 @@ export async function runJob(
       clearTimeout(timer);
     });
   });
-  await job.chain;
+  if (job.chain) await job.chain;
   try {
     if (job.lost && job.shuttingDown) return; // requeued by the shutdown
     if (job.lost) {

@@ -8,7 +8,7 @@
 import type { Change, Commit, Storage } from "../../storage/storage.ts";
 import type { Lease } from "../projection.ts";
 import { openStorage } from "../../storage/open.ts";
-import { appendCommit, withContinuations } from "../changes.ts";
+import { appendCommit, releases, withContinuations } from "../changes.ts";
 import {
   InvalidOptionError,
   StorageUnavailableError,
@@ -348,7 +348,9 @@ export class Worker {
   /** Group-commits one job's commit with its continuation releases; false when fenced. */
   async #submit(commit: Commit): Promise<boolean> {
     for (let tries = 0; tries < 20; tries++) {
-      const change: Change = await withContinuations(this.#storage!, commit, this.now());
+      const change: Change = releases(commit)
+        ? await withContinuations(this.#storage!, commit, this.now())
+        : { commits: [commit] };
       const result = await this.#committer!.submit(change);
       if (result.ok) return true;
       if (result.conflicts.includes(commit.id)) return false;
@@ -361,26 +363,34 @@ export class Worker {
   async #appendOwn(job: Running, events: NewEvent[]): Promise<boolean> {
     if (job.lost) return false;
     const commit = appendCommit(job.record, events);
-    const ok = await this.#untilStored(() => this.#submit(commit));
+    let ok: boolean;
+    try {
+      ok = await this.#submit(commit);
+    } catch (error) {
+      if (!(error instanceof StorageUnavailableError) || this.#state !== "running") throw error;
+      ok = await this.#untilStored(() => this.#submit(commit), error);
+    }
     if (ok) job.record = commit.record;
     else this.#lose(job, "the job changed while it ran (deleted, requeued or reaped)");
     return ok;
   }
 
   /**
-   * Retries a running job's write while the storage is unavailable, so that an outage delays
-   * outcomes instead of dropping them (the job would sit in Processing until its lease expired,
-   * then run again) and is reported once by #failed rather than once per job. Gives up when the
-   * worker stops; if the lease expired meanwhile, the write is fenced as usual.
+   * Retries a running job's write that failed with `failure` while the storage is unavailable,
+   * so that an outage delays outcomes instead of dropping them (the job would sit in Processing
+   * until its lease expired, then run again) and is reported once by #failed rather than once
+   * per job. Gives up when the worker stops; if the lease expired meanwhile, the write is fenced
+   * as usual.
    */
-  async #untilStored<T>(write: () => Promise<T>): Promise<T> {
+  async #untilStored<T>(write: () => Promise<T>, failure: StorageUnavailableError): Promise<T> {
     for (let delay = 50;; delay = Math.min(delay * 2, 2_000)) {
+      this.#failed(failure);
+      await new Promise((resolve) => setTimeout(resolve, delay));
       try {
         return await write();
       } catch (error) {
         if (!(error instanceof StorageUnavailableError) || this.#state !== "running") throw error;
-        this.#failed(error);
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        failure = error;
       }
     }
   }
