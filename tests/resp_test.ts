@@ -87,6 +87,12 @@ Deno.test({
         Array.from({ length: 1_000 }, (_, i) => raw!.call(["ECHO", `m${i}`])),
       );
       assert.deepEqual(echoes, Array.from({ length: 1_000 }, (_, i) => `m${i}`));
+      // Requests queued together, in the shared write buffer or not: too large for it, beyond
+      // ASCII, and small ones after them, several rounds (the buffer is reused between rounds).
+      for (let round = 0; round < 3; round++) {
+        const texts = [`a${round}`, "b".repeat(300_000), "ünï", "c".repeat(100_000), `d${round}`];
+        assert.deepEqual(await Promise.all(texts.map((text) => raw!.call(["ECHO", text]))), texts);
+      }
       // A reply larger than the read buffer, arriving in pieces, with characters beyond ASCII.
       const big = "é😀x".repeat(60_000);
       assert.equal(await raw.call(["ECHO", big]), big);
