@@ -49,13 +49,17 @@ export class Pool {
 
   #release(): void {
     this.#busy--;
+    if (this.#waiters.length) this.wake();
+  }
+
+  /** Wakes everyone waiting in {@link Pool.whenFree} or {@link Pool.idle} (they look again). */
+  wake(): void {
     const waiters = this.#waiters;
-    if (waiters.length === 0) return;
     this.#waiters = [];
     for (const wake of waiters) wake();
   }
 
-  /** Resolves when a slot frees up (at once if one is free). */
+  /** Resolves when a slot frees up (at once if one is free), or on {@link Pool.wake}. */
   whenFree(): Promise<void> {
     if (this.free > 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));

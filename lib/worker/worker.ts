@@ -153,7 +153,6 @@ export class Worker {
   #recurringTimer?: ReturnType<typeof setTimeout>;
   #recurringRun?: Promise<unknown>;
   #closed = Promise.withResolvers<void>();
-  #stopping = Promise.withResolvers<void>();
 
   /** Validates the options; nothing runs until {@link Worker.start}. */
   constructor(options: WorkerOptions) {
@@ -260,7 +259,8 @@ export class Worker {
       return;
     }
     this.#state = "stopping";
-    this.#stopping.resolve();
+    // A loop waiting for a free slot wakes up and sees the worker stopping.
+    this.#pool.wake();
     this.#signal();
     this.#unlisten?.();
     if (this.#signalHandler) {
@@ -404,7 +404,9 @@ export class Worker {
   async #loop(): Promise<void> {
     let idle = this.#options.minPollIntervalMs ?? 25;
     while (this.#state === "running") {
-      await Promise.race([this.#pool.whenFree(), this.#stopping.promise]);
+      // Not a race with a promise of the worker's lifetime: every race would leave a reaction
+      // on it until the worker stops (a leak per turn of the loop).
+      await this.#pool.whenFree();
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
       if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));

@@ -1,0 +1,48 @@
+/**
+ * @module
+ * The bounded pool of the worker (`lib/worker/pool.ts`): the bound, waiting for a free slot,
+ * and waking the waiters without a slot (what a stopping worker does).
+ */
+
+import assert from "node:assert/strict";
+import { Pool } from "../lib/worker/pool.ts";
+
+/** Resolves on the next macrotask, after every pending microtask. */
+const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+Deno.test("pool: the bound holds; whenFree waits for a slot or a wake-up; idle sees through wake-ups", async () => {
+  const pool = new Pool(2);
+  const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+  const runs = gates.map((gate) => pool.run(() => gate.promise));
+  assert.equal(pool.free, 0);
+  assert.throws(() => pool.run(() => Promise.resolve()), RangeError);
+
+  let freed = false;
+  const waiting = pool.whenFree().then(() => freed = true);
+  await turn();
+  assert.equal(freed, false, "no slot is free yet");
+  gates[0].resolve();
+  await waiting;
+  assert.equal(pool.free, 1);
+
+  const task = pool.run(() => Promise.reject(new Error("boom")));
+  await assert.rejects(task, /boom/, "a failing task rejects and still frees its slot");
+  assert.equal(pool.free, 1);
+
+  let woken = false;
+  let idle = false;
+  const full = pool.run(() => new Promise((resolve) => setTimeout(resolve, 20)));
+  const waiter = pool.whenFree().then(() => woken = true);
+  const drained = pool.idle().then(() => idle = true);
+  pool.wake();
+  await waiter;
+  assert.ok(woken, "wake() lets a waiter look again without a free slot");
+  assert.equal(pool.free, 0);
+  await turn();
+  assert.equal(idle, false, "idle() waits on through a wake-up while slots are busy");
+  gates[1].resolve();
+  await Promise.all([...runs, full, drained]);
+  assert.ok(idle);
+  assert.equal(pool.busy, 0);
+  assert.equal(pool.peak, 2);
+});
