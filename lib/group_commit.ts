@@ -18,6 +18,7 @@ export class GroupCommitter {
   #storage: Storage;
   #queue: Waiting[] = [];
   #writing = false;
+  #held = false;
   #maxBatch: number;
 
   /** Batches writes to `storage`, at most `maxBatch` changes per append call. */
@@ -30,11 +31,29 @@ export class GroupCommitter {
   submit(change: Change): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ change, resolve, reject });
-      if (!this.#writing) {
-        this.#writing = true;
-        queueMicrotask(() => this.#drain());
-      }
+      this.#schedule();
     });
+  }
+
+  /**
+   * Holds back writes not yet started until {@link GroupCommitter.release}: a worker holds
+   * its outcomes while it gathers the slots that freed up, and releases them once its claim
+   * is sent, so that the storage runs the claim first. A write in flight finishes.
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /** Ends {@link GroupCommitter.hold}: what was queued meanwhile is written now. */
+  release(): void {
+    this.#held = false;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#writing || this.#held || !this.#queue.length) return;
+    this.#writing = true;
+    queueMicrotask(() => this.#drain());
   }
 
   /** Resolves once everything submitted so far has been written. */
@@ -43,7 +62,7 @@ export class GroupCommitter {
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length) {
+    while (this.#queue.length && !this.#held) {
       const batch = this.#queue.splice(0, this.#maxBatch);
       try {
         const results = await this.#storage.append(batch.map((w) => w.change));

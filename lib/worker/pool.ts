@@ -59,10 +59,16 @@ export class Pool {
     for (const wake of waiters) wake();
   }
 
-  /** Resolves when a slot frees up (at once if one is free), or on {@link Pool.wake}. */
-  whenFree(): Promise<void> {
+  /**
+   * Resolves when a slot frees up (at once if one is free), or on {@link Pool.wake}.
+   * `onFree` runs synchronously as the slot frees, before anything the finished task's
+   * caller does next.
+   */
+  whenFree(onFree?: () => void): Promise<void> {
     if (this.free > 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve) => {
+      this.#waiters.push(onFree ? () => (onFree(), resolve()) : resolve);
+    });
   }
 
   /** Resolves when no slot is busy. */
