@@ -105,6 +105,30 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     await assertConsistent(h.tf.storage);
   });
 
+  test("a stop in the middle of a stream of fast jobs settles at once and leaves none Processing", async (h) => {
+    // The stop comes from a handler, at a set count: in the middle of the stream on every
+    // backend, however fast it is.
+    let worker: Worker | undefined, stopped: Promise<void> | undefined, done = 0, target = 0;
+    const job = defineJob("quick", () => {
+      if (++done === target) stopped = worker!.stop();
+    });
+    for (const [round, at] of [50, 400].entries()) {
+      await h.tf.enqueueMany(Array.from({ length: 3_000 }, (_, i) => ({ job, args: { i } })));
+      [done, target, stopped] = [0, at, undefined];
+      worker = await h.worker([job], { concurrency: 20, shutdownTimeoutMs: 10_000 });
+      await eventually(() => assert.ok(stopped), 10_000);
+      const started = Date.now();
+      await stopped;
+      assert.ok(Date.now() - started < 3_000, `stop took ${Date.now() - started} ms`);
+      assert.equal(worker.inFlight, 0);
+      const counts = (await h.tf.counts()).states;
+      assert.equal(counts.Processing, 0, "every claimed job was finished or handed back");
+      assert.equal(counts.Succeeded + counts.Enqueued, 3_000 * (round + 1));
+      assert.ok(counts.Enqueued > 0, "the stop came before the last job");
+    }
+    await assertConsistent(h.tf.storage);
+  });
+
   test("the handler gets args, id, attempt, signal, progress and log", async (h) => {
     let seen: unknown;
     const job = defineJob("ctx", async (args: { name: string }, ctx) => {

@@ -402,6 +402,15 @@ export class Worker {
   }
 
   async #loop(): Promise<void> {
+    try {
+      await this.#claimLoop();
+    } finally {
+      // Whatever ended the loop, held outcomes are written (a stop waits for them).
+      this.#committer!.release();
+    }
+  }
+
+  async #claimLoop(): Promise<void> {
     let idle = this.#options.minPollIntervalMs ?? 25;
     while (this.#state === "running") {
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
@@ -413,10 +422,7 @@ export class Worker {
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
       if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
-      if (this.#state !== "running") {
-        this.#committer!.release();
-        break;
-      }
+      if (this.#state !== "running") break;
       // Due jobs are read when one may have come due: after a wake-up, at the earliest due
       // time seen, and at least every minimum poll interval (not on every busy turn).
       const dueCheck = this.#woken || this.now() >= this.#due.next ||
