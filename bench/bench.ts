@@ -3,10 +3,16 @@
  * `deno task bench [--json] [--runs N] [--backends memory,kv-memory,kv-disk,redis] [--quick]`:
  * every scenario on every backend, runs interleaved (noisy machines), medians with their spread,
  * the load average, and TaskFlow/BullMQ ratios for Redis when `bench/peers/bullmq` is installed.
+ *
+ * Each measurement runs in a fresh process (`--child`), as each BullMQ one does in Node: what one
+ * scenario leaves behind (heap, JIT state, open handles) does not move the next one's figure.
+ * The throughput scenarios first run unmeasured at a tenth of the size, as BullMQ's do
+ * (`bench/warm.mjs`).
  */
 
 import { parseArgs } from "node:util";
 import {
+  type Backend,
   backends,
   crossProcess,
   dashboardAtScale,
@@ -29,13 +35,18 @@ const { values } = parseArgs({
     redis: { type: "string", default: "redis://127.0.0.1:6379" },
     quick: { type: "boolean" },
     only: { type: "string" },
+    child: { type: "string" },
+    backend: { type: "string" },
   },
 });
 
 const runs = Math.max(1, Number(values.runs));
 const quick = values.quick === true;
 const redisUrl = await reachable(values.redis!) ? values.redis : undefined;
-const selected = backends(values.backends!.split(","), redisUrl);
+const names = values.backends!.split(",");
+const selected = names.flatMap((key) =>
+  backends([key], redisUrl).map((backend) => ({ key, backend }))
+);
 const only = values.only?.split(",");
 const scale = quick ? 0.1 : 1;
 
@@ -58,40 +69,85 @@ function record(backend: string, scenario: string, figure: Figure, peer?: number
   rows.set(key, row);
 }
 
-const scenarios: Array<[string, (b: typeof selected[number]) => Promise<Figure>, string?]> = [
-  [
-    "enqueue (single, awaited)",
-    (b) => enqueueSingle(b, Math.round(2_000 * scale)),
-    "enqueueSingle",
-  ],
-  [
-    "enqueueMany (chunks of 1,000)",
-    (b) => enqueueBulk(b, Math.round(20_000 * scale)),
-    "enqueueBulk",
-  ],
-  ["process no-op, concurrency 1", (b) => processing(b, 1, Math.round(20_000 * scale)), "c1"],
-  ["process no-op, concurrency 10", (b) => processing(b, 10, Math.round(20_000 * scale)), "c10"],
-  ["process no-op, concurrency 50", (b) => processing(b, 50, Math.round(20_000 * scale)), "c50"],
-  ["idle enqueue→start latency", (b) => idleLatency(b, Math.round(1_000 * scale))],
-  ["delayed job lateness (1 s delay)", (b) => delayedLateness(b, Math.round(200 * scale))],
-  ["cross-process enqueue→start", (b) => crossProcess(b, Math.round(200 * scale))],
+/** A scenario: its name, its size, how to measure it at a size, its BullMQ peer, warm-up. */
+interface Scenario {
+  name: string;
+  size: number;
+  measure: (backend: Backend, n: number) => Promise<Figure>;
+  peer?: string;
+  /** Run once unmeasured at a tenth of the size first (throughput scenarios, as BullMQ's). */
+  warm?: boolean;
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: "enqueue (single, awaited)",
+    size: 2_000,
+    measure: enqueueSingle,
+    peer: "enqueueSingle",
+    warm: true,
+  },
+  {
+    name: "enqueueMany (chunks of 1,000)",
+    size: 20_000,
+    measure: enqueueBulk,
+    peer: "enqueueBulk",
+    warm: true,
+  },
+  ...[1, 10, 50].map((concurrency) => ({
+    name: `process no-op, concurrency ${concurrency}`,
+    size: 20_000,
+    measure: (b: Backend, n: number) => processing(b, concurrency, n),
+    peer: `c${concurrency}`,
+    warm: true,
+  })),
+  { name: "idle enqueue→start latency", size: 1_000, measure: idleLatency },
+  { name: "delayed job lateness (1 s delay)", size: 200, measure: delayedLateness },
+  { name: "cross-process enqueue→start", size: 200, measure: crossProcess },
 ];
 
-const useBullmq = redisUrl !== undefined && selected.some((b) => b.name === "redis") &&
+if (values.child !== undefined) {
+  // One measurement, in this fresh process: the figure is the last line of stdout.
+  const scenario = scenarios[Number(values.child)];
+  const backend = backends([values.backend!], redisUrl)[0];
+  if (!scenario || !backend) throw new Error(`no scenario ${values.child} on ${values.backend}`);
+  const n = Math.round(scenario.size * scale);
+  if (scenario.warm) await scenario.measure(backend, Math.max(200, Math.round(n / 10)));
+  console.log(JSON.stringify(await scenario.measure(backend, n)));
+  Deno.exit(0);
+}
+
+/** Runs one measurement in a child process (see the header). */
+async function measureInChild(index: number, key: string): Promise<Figure> {
+  const args = ["run", "-A", new URL(import.meta.url).pathname, "--child", String(index)];
+  args.push("--backend", key, "--redis", values.redis!, ...(quick ? ["--quick"] : []));
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1) ?? "";
+  if (!output.success) {
+    throw new Error(`${scenarios[index].name} on ${key} failed (exit ${output.code})`);
+  }
+  return JSON.parse(text) as Figure;
+}
+
+const useBullmq = redisUrl !== undefined && selected.some((b) => b.key === "redis") &&
   await bullmqAvailable();
 for (let run = 1; run <= runs; run++) {
-  for (const [scenario, measure, peerScenario] of scenarios) {
-    if (only && !only.some((o) => scenario.includes(o))) continue;
-    for (const backend of selected) {
-      const figure = await measure(backend);
+  for (const [index, scenario] of scenarios.entries()) {
+    if (only && !only.some((o) => scenario.name.includes(o))) continue;
+    for (const { key, backend } of selected) {
+      const figure = await measureInChild(index, key);
       let peer: number | undefined;
-      if (backend.name === "redis" && useBullmq && peerScenario) {
-        peer = (await runBullmq(redisUrl!, peerScenario, quick))?.value;
+      if (key === "redis" && useBullmq && scenario.peer) {
+        peer = (await runBullmq(redisUrl!, scenario.peer, quick))?.value;
       }
-      record(backend.name, scenario, figure, peer);
+      record(backend.name, scenario.name, figure, peer);
       if (!values.json) {
         console.error(
-          `run ${run}: ${backend.name} · ${scenario}: ${format(figure.value)} ${figure.unit}`,
+          `run ${run}: ${backend.name} · ${scenario.name}: ${format(figure.value)} ${figure.unit}`,
         );
       }
     }

@@ -60,3 +60,22 @@ Deno.test("bench prints a table with the load average", async () => {
     /\| memory \| process no-op, concurrency 50 \| [\d,]+ \| jobs\/s \| [\d,]+–[\d,]+ \|/,
   );
 });
+
+Deno.test("bench --child: one measurement in a process of its own, its figure as JSON", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/bench.ts", "--quick", "--child", "4", "--backend", "memory"],
+    cwd: ROOT,
+    stderr: "null",
+  }).output();
+  assert.ok(output.success);
+  const figure = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!);
+  assert.equal(figure.unit, "jobs/s");
+  assert.ok(figure.value > 0);
+  const unknown = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/bench.ts", "--quick", "--child", "99", "--backend", "memory"],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  assert.equal(unknown.success, false, "an unknown scenario is an error, not a figure");
+});
