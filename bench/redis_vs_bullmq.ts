@@ -3,7 +3,7 @@
  * TaskFlow on Redis side by side with BullMQ 6 on the same Redis, in one run: no-op jobs/s at
  * concurrency 10 and 50 (first to last completion), and enqueue jobs/s (one awaited enqueue at
  * a time, and enqueueMany in chunks of 1,000). Each side runs in a fresh process per round and
- * measures every scenario after an unmeasured pass at a tenth of the size (JIT warm-up), rounds
+ * measures every scenario after an unmeasured pass at full size (bench/warm.mjs), rounds
  * interleave the two engines (alternating which goes first), and medians are printed.
  *
  * ```sh
@@ -30,7 +30,7 @@ const { values } = parseArgs({
     side: { type: "string" },
   },
 });
-/** Jobs per scenario and single enqueues (scaled down for the warm-up pass). */
+/** Jobs per scenario and single enqueues. */
 const size = { jobs: Number(values.jobs), single: Number(values.single) };
 const CHUNK = 1_000;
 const SCENARIOS = ["enqueueSingle", "enqueueMany", "process10", "process50"] as const;

@@ -28,7 +28,7 @@ const scenario = positionals[0];
 const scale = values.quick ? 0.1 : 1;
 values.jobs ??= String(Math.round(20_000 * scale));
 values.single ??= String(Math.round((scenario ? 2_000 : 5_000) * scale));
-/** Jobs per scenario and single enqueues (scaled down for the warm-up pass). */
+/** Jobs per scenario and single enqueues. */
 const size = { jobs: Number(values.jobs), single: Number(values.single) };
 const CHUNK = 1_000;
 const run = `${process.pid}-${Date.now().toString(36)}`;
