@@ -6,8 +6,9 @@
  *
  * Each measurement runs in a fresh process (`--child`), as each BullMQ one does in Node: what one
  * scenario leaves behind (heap, JIT state, open handles) does not move the next one's figure.
- * The throughput scenarios first run once unmeasured at full size, as BullMQ's do
- * (`bench/warm.mjs`): both engines are measured in a steady state.
+ * Each measurement follows an unmeasured pass in the same process: at full size for the
+ * throughput scenarios, as BullMQ's (`bench/warm.mjs`), so both engines are measured in a
+ * steady state; at a tenth for the latency scenarios.
  */
 
 import { parseArgs } from "node:util";
@@ -75,8 +76,11 @@ interface Scenario {
   size: number;
   measure: (backend: Backend, n: number) => Promise<Figure>;
   peer?: string;
-  /** Run once unmeasured first (throughput scenarios, as BullMQ's; see `bench/warm.mjs`). */
-  warm?: boolean;
+  /**
+   * The unmeasured pass first: at full size for the throughput scenarios (steady state, as
+   * BullMQ's; see `bench/warm.mjs`), at a tenth for the latency ones (compiled code is enough).
+   */
+  warm: "full" | "tenth";
 }
 
 const scenarios: Scenario[] = [
@@ -85,25 +89,30 @@ const scenarios: Scenario[] = [
     size: 2_000,
     measure: enqueueSingle,
     peer: "enqueueSingle",
-    warm: true,
+    warm: "full",
   },
   {
     name: "enqueueMany (chunks of 1,000)",
     size: 20_000,
     measure: enqueueBulk,
     peer: "enqueueBulk",
-    warm: true,
+    warm: "full",
   },
   ...[1, 10, 50].map((concurrency) => ({
     name: `process no-op, concurrency ${concurrency}`,
     size: 20_000,
     measure: (b: Backend, n: number) => processing(b, concurrency, n),
     peer: `c${concurrency}`,
-    warm: true,
+    warm: "full" as const,
   })),
-  { name: "idle enqueue→start latency", size: 1_000, measure: idleLatency },
-  { name: "delayed job lateness (1 s delay)", size: 200, measure: delayedLateness },
-  { name: "cross-process enqueue→start", size: 200, measure: crossProcess },
+  { name: "idle enqueue→start latency", size: 1_000, measure: idleLatency, warm: "tenth" },
+  {
+    name: "delayed job lateness (1 s delay)",
+    size: 200,
+    measure: delayedLateness,
+    warm: "tenth",
+  },
+  { name: "cross-process enqueue→start", size: 200, measure: crossProcess, warm: "tenth" },
 ];
 
 if (values.child !== undefined) {
@@ -112,8 +121,8 @@ if (values.child !== undefined) {
   const backend = backends([values.backend!], redisUrl)[0];
   if (!scenario || !backend) throw new Error(`no scenario ${values.child} on ${values.backend}`);
   const n = Math.round(scenario.size * scale);
-  // As bench/warm.mjs does for both engines: one unmeasured pass at full size first.
-  if (scenario.warm) await scenario.measure(backend, n);
+  // As bench/warm.mjs does for both engines: one unmeasured pass first.
+  await scenario.measure(backend, scenario.warm === "full" ? n : Math.max(20, Math.round(n / 10)));
   console.log(JSON.stringify(await scenario.measure(backend, n)));
   Deno.exit(0);
 }

@@ -106,10 +106,10 @@ function processAt(concurrency: number): Promise<number> {
 async function taskflowSide(): Promise<Result> {
   return {
     engine: "taskflow",
-    enqueueSingle: await warm(enqueueSingle, size),
-    enqueueMany: await warm(enqueueMany, size),
-    process10: await warm(() => processAt(10), size),
-    process50: await warm(() => processAt(50), size),
+    enqueueSingle: await warm(enqueueSingle),
+    enqueueMany: await warm(enqueueMany),
+    process10: await warm(() => processAt(10)),
+    process50: await warm(() => processAt(50)),
   };
 }
 

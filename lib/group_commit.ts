@@ -1,8 +1,9 @@
 /**
  * @module
  * Group commit: changes submitted while a write is in flight are written together by the next
- * one. An idle system writes at once (one microtask later); a busy one amortizes each
- * fsync-bound commit over every change that arrived meanwhile.
+ * one. An idle system writes at once (one microtask later) unless a worker holds its writes for
+ * a moment (see {@link GroupCommitter.hold}); a busy one amortizes each fsync-bound commit over
+ * every change that arrived meanwhile.
  */
 
 import type { AppendResult, Change, Storage } from "../storage/storage.ts";

@@ -46,3 +46,26 @@ Deno.test("pool: the bound holds; whenFree waits for a slot or a wake-up; idle s
   assert.equal(pool.busy, 0);
   assert.equal(pool.peak, 2);
 });
+
+Deno.test("pool: whenFree's onFree runs as the slot frees, before the waiter resumes; not when a slot is free", async () => {
+  const pool = new Pool(1);
+  const order: string[] = [];
+  assert.equal(pool.free, 1);
+  await pool.whenFree(() => order.push("not called: a slot was free"));
+  assert.equal(order.length, 0);
+  const gate = Promise.withResolvers<void>();
+  const task = pool.run(() => gate.promise);
+  const waiting = pool.whenFree(() => order.push(`onFree, ${pool.free} free`))
+    .then(() => order.push("resumed"));
+  await turn();
+  assert.equal(order.length, 0);
+  gate.resolve();
+  await Promise.all([task, waiting]);
+  assert.deepEqual(order, ["onFree, 1 free", "resumed"]);
+  const again = pool.run(() => new Promise((resolve) => setTimeout(resolve, 10)));
+  const woken = pool.whenFree(() => order.push("onFree on wake-up"));
+  pool.wake();
+  await woken;
+  assert.deepEqual(order.at(-1), "onFree on wake-up");
+  await again;
+});

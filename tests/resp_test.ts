@@ -17,16 +17,16 @@ import { freePort, REDIS_REQUIRED, RedisServer, redisServerMissing } from "./red
 const bytes = (text: string) => new TextEncoder().encode(text);
 
 Deno.test("resp: commands are encoded with byte lengths, also beyond ASCII", () => {
-  assert.equal(new TextDecoder().decode(encode(["GET", "k"])), "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  assert.equal(new TextDecoder().decode(encode([["GET", "k"]])), "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
   for (const text of ["é", "日本", "😀", "a\u0000b", "", "lone \ud800 surrogate"]) {
-    const encoded = new TextDecoder().decode(encode(["SET", text]));
+    const encoded = new TextDecoder().decode(encode([["SET", text]]));
     const length = new TextEncoder().encode(text).length;
     assert.ok(encoded.endsWith(`$${length}\r\n${text.toWellFormed()}\r\n`), JSON.stringify(text));
   }
   // A command in parts is one command: one count, the arguments in order.
-  assert.deepEqual(encode(["SET"], [], ["k", "é"]), encode(["SET", "k", "é"]));
+  assert.deepEqual(encode([["SET"], [], ["k", "é"]]), encode([["SET", "k", "é"]]));
   assert.equal(
-    new TextDecoder().decode(encode(["A"], ["bc", "d"])),
+    new TextDecoder().decode(encode([["A"], ["bc", "d"]])),
     "*3\r\n$1\r\nA\r\n$2\r\nbc\r\n$1\r\nd\r\n",
   );
 });

@@ -61,8 +61,8 @@ export class Pool {
 
   /**
    * Resolves when a slot frees up (at once if one is free), or on {@link Pool.wake}.
-   * `onFree` runs synchronously as the slot frees, before anything the finished task's
-   * caller does next.
+   * `onFree` runs synchronously as the slot frees (or on the wake-up), before the waiter
+   * resumes; not when a slot is free at once.
    */
   whenFree(onFree?: () => void): Promise<void> {
     if (this.free > 0) return Promise.resolve();

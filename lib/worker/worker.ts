@@ -151,6 +151,8 @@ export class Worker {
   /** Jobs a stale Processing index listed, already reported. */
   #misindexed = new Set<string>();
   #recurringTimer?: ReturnType<typeof setTimeout>;
+  /** Whether the claim loop's turn in progress may hold outcomes (see #holdOutcomes). */
+  #holding = false;
   #recurringRun?: Promise<unknown>;
   #closed = Promise.withResolvers<void>();
 
@@ -418,6 +420,7 @@ export class Worker {
       // Outcomes are held only while the next claim is near (see #holdOutcomes), not while
       // this loop waits for a slot: a long wait would hold progress writes too.
       if (this.#pool.free === 0) this.#committer!.release();
+      this.#holding = true;
       await this.#pool.whenFree(this.#holdOutcomes);
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
@@ -433,6 +436,7 @@ export class Worker {
         // Independent reads: sent together they cost one round trip.
         const asked = this.#pool.free;
         const queues = this.#activeQueues();
+        this.#holding = true;
         const reading = Promise.all([
           dueCheck ? this.#readDue() : undefined,
           this.#claim(asked, queues),
@@ -450,6 +454,7 @@ export class Worker {
         progress = promoted > 0 || claim.claimed > 0 || claim.contended;
         this.#recovered();
       } catch (error) {
+        this.#holding = false;
         this.#committer!.release();
         this.#failed(error);
         await this.#sleep(Math.min(5_000, (this.#options.pollIntervalMs ?? 500) * 2));
@@ -467,14 +472,21 @@ export class Worker {
 
   /**
    * With a one-call claim, outcomes are held from the moment claimed jobs start (or a slot this
-   * loop waits for frees up) until this loop has sent its next claim. The storage then runs the
-   * claim while this worker encodes the outcomes, and the outcomes while it starts the claimed
-   * jobs; outcomes written first made the claim wait behind them, and the two sides took turns
-   * instead of overlapping (measured with fast jobs: every outcome call was sent before the
-   * claim). Called as the slot frees, before the finished job's outcome is submitted.
+   * loop waits for frees up) until this loop has started its next claim. The storage then runs
+   * the claim while this worker encodes the outcomes, and the outcomes while it starts the
+   * claimed jobs; outcomes written first made the claim wait behind them, and the two sides
+   * took turns instead of overlapping (timeline of a run with fast jobs: every outcome call was
+   * sent before the claim). A finished job's outcome may already be submitted when this runs:
+   * the group commit looks at the hold again before it writes. The claim reaches the connection
+   * first because it is started first and takes fewer steps to it than the released outcomes
+   * (on Redis: one await against two); when it does not (a cold claim that peeks first), the
+   * outcomes simply go first, as before. Only for the turn in progress (`#holding`): a turn that
+   * failed must not hold what its claim started while the loop backs off.
    */
   #holdOutcomes = (): void => {
-    if (this.#storage?.claim && this.#state === "running") this.#committer!.hold();
+    if (this.#holding && this.#storage?.claim && this.#state === "running") {
+      this.#committer!.hold();
+    }
   };
 
   #signal(): void {

@@ -57,9 +57,9 @@ export function readyMember(rank: number, at: number, id: string): string {
 }
 
 /**
- * Where a job sits in the indexes. Its `position` (version, then everything that places the job
- * in the indexes) is what the append script compares: a commit applies only to the job it was
- * built on.
+ * Where a job sits in the indexes. Its `position` (version, then a hash of what places the job
+ * in the indexes; see {@link placementHash}) is what the append script compares: a commit
+ * applies only to the job it was built on.
  */
 export interface Place {
   position: string;

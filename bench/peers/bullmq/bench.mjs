@@ -111,14 +111,14 @@ if (scenario !== undefined) {
     console.error(`unknown scenario ${scenario} (known: ${Object.keys(one).join(", ")})`);
     process.exit(2);
   }
-  console.log(JSON.stringify({ value: await warm(one[scenario], size) }));
+  console.log(JSON.stringify({ value: await warm(one[scenario]) }));
 } else {
   const result = {
     engine: "bullmq",
-    enqueueSingle: await warm(enqueueSingle, size),
-    enqueueMany: await warm(enqueueMany, size),
-    process10: await warm(() => processAt(10), size),
-    process50: await warm(() => processAt(50), size),
+    enqueueSingle: await warm(enqueueSingle),
+    enqueueMany: await warm(enqueueMany),
+    process10: await warm(() => processAt(10)),
+    process50: await warm(() => processAt(50)),
   };
   console.log(JSON.stringify(result));
 }
