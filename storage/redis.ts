@@ -241,19 +241,24 @@ export class RedisStorage implements Storage {
         for (const queue of queues) header.push(k.ready(queue));
         header.push(String(head), String(peek), String(READY_ID_AT), String(call.changes));
         calls.push(
-          (this.#evalAppend([header, call.commits, call.operations()]) as Promise<
-            [string[][], (string | null)[]]
-          >).then(([replies, found]) => {
-            const refused = replies.some((conflicts) => conflicts.length > 0);
-            const again: number[] = [];
-            replies.forEach((conflicts, i) => {
-              if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
-              else if (refused) again.push(indexes[i]);
-              else results[indexes[i]] = { ok: true };
-            });
-            records = found.flatMap((json) => json === null ? [] : [JSON.parse(json) as JobRecord]);
-            return again;
-          }),
+          (this.#evalAppend([header, call.commits, call.operations()]) as Promise<Reply[]>)
+            .then((reply) => {
+              // Refused: [per-change conflicts]; applied: the peeked records (see the script).
+              if (reply.length === 1 && Array.isArray(reply[0])) {
+                const again: number[] = [];
+                (reply[0] as string[][]).forEach((conflicts, i) => {
+                  if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
+                  else again.push(indexes[i]);
+                });
+                records = [];
+                return again;
+              }
+              for (const index of indexes) results[index] = { ok: true };
+              records = (reply as (string | null)[]).flatMap((json) =>
+                json === null ? [] : [JSON.parse(json) as JobRecord]
+              );
+              return [];
+            }),
         );
         call = new AppendCall(k, options.replay);
         sent = [];
