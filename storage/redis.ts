@@ -239,7 +239,8 @@ export class RedisStorage implements Storage {
         const header = ["EVALSHA", APPEND_SHA, "3", k.pos, k.events, k.jobs, k.prefix];
         header.push(call.wake ? k.wake : "", String(queues.length));
         for (const queue of queues) header.push(k.ready(queue));
-        header.push(String(head), String(peek), String(READY_ID_AT), String(call.changes));
+        if (queues.length) header.push(String(head), String(peek), String(READY_ID_AT));
+        header.push(String(call.changes));
         calls.push(
           (this.#evalAppend([header, call.commits, call.operations()]) as Promise<Reply[]>)
             .then((reply) => {

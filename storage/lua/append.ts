@@ -27,11 +27,12 @@ KEYS[1] pos hash (id -> position)   KEYS[2] events stream (capped)   KEYS[3] job
 ARGV[1] key prefix with its colon, e.g. "taskflow:" (log:<id> keys)
 ARGV[2] channel to PUBLISH a wake-up on after writing ("" for none)
 ARGV[3] number Q of ready-index keys of a claim (0 for a plain append); ARGV[4..3+Q] the keys
-ARGV[4+Q] head size H: with Q > 0, a commit applies only if its job is among the first H ready
-  jobs of those keys (claim order: key order, then the ready index)
-ARGV[5+Q] peek size P: how many ready jobs (after the writes) to return, with their records
-ARGV[6+Q] where the job id starts in a ready member
-ARGV[7+Q] number of changes; then per change: number of commits; then per commit:
+then, only when Q > 0 (a claim), three more:
+  head size H: a commit applies only if its job is among the first H ready jobs of those keys
+    (claim order: key order, then the ready index)
+  peek size P: how many ready jobs (after the writes) to return, with their records
+  where the job id starts in a ready member
+then: number of changes; then per change: number of commits; then per commit:
   id, position it was built on ("" when the job must not exist), new position,
   number of events, events (JSON)...
 then: number of operations; per operation: command, key, number of arguments, arguments...
@@ -53,9 +54,10 @@ local CHUNK = 500
 local nq = tonumber(ARGV[3])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[3 + q] end
-local headSize, peekSize, idAt = 0, 0, 0
+local headSize, peekSize, idAt, i = 0, 0, 0, 4 + nq
 if nq > 0 then
-  headSize, peekSize, idAt = tonumber(ARGV[4 + nq]), tonumber(ARGV[5 + nq]), tonumber(ARGV[6 + nq])
+  headSize, peekSize, idAt = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  i = i + 3
 end
 
 local function head(limit)
@@ -83,8 +85,8 @@ end
 -- one HMGET per 500 ids.
 local at, nev, first, ids, pos = {}, {}, {}, {}, {}
 local ncommits, nids = 0, 0
-local i = 8 + nq
-local nchanges = tonumber(ARGV[7 + nq])
+local nchanges = tonumber(ARGV[i])
+i = i + 1
 for c = 1, nchanges do
   first[c] = ncommits + 1
   local j = i + 1
