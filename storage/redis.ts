@@ -288,12 +288,12 @@ export class RedisStorage implements Storage {
    * Runs `EVALSHA <append script> ...` on the hot connection, and the script itself (`EVAL`)
    * when the server does not have it (yet, or any more).
    */
-  async #evalAppend([header, ...rest]: string[][]): Promise<Reply> {
+  async #evalAppend(parts: string[][]): Promise<Reply> {
     try {
-      return await this.#hot.callParts([header, ...rest]);
+      return await this.#hot.callParts(parts);
     } catch (error) {
       if (!(error instanceof ReplyError) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return await this.#hot.callParts([["EVAL", APPEND, ...header.slice(2)], ...rest]);
+      return await this.#hot.callParts([["EVAL", APPEND, ...parts[0].slice(2)], ...parts.slice(1)]);
     }
   }
 

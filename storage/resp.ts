@@ -248,16 +248,13 @@ export class RespConnection {
 
   /** Requests queued together: one view when they lie side by side in the write buffer. */
   #joined(chunks: Uint8Array[]): Uint8Array {
-    const first = chunks[0];
-    let end = first.byteOffset + first.length;
-    for (let i = 1; i < chunks.length; i++) {
-      if (chunks[i].buffer !== this.#out.buffer || chunks[i].byteOffset !== end) {
-        return concat(chunks);
-      }
-      end += chunks[i].length;
+    const start = chunks[0].byteOffset;
+    let end = start;
+    for (const chunk of chunks) {
+      if (chunk.buffer !== this.#out.buffer || chunk.byteOffset !== end) return concat(chunks);
+      end += chunk.length;
     }
-    if (first.buffer !== this.#out.buffer) return concat(chunks);
-    return this.#out.subarray(first.byteOffset, end);
+    return this.#out.subarray(start, end);
   }
 
   /** Drops `conn` and fails every request still waiting on it. */

@@ -369,7 +369,7 @@ export class Worker {
     try {
       ok = await this.#submit(commit);
     } catch (error) {
-      if (!(error instanceof StorageUnavailableError) || this.#state !== "running") throw error;
+      if (!this.#outage(error)) throw error;
       ok = await this.#untilStored(() => this.#submit(commit), error);
     }
     if (ok) job.record = commit.record;
@@ -391,10 +391,15 @@ export class Worker {
       try {
         return await write();
       } catch (error) {
-        if (!(error instanceof StorageUnavailableError) || this.#state !== "running") throw error;
+        if (!this.#outage(error)) throw error;
         failure = error;
       }
     }
+  }
+
+  /** A write failed because the storage is unavailable, and the worker still runs: retry it. */
+  #outage(error: unknown): error is StorageUnavailableError {
+    return error instanceof StorageUnavailableError && this.#state === "running";
   }
 
   #lose(job: Running, reason: string): void {
@@ -436,7 +441,6 @@ export class Worker {
         // Independent reads: sent together they cost one round trip.
         const asked = this.#pool.free;
         const queues = this.#activeQueues();
-        this.#holding = true;
         const reading = Promise.all([
           dueCheck ? this.#readDue() : undefined,
           this.#claim(asked, queues),

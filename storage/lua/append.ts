@@ -30,7 +30,8 @@ ARGV[3] number Q of ready-index keys of a claim (0 for a plain append); ARGV[4..
 then, only when Q > 0 (a claim), three more:
   head size H: a commit applies only if its job is among the first H ready jobs of those keys
     (claim order: key order, then the ready index)
-  peek size P: how many ready jobs (after the writes) to return, with their records
+  peek size P: how many ready jobs (after the writes) to return, with their records (P is at
+    most lib's MAX_CLAIM, 500: one HMGET)
   where the job id starts in a ready member
 then: number of changes; then per change: number of commits; then per commit:
   id, position it was built on ("" when the job must not exist), new position,
@@ -50,7 +51,6 @@ local byte = string.byte
 local sub, find, concat, min = string.sub, string.find, table.concat, math.min
 local prefix, channel = ARGV[1], ARGV[2]
 local CHUNK = 500
--- Counts are mostly one digit: those are read with string.byte, cheaper than tonumber's strtod.
 local nq = tonumber(ARGV[3])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[3 + q] end
@@ -82,7 +82,8 @@ end
 
 -- First pass: where each commit's part starts (at[k]) and how many events it has (nev[k]);
 -- change c holds commits first[c] .. first[c + 1] - 1; every job's stored position comes with
--- one HMGET per 500 ids.
+-- one HMGET per 500 ids. Counts are mostly one digit: those are read with string.byte, cheaper
+-- than tonumber's strtod (here and in the operations).
 local at, nev, first, ids, pos = {}, {}, {}, {}, {}
 local ncommits, nids = 0, 0
 local nchanges = tonumber(ARGV[i])
@@ -183,16 +184,9 @@ for s = 1, nfeed, 2 * CHUNK do
   call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
 end
 if channel ~= '' then call('PUBLISH', channel, '1') end
-local peeked = {}
-if peekSize > 0 then
-  local next = head(peekSize)
-  for s = 1, #next, CHUNK do
-    local part = call('HMGET', KEYS[3], unpack(next, s, min(s + CHUNK - 1, #next)))
-    if s == 1 and #next <= CHUNK then return part end
-    for k = 1, #part do peeked[s + k - 1] = part[k] end
-  end
-end
-return peeked
+local next = peekSize > 0 and head(peekSize) or {}
+if #next == 0 then return {} end
+return call('HMGET', KEYS[3], unpack(next))
 `;
 
 /** Most arguments of one operation (the script passes them to `unpack`). */

@@ -75,7 +75,7 @@ export interface Place {
 export function placeOf(record: JobRecord): Place {
   const readyAt = readyEntry(record), dueAt = dueEntry(record);
   return {
-    position: `${record.version}:${placementHash(record)}`,
+    position: `${record.version}:${placementHash(record, dueAt?.runAt ?? -1)}`,
     stateMember: stateMember(record.stateAt, record.id),
     readyMember: readyAt ? readyMember(readyAt.rank, readyAt.at, record.id) : "",
     dueScore: dueAt ? String(dueAt.runAt) : "",
@@ -92,13 +92,12 @@ export function placeOf(record: JobRecord): Place {
  * version (`version|state|queue|members...`) is compared on its version alone: its members were
  * made as today's are.
  */
-export function placementHash(record: JobRecord): number {
-  const due = dueEntry(record);
+export function placementHash(record: JobRecord, dueAt: number): number {
   let h = mixText(0, record.state);
   h = mixText(h, record.queue);
   h = mixNumber(h, record.stateAt);
   h = mixNumber(h, record.priority);
-  h = mixNumber(h, due ? due.runAt : -1);
+  h = mixNumber(h, dueAt);
   h = mixNumber(h, isRetry(record) ? 1 : 0);
   h = mixText(h, record.batchId ?? "");
   // 30 bits: a small integer, which V8 turns into text fastest.
