@@ -42,7 +42,11 @@ export interface BucketHit {
   kind: "succeeded" | "failed";
 }
 
-/** Everything a commit changes outside the job record and its events. */
+/**
+ * Everything a commit changes outside the job record and its events. The lists are read only:
+ * an empty one is the shared {@link NONE}, and a list of one item is made at its size (a push
+ * onto an empty array reserves 17 slots, and a busy worker computes two of these per job).
+ */
 export interface Effects {
   removeState?: StateEntry;
   addState?: StateEntry;
@@ -53,9 +57,9 @@ export interface Effects {
   /** The job left Processing: its lease goes. (Entering Processing sets `commit.lease`.) */
   dropLease: boolean;
   /** Gauge deltas per queue and state (the per-state gauge is their sum). */
-  gauges: Array<{ queue: string; state: State; delta: number }>;
-  totals: Array<keyof Counts["totals"]>;
-  buckets: BucketHit[];
+  gauges: readonly GaugeDelta[];
+  totals: readonly (keyof Counts["totals"])[];
+  buckets: readonly BucketHit[];
   /** A new job: its place in the name index (search by name prefix). */
   addName?: NameEntry;
   /** A batch member entered or left an end state: its batch's counts move. */
@@ -63,7 +67,28 @@ export interface Effects {
   /** Change in the number of jobs waiting to retry (Scheduled with `retryOf`). */
   retrying: number;
   /** Finished attempts: the duration histogram bucket of each, and its length. */
-  durations: Array<{ bucket: number; ms: number }>;
+  durations: readonly DurationHit[];
+}
+
+/** A gauge delta of one queue and state. */
+export interface GaugeDelta {
+  queue: string;
+  state: State;
+  delta: number;
+}
+
+/** A finished attempt: its duration histogram bucket, and its length. */
+export interface DurationHit {
+  bucket: number;
+  ms: number;
+}
+
+/** The empty list of {@link Effects}, shared. */
+const NONE: readonly never[] = Object.freeze([]);
+
+/** `list` with `item` at its end, in a new array of that size (`list` is not changed). */
+function plus<T>(list: readonly T[], item: T): readonly T[] {
+  return list.length === 0 ? [item] : [...list, item];
 }
 
 /** Position of a job in the name index: by name, newest first. */
@@ -122,40 +147,54 @@ export function bucketStart(resolution: Resolution, at: number): number {
 /** Computes the effects of `commit` on a job whose stored record was `before`. */
 export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
   const after = commit.record;
+  // One literal with every field: properties added one by one would grow the object's
+  // property store step by step, twice per job on a busy worker.
   const effects: Effects = {
+    removeState: undefined,
+    addState: undefined,
+    removeReady: undefined,
+    addReady: undefined,
+    removeDue: undefined,
+    addDue: undefined,
     dropLease: false,
-    gauges: [],
-    totals: [],
-    buckets: [],
-    durations: [],
+    gauges: NONE,
+    totals: NONE,
+    buckets: NONE,
+    addName: undefined,
+    batch: undefined,
     retrying: Number(isRetry(after)) - Number(before !== null && isRetry(before)),
+    durations: NONE,
   };
   const moved = !before || before.state !== after.state || before.stateAt !== after.stateAt ||
     before.queue !== after.queue || before.priority !== after.priority ||
     before.runAt !== after.runAt;
   if (moved) {
+    const entered: GaugeDelta = { queue: after.queue, state: after.state, delta: 1 };
     if (before) {
       effects.removeState = stateEntry(before);
       effects.removeReady = readyEntry(before);
       effects.removeDue = dueEntry(before);
-      effects.gauges.push({ queue: before.queue, state: before.state, delta: -1 });
+      effects.gauges = [{ queue: before.queue, state: before.state, delta: -1 }, entered];
       effects.dropLease = before.state === "Processing";
+    } else {
+      effects.gauges = [entered];
     }
     effects.addState = stateEntry(after);
     effects.addReady = readyEntry(after);
     effects.addDue = dueEntry(after);
-    effects.gauges.push({ queue: after.queue, state: after.state, delta: 1 });
     if (after.state === "Processing") effects.dropLease = false;
-    const deltas: Array<{ kind: keyof BatchCounts; delta: number }> = [];
     const left = before?.batchId ? endKind(before.state) : undefined;
-    const entered = after.batchId ? endKind(after.state) : undefined;
-    if (left) deltas.push({ kind: left, delta: -1 });
-    if (entered) deltas.push({ kind: entered, delta: 1 });
-    if (deltas.length) effects.batch = { id: (after.batchId ?? before?.batchId)!, deltas };
+    const joined = after.batchId ? endKind(after.state) : undefined;
+    if (left || joined) {
+      const deltas: Array<{ kind: keyof BatchCounts; delta: number }> = [];
+      if (left) deltas.push({ kind: left, delta: -1 });
+      if (joined) deltas.push({ kind: joined, delta: 1 });
+      effects.batch = { id: (after.batchId ?? before?.batchId)!, deltas };
+    }
   }
   for (const event of commit.events) {
     if (event.type === "created") {
-      effects.totals.push("created");
+      effects.totals = plus(effects.totals, "created");
       effects.addName = { name: after.name, createdAt: after.createdAt, id: after.id };
     }
     if (event.type !== "state") continue;
@@ -164,17 +203,20 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
       ms !== undefined &&
       (event.state === "Succeeded" || event.state === "Failed" || event.state === "Scheduled")
     ) {
-      effects.durations.push({ bucket: durationBucket(ms), ms });
+      effects.durations = plus(effects.durations, { bucket: durationBucket(ms), ms });
     }
     const kind = endKind(event.state);
     if (!kind) continue;
-    effects.totals.push(kind);
+    effects.totals = plus(effects.totals, kind);
     if (kind === "deleted") continue;
-    for (const resolution of RESOLUTION_NAMES) {
-      effects.buckets.push({ resolution, at: bucketStart(resolution, event.at), kind });
-    }
+    const hits = RESOLUTION_NAMES.map((resolution) => bucketHit(resolution, event.at, kind));
+    effects.buckets = effects.buckets.length === 0 ? hits : [...effects.buckets, ...hits];
   }
   return effects;
+}
+
+function bucketHit(resolution: Resolution, at: number, kind: BucketHit["kind"]): BucketHit {
+  return { resolution, at: bucketStart(resolution, at), kind };
 }
 
 /** The end-state count (batch counts, totals, time buckets) a state adds to. */

@@ -64,6 +64,10 @@ function clone<T>(value: T): T {
   return out as T;
 }
 
+const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
+const readyKey = (e: ReadyEntry): Tuple => [e.rank, e.at, e.id];
+const dueKey = (e: DueEntry): Tuple => [e.runAt, e.id];
+
 /** In-process storage; everything is lost when the process exits. */
 export class MemoryStorage implements Storage {
   readonly address = "memory:";
@@ -78,7 +82,8 @@ export class MemoryStorage implements Storage {
   #leases = new Map<string, Lease>();
   #gauges = new Map<string, Record<State, number>>();
   #totals = zeroTotals();
-  #buckets = new Map<string, { succeeded: number; failed: number }>();
+  /** Time buckets by resolution, then by start (no key string made per hit). */
+  #buckets = new Map<Resolution, Map<number, { succeeded: number; failed: number }>>();
   #servers = new Map<string, { info: ServerInfo; expiresAt: number }>();
   #batchCounts = new Map<string, BatchCounts>();
   #names = new SortedSet();
@@ -107,10 +112,11 @@ export class MemoryStorage implements Storage {
     }
     let wake = false;
     const results = changes.map((change): AppendResult => {
-      const conflicts = change.commits
-        .filter((c) => (this.#jobs.get(c.id)?.version ?? 0) !== c.expect)
-        .map((c) => c.id);
-      if (conflicts.length) return { ok: false, conflicts };
+      let conflicts: string[] | undefined;
+      for (const c of change.commits) {
+        if ((this.#jobs.get(c.id)?.version ?? 0) !== c.expect) (conflicts ??= []).push(c.id);
+      }
+      if (conflicts) return { ok: false, conflicts };
       for (const commit of change.commits) {
         const before = this.#jobs.get(commit.id) ?? null;
         this.#jobs.set(commit.id, clone(commit.record));
@@ -151,9 +157,6 @@ export class MemoryStorage implements Storage {
   }
 
   #apply(effects: Effects): void {
-    const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
-    const readyKey = (e: ReadyEntry): Tuple => [e.rank, e.at, e.id];
-    const dueKey = (e: DueEntry): Tuple => [e.runAt, e.id];
     if (effects.removeState) {
       this.#stateSet(effects.removeState.state).delete(stateKey(effects.removeState));
     }
@@ -186,10 +189,11 @@ export class MemoryStorage implements Storage {
       this.#durations.sumMs += ms;
     }
     for (const hit of effects.buckets) {
-      const key = `${hit.resolution}:${hit.at}`;
-      const bucket = this.#buckets.get(key) ?? { succeeded: 0, failed: 0 };
-      bucket[hit.kind]++;
-      this.#buckets.set(key, bucket);
+      let buckets = this.#buckets.get(hit.resolution);
+      if (!buckets) this.#buckets.set(hit.resolution, buckets = new Map());
+      const bucket = buckets.get(hit.at);
+      if (bucket) bucket[hit.kind]++;
+      else buckets.set(hit.at, { succeeded: 0, failed: 0, [hit.kind]: 1 });
     }
   }
 
@@ -268,7 +272,7 @@ export class MemoryStorage implements Storage {
     const points: TimelinePoint[] = [];
     const step = RESOLUTIONS[resolution].ms;
     for (let at = bucketStart(resolution, from); at <= to; at += step) {
-      const bucket = this.#buckets.get(`${resolution}:${at}`);
+      const bucket = this.#buckets.get(resolution)?.get(at);
       points.push({ at, succeeded: bucket?.succeeded ?? 0, failed: bucket?.failed ?? 0 });
     }
     return Promise.resolve(points);
@@ -421,10 +425,9 @@ export class MemoryStorage implements Storage {
   }
 
   prune(now: number): Promise<void> {
-    for (const key of this.#buckets.keys()) {
-      const [resolution, at] = key.split(":");
-      if (Number(at) < now - RESOLUTIONS[resolution as Resolution].keepMs) {
-        this.#buckets.delete(key);
+    for (const [resolution, buckets] of this.#buckets) {
+      for (const at of buckets.keys()) {
+        if (at < now - RESOLUTIONS[resolution].keepMs) buckets.delete(at);
       }
     }
     return Promise.resolve();
