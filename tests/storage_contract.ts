@@ -364,6 +364,31 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     await assertConsistent(tf.storage);
   });
 
+  test(
+    "prune drops the time buckets older than their resolution keeps, and only those",
+    async (tf, clock) => {
+      const [id] = await tf.enqueueMany([{ job: "x", args: 1 }]);
+      const claimed = claimCommit((await tf.get(id))!, clock.t);
+      await tf.storage.append([{ commits: [claimed] }]);
+      const done = { type: "state" as const, at: clock.t, state: "Succeeded" as const };
+      await tf.storage.append([{ commits: [appendCommit(claimed.record, [done])] }]);
+      const minuteAt = Math.floor(clock.t / 60_000) * 60_000;
+      const hourAt = Math.floor(clock.t / 3_600_000) * 3_600_000;
+      const bucket = async (resolution: "minute" | "hour", at: number) =>
+        (await tf.storage.timeline(resolution, at, at))[0].succeeded;
+      // Within both resolutions' keep: nothing goes.
+      await tf.storage.prune(minuteAt + 3_600_000);
+      assert.equal(await bucket("minute", minuteAt), 1);
+      // Past the minute buckets' 3 hours, within the hour buckets' 8 days.
+      await tf.storage.prune(minuteAt + 4 * 3_600_000);
+      assert.equal(await bucket("minute", minuteAt), 0);
+      assert.equal(await bucket("hour", hourAt), 1);
+      await tf.storage.prune(hourAt + 9 * 86_400_000);
+      assert.equal(await bucket("hour", hourAt), 0);
+      assert.equal((await tf.counts()).totals.succeeded, 1);
+    },
+  );
+
   test("enqueueMany writes thousands of jobs across atomic writes", async (tf) => {
     const items = Array.from(
       { length: 1_500 },
