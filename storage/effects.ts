@@ -86,9 +86,9 @@ export interface DurationHit {
 /** The empty list of {@link Effects}, shared. */
 const NONE: readonly never[] = Object.freeze([]);
 
-/** `list` with `item` at its end, in a new array of that size (`list` is not changed). */
-function plus<T>(list: readonly T[], item: T): readonly T[] {
-  return list.length === 0 ? [item] : [...list, item];
+/** `list` followed by `items`, in an array of that size (neither is changed). */
+function plus<T>(list: readonly T[], items: readonly T[]): readonly T[] {
+  return list.length === 0 ? items : [...list, ...items];
 }
 
 /** Position of a job in the name index: by name, newest first. */
@@ -194,7 +194,7 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
   }
   for (const event of commit.events) {
     if (event.type === "created") {
-      effects.totals = plus(effects.totals, "created");
+      effects.totals = plus(effects.totals, ["created"]);
       effects.addName = { name: after.name, createdAt: after.createdAt, id: after.id };
     }
     if (event.type !== "state") continue;
@@ -203,14 +203,16 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
       ms !== undefined &&
       (event.state === "Succeeded" || event.state === "Failed" || event.state === "Scheduled")
     ) {
-      effects.durations = plus(effects.durations, { bucket: durationBucket(ms), ms });
+      effects.durations = plus(effects.durations, [{ bucket: durationBucket(ms), ms }]);
     }
     const kind = endKind(event.state);
     if (!kind) continue;
-    effects.totals = plus(effects.totals, kind);
+    effects.totals = plus(effects.totals, [kind]);
     if (kind === "deleted") continue;
-    const hits = RESOLUTION_NAMES.map((resolution) => bucketHit(resolution, event.at, kind));
-    effects.buckets = effects.buckets.length === 0 ? hits : [...effects.buckets, ...hits];
+    effects.buckets = plus(
+      effects.buckets,
+      RESOLUTION_NAMES.map((resolution) => bucketHit(resolution, event.at, kind)),
+    );
   }
   return effects;
 }

@@ -191,9 +191,9 @@ export class MemoryStorage implements Storage {
     for (const hit of effects.buckets) {
       let buckets = this.#buckets.get(hit.resolution);
       if (!buckets) this.#buckets.set(hit.resolution, buckets = new Map());
-      const bucket = buckets.get(hit.at);
-      if (bucket) bucket[hit.kind]++;
-      else buckets.set(hit.at, { succeeded: 0, failed: 0, [hit.kind]: 1 });
+      let bucket = buckets.get(hit.at);
+      if (!bucket) buckets.set(hit.at, bucket = { succeeded: 0, failed: 0 });
+      bucket[hit.kind]++;
     }
   }
 

@@ -17,7 +17,8 @@ import {
 import type { JobRecord } from "../lib/job.ts";
 import { fold } from "../lib/projection.ts";
 import { rebuild } from "../lib/rebuild.ts";
-import type { Storage } from "../storage/storage.ts";
+import { bucketStart } from "../storage/effects.ts";
+import { RESOLUTIONS, type Storage } from "../storage/storage.ts";
 import { allIds, assertConsistent, claimCommit, seeded, TestClock } from "./helpers.ts";
 
 /** What a backend's test file hands the suite. */
@@ -372,18 +373,18 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
       await tf.storage.append([{ commits: [claimed] }]);
       const done = { type: "state" as const, at: clock.t, state: "Succeeded" as const };
       await tf.storage.append([{ commits: [appendCommit(claimed.record, [done])] }]);
-      const minuteAt = Math.floor(clock.t / 60_000) * 60_000;
-      const hourAt = Math.floor(clock.t / 3_600_000) * 3_600_000;
+      const minuteAt = bucketStart("minute", clock.t);
+      const hourAt = bucketStart("hour", clock.t);
       const bucket = async (resolution: "minute" | "hour", at: number) =>
         (await tf.storage.timeline(resolution, at, at))[0].succeeded;
       // Within both resolutions' keep: nothing goes.
       await tf.storage.prune(minuteAt + 3_600_000);
       assert.equal(await bucket("minute", minuteAt), 1);
-      // Past the minute buckets' 3 hours, within the hour buckets' 8 days.
-      await tf.storage.prune(minuteAt + 4 * 3_600_000);
+      // Past the minute buckets' keep (3 hours), within the hour buckets' (8 days).
+      await tf.storage.prune(minuteAt + RESOLUTIONS.minute.keepMs + 3_600_000);
       assert.equal(await bucket("minute", minuteAt), 0);
       assert.equal(await bucket("hour", hourAt), 1);
-      await tf.storage.prune(hourAt + 9 * 86_400_000);
+      await tf.storage.prune(hourAt + RESOLUTIONS.hour.keepMs + 86_400_000);
       assert.equal(await bucket("hour", hourAt), 0);
       assert.equal((await tf.counts()).totals.succeeded, 1);
     },
