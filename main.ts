@@ -6,7 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { TaskFlow } from "./lib/client.ts";
-import { InvalidOptionError, TaskFlowError } from "./lib/errors.ts";
+import { InvalidOptionError, TaskFlowError } from "./storage/errors.ts";
 import { rebuild } from "./lib/rebuild.ts";
 import { loadJobs } from "./lib/worker/load.ts";
 import { createWorker } from "./lib/worker/worker.ts";

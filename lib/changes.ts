@@ -5,7 +5,7 @@
  */
 
 import type { AppendResult, Change, Commit, Storage } from "../storage/storage.ts";
-import { ConflictError, JobNotFoundError } from "./errors.ts";
+import { ConflictError, JobNotFoundError } from "../storage/errors.ts";
 import type { CreatedEvent, JobEvent, NewEvent } from "./events.ts";
 import type { JobRecord } from "./job.ts";
 import { create, type Lease, project } from "./projection.ts";

@@ -20,7 +20,7 @@ import {
   InvalidTransitionError,
   JobExistsError,
   JobNotFoundError,
-} from "./errors.ts";
+} from "../storage/errors.ts";
 import type {
   BackoffSpec,
   ContinueOn,

@@ -4,7 +4,7 @@
  */
 
 import type { BackoffSpec, ContinueOn, ErrorInfo, StoredOptions } from "./events.ts";
-import { InvalidNameError, InvalidOptionError } from "./errors.ts";
+import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
 import type { Json } from "./payload.ts";
 import type { State } from "./states.ts";
 

@@ -49,7 +49,7 @@ export {
   TaskFlowError,
   UnknownJobError,
   UnknownStorageError,
-} from "./errors.ts";
+} from "../storage/errors.ts";
 export type {
   BackoffSpec,
   ContinuationAddedEvent,

@@ -4,7 +4,7 @@
  * A value that would not survive a round trip through JSON unchanged is refused with its path.
  */
 
-import { ArgsNotSerializableError, PayloadTooLargeError } from "./errors.ts";
+import { ArgsNotSerializableError, PayloadTooLargeError } from "../storage/errors.ts";
 
 /** A plain JSON value, as stored for job arguments and results. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -4,7 +4,7 @@
  * {@link project} as the job's record; `fold(events(id))` must equal that stored record.
  */
 
-import { CorruptRecordError, InvalidTransitionError } from "./errors.ts";
+import { CorruptRecordError, InvalidTransitionError } from "../storage/errors.ts";
 import type { JobEvent, StateEvent } from "./events.ts";
 import type { JobRecord } from "./job.ts";
 import { canTransition } from "./states.ts";

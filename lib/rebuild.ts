@@ -5,7 +5,7 @@
  */
 
 import type { RebuildResult, Storage } from "../storage/storage.ts";
-import { TaskFlowError } from "./errors.ts";
+import { TaskFlowError } from "../storage/errors.ts";
 import { fold, leaseOf } from "./projection.ts";
 
 /**

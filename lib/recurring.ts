@@ -15,7 +15,7 @@ import {
   InvalidTimezoneError,
   JobExistsError,
   JobNotFoundError,
-} from "./errors.ts";
+} from "../storage/errors.ts";
 import { checkDefaults, checkJobName, isJobDefinition } from "./job.ts";
 import type { Json } from "./payload.ts";
 import { toJson } from "./payload.ts";

@@ -5,7 +5,7 @@ import { STATES } from "../lib/states.ts";
 import type { Counts } from "../storage/storage.ts";
 import { count, iso, relative } from "../components/format.ts";
 import { Csrf } from "../components/Jobs.tsx";
-import { InvalidOptionError } from "../lib/errors.ts";
+import { InvalidOptionError } from "../storage/errors.ts";
 import { zeroStates } from "../storage/effects.ts";
 import { seeOther } from "../components/problem.ts";
 

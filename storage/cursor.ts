@@ -3,7 +3,7 @@
  * Opaque page cursors for backends that page by index key.
  */
 
-import { InvalidOptionError } from "../lib/errors.ts";
+import { InvalidOptionError } from "./errors.ts";
 import type { Tuple } from "./sorted.ts";
 
 /** Encodes the last index key of a page as an opaque, URL-safe cursor. */

@@ -5,7 +5,7 @@
  * from nothing), so all backends count the same way.
  */
 
-import { CorruptRecordError } from "../lib/errors.ts";
+import { CorruptRecordError } from "./errors.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { State } from "../lib/states.ts";
 import type { BatchCounts, Change, Commit, Counts, Resolution } from "./storage.ts";

@@ -10,7 +10,7 @@ import {
   InvalidOptionError,
   PayloadTooLargeError,
   StorageUnavailableError,
-} from "../lib/errors.ts";
+} from "./errors.ts";
 import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";

@@ -4,7 +4,7 @@
  * on the way in and out, so it behaves like a serialized store.
  */
 
-import { StorageUnavailableError } from "../lib/errors.ts";
+import { StorageUnavailableError } from "./errors.ts";
 import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";

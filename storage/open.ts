@@ -10,7 +10,7 @@
  *   its module (and npm:ioredis) is imported only when such a URL is opened
  */
 
-import { UnknownStorageError } from "../lib/errors.ts";
+import { UnknownStorageError } from "./errors.ts";
 import { KvStorage } from "./kv.ts";
 import { MemoryStorage } from "./memory.ts";
 import type { Storage } from "./storage.ts";

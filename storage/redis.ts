@@ -13,7 +13,7 @@ import {
   InvalidOptionError,
   StorageUnavailableError,
   TaskFlowError,
-} from "../lib/errors.ts";
+} from "./errors.ts";
 import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";

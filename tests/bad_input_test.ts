@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { createDashboard } from "../lib/dashboard/app.ts";
-import { TaskFlowError } from "../lib/errors.ts";
+import { TaskFlowError } from "../storage/errors.ts";
 import { defineJob } from "../lib/job.ts";
 import { openStorage } from "../storage/open.ts";
 

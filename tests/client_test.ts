@@ -8,7 +8,7 @@ import {
   JobNotFoundError,
   TaskFlowError,
   UnknownStorageError,
-} from "../lib/errors.ts";
+} from "../storage/errors.ts";
 import { defineJob } from "../lib/job.ts";
 import { fold, project } from "../lib/projection.ts";
 import { allowedActions, canTransition, STATES, TRANSITIONS } from "../lib/states.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { createDashboard } from "../lib/dashboard/app.ts";
-import { InvalidTransitionError, TaskFlowError } from "../lib/errors.ts";
+import { InvalidTransitionError, TaskFlowError } from "../storage/errors.ts";
 import type { JobEvent } from "../lib/events.ts";
 import { create, fold, project } from "../lib/projection.ts";
 import { canTransition, STATES } from "../lib/states.ts";

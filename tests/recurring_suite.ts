@@ -10,7 +10,7 @@ import {
   InvalidOptionError,
   InvalidTimezoneError,
   JobNotFoundError,
-} from "../lib/errors.ts";
+} from "../storage/errors.ts";
 import { defineJob } from "../lib/job.ts";
 import { occurrenceId, scheduleRecurring } from "../lib/recurring.ts";
 import type { Storage } from "../storage/storage.ts";

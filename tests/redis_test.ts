@@ -5,7 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { InvalidOptionError, StorageUnavailableError, UnknownStorageError } from "../lib/errors.ts";
+import {
+  InvalidOptionError,
+  StorageUnavailableError,
+  UnknownStorageError,
+} from "../storage/errors.ts";
 import { TaskFlow } from "../lib/client.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { doctor } from "../lib/doctor.ts";

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { StorageUnavailableError } from "../lib/errors.ts";
+import { StorageUnavailableError } from "../storage/errors.ts";
 import { RedisStorage } from "../storage/redis.ts";
 import { encode, parse, ReplyError, RespConnection } from "../storage/resp.ts";
 import { eventually } from "./helpers.ts";

@@ -13,7 +13,7 @@ import {
   JobExistsError,
   JobNotFoundError,
   PayloadTooLargeError,
-} from "../lib/errors.ts";
+} from "../storage/errors.ts";
 import type { JobRecord } from "../lib/job.ts";
 import { fold } from "../lib/projection.ts";
 import { rebuild } from "../lib/rebuild.ts";

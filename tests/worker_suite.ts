@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { DiscardError } from "../lib/errors.ts";
+import { DiscardError } from "../storage/errors.ts";
 import { defineJob, type JobDefinition, type JobRecord } from "../lib/job.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../lib/worker/worker.ts";
 import { memberId, STAGED } from "../lib/batch.ts";

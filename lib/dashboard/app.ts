@@ -8,7 +8,7 @@ import manifest from "../../fresh.gen.ts";
 import { buildIslands } from "../fresh/islands.ts";
 import { createHandler } from "../fresh/server.ts";
 import type { TaskFlow } from "../client.ts";
-import { InvalidOptionError } from "../errors.ts";
+import { InvalidOptionError } from "../../storage/errors.ts";
 import { LiveHub } from "./hub.ts";
 import type { SecurityConfig } from "./security.ts";
 import type { DashboardState } from "./state.ts";

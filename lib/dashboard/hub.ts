@@ -5,7 +5,7 @@
  */
 
 import type { Counts, ServerInfo, Storage } from "../../storage/storage.ts";
-import { StorageUnavailableError } from "../errors.ts";
+import { StorageUnavailableError } from "../../storage/errors.ts";
 import type { JobRecord } from "../job.ts";
 
 /** What a live page shows; refreshed once per poll. */

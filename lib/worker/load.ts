@@ -3,7 +3,7 @@
  * Loading a module of job definitions for the worker command line.
  */
 
-import { JobModuleError } from "../errors.ts";
+import { JobModuleError } from "../../storage/errors.ts";
 import { isJobDefinition, type JobDefinition } from "../job.ts";
 
 /**

@@ -4,7 +4,11 @@
  * (Scheduled with the attempt recorded), or Failed. Pure decisions, no I/O.
  */
 
-import { ArgsNotSerializableError, PayloadTooLargeError, TaskFlowError } from "../errors.ts";
+import {
+  ArgsNotSerializableError,
+  PayloadTooLargeError,
+  TaskFlowError,
+} from "../../storage/errors.ts";
 import type { ErrorInfo, NewEvent } from "../events.ts";
 import { DEFAULT_ATTEMPTS, type JobDefinition, type JobRecord } from "../job.ts";
 import { checkSize, toJson } from "../payload.ts";

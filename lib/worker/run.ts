@@ -3,7 +3,11 @@
  * Running one claimed job: its handler context, its timeout, and committing its outcome.
  */
 
-import { AttemptsExhaustedError, InvalidOptionError, JobTimeoutError } from "../errors.ts";
+import {
+  AttemptsExhaustedError,
+  InvalidOptionError,
+  JobTimeoutError,
+} from "../../storage/errors.ts";
 import type { JobContext, JobDefinition, JobRecord } from "../job.ts";
 import { finishedMember } from "../batch.ts";
 import { maxAttempts, outcomeEvents, type Settled } from "./outcome.ts";

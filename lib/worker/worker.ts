@@ -14,7 +14,7 @@ import {
   StorageUnavailableError,
   TaskFlowError,
   UnknownJobError,
-} from "../errors.ts";
+} from "../../storage/errors.ts";
 import type { NewEvent } from "../events.ts";
 import { type BatchRecord, settleBatch } from "../batch.ts";
 import { TaskFlow } from "../client.ts";

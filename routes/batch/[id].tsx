@@ -2,7 +2,7 @@ import type { Handlers, PageProps } from "../../lib/fresh/types.ts";
 import type { DashboardState } from "../../lib/dashboard/state.ts";
 import { type BatchStatus, memberId } from "../../lib/batch.ts";
 import type { JobRecord } from "../../lib/job.ts";
-import { InvalidOptionError } from "../../lib/errors.ts";
+import { InvalidOptionError } from "../../storage/errors.ts";
 import { Csrf, JobTable } from "../../components/Jobs.tsx";
 import { limitParam, pageParam } from "../../components/params.ts";
 import { iso } from "../../components/format.ts";
