@@ -5,7 +5,7 @@ const encoder = new TextEncoder();
 
 /**
  * GET /api/live: server-sent events, one `data:` line per hub snapshot. Every open page shares
- * the hub's single storage poll. A closed page cancels the stream, which unsubscribes it.
+ * the hub's single poll. A closed page cancels the stream, which unsubscribes it.
  */
 export const handler: Handlers<unknown, DashboardState> = {
   GET(_req, ctx) {
