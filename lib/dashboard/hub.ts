@@ -26,7 +26,7 @@ export interface Snapshot {
     Pick<JobRecord, "id" | "name" | "queue" | "stateAt" | "progress" | "serverId" | "attempt">
   >;
   servers: ServerInfo[];
-  /** Storage reads made by this hub since it started (one poll = one read of each kind). */
+  /** Polls made by this hub since it started (one poll = one read of each kind). */
   polls: number;
 }
 

@@ -31,7 +31,7 @@ export const handler: Handlers<unknown, DashboardState> = {
           try {
             controller.close();
           } catch {
-            // already closed
+            // The page went away and cancelled the stream, so it is closed already.
           }
         };
         send(`data: ${JSON.stringify(await hub.snapshot())}\n\n`);
