@@ -197,6 +197,23 @@ Deno.test("layers: routes, islands, components and lib/dashboard import nothing 
   assert.deepEqual(found, [], report(found));
 });
 
+Deno.test("layers: the dashboard never reaches past the client to its storage", async () => {
+  // The graph cannot see `tf.storage.x()`; the source can (`.storage` or `{ storage }` of a client).
+  const found: string[] = [];
+  for (const dir of DASHBOARD) {
+    for await (const path of sources(dir)) {
+      const lines = (await Deno.readTextFile(new URL(path, ROOT))).split("\n");
+      lines.forEach((line, i) => {
+        const code = line.replace(/\/\/.*$|^\s*\*.*$/, "");
+        if (/\.storage\b|\{[^}]*\bstorage\b[^}]*\}\s*=/.test(code)) {
+          found.push(`${path}:${i + 1}: ${line.trim()}`);
+        }
+      });
+    }
+  }
+  assert.deepEqual(found, [], report(found));
+});
+
 Deno.test("layers: storage/ imports only types from lib/", async () => {
   const found = storageImportsLibCode(await realGraph());
   assert.deepEqual(found, [], report(found));
