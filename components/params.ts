@@ -4,7 +4,7 @@
  * InvalidOptionError, which the middleware answers with 400.
  */
 
-import { InvalidOptionError } from "../storage/errors.ts";
+import { InvalidOptionError } from "../lib/mod.ts";
 import { type Action, ACTIONS, isState, type State, STATES } from "../lib/states.ts";
 
 /** The page size from `?limit=` (default 50, 1–500). */

@@ -53,6 +53,10 @@ import {
 } from "./job.ts";
 import { checkSize, toJson } from "./payload.ts";
 import { FINAL_STATES, isState, type State } from "./states.ts";
+import type { Resolution, ServerInfo, TimelinePoint } from "../storage/storage.ts";
+import { RESOLUTIONS } from "../storage/storage.ts";
+import { statusOf } from "./batch.ts";
+import type { Lease } from "./projection.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
 export type JobRef = JobDefinition<any, any> | string;
@@ -476,6 +480,132 @@ export class TaskFlow {
   /** Current count per state (overall and per queue) and all-time totals. */
   async counts(): Promise<Counts> {
     return await this.storage.counts();
+  }
+
+  /**
+   * The worker servers whose heartbeat has not expired, as each last announced itself
+   * (queues, concurrency, jobs in flight, last heartbeat).
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * for (const server of await tf.servers()) console.log(server.id, server.inFlight);
+   * await tf.close();
+   * ```
+   */
+  async servers(): Promise<ServerInfo[]> {
+    return await this.storage.servers();
+  }
+
+  /**
+   * Jobs succeeded and failed per time bucket (`"minute"` or `"hour"`, see `RESOLUTIONS`) whose
+   * start lies from `range.from` to `range.to` (ms since epoch), oldest first.
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * const now = Date.now();
+   * const lastDay = await tf.timeline("hour", { from: now - 86_400_000, to: now });
+   * console.log(lastDay.reduce((n, point) => n + point.failed, 0), "failed in 24 h");
+   * await tf.close();
+   * ```
+   */
+  async timeline(
+    resolution: Resolution,
+    range: { from: number; to: number },
+  ): Promise<TimelinePoint[]> {
+    if (typeof resolution !== "string" || !Object.hasOwn(RESOLUTIONS, resolution)) {
+      throw new InvalidOptionError(
+        "timeline resolution",
+        resolution,
+        `must be one of ${Object.keys(RESOLUTIONS).join(", ")}`,
+      );
+    }
+    if (
+      typeof range !== "object" || range === null || !Number.isFinite(range.from) ||
+      !Number.isFinite(range.to)
+    ) {
+      throw new InvalidOptionError("timeline range", range, "needs finite from and to (ms)");
+    }
+    return await this.storage.timeline(resolution, range.from, range.to);
+  }
+
+  /**
+   * The current records of several jobs in one read, in the order of `ids` (null where no job
+   * has that id).
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * const a = await tf.enqueue("report.build", { month: 1 });
+   * const [job, missing] = await tf.getMany([a, "no-such-job"]);
+   * console.log(job?.state, missing); // "Enqueued" null
+   * await tf.close();
+   * ```
+   */
+  async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
+    if (!Array.isArray(ids)) throw new InvalidOptionError("job ids", ids, "must be an array");
+    ids.forEach((id) => checkJobId(id));
+    return await this.storage.getMany(ids);
+  }
+
+  /**
+   * The lease of a Processing job (which server runs it, until when), or null when the job is
+   * not running.
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * const id = await tf.enqueue("report.build", { month: 1 });
+   * console.log(await tf.lease(id)); // null until a worker claims it
+   * await tf.close();
+   * ```
+   */
+  async lease(id: string): Promise<Lease | null> {
+    checkJobId(id);
+    return await this.storage.lease(id);
+  }
+
+  /**
+   * The newest batches (at most `limit`, default 200, up to 1,000) with their progress, newest
+   * first.
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * await tf.batch([{ job: "img.resize", args: { n: 1 } }]);
+   * for (const { batch, done } of await tf.batches()) console.log(batch.id, done, batch.total);
+   * await tf.close();
+   * ```
+   */
+  async batches(options: { limit?: number } = {}): Promise<BatchStatus[]> {
+    const limit = options.limit ?? 200;
+    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
+      throw new InvalidOptionError("batches limit", limit, "must be an integer from 1 to 1000");
+    }
+    const batches = (await this.storage.batches.list() as BatchRecord[])
+      .sort((a, b) => b.createdAt - a.createdAt);
+    return await Promise.all(batches.slice(0, limit).map((b) => statusOf(this.storage, b)));
+  }
+
+  /**
+   * The storage's human-readable address, e.g. `kv:./data/taskflow.sqlite` or `memory:`.
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * console.log(`TaskFlow on ${tf.address}`);
+   * await tf.close();
+   * ```
+   */
+  get address(): string {
+    return this.storage.address;
   }
 
   /** Closes the storage. */

@@ -108,6 +108,7 @@ export {
 } from "./states.ts";
 export { defaultStorageUrl, openStorage, type OpenStorageOptions } from "../storage/open.ts";
 export { RESOLUTIONS } from "../storage/storage.ts";
+export { DURATION_BUCKETS_MS, zeroStates } from "../storage/effects.ts";
 export {
   type BatchRecord,
   type BatchStatus,

@@ -36,7 +36,7 @@ export default function Layout({ Component, url, state }: AppProps<DashboardStat
       <main>
         <Component />
       </main>
-      <footer>TaskFlow · {state.tf?.storage.address}</footer>
+      <footer>TaskFlow · {state.tf?.address}</footer>
     </>
   );
 }

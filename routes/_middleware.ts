@@ -11,7 +11,7 @@ import {
   TOKEN_COOKIE,
 } from "../lib/dashboard/security.ts";
 import { problem } from "../components/problem.ts";
-import { type ErrorCode, TaskFlowError } from "../storage/errors.ts";
+import { type ErrorCode, TaskFlowError } from "../lib/mod.ts";
 
 /** HTTP statuses for the errors a request can cause; anything else is a 500 page. */
 const STATUS: Partial<Record<ErrorCode, number>> = {

@@ -1,17 +1,13 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
-import { type BatchRecord, type BatchStatus, statusOf } from "../lib/batch.ts";
+import type { BatchStatus } from "../lib/batch.ts";
 import { iso, relative } from "../components/format.ts";
 import { Progress } from "../components/Batch.tsx";
 
 /** Every batch with its progress (newest first). */
 export const handler: Handlers<BatchStatus[], DashboardState> = {
   async GET(_req, ctx) {
-    const { storage } = ctx.state.tf;
-    const batches = (await storage.batches.list() as BatchRecord[]).sort((a, b) =>
-      b.createdAt - a.createdAt
-    );
-    return ctx.render(await Promise.all(batches.slice(0, 200).map((b) => statusOf(storage, b))));
+    return ctx.render(await ctx.state.tf.batches({ limit: 200 }));
   },
 };
 

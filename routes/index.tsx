@@ -1,7 +1,7 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { Snapshot } from "../lib/dashboard/hub.ts";
-import type { TimelinePoint } from "../storage/storage.ts";
+import type { TimelinePoint } from "../lib/mod.ts";
 import { BarChart } from "../components/Chart.tsx";
 import LiveCounters from "../islands/LiveCounters.tsx";
 import RealtimeGraph from "../islands/RealtimeGraph.tsx";
@@ -22,8 +22,8 @@ export const handler: Handlers<Data, DashboardState> = {
     const now = Date.now();
     const [snapshot, hourly, recurring] = await Promise.all([
       hub.snapshot(),
-      tf.storage.timeline("hour", now - 7 * DAY + HOUR, now),
-      tf.storage.recurring.list(),
+      tf.timeline("hour", { from: now - 7 * DAY + HOUR, to: now }),
+      tf.recurring.list(),
     ]);
     const hours = hourly.slice(-24);
     const days: TimelinePoint[] = [];

@@ -1,12 +1,12 @@
 import type { Handlers } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import { STATES } from "../lib/states.ts";
-import { DURATION_BUCKETS_MS } from "../storage/effects.ts";
+import { DURATION_BUCKETS_MS } from "../lib/mod.ts";
 
 const escape = (v: string) =>
   v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
 
-/** GET /metrics: Prometheus text exposition of counters (one storage read of counters). */
+/** GET /metrics: Prometheus text exposition of counters (from the live hub's snapshot). */
 export const handler: Handlers<unknown, DashboardState> = {
   async GET(_req, ctx) {
     const snapshot = await ctx.state.hub.snapshot();

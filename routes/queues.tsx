@@ -2,11 +2,9 @@ import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { JobRecord } from "../lib/job.ts";
 import { STATES } from "../lib/states.ts";
-import type { Counts } from "../storage/storage.ts";
 import { count, iso, relative } from "../components/format.ts";
 import { Csrf } from "../components/Jobs.tsx";
-import { InvalidOptionError } from "../storage/errors.ts";
-import { zeroStates } from "../storage/effects.ts";
+import { type Counts, InvalidOptionError, zeroStates } from "../lib/mod.ts";
 import { seeOther } from "../components/problem.ts";
 
 interface Data {

@@ -1,7 +1,7 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { RecurringJob } from "../lib/recurring.ts";
-import { InvalidOptionError } from "../storage/errors.ts";
+import { InvalidOptionError } from "../lib/mod.ts";
 import { Csrf } from "../components/Jobs.tsx";
 import { iso, relative } from "../components/format.ts";
 import { seeOther } from "../components/problem.ts";

@@ -1,11 +1,11 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
-import type { ServerInfo } from "../storage/storage.ts";
+import type { ServerInfo } from "../lib/mod.ts";
 import { iso, relative } from "../components/format.ts";
 
 export const handler: Handlers<ServerInfo[], DashboardState> = {
   async GET(_req, ctx) {
-    const servers = await ctx.state.tf.storage.servers();
+    const servers = await ctx.state.tf.servers();
     return ctx.render(servers.sort((a, b) => a.id < b.id ? -1 : 1));
   },
 };

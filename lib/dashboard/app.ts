@@ -8,7 +8,7 @@ import manifest from "../../fresh.gen.ts";
 import { buildIslands } from "../fresh/islands.ts";
 import { createHandler } from "../fresh/server.ts";
 import type { TaskFlow } from "../client.ts";
-import { InvalidOptionError } from "../../storage/errors.ts";
+import { InvalidOptionError } from "../mod.ts";
 import { LiveHub } from "./hub.ts";
 import type { SecurityConfig } from "./security.ts";
 import type { DashboardState } from "./state.ts";
@@ -20,7 +20,7 @@ export const PREBUILT_ISLANDS = new URL("../../_fresh/islands.js", import.meta.u
 export interface DashboardOptions {
   tf: TaskFlow;
   security?: Partial<SecurityConfig>;
-  /** How often the live hub reads storage while pages are open (default 1,000 ms). */
+  /** How often the live hub polls the client while pages are open (default 1,000 ms). */
   liveIntervalMs?: number;
   /** Deploy mode: runs due and ready jobs now (POST /api/drain). */
   drain?: () => Promise<unknown>;
@@ -56,7 +56,7 @@ export function securityFromEnv(overrides: Partial<SecurityConfig> = {}): Securi
 /** Builds the dashboard's request handler. */
 export function createDashboard(options: DashboardOptions): Dashboard {
   const security = withDefaults(options.security ?? {});
-  const hub = new LiveHub(options.tf.storage, options.liveIntervalMs);
+  const hub = new LiveHub(options.tf, options.liveIntervalMs);
   const handler = createHandler(manifest, {
     state: (): Partial<DashboardState> => ({ tf: options.tf, hub, security, drain: options.drain }),
     staticDir: new URL("../../static", import.meta.url).pathname,

@@ -1,16 +1,20 @@
 /**
  * @module
- * The live hub: one storage poll per dashboard process, fanned out to every open page (SSE) and
- * every `/api/stats` call, however many tabs are open.
+ * The live hub: one poll of the client per dashboard process, fanned out to every open page (SSE)
+ * and every `/api/stats` call, however many tabs are open.
  */
 
-import type { Counts, ServerInfo, Storage } from "../../storage/storage.ts";
-import { StorageUnavailableError } from "../../storage/errors.ts";
-import type { JobRecord } from "../job.ts";
+import {
+  type Counts,
+  type JobRecord,
+  type ServerInfo,
+  StorageUnavailableError,
+  type TaskFlow,
+} from "../mod.ts";
 
 /** What a live page shows; refreshed once per poll. */
 export interface Snapshot {
-  /** When the storage was read (ms since epoch). */
+  /** When the client was polled (ms since epoch). */
   at: number;
   counts: Counts;
   /** Jobs succeeded and failed per second since the previous poll. */
@@ -22,15 +26,18 @@ export interface Snapshot {
     Pick<JobRecord, "id" | "name" | "queue" | "stateAt" | "progress" | "serverId" | "attempt">
   >;
   servers: ServerInfo[];
-  /** Storage reads made by this hub since it started (one poll = one read of each kind). */
+  /** Polls made by this hub since it started (one poll = one read of each kind). */
   polls: number;
 }
 
 const SERIES = 60;
 
-/** Polls storage while someone listens, at most once per `intervalMs`. */
+/** The client reads a hub polls: a {@link TaskFlow}, or a stand-in with the same calls. */
+export type LiveSource = Pick<TaskFlow, "counts" | "list" | "servers" | "address">;
+
+/** Polls the client while someone listens, at most once per `intervalMs`. */
 export class LiveHub {
-  readonly storage: Storage;
+  readonly source: LiveSource;
   readonly intervalMs: number;
   #listeners = new Set<(snapshot: Snapshot) => void>();
   #latest?: Snapshot;
@@ -40,9 +47,9 @@ export class LiveHub {
   #polls = 0;
   #closed = false;
 
-  /** A hub over `storage`, refreshing every `intervalMs` while pages listen. */
-  constructor(storage: Storage, intervalMs = 1_000) {
-    this.storage = storage;
+  /** A hub over `source`, refreshing every `intervalMs` while pages listen. */
+  constructor(source: LiveSource, intervalMs = 1_000) {
+    this.source = source;
     this.intervalMs = intervalMs;
   }
 
@@ -68,7 +75,7 @@ export class LiveHub {
   #refresh(): Promise<Snapshot> {
     if (this.#closed) {
       return Promise.reject(
-        new StorageUnavailableError(this.storage.address, "the live hub is closed"),
+        new StorageUnavailableError(this.source.address, "the live hub is closed"),
       );
     }
     this.#pending ??= this.#poll().finally(() => this.#pending = undefined);
@@ -77,9 +84,9 @@ export class LiveHub {
 
   async #poll(): Promise<Snapshot> {
     const [counts, processing, servers] = await Promise.all([
-      this.storage.counts(),
-      this.storage.list({ state: "Processing", limit: 20 }),
-      this.storage.servers(),
+      this.source.counts(),
+      this.source.list({ state: "Processing", limit: 20 }),
+      this.source.servers(),
     ]);
     this.#polls++;
     const at = Date.now();

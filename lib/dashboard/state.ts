@@ -9,7 +9,7 @@ import type { SecurityConfig } from "./security.ts";
 
 /** Per-request state set up by `routes/_middleware.ts`. */
 export interface DashboardState {
-  /** The client: routes read through its storage and write only through its calls. */
+  /** The client: routes read and write only through its calls, as any user of the API would. */
   tf: TaskFlow;
   hub: LiveHub;
   security: SecurityConfig;

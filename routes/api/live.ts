@@ -5,7 +5,7 @@ const encoder = new TextEncoder();
 
 /**
  * GET /api/live: server-sent events, one `data:` line per hub snapshot. Every open page shares
- * the hub's single storage poll. A closed page cancels the stream, which unsubscribes it.
+ * the hub's single poll. A closed page cancels the stream, which unsubscribes it.
  */
 export const handler: Handlers<unknown, DashboardState> = {
   GET(_req, ctx) {
@@ -31,7 +31,7 @@ export const handler: Handlers<unknown, DashboardState> = {
           try {
             controller.close();
           } catch {
-            // already closed
+            // The page went away and cancelled the stream, so it is closed already.
           }
         };
         send(`data: ${JSON.stringify(await hub.snapshot())}\n\n`);

@@ -5,6 +5,6 @@ import type { DashboardState } from "../../lib/dashboard/state.ts";
 /** GET /api/servers: live worker servers. */
 export const handler: Handlers<unknown, DashboardState> = {
   async GET(_req, ctx) {
-    return json(await ctx.state.tf.storage.servers());
+    return json(await ctx.state.tf.servers());
   },
 };

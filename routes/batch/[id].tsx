@@ -2,7 +2,7 @@ import type { Handlers, PageProps } from "../../lib/fresh/types.ts";
 import type { DashboardState } from "../../lib/dashboard/state.ts";
 import { type BatchStatus, memberId } from "../../lib/batch.ts";
 import type { JobRecord } from "../../lib/job.ts";
-import { InvalidOptionError } from "../../storage/errors.ts";
+import { InvalidOptionError } from "../../lib/mod.ts";
 import { Csrf, JobTable } from "../../components/Jobs.tsx";
 import { limitParam, pageParam } from "../../components/params.ts";
 import { iso } from "../../components/format.ts";
@@ -34,9 +34,7 @@ export const handler: Handlers<Data, DashboardState> = {
       { length: Math.max(0, Math.min(limit, status.batch.total - start)) },
       (_, i) => memberId(status.batch.id, start + i),
     );
-    const members = (await ctx.state.tf.storage.getMany(ids)).filter((r): r is JobRecord =>
-      r !== null
-    );
+    const members = (await ctx.state.tf.getMany(ids)).filter((r): r is JobRecord => r !== null);
     return ctx.render({
       status,
       members,

@@ -25,8 +25,8 @@ export const handler: Handlers<Data, DashboardState> = {
     const [job, events] = await Promise.all([tf.get(id), tf.events(id)]);
     if (!job) return ctx.renderNotFound();
     const [children, lease] = await Promise.all([
-      tf.storage.getMany(job.continuations.map((c) => c.id)),
-      job.state === "Processing" ? tf.storage.lease(id) : null,
+      tf.getMany(job.continuations.map((c) => c.id)),
+      job.state === "Processing" ? tf.lease(id) : null,
     ]);
     return ctx.render({
       job,

@@ -5,7 +5,7 @@ import { allowedActions, STATES } from "../../lib/states.ts";
 import { actionParam, limitParam, pageParam, stateParam } from "../../components/params.ts";
 import { type JobPage, JobTable, Pager } from "../../components/Jobs.tsx";
 import { count, iso, relative } from "../../components/format.ts";
-import { InvalidOptionError } from "../../storage/errors.ts";
+import { InvalidOptionError } from "../../lib/mod.ts";
 import { seeOther } from "../../components/problem.ts";
 
 interface Data extends JobPage {

@@ -1,7 +1,7 @@
 import { json } from "../../../components/problem.ts";
 import type { Handlers } from "../../../lib/fresh/types.ts";
 import type { DashboardState } from "../../../lib/dashboard/state.ts";
-import { JobNotFoundError } from "../../../storage/errors.ts";
+import { JobNotFoundError } from "../../../lib/mod.ts";
 import { checkJobId } from "../../../lib/job.ts";
 
 /** GET /api/jobs/:id: the job's record and its events. */

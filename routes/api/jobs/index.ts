@@ -1,6 +1,6 @@
 import type { Handlers } from "../../../lib/fresh/types.ts";
 import type { DashboardState } from "../../../lib/dashboard/state.ts";
-import { InvalidOptionError } from "../../../storage/errors.ts";
+import { InvalidOptionError } from "../../../lib/mod.ts";
 import { limitParam, stateParam } from "../../../components/params.ts";
 import { json, problem } from "../../../components/problem.ts";
 
