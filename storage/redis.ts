@@ -77,12 +77,6 @@ export interface RedisStorageOptions {
 type Script = (args: (string | number)[]) => Promise<unknown>;
 type Scripts = Record<"tfPage" | "tfHeartbeat" | "tfRecurring", Script>;
 
-/** TEMPORARY: the client of the append/claim path under measurement. */
-interface HotClient {
-  callParts(parts: readonly (readonly string[])[]): Promise<Reply>;
-  close(): void;
-}
-
 /** SHA-1 of the append script, for EVALSHA. */
 const APPEND_SHA = createHash("sha1").update(APPEND).digest("hex");
 
@@ -102,7 +96,7 @@ export class RedisStorage implements Storage {
   #keys: Keys;
   #scripts: Scripts;
   /** The connection of the append script (every transition and claim), see `resp.ts`. */
-  #hot: HotClient;
+  #hot: RespConnection;
   #subscriber?: Redis;
   #listeners = new Set<() => void>();
   #lastError?: string;
@@ -110,7 +104,7 @@ export class RedisStorage implements Storage {
   /** Per list of queues: the next ready jobs, as the last claim call saw them. */
   #candidates = new Map<string, JobRecord[]>();
 
-  private constructor(client: Redis, hot: HotClient, address: string, prefix: string) {
+  private constructor(client: Redis, hot: RespConnection, address: string, prefix: string) {
     this.client = client;
     this.#hot = hot;
     this.address = address;
@@ -155,31 +149,11 @@ export class RedisStorage implements Storage {
       connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: COMMAND_TIMEOUT_MS,
     });
-    // TEMPORARY (measurement of issue 17, removed in the next commit): the client of the
-    // append/claim path, chosen by TASKFLOW_REDIS_CLIENT (resp | ioredis | ioredis-auto).
-    const choice = Deno.env.get("TASKFLOW_REDIS_CLIENT") ?? "resp";
-    let hot: HotClient;
-    if (choice === "resp") {
-      hot = new RespConnection({
-        ...connection,
-        connectTimeoutMs: CONNECT_TIMEOUT_MS,
-        timeoutMs: COMMAND_TIMEOUT_MS,
-      });
-    } else {
-      const io = client.duplicate({
-        lazyConnect: false,
-        enableOfflineQueue: true,
-        enableAutoPipelining: choice === "ioredis-auto",
-      });
-      io.on("error", () => {});
-      hot = {
-        callParts: (parts) =>
-          io.call(parts[0][0], ...parts.flat().slice(1)).catch((error: Error) => {
-            throw error.message.startsWith("NOSCRIPT") ? new ReplyError(error.message) : error;
-          }) as Promise<Reply>,
-        close: () => io.disconnect(),
-      };
-    }
+    const hot = new RespConnection({
+      ...connection,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    });
     const storage = new RedisStorage(client, hot, address, prefix);
     try {
       await client.connect();
