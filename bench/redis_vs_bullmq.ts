@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
 import { createWorker } from "../lib/worker/worker.ts";
-import { RedisStorage } from "../storage/redis.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
 import { warm } from "./warm.mjs";
 
 const { values } = parseArgs({

@@ -58,7 +58,7 @@ export function backends(names: string[], redisUrl?: string): Backend[] {
 
 /** Deletes every key of a benchmark's prefix (SCAN + UNLINK) on a connection of its own. */
 async function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
-  const { RedisStorage } = await import("../storage/redis.ts");
+  const { RedisStorage } = await import("../storage/redis/mod.ts");
   const admin = await RedisStorage.open(url);
   try {
     let cursor = "0";

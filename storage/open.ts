@@ -1,6 +1,6 @@
 /**
  * @module
- * Storage URLs → backends. Adding a backend means one file in `storage/` and its scheme here.
+ * Storage URLs → backends. Adding a backend means one folder in `storage/` (its `mod.ts` exports the class) and its scheme here.
  *
  * - `memory:`: in-process, for tests
  * - `kv:` alone: Deno's default database (on Deno Deploy, the project's KV)
@@ -11,8 +11,8 @@
  */
 
 import { UnknownStorageError } from "./errors.ts";
-import { KvStorage } from "./kv.ts";
-import { MemoryStorage } from "./memory.ts";
+import { KvStorage } from "./kv/mod.ts";
+import { MemoryStorage } from "./memory/mod.ts";
 import type { Storage } from "./storage.ts";
 
 /** The storage used when no URL is given: a local KV file, or the project's KV on Deploy. */
@@ -37,7 +37,7 @@ export interface OpenStorageOptions {
   queueWakeups?: boolean;
 }
 
-/** The part of `./redis.ts` this module uses (a type import would pull it into the graph). */
+/** The part of `./redis/mod.ts` this module uses (a type import would pull it into the graph). */
 interface RedisModule {
   RedisStorage: { open(url: string, options: { prefix?: string }): Promise<Storage> };
 }
@@ -77,7 +77,7 @@ export async function openStorage(
     // Imported lazily so that a KV-only user never downloads ioredis. Deno prefetches (and
     // `deno info` lists) dynamic imports whose specifier is a string literal, npm packages
     // included; a computed specifier is fetched only when this line runs.
-    const module = new URL("./redis.ts", import.meta.url).href;
+    const module = new URL("./redis/mod.ts", import.meta.url).href;
     const { RedisStorage } = await import(module) as RedisModule;
     return await RedisStorage.open(target, { prefix: options.prefix });
   }

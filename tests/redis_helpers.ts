@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { RedisStorage } from "../storage/redis.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
 import { eventually } from "./helpers.ts";
 
 /** The server the Redis tests use. */

@@ -1,6 +1,6 @@
 /**
  * @module
- * The hot-path Redis connection (`storage/resp.ts`): RESP encoding and decoding without a
+ * The hot-path Redis connection (`storage/redis/connection.ts`): RESP encoding and decoding without a
  * server, then against a redis-server of the test's own: password and database from the URL,
  * the append script reloaded after SCRIPT FLUSH, pipelined replies in order, a typed failure
  * while the server is down and a reconnect once it is back.
@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
-import { RedisStorage } from "../storage/redis.ts";
-import { encode, parse, ReplyError, RespConnection } from "../storage/resp.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
+import { encode, parse, ReplyError, RespConnection } from "../storage/redis/connection.ts";
 import { eventually } from "./helpers.ts";
 import { freePort, REDIS_REQUIRED, RedisServer, redisServerMissing } from "./redis_helpers.ts";
 

@@ -13,20 +13,20 @@ import {
   InvalidOptionError,
   StorageUnavailableError,
   TaskFlowError,
-} from "./errors.ts";
-import type { JobEvent } from "../lib/events.ts";
-import type { JobRecord } from "../lib/job.ts";
-import type { Lease } from "../lib/projection.ts";
-import type { State } from "../lib/states.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { bucketStart, checkChange, zeroDurations, zeroStates, zeroTotals } from "./effects.ts";
+} from "../errors.ts";
+import type { JobEvent } from "../../lib/events.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import type { Lease } from "../../lib/projection.ts";
+import type { State } from "../../lib/states.ts";
+import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { bucketStart, checkChange, zeroDurations, zeroStates, zeroTotals } from "../effects.ts";
 import { APPEND, AppendCall } from "./lua/append.ts";
 import { HEARTBEAT } from "./lua/heartbeat.ts";
-import { globEscape, type Keys, keysOf, READY_ID_AT, STATE_ID_AT } from "./lua/layout.ts";
+import { globEscape, type Keys, keysOf, READY_ID_AT, STATE_ID_AT } from "./keys.ts";
 import { PAGE } from "./lua/page.ts";
 import { RECURRING } from "./lua/recurring.ts";
-import { parseRedisUrl } from "./redis_url.ts";
-import { type Reply, ReplyError, RespConnection } from "./resp.ts";
+import { parseRedisUrl } from "./url.ts";
+import { type Reply, ReplyError, RespConnection } from "./connection.ts";
 import {
   type AppendResult,
   type BatchCounts,
@@ -50,7 +50,7 @@ import {
   type ServerInfo,
   type Storage,
   type TimelinePoint,
-} from "./storage.ts";
+} from "../storage.ts";
 
 /** Most arguments and characters sent in one append call; larger appends take several. */
 const MAX_CALL_ARGS = 20_000;

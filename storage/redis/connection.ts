@@ -11,7 +11,7 @@
  * fails, and the connection with it.
  */
 
-import type { RedisTarget } from "./redis_url.ts";
+import type { RedisTarget } from "./url.ts";
 
 /** An error reply from Redis (`-ERR ...`, `-NOSCRIPT ...`): the command ran, or was refused. */
 export class ReplyError extends Error {

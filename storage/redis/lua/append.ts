@@ -5,10 +5,10 @@
  * `effectsOf` as the other backends), so the script only compares and writes.
  */
 
-import type { JobRecord } from "../../lib/job.ts";
-import { type Commit, RESOLUTIONS } from "../storage.ts";
-import { DURATION_BUCKETS_MS, effectsOf } from "../effects.ts";
-import { type Keys, placeOf } from "./layout.ts";
+import type { JobRecord } from "../../../lib/job.ts";
+import { type Commit, RESOLUTIONS } from "../../storage.ts";
+import { DURATION_BUCKETS_MS, effectsOf } from "../../effects.ts";
+import { type Keys, placeOf } from "../keys.ts";
 
 /** Applies a call's changes all together or not at all; see the header. */
 export const APPEND = `--[[
