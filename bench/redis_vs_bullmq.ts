@@ -47,12 +47,7 @@ async function withPrefix<T>(label: string, fn: (tf: TaskFlow) => Promise<T>): P
     return await fn(tf);
   } finally {
     const redis = tf.storage as RedisStorage;
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      if (keys.length) await redis.client.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
+    await redis.deleteAllKeys();
     await tf.close();
   }
 }

@@ -7,7 +7,7 @@
  * - `kv:<path>`: a local SQLite file (its directory is created); `kv::memory:` in memory
  * - `kv:https://...`: a remote database through KV Connect (`DENO_KV_ACCESS_TOKEN`)
  * - `redis://[user:pass@]host[:port][/db][?prefix=name]`, `rediss://...` (TLS): a Redis server;
- *   its module (and npm:ioredis) is imported only when such a URL is opened
+ *   its module is imported only when such a URL is opened
  */
 
 import { UnknownStorageError } from "./errors.ts";
@@ -74,9 +74,8 @@ export async function openStorage(
     return await KvStorage.open(rest, target, kvOptions);
   }
   if (/^rediss?:\/\//i.test(target)) {
-    // Imported lazily so that a KV-only user never downloads ioredis. Deno prefetches (and
-    // `deno info` lists) dynamic imports whose specifier is a string literal, npm packages
-    // included; a computed specifier is fetched only when this line runs.
+    // Imported lazily so that a KV-only user never loads the Redis backend: Deno prefetches
+    // dynamic imports whose specifier is a string literal; a computed one only when it runs.
     const module = new URL("./redis/mod.ts", import.meta.url).href;
     const { RedisStorage } = await import(module) as RedisModule;
     return await RedisStorage.open(target, { prefix: options.prefix });

@@ -1,0 +1,258 @@
+/**
+ * @module
+ * The ARGV of one call of the append script (`lua/append.ts`): per commit its part, and the
+ * call's index moves, record writes, leases and counters merged per key, computed with the
+ * same `effectsOf` as the other backends.
+ */
+
+import type { JobRecord } from "../../lib/job.ts";
+import { DURATION_BUCKETS_MS, effectsOf } from "../effects.ts";
+import { type Commit, RESOLUTIONS } from "../storage.ts";
+import { type Keys, placeOf } from "./keys.ts";
+
+/** Most arguments of one operation (the script passes them to `unpack`). */
+const OP_ARGS = 1_000;
+
+/**
+ * Redis stores a small sorted set as a listpack, where every insert scans and shifts the whole
+ * set: inserting a claim batch of 50 into the Processing index and the lease set cost more
+ * than all other index moves together (callgrind: zzlInsert 11% of redis-server's
+ * instructions at concurrency 50). A member longer than `zset-max-listpack-value` (64 bytes)
+ * makes Redis use a skiplist instead, and the set is never empty, so it stays one. Measured
+ * side by side: Redis CPU per job at c=50 53 → 43 µs. The keepers are invisible: the
+ * Processing keeper names no record (listings skip it) and the lease keeper is due never.
+ */
+export const PROCESSING_KEEPER = "0".repeat(16) +
+  "~ keeps this sorted set a skiplist (see storage/lua/append.ts) ~";
+/** The lease set's keeper (score +inf), see {@link PROCESSING_KEEPER}. */
+export const LEASES_KEEPER = "~ keeps this sorted set a skiplist (see storage/lua/append.ts) ~~~";
+/**
+ * The same for the lease hash (job id → holder): a small hash is a listpack too, where every
+ * HSET scans all fields (callgrind: lpFind under hashTypeSet 4.6% of redis-server's
+ * instructions at concurrency 50). A field longer than `hash-max-listpack-value` (64 bytes)
+ * makes it a hashtable for good. The keeper names no job, and no lease set member names it.
+ */
+export const LEASE_KEEPER =
+  "~ keeps this hash a hashtable, not a listpack (see storage/lua/append.ts) ~";
+
+/** A bucket hit the script counts with HINCRBY, setting the expiry when the field is new. */
+interface BucketOp {
+  increment: number;
+  expiry: number;
+}
+
+/**
+ * The writes of one append call, merged per key as if every commit of the call applies (the
+ * script refuses the whole call otherwise): per commit its ARGV part, and for the call the
+ * operations. A job appears in at most one change of a call ({@link AppendCall.holds}), so
+ * no two operations touch the same member and their order does not matter.
+ */
+export class AppendCall {
+  /** Per-commit ARGV parts, in order (see the script's header). */
+  readonly commits: string[] = [];
+  /** Changes in this call. */
+  changes = 0;
+  /** Characters of ARGV so far (a bound on the call's size). */
+  chars = 0;
+  /** Whether a commit makes a job Enqueued or Scheduled (workers are woken). */
+  wake = false;
+  #keys: Keys;
+  #replay: boolean;
+  #ids = new Set<string>();
+  /** Per key: members to add (score, member, ...) and to remove. */
+  #zsets = new Map<string, { add: string[]; remove: string[] }>();
+  /** Per hash: fields to set (field, value, ...) and to delete. */
+  #hashes = new Map<string, { add: string[]; remove: string[] }>();
+  #counters = new Map<string, Map<string, number>>();
+  #buckets = new Map<string, Map<string, BucketOp>>();
+  #bucketKeys = new Map<string, Map<number, string>>();
+
+  /** A call on the keys of one prefix; `replay` (rebuild) writes no log, stream or wake-up. */
+  constructor(keys: Keys, replay = false) {
+    this.#keys = keys;
+    this.#replay = replay;
+  }
+
+  /** True when one of `commits`' jobs is already in this call (it must go in the next one). */
+  holds(commits: readonly Commit[]): boolean {
+    return commits.some((commit) => this.#ids.has(commit.id));
+  }
+
+  /** Adds a change: its commits, each built on `before` (null for a new job). */
+  add(commits: readonly { commit: Commit; before: JobRecord | null }[]): void {
+    this.changes++;
+    this.commits.push(String(commits.length));
+    for (const { commit, before } of commits) this.#commit(commit, before);
+  }
+
+  /** Number of ARGV entries so far (commit parts; operations are a fraction of it). */
+  get args(): number {
+    return this.commits.length;
+  }
+
+  /** Adds one commit (checked by the caller with `checkCommit`). */
+  #commit(commit: Commit, before: JobRecord | null): void {
+    const k = this.#keys;
+    const { id, record } = commit;
+    this.#ids.add(id);
+    const from = before ? placeOf(before) : undefined, to = placeOf(record);
+    const events = this.#replay ? [] : commit.events.map((event) => JSON.stringify(event));
+    const built = from?.position ?? "";
+    this.commits.push(id, built, to.position, String(events.length));
+    for (const event of events) {
+      this.commits.push(event);
+      this.chars += event.length;
+    }
+    const json = JSON.stringify(record);
+    this.chars += id.length + built.length + to.position.length + json.length;
+    this.#room(this.#hashes, k.jobs).add.push(id, json);
+
+    const effects = effectsOf(before, commit);
+    if (from && effects.removeState) {
+      this.#room(this.#zsets, k.state(before!.state)).remove.push(from.stateMember);
+      if (from.readyMember) {
+        this.#room(this.#zsets, k.ready(before!.queue)).remove.push(from.readyMember);
+      }
+      if (from.dueScore) this.#room(this.#zsets, k.due).remove.push(id);
+    }
+    if (effects.addState) {
+      this.#room(this.#zsets, k.state(record.state)).add.push("0", to.stateMember);
+      if (to.readyMember) {
+        this.#room(this.#zsets, k.ready(record.queue)).add.push("0", to.readyMember);
+      }
+      if (to.dueScore) this.#room(this.#zsets, k.due).add.push(to.dueScore, id);
+      if (!this.#replay && (record.state === "Enqueued" || record.state === "Scheduled")) {
+        this.wake = true;
+      }
+    }
+    if (effects.addName) {
+      const { name, createdAt } = effects.addName;
+      this.#room(this.#zsets, k.names).add.push("0", nameMember(name, createdAt, id));
+    }
+    if (commit.lease) {
+      this.#room(this.#hashes, k.lease).add.push(id, commit.lease.serverId);
+      this.#room(this.#zsets, k.leases).add.push(String(commit.lease.until), id);
+    } else if (effects.dropLease) {
+      this.#room(this.#hashes, k.lease).remove.push(id);
+      this.#room(this.#zsets, k.leases).remove.push(id);
+    }
+    for (const { queue, state, delta } of effects.gauges) {
+      this.#count(k.gauges, gaugeField(queue, state), delta);
+    }
+    for (const total of effects.totals) this.#count(k.totals, total, 1);
+    if (effects.retrying) this.#count(k.totals, "retrying", effects.retrying);
+    for (const { bucket, ms } of effects.durations) {
+      this.#count(k.totals, DURATION_FIELDS[bucket], 1);
+      this.#count(k.totals, "duration_ms", Math.max(0, Math.round(ms)));
+    }
+    if (effects.batch) {
+      for (const { kind, delta } of effects.batch.deltas) {
+        this.#count(k.batchCount(effects.batch.id), kind, delta);
+      }
+    }
+    for (const hit of effects.buckets) {
+      // Keyed by resolution and start first: the key's text is made once per bucket and call.
+      let starts = this.#bucketKeys.get(hit.resolution);
+      if (!starts) this.#bucketKeys.set(hit.resolution, starts = new Map());
+      let key = starts.get(hit.at);
+      if (key === undefined) starts.set(hit.at, key = k.bucket(hit.resolution, hit.at));
+      let fields = this.#buckets.get(key);
+      if (!fields) this.#buckets.set(key, fields = new Map());
+      const op = fields.get(hit.kind);
+      if (op) op.increment++;
+      else {
+        fields.set(hit.kind, {
+          increment: 1,
+          expiry: hit.at + RESOLUTIONS[hit.resolution].keepMs,
+        });
+      }
+    }
+  }
+
+  #room(
+    rooms: Map<string, { add: string[]; remove: string[] }>,
+    key: string,
+  ): { add: string[]; remove: string[] } {
+    let room = rooms.get(key);
+    if (!room) rooms.set(key, room = { add: [], remove: [] });
+    return room;
+  }
+
+  #count(key: string, field: string, delta: number): void {
+    let fields = this.#counters.get(key);
+    if (!fields) this.#counters.set(key, fields = new Map());
+    fields.set(field, (fields.get(field) ?? 0) + delta);
+  }
+
+  /** The keeper (score, member) of a small, busy sorted set, added first with every insert. */
+  #keeper(key: string): [string, string] | undefined {
+    if (key === this.#keys.leases) return ["+inf", LEASES_KEEPER];
+    if (key === this.#keys.state("Processing")) return ["0", PROCESSING_KEEPER];
+    return undefined;
+  }
+
+  /** The operations section of ARGV (see the script's header). */
+  operations(): string[] {
+    const out: string[] = [""];
+    let count = 0;
+    const op = (command: string, key: string, args: string[], width: number) => {
+      const most = OP_ARGS - (OP_ARGS % width);
+      for (let s = 0; s < args.length; s += most) {
+        const part = args.length <= most ? args : args.slice(s, s + most);
+        out.push(command, key, String(part.length));
+        for (const arg of part) out.push(arg);
+        count++;
+      }
+    };
+    for (const [key, { add, remove }] of this.#hashes) {
+      op("HDEL", key, remove, 1);
+      const keeper = add.length && key === this.#keys.lease ? [LEASE_KEEPER, ""] : [];
+      op("HSET", key, keeper.length ? [...keeper, ...add] : add, 2);
+    }
+    for (const [key, { add, remove }] of this.#zsets) {
+      op("ZREM", key, remove, 1);
+      const keeper = add.length ? this.#keeper(key) : undefined;
+      op("ZADD", key, keeper ? [...keeper, ...add] : add, 2);
+    }
+    for (const [key, fields] of this.#counters) {
+      for (const [field, delta] of fields) {
+        if (delta !== 0) op("HINCRBY", key, [field, String(delta)], 2);
+      }
+    }
+    for (const [key, fields] of this.#buckets) {
+      for (const [field, { increment, expiry }] of fields) {
+        op("BUCKET", key, [field, String(increment), String(expiry)], 3);
+      }
+    }
+    out[0] = String(count);
+    return out;
+  }
+}
+
+/** The totals field of each duration bucket. */
+const DURATION_FIELDS = Array.from(
+  { length: DURATION_BUCKETS_MS.length + 1 },
+  (_, bucket) => `duration:${bucket}`,
+);
+
+/** Gauge fields (`queue|state`) by queue and state, made once (bounded: cleared when large). */
+const gaugeFields = new Map<string, Map<string, string>>();
+
+function gaugeField(queue: string, state: string): string {
+  let states = gaugeFields.get(queue);
+  if (!states) {
+    if (gaugeFields.size >= 1_000) gaugeFields.clear();
+    gaugeFields.set(queue, states = new Map());
+  }
+  let field = states.get(state);
+  if (field === undefined) states.set(state, field = `${queue}|${state}`);
+  return field;
+}
+
+/** Longest timestamp we order by, so that (MAX - createdAt) sorts newest first as text. */
+const MAX_TIME = 9_999_999_999_999;
+
+/** A name-index member: sorts by name, then newest first, then id (all in byte order). */
+export function nameMember(name: string, createdAt: number, id: string): string {
+  return `${name}\u0000${String(MAX_TIME - createdAt).padStart(13, "0")}\u0000${id}`;
+}
