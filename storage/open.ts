@@ -1,6 +1,7 @@
 /**
  * @module
- * Storage URLs → backends. Adding a backend means one folder in `storage/` (its `mod.ts` exports the class) and its scheme here.
+ * Storage URLs → backends. Adding a backend means a folder in `storage/` whose `mod.ts` exports
+ * the class, and its scheme here.
  *
  * - `memory:`: in-process, for tests
  * - `kv:` alone: Deno's default database (on Deno Deploy, the project's KV)
@@ -55,11 +56,10 @@ export async function openStorage(
   if (target.startsWith("kv:")) {
     const rest = target.slice(3);
     // KV queue messages wake workers only on Deno's default database, where nothing better
-    // exists. A local file wakes other processes through <file>.wake/ within milliseconds
-    // (KV delivers another process's messages only by a 60 s poll), so messages there would
-    // only cost: one more mutation per write, and a backlog that workers drain later (3,000
-    // enqueues with no worker running cost 0.9 s of CPU after their jobs had run). Not on
-    // Deploy (no queues there); :memory: and remote databases have nothing to wake.
+    // exists. A local file wakes other processes through <file>.wake/ at once (KV delivers
+    // another process's messages only by a slow poll), so messages there would only cost a
+    // mutation per write and a backlog for workers to drain later. Not on Deploy (no queues
+    // there); :memory: and remote databases have nothing to wake.
     const kvOptions = {
       prefix: options.prefix,
       queueWakeups: options.queueWakeups ?? (rest === "" && !onDenoDeploy()),

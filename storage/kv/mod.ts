@@ -1,8 +1,8 @@
 /**
  * @module
  * The Deno KV backend: a local SQLite file, `:memory:`, Deno Deploy's KV or KV Connect.
- * Writes are fsync-bound (~1k commits/s on disk), so every write path takes many commits and
- * packs them into as few atomic operations as KV's limits allow.
+ * Writes are fsync-bound, so every write path takes many commits and packs them into as few
+ * atomic operations as KV's limits allow.
  */
 
 import type { JobEvent } from "../../lib/events.ts";

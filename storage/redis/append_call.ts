@@ -15,12 +15,10 @@ const OP_ARGS = 1_000;
 
 /**
  * Redis stores a small sorted set as a listpack, where every insert scans and shifts the whole
- * set: inserting a claim batch of 50 into the Processing index and the lease set cost more
- * than all other index moves together (callgrind: zzlInsert 11% of redis-server's
- * instructions at concurrency 50). A member longer than `zset-max-listpack-value` (64 bytes)
- * makes Redis use a skiplist instead, and the set is never empty, so it stays one. Measured
- * side by side: Redis CPU per job at c=50 53 → 43 µs. The keepers are invisible: the
- * Processing keeper names no record (listings skip it) and the lease keeper is due never.
+ * set, which made claim batches into the Processing index and the lease set the costliest index
+ * moves. A member longer than `zset-max-listpack-value` (64 bytes) makes Redis use a skiplist,
+ * and the set is never empty, so it stays one. The keepers are invisible: the Processing
+ * keeper names no record (listings skip it) and the lease keeper is due never.
  */
 export const PROCESSING_KEEPER = "0".repeat(16) +
   "~ keeps this sorted set a skiplist (see storage/lua/append.ts) ~";
@@ -28,9 +26,8 @@ export const PROCESSING_KEEPER = "0".repeat(16) +
 export const LEASES_KEEPER = "~ keeps this sorted set a skiplist (see storage/lua/append.ts) ~~~";
 /**
  * The same for the lease hash (job id → holder): a small hash is a listpack too, where every
- * HSET scans all fields (callgrind: lpFind under hashTypeSet 4.6% of redis-server's
- * instructions at concurrency 50). A field longer than `hash-max-listpack-value` (64 bytes)
- * makes it a hashtable for good. The keeper names no job, and no lease set member names it.
+ * HSET scans all fields. A field longer than `hash-max-listpack-value` (64 bytes) makes it a
+ * hashtable for good. The keeper names no job, and no lease set member names it.
  */
 export const LEASE_KEEPER =
   "~ keeps this hash a hashtable, not a listpack (see storage/lua/append.ts) ~";
