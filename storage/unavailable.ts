@@ -19,3 +19,8 @@ export function unavailable(address: string, error: unknown, text?: string): Err
   if (error instanceof TaskFlowError) return error;
   return new StorageUnavailableError(address, text ?? message(error), error);
 }
+
+/** The error of a call on a storage that was closed. */
+export function closedStorage(address: string): StorageUnavailableError {
+  return new StorageUnavailableError(address, "the storage was closed");
+}

@@ -32,7 +32,7 @@ import {
   type TimelinePoint,
 } from "../storage.ts";
 import { checkedRecord } from "../stored_record.ts";
-import { unavailable } from "../unavailable.ts";
+import { closedStorage, unavailable } from "../unavailable.ts";
 import { counts, timeline } from "./counters.ts";
 import { KnownRecords } from "./known.ts";
 import { type KvDb, prune, rebuild } from "./maintenance.ts";
@@ -353,6 +353,6 @@ export class KvStorage implements Storage {
   }
 
   #open(): void {
-    if (this.#closed) throw new StorageUnavailableError(this.address, "the storage was closed");
+    if (this.#closed) throw closedStorage(this.address);
   }
 }

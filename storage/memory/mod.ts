@@ -10,8 +10,8 @@ import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
 import { bucketStart, checkChange, effectsOf, zeroBatchCounts } from "../effects.ts";
-import { StorageUnavailableError } from "../errors.ts";
 import { byId, canDelete, canPut } from "../record_store.ts";
+import { closedStorage } from "../unavailable.ts";
 import {
   type AppendResult,
   type BatchCounts,
@@ -346,6 +346,6 @@ export class MemoryStorage implements Storage {
   }
 
   #open(): void {
-    if (this.#closed) throw new StorageUnavailableError(this.address, "the storage was closed");
+    if (this.#closed) throw closedStorage(this.address);
   }
 }

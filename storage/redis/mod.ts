@@ -9,7 +9,6 @@
 import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
-import { StorageUnavailableError } from "../errors.ts";
 import { byId } from "../record_store.ts";
 import type {
   AppendResult,
@@ -34,7 +33,7 @@ import type {
   Storage,
   TimelinePoint,
 } from "../storage.ts";
-import { unavailable } from "../unavailable.ts";
+import { closedStorage, unavailable } from "../unavailable.ts";
 import { append } from "./append.ts";
 import { ConnectionError, type RespOptions } from "./connection.ts";
 import { RespConnection } from "./connection.ts";
@@ -93,7 +92,7 @@ export class RedisStorage implements Storage {
 
   /**
    * Connects to `redis://[user:pass@]host[:port][/db][?prefix=name]` (or `rediss://` for TLS).
-   * Fails with {@link StorageUnavailableError} when the server does not answer.
+   * Fails with `StorageUnavailableError` when the server does not answer.
    */
   static async open(url: string, options: RedisStorageOptions = {}): Promise<RedisStorage> {
     const { connection, address, prefix } = parseRedisUrl(url, options.prefix);
@@ -140,9 +139,9 @@ export class RedisStorage implements Storage {
     );
   }
 
-  /** Runs `work`, turning client errors into {@link StorageUnavailableError}. */
+  /** Runs `work`, turning client errors into `StorageUnavailableError`. */
   async #run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new StorageUnavailableError(this.address, "the storage was closed");
+    if (this.#closed) throw closedStorage(this.address);
     try {
       return await work();
     } catch (error) {

@@ -41,10 +41,12 @@ export interface IndexRange {
   records?: string;
 }
 
+/** The record of job `id`, or null. */
 export async function get(db: RedisDb, id: string): Promise<JobRecord | null> {
   return parsedRecord(id, await command(db, "HGET", db.keys.jobs, id) as string | null);
 }
 
+/** The records of `ids` (null where absent), in HMGETs of a bounded size. */
 export async function getMany(db: RedisDb, ids: readonly string[]): Promise<(JobRecord | null)[]> {
   const parts: Promise<(string | null)[]>[] = [];
   for (let i = 0; i < ids.length; i += HMGET_IDS) {
@@ -54,6 +56,7 @@ export async function getMany(db: RedisDb, ids: readonly string[]): Promise<(Job
   return (await Promise.all(parts)).flat().map((json, i) => parsedRecord(ids[i], json));
 }
 
+/** The log of job `id`, oldest first. */
 export async function events(db: RedisDb, id: string): Promise<JobEvent[]> {
   const entries = await command(db, "LRANGE", db.keys.log(id), 0, -1) as string[];
   return entries.map((json) => JSON.parse(json) as JobEvent);
@@ -79,6 +82,7 @@ export async function page(
   return [members, records.map((json, i) => parsedRecord(ids[i], json))];
 }
 
+/** A page of a state index (newest first) or of a ready queue (claim order). */
 export async function list(db: RedisDb, query: ListQuery): Promise<Page> {
   const limit = query.limit ?? 50;
   const after = query.cursor === undefined ? undefined : memberOf(query.cursor);
@@ -101,6 +105,7 @@ export async function list(db: RedisDb, query: ListQuery): Promise<Page> {
   return result;
 }
 
+/** A page of the jobs whose name starts with the query's prefix. */
 export async function search(db: RedisDb, query: SearchQuery): Promise<Page> {
   const limit = query.limit ?? 50;
   const prefix = query.namePrefix;
@@ -152,6 +157,7 @@ export async function counts(db: RedisDb): Promise<Counts> {
   return { states, queues, totals, durations, retrying: Number(totalsHash.retrying ?? 0) };
 }
 
+/** The time buckets from `from` to `to`, zero where none was counted. */
 export async function timeline(
   db: RedisDb,
   { resolution, from, to }: { resolution: Resolution; from: number; to: number },
@@ -172,6 +178,7 @@ export async function timeline(
   return points;
 }
 
+/** Scheduled jobs due, or Processing jobs whose lease expired, before `before`. */
 export async function due(
   db: RedisDb,
   query: { state: "Scheduled" | "Processing"; before: number; limit: number },
@@ -214,6 +221,7 @@ export async function servers(db: RedisDb): Promise<ServerInfo[]> {
   return infos.flatMap((json) => json === null ? [] : [JSON.parse(json) as ServerInfo]);
 }
 
+/** The finished members of batch `id`, by outcome. */
 export async function batchCounts(db: RedisDb, id: string): Promise<BatchCounts> {
   const hash = fields(await command(db, "HGETALL", db.keys.batchCount(id)));
   return {
