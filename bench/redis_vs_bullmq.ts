@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
 import { createWorker } from "../lib/worker/worker.ts";
-import { RedisStorage } from "../storage/redis.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
 import { warm } from "./warm.mjs";
 
 const { values } = parseArgs({
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     jobs: { type: "string", default: "20000" },
     single: { type: "string", default: "5000" },
     side: { type: "string" },
+    only: { type: "string" },
   },
 });
 /** Jobs per scenario and single enqueues. */
@@ -46,12 +47,7 @@ async function withPrefix<T>(label: string, fn: (tf: TaskFlow) => Promise<T>): P
     return await fn(tf);
   } finally {
     const redis = tf.storage as RedisStorage;
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      if (keys.length) await redis.client.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
+    await redis.deleteAllKeys();
     await tf.close();
   }
 }
@@ -103,14 +99,20 @@ function processAt(concurrency: number): Promise<number> {
   });
 }
 
-async function taskflowSide(): Promise<Result> {
-  return {
-    engine: "taskflow",
-    enqueueSingle: await warm(enqueueSingle),
-    enqueueMany: await warm(enqueueMany),
-    process10: await warm(() => processAt(10)),
-    process50: await warm(() => processAt(50)),
+/** The TaskFlow side: every scenario, or those named by `--only` (comma-separated). */
+async function taskflowSide(): Promise<Partial<Result>> {
+  const runs: Record<(typeof SCENARIOS)[number], () => Promise<number>> = {
+    enqueueSingle,
+    enqueueMany,
+    process10: () => processAt(10),
+    process50: () => processAt(50),
   };
+  const only = values.only?.split(",") ?? SCENARIOS;
+  const result: Partial<Result> = { engine: "taskflow" };
+  for (const scenario of SCENARIOS) {
+    if (only.includes(scenario)) result[scenario] = await warm(runs[scenario]);
+  }
+  return result;
 }
 
 async function runSide(engine: "taskflow" | "bullmq"): Promise<Result> {

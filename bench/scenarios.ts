@@ -58,15 +58,11 @@ export function backends(names: string[], redisUrl?: string): Backend[] {
 
 /** Deletes every key of a benchmark's prefix (SCAN + UNLINK) on a connection of its own. */
 async function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
-  const { RedisStorage } = await import("../storage/redis.ts");
+  const { RedisStorage } = await import("../storage/redis/mod.ts");
   const admin = await RedisStorage.open(url);
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await admin.client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1_000);
-      if (keys.length) await admin.client.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
+    if (admin.prefix !== prefix) throw new Error(`${url} does not name the prefix ${prefix}`);
+    await admin.deleteAllKeys();
   } finally {
     await admin.close();
   }

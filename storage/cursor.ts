@@ -1,18 +1,20 @@
 /**
  * @module
- * Opaque page cursors for backends that page by index key.
+ * Opaque page cursors for backends that page by index key, and the one error for a bad cursor.
  */
 
 import { InvalidOptionError } from "./errors.ts";
-import type { Tuple } from "./sorted.ts";
+
+/** The index key a cursor carries: strings and numbers, in order. */
+export type CursorKey = readonly (string | number)[];
 
 /** Encodes the last index key of a page as an opaque, URL-safe cursor. */
-export function encodeCursor(key: Tuple): string {
+export function encodeCursor(key: CursorKey): string {
   return btoa(JSON.stringify(key)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 /** Decodes a cursor made by {@link encodeCursor}; throws a typed error on anything else. */
-export function decodeCursor(cursor: string): Tuple {
+export function decodeCursor(cursor: string): CursorKey {
   try {
     const key = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
     if (Array.isArray(key) && key.every((k) => typeof k === "string" || typeof k === "number")) {
@@ -21,5 +23,10 @@ export function decodeCursor(cursor: string): Tuple {
   } catch {
     // fall through to the typed error
   }
-  throw new InvalidOptionError("cursor", cursor, "is not a cursor this storage returned");
+  throw badCursor(cursor);
+}
+
+/** The error for a cursor that no listing of this storage returned (same text on every backend). */
+export function badCursor(cursor: string): InvalidOptionError {
+  return new InvalidOptionError("cursor", cursor, "is not a cursor this storage returned");
 }

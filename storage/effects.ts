@@ -45,7 +45,7 @@ export interface BucketHit {
 /**
  * Everything a commit changes outside the job record and its events. The lists are read only:
  * an empty one is the shared {@link NONE}, and a list of one item is made at its size (a push
- * onto an empty array reserves 17 slots, and a busy worker computes two of these per job).
+ * onto an empty array reserves spare slots, and a busy worker computes two of these per job).
  */
 export interface Effects {
   removeState?: StateEntry;

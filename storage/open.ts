@@ -1,18 +1,19 @@
 /**
  * @module
- * Storage URLs → backends. Adding a backend means one file in `storage/` and its scheme here.
+ * Storage URLs → backends. Adding a backend means a folder in `storage/` whose `mod.ts` exports
+ * the class, and its scheme here.
  *
  * - `memory:`: in-process, for tests
  * - `kv:` alone: Deno's default database (on Deno Deploy, the project's KV)
  * - `kv:<path>`: a local SQLite file (its directory is created); `kv::memory:` in memory
  * - `kv:https://...`: a remote database through KV Connect (`DENO_KV_ACCESS_TOKEN`)
  * - `redis://[user:pass@]host[:port][/db][?prefix=name]`, `rediss://...` (TLS): a Redis server;
- *   its module (and npm:ioredis) is imported only when such a URL is opened
+ *   its module is imported only when such a URL is opened
  */
 
 import { UnknownStorageError } from "./errors.ts";
-import { KvStorage } from "./kv.ts";
-import { MemoryStorage } from "./memory.ts";
+import { KvStorage } from "./kv/mod.ts";
+import { MemoryStorage } from "./memory/mod.ts";
 import type { Storage } from "./storage.ts";
 
 /** The storage used when no URL is given: a local KV file, or the project's KV on Deploy. */
@@ -37,7 +38,7 @@ export interface OpenStorageOptions {
   queueWakeups?: boolean;
 }
 
-/** The part of `./redis.ts` this module uses (a type import would pull it into the graph). */
+/** The part of `./redis/mod.ts` this module uses (a type import would pull it into the graph). */
 interface RedisModule {
   RedisStorage: { open(url: string, options: { prefix?: string }): Promise<Storage> };
 }
@@ -55,11 +56,10 @@ export async function openStorage(
   if (target.startsWith("kv:")) {
     const rest = target.slice(3);
     // KV queue messages wake workers only on Deno's default database, where nothing better
-    // exists. A local file wakes other processes through <file>.wake/ within milliseconds
-    // (KV delivers another process's messages only by a 60 s poll), so messages there would
-    // only cost: one more mutation per write, and a backlog that workers drain later (3,000
-    // enqueues with no worker running cost 0.9 s of CPU after their jobs had run). Not on
-    // Deploy (no queues there); :memory: and remote databases have nothing to wake.
+    // exists. A local file wakes other processes through <file>.wake/ at once (KV delivers
+    // another process's messages only by a slow poll), so messages there would only cost a
+    // mutation per write and a backlog for workers to drain later. Not on Deploy (no queues
+    // there); :memory: and remote databases have nothing to wake.
     const kvOptions = {
       prefix: options.prefix,
       queueWakeups: options.queueWakeups ?? (rest === "" && !onDenoDeploy()),
@@ -74,10 +74,9 @@ export async function openStorage(
     return await KvStorage.open(rest, target, kvOptions);
   }
   if (/^rediss?:\/\//i.test(target)) {
-    // Imported lazily so that a KV-only user never downloads ioredis. Deno prefetches (and
-    // `deno info` lists) dynamic imports whose specifier is a string literal, npm packages
-    // included; a computed specifier is fetched only when this line runs.
-    const module = new URL("./redis.ts", import.meta.url).href;
+    // Imported lazily so that a KV-only user never loads the Redis backend: Deno prefetches
+    // dynamic imports whose specifier is a string literal; a computed one only when it runs.
+    const module = new URL("./redis/mod.ts", import.meta.url).href;
     const { RedisStorage } = await import(module) as RedisModule;
     return await RedisStorage.open(target, { prefix: options.prefix });
   }

@@ -11,7 +11,7 @@ import { doctor } from "../lib/doctor.ts";
 import { defineJob } from "../lib/job.ts";
 import { rebuild } from "../lib/rebuild.ts";
 import { createWorker } from "../lib/worker/worker.ts";
-import type { KvStorage } from "../storage/kv.ts";
+import type { KvStorage } from "../storage/kv/mod.ts";
 import { eventually } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { GroupCommitter } from "../lib/group_commit.ts";
 import { appendCommit, createCommit } from "../lib/changes.ts";
 import type { Change, Storage } from "../storage/storage.ts";
-import { MemoryStorage } from "../storage/memory.ts";
+import { MemoryStorage } from "../storage/memory/mod.ts";
 import { overriding } from "./helpers.ts";
 
 const turn = () => new Promise((resolve) => setTimeout(resolve, 0));

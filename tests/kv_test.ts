@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
-import { KvStorage } from "../storage/kv.ts";
+import { KvStorage } from "../storage/kv/mod.ts";
 import type { Storage } from "../storage/storage.ts";
 import { eventually } from "./helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";

@@ -1,4 +1,4 @@
-import { MemoryStorage } from "../storage/memory.ts";
+import { MemoryStorage } from "../storage/memory/mod.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
 runStorageContract("memory", () => {

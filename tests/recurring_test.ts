@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { nextOccurrence } from "../lib/recurring.ts";
-import { KvStorage } from "../storage/kv.ts";
-import { MemoryStorage } from "../storage/memory.ts";
+import { KvStorage } from "../storage/kv/mod.ts";
+import { MemoryStorage } from "../storage/memory/mod.ts";
 import { runRecurringSuite } from "./recurring_suite.ts";
 import { openTestRedis, whenRedis } from "./redis_helpers.ts";
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
 import { createWorker, type Worker } from "../lib/worker/worker.ts";
-import { RedisStorage } from "../storage/redis.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
 import { assertConsistent, eventually } from "./helpers.ts";
 import { freePort, REDIS_REQUIRED, RedisServer, redisServerMissing } from "./redis_helpers.ts";
 

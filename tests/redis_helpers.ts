@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { RedisStorage } from "../storage/redis.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
 import { eventually } from "./helpers.ts";
 
 /** The server the Redis tests use. */
@@ -78,18 +78,11 @@ export async function openTestRedis(
 /** Deletes every key under `prefix:` (SCAN + DEL) on a connection of its own. */
 export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<number> {
   const admin = await RedisStorage.open(`${url}?prefix=${prefix}`);
-  let deleted = 0;
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await admin.client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1_000);
-      if (keys.length) deleted += await admin.client.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
+    return await admin.deleteAllKeys();
   } finally {
     await admin.close();
   }
-  return deleted;
 }
 
 /** Why `redis-server` cannot be started here, or undefined when it can. */

@@ -15,23 +15,26 @@ import { appendCommit } from "../lib/changes.ts";
 import { doctor } from "../lib/doctor.ts";
 import { defineJob, type JobRecord } from "../lib/job.ts";
 import { openStorage } from "../storage/open.ts";
-import type { RedisStorage } from "../storage/redis.ts";
-import { parseRedisUrl } from "../storage/redis_url.ts";
-import { placeOf, readyMember, stateMember } from "../storage/lua/layout.ts";
-import { readyEntry } from "../storage/effects.ts";
+import type { RedisStorage } from "../storage/redis/mod.ts";
+import { parseRedisUrl } from "../storage/redis/url.ts";
+import { placeOf } from "../storage/redis/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit } from "./helpers.ts";
 import { openTestRedis, whenRedis } from "./redis_helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
+/** An events stream entry as XRANGE returns it: id, then field, value, ... */
+type Entry = [string, string[]];
+
 /** Damages projections behind the storage's back, as kv_test.ts does. */
 async function corrupt(storage: Storage, ids: string[]): Promise<void> {
   const redis = storage as RedisStorage;
   const p = `${redis.prefix}:`;
-  await redis.client.hdel(`${p}jobs`, ids[0]);
-  await redis.client.hset(`${p}totals`, "succeeded", 999);
-  await redis.client.del(`${p}state:Enqueued`);
-  await redis.client.hset(
+  await redis.command("HDEL", `${p}jobs`, ids[0]);
+  await redis.command("HSET", `${p}totals`, "succeeded", 999);
+  await redis.command("DEL", `${p}state:Enqueued`);
+  await redis.command(
+    "HSET",
     `${p}jobs`,
     ids[1],
     JSON.stringify({ id: ids[1], state: "Failed", version: 99 }),
@@ -109,7 +112,7 @@ await redisCase(
     const single = await tf.enqueue(noop, { n: 0 });
     const many = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: noop, args: { n } })));
     const redis = storage as RedisStorage;
-    const entries = await redis.client.xrange(`${redis.prefix}:events`, "-", "+");
+    const entries = await redis.command<Entry[]>("XRANGE", `${redis.prefix}:events`, "-", "+");
     assert.equal(entries.length, 2, "enqueue and enqueueMany: one call each");
     const feed = entries.map(([, fields]) => {
       const byJob = new Map<string, unknown>();
@@ -128,7 +131,9 @@ await redisCase(
     const bulk = await tf.enqueueMany(
       Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
     );
-    const more = (await redis.client.xrange(`${redis.prefix}:events`, "-", "+")).slice(2);
+    const more = (await redis.command<Entry[]>("XRANGE", `${redis.prefix}:events`, "-", "+")).slice(
+      2,
+    );
     assert.deepEqual(more.map(([, fields]) => fields.length / 2), [250, 250, 100]);
     assert.deepEqual(more.flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0)), bulk);
     assert.equal((await tf.counts()).states.Enqueued, 604);
@@ -146,14 +151,14 @@ await redisCase(
       commits: [appendCommit(rb, [{ type: "log", at: 1, message: "moved on" }])],
     }]);
     const stream = `${storage.prefix}:events`;
-    const before = await storage.client.xlen(stream);
+    const before = await storage.command<number>("XLEN", stream);
     const results = await storage.append([
       { commits: [appendCommit(ra, [{ type: "progress", at: 2, value: 10 }])] },
       { commits: [appendCommit(rb, [{ type: "progress", at: 2, value: 20 }])] },
       { commits: [appendCommit(rc, [{ type: "progress", at: 2, value: 30 }])] },
     ]);
     assert.deepEqual(results, [{ ok: true }, { ok: false, conflicts: [b] }, { ok: true }]);
-    const entries = (await storage.client.xrange(stream, "-", "+")).slice(before);
+    const entries = (await storage.command<Entry[]>("XRANGE", stream, "-", "+")).slice(before);
     assert.deepEqual(
       entries.map(([, fields]) => fields.filter((_, i) => i % 2 === 0)),
       [[a, c]],
@@ -176,10 +181,10 @@ await redisCase(
     const processing = `${storage.prefix}:state:Processing`,
       leases = `${storage.prefix}:leases`;
     for (const key of [processing, leases]) {
-      assert.equal(await storage.client.object("ENCODING", key), "skiplist", key);
+      assert.equal(await storage.command("OBJECT", "ENCODING", key), "skiplist", key);
     }
     const holders = `${storage.prefix}:lease`;
-    assert.equal(await storage.client.object("ENCODING", holders), "hashtable", holders);
+    assert.equal(await storage.command("OBJECT", "ENCODING", holders), "hashtable", holders);
     assert.equal((await storage.lease(ids[0]))?.serverId, claims[0].lease!.serverId);
     const listed = await storage.list({ state: "Processing", limit: 10 });
     assert.deepEqual(listed.jobs.map((job) => job.id).sort(), [...ids].sort());
@@ -199,8 +204,8 @@ await redisCase(
       await storage.due({ state: "Processing", before: Number.MAX_SAFE_INTEGER, limit: 10 }),
       [],
     );
-    assert.equal(await storage.client.zcard(processing), 1, "only the keeper is left");
-    assert.equal(await storage.client.hlen(holders), 1, "only the keeper is left");
+    assert.equal(await storage.command("ZCARD", processing), 1, "only the keeper is left");
+    assert.equal(await storage.command("HLEN", holders), 1, "only the keeper is left");
     assert.equal((await tf.counts()).states.Processing, 0);
     const report = await doctor(storage);
     assert.deepEqual(report.findings, []);
@@ -210,7 +215,7 @@ await redisCase(
 
 await redisCase(
   "redis positions",
-  "redis: positions are short (version:hash); one stored in full by an earlier version applies at its version, a stale one is refused",
+  "redis: positions are short (version:hash); a stale one is refused",
   "positions",
   async (storage, tf) => {
     const ids = await tf.enqueueMany(["default", "ünïcode", "三"].map((queue, n) => ({
@@ -221,7 +226,7 @@ await redisCase(
     const pos = `${storage.prefix}:pos`;
     const records = (await storage.getMany(ids)) as JobRecord[];
     for (const record of records) {
-      const stored = await storage.client.hget(pos, record.id);
+      const stored = await storage.command<string | null>("HGET", pos, record.id);
       assert.equal(stored, placeOf(record).position);
       assert.match(stored!, /^2:\d{1,10}$/);
     }
@@ -230,15 +235,8 @@ await redisCase(
       placeOf({ ...records[0], queue: "elsewhere" }).position,
       "the hash covers the placement",
     );
-    // What an earlier version stored: the version, then the placement in full.
-    const full = (record: JobRecord, version = record.version) => {
-      const ready = readyEntry(record)!;
-      return `${version}|${record.state}|${record.queue}|${
-        stateMember(record.stateAt, record.id)
-      }|${readyMember(ready.rank, ready.at, record.id)}|||`;
-    };
-    for (const record of records) await storage.client.hset(pos, record.id, full(record));
-    await storage.client.hset(pos, records[2].id, full(records[2], 7));
+    const stale = placeOf({ ...records[2], version: 7 }).position;
+    await storage.command("HSET", pos, records[2].id, stale);
     const claims = records.map((record) => claimCommit(record, Date.now()));
     const results = await storage.append(claims.map((commit) => ({ commits: [commit] })));
     assert.deepEqual(results, [
@@ -247,7 +245,7 @@ await redisCase(
       { ok: false, conflicts: [records[2].id] },
     ]);
     for (const claim of claims.slice(0, 2)) {
-      assert.equal(await storage.client.hget(pos, claim.id), placeOf(claim.record).position);
+      assert.equal(await storage.command("HGET", pos, claim.id), placeOf(claim.record).position);
     }
     assert.deepEqual(
       (await storage.getMany(ids)).map((record) => record?.state),

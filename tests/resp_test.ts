@@ -1,6 +1,6 @@
 /**
  * @module
- * The hot-path Redis connection (`storage/resp.ts`): RESP encoding and decoding without a
+ * The Redis connection (`storage/redis/connection.ts`, `protocol.ts`): RESP encoding and decoding without a
  * server, then against a redis-server of the test's own: password and database from the URL,
  * the append script reloaded after SCRIPT FLUSH, pipelined replies in order, a typed failure
  * while the server is down and a reconnect once it is back.
@@ -9,8 +9,9 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
-import { RedisStorage } from "../storage/redis.ts";
-import { encode, parse, ReplyError, RespConnection } from "../storage/resp.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
+import { RespConnection } from "../storage/redis/connection.ts";
+import { encode, parse, ReplyError } from "../storage/redis/protocol.ts";
 import { eventually } from "./helpers.ts";
 import { freePort, REDIS_REQUIRED, RedisServer, redisServerMissing } from "./redis_helpers.ts";
 
@@ -71,8 +72,8 @@ Deno.test({
       const tf = new TaskFlow(storage);
       const id = await tf.enqueue("x", { n: 1 });
       assert.equal((await tf.get(id))!.state, "Enqueued");
-      // The append went to database 3 (ioredis reads it there too).
-      assert.equal(await storage.client.hexists("resp:jobs", id), 1);
+      // The append went to database 3.
+      assert.equal(await storage.command("HEXISTS", "resp:jobs", id), 1);
       raw = new RespConnection({
         host: "127.0.0.1",
         port: server.port,
@@ -113,7 +114,6 @@ Deno.test({
       assert.ok(Date.now() - started < 5_000, "fails fast while the server is down");
       await server.start();
       const third = await tf.enqueue("x", { n: 3 });
-      // ioredis (reads) reconnects on its own schedule.
       await eventually(async () => assert.equal((await tf.get(third))!.state, "Enqueued"));
       assert.equal((await tf.counts()).states.Enqueued, 1, "the server came back empty");
     } finally {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compareTuples, SortedSet, type Tuple } from "../storage/sorted.ts";
+import { compareTuples, SortedSet, type Tuple } from "../storage/memory/sorted.ts";
 import { seeded } from "./helpers.ts";
 
 Deno.test("sorted set: random adds and deletes match a sorted array, ranges page correctly", () => {

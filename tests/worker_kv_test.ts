@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { KvStorage } from "../storage/kv.ts";
+import { KvStorage } from "../storage/kv/mod.ts";
 import { eventually } from "./helpers.ts";
 import { runWorkerSuite } from "./worker_suite.ts";
 

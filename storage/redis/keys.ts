@@ -23,7 +23,7 @@
  * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an
  * exclusive bound is exact even when thousands of jobs share one timestamp. `state:Processing`
  * and `leases` also hold one keeper member each (`PROCESSING_KEEPER`, `LEASES_KEEPER` in
- * `append.ts`) that keeps them skiplists; it names no job and is never due. The `lease` hash
+ * `append_call.ts`) that keeps them skiplists; it names no job and is never due. The `lease` hash
  * holds a keeper field (`LEASE_KEEPER`) that keeps it a hashtable; it names no job.
  */
 
@@ -85,12 +85,8 @@ export function placeOf(record: JobRecord): Place {
 /**
  * A position is short: the version, then a 30-bit hash of the job's placement (state, queue,
  * time in the state, priority, due time, retry mark, batch: what its index members are made
- * of). Every byte of a script's arguments and replies is hashed again by Redis's Lua, so the
- * ~100-byte positions that held the members themselves cost about 4% of redis-server's
- * instructions per job (callgrind, concurrency 50). The hash is mixed field by field, without
- * building a string (this runs four times per job). A position stored in full by an earlier
- * version (`version|state|queue|members...`) is compared on its version alone: its members were
- * made as today's are.
+ * of). Short because Redis's Lua hashes every byte of a script's arguments and replies again;
+ * mixed field by field, without building a string, because this runs four times per job.
  */
 export function placementHash(record: JobRecord, dueAt: number): number {
   let h = mixText(0, record.state);

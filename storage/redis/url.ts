@@ -4,7 +4,7 @@
  * → connection options, a key prefix, and an address safe to show (no credentials).
  */
 
-import { InvalidOptionError, UnknownStorageError } from "./errors.ts";
+import { InvalidOptionError, UnknownStorageError } from "../errors.ts";
 
 const PREFIX = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/;
 

@@ -4,26 +4,14 @@
  * on the way in and out, so it behaves like a serialized store.
  */
 
-import { StorageUnavailableError } from "./errors.ts";
-import type { JobEvent } from "../lib/events.ts";
-import type { JobRecord } from "../lib/job.ts";
-import type { Lease } from "../lib/projection.ts";
-import type { State } from "../lib/states.ts";
-import {
-  bucketStart,
-  checkChange,
-  type DueEntry,
-  type Effects,
-  effectsOf,
-  type ReadyEntry,
-  type StateEntry,
-  zeroBatchCounts,
-  zeroDurations,
-  zeroStates,
-  zeroTotals,
-} from "./effects.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { SortedSet, type Tuple } from "./sorted.ts";
+import type { JobEvent } from "../../lib/events.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import type { Lease } from "../../lib/projection.ts";
+import type { State } from "../../lib/states.ts";
+import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { bucketStart, checkChange, effectsOf, zeroBatchCounts } from "../effects.ts";
+import { byId, canDelete, canPut } from "../record_store.ts";
+import { closedStorage } from "../unavailable.ts";
 import {
   type AppendResult,
   type BatchCounts,
@@ -47,7 +35,9 @@ import {
   type ServerInfo,
   type Storage,
   type TimelinePoint,
-} from "./storage.ts";
+} from "../storage.ts";
+import { MemoryIndexes } from "./indexes.ts";
+import type { SortedSet } from "./sorted.ts";
 
 /**
  * Deep copy of plain JSON data (all that storage holds), like a serialized store would return;
@@ -64,10 +54,6 @@ function clone<T>(value: T): T {
   return out as T;
 }
 
-const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
-const readyKey = (e: ReadyEntry): Tuple => [e.rank, e.at, e.id];
-const dueKey = (e: DueEntry): Tuple => [e.runAt, e.id];
-
 /** In-process storage; everything is lost when the process exits. */
 export class MemoryStorage implements Storage {
   readonly address = "memory:";
@@ -76,20 +62,9 @@ export class MemoryStorage implements Storage {
 
   #jobs = new Map<string, JobRecord>();
   #events = new Map<string, JobEvent[]>();
-  #byState = new Map<State, SortedSet>();
-  #ready = new Map<string, SortedSet>();
-  #due = new SortedSet();
-  #leases = new Map<string, Lease>();
-  #gauges = new Map<string, Record<State, number>>();
-  #totals = zeroTotals();
-  /** Time buckets by resolution, then by start (no key string made per hit). */
-  #buckets = new Map<Resolution, Map<number, { succeeded: number; failed: number }>>();
+  #ix = new MemoryIndexes();
   #servers = new Map<string, { info: ServerInfo; expiresAt: number }>();
-  #batchCounts = new Map<string, BatchCounts>();
-  #names = new SortedSet();
-  #durations = zeroDurations();
   #paused = new Set<string>();
-  #retrying = 0;
   #listeners = new Set<() => void>();
   #closed = false;
 
@@ -123,8 +98,8 @@ export class MemoryStorage implements Storage {
         const log = this.#events.get(commit.id) ?? [];
         log.push(...clone(commit.events));
         this.#events.set(commit.id, log);
-        this.#apply(effectsOf(before, commit));
-        if (commit.lease) this.#leases.set(commit.id, { ...commit.lease });
+        this.#ix.apply(effectsOf(before, commit));
+        if (commit.lease) this.#ix.leases.set(commit.id, { ...commit.lease });
         wake ||= commit.record.state === "Enqueued" || commit.record.state === "Scheduled";
       }
       return { ok: true };
@@ -144,7 +119,7 @@ export class MemoryStorage implements Storage {
     for (const queue of query.queues) {
       const limit = query.limit - commits.length;
       if (limit <= 0) break;
-      for (const key of this.#readySet(queue).range({ limit })) {
+      for (const key of this.#ix.readySet(queue).range({ limit })) {
         const record = this.#jobs.get(String(key[key.length - 1]));
         const commit = record && build(record);
         if (commit) commits.push(commit);
@@ -156,65 +131,12 @@ export class MemoryStorage implements Storage {
     return { claimed, contended: claimed.length < commits.length };
   }
 
-  #apply(effects: Effects): void {
-    if (effects.removeState) {
-      this.#stateSet(effects.removeState.state).delete(stateKey(effects.removeState));
-    }
-    if (effects.addState) this.#stateSet(effects.addState.state).add(stateKey(effects.addState));
-    if (effects.removeReady) {
-      this.#readySet(effects.removeReady.queue).delete(readyKey(effects.removeReady));
-    }
-    if (effects.addReady) this.#readySet(effects.addReady.queue).add(readyKey(effects.addReady));
-    if (effects.removeDue) this.#due.delete(dueKey(effects.removeDue));
-    if (effects.addDue) this.#due.add(dueKey(effects.addDue));
-    if (effects.dropLease && effects.removeState) this.#leases.delete(effects.removeState.id);
-    for (const { queue, state, delta } of effects.gauges) {
-      const gauge = this.#gauges.get(queue) ?? zeroStates();
-      gauge[state] += delta;
-      this.#gauges.set(queue, gauge);
-    }
-    for (const total of effects.totals) this.#totals[total]++;
-    this.#retrying += effects.retrying;
-    if (effects.batch) {
-      const counts = this.#batchCounts.get(effects.batch.id) ?? zeroBatchCounts();
-      for (const { kind, delta } of effects.batch.deltas) counts[kind] += delta;
-      this.#batchCounts.set(effects.batch.id, counts);
-    }
-    if (effects.addName) {
-      const { name, createdAt, id } = effects.addName;
-      this.#names.add([name, -createdAt, id]);
-    }
-    for (const { bucket, ms } of effects.durations) {
-      this.#durations.counts[bucket]++;
-      this.#durations.sumMs += ms;
-    }
-    for (const hit of effects.buckets) {
-      let buckets = this.#buckets.get(hit.resolution);
-      if (!buckets) this.#buckets.set(hit.resolution, buckets = new Map());
-      let bucket = buckets.get(hit.at);
-      if (!bucket) buckets.set(hit.at, bucket = { succeeded: 0, failed: 0 });
-      bucket[hit.kind]++;
-    }
-  }
-
   /** Copies of the records of `ids`, skipping index entries whose record is missing. */
   #records(ids: string[]): JobRecord[] {
     return ids.flatMap((id) => {
       const record = this.#jobs.get(id);
       return record ? [clone(record)] : [];
     });
-  }
-
-  #stateSet(state: State): SortedSet {
-    let set = this.#byState.get(state);
-    if (!set) this.#byState.set(state, set = new SortedSet());
-    return set;
-  }
-
-  #readySet(queue: string): SortedSet {
-    let set = this.#ready.get(queue);
-    if (!set) this.#ready.set(queue, set = new SortedSet());
-    return set;
   }
 
   get(id: string): Promise<JobRecord | null> {
@@ -241,8 +163,8 @@ export class MemoryStorage implements Storage {
     const limit = query.limit ?? 50;
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     const keys = query.state !== undefined
-      ? this.#stateSet(query.state).range({ after, limit, reverse: true })
-      : this.#readySet(query.queue).range({ after, limit });
+      ? this.#ix.stateSet(query.state).range({ after, limit, reverse: true })
+      : this.#ix.readySet(query.queue).range({ after, limit });
     const jobs = this.#records(keys.map((key) => String(key[key.length - 1])));
     const page: Page = { jobs };
     if (keys.length === limit) page.cursor = encodeCursor(keys[keys.length - 1]);
@@ -251,20 +173,7 @@ export class MemoryStorage implements Storage {
 
   counts(): Promise<Counts> {
     this.#open();
-    const states = zeroStates();
-    const queues: Counts["queues"] = {};
-    for (const [queue, gauge] of this.#gauges) {
-      queues[queue] = { ...gauge };
-      for (const [state, n] of Object.entries(gauge)) states[state as State] += n;
-    }
-    const durations = { counts: [...this.#durations.counts], sumMs: this.#durations.sumMs };
-    return Promise.resolve({
-      states,
-      queues,
-      totals: { ...this.#totals },
-      durations,
-      retrying: this.#retrying,
-    });
+    return Promise.resolve(this.#ix.counts());
   }
 
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
@@ -272,7 +181,7 @@ export class MemoryStorage implements Storage {
     const points: TimelinePoint[] = [];
     const step = RESOLUTIONS[resolution].ms;
     for (let at = bucketStart(resolution, from); at <= to; at += step) {
-      const bucket = this.#buckets.get(resolution)?.get(at);
+      const bucket = this.#ix.buckets.get(resolution)?.get(at);
       points.push({ at, succeeded: bucket?.succeeded ?? 0, failed: bucket?.failed ?? 0 });
     }
     return Promise.resolve(points);
@@ -283,11 +192,11 @@ export class MemoryStorage implements Storage {
   ): Promise<JobRecord[]> {
     this.#open();
     if (query.state === "Scheduled") {
-      const keys = this.#due.range({ limit: query.limit, until: [query.before, "\uffff"] });
+      const keys = this.#ix.due.range({ limit: query.limit, until: [query.before, "\uffff"] });
       return Promise.resolve(this.#records(keys.map((key) => String(key[1]))));
     }
     const expired: string[] = [];
-    for (const [id, lease] of this.#leases) {
+    for (const [id, lease] of this.#ix.leases) {
       if (expired.length >= query.limit) break;
       if (lease.until <= query.before) expired.push(id);
     }
@@ -299,7 +208,7 @@ export class MemoryStorage implements Storage {
     const limit = query.limit ?? 50;
     const prefix = query.namePrefix;
     const after = query.cursor === undefined ? [prefix] : decodeCursor(query.cursor);
-    const keys = this.#names.range({ after, limit, until: [`${prefix}\uffff`] })
+    const keys = this.#ix.names.range({ after, limit, until: [`${prefix}\uffff`] })
       .filter((key) => String(key[0]).startsWith(prefix));
     const page: Page = { jobs: this.#records(keys.map((key) => String(key[2]))) };
     if (keys.length === limit) page.cursor = encodeCursor(keys[keys.length - 1]);
@@ -320,7 +229,7 @@ export class MemoryStorage implements Storage {
 
   lease(id: string): Promise<Lease | null> {
     this.#open();
-    const lease = this.#leases.get(id);
+    const lease = this.#ix.leases.get(id);
     return Promise.resolve(lease ? { ...lease } : null);
   }
 
@@ -332,7 +241,7 @@ export class MemoryStorage implements Storage {
     });
     const lost: string[] = [];
     for (const id of beat.leases) {
-      const lease = this.#leases.get(id);
+      const lease = this.#ix.leases.get(id);
       if (lease && lease.serverId === beat.server.id) lease.until = beat.leaseUntil;
       else lost.push(id);
     }
@@ -365,19 +274,17 @@ export class MemoryStorage implements Storage {
       },
       list: () => {
         this.#open();
-        const all = [...records.values()].sort((a, b) => a.id < b.id ? -1 : 1);
-        return Promise.resolve(all.map((r) => clone(r)));
+        return Promise.resolve(byId([...records.values()]).map((r) => clone(r)));
       },
       put: (record, expect) => {
         this.#open();
-        if ((records.get(record.id)?.version ?? 0) !== expect) return Promise.resolve(false);
+        if (!canPut(records.get(record.id), expect)) return Promise.resolve(false);
         records.set(record.id, clone(record));
         return Promise.resolve(true);
       },
       delete: (id, expect) => {
         this.#open();
-        const current = records.get(id);
-        if (!current || current.version !== expect) return Promise.resolve(false);
+        if (!canDelete(records.get(id), expect)) return Promise.resolve(false);
         records.delete(id);
         return Promise.resolve(true);
       },
@@ -387,25 +294,15 @@ export class MemoryStorage implements Storage {
   batchCounts(id: string): Promise<BatchCounts> {
     this.#open();
     return Promise.resolve({
-      ...(this.#batchCounts.get(id) ?? zeroBatchCounts()),
+      ...(this.#ix.batchCounts.get(id) ?? zeroBatchCounts()),
     });
   }
 
   rebuild(derive: Derive): Promise<RebuildResult> {
     this.#open();
-    const leases = new Map(this.#leases);
+    const leases = this.#ix.leases;
     this.#jobs.clear();
-    this.#byState.clear();
-    this.#ready.clear();
-    this.#due.clear();
-    this.#leases.clear();
-    this.#gauges.clear();
-    this.#totals = zeroTotals();
-    this.#buckets.clear();
-    this.#names.clear();
-    this.#retrying = 0;
-    this.#batchCounts.clear();
-    this.#durations = zeroDurations();
+    this.#ix = new MemoryIndexes();
     const skipped: string[] = [];
     for (const [id, events] of this.#events) {
       const derived = derive(id, clone(events));
@@ -415,17 +312,17 @@ export class MemoryStorage implements Storage {
       }
       const { record, lease } = derived;
       this.#jobs.set(id, record);
-      this.#apply(effectsOf(null, { id, expect: 0, events, record }));
+      this.#ix.apply(effectsOf(null, { id, expect: 0, events, record }));
       // A heartbeat may have extended the lease past the one recorded at claim time.
       const kept = leases.get(id);
-      if (lease) this.#leases.set(id, kept?.serverId === lease.serverId ? kept : lease);
+      if (lease) this.#ix.leases.set(id, kept?.serverId === lease.serverId ? kept : lease);
     }
     this.prune(Date.now());
     return Promise.resolve({ jobs: this.#events.size - skipped.length, skipped });
   }
 
   prune(now: number): Promise<void> {
-    for (const [resolution, buckets] of this.#buckets) {
+    for (const [resolution, buckets] of this.#ix.buckets) {
       for (const at of buckets.keys()) {
         if (at < now - RESOLUTIONS[resolution].keepMs) buckets.delete(at);
       }
@@ -439,7 +336,7 @@ export class MemoryStorage implements Storage {
     totals: Counts["totals"];
     byState: Map<State, SortedSet>;
   } {
-    return { jobs: this.#jobs, totals: this.#totals, byState: this.#byState };
+    return { jobs: this.#jobs, totals: this.#ix.totals, byState: this.#ix.byState };
   }
 
   close(): Promise<void> {
@@ -449,6 +346,6 @@ export class MemoryStorage implements Storage {
   }
 
   #open(): void {
-    if (this.#closed) throw new StorageUnavailableError(this.address, "the storage was closed");
+    if (this.#closed) throw closedStorage(this.address);
   }
 }

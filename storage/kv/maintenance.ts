@@ -1,0 +1,139 @@
+/**
+ * @module
+ * KV maintenance: rebuild (every projection recomputed from the event logs) and pruning of old
+ * time buckets, written as unchecked atomics of a bounded size.
+ */
+
+import type { JobEvent } from "../../lib/events.ts";
+import type { Lease } from "../../lib/projection.ts";
+import { effectsOf } from "../effects.ts";
+import { type Derive, type RebuildResult, type Resolution, RESOLUTIONS } from "../storage.ts";
+import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
+import { type KvWriter, MAX_BYTES } from "./writer.ts";
+
+/** The database, its keys and its writer. */
+export interface KvDb {
+  kv: Deno.Kv;
+  key: KeyOf;
+  writer: KvWriter;
+}
+
+/** Recomputes every projection from the event logs (the storage contract's `rebuild`). */
+export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> {
+  const { kv, key } = db;
+  const leases = new Map<string, Lease>();
+  for await (const entry of kv.list<Lease>({ prefix: key("lease") })) {
+    leases.set(entry.key[2] as string, entry.value);
+  }
+  const rooms = [
+    "job",
+    "state",
+    "ready",
+    "due",
+    "lease",
+    "gauge",
+    "total",
+    "bucket",
+    "name",
+    "duration",
+  ];
+  for (const room of [...rooms, "duration_ms", "retrying", "batchcount"]) {
+    await deletePrefix(db, key(room));
+  }
+  // Counters are summed in memory and written once each: a rebuild is one writer, offline.
+  const sums = new Sums();
+  const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
+  let jobs = 0;
+  const skipped: string[] = [];
+  const rebuildJob = async (id: string, events: JobEvent[]) => {
+    const derived = derive(id, events);
+    if (!derived) {
+      skipped.push(id);
+      return;
+    }
+    const { record, lease } = derived;
+    const writes: Array<(a: Deno.AtomicOperation) => void> = [];
+    writes.push((a) => a.set(key("job", id), record));
+    const effects = effectsOf(null, { id, expect: 0, events, record });
+    const now = Date.now();
+    count(sums, key, {
+      ...effects,
+      buckets: effects.buckets.filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs),
+    });
+    writes.push((a) => moveIndexes(a, key, effects));
+    if (lease) {
+      const kept = leases.get(id);
+      const value = kept?.serverId === lease.serverId ? kept : lease;
+      writes.push((a) => a.set(key("lease", id), value));
+    }
+    await sink.add(writes, 2 * JSON.stringify(record).length);
+    jobs++;
+  };
+  let currentId: string | undefined;
+  let events: JobEvent[] = [];
+  for await (const entry of kv.list<JobEvent>({ prefix: key("ev") })) {
+    const id = entry.key[2] as string;
+    if (id !== currentId) {
+      if (currentId !== undefined) await rebuildJob(currentId, events);
+      currentId = id;
+      events = [];
+    }
+    events.push(entry.value);
+  }
+  if (currentId !== undefined) await rebuildJob(currentId, events);
+  for (const { key, delta } of sums.values()) {
+    await sink.add([(a) => a.set(key, new Deno.KvU64(u64(delta)))]);
+  }
+  await sink.flush();
+  return { jobs, skipped };
+}
+
+async function deletePrefix(db: KvDb, prefix: Key): Promise<void> {
+  const { kv } = db;
+  const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
+  for await (const entry of kv.list({ prefix })) {
+    await sink.add([(a) => a.delete(entry.key)]);
+  }
+  await sink.flush();
+}
+
+/** Drops time buckets older than their retention. */
+export async function prune(db: KvDb, now: number): Promise<void> {
+  const { kv, key } = db;
+  const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
+  for (const resolution of Object.keys(RESOLUTIONS) as Resolution[]) {
+    const entries = kv.list({
+      start: key("bucket", resolution),
+      end: key("bucket", resolution, now - RESOLUTIONS[resolution].keepMs),
+    });
+    for await (const entry of entries) await sink.add([(a) => a.delete(entry.key)]);
+  }
+  await sink.flush();
+}
+
+/** Packs unchecked writes into atomics of a bounded number of mutations (rebuild, pruning). */
+class BufferedWriter {
+  #ops: Array<(a: Deno.AtomicOperation) => void> = [];
+  #bytes = 0;
+  constructor(
+    private kv: Deno.Kv,
+    private commit: (atomic: Deno.AtomicOperation) => Promise<void>,
+  ) {}
+
+  /** Adds writes (each at most a few mutations) of about `bytes` in all. */
+  async add(ops: Array<(a: Deno.AtomicOperation) => void>, bytes = 100): Promise<void> {
+    if (this.#bytes + bytes > MAX_BYTES) await this.flush();
+    this.#ops.push(...ops);
+    this.#bytes += bytes;
+    if (this.#ops.length >= 60) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.#ops.length) return;
+    const atomic = this.kv.atomic();
+    for (const op of this.#ops) op(atomic);
+    this.#ops = [];
+    this.#bytes = 0;
+    await this.commit(atomic);
+  }
+}

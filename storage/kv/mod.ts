@@ -1,0 +1,358 @@
+/**
+ * @module
+ * The Deno KV backend: a local SQLite file, `:memory:`, Deno Deploy's KV or KV Connect.
+ * Writes are fsync-bound, so every write path takes many commits and packs them into as few
+ * atomic operations as KV's limits allow.
+ */
+
+import type { JobEvent } from "../../lib/events.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import type { Lease } from "../../lib/projection.ts";
+import { badCursor } from "../cursor.ts";
+import { zeroBatchCounts } from "../effects.ts";
+import { StorageUnavailableError } from "../errors.ts";
+import { canDelete, canPut } from "../record_store.ts";
+import {
+  type AppendResult,
+  type BatchCounts,
+  type Change,
+  type Counts,
+  type Derive,
+  type Heartbeat,
+  type ListQuery,
+  type Notifier,
+  type Page,
+  type RebuildResult,
+  type RecordStore,
+  type RecurringRecord,
+  type Resolution,
+  type SearchQuery,
+  type ServerInfo,
+  type Storage,
+  type TimelinePoint,
+} from "../storage.ts";
+import { checkedRecord } from "../stored_record.ts";
+import { closedStorage, unavailable } from "../unavailable.ts";
+import { counts, timeline } from "./counters.ts";
+import { KnownRecords } from "./known.ts";
+import { type KvDb, prune, rebuild } from "./maintenance.ts";
+import type { Key } from "./projections.ts";
+import { KvWakeups } from "./wakeups.ts";
+import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
+
+/** Options of the KV backend. */
+export interface KvOptions {
+  /** First element of every key (default `"taskflow"`), so an app can share its KV database. */
+  prefix?: string;
+  /**
+   * Enqueue one KV queue message per write that makes jobs ready or scheduled, as a worker
+   * wake-up (default false; `openStorage` turns it on for Deno's default database, off Deploy).
+   * A local file wakes other processes through `<file>.wake/` instead: KV delivers another
+   * process's messages only by a 60 s poll, and undelivered messages pile up for workers to
+   * drain later.
+   */
+  queueWakeups?: boolean;
+}
+
+/** Storage on a Deno KV database. */
+export class KvStorage implements Storage {
+  readonly limits = { args: 30 * 1024, result: 16 * 1024 };
+  readonly notifier: Notifier;
+  readonly address: string;
+  readonly kv: Deno.Kv;
+  #p: string;
+  #closed = false;
+  #wakeups: KvWakeups;
+  /** Records kept from ready and due listings for the claims and promotions that follow. */
+  #known = new KnownRecords();
+  #writer: KvWriter;
+  #db: KvDb;
+
+  /** Wraps an open `Deno.Kv`; `address` names it in messages. */
+  constructor(kv: Deno.Kv, address: string, options: KvOptions = {}) {
+    this.kv = kv;
+    this.address = address;
+    this.#p = options.prefix ?? "taskflow";
+    this.#wakeups = new KvWakeups(kv, options.queueWakeups ?? false);
+    this.notifier = { listen: (wake) => this.#wakeups.listen(wake) };
+    const key = this.#key.bind(this);
+    this.#writer = new KvWriter(kv, address, key, { wakeups: this.#wakeups, known: this.#known });
+    this.#db = { kv, key, writer: this.#writer };
+  }
+
+  /** Opens the database at `path` (absent: Deno's default database, the project's KV on Deploy). */
+  static async open(
+    path: string | undefined,
+    address: string,
+    options?: KvOptions,
+  ): Promise<KvStorage> {
+    try {
+      const storage = new KvStorage(await Deno.openKv(path), address, options);
+      if (path && path !== ":memory:" && !/^https?:/.test(path)) {
+        await storage.#wakeups.useDirectory(path);
+      }
+      return storage;
+    } catch (error) {
+      throw unavailable(address, error);
+    }
+  }
+
+  #key(...parts: Deno.KvKeyPart[]): Key {
+    return [this.#p, ...parts];
+  }
+
+  append(changes: readonly Change[]): Promise<AppendResult[]> {
+    this.#open();
+    return this.#writer.append(changes);
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    this.#open();
+    return checkedRecord(id, (await this.kv.get<JobRecord>(this.#key("job", id))).value);
+  }
+
+  async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
+    this.#open();
+    const entries = await getMany<JobRecord>(this.kv, ids.map((id) => this.#key("job", id)));
+    return entries.map((entry, i) => checkedRecord(ids[i], entry.value));
+  }
+
+  /**
+   * Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. For a
+   * ready queue or of due jobs they are also kept in #known for the write that follows.
+   */
+  async #listed(ids: readonly string[], remember = false): Promise<JobRecord[]> {
+    const entries = await getMany<JobRecord>(this.kv, ids.map((id) => this.#key("job", id)));
+    return entries.flatMap((entry, i) => {
+      try {
+        const record = checkedRecord(ids[i], entry.value);
+        if (!record) return [];
+        if (remember) this.#known.keep(ids[i], entry as Deno.KvEntry<JobRecord>);
+        return record;
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  async events(id: string): Promise<JobEvent[]> {
+    this.#open();
+    const events: JobEvent[] = [];
+    for await (const entry of this.kv.list<JobEvent>({ prefix: this.#key("ev", id) })) {
+      events.push(entry.value);
+    }
+    return events;
+  }
+
+  async list(query: ListQuery): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 50;
+    const selector = query.state !== undefined
+      ? { prefix: this.#key("state", query.state) }
+      : { prefix: this.#key("ready", query.queue) };
+    const iterator = this.kv.list(selector, {
+      limit,
+      cursor: query.cursor,
+      reverse: query.state !== undefined,
+    });
+    const ids: string[] = [];
+    try {
+      for await (const entry of iterator) ids.push(entry.key[entry.key.length - 1] as string);
+    } catch (error) {
+      if (query.cursor === undefined) throw error;
+      throw badCursor(query.cursor);
+    }
+    const records = await this.#listed(ids, query.state === undefined);
+    const page: Page = { jobs: records };
+    if (ids.length === limit) page.cursor = iterator.cursor;
+    return page;
+  }
+
+  counts(): Promise<Counts> {
+    this.#open();
+    return counts(this.kv, this.#key.bind(this));
+  }
+
+  timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
+    this.#open();
+    return timeline(this.kv, this.#key.bind(this), { resolution, from, to });
+  }
+
+  async due(
+    query: { state: "Scheduled" | "Processing"; before: number; limit: number },
+  ): Promise<JobRecord[]> {
+    this.#open();
+    const ids: string[] = [];
+    if (query.state === "Scheduled") {
+      const entries = this.kv.list(
+        { start: this.#key("due"), end: this.#key("due", query.before + 1) },
+        { limit: query.limit },
+      );
+      for await (const entry of entries) ids.push(entry.key[3] as string);
+    } else {
+      for await (const entry of this.kv.list<Lease>({ prefix: this.#key("lease") })) {
+        if (ids.length >= query.limit) break;
+        if (entry.value.until <= query.before) ids.push(entry.key[2] as string);
+      }
+    }
+    return await this.#listed(ids, true);
+  }
+
+  async search(query: SearchQuery): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 50;
+    const prefix = query.namePrefix;
+    const iterator = this.kv.list(
+      { start: this.#key("name", prefix), end: this.#key("name", `${prefix}\uffff`) },
+      { limit, cursor: query.cursor },
+    );
+    const ids: string[] = [];
+    try {
+      for await (const entry of iterator) ids.push(entry.key[4] as string);
+    } catch (error) {
+      if (query.cursor === undefined) throw error;
+      throw badCursor(query.cursor);
+    }
+    const page: Page = {
+      jobs: await this.#listed(ids),
+    };
+    if (ids.length === limit) page.cursor = iterator.cursor;
+    return page;
+  }
+
+  async pausedQueues(): Promise<string[]> {
+    this.#open();
+    const queues: string[] = [];
+    for await (const entry of this.kv.list({ prefix: this.#key("paused") })) {
+      queues.push(entry.key[2] as string);
+    }
+    return queues;
+  }
+
+  async pauseQueue(queue: string, paused: boolean): Promise<void> {
+    this.#open();
+    if (paused) await this.kv.set(this.#key("paused", queue), true);
+    else await this.kv.delete(this.#key("paused", queue));
+  }
+
+  async lease(id: string): Promise<Lease | null> {
+    this.#open();
+    return (await this.kv.get<Lease>(this.#key("lease", id))).value;
+  }
+
+  async heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
+    this.#open();
+    const lost: string[] = [];
+    // The server record and up to 99 leases go in one atomic write; more leases take more.
+    const chunk = MAX_CHECKS - 1;
+    for (let i = 0; i === 0 || i < beat.leases.length; i += chunk) {
+      lost.push(...await this.#beatChunk(beat.leases.slice(i, i + chunk), beat, i === 0));
+    }
+    return { lost };
+  }
+
+  async #beatChunk(ids: string[], beat: Heartbeat, withServer: boolean): Promise<string[]> {
+    for (let attempt = 1;; attempt++) {
+      const entries = await getMany<Lease>(this.kv, ids.map((id) => this.#key("lease", id)));
+      const atomic = this.kv.atomic();
+      if (withServer) {
+        const record = { ...beat.server, expiresAt: beat.server.lastSeen + beat.ttlMs };
+        atomic.set(this.#key("server", beat.server.id), record, { expireIn: beat.ttlMs });
+      }
+      const lost: string[] = [];
+      for (const entry of entries) {
+        if (entry.value?.serverId !== beat.server.id) {
+          lost.push(entry.key[2] as string);
+          continue;
+        }
+        atomic.check(entry).set(entry.key, { serverId: beat.server.id, until: beat.leaseUntil });
+      }
+      // A check fails only when a job finished or moved meanwhile: read again and retry.
+      if ((await this.#writer.commit(atomic)).ok) return lost;
+      if (attempt >= 50) {
+        throw new StorageUnavailableError(this.address, "leases kept changing during a heartbeat");
+      }
+    }
+  }
+
+  async servers(): Promise<ServerInfo[]> {
+    this.#open();
+    const now = Date.now();
+    const servers: ServerInfo[] = [];
+    type Stored = ServerInfo & { expiresAt: number };
+    for await (const entry of this.kv.list<Stored>({ prefix: this.#key("server") })) {
+      const { expiresAt, ...info } = entry.value;
+      if (expiresAt > now) servers.push(info);
+    }
+    return servers;
+  }
+
+  async removeServer(id: string): Promise<void> {
+    this.#open();
+    await this.kv.delete(this.#key("server", id));
+  }
+
+  readonly recurring: RecordStore = this.#store("recurring");
+  readonly batches: RecordStore = this.#store("batch");
+
+  #store(room: string): RecordStore {
+    return {
+      get: async (id) => {
+        this.#open();
+        return (await this.kv.get<RecurringRecord>(this.#key(room, id))).value;
+      },
+      list: async () => {
+        this.#open();
+        const all: RecurringRecord[] = [];
+        for await (const entry of this.kv.list<RecurringRecord>({ prefix: this.#key(room) })) {
+          all.push(entry.value);
+        }
+        return all;
+      },
+      put: async (record, expect) => {
+        this.#open();
+        const entry = await this.kv.get<RecurringRecord>(this.#key(room, record.id));
+        if (!canPut(entry.value, expect)) return false;
+        return (await this.#writer.commit(this.kv.atomic().check(entry).set(entry.key, record))).ok;
+      },
+      delete: async (id, expect) => {
+        this.#open();
+        const entry = await this.kv.get<RecurringRecord>(this.#key(room, id));
+        if (!canDelete(entry.value, expect)) return false;
+        return (await this.#writer.commit(this.kv.atomic().check(entry).delete(entry.key))).ok;
+      },
+    };
+  }
+
+  async batchCounts(id: string): Promise<BatchCounts> {
+    this.#open();
+    const counts = zeroBatchCounts();
+    for await (const entry of this.kv.list<Deno.KvU64>({ prefix: this.#key("batchcount", id) })) {
+      counts[entry.key[3] as keyof BatchCounts] = Number(BigInt.asIntN(64, entry.value.value));
+    }
+    return counts;
+  }
+
+  rebuild(derive: Derive): Promise<RebuildResult> {
+    this.#open();
+    return rebuild(this.#db, derive);
+  }
+
+  prune(now: number): Promise<void> {
+    this.#open();
+    return prune(this.#db, now);
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#wakeups.close();
+      this.kv.close();
+    }
+    return Promise.resolve();
+  }
+
+  #open(): void {
+    if (this.#closed) throw closedStorage(this.address);
+  }
+}

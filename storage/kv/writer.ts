@@ -1,0 +1,227 @@
+/**
+ * @module
+ * The KV append path: commits are checked against their stored versionstamps and packed into
+ * as few atomic operations as KV's limits allow (writes are fsync-bound, so fewer atomics is
+ * more jobs per second); a failed check drops only the changes that conflicted.
+ */
+
+import type { JobRecord } from "../../lib/job.ts";
+import { checkChange, effectsOf } from "../effects.ts";
+import { PayloadTooLargeError, StorageUnavailableError } from "../errors.ts";
+import type { AppendResult, Change } from "../storage.ts";
+import { message, unavailable } from "../unavailable.ts";
+import type { KnownRecords } from "./known.ts";
+import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
+import { type KvWakeups, WAKE } from "./wakeups.ts";
+
+// Limits of one atomic operation; we stay a little under each.
+export const MAX_CHECKS = 100;
+const MAX_MUTATIONS = 950;
+export const MAX_BYTES = 700 * 1024;
+const MAX_VALUE_CHARS = 60 * 1024;
+const GET_MANY = 10; // kv.getMany takes at most 10 keys
+const MAX_QUEUE_DELAY = 30 * 86_400_000; // kv.enqueue's longest delay
+const LOCK_RETRIES = 200; // ~5 s of waiting for another process's write lock
+
+/** Writes of one KV storage. */
+export class KvWriter {
+  #kv: Deno.Kv;
+  #address: string;
+  #key: KeyOf;
+  #wakeups: KvWakeups;
+  #known: KnownRecords;
+
+  /** Writes to `kv` (named `address` in errors) under the keys of `key`. */
+  constructor(
+    kv: Deno.Kv,
+    address: string,
+    key: KeyOf,
+    parts: { wakeups: KvWakeups; known: KnownRecords },
+  ) {
+    this.#kv = kv;
+    this.#address = address;
+    this.#key = key;
+    this.#wakeups = parts.wakeups;
+    this.#known = parts.known;
+  }
+
+  /** Appends `changes` (see the storage contract), packed into as few atomics as fit. */
+  async append(changes: readonly Change[]): Promise<AppendResult[]> {
+    // A malformed commit is refused before anything is written.
+    changes.forEach(checkChange);
+    const results: AppendResult[] = new Array(changes.length);
+    // A job touched twice in one call: the later change waits for a later round.
+    let pending = changes.map((change, index) => ({ change, index }));
+    while (pending.length) {
+      const seen = new Set<string>();
+      const round: typeof pending = [];
+      const later: typeof pending = [];
+      for (const item of pending) {
+        const ids = item.change.commits.map((c) => c.id);
+        if (ids.some((id) => seen.has(id))) later.push(item);
+        else {
+          ids.forEach((id) => seen.add(id));
+          round.push(item);
+        }
+      }
+      await this.#appendRound(round, results);
+      pending = later;
+    }
+    return results;
+  }
+
+  async #appendRound(
+    round: { change: Change; index: number }[],
+    results: AppendResult[],
+  ): Promise<void> {
+    const commits = round.flatMap(({ change }) => change.commits);
+    const current = await this.#known.current(commits, (ids) => this.readRecords(ids));
+    let batch: { change: Change; index: number }[] = [];
+    const WAKEUPS = 2; // at most one immediate and one delayed queue message per atomic
+    let checks = 0, mutations = WAKEUPS, bytes = 0;
+    const flush = async () => {
+      if (batch.length) await this.#commitBatch(batch, current, results);
+      batch = [];
+      checks = bytes = 0;
+      mutations = WAKEUPS;
+    };
+    for (const item of round) {
+      const conflicts = item.change.commits
+        .filter((c) => (current.get(c.id)?.value?.version ?? 0) !== c.expect)
+        .map((c) => c.id);
+      if (conflicts.length) {
+        results[item.index] = { ok: false, conflicts };
+        continue;
+      }
+      const size = this.#measure(item.change);
+      if (
+        checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
+        bytes + size.bytes > MAX_BYTES
+      ) await flush();
+      batch.push(item);
+      checks += size.checks;
+      mutations += size.mutations;
+      bytes += size.bytes;
+    }
+    await flush();
+  }
+
+  #measure(change: Change): { checks: number; mutations: number; bytes: number } {
+    let mutations = 0, bytes = 0;
+    for (const commit of change.commits) {
+      const recordChars = JSON.stringify(commit.record).length;
+      if (recordChars > MAX_VALUE_CHARS) {
+        throw new PayloadTooLargeError(`job ${commit.id} record`, recordChars, MAX_VALUE_CHARS);
+      }
+      bytes += 2 * (recordChars + JSON.stringify(commit.events).length) + 512;
+      mutations += commit.events.length + 16;
+    }
+    return { checks: change.commits.length, mutations, bytes };
+  }
+
+  /** Commits a batch; on a failed check, drops the changes that conflicted and tries again. */
+  async #commitBatch(
+    batch: { change: Change; index: number }[],
+    current: Map<string, Deno.KvEntryMaybe<JobRecord>>,
+    results: AppendResult[],
+  ): Promise<void> {
+    while (batch.length) {
+      const atomic = this.#kv.atomic();
+      // Counters one batch moves many times are summed once per key.
+      const sums = new Sums();
+      let earliestDue = Infinity, ready = false;
+      for (const { change } of batch) {
+        for (const commit of change.commits) {
+          const entry = current.get(commit.id)!;
+          atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
+          atomic.set(entry.key, commit.record);
+          for (const event of commit.events) {
+            atomic.set(this.#key("ev", commit.id, event.seq), event);
+          }
+          const effects = effectsOf(entry.value, commit);
+          moveIndexes(atomic, this.#key, effects);
+          count(sums, this.#key, effects);
+          if (commit.lease) atomic.set(this.#key("lease", commit.id), commit.lease);
+          if (commit.record.state === "Enqueued") ready = true;
+          if (commit.record.state === "Scheduled") {
+            earliestDue = Math.min(earliestDue, commit.record.runAt ?? 0);
+          }
+        }
+      }
+      for (const { key, delta } of sums.values()) {
+        if (delta !== 0) atomic.sum(key, u64(delta));
+      }
+      if (this.#wakeups.queue && ready) atomic.enqueue(WAKE);
+      if (this.#wakeups.queue && earliestDue < Infinity) {
+        const delay = Math.max(0, Math.min(earliestDue - Date.now(), MAX_QUEUE_DELAY));
+        atomic.enqueue(WAKE, { delay });
+      }
+      const outcome = await this.commit(atomic);
+      if (outcome.ok) {
+        for (const { index } of batch) results[index] = { ok: true };
+        this.#known.remember(batch, outcome.versionstamp, (id) => this.#key("job", id));
+        if (ready || earliestDue <= Date.now()) this.#wakeups.wake();
+        if (ready || earliestDue < Infinity) this.#wakeups.touch();
+        return;
+      }
+      // Someone else wrote one of these jobs since we read it: find which, and retry the rest.
+      const fresh = await this.readRecords(
+        batch.flatMap(({ change }) => change.commits.map((c) => c.id)),
+      );
+      const survivors: typeof batch = [];
+      for (const item of batch) {
+        const conflicts = item.change.commits
+          .filter((c) => (fresh.get(c.id)?.value?.version ?? 0) !== c.expect)
+          .map((c) => c.id);
+        if (conflicts.length) results[item.index] = { ok: false, conflicts };
+        else survivors.push(item);
+      }
+      for (const [id, entry] of fresh) current.set(id, entry);
+      batch = survivors;
+    }
+  }
+
+  /** Commits `atomic`, waiting out another process's write lock. */
+  async commit(atomic: Deno.AtomicOperation): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await atomic.commit();
+      } catch (error) {
+        const text = message(error);
+        if (/too large/i.test(text)) {
+          throw new PayloadTooLargeError("an atomic write to Deno KV", MAX_BYTES, MAX_BYTES);
+        }
+        // Another process holds SQLite's write lock; KV does not wait for it, so we do.
+        if (/database is locked|busy/i.test(text) && attempt < LOCK_RETRIES) {
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 * attempt, 50)));
+          continue;
+        }
+        throw unavailable(this.#address, error);
+      }
+    }
+  }
+
+  /** Commits an unchecked `atomic`; a refusal is an error. */
+  async commitOrThrow(atomic: Deno.AtomicOperation): Promise<void> {
+    const outcome = await this.commit(atomic);
+    if (!outcome.ok) {
+      throw new StorageUnavailableError(this.#address, "an unchecked write was refused");
+    }
+  }
+
+  /** The stored entries of job records `ids` (each once). */
+  async readRecords(ids: readonly string[]): Promise<Map<string, Deno.KvEntryMaybe<JobRecord>>> {
+    const keys = [...new Set(ids)].map((id) => this.#key("job", id));
+    const entries = await getMany<JobRecord>(this.#kv, keys);
+    return new Map(entries.map((entry) => [entry.key[2] as string, entry]));
+  }
+}
+
+/** Entries of `keys`, read in parallel chunks of what one getMany takes. */
+export async function getMany<T>(kv: Deno.Kv, keys: Key[]): Promise<Deno.KvEntryMaybe<T>[]> {
+  const chunks: Promise<Deno.KvEntryMaybe<T>[]>[] = [];
+  for (let i = 0; i < keys.length; i += GET_MANY) {
+    chunks.push(kv.getMany<T[]>(keys.slice(i, i + GET_MANY)));
+  }
+  return (await Promise.all(chunks)).flat();
+}

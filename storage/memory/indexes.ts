@@ -1,0 +1,106 @@
+/**
+ * @module
+ * The memory backend's projections besides the records: indexes, leases, counters and time
+ * buckets, moved by the effects of each transition (the same `effectsOf` as every backend).
+ */
+
+import type { Lease } from "../../lib/projection.ts";
+import type { State } from "../../lib/states.ts";
+import {
+  type DueEntry,
+  type Effects,
+  type ReadyEntry,
+  type StateEntry,
+  zeroBatchCounts,
+  zeroDurations,
+  zeroStates,
+  zeroTotals,
+} from "../effects.ts";
+import type { BatchCounts, Counts, Resolution } from "../storage.ts";
+import { SortedSet, type Tuple } from "./sorted.ts";
+
+const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
+const readyKey = (e: ReadyEntry): Tuple => [e.rank, e.at, e.id];
+const dueKey = (e: DueEntry): Tuple => [e.runAt, e.id];
+
+/** Everything a transition moves besides the record and the log. */
+export class MemoryIndexes {
+  byState = new Map<State, SortedSet>();
+  ready = new Map<string, SortedSet>();
+  due = new SortedSet();
+  leases = new Map<string, Lease>();
+  gauges = new Map<string, Record<State, number>>();
+  totals = zeroTotals();
+  /** Time buckets by resolution, then by start (no key string made per hit). */
+  buckets = new Map<Resolution, Map<number, { succeeded: number; failed: number }>>();
+  batchCounts = new Map<string, BatchCounts>();
+  names = new SortedSet();
+  durations = zeroDurations();
+  retrying = 0;
+
+  /** Applies one transition's effects. */
+  apply(effects: Effects): void {
+    if (effects.removeState) {
+      this.stateSet(effects.removeState.state).delete(stateKey(effects.removeState));
+    }
+    if (effects.addState) this.stateSet(effects.addState.state).add(stateKey(effects.addState));
+    if (effects.removeReady) {
+      this.readySet(effects.removeReady.queue).delete(readyKey(effects.removeReady));
+    }
+    if (effects.addReady) this.readySet(effects.addReady.queue).add(readyKey(effects.addReady));
+    if (effects.removeDue) this.due.delete(dueKey(effects.removeDue));
+    if (effects.addDue) this.due.add(dueKey(effects.addDue));
+    if (effects.dropLease && effects.removeState) this.leases.delete(effects.removeState.id);
+    for (const { queue, state, delta } of effects.gauges) {
+      const gauge = this.gauges.get(queue) ?? zeroStates();
+      gauge[state] += delta;
+      this.gauges.set(queue, gauge);
+    }
+    for (const total of effects.totals) this.totals[total]++;
+    this.retrying += effects.retrying;
+    if (effects.batch) {
+      const counts = this.batchCounts.get(effects.batch.id) ?? zeroBatchCounts();
+      for (const { kind, delta } of effects.batch.deltas) counts[kind] += delta;
+      this.batchCounts.set(effects.batch.id, counts);
+    }
+    if (effects.addName) {
+      const { name, createdAt, id } = effects.addName;
+      this.names.add([name, -createdAt, id]);
+    }
+    for (const { bucket, ms } of effects.durations) {
+      this.durations.counts[bucket]++;
+      this.durations.sumMs += ms;
+    }
+    for (const hit of effects.buckets) {
+      let buckets = this.buckets.get(hit.resolution);
+      if (!buckets) this.buckets.set(hit.resolution, buckets = new Map());
+      let bucket = buckets.get(hit.at);
+      if (!bucket) buckets.set(hit.at, bucket = { succeeded: 0, failed: 0 });
+      bucket[hit.kind]++;
+    }
+  }
+
+  /** The counters as `counts()` returns them (copies). */
+  counts(): Counts {
+    const states = zeroStates();
+    const queues: Counts["queues"] = {};
+    for (const [queue, gauge] of this.gauges) {
+      queues[queue] = { ...gauge };
+      for (const [state, n] of Object.entries(gauge)) states[state as State] += n;
+    }
+    const durations = { counts: [...this.durations.counts], sumMs: this.durations.sumMs };
+    return { states, queues, totals: { ...this.totals }, durations, retrying: this.retrying };
+  }
+
+  stateSet(state: State): SortedSet {
+    let set = this.byState.get(state);
+    if (!set) this.byState.set(state, set = new SortedSet());
+    return set;
+  }
+
+  readySet(queue: string): SortedSet {
+    let set = this.ready.get(queue);
+    if (!set) this.ready.set(queue, set = new SortedSet());
+    return set;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * @module
+ * The Redis append path: changes are packed into calls of the append script (bounded in size),
+ * sent in order and pipelined, and each reply is read back as applied or refused; refused
+ * calls' other changes go again. A claim is one call that also returns the next ready records.
+ */
+
+import type { JobRecord } from "../../lib/job.ts";
+import { checkChange } from "../effects.ts";
+import type { AppendResult, Change, Commit } from "../storage.ts";
+import { AppendCall } from "./append_call.ts";
+import { type RedisDb, SCRIPTS } from "./context.ts";
+import { type Keys, READY_ID_AT } from "./keys.ts";
+import type { Reply } from "./protocol.ts";
+import { getMany } from "./reads.ts";
+
+/** Most arguments and characters sent in one append call; larger appends take several. */
+const MAX_CALL_ARGS = 20_000;
+const MAX_CALL_CHARS = 4 * 1024 * 1024;
+/** Most changes per call: a larger append is split, so Redis runs one while the next is encoded. */
+const PIPELINE_CHANGES = 250;
+
+/** A claim: commits apply only to the first `head` ready jobs of `queues`; `peek` come back. */
+export interface ClaimCall {
+  queues: readonly string[];
+  head: number;
+  peek: number;
+}
+
+/** Options of {@link append}. */
+export interface AppendOptions {
+  /** Rebuild: no log, stream or wake-up is written. */
+  replay?: boolean;
+  /** A claim (one call; the caller keeps it small). */
+  claim?: ClaimCall;
+}
+
+/** A packed call and the indexes (into the changes) of the changes it holds. */
+interface Packed {
+  call: AppendCall;
+  indexes: number[];
+}
+
+/**
+ * Appends `changes` in calls of the append script. A call applies all its changes or none: the
+ * changes it refuses get their conflicts, and the rest go again in a new call.
+ */
+export async function append(
+  db: RedisDb,
+  changes: readonly Change[],
+  options: AppendOptions = {},
+): Promise<{ results: AppendResult[]; records: JobRecord[] }> {
+  const results: AppendResult[] = new Array(changes.length);
+  const befores = await beforesOf(db, changes, results);
+  let pending = changes.flatMap((_, i) => results[i] ? [] : [i]);
+  let records: JobRecord[] = [];
+  for (let round = 0;; round++) {
+    const calls: Promise<number[]>[] = [];
+    for (const packed of pack(db.keys, changes, pending, befores, options, round === 0)) {
+      calls.push(
+        send(db, packed, options.claim).then((reply) => {
+          const read = readReply(reply, packed.indexes, results);
+          records = read.records;
+          return read.again;
+        }),
+      );
+    }
+    // Every call settles before this returns (none is left running unobserved); the first
+    // failure is the one reported.
+    const settled = await Promise.allSettled(calls);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) throw failed.reason;
+    pending = settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
+    if (!pending.length) return { results, records };
+  }
+}
+
+/**
+ * Packs the `pending` changes into calls, yielding each as soon as it is full, so that it is
+ * sent while the next is encoded. A job goes in at most one change of a call. A claim is one
+ * call, sent even when empty in its first round (it then only peeks).
+ */
+function* pack(
+  keys: Keys,
+  changes: readonly Change[],
+  pending: readonly number[],
+  befores: Map<Commit, JobRecord | null>,
+  options: AppendOptions,
+  first: boolean,
+): Generator<Packed> {
+  let packed: Packed = { call: new AppendCall(keys, options.replay), indexes: [] };
+  for (const index of pending) {
+    const { call } = packed;
+    const full = call.args > MAX_CALL_ARGS || call.chars > MAX_CALL_CHARS ||
+      call.changes >= PIPELINE_CHANGES;
+    if ((full || call.holds(changes[index].commits)) && !options.claim) {
+      yield packed;
+      packed = { call: new AppendCall(keys, options.replay), indexes: [] };
+    }
+    packed.call.add(
+      changes[index].commits.map((commit) => ({ commit, before: befores.get(commit)! })),
+    );
+    packed.indexes.push(index);
+  }
+  if (packed.indexes.length || (options.claim && first)) yield packed;
+}
+
+/** Sends one call (see the script's header for the order of its arguments). */
+function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Promise<Reply> {
+  const k = db.keys;
+  const { queues = [], head = 0, peek = 0 } = claim ?? {};
+  const header = [
+    k.pos,
+    k.events,
+    k.jobs,
+    k.prefix,
+    call.wake ? k.wake : "",
+    String(queues.length),
+  ];
+  for (const queue of queues) header.push(k.ready(queue));
+  if (queues.length) header.push(String(head), String(peek), String(READY_ID_AT));
+  header.push(String(call.changes));
+  return SCRIPTS.append.run(db.conn, [header, call.commits, call.operations()]);
+}
+
+/**
+ * Reads a call's reply into `results`. Refused: `[per-change conflicts]`, and the changes
+ * without conflicts come back to go again; applied: the peeked records.
+ */
+function readReply(
+  reply: Reply,
+  indexes: readonly number[],
+  results: AppendResult[],
+): { again: number[]; records: JobRecord[] } {
+  const replies = reply as Reply[];
+  if (replies.length === 1 && Array.isArray(replies[0])) {
+    const again: number[] = [];
+    (replies[0] as string[][]).forEach((conflicts, i) => {
+      if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
+      else again.push(indexes[i]);
+    });
+    return { again, records: [] };
+  }
+  for (const index of indexes) results[index] = { ok: true };
+  const records = (replies as (string | null)[]).flatMap((json) =>
+    json === null ? [] : [JSON.parse(json) as JobRecord]
+  );
+  return { again: [], records };
+}
+
+/**
+ * The record each commit was built on: its `before`, the record an earlier commit of the same
+ * append leaves, or (for commits built without one) the stored record. A commit whose stored
+ * job is not at its version is refused here, in `results`.
+ */
+async function beforesOf(
+  db: RedisDb,
+  changes: readonly Change[],
+  results: AppendResult[],
+): Promise<Map<Commit, JobRecord | null>> {
+  const befores = new Map<Commit, JobRecord | null>();
+  const latest = new Map<string, JobRecord>();
+  const unknown: Commit[] = [];
+  // A malformed commit is refused before anything is sent.
+  changes.forEach(checkChange);
+  for (const change of changes) {
+    for (const commit of change.commits) {
+      const known = commit.expect === 0 ? null : commit.before ??
+        (latest.get(commit.id)?.version === commit.expect ? latest.get(commit.id) : undefined);
+      if (known === undefined) unknown.push(commit);
+      else befores.set(commit, known);
+      latest.set(commit.id, commit.record);
+    }
+  }
+  if (!unknown.length) return befores;
+  const stored = await getMany(db, [...new Set(unknown.map((commit) => commit.id))]);
+  const byId = new Map(stored.flatMap((record) => record ? [[record.id, record]] : []));
+  for (const commit of unknown) {
+    const record = byId.get(commit.id);
+    if (record?.version === commit.expect) befores.set(commit, record);
+  }
+  changes.forEach((change, i) => {
+    const conflicts = change.commits.filter((commit) => !befores.has(commit)).map((c) => c.id);
+    if (conflicts.length) results[i] = { ok: false, conflicts };
+  });
+  return befores;
+}

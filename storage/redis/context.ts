@@ -1,0 +1,49 @@
+/**
+ * @module
+ * What the parts of the Redis backend share: the connection, the key names and the scripts.
+ */
+
+import type { RespConnection } from "./connection.ts";
+import type { Keys } from "./keys.ts";
+import { APPEND } from "./lua/append.ts";
+import { HEARTBEAT } from "./lua/heartbeat.ts";
+import { PAGE } from "./lua/page.ts";
+import { RECURRING } from "./lua/recurring.ts";
+import type { Reply } from "./protocol.ts";
+import { Script } from "./scripts.ts";
+
+/** The scripts, each with the number of keys it takes. */
+export const SCRIPTS = {
+  append: new Script(APPEND, 3),
+  page: new Script(PAGE, 2),
+  heartbeat: new Script(HEARTBEAT, 4),
+  recurring: new Script(RECURRING, 1),
+};
+
+/** One Redis storage's connection and keys. */
+export interface RedisDb {
+  conn: RespConnection;
+  keys: Keys;
+}
+
+/** Sends one command (numbers become their text). */
+export function command(db: RedisDb, ...args: (string | number)[]): Promise<Reply> {
+  return db.conn.call(args.map(String));
+}
+
+/** Runs a script with its keys and arguments (numbers become their text). */
+export function script(
+  db: RedisDb,
+  name: keyof typeof SCRIPTS,
+  args: (string | number)[],
+): Promise<Reply> {
+  return SCRIPTS[name].run(db.conn, [args.map(String)]);
+}
+
+/** A flat `[field, value, ...]` reply (HGETALL) as an object. */
+export function fields(reply: Reply): Record<string, string> {
+  const out: Record<string, string> = {};
+  const flat = (reply ?? []) as string[];
+  for (let i = 0; i < flat.length; i += 2) out[flat[i]] = flat[i + 1];
+  return out;
+}

@@ -1,0 +1,173 @@
+/**
+ * @module
+ * The append script: every job transition, group-committed. Its ARGV is built by
+ * `../append_call.ts`, which computes every index move and counter in TypeScript, so the
+ * script only compares and writes.
+ */
+
+/** Applies a call's changes all together or not at all; see the header. */
+export const APPEND = `--[[
+append: applies a batch of changes (group commit), all of them or none.
+Per commit it compares the job's stored position with the position the commit was built on
+(the version and a hash of everything that places the job in the indexes). When a
+change fails that check, or (in a claim) names a job that is not among the first H ready jobs,
+nothing is written and every failed change's job ids come back: lib sends the rest again.
+Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the capped events
+stream (field: job id, value: its events as a JSON array), stores the new positions, and runs
+the operations lib computed for the batch (index moves, record writes, leases, counters, time
+buckets; already merged per key, so each is one multi-member command).
+
+KEYS[1] pos hash (id -> position)   KEYS[2] events stream (capped)   KEYS[3] jobs hash
+ARGV[1] key prefix with its colon, e.g. "taskflow:" (log:<id> keys)
+ARGV[2] channel to PUBLISH a wake-up on after writing ("" for none)
+ARGV[3] number Q of ready-index keys of a claim (0 for a plain append); ARGV[4..3+Q] the keys
+then, only when Q > 0 (a claim), three more:
+  head size H: a commit applies only if its job is among the first H ready jobs of those keys
+    (claim order: key order, then the ready index)
+  peek size P: how many ready jobs (after the writes) to return, with their records (P is at
+    most lib's MAX_CLAIM, 500: one HMGET)
+  where the job id starts in a ready member
+then: number of changes; then per change: number of commits; then per commit:
+  id, position it was built on ("" when the job must not exist), new position,
+  number of events, events (JSON)...
+then: number of operations; per operation: command, key, number of arguments, arguments...
+  (command "BUCKET" takes field, increment, expiry: HINCRBY, then PEXPIREAT when the field is new)
+Returns, when every change applied: the first P ready jobs' records (an empty array for P = 0);
+when a change was refused: { results }, where results has one array per change, empty when it
+would apply, else the ids that differed. (Flat on success: Redis checks every table of a reply
+for error and status fields, which for the empty conflict lists of 50 applied changes cost more
+than the rest of the reply.)
+]]
+-- Globals read once: each use of a global (ARGV too) is a table lookup in Lua.
+local ARGV, KEYS = ARGV, KEYS
+local call, tonumber, unpack, ipairs = redis.call, tonumber, unpack, ipairs
+local byte = string.byte
+local sub, concat, min = string.sub, table.concat, math.min
+local prefix, channel = ARGV[1], ARGV[2]
+local CHUNK = 500
+local nq = tonumber(ARGV[3])
+local queues = {}
+for q = 1, nq do queues[q] = ARGV[3 + q] end
+local headSize, peekSize, idAt, i = 0, 0, 0, 4 + nq
+if nq > 0 then
+  headSize, peekSize, idAt = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  i = i + 3
+end
+
+local function head(limit)
+  local ids = {}
+  for _, key in ipairs(queues) do
+    if #ids >= limit then break end
+    local members = call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, limit - #ids)
+    for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
+  end
+  return ids
+end
+
+-- First pass: where each commit's part starts (at[k]) and how many events it has (nev[k]);
+-- change c holds commits first[c] .. first[c + 1] - 1; every job's stored position comes with
+-- one HMGET per 500 ids. Counts are mostly one digit: those are read with string.byte, cheaper
+-- than tonumber's strtod (here and in the operations).
+local at, nev, first, ids, pos = {}, {}, {}, {}, {}
+local ncommits, nids = 0, 0
+local nchanges = tonumber(ARGV[i])
+i = i + 1
+for c = 1, nchanges do
+  first[c] = ncommits + 1
+  local j = i + 1
+  local count = ARGV[i]
+  for _ = 1, #count == 1 and byte(count) - 48 or tonumber(count) do
+    local id = ARGV[j]
+    if pos[id] == nil then
+      pos[id] = false
+      nids = nids + 1
+      ids[nids] = id
+    end
+    local n = ARGV[j + 3]
+    n = #n == 1 and byte(n) - 48 or tonumber(n)
+    ncommits = ncommits + 1
+    at[ncommits], nev[ncommits] = j, n
+    j = j + 4 + n
+  end
+  i = j
+end
+first[nchanges + 1] = ncommits + 1
+local ops = i
+for s = 1, nids, CHUNK do
+  local last = min(s + CHUNK - 1, nids)
+  local found = call('HMGET', KEYS[1], unpack(ids, s, last))
+  for k = 1, #found do pos[ids[s + k - 1]] = found[k] end
+end
+
+local atHead = nil
+if nq > 0 and headSize > 0 then
+  atHead = {}
+  for _, id in ipairs(head(headSize)) do atHead[id] = true end
+end
+
+-- Every change is checked; any conflict refuses the whole call, and each change's conflicting
+-- job ids come back (an empty list for a change that would apply).
+local results, refused, none = {}, false, {}
+for c = 1, nchanges do
+  local conflicts = nil
+  for k = first[c], first[c + 1] - 1 do
+    local a = at[k]
+    local id, built = ARGV[a], ARGV[a + 1]
+    local stored = pos[id]
+    if (built == '' and stored) or (built ~= '' and stored ~= built) or (atHead and not atHead[id]) then
+      conflicts = conflicts or {}
+      conflicts[#conflicts + 1] = id
+    end
+  end
+  if conflicts then
+    refused = true
+  else
+    for k = first[c], first[c + 1] - 1 do pos[ARGV[at[k]]] = ARGV[at[k] + 2] end
+  end
+  results[c] = conflicts or none
+end
+if refused then return { results } end
+
+local posPairs, feed, npairs, nfeed = {}, {}, 0, 0
+for k = 1, ncommits do
+  local a, n = at[k], nev[k]
+  local id = ARGV[a]
+  posPairs[npairs + 1], posPairs[npairs + 2] = id, ARGV[a + 2]
+  npairs = npairs + 2
+  if n > 0 then
+    local firstEvent, last = a + 4, a + 3 + n
+    local log = prefix .. 'log:' .. id
+    for s = firstEvent, last, CHUNK do
+      call('RPUSH', log, unpack(ARGV, s, min(s + CHUNK - 1, last)))
+    end
+    feed[nfeed + 1] = id
+    feed[nfeed + 2] = '[' .. (n == 1 and ARGV[firstEvent] or concat(ARGV, ',', firstEvent, last)) .. ']'
+    nfeed = nfeed + 2
+  end
+end
+for s = 1, npairs, 2 * CHUNK do
+  call('HSET', KEYS[1], unpack(posPairs, s, min(s + 2 * CHUNK - 1, npairs)))
+end
+
+local o = ops + 1
+for _ = 1, tonumber(ARGV[ops]) do
+  local command, key, n = ARGV[o], ARGV[o + 1], ARGV[o + 2]
+  n = #n == 1 and byte(n) - 48 or tonumber(n)
+  if command == 'BUCKET' then
+    if call('HINCRBY', key, ARGV[o + 3], ARGV[o + 4]) == tonumber(ARGV[o + 4]) then
+      call('PEXPIREAT', key, ARGV[o + 5])
+    end
+  else
+    call(command, key, unpack(ARGV, o + 3, o + 2 + n))
+  end
+  o = o + 3 + n
+end
+
+for s = 1, nfeed, 2 * CHUNK do
+  call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
+end
+if channel ~= '' then call('PUBLISH', channel, '1') end
+local next = peekSize > 0 and head(peekSize) or {}
+if #next == 0 then return {} end
+return call('HMGET', KEYS[3], unpack(next))
+`;

@@ -1,0 +1,114 @@
+/**
+ * @module
+ * Redis maintenance: rebuild (every projection recomputed from the per-job logs, written
+ * through the append script in replay mode), pruning of old time buckets, and key scans.
+ */
+
+import type { JobEvent } from "../../lib/events.ts";
+import type { Lease } from "../../lib/projection.ts";
+import {
+  type Change,
+  type Derive,
+  type RebuildResult,
+  type Resolution,
+  RESOLUTIONS,
+} from "../storage.ts";
+import { append } from "./append.ts";
+import { command, fields, type RedisDb } from "./context.ts";
+import { globEscape } from "./keys.ts";
+
+/** Jobs replayed per call by rebuild. */
+const REBUILD_BATCH = 200;
+/** Keys per DEL or UNLINK. */
+const DELETE_KEYS = 1_000;
+
+/** Every key matching `pattern` (SCAN may repeat keys; they are deduplicated). */
+export async function scan(db: RedisDb, pattern: string): Promise<string[]> {
+  const keys = new Set<string>();
+  let cursor = "0";
+  do {
+    const reply = await command(db, "SCAN", cursor, "MATCH", pattern, "COUNT", 1_000);
+    const [next, found] = reply as [string, string[]];
+    for (const key of found) keys.add(key);
+    cursor = next;
+  } while (cursor !== "0");
+  return [...keys];
+}
+
+/** Deletes `keys` (UNLINK: freed in the background), in bounded commands; returns how many. */
+export async function unlink(db: RedisDb, keys: readonly string[]): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < keys.length; i += DELETE_KEYS) {
+    deleted += await command(db, "UNLINK", ...keys.slice(i, i + DELETE_KEYS)) as number;
+  }
+  return deleted;
+}
+
+/** Recomputes every projection from the logs (the storage contract's `rebuild`). */
+export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResult> {
+  const k = db.keys;
+  const kept = await heldLeases(db);
+  const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.names];
+  for (const room of ["state", "ready", "bucket", "batchcount"]) {
+    stale.push(...await scan(db, `${globEscape(k.prefix)}${room}:*`));
+  }
+  for (let i = 0; i < stale.length; i += DELETE_KEYS) {
+    await command(db, "DEL", ...stale.slice(i, i + DELETE_KEYS));
+  }
+  const logs = await scan(db, `${globEscape(k.prefix)}log:*`);
+  const ids = [...new Set(logs.map((key) => key.slice(k.prefix.length + 4)))];
+  const skipped: string[] = [];
+  for (let i = 0; i < ids.length; i += REBUILD_BATCH) {
+    const batch = ids.slice(i, i + REBUILD_BATCH);
+    const logsOfBatch = await Promise.all(
+      batch.map((id) => command(db, "LRANGE", k.log(id), 0, -1) as Promise<string[]>),
+    );
+    const changes = batch.flatMap((id, j): Change[] => {
+      const events = logsOfBatch[j].map((json) => JSON.parse(json) as JobEvent);
+      const derived = derive(id, events);
+      if (!derived) {
+        skipped.push(id);
+        return [];
+      }
+      const { record, lease } = derived;
+      // A heartbeat may have extended the lease past the one recorded at claim time.
+      const held = kept.get(id);
+      const commit = { id, expect: 0, events, record };
+      if (!lease) return [{ commits: [commit] }];
+      return [{
+        commits: [{ ...commit, lease: held?.serverId === lease.serverId ? held : lease }],
+      }];
+    });
+    await append(db, changes, { replay: true });
+  }
+  return { jobs: ids.length - skipped.length, skipped };
+}
+
+/** The leases held now, by job id. */
+async function heldLeases(db: RedisDb): Promise<Map<string, Lease>> {
+  const [holdersReply, expiries] = await Promise.all([
+    command(db, "HGETALL", db.keys.lease),
+    command(db, "ZRANGE", db.keys.leases, 0, -1, "WITHSCORES") as Promise<string[]>,
+  ]);
+  const holders = fields(holdersReply);
+  const kept = new Map<string, Lease>();
+  for (let i = 0; i < expiries.length; i += 2) {
+    const serverId = holders[expiries[i]];
+    if (serverId) kept.set(expiries[i], { serverId, until: Number(expiries[i + 1]) });
+  }
+  return kept;
+}
+
+/** Drops time buckets older than their retention. */
+export async function prune(db: RedisDb, now: number): Promise<void> {
+  const k = db.keys;
+  const old: string[] = [];
+  for (const key of await scan(db, `${globEscape(k.prefix)}bucket:*`)) {
+    const [resolution, at] = key.slice(k.prefix.length + 7).split(":");
+    const keep = RESOLUTIONS[resolution as Resolution]?.keepMs;
+    if (keep !== undefined && Number(at) < now - keep) old.push(key);
+  }
+  for (let i = 0; i < old.length; i += DELETE_KEYS) {
+    await command(db, "DEL", ...old.slice(i, i + DELETE_KEYS));
+  }
+}

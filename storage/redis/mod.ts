@@ -1,0 +1,325 @@
+/**
+ * @module
+ * The Redis backend: every group of transitions is one call of the append script
+ * (`lua/append.ts`), with each job's log in a Redis list and projections in hashes and sorted
+ * sets (layout in `keys.ts`). One lean RESP connection (`connection.ts`) carries everything;
+ * wake-ups (pub/sub on `<prefix>:wake`) come over a second one (`subscriber.ts`).
+ */
+
+import type { JobEvent } from "../../lib/events.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import type { Lease } from "../../lib/projection.ts";
+import { byId } from "../record_store.ts";
+import type {
+  AppendResult,
+  BatchCounts,
+  Change,
+  ClaimBuilder,
+  ClaimQuery,
+  ClaimResult,
+  Commit,
+  Counts,
+  Derive,
+  Heartbeat,
+  ListQuery,
+  Notifier,
+  Page,
+  RebuildResult,
+  RecordStore,
+  RecurringRecord,
+  Resolution,
+  SearchQuery,
+  ServerInfo,
+  Storage,
+  TimelinePoint,
+} from "../storage.ts";
+import { closedStorage, unavailable } from "../unavailable.ts";
+import { append } from "./append.ts";
+import { ConnectionError, type RespOptions } from "./connection.ts";
+import { RespConnection } from "./connection.ts";
+import { command, fields, type RedisDb, script } from "./context.ts";
+import { keysOf } from "./keys.ts";
+import { prune, rebuild, scan, unlink } from "./maintenance.ts";
+import type { Reply } from "./protocol.ts";
+import * as reads from "./reads.ts";
+import { Subscriber } from "./subscriber.ts";
+import { parseRedisUrl } from "./url.ts";
+
+/** Longest wait for a connection, and for an answer. */
+const CONNECT_TIMEOUT_MS = 5_000;
+const COMMAND_TIMEOUT_MS = 30_000;
+/** Most jobs one claim call takes (the worker calls again for more). */
+const MAX_CLAIM = 500;
+
+/** Options of the Redis backend. */
+export interface RedisStorageOptions {
+  /** Key prefix (default `"taskflow"`); a `?prefix=` in the URL takes precedence. */
+  prefix?: string;
+}
+
+/**
+ * Storage on a Redis server (6.2 or later). Not for Redis Cluster: scripts build per-job keys
+ * from the prefix, so every key must live on one node.
+ */
+export class RedisStorage implements Storage {
+  readonly limits = { args: 512 * 1024, result: 512 * 1024 };
+  readonly notifier: Notifier;
+  /** The address without credentials, e.g. `redis://127.0.0.1:6379/0`. */
+  readonly address: string;
+  /** The key prefix (without its trailing colon). */
+  readonly prefix: string;
+  #db: RedisDb;
+  #options: RespOptions;
+  #subscriber?: Subscriber;
+  #listeners = new Set<() => void>();
+  #closed = false;
+  /** Per list of queues: the next ready jobs, as the last claim call saw them. */
+  #candidates = new Map<string, JobRecord[]>();
+
+  private constructor(options: RespOptions, address: string, prefix: string) {
+    this.#options = options;
+    this.address = address;
+    this.prefix = prefix;
+    this.#db = { conn: new RespConnection(options), keys: keysOf(prefix) };
+    this.notifier = {
+      listen: (wake) => {
+        this.#listeners.add(wake);
+        this.#subscribe();
+        return () => this.#listeners.delete(wake);
+      },
+    };
+  }
+
+  /**
+   * Connects to `redis://[user:pass@]host[:port][/db][?prefix=name]` (or `rediss://` for TLS).
+   * Fails with `StorageUnavailableError` when the server does not answer.
+   */
+  static async open(url: string, options: RedisStorageOptions = {}): Promise<RedisStorage> {
+    const { connection, address, prefix } = parseRedisUrl(url, options.prefix);
+    const storage = new RedisStorage(
+      {
+        ...connection,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        timeoutMs: COMMAND_TIMEOUT_MS,
+      },
+      address,
+      prefix,
+    );
+    try {
+      await storage.#db.conn.connect();
+    } catch (error) {
+      storage.#db.conn.close();
+      throw storage.#unavailable(error);
+    }
+    return storage;
+  }
+
+  /**
+   * Sends one command on the storage's connection and resolves with its reply (`T` names the
+   * reply's shape; tests and tools read keys with it).
+   */
+  command<T = Reply>(...args: (string | number)[]): Promise<T> {
+    return this.#run(() => command(this.#db, ...args) as Promise<T>);
+  }
+
+  /** Deletes every key under this storage's prefix (tests and benchmarks clean up with it). */
+  deleteAllKeys(): Promise<number> {
+    return this.#run(async () => await unlink(this.#db, await scan(this.#db, `${this.prefix}:*`)));
+  }
+
+  /** Subscribes to wake-ups on a second connection (a subscribed connection sends nothing else). */
+  #subscribe(): void {
+    if (this.#subscriber || this.#closed) return;
+    this.#subscriber = new Subscriber(
+      { ...this.#options, timeoutMs: Infinity },
+      this.#db.keys.wake,
+      () => {
+        for (const listener of this.#listeners) listener();
+      },
+    );
+  }
+
+  /** Runs `work`, turning client errors into `StorageUnavailableError`. */
+  async #run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw closedStorage(this.address);
+    try {
+      return await work();
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** The typed error for a failed call; a lost connection is named as such. */
+  #unavailable(error: unknown): Error {
+    const down = error instanceof ConnectionError
+      ? `the connection is down (${error.message})`
+      : undefined;
+    return unavailable(this.address, error, down);
+  }
+
+  append(changes: readonly Change[]): Promise<AppendResult[]> {
+    return this.#run(async () => (await append(this.#db, changes)).results);
+  }
+
+  /**
+   * Claims with one Lua call once warm: the previous call returned the records of the next ready
+   * jobs, lib builds their claim commits, and the call applies those still at the head of the
+   * queues (compare-and-set on each) and returns the next candidates. Cold (nothing cached) it
+   * peeks first.
+   */
+  claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
+    return this.#run(async () => {
+      const key = query.queues.join("\n");
+      const limit = Math.max(0, Math.min(query.limit, MAX_CLAIM));
+      let candidates = this.#candidates.get(key) ?? [];
+      this.#candidates.delete(key);
+      if (!candidates.length) {
+        const claim = { queues: query.queues, head: 0, peek: limit };
+        candidates = (await append(this.#db, [], { claim })).records;
+        if (!candidates.length) return { claimed: [], contended: false };
+      }
+      const considered = candidates.slice(0, limit);
+      const commits = considered.map(build).filter((c): c is Commit => c !== null);
+      const claim = { queues: query.queues, head: considered.length, peek: limit };
+      const { results, records } = await append(
+        this.#db,
+        commits.map((commit) => ({ commits: [commit] })),
+        { claim },
+      );
+      this.#candidates.set(key, records);
+      const claimed = commits.filter((_, i) => results[i].ok);
+      return { claimed, contended: claimed.length < commits.length };
+    });
+  }
+
+  get(id: string): Promise<JobRecord | null> {
+    return this.#run(() => reads.get(this.#db, id));
+  }
+
+  getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
+    return this.#run(() => reads.getMany(this.#db, ids));
+  }
+
+  events(id: string): Promise<JobEvent[]> {
+    return this.#run(() => reads.events(this.#db, id));
+  }
+
+  list(query: ListQuery): Promise<Page> {
+    return this.#run(() => reads.list(this.#db, query));
+  }
+
+  counts(): Promise<Counts> {
+    return this.#run(() => reads.counts(this.#db));
+  }
+
+  search(query: SearchQuery): Promise<Page> {
+    return this.#run(() => reads.search(this.#db, query));
+  }
+
+  pausedQueues(): Promise<string[]> {
+    return this.#run(async () =>
+      (await command(this.#db, "SMEMBERS", this.#db.keys.paused) as string[]).sort()
+    );
+  }
+
+  pauseQueue(queue: string, paused: boolean): Promise<void> {
+    return this.#run(async () => {
+      await command(this.#db, paused ? "SADD" : "SREM", this.#db.keys.paused, queue);
+    });
+  }
+
+  timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
+    return this.#run(() => reads.timeline(this.#db, { resolution, from, to }));
+  }
+
+  due(
+    query: { state: "Scheduled" | "Processing"; before: number; limit: number },
+  ): Promise<JobRecord[]> {
+    return this.#run(() => reads.due(this.#db, query));
+  }
+
+  lease(id: string): Promise<Lease | null> {
+    return this.#run(() => reads.lease(this.#db, id));
+  }
+
+  heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
+    return this.#run(async () => {
+      const k = this.#db.keys;
+      const lost = await script(this.#db, "heartbeat", [
+        k.servers,
+        k.serverExpiry,
+        k.lease,
+        k.leases,
+        beat.server.id,
+        JSON.stringify(beat.server),
+        beat.server.lastSeen + beat.ttlMs,
+        Date.now(),
+        beat.leaseUntil,
+        ...beat.leases,
+      ]) as string[];
+      return { lost };
+    });
+  }
+
+  servers(): Promise<ServerInfo[]> {
+    return this.#run(() => reads.servers(this.#db));
+  }
+
+  removeServer(id: string): Promise<void> {
+    return this.#run(async () => {
+      const k = this.#db.keys;
+      await this.#db.conn.callMany([
+        ["MULTI"],
+        ["HDEL", k.servers, id],
+        ["ZREM", k.serverExpiry, id],
+        ["EXEC"],
+      ]);
+    });
+  }
+
+  readonly recurring: RecordStore = this.#store(() => this.#db.keys.recurring);
+  readonly batches: RecordStore = this.#store(() => this.#db.keys.batches);
+
+  #store(hash: () => string): RecordStore {
+    return {
+      get: (id) =>
+        this.#run(async () => {
+          const json = await command(this.#db, "HGET", hash(), id) as string | null;
+          return json === null ? null : JSON.parse(json) as RecurringRecord;
+        }),
+      list: () =>
+        this.#run(async () => {
+          const all = Object.values(fields(await command(this.#db, "HGETALL", hash())));
+          return byId(all.map((json) => JSON.parse(json) as RecurringRecord));
+        }),
+      put: (record, expect) =>
+        this.#run(async () => {
+          const args = [hash(), record.id, expect, JSON.stringify(record)];
+          return await script(this.#db, "recurring", args) === 1;
+        }),
+      delete: (id, expect) =>
+        this.#run(async () => await script(this.#db, "recurring", [hash(), id, expect, ""]) === 1),
+    };
+  }
+
+  batchCounts(id: string): Promise<BatchCounts> {
+    return this.#run(() => reads.batchCounts(this.#db, id));
+  }
+
+  rebuild(derive: Derive): Promise<RebuildResult> {
+    return this.#run(() => rebuild(this.#db, derive));
+  }
+
+  prune(now: number): Promise<void> {
+    return this.#run(() => prune(this.#db, now));
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#subscriber?.close();
+    this.#db.conn.close();
+    return Promise.resolve();
+  }
+}

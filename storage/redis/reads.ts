@@ -1,0 +1,250 @@
+/**
+ * @module
+ * Reads of the Redis backend: records, logs, index pages (one page script call each),
+ * counters, time buckets, leases and servers.
+ */
+
+import type { JobEvent } from "../../lib/events.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import type { Lease } from "../../lib/projection.ts";
+import type { State } from "../../lib/states.ts";
+import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
+import { bucketStart, zeroDurations, zeroStates, zeroTotals } from "../effects.ts";
+import {
+  type BatchCounts,
+  type Counts,
+  type ListQuery,
+  type Page,
+  type Resolution,
+  RESOLUTIONS,
+  type SearchQuery,
+  type ServerInfo,
+  type TimelinePoint,
+} from "../storage.ts";
+import { parsedRecord } from "../stored_record.ts";
+import { command, fields, type RedisDb, script } from "./context.ts";
+import { READY_ID_AT, STATE_ID_AT } from "./keys.ts";
+
+/** Job ids per HMGET. */
+const HMGET_IDS = 1_000;
+
+/** One range of an index (lexicographic unless `byScore`), with the records it names. */
+export interface IndexRange {
+  start: string;
+  stop: string;
+  limit: number;
+  /** Where the job id starts in a member (1: the member is the id). */
+  idAt: number;
+  reverse?: boolean;
+  byScore?: boolean;
+  /** The hash of the records (default: the job records). */
+  records?: string;
+}
+
+/** The record of job `id`, or null. */
+export async function get(db: RedisDb, id: string): Promise<JobRecord | null> {
+  return parsedRecord(id, await command(db, "HGET", db.keys.jobs, id) as string | null);
+}
+
+/** The records of `ids` (null where absent), in HMGETs of a bounded size. */
+export async function getMany(db: RedisDb, ids: readonly string[]): Promise<(JobRecord | null)[]> {
+  const parts: Promise<(string | null)[]>[] = [];
+  for (let i = 0; i < ids.length; i += HMGET_IDS) {
+    const some = ids.slice(i, i + HMGET_IDS);
+    parts.push(command(db, "HMGET", db.keys.jobs, ...some) as Promise<(string | null)[]>);
+  }
+  return (await Promise.all(parts)).flat().map((json, i) => parsedRecord(ids[i], json));
+}
+
+/** The log of job `id`, oldest first. */
+export async function events(db: RedisDb, id: string): Promise<JobEvent[]> {
+  const entries = await command(db, "LRANGE", db.keys.log(id), 0, -1) as string[];
+  return entries.map((json) => JSON.parse(json) as JobEvent);
+}
+
+/** One index range with the records it names (see the page script). */
+export async function page(
+  db: RedisDb,
+  index: string,
+  range: IndexRange,
+): Promise<[string[], (JobRecord | null)[]]> {
+  const [members, records] = await script(db, "page", [
+    index,
+    range.records ?? db.keys.jobs,
+    range.byScore ? "BYSCORE" : "BYLEX",
+    range.start,
+    range.stop,
+    range.reverse ? "1" : "0",
+    range.limit,
+    range.idAt,
+  ]) as [string[], (string | null)[]];
+  const ids = members.map((m) => m.slice(range.idAt - 1));
+  return [members, records.map((json, i) => parsedRecord(ids[i], json))];
+}
+
+/** A page of a state index (newest first) or of a ready queue (claim order). */
+export async function list(db: RedisDb, query: ListQuery): Promise<Page> {
+  const limit = query.limit ?? 50;
+  const after = query.cursor === undefined ? undefined : memberOf(query.cursor);
+  const [members, records] = query.state !== undefined
+    ? await page(db, db.keys.state(query.state), {
+      start: after ? `(${after}` : "+",
+      stop: "-",
+      reverse: true,
+      limit,
+      idAt: STATE_ID_AT,
+    })
+    : await page(db, db.keys.ready(query.queue!), {
+      start: after ? `(${after}` : "-",
+      stop: "+",
+      limit,
+      idAt: READY_ID_AT,
+    });
+  const result: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };
+  if (members.length === limit) result.cursor = encodeCursor([members[members.length - 1]]);
+  return result;
+}
+
+/** A page of the jobs whose name starts with the query's prefix. */
+export async function search(db: RedisDb, query: SearchQuery): Promise<Page> {
+  const limit = query.limit ?? 50;
+  const prefix = query.namePrefix;
+  const after = query.cursor === undefined ? undefined : nameCursor(query.cursor);
+  const from = after ? `(${after}` : `[${prefix}`;
+  const members = await command(
+    db,
+    ...["ZRANGE", db.keys.names, from, `(${prefix}\xff`, "BYLEX", "LIMIT", 0, limit],
+  ) as string[];
+  const ids = members.map((m) => m.slice(m.lastIndexOf("\u0000") + 1));
+  const records = ids.length
+    ? await command(db, "HMGET", db.keys.jobs, ...ids) as (string | null)[]
+    : [];
+  const result: Page = {
+    jobs: records.map((json, i) => parsedRecord(ids[i], json)).filter((r): r is JobRecord =>
+      r !== null
+    ),
+  };
+  if (members.length === limit) result.cursor = encodeCursor([members[members.length - 1]]);
+  return result;
+}
+
+/** The gauges and totals, read together in one transaction. */
+export async function counts(db: RedisDb): Promise<Counts> {
+  const replies = await db.conn.callMany([
+    ["MULTI"],
+    ["HGETALL", db.keys.gauges],
+    ["HGETALL", db.keys.totals],
+    ["EXEC"],
+  ]);
+  const [gauges, totalsHash] = (replies[3] as string[][]).map(fields);
+  const states = zeroStates();
+  const queues: Counts["queues"] = {};
+  for (const [field, n] of Object.entries(gauges)) {
+    const [queue, state] = field.split("|") as [string, State];
+    (queues[queue] ??= zeroStates())[state] = Number(n);
+    states[state] += Number(n);
+  }
+  const totals = zeroTotals();
+  for (const name of Object.keys(totals) as (keyof Counts["totals"])[]) {
+    totals[name] = Number(totalsHash[name] ?? 0);
+  }
+  const durations = zeroDurations();
+  durations.sumMs = Number(totalsHash.duration_ms ?? 0);
+  for (const [field, n] of Object.entries(totalsHash)) {
+    const bucket = /^duration:(\d+)$/.exec(field)?.[1];
+    if (bucket !== undefined) durations.counts[Number(bucket)] = Number(n);
+  }
+  return { states, queues, totals, durations, retrying: Number(totalsHash.retrying ?? 0) };
+}
+
+/** The time buckets from `from` to `to`, zero where none was counted. */
+export async function timeline(
+  db: RedisDb,
+  { resolution, from, to }: { resolution: Resolution; from: number; to: number },
+): Promise<TimelinePoint[]> {
+  const points: TimelinePoint[] = [];
+  for (let at = bucketStart(resolution, from); at <= to; at += RESOLUTIONS[resolution].ms) {
+    points.push({ at, succeeded: 0, failed: 0 });
+  }
+  const replies = await Promise.all(
+    points.map((point) =>
+      command(db, "HMGET", db.keys.bucket(resolution, point.at), "succeeded", "failed")
+    ),
+  ) as (string | null)[][];
+  replies.forEach(([succeeded, failed], i) => {
+    points[i].succeeded = Number(succeeded ?? 0);
+    points[i].failed = Number(failed ?? 0);
+  });
+  return points;
+}
+
+/** Scheduled jobs due, or Processing jobs whose lease expired, before `before`. */
+export async function due(
+  db: RedisDb,
+  query: { state: "Scheduled" | "Processing"; before: number; limit: number },
+): Promise<JobRecord[]> {
+  const index = query.state === "Scheduled" ? db.keys.due : db.keys.leases;
+  const [, records] = await page(db, index, {
+    start: "-inf",
+    stop: String(query.before),
+    limit: query.limit,
+    idAt: 1,
+    byScore: true,
+  });
+  return records.filter((r): r is JobRecord => r !== null);
+}
+
+/** The lease of a job: its holder and expiry, read together in one transaction. */
+export async function lease(db: RedisDb, id: string): Promise<Lease | null> {
+  const replies = await db.conn.callMany([
+    ["MULTI"],
+    ["HGET", db.keys.lease, id],
+    ["ZSCORE", db.keys.leases, id],
+    ["EXEC"],
+  ]);
+  const [serverId, until] = replies[3] as (string | null)[];
+  return serverId === null || until === null ? null : { serverId, until: Number(until) };
+}
+
+/** Servers whose records have not expired. */
+export async function servers(db: RedisDb): Promise<ServerInfo[]> {
+  const [, infos] = await script(db, "page", [
+    db.keys.serverExpiry,
+    db.keys.servers,
+    "BYSCORE",
+    `(${Date.now()}`,
+    "+inf",
+    "0",
+    10_000,
+    1,
+  ]) as [string[], (string | null)[]];
+  return infos.flatMap((json) => json === null ? [] : [JSON.parse(json) as ServerInfo]);
+}
+
+/** The finished members of batch `id`, by outcome. */
+export async function batchCounts(db: RedisDb, id: string): Promise<BatchCounts> {
+  const hash = fields(await command(db, "HGETALL", db.keys.batchCount(id)));
+  return {
+    succeeded: Number(hash.succeeded ?? 0),
+    failed: Number(hash.failed ?? 0),
+    deleted: Number(hash.deleted ?? 0),
+  };
+}
+
+/** The index member a cursor made by `list` points after. */
+function memberOf(cursor: string): string {
+  const key = decodeCursor(cursor);
+  if (key.length !== 1 || typeof key[0] !== "string" || !/^\d{16}/.test(key[0])) {
+    throw badCursor(cursor);
+  }
+  return key[0];
+}
+
+/** The name-index member a cursor made by `search` points after. */
+function nameCursor(cursor: string): string {
+  const key = decodeCursor(cursor);
+  if (key.length !== 1 || typeof key[0] !== "string" || key[0].split("\u0000").length !== 3) {
+    throw badCursor(cursor);
+  }
+  return key[0];
+}
