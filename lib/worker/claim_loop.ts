@@ -18,15 +18,11 @@ import type { Runner } from "./run.ts";
 const DUE_PAGE = 200;
 
 /**
- * The hold of outcome writes. With a one-call claim, outcomes are held from the moment claimed
- * jobs start (or a slot the loop waits for frees up) until the loop has started its next claim.
- * The storage then runs the claim while the worker encodes the outcomes, and the outcomes while
- * it starts the claimed jobs; outcomes written first made the claim wait behind them, and the
- * two sides took turns instead of overlapping. A finished job's outcome may already be
- * submitted when the hold begins: the group commit looks at the hold again before it writes.
- * The claim reaches the connection first because it is started first and takes fewer steps to
- * it than the released outcomes; when it does not (a cold claim that peeks first), the outcomes
- * simply go first. Every hold and release of the worker's writes is in this class.
+ * The hold of outcome writes around a one-call claim: outcomes wait from the moment claimed jobs
+ * start (or an awaited slot frees up) until the next claim is sent, so the storage runs the claim
+ * first and the two overlap instead of taking turns. An outcome submitted before the hold is
+ * still caught: the group commit looks at the hold again before it writes. Every hold and
+ * release of the worker's writes is in this class.
  */
 class OutcomeHold {
   #committer: GroupCommitter;
