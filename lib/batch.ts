@@ -7,10 +7,28 @@
  */
 
 import type { BatchCounts, RecurringRecord, Storage } from "../storage/storage.ts";
+import {
+  ConflictError,
+  InvalidOptionError,
+  InvalidTransitionError,
+  JobExistsError,
+  JobNotFoundError,
+} from "../storage/errors.ts";
 import { appendCommit } from "./changes.ts";
+import {
+  checkContinueOn,
+  createdCommit,
+  type EnqueueItem,
+  type FirstState,
+  type JobWriter,
+  prepareJob,
+} from "./create.ts";
 import type { ContinueOn } from "./events.ts";
-import type { JobRecord } from "./job.ts";
+import { checkJobId, type JobRecord, newJobId } from "./job.ts";
 import { FINAL_STATES } from "./states.ts";
+
+/** Most jobs in one batch. */
+export const MAX_BATCH = 100_000;
 
 /** A stored batch. */
 export interface BatchRecord extends RecurringRecord {
@@ -161,4 +179,115 @@ async function markFinished(storage: Storage, id: string): Promise<boolean> {
 /** True when `record` is a batch member that has just reached an end state. */
 export function finishedMember(record: JobRecord): boolean {
   return record.batchId !== undefined && FINAL_STATES.includes(record.state);
+}
+
+/** Options of {@link createBatch}. */
+export interface BatchOptions {
+  /** A custom batch id. Default: a new time-ordered id. */
+  id?: string;
+  /** The continuation released when the last member finishes. */
+  then?: EnqueueItem;
+  /** Run `then` after every member succeeded (default), or after all finished in any way. */
+  on?: ContinueOn;
+}
+
+/**
+ * Creates a batch (see `TaskFlow.batch`): validates every item, stores the batch as
+ * "creating", writes the members and the continuation staged (Awaiting), opens the batch and
+ * releases the members.
+ */
+export async function createBatch(
+  writer: JobWriter,
+  items: readonly EnqueueItem[],
+  options: BatchOptions = {},
+): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
+  if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH) {
+    throw new InvalidOptionError(
+      "batch items",
+      Array.isArray(items) ? items.length : typeof items,
+      `must be an array of 1 to ${MAX_BATCH} jobs`,
+    );
+  }
+  const on = checkContinueOn(options.on ?? "succeeded");
+  const { storage } = writer;
+  const id = options.id ?? newJobId(writer.now());
+  checkJobId(thenId(id));
+  const first: FirstState = { state: "Awaiting", reason: STAGED };
+  const members = items.map((item, i) =>
+    prepareJob(writer, {
+      job: item?.job,
+      args: item?.args,
+      options: { ...item?.options ?? {}, id: memberId(id, i) },
+    }, { first, where: `items[${i}]` })
+  );
+  const then = options.then
+    ? prepareJob(writer, {
+      job: options.then.job,
+      args: options.then.args,
+      options: { ...options.then.options ?? {}, id: thenId(id) },
+    }, { first, where: "then" })
+    : undefined;
+  const at = writer.now();
+  const batch: BatchRecord = {
+    id,
+    version: 1,
+    total: items.length,
+    state: "creating",
+    released: false,
+    on,
+    createdAt: at,
+    ...(then ? { thenId: then.id } : {}),
+  };
+  if (!await storage.batches.put(batch, 0)) throw new JobExistsError(`batch:${id}`);
+  const staged = [
+    ...members.map((member) => ({ commits: [createdCommit(member, at, { batchId: id })] })),
+    ...then ? [{ commits: [createdCommit(then, at)] }] : [],
+  ];
+  const results = await storage.append(staged);
+  const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
+  if (taken.length) throw new JobExistsError(taken[0]);
+  const open = { ...batch, version: 2, state: "open" as const };
+  if (!await storage.batches.put(open, 1)) throw new ConflictError(`batch:${id}`, 1);
+  // Releases the members (and settles at once if empty), from the records just written.
+  const written = new Map(staged.map(({ commits: [commit] }) => [commit.id, commit.record]));
+  await settleBatch(storage, id, writer.now, written);
+  return { id, jobIds: members.map((m) => m.id), ...(then ? { thenId: then.id } : {}) };
+}
+
+/**
+ * Cancels a batch: marks it cancelled, then deletes its unfinished members and its
+ * continuation through `remove` (the client's delete, without settling).
+ */
+export async function cancelBatch(
+  storage: Storage,
+  id: string,
+  remove: (jobId: string, reason: string) => Promise<unknown>,
+): Promise<BatchStatus> {
+  const status = await batchStatus(storage, id);
+  if (!status) throw new JobNotFoundError(`batch:${id}`);
+  const { batch } = status;
+  if (batch.state !== "cancelled") {
+    const cancelled = { ...batch, version: batch.version + 1, state: "cancelled" as const };
+    if (!await storage.batches.put(cancelled, batch.version)) {
+      throw new ConflictError(`batch:${id}`, 1);
+    }
+  }
+  const ids = [
+    ...Array.from({ length: batch.total }, (_, i) => memberId(id, i)),
+    ...batch.thenId ? [batch.thenId] : [],
+  ];
+  // A chunk's deletes go together (one group commit); the batch is cancelled already, so
+  // there is nothing to settle.
+  for (let start = 0; start < ids.length; start += 500) {
+    const records = await storage.getMany(ids.slice(start, start + 500));
+    await Promise.all(
+      records.filter((r): r is JobRecord => r !== null && !FINAL_STATES.includes(r.state))
+        .map((record) =>
+          remove(record.id, `batch ${id} cancelled`).catch((error) => {
+            if (!(error instanceof InvalidTransitionError)) throw error; // finished meanwhile
+          })
+        ),
+    );
+  }
+  return (await batchStatus(storage, id))!;
 }

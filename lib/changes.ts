@@ -8,6 +8,7 @@ import type { AppendResult, Change, Commit, Storage } from "../storage/storage.t
 import { ConflictError, JobNotFoundError } from "../storage/errors.ts";
 import type { CreatedEvent, JobEvent, NewEvent } from "./events.ts";
 import type { JobRecord } from "./job.ts";
+import { systemClock } from "./clock.ts";
 import { create, type Lease, project } from "./projection.ts";
 import { FINAL_STATES } from "./states.ts";
 
@@ -100,6 +101,7 @@ export async function updateJob(
   id: string,
   decide: (record: JobRecord) => Commit | Promise<Commit>,
   now: () => number,
+  random: () => number = systemClock.random,
 ): Promise<JobRecord> {
   for (let tries = 1; tries <= MAX_TRIES; tries++) {
     const record = await storage.get(id);
@@ -108,13 +110,13 @@ export async function updateJob(
     const change = await withContinuations(storage, commit, now());
     const result = await submit(change);
     if (result.ok) return commit.record;
-    await backoff(tries);
+    await backoff(tries, random);
   }
   throw new ConflictError(id, MAX_TRIES);
 }
 
 /** Waits a short random time after a lost race, so that racing writers spread out. */
-export function backoff(tries: number): Promise<void> {
-  const ms = Math.random() * Math.min(2 ** tries, 100);
+export function backoff(tries: number, random = systemClock.random): Promise<void> {
+  const ms = random() * Math.min(2 ** tries, 100);
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -6,117 +6,61 @@
 
 import { openStorage, type OpenStorageOptions } from "../storage/open.ts";
 import type { AppendResult, Change, Counts, ListQuery, Page, Storage } from "../storage/storage.ts";
-import {
-  appendCommit,
-  backoff,
-  createCommit,
-  MAX_TRIES,
-  releaseCommits,
-  updateJob,
-} from "./changes.ts";
-import {
-  ConflictError,
-  InvalidOptionError,
-  InvalidTransitionError,
-  JobExistsError,
-  JobNotFoundError,
-} from "../storage/errors.ts";
-import type {
-  BackoffSpec,
-  ContinueOn,
-  CreatedEvent,
-  JobEvent,
-  NewEvent,
-  StoredOptions,
-} from "./events.ts";
+import { appendCommit, updateJob } from "./changes.ts";
+import { InvalidOptionError } from "../storage/errors.ts";
+import type { ContinueOn, JobEvent } from "./events.ts";
 import {
   type BatchRecord,
   type BatchStatus,
   batchStatus,
+  cancelBatch,
+  createBatch,
   finishedMember,
-  memberId,
   settleBatch,
-  STAGED,
+  statusOf,
   thenId,
 } from "./batch.ts";
+import { systemClock } from "./clock.ts";
+import {
+  checkContinueOn,
+  type ContinueOptions,
+  createContinuation,
+  createJobs,
+  type EnqueueItem,
+  type EnqueueOptions,
+  type FirstState,
+  type JobRef,
+  prepareJob,
+  scheduledAt,
+  type ScheduleOptions,
+} from "./create.ts";
 import { GroupCommitter } from "./group_commit.ts";
 import { RecurringApi } from "./recurring.ts";
-import {
-  checkDefaults,
-  checkJobId,
-  checkJobName,
-  DEFAULT_QUEUE,
-  isJobDefinition,
-  type JobDefinition,
-  type JobRecord,
-  newJobId,
-} from "./job.ts";
-import { checkSize, toJson } from "./payload.ts";
-import { FINAL_STATES, isState, type State } from "./states.ts";
+import { checkDefaults, checkJobId, type JobRecord } from "./job.ts";
+import { isState } from "./states.ts";
 import type { Resolution, ServerInfo, TimelinePoint } from "../storage/storage.ts";
 import { RESOLUTIONS } from "../storage/storage.ts";
-import { statusOf } from "./batch.ts";
 import type { Lease } from "./projection.ts";
 
-/** A job to enqueue: its definition, or just its name (producers need no handler code). */
-export type JobRef = JobDefinition<any, any> | string;
-
-/** Options of one enqueue; absent ones come from the job's definition. */
-export interface EnqueueOptions {
-  /** A custom job id (refused with `JOB_EXISTS` if taken). Default: a new time-ordered id. */
-  id?: string;
-  /** Queue the job goes to. */
-  queue?: string;
-  /** Higher runs first within its queue; −1000..1000, default 0. */
-  priority?: number;
-  /** Total attempts allowed, first run included. */
-  attempts?: number;
-  /** Delay rule between attempts. */
-  backoff?: BackoffSpec;
-  /** Abort the handler and fail the attempt after this many ms. */
-  timeoutMs?: number;
-}
-
-/** When a scheduled job becomes due: after `delayMs`, or at `at`. */
-export type ScheduleOptions =
-  & EnqueueOptions
-  & ({ delayMs: number; at?: never } | { at: Date | number; delayMs?: never });
-
-/** Options of a continuation. */
-export interface ContinueOptions extends EnqueueOptions {
-  /** Run after the parent succeeded (default), or after it reached any end state. */
-  on?: ContinueOn;
-}
-
-/** One item of {@link TaskFlow.enqueueMany}. */
-export interface EnqueueItem {
-  /** The job to enqueue: its definition or its name. */
-  job: JobRef;
-  /** The arguments passed to the handler (must be JSON-serializable). */
-  args: unknown;
-  /** Options of this enqueue. */
-  options?: EnqueueOptions;
-}
+export { MAX_BATCH } from "./batch.ts";
+export {
+  type ContinueOptions,
+  type EnqueueItem,
+  type EnqueueOptions,
+  type JobRef,
+  MAX_CONTINUATIONS,
+  type ScheduleOptions,
+} from "./create.ts";
 
 /** Options of {@link TaskFlow.open}. */
 export interface TaskFlowOptions extends OpenStorageOptions {
   /** The clock (ms since epoch); tests inject one. */
   now?: () => number;
+  /** Random source for the jitter after a lost race (tests inject one). */
+  random?: () => number;
 }
 
-interface PreparedJob {
-  id: string;
-  /** The caller chose the id, so it may already be taken. */
-  custom: boolean;
-  created: Omit<CreatedEvent, "seq">;
-  first: { state: State; runAt?: number };
-}
-
-/** Most jobs in one batch. */
-export const MAX_BATCH = 100_000;
-
-/** Most continuations one job may have; fan-out beyond that belongs in batches. */
-export const MAX_CONTINUATIONS = 64;
+const ENQUEUED: FirstState = { state: "Enqueued" };
 
 /**
  * The TaskFlow client.
@@ -136,14 +80,17 @@ export class TaskFlow {
   readonly storage: Storage;
   /** The clock used to stamp events. */
   readonly now: () => number;
+  /** The random source of the jitter after a lost race. */
+  readonly random: () => number;
   /** Recurring jobs: `upsert`, `remove`, `trigger`, `pause`, `resume`, `list`, `get`. */
   readonly recurring: RecurringApi;
   #committer: GroupCommitter;
 
   /** Wraps an open storage. Most callers use {@link TaskFlow.open}. */
-  constructor(storage: Storage, options: { now?: () => number } = {}) {
+  constructor(storage: Storage, options: { now?: () => number; random?: () => number } = {}) {
     this.storage = storage;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? systemClock.now;
+    this.random = options.random ?? systemClock.random;
     this.#committer = new GroupCommitter(storage);
     this.recurring = new RecurringApi(this);
   }
@@ -165,7 +112,9 @@ export class TaskFlow {
 
   /** Creates a job ready to run now; returns its id. */
   async enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
-    const [id] = await this.#create([this.#prepare(job, args, options, { state: "Enqueued" })]);
+    const [id] = await createJobs(this, [
+      prepareJob(this, { job, args, options }, { first: ENQUEUED }),
+    ]);
     return id;
   }
 
@@ -178,23 +127,20 @@ export class TaskFlow {
       throw new InvalidOptionError("items", typeof items, "must be an array");
     }
     const prepared = items.map((item, i) =>
-      this.#prepare(
-        item?.job,
-        item?.args,
-        item?.options ?? {},
-        { state: "Enqueued" },
-        `items[${i}]`,
+      prepareJob(
+        this,
+        { job: item?.job, args: item?.args, options: item?.options ?? {} },
+        { first: ENQUEUED, where: `items[${i}]` },
       )
     );
-    return await this.#create(prepared);
+    return await createJobs(this, prepared);
   }
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
   async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
-    const runAt = this.#runAt(options);
-    const [id] = await this.#create([
-      this.#prepare(job, args, options, { state: "Scheduled", runAt }),
-    ]);
+    const runAt = scheduledAt(options, this.now);
+    const first = { state: "Scheduled", runAt } as const;
+    const [id] = await createJobs(this, [prepareJob(this, { job, args, options }, { first })]);
     return id;
   }
 
@@ -211,35 +157,9 @@ export class TaskFlow {
     options: ContinueOptions = {},
   ): Promise<string> {
     checkJobId(parentId);
-    const on = options.on ?? "succeeded";
-    if (on !== "succeeded" && on !== "finished") {
-      throw new InvalidOptionError("on", on, 'must be "succeeded" or "finished"');
-    }
-    const prepared = this.#prepare(job, args, options, { state: "Awaiting" });
-    const { id } = prepared;
-    if (prepared.custom) await this.#refuseTaken([id]);
-    for (let tries = 0; tries < MAX_TRIES; tries++) {
-      const parent = await this.storage.get(parentId);
-      if (!parent) throw new JobNotFoundError(parentId);
-      if (parent.continuations.length >= MAX_CONTINUATIONS) {
-        throw new InvalidOptionError(
-          "continueWith parent",
-          parentId,
-          `already has ${MAX_CONTINUATIONS} continuations, the most one job may have`,
-        );
-      }
-      const at = this.now();
-      const created = { ...prepared.created, at, parentId, on };
-      const parentCommit = appendCommit(parent, [{ type: "continuation", at, childId: id, on }]);
-      let child = createCommit(id, created, [{ type: "state", at, state: "Awaiting" }]);
-      const [release] = releaseCommits(parentCommit.record, [child.record], at);
-      if (release) child = createCommit(id, created, [child.events[1], release.events[0]]);
-      const result = await this.submit({ commits: [parentCommit, child] });
-      if (result.ok) return id;
-      if (result.conflicts.includes(id)) throw new JobExistsError(id);
-      await backoff(tries);
-    }
-    throw new ConflictError(parentId, MAX_TRIES);
+    const on = checkContinueOn(options.on ?? "succeeded");
+    const prepared = prepareJob(this, { job, args, options }, { first: { state: "Awaiting" } });
+    return await createContinuation(this, parentId, { ...prepared, on });
   }
 
   /** Moves a job back to Enqueued (from any state the transition table allows), resetting its attempts. */
@@ -259,6 +179,7 @@ export class TaskFlow {
           data: { resetAttempts: true },
         }]),
       this.now,
+      this.random,
     );
   }
 
@@ -279,6 +200,7 @@ export class TaskFlow {
       (record) =>
         appendCommit(record, [{ type: "state", at: this.now(), state: "Deleted", reason }]),
       this.now,
+      this.random,
     );
   }
 
@@ -303,70 +225,7 @@ export class TaskFlow {
     items: readonly EnqueueItem[],
     options: { id?: string; then?: EnqueueItem; on?: ContinueOn } = {},
   ): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
-    if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH) {
-      throw new InvalidOptionError(
-        "batch items",
-        Array.isArray(items) ? items.length : typeof items,
-        `must be an array of 1 to ${MAX_BATCH} jobs`,
-      );
-    }
-    const on = options.on ?? "succeeded";
-    if (on !== "succeeded" && on !== "finished") {
-      throw new InvalidOptionError("on", on, 'must be "succeeded" or "finished"');
-    }
-    const id = options.id ?? newJobId(this.now());
-    checkJobId(thenId(id));
-    const stage = { state: "Awaiting" as State };
-    const members = items.map((item, i) =>
-      this.#prepare(
-        item?.job,
-        item?.args,
-        { ...item?.options ?? {}, id: memberId(id, i) },
-        stage,
-        `items[${i}]`,
-      )
-    );
-    const then = options.then
-      ? this.#prepare(
-        options.then.job,
-        options.then.args,
-        { ...options.then.options ?? {}, id: thenId(id) },
-        stage,
-        "then",
-      )
-      : undefined;
-    const at = this.now();
-    const batch: BatchRecord = {
-      id,
-      version: 1,
-      total: items.length,
-      state: "creating",
-      released: false,
-      on,
-      createdAt: at,
-      ...(then ? { thenId: then.id } : {}),
-    };
-    if (!await this.storage.batches.put(batch, 0)) throw new JobExistsError(`batch:${id}`);
-    const staged = [...members, ...then ? [then] : []].map(({ id: jobId, created }) => ({
-      commits: [
-        createCommit(
-          jobId,
-          jobId === thenId(id) ? { ...created, at } : { ...created, at, batchId: id },
-          [
-            { type: "state", at, state: "Awaiting", reason: STAGED },
-          ],
-        ),
-      ],
-    }));
-    const results = await this.storage.append(staged);
-    const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
-    if (taken.length) throw new JobExistsError(taken[0]);
-    const open = { ...batch, version: 2, state: "open" as const };
-    if (!await this.storage.batches.put(open, 1)) throw new ConflictError(`batch:${id}`, 1);
-    // Releases the members (and settles at once if empty), from the records just written.
-    const written = new Map(staged.map(({ commits: [commit] }) => [commit.id, commit.record]));
-    await settleBatch(this.storage, id, this.now, written);
-    return { id, jobIds: members.map((m) => m.id), ...(then ? { thenId: then.id } : {}) };
+    return await createBatch(this, items, options);
   }
 
   /** A batch and its progress, or null. */
@@ -378,33 +237,7 @@ export class TaskFlow {
   /** Cancels a batch: deletes its unfinished members and its continuation. */
   async cancelBatch(id: string): Promise<BatchStatus> {
     checkJobId(thenId(id));
-    const status = await batchStatus(this.storage, id);
-    if (!status) throw new JobNotFoundError(`batch:${id}`);
-    const { batch } = status;
-    if (batch.state !== "cancelled") {
-      const cancelled = { ...batch, version: batch.version + 1, state: "cancelled" as const };
-      if (!await this.storage.batches.put(cancelled, batch.version)) {
-        throw new ConflictError(`batch:${id}`, 1);
-      }
-    }
-    const ids = [
-      ...Array.from({ length: batch.total }, (_, i) => memberId(id, i)),
-      ...batch.thenId ? [batch.thenId] : [],
-    ];
-    // A chunk's deletes go together (one group commit); the batch is cancelled already, so
-    // there is nothing to settle.
-    for (let start = 0; start < ids.length; start += 500) {
-      const records = await this.storage.getMany(ids.slice(start, start + 500));
-      await Promise.all(
-        records.filter((r): r is JobRecord => r !== null && !FINAL_STATES.includes(r.state))
-          .map((record) =>
-            this.#markDeleted(record.id, `batch ${id} cancelled`).catch((error) => {
-              if (!(error instanceof InvalidTransitionError)) throw error; // finished meanwhile
-            })
-          ),
-      );
-    }
-    return (await batchStatus(this.storage, id))!;
+    return await cancelBatch(this.storage, id, (jobId, reason) => this.#markDeleted(jobId, reason));
   }
 
   /** The job's current record, or null when no job has that id. */
@@ -612,113 +445,5 @@ export class TaskFlow {
   async close(): Promise<void> {
     await this.#committer.flush();
     await this.storage.close();
-  }
-
-  #prepare(
-    job: JobRef,
-    args: unknown,
-    options: EnqueueOptions,
-    first: { state: State; runAt?: number },
-    where = "options",
-  ): PreparedJob {
-    const definition = isJobDefinition(job) ? job : undefined;
-    const name = checkJobName(definition ? definition.name : job);
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOptionError(where, options, "must be an object");
-    }
-    checkDefaults(options, where);
-    if (typeof options.backoff === "function") {
-      throw new InvalidOptionError(
-        `${where}.backoff`,
-        "function",
-        "a function cannot be stored; set it in defineJob",
-      );
-    }
-    const id = options.id === undefined ? newJobId(this.now()) : checkJobId(options.id);
-    const json = toJson(args, "args");
-    checkSize("args", json, this.storage.limits.args);
-    const defaults = definition?.defaults ?? {};
-    const stored: StoredOptions = {};
-    const attempts = options.attempts ?? defaults.attempts;
-    if (attempts !== undefined) stored.attempts = attempts;
-    const backoff = options.backoff ??
-      (typeof defaults.backoff === "function" ? undefined : defaults.backoff);
-    if (backoff !== undefined) stored.backoff = backoff;
-    const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
-    if (timeoutMs !== undefined) stored.timeoutMs = timeoutMs;
-    const created: Omit<CreatedEvent, "seq"> = {
-      type: "created",
-      at: 0,
-      name,
-      queue: options.queue ?? defaults.queue ?? DEFAULT_QUEUE,
-      args: json,
-      priority: options.priority ?? defaults.priority ?? 0,
-      options: stored,
-    };
-    return { id, custom: options.id !== undefined, created, first };
-  }
-
-  async #create(prepared: PreparedJob[]): Promise<string[]> {
-    const ids = prepared.map((p) => p.id);
-    const seen = new Set<string>();
-    for (const id of ids) {
-      if (seen.has(id)) throw new JobExistsError(id);
-      seen.add(id);
-    }
-    const custom = prepared.filter((p) => p.custom).map((p) => p.id);
-    if (custom.length) await this.#refuseTaken(custom);
-    const at = this.now();
-    const changes = prepared.map(({ id, created, first }) => {
-      const state: NewEvent = first.runAt === undefined
-        ? { type: "state", at, state: first.state }
-        : { type: "state", at, state: first.state, data: { runAt: first.runAt } };
-      return { commits: [createCommit(id, { ...created, at }, [state])] };
-    });
-    const results = prepared.length === 1
-      ? [await this.submit(changes[0])]
-      : await this.storage.append(changes);
-    const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
-    if (taken.length) throw new JobExistsError(taken[0]);
-    return ids;
-  }
-
-  async #refuseTaken(ids: string[]): Promise<void> {
-    if (!ids.length) return;
-    const existing = await this.storage.getMany(ids);
-    const index = existing.findIndex((r) => r !== null);
-    if (index >= 0) throw new JobExistsError(ids[index]);
-  }
-
-  #runAt(options: ScheduleOptions): number {
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOptionError(
-        "schedule options",
-        options,
-        "must be an object with delayMs or at",
-      );
-    }
-    const { delayMs, at } = options as { delayMs?: unknown; at?: unknown };
-    if ((delayMs === undefined) === (at === undefined)) {
-      throw new InvalidOptionError(
-        "schedule options",
-        { delayMs, at },
-        "give exactly one of delayMs or at",
-      );
-    }
-    if (delayMs !== undefined) {
-      if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) {
-        throw new InvalidOptionError(
-          "delayMs",
-          delayMs,
-          "must be a finite number of ms, 0 or more",
-        );
-      }
-      return this.now() + delayMs;
-    }
-    const time = at instanceof Date ? at.getTime() : at;
-    if (typeof time !== "number" || !Number.isFinite(time)) {
-      throw new InvalidOptionError("at", at, "must be a valid Date or ms since epoch");
-    }
-    return time;
   }
 }

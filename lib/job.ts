@@ -243,9 +243,10 @@ let lastRandom: number[] = [];
 
 /**
  * A new job id: 26 characters, sortable by creation time (ULID layout), monotonic within one
- * process so that jobs created in the same millisecond keep their order.
+ * process so that jobs created in the same millisecond keep their order. `now` is the caller's
+ * clock; the random part comes from `crypto.getRandomValues` (ids need uniqueness, not replay).
  */
-export function newJobId(now = Date.now()): string {
+export function newJobId(now: number): string {
   let random: number[];
   if (now <= lastTime) {
     random = increment(lastRandom);

@@ -28,6 +28,7 @@ export {
   TaskFlow,
   type TaskFlowOptions,
 } from "./client.ts";
+export type { JobWriter } from "./create.ts";
 export {
   ArgsNotSerializableError,
   AttemptsExhaustedError,

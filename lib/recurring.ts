@@ -7,7 +7,14 @@
 
 import { Cron } from "npm:croner@11.0.1";
 import type { RecurringRecord, Storage } from "../storage/storage.ts";
-import type { EnqueueOptions, JobRef, TaskFlow } from "./client.ts";
+import {
+  createJobs,
+  type EnqueueOptions,
+  type FirstState,
+  type JobRef,
+  type JobWriter,
+  prepareJob,
+} from "./create.ts";
 import {
   ConflictError,
   InvalidCronError,
@@ -78,6 +85,8 @@ export const MAX_CATCH_UP = 100;
 /** An occurrence later than this is "missed" for `misfire: "skip"`. */
 export const MISFIRE_GRACE_MS = 30_000;
 
+const ENQUEUED: FirstState = { state: "Enqueued" };
+
 const RECURRING_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 /** Throws {@link InvalidTimezoneError} unless `timezone` is an IANA zone this runtime knows. */
@@ -116,10 +125,10 @@ export function occurrenceId(recurringId: string, at: number): string {
 
 /** `tf.recurring`: define, change and operate recurring jobs. */
 export class RecurringApi {
-  #tf: TaskFlow;
+  #tf: JobWriter;
 
-  /** The recurring API of client `tf`. */
-  constructor(tf: TaskFlow) {
+  /** The recurring API of client `tf` (or of any storage and clock). */
+  constructor(tf: JobWriter) {
     this.#tf = tf;
   }
 
@@ -235,7 +244,7 @@ export class RecurringApi {
     checkRecurringId(id);
     const definition = await this.get(id);
     if (!definition) throw new JobNotFoundError(`recurring:${id}`);
-    const jobId = await this.#tf.enqueue(definition.name, definition.args, definition.options);
+    const [jobId] = await enqueue(this.#tf, definition, definition.options);
     const at = this.#tf.now();
     await this.#update(id, (current) => record(current!, [{ at, jobId, by: "trigger" }], at));
     return jobId;
@@ -279,15 +288,26 @@ function record(current: RecurringJob, occurrences: Occurrence[], now: number): 
   };
 }
 
+/** Creates one job of `definition` (validated like any enqueue). */
+function enqueue(
+  writer: JobWriter,
+  definition: RecurringJob,
+  options: EnqueueOptions,
+): Promise<string[]> {
+  const item = { job: definition.name, args: definition.args, options };
+  return createJobs(writer, [prepareJob(writer, item, { first: ENQUEUED })]);
+}
+
 /**
  * The scheduling step every worker runs: enqueue the due occurrences of every definition, then
- * advance it. Returns when the next occurrence is due.
+ * advance it. Returns when the next occurrence is due. `tf` is a client, or any storage and
+ * clock (a worker passes its own).
  */
 export async function scheduleRecurring(
-  tf: TaskFlow,
+  tf: JobWriter,
 ): Promise<{ enqueued: number; nextDue: number }> {
   let enqueued = 0, nextDue = Infinity;
-  for (const definition of await tf.recurring.list()) {
+  for (const definition of await tf.storage.recurring.list() as RecurringJob[]) {
     let current: RecurringJob | null = definition;
     for (let tries = 0; current && tries < 10; tries++) {
       if (current.paused || current.nextRun === undefined) break;
@@ -299,10 +319,7 @@ export async function scheduleRecurring(
       const due = dueOccurrences(current, now);
       for (const at of due) {
         try {
-          await tf.enqueue(current.name, current.args, {
-            ...current.options,
-            id: occurrenceId(current.id, at),
-          });
+          await enqueue(tf, current, { ...current.options, id: occurrenceId(current.id, at) });
           enqueued++;
         } catch (error) {
           if (!(error instanceof JobExistsError)) throw error; // another server created it first

@@ -6,8 +6,10 @@
  */
 
 import type { Storage } from "../../storage/storage.ts";
+import { systemClock } from "../clock.ts";
 import type { JobDefinition } from "../job.ts";
-import { createWorker, type WorkerLogger } from "./worker.ts";
+import type { WorkerLogger } from "./config.ts";
+import { createWorker } from "./worker.ts";
 
 /** Options of {@link drain}. */
 export interface DrainOptions {
@@ -18,6 +20,8 @@ export interface DrainOptions {
   /** Stop claiming after this many ms (default 50,000: within a one-minute cron tick). */
   budgetMs?: number;
   logger?: WorkerLogger;
+  /** Clock for the budget, and the worker's clock (default: the system clock). */
+  now?: () => number;
 }
 
 /** What a drain did. */
@@ -37,7 +41,8 @@ export interface DrainResult {
  * `budgetMs` has passed; jobs still running then are put back to Enqueued by the shutdown.
  */
 export async function drain(options: DrainOptions): Promise<DrainResult> {
-  const started = Date.now();
+  const now = options.now ?? systemClock.now;
+  const started = now();
   const budget = options.budgetMs ?? 50_000;
   const queues = options.queues ?? ["default"];
   const worker = createWorker({
@@ -50,17 +55,17 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
     pollIntervalMs: 100,
     shutdownTimeoutMs: 5_000,
     logger: options.logger,
+    now: options.now,
   });
   await worker.start();
   let stopped: DrainResult["stopped"] = "budget";
   try {
-    while (Date.now() - started < budget - 5_000) {
+    while (now() - started < budget - 5_000) {
       await new Promise((r) => setTimeout(r, 100));
       if (worker.inFlight > 0) continue;
-      const now = Date.now();
       const [ready, due] = await Promise.all([
         Promise.all(queues.map((queue) => options.storage.list({ queue, limit: 1 }))),
-        options.storage.due({ state: "Scheduled", before: now, limit: 1 }),
+        options.storage.due({ state: "Scheduled", before: now(), limit: 1 }),
       ]);
       if (
         ready.every((page) => page.jobs.length === 0) && due.length === 0 && worker.inFlight === 0
@@ -73,5 +78,5 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
     await worker.stop();
   }
   const { started: ran, succeeded, failed, retried } = worker.stats;
-  return { ran, succeeded, failed, retried, stopped, ms: Date.now() - started };
+  return { ran, succeeded, failed, retried, stopped, ms: now() - started };
 }

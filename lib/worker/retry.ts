@@ -6,6 +6,7 @@
 
 import type { BackoffSpec } from "../events.ts";
 import type { BackoffFunction } from "../job.ts";
+import { systemClock } from "../clock.ts";
 
 /** Delay of `"fixed"` without an explicit `delayMs`. */
 export const FIXED_DELAY_MS = 60_000;
@@ -28,7 +29,7 @@ export function retryDelay(
   backoff: BackoffSpec | BackoffFunction | undefined,
   failedAttempt: number,
   error: unknown,
-  random: () => number = Math.random,
+  random: () => number = systemClock.random,
 ): number {
   if (typeof backoff === "function") {
     let ms: unknown;

@@ -1,19 +1,24 @@
 /**
  * @module
- * Running one claimed job: its handler context, its timeout, and committing its outcome.
+ * Running claimed jobs: the jobs a worker holds, each one's handler context and timeout, and
+ * committing its outcome.
  */
 
+import type { Commit, Storage } from "../../storage/storage.ts";
 import {
   AttemptsExhaustedError,
   InvalidOptionError,
   JobTimeoutError,
+  UnknownJobError,
 } from "../../storage/errors.ts";
+import { appendCommit } from "../changes.ts";
 import type { JobContext, JobDefinition, JobRecord } from "../job.ts";
 import { finishedMember } from "../batch.ts";
 import { maxAttempts, outcomeEvents, type Settled } from "./outcome.ts";
 import type { Pool } from "./pool.ts";
 import type { NewEvent } from "../events.ts";
-import type { WorkerLogger, WorkerStats } from "./worker.ts";
+import type { WorkerLogger, WorkerStats } from "./config.ts";
+import { message, type WorkerContext } from "./context.ts";
 
 /** Longest log line kept; longer ones are cut. */
 export const MAX_LOG_LINE = 4_000;
@@ -32,8 +37,138 @@ export interface Running {
   abandon?: () => void;
 }
 
+/** Marks `job` lost: nothing more is written for it, and its handler's signal aborts. */
+export function lose(job: Running, reason: string): void {
+  if (job.lost) return;
+  job.lost = true;
+  job.controller.abort(new Error(reason));
+}
+
+/** Where the writes of held jobs go (the worker's outcome writer). */
+export interface JobWrites {
+  /** Writes events of a held job; false (and the job marked lost) when fenced. */
+  appendOwn(job: Running, events: NewEvent[]): Promise<boolean>;
+  /** Writes one commit with its continuation releases; false when fenced. */
+  submit(commit: Commit): Promise<boolean>;
+}
+
+/** The jobs a worker holds: starts each claimed one in the pool and forgets it once written. */
+export class Runner {
+  #ctx: WorkerContext;
+  #pool: Pool;
+  #writes: JobWrites;
+  #running = new Map<string, Running>();
+  #finishing = new Set<Promise<void>>();
+  #host: RunHost;
+
+  /** Runs jobs of `storage` in `pool`; `settleBatch` is told when a batch member ends. */
+  constructor(
+    ctx: WorkerContext,
+    storage: Storage,
+    parts: { pool: Pool; writes: JobWrites; settleBatch: (batchId: string) => void },
+  ) {
+    const { pool, writes, settleBatch } = parts;
+    this.#ctx = ctx;
+    this.#pool = pool;
+    this.#writes = writes;
+    const { config } = ctx;
+    this.#host = {
+      now: () => config.now(),
+      random: () => config.random(),
+      log: (level, text) => config.log(level, text),
+      stats: ctx.stats,
+      resultLimit: () => storage.limits.result,
+      appendOwn: (job, events) => writes.appendOwn(job, events),
+      requeueShutdown: (job) => this.requeueShutdown(job),
+      done: (job) => this.#running.delete(job.record.id),
+      settleBatch,
+    };
+  }
+
+  /** Jobs held now (running, or writing their outcome). */
+  get size(): number {
+    return this.#running.size;
+  }
+
+  /** The held job `id`, if any. */
+  get(id: string): Running | undefined {
+    return this.#running.get(id);
+  }
+
+  /** Ids of the held jobs whose leases are still this worker's. */
+  leases(): string[] {
+    return [...this.#running.values()].filter((job) => !job.lost).map((job) => job.record.id);
+  }
+
+  /** Starts the handler of a job just claimed (a pool slot must be free). */
+  start(record: JobRecord): void {
+    const job: Running = {
+      record,
+      controller: new AbortController(),
+      lost: false,
+      shuttingDown: false,
+    };
+    this.#running.set(record.id, job);
+    const { config, stats } = this.#ctx;
+    stats.started++;
+    const definition = config.definitions.get(record.name);
+    const finishing = runJob(
+      this.#host,
+      this.#pool,
+      job,
+      definition,
+      () => new UnknownJobError(record.name, [...config.definitions.keys()]),
+    )
+      .catch((error) => config.log("error", `job ${record.id}: ${message(error)}`))
+      .finally(() => {
+        this.#finishing.delete(finishing);
+        stats.peak = this.#pool.peak;
+      });
+    this.#finishing.add(finishing);
+  }
+
+  /** Shutdown ran out of time: aborts every held job's signal. */
+  abortAll(): void {
+    for (const job of this.#running.values()) {
+      job.shuttingDown = true;
+      job.controller.abort(new Error("server shutdown"));
+    }
+  }
+
+  /** Puts every job still held back to Enqueued (see {@link Runner.requeueShutdown}). */
+  async requeueAll(): Promise<void> {
+    await Promise.all([...this.#running.values()].map((job) => this.requeueShutdown(job)));
+  }
+
+  /** Puts a job abandoned by shutdown back to Enqueued (unless it changed meanwhile). */
+  async requeueShutdown(job: Running): Promise<void> {
+    if (job.lost) return;
+    job.lost = true;
+    job.shuttingDown = true;
+    job.abandon?.();
+    const events: NewEvent[] = [{
+      type: "state",
+      at: this.#ctx.config.now(),
+      state: "Enqueued",
+      reason: "server shutdown",
+    }];
+    await this.#writes.submit(appendCommit(job.record, events)).catch((error) => {
+      this.#ctx.config.log(
+        "warn",
+        `job ${job.record.id}: could not requeue on shutdown: ${message(error)}`,
+      );
+    });
+    this.#running.delete(job.record.id);
+  }
+
+  /** Resolves once every started job has settled and written its outcome. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#finishing);
+  }
+}
+
 /** What a running job may do through the worker that claimed it. */
-export interface RunHost {
+interface RunHost {
   now(): number;
   random(): number;
   log: WorkerLogger;
@@ -52,14 +187,14 @@ export interface RunHost {
  * Runs `job` in a pool slot (taken synchronously, before the first await) and commits its
  * outcome. The slot is held until the handler settles, even after a timeout.
  */
-export async function runJob(
+async function runJob(
   worker: RunHost,
   pool: Pool,
   job: Running,
   definition: JobDefinition | undefined,
   unknown: () => Error,
 ): Promise<void> {
-  const started = performance.now();
+  const started = worker.now();
   const settled = await new Promise<Settled>((resolve) => {
     job.abandon = () =>
       resolve({ ok: false, error: new Error("abandoned at shutdown"), retry: false });
@@ -86,9 +221,10 @@ export async function runJob(
       return;
     }
     if (job.shuttingDown && !settled.ok) return await worker.requeueShutdown(job);
+    const now = worker.now();
     const events = outcomeEvents(job.record, definition, settled, {
-      now: worker.now(),
-      durationMs: Math.round(performance.now() - started),
+      now,
+      durationMs: Math.round(now - started),
       resultLimit: worker.resultLimit(),
       random: worker.random,
     });

@@ -1,0 +1,278 @@
+/**
+ * @module
+ * Creating jobs: validating a job's name, arguments and options, then building and writing the
+ * commit that creates it. The client, the recurring scheduler and batches all create through here.
+ */
+
+import type { AppendResult, Change, Commit, Storage } from "../storage/storage.ts";
+import {
+  ConflictError,
+  InvalidOptionError,
+  JobExistsError,
+  JobNotFoundError,
+} from "../storage/errors.ts";
+import { appendCommit, backoff, createCommit, MAX_TRIES, releaseCommits } from "./changes.ts";
+import type { BackoffSpec, ContinueOn, CreatedEvent, NewEvent, StoredOptions } from "./events.ts";
+import {
+  checkDefaults,
+  checkJobId,
+  checkJobName,
+  DEFAULT_QUEUE,
+  isJobDefinition,
+  type JobDefinition,
+  newJobId,
+} from "./job.ts";
+import { checkSize, toJson } from "./payload.ts";
+import type { State } from "./states.ts";
+
+/** A job to enqueue: its definition, or just its name (producers need no handler code). */
+export type JobRef = JobDefinition<any, any> | string;
+
+/** Options of one enqueue; absent ones come from the job's definition. */
+export interface EnqueueOptions {
+  /** A custom job id (refused with `JOB_EXISTS` if taken). Default: a new time-ordered id. */
+  id?: string;
+  /** Queue the job goes to. */
+  queue?: string;
+  /** Higher runs first within its queue; −1000..1000, default 0. */
+  priority?: number;
+  /** Total attempts allowed, first run included. */
+  attempts?: number;
+  /** Delay rule between attempts. */
+  backoff?: BackoffSpec;
+  /** Abort the handler and fail the attempt after this many ms. */
+  timeoutMs?: number;
+}
+
+/** When a scheduled job becomes due: after `delayMs`, or at `at`. */
+export type ScheduleOptions =
+  & EnqueueOptions
+  & ({ delayMs: number; at?: never } | { at: Date | number; delayMs?: never });
+
+/** Options of a continuation. */
+export interface ContinueOptions extends EnqueueOptions {
+  /** Run after the parent succeeded (default), or after it reached any end state. */
+  on?: ContinueOn;
+}
+
+/** One item of `TaskFlow.enqueueMany` or of a batch. */
+export interface EnqueueItem {
+  /** The job to enqueue: its definition or its name. */
+  job: JobRef;
+  /** The arguments passed to the handler (must be JSON-serializable). */
+  args: unknown;
+  /** Options of this enqueue. */
+  options?: EnqueueOptions;
+}
+
+/** Most continuations one job may have; fan-out beyond that belongs in batches. */
+export const MAX_CONTINUATIONS = 64;
+
+/** What jobs are created through: a storage, its clock, and optionally a group committer. */
+export interface JobWriter {
+  /** The storage written to. */
+  readonly storage: Storage;
+  /** The clock that stamps the events. */
+  readonly now: () => number;
+  /** Jitter of the wait after a lost race (default `Math.random`). */
+  readonly random?: () => number;
+  /** Writes one change (a group committer); without it, `storage.append` is called directly. */
+  submit?(change: Change): Promise<AppendResult>;
+}
+
+/** The state a new job starts in. */
+export interface FirstState {
+  /** Enqueued, Scheduled or Awaiting. */
+  state: State;
+  /** Scheduled: when it becomes due. */
+  runAt?: number;
+  /** Why it waits (staged batch members). */
+  reason?: string;
+}
+
+/** A job validated and ready to write; its events get their time when written. */
+export interface PreparedJob {
+  /** The job's id. */
+  id: string;
+  /** The caller chose the id, so it may already be taken. */
+  custom: boolean;
+  /** The created event, without its time. */
+  created: Omit<CreatedEvent, "seq">;
+  /** The state it starts in. */
+  first: FirstState;
+}
+
+/**
+ * Validates `item` (name, arguments, options; nothing is written) and settles its id, queue,
+ * priority and stored options from the item and its definition's defaults. `where` names the
+ * item in error messages.
+ */
+export function prepareJob(
+  writer: JobWriter,
+  item: EnqueueItem,
+  how: { first: FirstState; where?: string },
+): PreparedJob {
+  const { job, args, options } = item as Required<EnqueueItem>;
+  const { first, where = "options" } = how;
+  const definition = isJobDefinition(job) ? job : undefined;
+  const name = checkJobName(definition ? definition.name : job);
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidOptionError(where, options, "must be an object");
+  }
+  checkDefaults(options, where);
+  if (typeof options.backoff === "function") {
+    throw new InvalidOptionError(
+      `${where}.backoff`,
+      "function",
+      "a function cannot be stored; set it in defineJob",
+    );
+  }
+  const id = options.id === undefined ? newJobId(writer.now()) : checkJobId(options.id);
+  const json = toJson(args, "args");
+  checkSize("args", json, writer.storage.limits.args);
+  const defaults = definition?.defaults ?? {};
+  const stored: StoredOptions = {};
+  const attempts = options.attempts ?? defaults.attempts;
+  if (attempts !== undefined) stored.attempts = attempts;
+  const retry = options.backoff ??
+    (typeof defaults.backoff === "function" ? undefined : defaults.backoff);
+  if (retry !== undefined) stored.backoff = retry;
+  const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
+  if (timeoutMs !== undefined) stored.timeoutMs = timeoutMs;
+  const created: Omit<CreatedEvent, "seq"> = {
+    type: "created",
+    at: 0,
+    name,
+    queue: options.queue ?? defaults.queue ?? DEFAULT_QUEUE,
+    args: json,
+    priority: options.priority ?? defaults.priority ?? 0,
+    options: stored,
+  };
+  return { id, custom: options.id !== undefined, created, first };
+}
+
+/** The commit creating `job` at `at`: its created event (with `extra`) and its first state. */
+export function createdCommit(
+  job: PreparedJob,
+  at: number,
+  extra: Pick<CreatedEvent, "batchId"> = {},
+): Commit {
+  const { state, runAt, reason } = job.first;
+  const first: NewEvent = runAt !== undefined
+    ? { type: "state", at, state, data: { runAt } }
+    : reason !== undefined
+    ? { type: "state", at, state, reason }
+    : { type: "state", at, state };
+  return createCommit(job.id, { ...job.created, at, ...extra }, [first]);
+}
+
+/**
+ * Writes prepared jobs (one atomic write per job, as few calls as the backend allows) and
+ * returns their ids; refuses with {@link JobExistsError} an id given twice or already taken.
+ */
+export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promise<string[]> {
+  const ids = jobs.map((p) => p.id);
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) throw new JobExistsError(id);
+    seen.add(id);
+  }
+  const custom = jobs.filter((p) => p.custom).map((p) => p.id);
+  if (custom.length) await refuseTaken(writer.storage, custom);
+  const at = writer.now();
+  const changes = jobs.map((job) => ({ commits: [createdCommit(job, at)] }));
+  const results = jobs.length === 1 && writer.submit
+    ? [await writer.submit(changes[0])]
+    : await writer.storage.append(changes);
+  const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
+  if (taken.length) throw new JobExistsError(taken[0]);
+  return ids;
+}
+
+/**
+ * Writes `job` as a continuation of `parentId` (Awaiting, or moved on at once when the parent
+ * has already finished), in one commit with the parent's `continuation` event.
+ */
+export async function createContinuation(
+  writer: JobWriter,
+  parentId: string,
+  job: PreparedJob & { on: ContinueOn },
+): Promise<string> {
+  const { id, on } = job;
+  if (job.custom) await refuseTaken(writer.storage, [id]);
+  const submit = writer.submit
+    ? (change: Change) => writer.submit!(change)
+    : (change: Change) => writer.storage.append([change]).then((results) => results[0]);
+  for (let tries = 0; tries < MAX_TRIES; tries++) {
+    const parent = await writer.storage.get(parentId);
+    if (!parent) throw new JobNotFoundError(parentId);
+    if (parent.continuations.length >= MAX_CONTINUATIONS) {
+      throw new InvalidOptionError(
+        "continueWith parent",
+        parentId,
+        `already has ${MAX_CONTINUATIONS} continuations, the most one job may have`,
+      );
+    }
+    const at = writer.now();
+    const created = { ...job.created, at, parentId, on };
+    const parentCommit = appendCommit(parent, [{ type: "continuation", at, childId: id, on }]);
+    let child = createCommit(id, created, [{ type: "state", at, state: "Awaiting" }]);
+    const [release] = releaseCommits(parentCommit.record, [child.record], at);
+    if (release) child = createCommit(id, created, [child.events[1], release.events[0]]);
+    const result = await submit({ commits: [parentCommit, child] });
+    if (result.ok) return id;
+    if (result.conflicts.includes(id)) throw new JobExistsError(id);
+    await backoff(tries, writer.random);
+  }
+  throw new ConflictError(parentId, MAX_TRIES);
+}
+
+/** Throws {@link JobExistsError} for the first of `ids` that is taken. */
+export async function refuseTaken(storage: Storage, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  const existing = await storage.getMany(ids);
+  const index = existing.findIndex((r) => r !== null);
+  if (index >= 0) throw new JobExistsError(ids[index]);
+}
+
+/** Throws unless `on` is a continuation condition. */
+export function checkContinueOn(on: unknown): ContinueOn {
+  if (on !== "succeeded" && on !== "finished") {
+    throw new InvalidOptionError("on", on, 'must be "succeeded" or "finished"');
+  }
+  return on;
+}
+
+/** The due time of a schedule: `now` + `delayMs`, or `at`; throws when neither or both. */
+export function scheduledAt(options: ScheduleOptions, now: () => number): number {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidOptionError(
+      "schedule options",
+      options,
+      "must be an object with delayMs or at",
+    );
+  }
+  const { delayMs, at } = options as { delayMs?: unknown; at?: unknown };
+  if ((delayMs === undefined) === (at === undefined)) {
+    throw new InvalidOptionError(
+      "schedule options",
+      { delayMs, at },
+      "give exactly one of delayMs or at",
+    );
+  }
+  if (delayMs !== undefined) {
+    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) {
+      throw new InvalidOptionError(
+        "delayMs",
+        delayMs,
+        "must be a finite number of ms, 0 or more",
+      );
+    }
+    return now() + delayMs;
+  }
+  const time = at instanceof Date ? at.getTime() : at;
+  if (typeof time !== "number" || !Number.isFinite(time)) {
+    throw new InvalidOptionError("at", at, "must be a valid Date or ms since epoch");
+  }
+  return time;
+}

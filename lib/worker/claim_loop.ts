@@ -1,0 +1,326 @@
+/**
+ * @module
+ * The claim loop: fills free pool slots with ready jobs, promotes due Scheduled jobs, and holds
+ * the worker's outcome writes while its next claim is near, so the storage runs the claim first.
+ */
+
+import type { Commit, Storage } from "../../storage/storage.ts";
+import type { Lease } from "../projection.ts";
+import { appendCommit } from "../changes.ts";
+import type { NewEvent } from "../events.ts";
+import type { GroupCommitter } from "../group_commit.ts";
+import type { JobRecord } from "../job.ts";
+import type { WorkerContext } from "./context.ts";
+import type { Pool } from "./pool.ts";
+import type { Runner } from "./run.ts";
+
+/** Most Scheduled jobs one turn of the claim loop promotes. */
+const DUE_PAGE = 200;
+
+/**
+ * The hold of outcome writes around a one-call claim: outcomes wait from the moment claimed jobs
+ * start (or an awaited slot frees up) until the next claim is sent, so the storage runs the claim
+ * first and the two overlap instead of taking turns. An outcome submitted before the hold is
+ * still caught: the group commit looks at the hold again before it writes. Every hold and
+ * release of the worker's writes is in this class.
+ */
+class OutcomeHold {
+  #committer: GroupCommitter;
+  #ctx: WorkerContext;
+  #native: boolean;
+  /** Whether the loop's turn in progress may hold: a turn that failed must not hold what its
+   * claim started while the loop backs off. */
+  #armed = false;
+
+  constructor(ctx: WorkerContext, committer: GroupCommitter, nativeClaim: boolean) {
+    this.#ctx = ctx;
+    this.#committer = committer;
+    this.#native = nativeClaim;
+  }
+
+  /** The turn in progress may hold from now on. */
+  arm(): void {
+    this.#armed = true;
+  }
+
+  /** Holds outcomes if the turn in progress may (only a one-call claim gains from it). */
+  hold = (): void => {
+    if (this.#armed && this.#native && this.#ctx.running) this.#committer.hold();
+  };
+
+  /** Writes what was held. */
+  release(): void {
+    this.#committer.release();
+  }
+
+  /** A turn failed: releases, and nothing more is held until the next turn arms. */
+  disarm(): void {
+    this.#armed = false;
+    this.#committer.release();
+  }
+}
+
+/** Claims and promotes jobs into a worker's pool until the worker stops. */
+export class ClaimLoop {
+  #ctx: WorkerContext;
+  #storage: Storage;
+  #committer: GroupCommitter;
+  #pool: Pool;
+  #runner: Runner;
+  #hold: OutcomeHold;
+  #wake?: () => void;
+  /** A wake-up arrived while the loop was reading: it must not sleep through it. */
+  #woken = false;
+  /** The next due time the last read of due jobs saw. */
+  #nextDue = Infinity;
+  /** Whether a minimum poll interval has passed since due jobs were last read. */
+  #dueStale = true;
+  #dueTimer?: ReturnType<typeof setTimeout>;
+  /** Paused queues, as of the last heartbeat. */
+  #paused = new Set<string>();
+  #done?: Promise<void>;
+
+  /** A loop claiming from `storage` into `pool`, writing through `committer`. */
+  constructor(
+    ctx: WorkerContext,
+    storage: Storage,
+    parts: { committer: GroupCommitter; pool: Pool; runner: Runner },
+  ) {
+    this.#ctx = ctx;
+    this.#storage = storage;
+    this.#committer = parts.committer;
+    this.#pool = parts.pool;
+    this.#runner = parts.runner;
+    this.#hold = new OutcomeHold(ctx, parts.committer, storage.claim !== undefined);
+  }
+
+  /** Starts the loop; it ends when the worker leaves the running phase. */
+  start(): void {
+    this.#done = this.#loop();
+  }
+
+  /** Resolves once the loop has ended (and released every held write). */
+  async stopped(): Promise<void> {
+    await this.#done;
+    clearTimeout(this.#dueTimer);
+  }
+
+  /** Work may be ready (a wake-up, a resumed queue, a stop): look at once. */
+  signal(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** The queues paused now; a queue resumed wakes the loop. */
+  setPaused(paused: string[]): void {
+    const resumed = [...this.#paused].some((queue) => !paused.includes(queue));
+    this.#paused = new Set(paused);
+    if (resumed) this.signal();
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      await this.#turns();
+    } finally {
+      // Whatever ended the loop, held outcomes are written (a stop waits for them).
+      this.#hold.release();
+    }
+  }
+
+  async #turns(): Promise<void> {
+    const { config } = this.#ctx;
+    const hold = this.#hold;
+    let idle = config.minPollIntervalMs;
+    while (this.#ctx.running) {
+      // Not a race with a promise of the worker's lifetime: every race would leave a reaction
+      // on it until the worker stops (a leak per turn of the loop).
+      // Outcomes are held only while the next claim is near, not while this loop waits for a
+      // slot: a long wait would hold progress writes too.
+      if (this.#pool.free === 0) hold.release();
+      hold.arm();
+      await this.#pool.whenFree(hold.hold);
+      // Let the other handlers that finished in this turn free their slots too, so one claim
+      // fills several slots (only when busy: an idle worker claims at once).
+      if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
+      if (!this.#ctx.running) break;
+      // Due jobs are read when one may have come due: after a wake-up, at the earliest due
+      // time seen, and at least every minimum poll interval (not on every busy turn).
+      const dueCheck = this.#woken || config.now() >= this.#nextDue || this.#dueStale;
+      this.#woken = false;
+      let progress = false;
+      try {
+        // Independent reads: sent together they cost one round trip.
+        const asked = this.#pool.free;
+        const queues = this.#activeQueues();
+        const reading = Promise.all([
+          dueCheck ? this.#readDue() : undefined,
+          this.#claim(asked, queues),
+        ]);
+        hold.release();
+        const [due, claim] = await reading;
+        let promoted = 0;
+        if (due) {
+          // Promotions go through the group commit and are awaited: nothing may be held.
+          hold.release();
+          this.#dueRead(due.next);
+          const drained = claim.claimed < asked && !claim.contended;
+          promoted = await this.#promote(due.ready, drained ? queues : []);
+        }
+        progress = promoted > 0 || claim.claimed > 0 || claim.contended;
+        this.#ctx.recovered();
+      } catch (error) {
+        hold.disarm();
+        this.#ctx.failed(error);
+        await this.#sleep(Math.min(5_000, config.pollIntervalMs * 2));
+        continue;
+      }
+      if (progress) {
+        idle = config.minPollIntervalMs;
+        continue;
+      }
+      const untilDue = this.#nextDue - config.now();
+      await this.#sleep(Math.max(0, Math.min(idle, untilDue)));
+      idle = Math.min(idle * 2, config.pollIntervalMs);
+    }
+  }
+
+  /** Due jobs were just read: the next read waits for `next` or a minimum poll interval. */
+  #dueRead(next: number): void {
+    this.#nextDue = next;
+    const interval = this.#ctx.config.minPollIntervalMs;
+    if (interval === 0) return;
+    this.#dueStale = false;
+    clearTimeout(this.#dueTimer);
+    this.#dueTimer = setTimeout(() => this.#dueStale = true, interval);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#woken) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** Scheduled jobs due now, and when the next one not yet due is. */
+  async #readDue(): Promise<{ ready: JobRecord[]; next: number }> {
+    const now = this.#ctx.config.now();
+    const horizon = now + this.#ctx.config.pollIntervalMs;
+    const due = await this.#storage.due({ state: "Scheduled", before: horizon, limit: DUE_PAGE });
+    const ready = due.filter((job) => (job.runAt ?? 0) <= now);
+    // A full page of due jobs may hide more of them: look again on the next turn.
+    const next = due.length === DUE_PAGE && ready.length === due.length
+      ? now
+      : due.find((job) => (job.runAt ?? 0) > now)?.runAt ?? Infinity;
+    return { ready, next };
+  }
+
+  /**
+   * Moves due jobs to Enqueued. `drained` are the queues the claim of the same turn found empty
+   * (all it asked for, or none): due jobs of those queues go straight to Processing in free
+   * slots, in the same commit, in claim order (queue order, then priority, then due time). They
+   * would be claimed next anyway, a read and a write later. Jobs promoted only are claimed by
+   * the next turn, which follows at once since promoting counts as progress.
+   */
+  async #promote(due: JobRecord[], drained: readonly string[]): Promise<number> {
+    const now = this.#ctx.config.now();
+    const lease = this.#lease(now);
+    const rank = new Map(drained.map((queue, i) => [queue, i]));
+    const direct = new Set(
+      due.filter((job) => rank.has(job.queue))
+        .sort((a, b) =>
+          rank.get(a.queue)! - rank.get(b.queue)! || b.priority - a.priority ||
+          (a.runAt ?? 0) - (b.runAt ?? 0)
+        )
+        .slice(0, this.#pool.free),
+    );
+    const commits = due.map((job) => {
+      const events: NewEvent[] = [{
+        type: "state",
+        at: now,
+        state: "Enqueued",
+        reason: job.retryOf ? `retry after attempt ${job.retryOf}` : "due",
+      }];
+      if (!direct.has(job)) return appendCommit(job, events);
+      return appendCommit(job, [...events, this.#processing(now, lease)], lease);
+    });
+    const results = await Promise.all(
+      commits.map((commit) => this.#committer.submit({ commits: [commit] })),
+    );
+    results.forEach((result, i) => {
+      if (result.ok && commits[i].record.state === "Processing") {
+        this.#runner.start(commits[i].record);
+      }
+    });
+    return results.filter((result) => result.ok).length;
+  }
+
+  /** The served queues that are not paused (as of the last heartbeat). */
+  #activeQueues(): string[] {
+    return this.#ctx.config.queues.filter((queue) => !this.#paused.has(queue));
+  }
+
+  async #claim(
+    free: number,
+    queues: string[],
+  ): Promise<{ claimed: number; contended: boolean }> {
+    if (queues.length === 0) return { claimed: 0, contended: false };
+    if (this.#storage.claim) return await this.#claimNatively(free, queues);
+    let claimed = 0, contended = false;
+    for (const queue of queues) {
+      if (claimed >= free) break;
+      const page = await this.#storage.list({ queue, limit: free - claimed });
+      const build = this.#claimBuilder();
+      const commits = page.jobs.map(build).filter((commit): commit is Commit => commit !== null);
+      const results = await Promise.all(
+        commits.map((commit) => this.#committer.submit({ commits: [commit] })),
+      );
+      results.forEach((result, i) => {
+        if (!result.ok) {
+          contended = true;
+          return;
+        }
+        claimed++;
+        this.#runner.start(commits[i].record);
+      });
+    }
+    return { claimed, contended };
+  }
+
+  /** Builds the commit moving an Enqueued job to Processing under a fresh lease (else null). */
+  #claimBuilder(): (job: JobRecord) => Commit | null {
+    const now = this.#ctx.config.now();
+    const lease = this.#lease(now);
+    return (job) =>
+      job.state !== "Enqueued" ? null : appendCommit(job, [this.#processing(now, lease)], lease);
+  }
+
+  #lease(now: number): Lease {
+    return { serverId: this.#ctx.config.id, until: now + this.#ctx.config.leaseMs };
+  }
+
+  /** The event of a claim under `lease`. */
+  #processing(at: number, lease: Lease): NewEvent {
+    return {
+      type: "state",
+      at,
+      state: "Processing",
+      data: { serverId: this.#ctx.config.id, leaseUntil: lease.until },
+    };
+  }
+
+  /** Claims through the backend's own claim (one round trip on Redis); lib still builds commits. */
+  async #claimNatively(
+    free: number,
+    queues: string[],
+  ): Promise<{ claimed: number; contended: boolean }> {
+    const result = await this.#storage.claim!({ queues, limit: free }, this.#claimBuilder());
+    if (result.claimed.length) this.#hold.hold();
+    for (const commit of result.claimed) this.#runner.start(commit.record);
+    return { claimed: result.claimed.length, contended: result.contended };
+  }
+}

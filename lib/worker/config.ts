@@ -1,0 +1,170 @@
+/**
+ * @module
+ * A worker's options, resolved once into a read-only config with every default filled in.
+ */
+
+import type { Storage } from "../../storage/storage.ts";
+import { InvalidOptionError } from "../../storage/errors.ts";
+import { systemClock } from "../clock.ts";
+import { DEFAULT_QUEUE, isJobDefinition, type JobDefinition } from "../job.ts";
+
+/** Messages a worker reports (errors of storage, fenced results, ...). */
+export type WorkerLogger = (level: "info" | "warn" | "error", message: string) => void;
+
+/** Options of {@link createWorker}. */
+export interface WorkerOptions {
+  /** An open storage, or `url` to open one (closed again by `stop()`). */
+  storage?: Storage;
+  /** Storage URL, used when `storage` is absent (default: see `defaultStorageUrl`). */
+  url?: string;
+  /** The jobs this worker can run: definitions, or a module namespace exporting them. */
+  jobs: readonly JobDefinition<any, any>[] | Record<string, unknown>;
+  /** Queues to take jobs from, in priority order (default `["default"]`). */
+  queues?: string[];
+  /** Most handlers running at once (default 10). */
+  concurrency?: number;
+  /** Longest wait between polls when idle, in ms (default 500). */
+  pollIntervalMs?: number;
+  /** Shortest wait between polls, reached when busy (default 25). */
+  minPollIntervalMs?: number;
+  /** Heartbeat period in ms (default 5,000); a server is dead after 3 missed beats. */
+  heartbeatMs?: number;
+  /** How long a shutdown waits for running handlers before aborting them (default 15,000). */
+  shutdownTimeoutMs?: number;
+  /** Use the storage's wake-ups (KV queue messages, ...) besides polling (default true). */
+  notifier?: boolean;
+  /** Enqueue due occurrences of recurring jobs (default true; every worker may, each runs once). */
+  recurring?: boolean;
+  /** Stop gracefully on SIGINT/SIGTERM (default false; the CLI turns it on). */
+  handleSignals?: boolean;
+  /** Server id (default: hostname, pid and a random suffix). */
+  id?: string;
+  /** Clock for event times, due times and leases (tests inject one). */
+  now?: () => number;
+  /** Random source for retry jitter and the pruning draw (tests inject one). */
+  random?: () => number;
+  /** Where the worker reports (default: console). */
+  logger?: WorkerLogger;
+}
+
+/** Counters of what a worker did since it started. */
+export interface WorkerStats {
+  /** Handlers started. */
+  started: number;
+  /** Jobs that ended Succeeded. */
+  succeeded: number;
+  /** Attempts that ended in a retry. */
+  retried: number;
+  /** Jobs that ended Failed. */
+  failed: number;
+  /** Results discarded because the job changed under the worker (deleted, requeued, reaped). */
+  fenced: number;
+  /** Jobs of dead servers moved back to Enqueued. */
+  reaped: number;
+  /** Most handlers that ran at once. */
+  peak: number;
+}
+
+/** {@link WorkerOptions} with every default applied; read-only once made. */
+export interface WorkerConfig {
+  /** This server's id. */
+  readonly id: string;
+  /** An open storage the caller owns, when one was given. */
+  readonly storage?: Storage;
+  /** Storage URL to open when no storage was given. */
+  readonly url?: string;
+  /** The runnable jobs by name. */
+  readonly definitions: ReadonlyMap<string, JobDefinition>;
+  /** Queues served, in priority order. */
+  readonly queues: readonly string[];
+  /** Most handlers running at once. */
+  readonly concurrency: number;
+  /** Longest wait between polls when idle. */
+  readonly pollIntervalMs: number;
+  /** Shortest wait between polls, and between reads of due jobs. */
+  readonly minPollIntervalMs: number;
+  /** Heartbeat period. */
+  readonly heartbeatMs: number;
+  /** Lease length: three heartbeats. */
+  readonly leaseMs: number;
+  /** How long a shutdown waits for running handlers. */
+  readonly shutdownTimeoutMs: number;
+  /** Listen to the storage's wake-ups. */
+  readonly notifier: boolean;
+  /** Run the recurring scheduler. */
+  readonly recurring: boolean;
+  /** Stop on SIGINT/SIGTERM. */
+  readonly handleSignals: boolean;
+  /** Clock for events, due times and leases. */
+  readonly now: () => number;
+  /** Random source for retry jitter and the pruning draw. */
+  readonly random: () => number;
+  /** Where the worker reports. */
+  readonly log: WorkerLogger;
+}
+
+const defaultLogger: WorkerLogger = (level, message) => {
+  (level === "info" ? console.log : console.error)(`[taskflow ${level}] ${message}`);
+};
+
+/** Validates `options` and fills in every default (throws {@link InvalidOptionError}). */
+export function resolveConfig(options: WorkerOptions): WorkerConfig {
+  const concurrency = options.concurrency ?? 10;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
+    throw new InvalidOptionError(
+      "concurrency",
+      concurrency,
+      "must be an integer from 1 to 10000",
+    );
+  }
+  const queues = options.queues ?? [DEFAULT_QUEUE];
+  if (!Array.isArray(queues) || queues.length === 0) {
+    throw new InvalidOptionError("queues", options.queues, "must list at least one queue");
+  }
+  for (
+    const [name, value] of [
+      ["heartbeatMs", options.heartbeatMs],
+      ["pollIntervalMs", options.pollIntervalMs],
+      ["minPollIntervalMs", options.minPollIntervalMs],
+      ["shutdownTimeoutMs", options.shutdownTimeoutMs],
+    ] as const
+  ) {
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+      throw new InvalidOptionError(name, value, "must be a number of ms, 0 or more");
+    }
+  }
+  const definitions = new Map<string, JobDefinition>();
+  const list = Array.isArray(options.jobs) ? options.jobs : Object.values(options.jobs ?? {});
+  for (const job of list) {
+    if (isJobDefinition(job)) definitions.set(job.name, job);
+  }
+  const heartbeatMs = options.heartbeatMs ?? 5_000;
+  return Object.freeze({
+    id: options.id ?? `${safeHostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
+    storage: options.storage,
+    url: options.url,
+    definitions,
+    queues: Object.freeze([...queues]),
+    concurrency,
+    pollIntervalMs: options.pollIntervalMs ?? 500,
+    minPollIntervalMs: options.minPollIntervalMs ?? 25,
+    heartbeatMs,
+    leaseMs: heartbeatMs * 3,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 15_000,
+    notifier: options.notifier !== false,
+    recurring: options.recurring !== false,
+    handleSignals: Boolean(options.handleSignals),
+    now: options.now ?? systemClock.now,
+    random: options.random ?? systemClock.random,
+    log: options.logger ?? defaultLogger,
+  });
+}
+
+/** The host's name, or "unknown-host" where the runtime may not read it. */
+export function safeHostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "unknown-host";
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * @module
+ * Outcome writes: a worker's group committer, the fenced appends of the jobs it holds
+ * (compare-and-set on the version it last wrote), and retrying them through a storage outage.
+ */
+
+import type { Change, Commit, Storage } from "../../storage/storage.ts";
+import { StorageUnavailableError } from "../../storage/errors.ts";
+import { appendCommit, releases, withContinuations } from "../changes.ts";
+import type { NewEvent } from "../events.ts";
+import { GroupCommitter } from "../group_commit.ts";
+import type { WorkerContext } from "./context.ts";
+import { lose, type Running } from "./run.ts";
+
+/** Writes a worker's commits in groups; a held job's writes are fenced by its version. */
+export class OutcomeWriter {
+  /** Every write of the worker goes through it (the claim loop holds and releases it). */
+  readonly committer: GroupCommitter;
+  #ctx: WorkerContext;
+  #storage: Storage;
+
+  /** A writer for the worker sharing `ctx`, on `storage`. */
+  constructor(ctx: WorkerContext, storage: Storage) {
+    this.#ctx = ctx;
+    this.#storage = storage;
+    this.committer = new GroupCommitter(storage);
+  }
+
+  /** Group-commits one job's commit with its continuation releases; false when fenced. */
+  async submit(commit: Commit): Promise<boolean> {
+    for (let tries = 0; tries < 20; tries++) {
+      const change: Change = releases(commit)
+        ? await withContinuations(this.#storage, commit, this.#ctx.config.now())
+        : { commits: [commit] };
+      const result = await this.committer.submit(change);
+      if (result.ok) return true;
+      if (result.conflicts.includes(commit.id)) return false;
+      // Only a continuation moved meanwhile: re-read the children and try again.
+    }
+    return false;
+  }
+
+  /** Writes events of a running job as its holder; marks the job lost when fenced. */
+  async appendOwn(job: Running, events: NewEvent[]): Promise<boolean> {
+    if (job.lost) return false;
+    const commit = appendCommit(job.record, events);
+    let ok: boolean;
+    try {
+      ok = await this.submit(commit);
+    } catch (error) {
+      if (!this.#outage(error)) throw error;
+      ok = await this.#untilStored(() => this.submit(commit), error);
+    }
+    if (ok) job.record = commit.record;
+    else lose(job, "the job changed while it ran (deleted, requeued or reaped)");
+    return ok;
+  }
+
+  /** Resolves once everything submitted so far has been written. */
+  flush(): Promise<void> {
+    return this.committer.flush();
+  }
+
+  /**
+   * Retries a running job's write that failed with `failure` while the storage is unavailable,
+   * so that an outage delays outcomes instead of dropping them (the job would sit in Processing
+   * until its lease expired, then run again) and is reported once rather than once per job.
+   * Gives up when the worker stops; if the lease expired meanwhile, the write is fenced as usual.
+   */
+  async #untilStored<T>(write: () => Promise<T>, failure: StorageUnavailableError): Promise<T> {
+    for (let delay = 50;; delay = Math.min(delay * 2, 2_000)) {
+      this.#ctx.failed(failure);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      try {
+        return await write();
+      } catch (error) {
+        if (!this.#outage(error)) throw error;
+        failure = error;
+      }
+    }
+  }
+
+  /** A write failed because the storage is unavailable, and the worker still runs: retry it. */
+  #outage(error: unknown): error is StorageUnavailableError {
+    return error instanceof StorageUnavailableError && this.#ctx.running;
+  }
+}
