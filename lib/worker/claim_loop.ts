@@ -132,12 +132,12 @@ export class ClaimLoop {
     const hold = this.#hold;
     let idle = config.minPollIntervalMs;
     while (this.#ctx.running) {
-      // Not a race with a promise of the worker's lifetime: every race would leave a reaction
-      // on it until the worker stops (a leak per turn of the loop).
       // Outcomes are held only while the next claim is near, not while this loop waits for a
       // slot: a long wait would hold progress writes too.
       if (this.#pool.free === 0) hold.release();
       hold.arm();
+      // Not a race with a promise of the worker's lifetime: every race would leave a reaction
+      // on it until the worker stops (a leak per turn of the loop).
       await this.#pool.whenFree(hold.hold);
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
