@@ -1,12 +1,13 @@
 /**
  * @module
  * The doctor: checks that every listed job's record is readable and equals the fold of its
- * events, and that counters equal index sizes. It reads only; `rebuild` repairs what the event
- * logs can repair.
+ * events, that counters equal index sizes, and names Processing jobs whose server stopped
+ * heartbeating. It reads only; `rebuild` repairs what the event logs can repair.
  */
 
 import type { Storage } from "../storage/storage.ts";
 import type { JobRecord } from "./job.ts";
+import { leaseText, liveServers, type Orphan, orphanOf } from "./liveness.ts";
 import { fold } from "./projection.ts";
 import { STATES } from "./states.ts";
 
@@ -23,10 +24,17 @@ export interface DoctorReport {
   findings: Finding[];
 }
 
-/** Examines every job and counter of `storage`. */
-export async function doctor(storage: Storage): Promise<DoctorReport> {
+/** Orphans the doctor names one by one; more are counted. */
+const ORPHANS_NAMED = 20;
+
+/** Examines every job and counter of `storage`; `now` is the clock lease times are read by. */
+export async function doctor(
+  storage: Storage,
+  options: { now?: () => number } = {},
+): Promise<DoctorReport> {
   const findings: Finding[] = [];
   const listed: Record<string, number> = {};
+  const processing: JobRecord[] = [];
   let jobs = 0;
   for (const state of STATES) {
     listed[state] = 0;
@@ -39,6 +47,7 @@ export async function doctor(storage: Storage): Promise<DoctorReport> {
       const problems = await Promise.all(page.jobs.map((job) => examine(storage, job, state)));
       page.jobs.forEach((job, i) => {
         if (problems[i]) findings.push({ id: job.id, problem: problems[i]! });
+        else if (state === "Processing") processing.push(job);
       });
       cursor = page.cursor;
     } while (cursor);
@@ -54,7 +63,39 @@ export async function doctor(storage: Storage): Promise<DoctorReport> {
       });
     }
   }
+  const orphans = await findOrphans(storage, processing);
+  if (orphans.length) {
+    findings.push({ id: "orphans", problem: orphanProblem(orphans, (options.now ?? Date.now)()) });
+  }
   return { jobs, findings };
+}
+
+/** Processing jobs whose server has no live record, with their leases. */
+async function findOrphans(storage: Storage, processing: JobRecord[]): Promise<Orphan[]> {
+  const live = liveServers(await storage.servers());
+  const found = await Promise.all(processing.map(async (job) => {
+    if (live.has(job.serverId ?? "")) return null;
+    const lease = await storage.lease(job.id);
+    // No lease may only mean the job finished since it was listed: then it is no orphan.
+    if (!lease && (await storage.get(job.id))?.state !== "Processing") return null;
+    return orphanOf(job, lease, live);
+  }));
+  // Longest overdue first: those are the ones nobody is putting back.
+  return found.filter((orphan): orphan is Orphan => orphan !== null)
+    .sort((a, b) => (a.leaseUntil ?? -Infinity) - (b.leaseUntil ?? -Infinity));
+}
+
+/** "2 jobs whose server stopped heartbeating: a (server w1, lease expired 5 s ago), …". */
+function orphanProblem(orphans: Orphan[], now: number): string {
+  const named = orphans.slice(0, ORPHANS_NAMED).map((orphan) =>
+    `${orphan.id} (server ${orphan.serverId}, ${leaseText(orphan, now)})`
+  );
+  const more = orphans.length > ORPHANS_NAMED ? `, and ${orphans.length - ORPHANS_NAMED} more` : "";
+  const jobs = orphans.length === 1 ? "1 job" : `${orphans.length} jobs`;
+  const next = orphans[0].reaper
+    ? "a live worker puts them back to Enqueued once their lease runs out"
+    : "no worker is running to put them back to Enqueued: start one";
+  return `${jobs} whose server stopped heartbeating: ${named.join(", ")}${more}; ${next}`;
 }
 
 /** What is wrong with a job as its state index listed it (listings hold readable records). */

@@ -142,3 +142,14 @@ export type {
   Storage,
   TimelinePoint,
 } from "../storage/storage.ts";
+export {
+  isOrphaned,
+  leaseText,
+  type LivenessReader,
+  type LiveServers,
+  liveServers,
+  type Orphan,
+  orphanOf,
+  orphanText,
+  readOrphans,
+} from "./liveness.ts";

@@ -12,7 +12,7 @@ import { defineJob } from "../lib/job.ts";
 import { rebuild } from "../lib/rebuild.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import type { KvStorage } from "../storage/kv/mod.ts";
-import { eventually } from "./helpers.ts";
+import { claimCommit, eventually, TestClock } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -83,6 +83,80 @@ Deno.test({
       assert.deepEqual(rebuilt.skipped, [orphan]);
       assert.equal(await tf.get(orphan), null, "a broken log leaves nothing to rebuild from");
       assert.deepEqual((await doctor(tf.storage)).findings, []);
+    } finally {
+      await tf.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "doctor: names the Processing jobs whose server stopped heartbeating, in the CLI too",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "taskflow-doctor-" });
+    const url = `kv:${dir}/orphans.sqlite`;
+    const tf = await TaskFlow.open(url);
+    try {
+      const [live, dead, late] = await tf.enqueueMany(
+        Array.from({ length: 3 }, (_, i) => ({ job: "doc.job", args: { i } })),
+      );
+      const claim = async (id: string, server: string, at: number, leaseMs: number) => {
+        const [result] = await tf.storage.append([{
+          commits: [claimCommit((await tf.get(id))!, at, server, leaseMs)],
+        }]);
+        assert.ok(result.ok);
+      };
+      const now = Date.now();
+      await claim(live, "w-live", now, 60_000);
+      await claim(dead, "w-dead", now - 20_000, 15_000); // its lease ran out 5 s ago
+      await claim(late, "w-dead", now, 12_000);
+      await tf.storage.heartbeat({
+        server: {
+          id: "w-live",
+          hostname: "test",
+          pid: 1,
+          queues: ["default"],
+          concurrency: 1,
+          startedAt: now,
+          lastSeen: now,
+          inFlight: 1,
+        },
+        ttlMs: 60_000,
+        leases: [live],
+        leaseUntil: now + 60_000,
+      });
+
+      const clock = new TestClock(now);
+      const report = await doctor(tf.storage, { now: clock.now });
+      assert.deepEqual(report.findings, [{
+        id: "orphans",
+        problem: `2 jobs whose server stopped heartbeating: ${dead} (server w-dead, lease ` +
+          `expired 5 s ago), ${late} (server w-dead, lease expires in 12 s); a live worker puts ` +
+          "them back to Enqueued once their lease runs out",
+      }]);
+
+      const cli = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "main.ts", "doctor", "--storage", url],
+        cwd: root,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const printed = new TextDecoder().decode(cli.stdout);
+      assert.equal(cli.code, 1, printed);
+      assert.match(
+        printed,
+        new RegExp(
+          `orphans: 2 jobs whose server stopped heartbeating: ${dead} \\(server w-dead, lease ` +
+            `expired \\d+ s ago\\)`,
+        ),
+      );
+
+      await tf.storage.removeServer("w-live");
+      const alone = await doctor(tf.storage, { now: clock.now });
+      assert.match(alone.findings[0].problem, /^3 jobs whose server stopped heartbeating: /);
+      assert.match(alone.findings[0].problem, /no worker is running to put them back/);
     } finally {
       await tf.close();
       await Deno.remove(dir, { recursive: true });
