@@ -28,6 +28,7 @@ import * as $23 from "./routes/servers.tsx";
 import * as $$0 from "./islands/LiveCounters.tsx";
 import * as $$1 from "./islands/ProcessingList.tsx";
 import * as $$2 from "./islands/RealtimeGraph.tsx";
+import * as $$3 from "./islands/SelectAll.tsx";
 
 import type { Manifest } from "./lib/fresh/types.ts";
 
@@ -62,6 +63,7 @@ const manifest: Manifest = {
     "./islands/LiveCounters.tsx": $$0,
     "./islands/ProcessingList.tsx": $$1,
     "./islands/RealtimeGraph.tsx": $$2,
+    "./islands/SelectAll.tsx": $$3,
   },
   baseUrl: import.meta.url,
 };

@@ -6,6 +6,7 @@
 import type { JobRecord } from "../lib/job.ts";
 import type { Action } from "../lib/states.ts";
 import { duration, iso, relative } from "./format.ts";
+import SelectAll from "../islands/SelectAll.tsx";
 
 /** A hidden CSRF field for action forms. */
 export function Csrf({ token }: { token: string }) {
@@ -36,19 +37,28 @@ export function ActionButtons(
   );
 }
 
-/** A table of jobs; with `bulk`, rows get checkboxes for a bulk form with id `bulk`. */
-export function JobTable({ jobs, now, bulk, extra }: {
+/**
+ * A table of jobs; with `bulk`, rows get checkboxes for a bulk form with id `bulk` (all checked
+ * with `selected`) and the header a select-all box; `marks` are warnings shown by a job's reason.
+ */
+export function JobTable({ jobs, now, bulk, selected, extra, marks }: {
   jobs: JobRecord[];
   now: number;
   bulk?: boolean;
+  selected?: boolean;
   extra?: { title: string; cell: (job: JobRecord) => string };
+  marks?: Record<string, string>;
 }) {
   if (jobs.length === 0) return <p class="empty">No jobs here.</p>;
   return (
     <table class="jobs">
       <thead>
         <tr>
-          {bulk && <th aria-label="select" />}
+          {bulk && (
+            <th class="select">
+              <SelectAll form="bulk" checked={selected === true} />
+            </th>
+          )}
           <th>Id</th>
           <th>Name</th>
           <th>Queue</th>
@@ -61,14 +71,15 @@ export function JobTable({ jobs, now, bulk, extra }: {
       </thead>
       <tbody>
         {jobs.map((job) => (
-          <tr>
+          <tr class={marks?.[job.id] ? "orphaned" : undefined}>
             {bulk && (
-              <td>
+              <td class="select">
                 <input
                   type="checkbox"
                   name="ids"
                   value={job.id}
                   form="bulk"
+                  checked={selected}
                   aria-label={`select ${job.id}`}
                 />
               </td>
@@ -84,7 +95,12 @@ export function JobTable({ jobs, now, bulk, extra }: {
             <td title={iso(job.stateAt)}>{relative(job.stateAt, now)}</td>
             <td>{job.attempt}</td>
             {extra && <td>{extra.cell(job)}</td>}
-            <td class="reason">{job.reason ?? ""}</td>
+            <td class="reason">
+              {job.reason ?? ""}
+              {marks?.[job.id] && (
+                <span class="badge orphaned" data-orphan={job.id}>{marks[job.id]}</span>
+              )}
+            </td>
           </tr>
         ))}
       </tbody>

@@ -30,3 +30,13 @@ export function iso(at: number | undefined): string {
 export function count(n: number): string {
   return n.toLocaleString("en-US").replaceAll(",", " ");
 }
+
+/** `one` for a count of 1, else `many` ("run"/"runs", "retry"/"retries"). */
+export function noun(n: number, one: string, many = `${one}s`): string {
+  return n === 1 ? one : many;
+}
+
+/** "1 run", "2 runs", "0 runs", "1 retry", "3 retries": a count with its noun in the right number. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${count(n)} ${noun(n, one, many)}`;
+}

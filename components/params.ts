@@ -29,6 +29,14 @@ export function pageParam(url: URL): number {
   return n;
 }
 
+/** `?select=all` (every row's box checked, the select-all without JavaScript); else false. */
+export function selectParam(url: URL): boolean {
+  const text = url.searchParams.get("select");
+  if (text === null) return false;
+  if (text === "all") return true;
+  throw new InvalidOptionError("select", text, "must be all");
+}
+
 /** A state from a URL segment (`failed` → `Failed`), or undefined. */
 export function stateParam(segment: string): State | undefined {
   const state = STATES.find((s) => s.toLowerCase() === segment.toLowerCase());

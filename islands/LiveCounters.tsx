@@ -1,6 +1,6 @@
 import type { Snapshot } from "../lib/dashboard/hub.ts";
 import { STATES } from "../lib/states.ts";
-import { count } from "../components/format.ts";
+import { count, noun } from "../components/format.ts";
 import { connected, useLive } from "../components/live_store.ts";
 
 /** Counters for every state, totals and servers, updated live. */
@@ -13,11 +13,17 @@ export default function LiveCounters({ initial }: { initial: Snapshot }) {
         <a class={`counter ${state.toLowerCase()}`} href={`/jobs/${state.toLowerCase()}`}>
           <span class="value" data-state={state}>{count(states[state])}</span>
           <span class="label">{state}</span>
+          {state === "Processing" && snapshot.orphaned.count > 0 && (
+            <span class="badge orphaned" data-orphaned title="their server stopped heartbeating">
+              {count(snapshot.orphaned.count)}
+              {snapshot.orphaned.more ? "+" : ""} orphaned
+            </span>
+          )}
         </a>
       ))}
       <a class="counter scheduled" href="/retries">
         <span class="value" data-retrying>{count(snapshot.counts.retrying)}</span>
-        <span class="label">retries waiting</span>
+        <span class="label">{noun(snapshot.counts.retrying, "retry", "retries")} waiting</span>
       </a>
       <div class="counter">
         <span class="value" data-total="succeeded">{count(totals.succeeded)}</span>
@@ -29,7 +35,7 @@ export default function LiveCounters({ initial }: { initial: Snapshot }) {
       </div>
       <a class="counter" href="/servers">
         <span class="value" data-servers>{snapshot.servers.length}</span>
-        <span class="label">servers</span>
+        <span class="label">{noun(snapshot.servers.length, "server")}</span>
       </a>
       <span class={connected.value ? "live on" : "live"} title="live updates">●</span>
     </section>

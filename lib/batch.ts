@@ -69,8 +69,17 @@ export function thenId(batchId: string): string {
   return `batch:${batchId}:then`;
 }
 
-/** Reason a staged member or continuation shows while it waits. */
+/** Reason a staged member shows while its batch is being created. */
 export const STAGED = "waiting for its batch to be created";
+
+/**
+ * Reason the continuation shows while it waits: true for its whole wait (while the batch is
+ * created and while its members run), so it never goes stale; the job page adds live progress.
+ */
+export function awaitingReason(batch: Pick<BatchRecord, "id" | "total" | "on">): string {
+  const members = batch.total === 1 ? "its 1 member has" : `all ${batch.total} members have`;
+  return `awaiting batch ${batch.id}: runs when ${members} ${batch.on}`;
+}
 
 /** The batch and its progress, or null. */
 export async function batchStatus(storage: Storage, id: string): Promise<BatchStatus | null> {
@@ -220,12 +229,13 @@ export async function createBatch(
       options: { ...item?.options ?? {}, id: memberId(id, i) },
     }, { first, where: `items[${i}]` })
   );
+  const waiting = awaitingReason({ id, total: items.length, on });
   const then = options.then
     ? prepareJob(writer, {
       job: options.then.job,
       args: options.then.args,
       options: { ...options.then.options ?? {}, id: thenId(id) },
-    }, { first, where: "then" })
+    }, { first: { state: "Awaiting", reason: waiting }, where: "then" })
     : undefined;
   const at = writer.now();
   const batch: BatchRecord = {

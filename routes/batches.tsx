@@ -42,7 +42,7 @@ export default function Batches({ data }: PageProps<BatchStatus[], DashboardStat
                   {s.batch.thenId
                     ? <a href={`/job/${encodeURIComponent(s.batch.thenId)}`}>{s.batch.thenId}</a>
                     : "–"}
-                  {s.batch.thenId && <span class="reason">on {s.batch.on}</span>}
+                  {s.batch.thenId && <span class="reason">{` on ${s.batch.on}`}</span>}
                 </td>
               </tr>
             ))}

@@ -3,6 +3,7 @@ import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { Snapshot } from "../lib/dashboard/hub.ts";
 import type { TimelinePoint } from "../lib/mod.ts";
 import { BarChart } from "../components/Chart.tsx";
+import { plural } from "../components/format.ts";
 import LiveCounters from "../islands/LiveCounters.tsx";
 import RealtimeGraph from "../islands/RealtimeGraph.tsx";
 import ProcessingList from "../islands/ProcessingList.tsx";
@@ -48,9 +49,11 @@ export default function Overview({ data }: PageProps<Data, DashboardState>) {
       <h1>Overview</h1>
       <LiveCounters initial={data.snapshot} />
       <p class="meta">
-        <a href="/recurring">{data.recurring} recurring jobs</a> · <a href="/retries">retries</a> ·
-        {" "}
-        <a href="/queues">{Object.keys(data.snapshot.counts.queues).length} queues</a>
+        <a href="/recurring">{plural(data.recurring, "recurring job")}</a> ·{" "}
+        <a href="/retries" data-retries>
+          {plural(data.snapshot.counts.retrying, "retry", "retries")}
+        </a>{" "}
+        · <a href="/queues">{plural(Object.keys(data.snapshot.counts.queues).length, "queue")}</a>
       </p>
       <RealtimeGraph initial={data.snapshot} />
       <section class="history">

@@ -2,14 +2,21 @@ import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { JobRecord } from "../lib/job.ts";
 import { STATES } from "../lib/states.ts";
-import { count, iso, relative } from "../components/format.ts";
+import { count, iso, plural, relative } from "../components/format.ts";
 import { Csrf } from "../components/Jobs.tsx";
 import { type Counts, InvalidOptionError, zeroStates } from "../lib/mod.ts";
 import { seeOther } from "../components/problem.ts";
 
 interface Data {
   queues: Array<
-    { name: string; counts: Counts["queues"][string]; oldest?: JobRecord; paused: boolean }
+    {
+      name: string;
+      counts: Counts["queues"][string];
+      oldest?: JobRecord;
+      paused: boolean;
+      /** Live workers that take jobs from this queue. */
+      servedBy: number;
+    }
   >;
   done?: string;
 }
@@ -17,7 +24,11 @@ interface Data {
 export const handler: Handlers<Data, DashboardState> = {
   async GET(_req, ctx) {
     const { tf } = ctx.state;
-    const [counts, paused] = await Promise.all([tf.counts(), tf.pausedQueues()]);
+    const [counts, paused, servers] = await Promise.all([
+      tf.counts(),
+      tf.pausedQueues(),
+      tf.servers(),
+    ]);
     const names = [...new Set([...Object.keys(counts.queues), ...paused])].sort();
     const heads = await Promise.all(names.map((queue) => tf.list({ queue, limit: 1 })));
     return ctx.render({
@@ -26,6 +37,7 @@ export const handler: Handlers<Data, DashboardState> = {
         counts: counts.queues[name] ?? zeroStates(),
         oldest: heads[i].jobs[0],
         paused: paused.includes(name),
+        servedBy: servers.filter((server) => server.queues.includes(name)).length,
       })),
       done: ctx.url.searchParams.get("done") ?? undefined,
     });
@@ -69,6 +81,18 @@ export default function Queues({ data, state }: PageProps<Data, DashboardState>)
                   <td>{q.name}</td>
                   <td>
                     {q.paused ? <span class="badge">paused</span> : "active"}
+                    {q.servedBy === 0
+                      ? (
+                        <span class="badge idle" data-unserved={q.name}>
+                          no worker serves this queue
+                        </span>
+                      )
+                      : (
+                        <span class="reason" title="live workers that take jobs from this queue">
+                          {" "}
+                          ({plural(q.servedBy, "worker")})
+                        </span>
+                      )}
                     {!readOnly && (
                       <form method="post" action="/queues" class="actions">
                         <Csrf token={state.csrf} />

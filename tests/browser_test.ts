@@ -92,6 +92,72 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "browser: the select-all box checks every row, and a bulk action takes them all",
+  ignore: !available && !required,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const tf = await TaskFlow.open("memory:");
+    const controller = new AbortController();
+    let port = 0;
+    const { server } = serveDashboard({
+      tf,
+      port: 0,
+      signal: controller.signal,
+      onListen: (address) => port = address.port,
+    });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    try {
+      const errors: string[] = [];
+      const page = await browser.newPage();
+      page.on("pageerror", (error) => errors.push(error.message));
+      const ids = await tf.enqueueMany(
+        Array.from({ length: 3 }, (_, i) => ({ job: "mail.send", args: { i } })),
+      );
+      await page.goto(`http://127.0.0.1:${port}/jobs/enqueued`);
+      const all = page.locator("input.select-all");
+      const rows = page.locator('input[name="ids"]');
+      const checked = () =>
+        page.evaluate(() =>
+          [...document.querySelectorAll<HTMLInputElement>('input[name="ids"]')]
+            .map((row) => row.checked)
+        );
+      assert.deepEqual(await checked(), [false, false, false]);
+      // Hydration may land after the load event: click until the island has taken the click.
+      await waitFor(async () => {
+        if (!(await checked()).every(Boolean)) await all.click();
+        return (await checked()).every(Boolean) && await all.isChecked();
+      });
+      await rows.nth(1).uncheck();
+      await waitFor(() => all.evaluate((box) => (box as HTMLInputElement).indeterminate));
+      assert.equal(await all.isChecked(), false, "some, not all: the header box is mixed");
+      await all.click();
+      assert.deepEqual(await checked(), [true, true, true]);
+      await all.click();
+      assert.deepEqual(await checked(), [false, false, false], "and clears them all");
+      await all.click();
+      await Promise.all([page.waitForURL(/done=/), page.click('button[value="delete"]')]);
+      for (const id of ids) assert.equal((await tf.get(id))!.state, "Deleted");
+      assert.deepEqual(errors, [], "no errors in the browser console");
+    } finally {
+      await browser.close();
+      controller.abort();
+      await server.finished;
+      await tf.close();
+    }
+  },
+});
+
+/** Polls `check` until it is true, for at most 10 s. */
+async function waitFor(check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 10 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function makeFailed(tf: TaskFlow): Promise<string> {
   const id = await tf.enqueue("import.csv", { file: "orders.csv", rows: 1200 });
   const claimed = claimCommit((await tf.get(id))!, Date.now(), "worker-1");

@@ -6,7 +6,11 @@
 
 import {
   type Counts,
+  isOrphaned,
   type JobRecord,
+  liveServers,
+  type Orphan,
+  readOrphans,
   type ServerInfo,
   StorageUnavailableError,
   type TaskFlow,
@@ -14,26 +18,39 @@ import {
 
 /** What a live page shows; refreshed once per poll. */
 export interface Snapshot {
-  /** When the client was polled (ms since epoch). */
+  /** When the client was polled (ms since epoch, by the client's clock). */
   at: number;
   counts: Counts;
   /** Jobs succeeded and failed per second since the previous poll. */
   rate: { succeeded: number; failed: number };
   /** The last minute or so of rates, oldest first, one point per poll. */
   series: Array<{ at: number; succeeded: number; failed: number }>;
-  /** The newest Processing jobs (at most 20). */
+  /** The newest Processing jobs (at most 20); `orphan` marks those whose server is gone. */
   processing: Array<
-    Pick<JobRecord, "id" | "name" | "queue" | "stateAt" | "progress" | "serverId" | "attempt">
+    Pick<JobRecord, "id" | "name" | "queue" | "stateAt" | "progress" | "serverId" | "attempt"> & {
+      orphan?: Orphan;
+    }
   >;
+  /**
+   * Processing jobs whose server stopped heartbeating, among the newest {@link ORPHAN_SCAN};
+   * `more` when there are more Processing jobs than that (the count is then a lower bound).
+   */
+  orphaned: { count: number; more: boolean };
   servers: ServerInfo[];
   /** Polls made by this hub since it started (one poll = one read of each kind). */
   polls: number;
 }
 
 const SERIES = 60;
+const PROCESSING_SHOWN = 20;
+/** Processing jobs a poll examines for orphans (one listing; no lease read while servers live). */
+export const ORPHAN_SCAN = 100;
 
 /** The client reads a hub polls: a {@link TaskFlow}, or a stand-in with the same calls. */
-export type LiveSource = Pick<TaskFlow, "counts" | "list" | "servers" | "address">;
+export type LiveSource = Pick<
+  TaskFlow,
+  "counts" | "list" | "servers" | "lease" | "address" | "now"
+>;
 
 /** Polls the client while someone listens, at most once per `intervalMs`. */
 export class LiveHub {
@@ -45,6 +62,8 @@ export class LiveHub {
   #timer?: ReturnType<typeof setInterval>;
   #series: Snapshot["series"] = [];
   #polls = 0;
+  /** Monotonic-enough time of the latest poll, for caching and rates (the clock may be a test's). */
+  #polledAt = 0;
   #closed = false;
 
   /** A hub over `source`, refreshing every `intervalMs` while pages listen. */
@@ -68,7 +87,7 @@ export class LiveHub {
 
   /** The latest snapshot, read again if it is older than the interval. */
   async snapshot(): Promise<Snapshot> {
-    if (this.#latest && Date.now() - this.#latest.at < this.intervalMs) return this.#latest;
+    if (this.#latest && performance.now() - this.#polledAt < this.intervalMs) return this.#latest;
     return await this.#refresh();
   }
 
@@ -85,13 +104,18 @@ export class LiveHub {
   async #poll(): Promise<Snapshot> {
     const [counts, processing, servers] = await Promise.all([
       this.source.counts(),
-      this.source.list({ state: "Processing", limit: 20 }),
+      this.source.list({ state: "Processing", limit: ORPHAN_SCAN }),
       this.source.servers(),
     ]);
+    const live = liveServers(servers);
+    const shown = processing.jobs.slice(0, PROCESSING_SHOWN);
+    const orphans = await readOrphans(this.source, shown, live);
     this.#polls++;
-    const at = Date.now();
+    const at = this.source.now();
+    const polledAt = performance.now();
     const previous = this.#latest;
-    const seconds = previous ? Math.max(0.001, (at - previous.at) / 1_000) : 1;
+    const seconds = previous ? Math.max(0.001, (polledAt - this.#polledAt) / 1_000) : 1;
+    this.#polledAt = polledAt;
     const rate = previous
       ? {
         succeeded: Math.max(0, counts.totals.succeeded - previous.counts.totals.succeeded) /
@@ -105,8 +129,9 @@ export class LiveHub {
       counts,
       rate,
       series: this.#series,
-      processing: processing.jobs.map((
+      processing: shown.map((
         { id, name, queue, stateAt, progress, serverId, attempt },
+        i,
       ) => ({
         id,
         name,
@@ -115,7 +140,12 @@ export class LiveHub {
         progress,
         serverId,
         attempt,
+        ...(orphans[i] ? { orphan: orphans[i]! } : {}),
       })),
+      orphaned: {
+        count: processing.jobs.filter((job) => isOrphaned(job, live)).length,
+        more: processing.cursor !== undefined,
+      },
       servers,
       polls: this.#polls,
     };

@@ -5,7 +5,7 @@ import type { JobRecord } from "../../lib/job.ts";
 import { InvalidOptionError } from "../../lib/mod.ts";
 import { Csrf, JobTable } from "../../components/Jobs.tsx";
 import { limitParam, pageParam } from "../../components/params.ts";
-import { iso } from "../../components/format.ts";
+import { iso, plural } from "../../components/format.ts";
 import { Progress } from "../../components/Batch.tsx";
 import { seeOther } from "../../components/problem.ts";
 
@@ -27,7 +27,7 @@ export const handler: Handlers<Data, DashboardState> = {
       throw new InvalidOptionError(
         "page",
         page,
-        `is beyond the batch's ${status.batch.total} members`,
+        `is beyond the batch's ${plural(status.batch.total, "member")}`,
       );
     }
     const ids = Array.from(

@@ -7,7 +7,8 @@ import { allowedActions } from "../../lib/states.ts";
 import type { Lease } from "../../lib/projection.ts";
 import { ActionButtons, stateDurations } from "../../components/Jobs.tsx";
 import { actionParam } from "../../components/params.ts";
-import { duration, iso, relative } from "../../components/format.ts";
+import { count, duration, iso, noun, plural, relative } from "../../components/format.ts";
+import { type BatchStatus, liveServers, type Orphan, orphanOf, orphanText } from "../../lib/mod.ts";
 import { seeOther } from "../../components/problem.ts";
 
 interface Data {
@@ -15,7 +16,18 @@ interface Data {
   events: JobEvent[];
   children: (JobRecord | null)[];
   lease: Lease | null;
+  /** Set when the job is Processing under a server that stopped heartbeating. */
+  orphan: Orphan | null;
+  /** The batch a batch continuation waits for, with its progress. */
+  awaitedBatch: BatchStatus | null;
+  /** The client's clock when the page was read. */
+  now: number;
   done?: string;
+}
+
+/** The batch id of a batch continuation (`batch:<id>:then`), else undefined. */
+function batchOfContinuation(job: JobRecord): string | undefined {
+  return job.state === "Awaiting" ? /^batch:(.+):then$/.exec(job.id)?.[1] : undefined;
 }
 
 export const handler: Handlers<Data, DashboardState> = {
@@ -24,15 +36,22 @@ export const handler: Handlers<Data, DashboardState> = {
     const { tf } = ctx.state;
     const [job, events] = await Promise.all([tf.get(id), tf.events(id)]);
     if (!job) return ctx.renderNotFound();
-    const [children, lease] = await Promise.all([
+    const processing = job.state === "Processing";
+    const batchId = batchOfContinuation(job);
+    const [children, lease, servers, awaitedBatch] = await Promise.all([
       tf.getMany(job.continuations.map((c) => c.id)),
-      job.state === "Processing" ? tf.lease(id) : null,
+      processing ? tf.lease(id) : null,
+      processing ? tf.servers() : [],
+      batchId ? tf.batchStatus(batchId) : null,
     ]);
     return ctx.render({
       job,
       events,
       children,
       lease,
+      orphan: processing ? orphanOf(job, lease, liveServers(servers)) : null,
+      awaitedBatch,
+      now: tf.now(),
       done: ctx.url.searchParams.get("done") ?? undefined,
     });
   },
@@ -52,8 +71,7 @@ function Json({ value }: { value: unknown }) {
 }
 
 export default function JobPage({ data, state }: PageProps<Data, DashboardState>) {
-  const { job, events, lease } = data;
-  const now = Date.now();
+  const { job, events, lease, orphan, awaitedBatch, now } = data;
   const logs = events.filter((e) => e.type === "log");
   const max = job.options.attempts;
   return (
@@ -64,6 +82,9 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
         <span class={`state big ${job.state.toLowerCase()}`}>{job.state}</span>
         <span>{relative(job.stateAt, now)}</span>
         {job.reason && <span class="reason">{job.reason}</span>}
+        {orphan && (
+          <span class="badge orphaned" data-orphan={job.id}>{orphanText(orphan, now)}</span>
+        )}
         <ActionButtons
           action={`/job/${encodeURIComponent(job.id)}`}
           actions={allowedActions(job.state)}
@@ -97,7 +118,10 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
         {lease && (
           <>
             <dt>Lease</dt>
-            <dd>until {iso(lease.until)} ({relative(lease.until, now)})</dd>
+            <dd>
+              until {iso(lease.until)} ({relative(lease.until, now)})
+              {orphan && `; server ${orphan.serverId} stopped heartbeating`}
+            </dd>
           </>
         )}
         {job.durationMs !== undefined && (
@@ -119,6 +143,19 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
             <dt>Batch</dt>
             <dd>
               <a class="mono" href={`/batch/${encodeURIComponent(job.batchId)}`}>{job.batchId}</a>
+            </dd>
+          </>
+        )}
+        {awaitedBatch && (
+          <>
+            <dt>Waits for</dt>
+            <dd data-awaits>
+              batch{" "}
+              <a class="mono" href={`/batch/${encodeURIComponent(awaitedBatch.batch.id)}`}>
+                {awaitedBatch.batch.id}
+              </a>
+              : {count(awaitedBatch.done)} of {plural(awaitedBatch.batch.total, "member")}{" "}
+              finished; runs when all {awaitedBatch.batch.on === "finished" ? "finish" : "succeed"}
             </dd>
           </>
         )}
@@ -193,7 +230,7 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
         </>
       )}
       <details>
-        <summary>All {events.length} events</summary>
+        <summary>All {events.length} {noun(events.length, "event")}</summary>
         <Json value={events} />
       </details>
     </>

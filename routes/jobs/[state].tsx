@@ -2,15 +2,28 @@ import type { Handlers, PageProps } from "../../lib/fresh/types.ts";
 import type { DashboardState } from "../../lib/dashboard/state.ts";
 import type { State } from "../../lib/states.ts";
 import { allowedActions, STATES } from "../../lib/states.ts";
-import { actionParam, limitParam, pageParam, stateParam } from "../../components/params.ts";
+import {
+  actionParam,
+  limitParam,
+  pageParam,
+  selectParam,
+  stateParam,
+} from "../../components/params.ts";
 import { type JobPage, JobTable, Pager } from "../../components/Jobs.tsx";
-import { count, iso, relative } from "../../components/format.ts";
-import { InvalidOptionError } from "../../lib/mod.ts";
+import { count, iso, noun, relative } from "../../components/format.ts";
+import { type Counts, InvalidOptionError, orphanText, readOrphans } from "../../lib/mod.ts";
 import { seeOther } from "../../components/problem.ts";
 
 interface Data extends JobPage {
   state: State;
-  total: number;
+  /** Jobs in each state, for the tabs. */
+  states: Counts["states"];
+  /** Every row's box checked (`?select=all`). */
+  selected: boolean;
+  /** Processing jobs whose server stopped heartbeating, with what happens next. */
+  marks: Record<string, string>;
+  /** The client's clock when the page was read. */
+  now: number;
   done?: string;
 }
 
@@ -20,17 +33,23 @@ export const handler: Handlers<Data, DashboardState> = {
     if (!state) return ctx.renderNotFound();
     const limit = limitParam(ctx.url), page = pageParam(ctx.url);
     const cursor = ctx.url.searchParams.get("cursor") ?? undefined;
-    const [result, counts] = await Promise.all([
-      ctx.state.tf.list({ state, cursor, limit }),
-      ctx.state.tf.counts(),
-    ]);
+    const selected = selectParam(ctx.url);
+    const { tf } = ctx.state;
+    const [result, counts] = await Promise.all([tf.list({ state, cursor, limit }), tf.counts()]);
+    const orphans = state === "Processing" ? await readOrphans(tf, result.jobs) : [];
+    const now = tf.now();
     return ctx.render({
       state,
       jobs: result.jobs,
       cursor: result.cursor,
       page,
       limit,
-      total: counts.states[state],
+      states: counts.states,
+      selected,
+      marks: Object.fromEntries(
+        orphans.flatMap((orphan) => orphan ? [[orphan.id, orphanText(orphan, now)]] : []),
+      ),
+      now,
       done: ctx.url.searchParams.get("done") ?? undefined,
     });
   },
@@ -62,7 +81,7 @@ export const handler: Handlers<Data, DashboardState> = {
 };
 
 export default function JobsPage({ data, state: s, url }: PageProps<Data, DashboardState>) {
-  const now = Date.now();
+  const { now } = data;
   const actions = allowedActions(data.state);
   const readOnly = s.security.readOnly;
   return (
@@ -75,11 +94,15 @@ export default function JobsPage({ data, state: s, url }: PageProps<Data, Dashbo
             class={state === data.state ? "active" : undefined}
           >
             {state}
+            <span class="count" data-count={state}>{count(data.states[state])}</span>
           </a>
         ))}
       </nav>
       <h2>
-        {data.state} <small>{count(data.total)} jobs</small>
+        {data.state}{" "}
+        <small>
+          {count(data.states[data.state])} {noun(data.states[data.state], "job")}
+        </small>
       </h2>
       {data.done && <p class="notice">{data.done}</p>}
       {!readOnly && actions.length > 0 && data.jobs.length > 0 && (
@@ -96,12 +119,19 @@ export default function JobsPage({ data, state: s, url }: PageProps<Data, Dashbo
               {a === "requeue" ? "Requeue" : "Delete"}
             </button>
           ))}
+          <noscript>
+            <a class="select-all-link" href={selectHref(url, !data.selected)}>
+              {data.selected ? "Clear the selection" : "Select all on this page"}
+            </a>
+          </noscript>
         </form>
       )}
       <JobTable
         jobs={data.jobs}
         now={now}
         bulk={!readOnly && actions.length > 0}
+        selected={data.selected}
+        marks={data.marks}
         extra={data.state === "Scheduled"
           ? { title: "Due", cell: (job) => `${relative(job.runAt, now)} (${iso(job.runAt)})` }
           : undefined}
@@ -109,4 +139,14 @@ export default function JobsPage({ data, state: s, url }: PageProps<Data, Dashbo
       <Pager base={url.pathname} cursor={data.cursor} page={data.page} limit={data.limit} />
     </>
   );
+}
+
+/** This page's address with every box checked (`select=all`), or without. */
+function selectHref(url: URL, all: boolean): string {
+  const params = new URLSearchParams(url.searchParams);
+  params.delete("done");
+  if (all) params.set("select", "all");
+  else params.delete("select");
+  const query = params.toString();
+  return query ? `${url.pathname}?${query}` : url.pathname;
 }
