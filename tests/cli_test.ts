@@ -253,9 +253,10 @@ Deno.test("cli: enqueue prints the id and the job's dashboard link; the job is s
         [["demo.noop", "--delay", "9999999999d"], /invalid --delay .*at most 100 years/],
         [["bad name!"], /INVALID_NAME/],
         [[], /enqueue needs a job name/],
+        [["demo.noop", "--storage", "memory:"], /enqueue cannot use memory:/],
       ] as const
     ) {
-      assertOneLine(await cli(["enqueue", ...args, "--storage", storage]), message);
+      assertOneLine(await cli(["enqueue", "--storage", storage, ...args]), message);
     }
     const tf2 = await TaskFlow.open(storage);
     try {

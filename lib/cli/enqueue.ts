@@ -28,6 +28,13 @@ export async function enqueue(parsed: Parsed, settings: Settings): Promise<numbe
       throw new InvalidOptionError("json-args", argsText, `is not JSON (${firstLine(error)})`);
     }
   }
+  if (settings("storage")?.trim() === "memory:") {
+    // The job would vanish with this process, before any worker could see it.
+    throw new UsageError(
+      "enqueue cannot use memory: (it lives inside one process); give a shared storage " +
+        "such as kv:<path> or redis://host",
+    );
+  }
   const delayText = settings("delay");
   const delayMs = delayText === undefined ? 0 : duration("delay", delayText);
   const queue = settings("queue");
