@@ -108,6 +108,8 @@ export {
   TRANSITIONS,
 } from "./states.ts";
 export { defaultStorageUrl, openStorage, type OpenStorageOptions } from "../storage/open.ts";
+export { redact } from "../storage/redact.ts";
+export { VERSION } from "./version.ts";
 export { RESOLUTIONS } from "../storage/storage.ts";
 export { DURATION_BUCKETS_MS, zeroStates } from "../storage/effects.ts";
 export {

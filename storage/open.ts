@@ -11,9 +11,10 @@
  *   its module is imported only when such a URL is opened
  */
 
-import { UnknownStorageError } from "./errors.ts";
+import { StorageUnavailableError, UnknownStorageError } from "./errors.ts";
 import { KvStorage } from "./kv/mod.ts";
 import { MemoryStorage } from "./memory/mod.ts";
+import { redact } from "./redact.ts";
 import type { Storage } from "./storage.ts";
 
 /** The storage used when no URL is given: a local KV file, or the project's KV on Deploy. */
@@ -50,9 +51,11 @@ export async function openStorage(
 ): Promise<Storage> {
   const target = url ?? defaultStorageUrl();
   if (typeof target !== "string" || target.trim() === "") {
-    throw new UnknownStorageError(String(target), "the URL is empty");
+    throw new UnknownStorageError(redact(String(target)), "the URL is empty");
   }
   if (target === "memory:") return new MemoryStorage();
+  // Messages and `storage.address` name the URL without credentials (KV Connect URLs too).
+  const shown = redact(target);
   if (target.startsWith("kv:")) {
     const rest = target.slice(3);
     // KV queue messages wake workers only on Deno's default database, where nothing better
@@ -64,14 +67,14 @@ export async function openStorage(
       prefix: options.prefix,
       queueWakeups: options.queueWakeups ?? (rest === "" && !onDenoDeploy()),
     };
-    if (rest === "") return await KvStorage.open(undefined, target, kvOptions);
+    if (rest === "") return await KvStorage.open(undefined, shown, kvOptions);
     if (rest === ":memory:" || /^https?:\/\//.test(rest)) {
-      return await KvStorage.open(rest, target, kvOptions);
+      return await KvStorage.open(rest, shown, kvOptions);
     }
-    if (rest.includes("\0")) throw new UnknownStorageError(target, "the path contains a NUL byte");
+    if (rest.includes("\0")) throw new UnknownStorageError(shown, "the path contains a NUL byte");
     const dir = rest.replace(/[\\/][^\\/]*$/, "");
-    if (dir !== rest && dir !== "") await Deno.mkdir(dir, { recursive: true });
-    return await KvStorage.open(rest, target, kvOptions);
+    if (dir !== rest && dir !== "") await makeDirectory(dir, shown);
+    return await KvStorage.open(rest, shown, kvOptions);
   }
   if (/^rediss?:\/\//i.test(target)) {
     // Imported lazily so that a KV-only user never loads the Redis backend: Deno prefetches
@@ -82,7 +85,27 @@ export async function openStorage(
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(target)?.[1];
   throw new UnknownStorageError(
-    target,
+    shown,
     scheme ? `unknown scheme "${scheme}:"` : "the URL has no scheme",
   );
+}
+
+/** Creates the directory of a KV file; a failure names the directory and the reason. */
+async function makeDirectory(dir: string, address: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    const reason = error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : error instanceof Deno.errors.NotFound
+      ? "a parent does not exist or cannot hold files"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new StorageUnavailableError(
+      address,
+      `cannot create the directory ${JSON.stringify(dir)} for the database file: ${reason}`,
+      error,
+    );
+  }
 }

@@ -68,6 +68,8 @@ export class Worker {
   #signalHandler?: () => void;
   #stopped?: Promise<void>;
   #closed = Promise.withResolvers<void>();
+  /** Resolved by `stop({ now: true })`: stop waiting for handlers. */
+  #now = Promise.withResolvers<void>();
 
   /** Validates the options; nothing runs until {@link Worker.start}. */
   constructor(options: WorkerOptions) {
@@ -130,9 +132,30 @@ export class Worker {
       parts.recurring.start();
     }
     if (config.handleSignals) {
+      // Listening until the end: without a listener, a second Ctrl-C would kill the process
+      // and leave its jobs Processing until their leases expire.
+      let signals = 0;
       this.#signalHandler = () => {
-        this.log("info", `${this.id}: signal received, shutting down`);
-        void this.stop();
+        signals++;
+        if (signals === 1) {
+          const wait = formatMs(config.shutdownTimeoutMs);
+          const running = this.inFlight === 1
+            ? "1 running handler"
+            : `${this.inFlight} running handlers`;
+          this.log(
+            "info",
+            `${this.id}: signal received, shutting down: waiting up to ${wait} for ${running}; ` +
+              "press Ctrl-C again to abort them now (their jobs go back to Enqueued)",
+          );
+          void this.stop();
+        } else if (signals === 2) {
+          this.log(
+            "info",
+            `${this.id}: second signal: aborting ${this.inFlight} handlers now and putting their ` +
+              "jobs back to Enqueued",
+          );
+          void this.stop({ now: true });
+        }
       };
       for (const signal of SIGNALS) Deno.addSignalListener(signal, this.#signalHandler);
     }
@@ -142,9 +165,17 @@ export class Worker {
   /**
    * Stops claiming, waits up to `shutdownTimeoutMs` for running handlers, aborts the rest and
    * puts their jobs back to Enqueued ("server shutdown"), then removes the server record.
+   * With `now` it does not wait (also when a stop is already waiting): handlers are aborted at
+   * once and their jobs requeued.
    */
-  stop(): Promise<void> {
-    this.#stopped ??= this.#shutdown().finally(() => this.#closed.resolve());
+  stop(options: { now?: boolean } = {}): Promise<void> {
+    if (options.now) this.#now.resolve();
+    this.#stopped ??= this.#shutdown().finally(() => {
+      if (this.#signalHandler) {
+        for (const signal of SIGNALS) Deno.removeSignalListener(signal, this.#signalHandler);
+      }
+      this.#closed.resolve();
+    });
     return this.#stopped;
   }
 
@@ -166,12 +197,9 @@ export class Worker {
     this.#pool.wake();
     loop.signal();
     parts.unlisten?.();
-    if (this.#signalHandler) {
-      for (const signal of SIGNALS) Deno.removeSignalListener(signal, this.#signalHandler);
-    }
     await loop.stopped();
     const timeout = this.#ctx.config.shutdownTimeoutMs;
-    const drained = await settlesWithin(this.#pool.idle(), timeout);
+    const drained = await settlesWithin(this.#pool.idle(), timeout, this.#now.promise);
     if (!drained) {
       runner.abortAll();
       // Handlers that honour their signal settle now and requeue themselves; the rest are
@@ -193,13 +221,24 @@ export class Worker {
   }
 }
 
-/** True when `promise` settles within `ms`. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+/** True when `promise` settles within `ms` (and before `interrupt`, if given). */
+async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+  interrupt?: Promise<unknown>,
+): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  const races = [promise.then(() => true), timeout];
+  if (interrupt) races.push(interrupt.then(() => false));
   try {
-    return await Promise.race([promise.then(() => true), timeout]);
+    return await Promise.race(races);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** `15000` → "15 s", `250` → "250 ms". */
+function formatMs(ms: number): string {
+  return ms >= 1_000 && ms % 1_000 === 0 ? `${ms / 1_000} s` : `${ms} ms`;
 }

@@ -86,6 +86,14 @@ export class KvStorage implements Storage {
     address: string,
     options?: KvOptions,
   ): Promise<KvStorage> {
+    // Deno ships KV behind a flag; without it the call below is "not a function".
+    if (typeof Deno.openKv !== "function") {
+      throw new StorageUnavailableError(
+        address,
+        'Deno KV is not enabled: run deno with --unstable-kv, or add "unstable": ["kv"] to ' +
+          "deno.json (or use memory: or a redis:// URL)",
+      );
+    }
     try {
       const storage = new KvStorage(await Deno.openKv(path), address, options);
       if (path && path !== ":memory:" && !/^https?:/.test(path)) {

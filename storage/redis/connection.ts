@@ -13,7 +13,14 @@ import { concat, encodeText, frame, parse, type Reply, ReplyError } from "./prot
 import type { RedisTarget } from "./url.ts";
 
 /** Why a connection failed. */
-export type ConnectionFailure = "refused" | "reset" | "closed" | "timeout" | "failed";
+export type ConnectionFailure =
+  | "refused"
+  | "reset"
+  | "closed"
+  | "timeout"
+  | "failed"
+  /** The server answered the connection's setup (AUTH, SELECT) with an error: a configuration error. */
+  | "rejected";
 
 /** The connection to Redis failed (as opposed to a command, which rejects with a ReplyError). */
 export class ConnectionError extends Error {
@@ -177,10 +184,22 @@ export class RespConnection {
     }
     const { username, password, db } = this.#options;
     const setup: Promise<Reply>[] = [];
+    // Named without the password: the message reaches logs.
+    const step = (label: string, command: string[]) =>
+      this.#send(conn, [command]).catch((error) => {
+        throw error instanceof ReplyError
+          ? new ConnectionError("rejected", `the server rejected ${label}: ${error.message}`, error)
+          : error;
+      });
     if (password !== undefined) {
-      setup.push(this.#send(conn, [username ? ["AUTH", username, password] : ["AUTH", password]]));
+      setup.push(
+        step(
+          username ? `AUTH for user ${JSON.stringify(username)}` : "AUTH",
+          username ? ["AUTH", username, password] : ["AUTH", password],
+        ),
+      );
     }
-    if (db) setup.push(this.#send(conn, [["SELECT", String(db)]]));
+    if (db) setup.push(step(`SELECT ${db}`, ["SELECT", String(db)]));
     try {
       await Promise.all(setup);
     } catch (error) {

@@ -33,14 +33,15 @@ import type {
   Storage,
   TimelinePoint,
 } from "../storage.ts";
-import { closedStorage, unavailable } from "../unavailable.ts";
+import { InvalidOptionError } from "../errors.ts";
+import { closedStorage, message, unavailable } from "../unavailable.ts";
 import { append } from "./append.ts";
 import { ConnectionError, type RespOptions } from "./connection.ts";
 import { RespConnection } from "./connection.ts";
 import { command, fields, type RedisDb, script } from "./context.ts";
 import { keysOf } from "./keys.ts";
 import { prune, rebuild, scan, unlink } from "./maintenance.ts";
-import type { Reply } from "./protocol.ts";
+import { type Reply, ReplyError } from "./protocol.ts";
 import * as reads from "./reads.ts";
 import { Subscriber } from "./subscriber.ts";
 import { parseRedisUrl } from "./url.ts";
@@ -107,9 +108,11 @@ export class RedisStorage implements Storage {
     );
     try {
       await storage.#db.conn.connect();
+      // A server that wants a password answers its first command with NOAUTH: ask now.
+      await storage.#db.conn.call(["PING"]);
     } catch (error) {
       storage.#db.conn.close();
-      throw storage.#unavailable(error);
+      throw storage.#rejected(error) ?? storage.#unavailable(error);
     }
     return storage;
   }
@@ -147,6 +150,17 @@ export class RedisStorage implements Storage {
     } catch (error) {
       throw this.#unavailable(error);
     }
+  }
+
+  /**
+   * An error reply while connecting (a database index out of range, a wrong password, NOAUTH)
+   * as a configuration error: waiting would not make the server accept the same URL.
+   */
+  #rejected(error: unknown): Error | undefined {
+    const rejected = error instanceof ConnectionError && error.code === "rejected";
+    if (!rejected && !(error instanceof ReplyError)) return undefined;
+    const why = rejected ? error.message : `the server rejected PING: ${message(error)}`;
+    return new InvalidOptionError("storage", this.address, why);
   }
 
   /** The typed error for a failed call; a lost connection is named as such. */

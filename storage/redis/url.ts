@@ -5,6 +5,7 @@
  */
 
 import { InvalidOptionError, UnknownStorageError } from "../errors.ts";
+import { redact } from "../redact.ts";
 
 const PREFIX = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/;
 
@@ -28,7 +29,7 @@ export interface RedisTarget {
 /** Parses a `redis://` or `rediss://` URL; `prefix` applies unless the URL names one. */
 export function parseRedisUrl(url: string, prefix?: string): RedisTarget {
   // Named without the credentials, which must never appear in messages or logs.
-  const safe = url.replace(/\/\/[^/]*@/, "//");
+  const safe = redact(url);
   let parsed: URL;
   try {
     parsed = new URL(url);

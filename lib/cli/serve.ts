@@ -1,0 +1,128 @@
+/**
+ * @module
+ * `start`, `worker` and `dashboard`: check every setting, open the storage, serve the dashboard
+ * and/or run a worker until a signal stops them.
+ */
+
+import { TaskFlow } from "../client.ts";
+import { InvalidOptionError } from "../../storage/errors.ts";
+import { openStorage } from "../../storage/open.ts";
+import { redact } from "../../storage/redact.ts";
+import { loadJobs } from "../worker/load.ts";
+import { createWorker } from "../worker/worker.ts";
+import { flagName, integer, MAX_TIMER_MS, type Settings } from "./flags.ts";
+import { ServeError } from "./report.ts";
+
+/** Which parts run, and how. */
+export interface Parts {
+  worker: boolean;
+  dashboard: boolean;
+  readOnly: boolean;
+  insecure: boolean;
+  deploy: boolean;
+}
+
+/** Set once storage is open in Deploy mode; called by main.ts's cron and by POST /api/drain. */
+export const drainer: { run?: () => Promise<unknown> } = {};
+
+/** The worker's settings, checked before anything is opened. */
+function workerSettings(settings: Settings) {
+  const queuesText = settings("queues");
+  const queues = queuesText?.split(",").map((q) => q.trim()).filter(Boolean);
+  if (queuesText !== undefined && !queues?.length) {
+    throw new InvalidOptionError(flagName("queues"), queuesText, "must name at least one queue");
+  }
+  return {
+    queues,
+    concurrency: integer(settings, "concurrency", 1, 10_000),
+    // The lease is three heartbeats, and it must fit a timer too.
+    heartbeatMs: integer(settings, "heartbeat-ms", 10, Math.floor(MAX_TIMER_MS / 3)),
+    pollIntervalMs: integer(settings, "poll-ms", 1, MAX_TIMER_MS),
+    shutdownTimeoutMs: integer(settings, "shutdown-timeout-ms", 0, MAX_TIMER_MS),
+  };
+}
+
+/** The dashboard's address from `--host`/`--port` (checked; defaults 127.0.0.1:8000). */
+export function dashboardAddress(settings: Settings): { hostname: string; port: number } {
+  const hostname = (settings("host") ?? "127.0.0.1").trim().replace(/^\[(.*)\]$/, "$1");
+  if (hostname === "" || /[\s/@?#]/.test(hostname)) {
+    throw new InvalidOptionError(flagName("host"), hostname, "must be a host name or IP address");
+  }
+  return { hostname, port: integer(settings, "port", 0, 65_535) ?? 8000 };
+}
+
+/** Runs the parts until SIGINT/SIGTERM; returns the exit code. */
+export async function serve(settings: Settings, parts: Parts): Promise<number> {
+  const worker = parts.worker ? workerSettings(settings) : undefined;
+  const bind = dashboardAddress(settings);
+  if (parts.dashboard) {
+    // Refuse an unsafe address before anything is opened or written.
+    const { checkBind, securityFromEnv } = await import("../dashboard/app.ts");
+    checkBind(bind.hostname, securityFromEnv(), parts.insecure);
+  }
+  const jobsModule = settings("jobs") ?? "./examples/jobs.ts";
+  const jobs = parts.worker ? await loadJobs(jobsModule) : [];
+  const storage = await openStorage(
+    settings("storage") ?? (parts.deploy ? "kv:" : undefined),
+    parts.deploy ? { queueWakeups: false } : {},
+  );
+  const tf = new TaskFlow(storage);
+  if (parts.deploy) {
+    const { drain } = await import("../worker/drain.ts");
+    let running: Promise<unknown> | undefined;
+    const { queues, concurrency } = worker ?? {};
+    // One drain at a time per isolate, whoever asks (the cron or POST /api/drain).
+    drainer.run = () =>
+      running ??= drain({ storage, jobs, queues, concurrency }).finally(() => running = undefined);
+  }
+  const stopping = new AbortController();
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    if (parts.dashboard) {
+      const { serveDashboard, securityFromEnv } = await import("../dashboard/app.ts");
+      let server: Deno.HttpServer;
+      try {
+        ({ server } = serveDashboard({
+          tf,
+          hostname: bind.hostname,
+          port: bind.port,
+          insecure: parts.insecure,
+          security: securityFromEnv({ readOnly: parts.readOnly }),
+          drain: parts.deploy ? () => drainer.run!() : undefined,
+          signal: stopping.signal,
+          onListen: ({ hostname, port }) => {
+            const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+            console.log(`TaskFlow dashboard on http://${host}:${port}/ (${redact(tf.address)})`);
+          },
+        }));
+      } catch (error) {
+        if (error instanceof InvalidOptionError) throw error;
+        throw new ServeError(bind, error);
+      }
+      closers.push(() => server.finished);
+    }
+    if (worker && !parts.deploy) {
+      const running = createWorker({ storage, jobs, ...worker, handleSignals: true });
+      await running.start();
+      console.log(
+        `TaskFlow worker ${running.id} on ${redact(tf.address)}: queues ` +
+          `${running.queues.join(", ")}, concurrency ${running.concurrency}, jobs ` +
+          `${running.jobNames.join(", ")} (from ${jobsModule}); Ctrl-C stops it`,
+      );
+      closers.unshift(() => running.stop());
+      await running.closed;
+      console.log(`TaskFlow worker ${running.id} stopped`);
+    } else {
+      await new Promise<void>((resolve) => {
+        for (const signal of ["SIGINT", "SIGTERM"] as const) {
+          Deno.addSignalListener(signal, () => resolve());
+        }
+      });
+    }
+  } finally {
+    stopping.abort();
+    for (const close of closers) await close();
+    await tf.close();
+  }
+  return 0;
+}

@@ -1,0 +1,436 @@
+/**
+ * The command line as a new user meets it, in real subprocesses of main.ts: per-command help,
+ * --version, typo suggestions, one-line start-up failures with exit code 2 and no credentials,
+ * `enqueue`, Ctrl-C twice, Deno KV without its flag, and Redis URLs the server rejects.
+ */
+
+import assert from "node:assert/strict";
+import { InvalidOptionError, redact, TaskFlow, VERSION } from "../lib/mod.ts";
+import { eventually } from "./helpers.ts";
+import {
+  freePort,
+  REDIS_REQUIRED,
+  REDIS_URL,
+  RedisServer,
+  redisServerMissing,
+  redisUnreachable,
+} from "./redis_helpers.ts";
+import { RedisStorage } from "../storage/redis/mod.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const decoder = new TextDecoder();
+const redisMissing = await redisUnreachable();
+const serverMissing = await redisServerMissing();
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs main.ts with `args` (and `env` besides a temp KV storage) to the end. */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
+    cwd: root,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** A failure: exit code 2, one line on stderr matching `message`, no stack trace. */
+function assertOneLine(ran: Ran, message: RegExp, code = 2): string {
+  const text = ran.stdout + ran.stderr;
+  assert.equal(ran.code, code, text);
+  const lines = ran.stderr.split("\n").filter((line) => line.trim() !== "");
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${ran.stderr}`);
+  assert.match(lines[0], message);
+  assert.doesNotMatch(text, /^\s+at |Uncaught/m, "no stack trace");
+  return lines[0];
+}
+
+async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-cli-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("cli: each command has its own --help, also as `help <command>`; `help` lists them", async () => {
+  const worker = await cli(["worker", "--help"]);
+  const dashboard = await cli(["dashboard", "--help"]);
+  const enqueue = await cli(["enqueue", "-h"]);
+  for (const ran of [worker, dashboard, enqueue]) assert.equal(ran.code, 0, ran.stderr);
+  assert.notEqual(worker.stdout, dashboard.stdout);
+  assert.match(worker.stdout, /usage: .*main\.ts worker/);
+  assert.match(worker.stdout, /--concurrency N/);
+  assert.doesNotMatch(worker.stdout, /--port/);
+  assert.match(dashboard.stdout, /--port N/);
+  assert.doesNotMatch(dashboard.stdout, /--concurrency/);
+  assert.match(enqueue.stdout, /enqueue <name> \[json-args\]/);
+  assert.match(enqueue.stdout, /--delay DURATION/);
+  assert.equal((await cli(["help", "worker"])).stdout, worker.stdout);
+  const all = await cli(["help"]);
+  assert.equal(all.code, 0);
+  for (const command of ["start", "worker", "dashboard", "enqueue", "rebuild", "doctor", "build"]) {
+    assert.match(all.stdout, new RegExp(`^  ${command} `, "m"));
+  }
+  assert.equal((await cli(["--help"])).stdout, all.stdout);
+  assertOneLine(await cli(["help", "nope"]), /no help for "nope": not a command/);
+});
+
+Deno.test("cli: --version prints lib's VERSION", async () => {
+  assert.match(VERSION, /^\d+\.\d+\.\d+/);
+  for (const args of [["--version"], ["worker", "--version"]]) {
+    const ran = await cli(args);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout.trim(), `taskflow ${VERSION} (deno ${Deno.version.deno})`);
+  }
+});
+
+Deno.test("cli: an unknown flag or command gets a suggestion and exit code 2", async () => {
+  const line = assertOneLine(await cli(["worker", "--concurency", "5"]), /unknown flag/);
+  assert.equal(line, "error: unknown flag --concurency (did you mean --concurrency?)");
+  assertOneLine(
+    await cli(["dashboard", "--concurrency", "5"]),
+    /^error: flag --concurrency does not apply to dashboard \(only to start, worker\)$/,
+  );
+  assertOneLine(
+    await cli(["enqueue", "x", "--queues", "a"]),
+    /flag --queues does not apply to enqueue .*\(did you mean --queue\?\)/,
+  );
+  assertOneLine(
+    await cli(["wroker"]),
+    /^error: unknown command "wroker" \(did you mean worker\?\)$/,
+  );
+  assertOneLine(await cli(["worker", "--port"]), /flag --port does not apply to worker/);
+  assertOneLine(await cli(["dashboard", "--port"]), /flag --port needs a value/);
+  assertOneLine(await cli(["dashboard", "--read-only=yes"]), /flag --read-only takes no value/);
+  assertOneLine(await cli(["worker", "extra"]), /unexpected argument "extra"/);
+  assertOneLine(await cli([]), /no command given/);
+});
+
+Deno.test("cli: out-of-range values fail at start with one line naming the flag", async () => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [["worker", "--concurrency", "-1"], {}, /invalid --concurrency \(TASKFLOW_CONCURRENCY\) "-1"/],
+    [["worker", "--concurrency", "20000"], {}, /--concurrency .* 20000: must be at most 10000/],
+    [["dashboard", "--port", "99999"], {}, /invalid --port \(TASKFLOW_DASHBOARD_PORT\) 99999/],
+    [["dashboard"], { TASKFLOW_DASHBOARD_PORT: "80a" }, /--port \(TASKFLOW_DASHBOARD_PORT\) "80a"/],
+    // Beyond 2^31-1 ms a timer fires at once: shutdown would not wait at all.
+    [["worker", "--shutdown-timeout-ms", "3000000000"], {}, /must be at most 2147483647/],
+    [["worker", "--heartbeat-ms", "2000000000"], {}, /--heartbeat-ms .* must be at most/],
+    [["worker", "--poll-ms", "0"], {}, /--poll-ms .* "0": must be a whole number, at least 1/],
+    [["dashboard", "--host", "a b"], {}, /--host .* must be a host name or IP address/],
+  ];
+  await withDir(async (dir) => {
+    for (const [args, env, message] of cases) {
+      const ran = await cli(args, { TASKFLOW_STORAGE: `kv:${dir}/t.sqlite`, ...env });
+      assertOneLine(ran, message);
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing was opened or written");
+  });
+});
+
+Deno.test("cli: start-up failures are one line naming the cause, exit code 2", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (busy.addr as Deno.NetAddr).port;
+  try {
+    assertOneLine(
+      await cli(["dashboard", "--storage", "memory:", "--port", String(port)]),
+      new RegExp(
+        `cannot serve the dashboard on 127\\.0\\.0\\.1:${port}: the port is already in use`,
+      ),
+    );
+  } finally {
+    busy.close();
+  }
+  assertOneLine(
+    await cli(["dashboard", "--storage", "memory:", "--host", "nosuch.invalid", "--insecure"]),
+    /nosuch\.invalid.*(does not resolve|not a loopback)/,
+  );
+  assertOneLine(
+    await cli(["worker", "--storage", "kv:/proc/x/db.sqlite"]),
+    /STORAGE_UNAVAILABLE.*cannot create the directory "\/proc\/x"/,
+  );
+  assertOneLine(
+    await cli(["worker", "--storage", `redis://127.0.0.1:${freePort()}`]),
+    /STORAGE_UNAVAILABLE.*connection refused/,
+  );
+  assertOneLine(await cli(["doctor", "--storage", "ftp://x"]), /unknown scheme "ftp:"/);
+});
+
+Deno.test("redact: credentials leave every URL-looking text, mistyped ones too", () => {
+  const cases: Array<[string, string]> = [
+    ["reddis://user:pw@host:6379", "reddis://***@host:6379"],
+    ["redis://user:pa/ss@host/0", "redis://***@host/0"],
+    ["rediss://:secret@h.example:6380", "rediss://***@h.example:6380"],
+    ["redis://u:p@ss@host", "redis://***@host"],
+    [`cannot open storage "redis://a:b@h": x`, `cannot open storage "redis://***@h": x`],
+    [
+      "kv:https://tok:en@api.example/db and redis://h:1",
+      "kv:https://***@api.example/db and redis://h:1",
+    ],
+    ["redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"],
+  ];
+  for (const [text, expected] of cases) assert.equal(redact(text), expected);
+});
+
+Deno.test("cli: credentials in storage URLs never reach the output", async () => {
+  const urls = [
+    "reddis://user:pw1x@host",
+    "redis://user:pa/ss2x@host",
+    "rediss://:secret3x@nosuch.invalid:6380",
+    "redis://user:pw4x@127.0.0.1:1",
+    "redis://:secret5x@127.0.0.1:6379/x",
+    "kv:https://user:pw6x@nosuch.invalid/db",
+  ];
+  for (const url of urls) {
+    for (const command of ["worker", "doctor"]) {
+      const ran = await cli([command, "--storage", url]);
+      const text = ran.stdout + ran.stderr;
+      assertOneLine(ran, /error/);
+      assert.doesNotMatch(text, /pw\dx|ss\dx|secret\dx/, text);
+    }
+  }
+});
+
+Deno.test("cli: enqueue prints the id and the job's dashboard link; the job is stored", async () => {
+  await withDir(async (dir) => {
+    const storage = `kv:${dir}/t.sqlite`;
+    const before = Date.now();
+    const now = await cli(["enqueue", "demo.noop", '{"n":1}', "--storage", storage], {
+      TASKFLOW_DASHBOARD_PORT: "8123",
+    });
+    const later = await cli([
+      "enqueue",
+      "demo.noop",
+      "--queue",
+      "mail",
+      "--delay",
+      "10s",
+      "--storage",
+      storage,
+      "--host",
+      "::1",
+      "--port",
+      "9000",
+    ]);
+    const after = Date.now();
+    assert.equal(now.code, 0, now.stderr);
+    assert.equal(later.code, 0, later.stderr);
+    const link = /http:\/\/127\.0\.0\.1:8123\/job\/(\S+)/.exec(now.stdout);
+    assert.ok(link, now.stdout);
+    const id = decodeURIComponent(link[1]);
+    assert.match(now.stdout, new RegExp(`enqueued job ${id} \\(demo\\.noop on queue default\\)`));
+    const laterId = decodeURIComponent(/http:\/\/\[::1\]:9000\/job\/(\S+)/.exec(later.stdout)![1]);
+    assert.match(later.stdout, /scheduled job .* on queue mail\) to run at \d{4}-/);
+    const tf = await TaskFlow.open(storage);
+    try {
+      const job = (await tf.get(id))!;
+      assert.equal(job.state, "Enqueued");
+      assert.equal(job.name, "demo.noop");
+      assert.deepEqual(job.args, { n: 1 });
+      const scheduled = (await tf.get(laterId))!;
+      assert.equal(scheduled.state, "Scheduled");
+      assert.equal(scheduled.queue, "mail");
+      assert.ok(scheduled.runAt! >= before + 10_000 && scheduled.runAt! <= after + 10_000);
+    } finally {
+      await tf.close();
+    }
+    for (
+      const [args, message] of [
+        [["demo.noop", "{n:1}"], /invalid json-args "\{n:1\}": is not JSON/],
+        [["demo.noop", "--delay", "10"], /invalid --delay "10": must be a duration such as 250ms/],
+        [["demo.noop", "--delay", "5 minutes"], /invalid --delay "5 minutes"/],
+        [["demo.noop", "--delay", "9999999999d"], /invalid --delay .*at most 100 years/],
+        [["bad name!"], /INVALID_NAME/],
+        [[], /enqueue needs a job name/],
+        [["demo.noop", "--storage", "memory:"], /enqueue cannot use memory:/],
+      ] as const
+    ) {
+      assertOneLine(await cli(["enqueue", "--storage", storage, ...args]), message);
+    }
+    const tf2 = await TaskFlow.open(storage);
+    try {
+      assert.equal((await tf2.counts()).totals.created, 2, "the refused ones wrote nothing");
+    } finally {
+      await tf2.close();
+    }
+  });
+});
+
+Deno.test({
+  name: "cli: Ctrl-C says what shutdown waits for; a second one aborts and requeues at once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withDir(async (dir) => {
+      const url = `kv:${dir}/t.sqlite`;
+      // A handler that ignores its abort signal: only the requeue can free its job.
+      await Deno.writeTextFile(
+        `${dir}/jobs.ts`,
+        `import { defineJob } from "${root}lib/mod.ts";\n` +
+          `export const stuck = defineJob("stuck", () => new Promise(() => {}));\n`,
+      );
+      const tf = await TaskFlow.open(url);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "main.ts",
+          "worker",
+          "--storage",
+          url,
+          "--jobs",
+          `${dir}/jobs.ts`,
+          "--shutdown-timeout-ms",
+          "600000",
+        ],
+        cwd: root,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let out = "";
+      const read = async (stream: ReadableStream<Uint8Array>) => {
+        const text = new TextDecoder();
+        for await (const chunk of stream) out += text.decode(chunk, { stream: true });
+      };
+      const reading = Promise.all([read(child.stdout), read(child.stderr)]);
+      try {
+        const ids = [await tf.enqueue("stuck", 1), await tf.enqueue("stuck", 2)];
+        await eventually(async () => {
+          for (const id of ids) assert.equal((await tf.get(id))!.state, "Processing");
+        }, 20_000);
+        child.kill("SIGINT");
+        await eventually(() => assert.match(out, /press Ctrl-C again/), 10_000);
+        assert.match(
+          out,
+          /signal received, shutting down: waiting up to 600 s for 2 running handlers; press Ctrl-C again to abort them now/,
+        );
+        for (const id of ids) assert.equal((await tf.get(id))!.state, "Processing");
+        child.kill("SIGINT");
+        // Far sooner than the 600 s the first signal would wait.
+        const status = await Promise.race([
+          child.status,
+          new Promise<null>((resolve) => setTimeout(() => resolve(null), 30_000)),
+        ]);
+        assert.ok(status, `still running 30 s after the second Ctrl-C:\n${out}`);
+        assert.equal(status.code, 0, out);
+        await reading;
+        assert.match(out, /second signal: aborting 2 handlers now/);
+        for (const id of ids) {
+          const job = (await tf.get(id))!;
+          assert.equal(job.state, "Enqueued", out);
+          assert.equal(job.reason, "server shutdown");
+        }
+        assert.deepEqual(await tf.servers(), []);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // exited
+        }
+        await child.status;
+        await reading.catch(() => {});
+        await tf.close();
+      }
+    }),
+});
+
+Deno.test("kv: without --unstable-kv the error names the flag and the deno.json setting", async () => {
+  await withDir(async (dir) => {
+    // Its own deno.json without "unstable": ["kv"], so the repo's setting does not apply.
+    await Deno.writeTextFile(`${dir}/deno.json`, "{}\n");
+    await Deno.writeTextFile(
+      `${dir}/open.ts`,
+      `import { TaskFlow } from "${root}lib/mod.ts";\n` +
+        `try { await TaskFlow.open("kv::memory:"); console.log("opened"); }\n` +
+        `catch (e) { console.log(e.code + ": " + e.message); }\n`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", `${dir}/deno.json`, `${dir}/open.ts`],
+      cwd: dir,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = decoder.decode(output.stdout) + decoder.decode(output.stderr);
+    assert.match(text, /STORAGE_UNAVAILABLE: .*--unstable-kv.*"unstable": \["kv"\] to deno\.json/);
+    assert.doesNotMatch(text, /is not a function/);
+    // The command line says the same in one line.
+    const cliRun = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-config", "main.ts", "worker", "--storage", "kv::memory:"],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertOneLine(
+      {
+        code: cliRun.code,
+        stdout: decoder.decode(cliRun.stdout),
+        stderr: decoder.decode(cliRun.stderr),
+      },
+      /Deno KV is not enabled: run deno with --unstable-kv/,
+    );
+  });
+});
+
+Deno.test({
+  name: "redis: a URL the server rejects at connect is a configuration error, not an outage",
+  ignore: Boolean(redisMissing) && !REDIS_REQUIRED,
+  fn: async () => {
+    const url = `${REDIS_URL}/99`;
+    await assert.rejects(RedisStorage.open(url), (error: unknown) => {
+      assert.ok(error instanceof InvalidOptionError, String(error));
+      assert.match(error.message, /the server rejected SELECT 99: ERR DB index is out of range/);
+      return true;
+    });
+    assertOneLine(
+      await cli(["worker", "--storage", url]),
+      /^error \[INVALID_OPTION\]: invalid storage "redis:.*\/99": the server rejected SELECT 99/,
+    );
+  },
+});
+
+Deno.test({
+  name: "redis: a missing or wrong password fails at open with its reason, the password unshown",
+  ignore: (Boolean(serverMissing) || Boolean(redisMissing)) && !REDIS_REQUIRED,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const server = new RedisServer(freePort(), ["--requirepass", "right-one"]);
+    try {
+      await server.start();
+      const base = `127.0.0.1:${server.port}`;
+      for (
+        const [url, reason] of [
+          [`redis://${base}`, /rejected PING: NOAUTH/],
+          [`redis://:wrong-one@${base}`, /rejected AUTH: WRONGPASS/],
+          [`redis://bob:wrong-one@${base}`, /rejected AUTH for user "bob": WRONGPASS/],
+        ] as const
+      ) {
+        await assert.rejects(TaskFlow.open(url), (error: unknown) => {
+          assert.ok(error instanceof InvalidOptionError, String(error));
+          assert.match(error.message, reason);
+          assert.doesNotMatch(error.message, /wrong-one/);
+          return true;
+        });
+      }
+      const tf = await TaskFlow.open(`redis://:right-one@${base}/2?prefix=cli`);
+      assert.equal(tf.address, `redis://${base}/2?prefix=cli`);
+      await tf.close();
+    } finally {
+      await server.kill();
+    }
+  },
+});
