@@ -141,9 +141,13 @@ function bindProblem(
 ): string | undefined {
   if (insecure) return undefined;
   const address = resolveBindAddress(hostname);
-  // A name that does not resolve cannot be bound either; Deno.serve reports that.
-  if (address === undefined || isLoopbackAddress(address)) return undefined;
-  const resolved = address === hostname ? "" : ` (resolves to ${address})`;
+  if (address !== undefined && isLoopbackAddress(address)) return undefined;
+  // What cannot be shown to be loopback is treated as public.
+  const resolved = address === undefined
+    ? " (it does not resolve to a local address)"
+    : address === hostname
+    ? ""
+    : ` (resolves to ${address})`;
   if (!security.password && !security.token) {
     return `is not a loopback address${resolved}: set TASKFLOW_DASHBOARD_PASSWORD or TASKFLOW_DASHBOARD_TOKEN, or pass --insecure`;
   }
