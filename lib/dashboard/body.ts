@@ -62,7 +62,6 @@ export function limitBody(req: Request, limit: number): Request {
     method: req.method,
     headers: req.headers,
     body: bounded,
-    signal: req.signal,
     redirect: req.redirect,
     // @ts-ignore: a streamed request body needs `duplex` (not in every lib.dom typing).
     duplex: "half",
