@@ -5,7 +5,8 @@
  */
 
 import { InvalidOptionError } from "../lib/mod.ts";
-import { type Action, ACTIONS, isState, type State, STATES } from "../lib/states.ts";
+import { type Action, isState, type State, STATES } from "../lib/states.ts";
+import { formAction, JOB_ACTIONS } from "../lib/dashboard/actions.ts";
 
 /** The page size from `?limit=` (default 50, 1–500). */
 export function limitParam(url: URL): number {
@@ -43,12 +44,7 @@ export function stateParam(segment: string): State | undefined {
   return isState(state) ? state : undefined;
 }
 
-/** An action name from a form. */
+/** A job action name from a form: one of an explicit list (never a property lookup). */
 export function actionParam(value: FormDataEntryValue | null): Action {
-  if (typeof value === "string" && value in ACTIONS) return value as Action;
-  throw new InvalidOptionError(
-    "action",
-    value,
-    `must be one of ${Object.keys(ACTIONS).join(", ")}`,
-  );
+  return formAction(value, JOB_ACTIONS);
 }

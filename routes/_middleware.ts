@@ -2,14 +2,23 @@ import type { MiddlewareHandlerContext } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import {
   authenticate,
-  cookie,
+  cookies,
   CSRF_COOKIE,
+  LEGACY_TOKEN_COOKIE,
   newCsrfToken,
+  originProblem,
+  overHttps,
+  requestHost,
   safeEqual,
-  sameOrigin,
-  SECURITY_HEADERS,
-  TOKEN_COOKIE,
+  validCsrf,
 } from "../lib/dashboard/security.ts";
+import { hostAllowed, hostName } from "../lib/dashboard/hosts.ts";
+import {
+  cookieAttributes,
+  newSession,
+  SESSION_COOKIE,
+  SESSION_TTL_MS,
+} from "../lib/dashboard/session.ts";
 import { problem } from "../components/problem.ts";
 import { type ErrorCode, TaskFlowError } from "../lib/mod.ts";
 
@@ -27,77 +36,156 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CORRUPT_RECORD: 500,
 };
 
-/** Auth, CSRF and same-origin checks for actions, read-only mode, security headers. */
-export async function handler(
-  req: Request,
-  ctx: MiddlewareHandlerContext<DashboardState>,
-): Promise<Response> {
-  const response = await guard(req, ctx);
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
-  if (!response.headers.has("cache-control")) response.headers.set("cache-control", "no-store");
-  return response;
+function errorResponse(error: unknown, api: boolean): Response | undefined {
+  const status = error instanceof TaskFlowError ? STATUS[error.code] : undefined;
+  if (!status) return undefined;
+  const message = (error as TaskFlowError).message +
+    ((error as TaskFlowError).code === "CORRUPT_RECORD"
+      ? " (run `deno task doctor` to list such jobs, `deno task rebuild` to repair them from their events)"
+      : "");
+  return problem(status, message, api);
 }
 
-async function guard(
+function isJson(req: Request): boolean {
+  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
+}
+
+/**
+ * Host check (DNS rebinding), authentication, read-only mode, same-origin and CSRF checks for
+ * actions. The security headers are added to every response by the dashboard's handler.
+ */
+export async function handler(
   req: Request,
   ctx: MiddlewareHandlerContext<DashboardState>,
 ): Promise<Response> {
   const { url, state } = ctx;
   const security = state.security;
   const api = url.pathname.startsWith("/api/") || url.pathname === "/metrics";
+  const forwarded = security.trustProxy && req.headers.has("x-forwarded-host");
+  const host = hostName(requestHost(req, url, security));
+  // Behind a trusted proxy the proxy decides which names reach us.
+  if (!forwarded && !hostAllowed(host, security)) {
+    return problem(
+      421,
+      `this dashboard does not answer for the host name "${host}" (a page on another name that ` +
+        "resolves here, as in DNS rebinding, is refused): open it at the address it listens on, " +
+        "or allow the name with --allowed-hosts / TASKFLOW_ALLOWED_HOSTS",
+      api,
+    );
+  }
   const auth = authenticate(req, url, security);
   if (!auth.ok) {
     const headers: Record<string, string> = {};
     if (security.password) headers["www-authenticate"] = 'Basic realm="TaskFlow", charset="UTF-8"';
-    return problem(401, "authentication required", api, headers);
+    return problem(401, auth.reason, api, headers);
   }
-  const existing = cookie(req, CSRF_COOKIE);
-  state.csrf = existing && /^[\w-]{20,64}$/.test(existing) ? existing : newCsrfToken();
-  const unsafe = !["GET", "HEAD", "OPTIONS"].includes(req.method);
-  if (unsafe && !(api && auth.via === "bearer")) {
-    if (security.readOnly) return problem(403, "the dashboard is read-only", api);
-    if (!sameOrigin(req, url, security)) {
-      return problem(403, "cross-origin request refused", api);
-    }
-    if (!api) {
-      let sent: FormDataEntryValue | null = null;
-      try {
-        sent = (await req.clone().formData()).get("_csrf");
-      } catch {
-        return problem(400, "the form could not be read", api);
-      }
-      if (!existing || typeof sent !== "string" || !safeEqual(sent, existing)) {
-        return problem(
-          403,
-          "missing or invalid CSRF token; reload the page and try again",
-          api,
-        );
-      }
-    }
-  }
+  state.via = auth.via;
+  const secure = overHttps(req, url, security);
+  if (auth.via === "query" && !api) return startSession(url, security.token!, secure);
+  const sentCsrf = cookies(req, CSRF_COOKIE).filter(validCsrf);
+  state.csrf = sentCsrf[0] ?? newCsrfToken();
+  const refused = await refuseUnsafe(req, ctx, api, sentCsrf);
   let response: Response;
   try {
-    response = await ctx.next();
+    response = refused ?? await ctx.next();
   } catch (error) {
-    const status = error instanceof TaskFlowError ? STATUS[error.code] : undefined;
-    if (!status) throw error;
-    const message = (error as TaskFlowError).message +
-      ((error as TaskFlowError).code === "CORRUPT_RECORD"
-        ? " (run `deno task doctor` to list such jobs, `deno task rebuild` to repair them from their events)"
-        : "");
-    response = problem(status, message, api);
+    response = errorResponse(error, api) ?? (() => {
+      throw error;
+    })();
   }
-  if (!existing) {
+  // An invalid cookie is replaced, so a malformed value never locks a browser out of forms.
+  if (sentCsrf.length === 0) {
     response.headers.append(
       "set-cookie",
-      `${CSRF_COOKIE}=${state.csrf}; Path=/; HttpOnly; SameSite=Strict`,
+      `${CSRF_COOKIE}=${state.csrf}; ${cookieAttributes(secure, "Strict")}`,
     );
   }
-  if (auth.via === "query" && security.token) {
-    response.headers.append(
-      "set-cookie",
-      `${TOKEN_COOKIE}=${security.token}; Path=/; HttpOnly; SameSite=Strict`,
-    );
+  if (cookies(req, LEGACY_TOKEN_COOKIE).length > 0) {
+    response.headers.append("set-cookie", `${LEGACY_TOKEN_COOKIE}=; Path=/; Max-Age=0`);
   }
   return response;
+}
+
+/** `?token=` on a page: a session cookie that is not the token, and the address without it. */
+function startSession(url: URL, token: string, secure: boolean): Response {
+  const clean = new URL(url);
+  clean.searchParams.delete("token");
+  const response = new Response(null, {
+    status: 303,
+    headers: { location: clean.pathname + clean.search },
+  });
+  // Lax, so that the session also works when the link was opened from another site.
+  response.headers.append(
+    "set-cookie",
+    `${SESSION_COOKIE}=${newSession(token)}; ${
+      cookieAttributes(secure, "Lax", SESSION_TTL_MS / 1_000)
+    }`,
+  );
+  return response;
+}
+
+/** Why a state-changing request is refused (read-only, origin, CSRF), or undefined. */
+async function refuseUnsafe(
+  req: Request,
+  ctx: MiddlewareHandlerContext<DashboardState>,
+  api: boolean,
+  sentCsrf: string[],
+): Promise<Response | undefined> {
+  const { url, state } = ctx;
+  const security = state.security;
+  if (["GET", "HEAD", "OPTIONS"].includes(req.method)) return undefined;
+  if (security.readOnly) {
+    return problem(
+      403,
+      `the dashboard is read-only (--read-only): ${req.method} ${url.pathname} changes nothing`,
+      api,
+    );
+  }
+  // A browser cannot attach a Bearer header by itself: no cross-site forgery to fear.
+  if (api && state.via === "bearer") return undefined;
+  const origin = originProblem(req, url, security);
+  if (origin === "absent") {
+    // Browsers send Origin on every cross-origin POST, and cannot send JSON cross-site without
+    // a preflight we never grant: an origin-less JSON request is a script such as curl.
+    if (!api) {
+      return problem(
+        403,
+        "the request has no Origin or Referer header, so it cannot be told from a cross-site " +
+          "form: dashboard actions are accepted from its own pages only (scripts: use the JSON API)",
+        api,
+      );
+    }
+    if (!isJson(req)) {
+      return problem(
+        415,
+        `${req.method} ${url.pathname} without an Origin header must send application/json ` +
+          "(or an Authorization: Bearer token)",
+        api,
+      );
+    }
+    return undefined;
+  }
+  if (origin) return problem(403, origin, api);
+  if (api) return undefined;
+  let sent: FormDataEntryValue | null;
+  try {
+    sent = (await req.clone().formData()).get("_csrf");
+  } catch (error) {
+    return errorResponse(error, api) ??
+      problem(400, "the form could not be read (send it as a form)", api);
+  }
+  if (typeof sent !== "string" || sent === "") {
+    return problem(403, "missing or invalid CSRF token: the form has none; reload the page", api);
+  }
+  if (!sentCsrf.some((value) => safeEqual(sent, value))) {
+    return problem(
+      403,
+      sentCsrf.length === 0
+        ? "missing or invalid CSRF token: the browser sent no CSRF cookie (are cookies blocked?); reload the page"
+        : "missing or invalid CSRF token: it does not match this browser's; reload the page and try again",
+      api,
+    );
+  }
+  return undefined;
 }

@@ -13,6 +13,8 @@ export interface DashboardState {
   tf: TaskFlow;
   hub: LiveHub;
   security: SecurityConfig;
+  /** How the request authenticated (`none` when no password or token is set). */
+  via: "none" | "basic" | "bearer" | "session" | "query";
   /** This browser's CSRF token, for the hidden field of every action form. */
   csrf: string;
   /** Deploy mode only: runs due and ready jobs now (the cron's work, on demand). */

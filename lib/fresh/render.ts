@@ -72,7 +72,9 @@ export function renderPage(vnode: VNode, islandScript: string): string {
   if (props.length > 0) {
     const tail = `<script type="application/json" id="tf-islands">${scriptJson(props)}</script>` +
       `<script type="module" src="${islandScript}"></script>`;
-    html = html.includes("</body>") ? html.replace("</body>", `${tail}</body>`) : html + tail;
+    // Spliced, never String.replace: a `$&` or `$'` in the data would be expanded as a pattern.
+    const end = html.lastIndexOf("</body>");
+    html = end < 0 ? html + tail : html.slice(0, end) + tail + html.slice(end);
   }
   return `<!DOCTYPE html>${html}`;
 }

@@ -7,7 +7,7 @@ import { json, problem } from "../../components/problem.ts";
  * per-minute Deno.cron does; answers what it did. For an external scheduler, or a test.
  */
 export const handler: Handlers<unknown, DashboardState> = {
-  async POST(req, ctx) {
+  async POST(_req, ctx) {
     const { drain, security } = ctx.state;
     if (!drain) {
       return problem(404, "draining on demand is only available in Deploy mode", true);
@@ -15,7 +15,7 @@ export const handler: Handlers<unknown, DashboardState> = {
     if (!security.token) {
       return problem(403, "POST /api/drain needs TASKFLOW_DASHBOARD_TOKEN to be set", true);
     }
-    if (!(req.headers.get("authorization") ?? "").startsWith("Bearer ")) {
+    if (ctx.state.via !== "bearer") {
       return problem(401, "POST /api/drain needs an Authorization: Bearer token", true);
     }
     return json(await drain());
