@@ -434,3 +434,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cli: --allowed-hosts names more hosts the dashboard answers; others get 421",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    assertOneLine(
+      await cli(["dashboard", "--storage", "memory:", "--allowed-hosts", "http://tf.example"]),
+      /tf\.example/,
+    );
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    // The flag wins over the environment variable.
+    const flagged = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "main.ts",
+        "dashboard",
+        "--storage",
+        "memory:",
+        "--port",
+        String(port),
+        "--allowed-hosts",
+        "tf.example",
+      ],
+      cwd: root,
+      env: { NO_COLOR: "1", TASKFLOW_ALLOWED_HOSTS: "ignored.example" },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      // fetch() does not send a Host header of its own choosing: a raw request does.
+      const status = async (host: string) => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          const request = `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+          await conn.write(new TextEncoder().encode(request));
+          const head = new Uint8Array(64);
+          const n = await conn.read(head);
+          return Number(/^HTTP\/1\.1 (\d{3})/.exec(decoder.decode(head.subarray(0, n ?? 0)))?.[1]);
+        } finally {
+          conn.close();
+        }
+      };
+      await eventually(async () => assert.equal(await status(`127.0.0.1:${port}`), 200), 20_000);
+      assert.equal(await status(`tf.example:${port}`), 200);
+      assert.equal(await status(`ignored.example:${port}`), 421);
+      assert.equal(await status(`evil.example:${port}`), 421);
+    } finally {
+      flagged.kill("SIGTERM");
+      await flagged.status;
+    }
+  },
+});

@@ -76,6 +76,16 @@ export const FLAGS = {
     default: "127.0.0.1",
   },
   port: { env: "TASKFLOW_DASHBOARD_PORT", arg: "N", help: "dashboard port", default: "8000" },
+  "allowed-hosts": {
+    env: "TASKFLOW_ALLOWED_HOSTS",
+    arg: "A,B",
+    help: "more host names the dashboard answers to (.example.com adds subdomains); " +
+      "others get 421",
+  },
+  "trust-proxy": {
+    help:
+      "take Host, origin and HTTPS from X-Forwarded-* (behind a proxy) [TASKFLOW_TRUST_PROXY=1]",
+  },
   "read-only": { help: "hide and refuse every dashboard action" },
   insecure: { help: "allow a non-loopback address without a password or token" },
   deploy: {
@@ -114,7 +124,14 @@ const WORKER: readonly Flag[] = [
   "poll-ms",
   "shutdown-timeout-ms",
 ];
-const DASHBOARD: readonly Flag[] = ["host", "port", "read-only", "insecure"];
+const DASHBOARD: readonly Flag[] = [
+  "host",
+  "port",
+  "allowed-hosts",
+  "trust-proxy",
+  "read-only",
+  "insecure",
+];
 
 /** Every command, in the order help lists them. */
 export const COMMANDS = {

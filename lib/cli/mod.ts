@@ -82,6 +82,7 @@ async function run(args: readonly string[], options: MainOptions): Promise<numbe
         dashboard: name !== "worker",
         readOnly: parsed.values["read-only"] === true,
         insecure: parsed.values.insecure === true,
+        trustProxy: parsed.values["trust-proxy"] === true,
         deploy: Boolean(options.deploy),
       });
     case "enqueue":

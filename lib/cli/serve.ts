@@ -19,6 +19,8 @@ export interface Parts {
   dashboard: boolean;
   readOnly: boolean;
   insecure: boolean;
+  /** --trust-proxy (else TASKFLOW_TRUST_PROXY decides). */
+  trustProxy: boolean;
   deploy: boolean;
 }
 
@@ -51,14 +53,25 @@ export function dashboardAddress(settings: Settings): { hostname: string; port: 
   return { hostname, port: integer(settings, "port", 0, 65_535) ?? 8000 };
 }
 
+/** The dashboard's security settings: the environment's, with the command line's on top. */
+async function security(settings: Settings, parts: Parts) {
+  const { parseAllowedHosts, securityFromEnv } = await import("../dashboard/app.ts");
+  const hosts = settings("allowed-hosts");
+  return securityFromEnv({
+    readOnly: parts.readOnly,
+    ...(hosts === undefined ? {} : { allowedHosts: parseAllowedHosts(hosts) }),
+    ...(parts.trustProxy ? { trustProxy: true } : {}),
+  });
+}
+
 /** Runs the parts until SIGINT/SIGTERM; returns the exit code. */
 export async function serve(settings: Settings, parts: Parts): Promise<number> {
   const worker = parts.worker ? workerSettings(settings) : undefined;
   const bind = dashboardAddress(settings);
   if (parts.dashboard) {
     // Refuse an unsafe address before anything is opened or written.
-    const { checkBind, securityFromEnv } = await import("../dashboard/app.ts");
-    checkBind(bind.hostname, securityFromEnv(), parts.insecure);
+    const { checkBind } = await import("../dashboard/app.ts");
+    checkBind(bind.hostname, await security(settings, parts), parts.insecure);
   }
   const jobsModule = settings("jobs") ?? "./examples/jobs.ts";
   const jobs = parts.worker ? await loadJobs(jobsModule) : [];
@@ -79,7 +92,7 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
   const closers: Array<() => Promise<void>> = [];
   try {
     if (parts.dashboard) {
-      const { serveDashboard, securityFromEnv } = await import("../dashboard/app.ts");
+      const { serveDashboard } = await import("../dashboard/app.ts");
       let server: Deno.HttpServer;
       try {
         ({ server } = serveDashboard({
@@ -87,7 +100,7 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
           hostname: bind.hostname,
           port: bind.port,
           insecure: parts.insecure,
-          security: securityFromEnv({ readOnly: parts.readOnly }),
+          security: await security(settings, parts),
           drain: parts.deploy ? () => drainer.run!() : undefined,
           signal: stopping.signal,
           onListen: ({ hostname, port }) => {
