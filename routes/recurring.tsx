@@ -67,6 +67,16 @@ export default function Recurring({ data, state }: PageProps<Data, DashboardStat
                   <td class="mono">
                     {r.id}
                     {r.paused && <span class="badge">paused</span>}
+                    {r.lastError && (
+                      <>
+                        <span class="badge broken">error</span>
+                        <br />
+                        <span class="reason broken">
+                          skipped since {iso(r.lastError.at)}: {r.lastError.message}
+                          {r.lastError.code && ` (${r.lastError.code})`}
+                        </span>
+                      </>
+                    )}
                   </td>
                   <td class="mono">
                     {r.cron}
