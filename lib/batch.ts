@@ -216,7 +216,7 @@ export async function createBatch(
   const on = checkContinueOn(read.on ?? "succeeded");
   const { storage } = writer;
   const id = read.id === undefined ? newJobId(writer.now()) : checkJobId(read.id);
-  checkJobId(thenId(id));
+  checkJobId(thenId(checkJobId(id)));
   const first: FirstState = { state: "Awaiting", reason: STAGED };
   // Members and the continuation get their ids from the batch: an id of their own is refused.
   const members = list.map((item, i) =>

@@ -236,13 +236,13 @@ export class TaskFlow {
 
   /** A batch and its progress, or null. */
   async batchStatus(id: string): Promise<BatchStatus | null> {
-    checkJobId(thenId(id));
+    checkJobId(thenId(checkJobId(id)));
     return await batchStatus(this.storage, id);
   }
 
   /** Cancels a batch: deletes its unfinished members and its continuation. */
   async cancelBatch(id: string): Promise<BatchStatus> {
-    checkJobId(thenId(id));
+    checkJobId(thenId(checkJobId(id)));
     return await cancelBatch(this.storage, id, (jobId, reason) => this.#markDeleted(jobId, reason));
   }
 

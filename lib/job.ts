@@ -235,7 +235,8 @@ export function readJobOptions(
   const options = readOptions(value, { call, where, allowed: [...JOB_OPTIONS, ...extra] });
   if (typeof options.backoff === "object" && options.backoff !== null) {
     // A snapshot, so that what was checked is what is stored.
-    options.backoff = { ...options.backoff as object };
+    const backoff = options.backoff as object;
+    options.backoff = guard(`${where}.backoff`, () => ({ ...backoff }));
   }
   checkDefaults(options as JobDefaults, where);
   return options as JobDefaults & Record<string, unknown>;

@@ -895,3 +895,170 @@ async function runCli(entry: Extract<Entry, { kind: "cli" }>): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+Deno.test({
+  name: "bad input: the Recurring page shows a broken definition's mark and message",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const tf = await TaskFlow.open("memory:");
+    const dashboard = createDashboard({ tf, security: { token: TOKEN } });
+    try {
+      const good = await tf.recurring.upsert("nightly", "0 3 * * *", "x", {});
+      const lastError = {
+        message: `args is 600011 bytes ${XSS}`,
+        code: "PAYLOAD_TOO_LARGE",
+        at: 0,
+      };
+      await tf.storage.recurring.put({ ...good, version: 2, lastError }, 1);
+      const response = await dashboard.handler(
+        new Request(`${ORIGIN}/recurring`, { headers: { authorization: `Bearer ${TOKEN}` } }),
+      );
+      const html = await response.text();
+      assert.equal(response.status, 200);
+      assert.match(html, /<span class="badge broken">error<\/span>/);
+      assert.match(
+        html,
+        /skipped since 1970-01-01T00:00:00Z: args is 600011 bytes .*PAYLOAD_TOO_LARGE/,
+      );
+      assert.doesNotMatch(html, /<script>alert/);
+      assert.equal((await tf.recurring.get("nightly"))?.lastError?.code, "PAYLOAD_TOO_LARGE");
+    } finally {
+      dashboard.close();
+      await tf.close();
+    }
+  },
+});
+
+/** Argument shapes that once escaped as a plain TypeError (or were silently accepted). */
+function hostileValues(): unknown[] {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const throwing = new Proxy({}, {
+    get() {
+      throw new Error("trap");
+    },
+    ownKeys() {
+      throw new Error("trap");
+    },
+    getPrototypeOf() {
+      throw new Error("trap");
+    },
+  });
+  return [
+    1n,
+    Symbol("s"),
+    cyclic,
+    Object.create(null),
+    Object.assign(Object.create(null), { queue: 1n }),
+    revoked.proxy,
+    throwing,
+    {
+      get queue() {
+        throw new Error("getter");
+      },
+    },
+    NaN,
+    Infinity,
+    -1,
+    1e300,
+    new Date(NaN),
+    [],
+    () => 1,
+    "",
+    null,
+    { dealyMs: 5 },
+  ];
+}
+
+Deno.test("bad input: fuzzed argument shapes of every public call throw a TaskFlowError", async () => {
+  const tf = await TaskFlow.open("memory:");
+  try {
+    const id = await tf.enqueue("x", {});
+    const calls: [string, (v: unknown) => unknown][] = [
+      ["enqueue(job)", (v) => tf.enqueue(v as never, {})],
+      ["enqueue(options)", (v) => tf.enqueue("x", {}, v as never)],
+      ["enqueue(queue)", (v) => tf.enqueue("x", {}, { queue: v as never })],
+      ["enqueue(id)", (v) => tf.enqueue("x", {}, { id: v as never })],
+      ["enqueue(priority)", (v) => tf.enqueue("x", {}, { priority: v as never })],
+      ["enqueue(attempts)", (v) => tf.enqueue("x", {}, { attempts: v as never })],
+      ["enqueue(backoff)", (v) => tf.enqueue("x", {}, { backoff: v as never })],
+      ["enqueue(timeoutMs)", (v) => tf.enqueue("x", {}, { timeoutMs: v as never })],
+      ["enqueueMany(items)", (v) => tf.enqueueMany(v as never)],
+      ["enqueueMany(item)", (v) => tf.enqueueMany([v as never])],
+      ["schedule(options)", (v) => tf.schedule("x", {}, v as never)],
+      ["schedule(at)", (v) => tf.schedule("x", {}, { at: v as never })],
+      ["schedule(delayMs)", (v) => tf.schedule("x", {}, { delayMs: v as never })],
+      ["continueWith(parent)", (v) => tf.continueWith(v as never, "x", {})],
+      ["continueWith(on)", (v) => tf.continueWith(id, "x", {}, { on: v as never })],
+      ["requeue(id)", (v) => tf.requeue(v as never)],
+      ["requeue(options)", (v) => tf.requeue(id, v as never)],
+      ["delete(options)", (v) => tf.delete(id, v as never)],
+      ["get(id)", (v) => tf.get(v as never)],
+      ["events(id)", (v) => tf.events(v as never)],
+      ["getMany(ids)", (v) => tf.getMany(v as never)],
+      ["getMany([id])", (v) => tf.getMany([v as never])],
+      ["lease(id)", (v) => tf.lease(v as never)],
+      ["list(query)", (v) => tf.list(v as never)],
+      ["list(state)", (v) => tf.list({ state: v as never })],
+      ["list(cursor)", (v) => tf.list({ state: "Enqueued", cursor: v as never })],
+      ["search(prefix)", (v) => tf.search(v as never)],
+      ["search(options)", (v) => tf.search("x", v as never)],
+      ["timeline(resolution)", (v) => tf.timeline(v as never, { from: 0, to: 1 })],
+      ["timeline(range)", (v) => tf.timeline("hour", v as never)],
+      ["pauseQueue(queue)", (v) => tf.pauseQueue(v as never)],
+      ["batch(items)", (v) => tf.batch(v as never)],
+      ["batch(options)", (v) => tf.batch([{ job: "x", args: {} }], v as never)],
+      ["batch(then)", (v) => tf.batch([{ job: "x", args: {} }], { then: v as never })],
+      ["batchStatus(id)", (v) => tf.batchStatus(v as never)],
+      ["batches(options)", (v) => tf.batches(v as never)],
+      ["recurring.upsert(id)", (v) => tf.recurring.upsert(v as never, "* * * * *", "x", {})],
+      ["recurring.upsert(cron)", (v) => tf.recurring.upsert("r", v as never, "x", {})],
+      ["recurring.upsert(job)", (v) => tf.recurring.upsert("r", "* * * * *", v as never, {})],
+      [
+        "recurring.upsert(options)",
+        (v) => tf.recurring.upsert("r", "* * * * *", "x", {}, v as never),
+      ],
+      [
+        "recurring.upsert(timezone)",
+        (v) => tf.recurring.upsert("r", "* * * * *", "x", {}, { timezone: v as never }),
+      ],
+      [
+        "recurring.upsert(misfire)",
+        (v) => tf.recurring.upsert("r", "* * * * *", "x", {}, { misfire: v as never }),
+      ],
+      ["recurring.get(id)", (v) => tf.recurring.get(v as never)],
+      ["recurring.trigger(id)", (v) => tf.recurring.trigger(v as never)],
+      ["defineJob(name)", (v) => defineJob(v as never, () => 1)],
+      ["defineJob(handler)", (v) => defineJob("x", v as never)],
+      ["defineJob(defaults)", (v) => defineJob("x", () => 1, v as never)],
+      ["createWorker(options)", (v) => createWorker(v as never)],
+      ["createWorker(queues)", (v) => createWorker({ jobs: [], queues: v as never })],
+      ["createWorker(jobs)", (v) => createWorker({ jobs: v as never })],
+      ["createWorker(heartbeatMs)", (v) => createWorker({ jobs: [], heartbeatMs: v as never })],
+      ["TaskFlow.open(options)", (v) => TaskFlow.open("memory:", v as never)],
+      ["new TaskFlow(storage)", (v) => new TaskFlow(v as never)],
+    ];
+    const escaped: string[] = [];
+    for (const [name, call] of calls) {
+      for (const [i, value] of hostileValues().entries()) {
+        try {
+          const result = await call(value);
+          // A call that accepted the value must have made something sound of it.
+          if (result && typeof (result as { stop?: unknown }).stop === "function") {
+            await (result as { stop(): Promise<void> }).stop();
+          }
+        } catch (error) {
+          if (!(error instanceof TaskFlowError) || typeof error.code !== "string") {
+            escaped.push(`${name} with value #${i}: ${String(error).slice(0, 120)}`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(escaped, [], "every error is a TaskFlowError with a code");
+  } finally {
+    await tf.close();
+  }
+});
