@@ -5,7 +5,7 @@
 
 /** "3.2 s", "4 min", "2.1 h", "3 d" for a duration in ms. */
 export function duration(ms: number | undefined): string {
-  if (ms === undefined || !Number.isFinite(ms)) return "–";
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return "–";
   const abs = Math.abs(ms);
   if (abs < 1_000) return `${Math.round(ms)} ms`;
   if (abs < 60_000) return `${(ms / 1_000).toFixed(abs < 10_000 ? 1 : 0)} s`;
@@ -14,16 +14,27 @@ export function duration(ms: number | undefined): string {
   return `${(ms / 86_400_000).toFixed(1)} d`;
 }
 
+/** Shown for a stored time no `Date` can hold (written by an older version or by hand). */
+export const INVALID_TIME = "invalid time";
+
+/** True when `at` is a time a `Date` can hold. */
+function validTime(at: unknown): at is number {
+  return typeof at === "number" && Number.isFinite(at) && Math.abs(at) <= 8.64e15;
+}
+
 /** "12 s ago" / "in 3 min" relative to `now`. */
 export function relative(at: number | undefined, now: number): string {
   if (at === undefined) return "–";
+  if (!validTime(at)) return INVALID_TIME;
   const delta = at - now;
   return delta > 0 ? `in ${duration(delta)}` : `${duration(-delta)} ago`;
 }
 
-/** An ISO time without milliseconds, in UTC. */
+/** An ISO time without milliseconds, in UTC; {@link INVALID_TIME} for one no `Date` holds. */
 export function iso(at: number | undefined): string {
-  return at === undefined ? "" : new Date(at).toISOString().replace(/\.\d{3}Z$/, "Z");
+  if (at === undefined) return "";
+  if (!validTime(at)) return INVALID_TIME;
+  return new Date(at).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /** A count with thin grouping: 12 345. */

@@ -22,7 +22,10 @@ import {
   type FirstState,
   type JobWriter,
   prepareJob,
+  readItem,
+  readItems,
 } from "./create.ts";
+import { readOptions } from "./options.ts";
 import type { ContinueOn } from "./events.ts";
 import { checkJobId, type JobRecord, newJobId } from "./job.ts";
 import { FINAL_STATES } from "./states.ts";
@@ -210,38 +213,46 @@ export async function createBatch(
   items: readonly EnqueueItem[],
   options: BatchOptions = {},
 ): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
-  if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH) {
+  const list = readItems(items, "batch");
+  if (list.length === 0 || list.length > MAX_BATCH) {
     throw new InvalidOptionError(
       "batch items",
-      Array.isArray(items) ? items.length : typeof items,
+      list.length,
       `must be an array of 1 to ${MAX_BATCH} jobs`,
     );
   }
-  const on = checkContinueOn(options.on ?? "succeeded");
+  const read = readOptions(options, { call: "batch", allowed: ["id", "then", "on"] });
+  const on = checkContinueOn(read.on ?? "succeeded");
   const { storage } = writer;
-  const id = options.id ?? newJobId(writer.now());
-  checkJobId(thenId(id));
+  const id = read.id === undefined ? newJobId(writer.now()) : checkJobId(read.id);
+  checkJobId(thenId(checkJobId(id)));
   const first: FirstState = { state: "Awaiting", reason: STAGED };
-  const members = items.map((item, i) =>
-    prepareJob(writer, {
-      job: item?.job,
-      args: item?.args,
-      options: { ...item?.options ?? {}, id: memberId(id, i) },
-    }, { first, where: `items[${i}]` })
+  // Members and the continuation get their ids from the batch: an id of their own is refused.
+  const members = list.map((item, i) =>
+    prepareJob(writer, item, {
+      first,
+      call: "batch",
+      where: `items[${i}]`,
+      id: false,
+      fixedId: memberId(id, i),
+    })
   );
-  const waiting = awaitingReason({ id, total: items.length, on });
-  const then = options.then
-    ? prepareJob(writer, {
-      job: options.then.job,
-      args: options.then.args,
-      options: { ...options.then.options ?? {}, id: thenId(id) },
-    }, { first: { state: "Awaiting", reason: waiting }, where: "then" })
+  const waiting = awaitingReason({ id, total: list.length, on });
+  const thenItem = read.then === undefined ? undefined : readItem(read.then, "batch", "then");
+  const then = thenItem
+    ? prepareJob(writer, thenItem, {
+      first: { state: "Awaiting", reason: waiting },
+      call: "batch",
+      where: "then",
+      id: false,
+      fixedId: thenId(id),
+    })
     : undefined;
   const at = writer.now();
   const batch: BatchRecord = {
     id,
     version: 1,
-    total: items.length,
+    total: list.length,
     state: "creating",
     released: false,
     on,

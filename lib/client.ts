@@ -31,13 +31,15 @@ import {
   type FirstState,
   type JobRef,
   prepareJob,
+  readItems,
   scheduledAt,
   type ScheduleOptions,
 } from "./create.ts";
 import { GroupCommitter } from "./group_commit.ts";
 import { RecurringApi } from "./recurring.ts";
-import { checkDefaults, checkJobId, type JobRecord } from "./job.ts";
-import { isState } from "./states.ts";
+import { checkJobId, checkQueueName, type JobRecord, readJobOptions } from "./job.ts";
+import { checkFunctions, checkLimit, checkText, guard, readOptions } from "./options.ts";
+import { readListQuery, readRange, readReason } from "./queries.ts";
 import type { Resolution, ServerInfo, TimelinePoint } from "../storage/storage.ts";
 import { RESOLUTIONS } from "../storage/storage.ts";
 import type { Lease } from "./projection.ts";
@@ -61,6 +63,7 @@ export interface TaskFlowOptions extends OpenStorageOptions {
 }
 
 const ENQUEUED: FirstState = { state: "Enqueued" };
+const OPEN_KEYS = ["prefix", "queueWakeups", "now", "random"];
 
 /**
  * The TaskFlow client.
@@ -88,9 +91,12 @@ export class TaskFlow {
 
   /** Wraps an open storage. Most callers use {@link TaskFlow.open}. */
   constructor(storage: Storage, options: { now?: () => number; random?: () => number } = {}) {
+    const read = readOptions(options, { call: "new TaskFlow", allowed: ["now", "random"] });
+    checkFunctions(read, ["now", "random"], { where: "options", optional: true });
+    checkFunctions(storage, ["append", "get", "list", "close"], { where: "storage" });
     this.storage = storage;
-    this.now = options.now ?? systemClock.now;
-    this.random = options.random ?? systemClock.random;
+    this.now = (read.now as () => number) ?? systemClock.now;
+    this.random = (read.random as () => number) ?? systemClock.random;
     this.#committer = new GroupCommitter(storage);
     this.recurring = new RecurringApi(this);
   }
@@ -101,8 +107,10 @@ export class TaskFlow {
    * or `kv:` on Deno Deploy.
    */
   static async open(url?: string | Storage, options: TaskFlowOptions = {}): Promise<TaskFlow> {
-    const storage = typeof url === "object" && url !== null ? url : await openStorage(url, options);
-    return new TaskFlow(storage, options);
+    const read = readOptions(options, { call: "TaskFlow.open", allowed: OPEN_KEYS });
+    const storage = typeof url === "object" && url !== null ? url : await openStorage(url, read);
+    const { now, random } = read as TaskFlowOptions;
+    return new TaskFlow(storage, { now, random });
   }
 
   /** Writes a change through the group committer (shared by every caller of this client). */
@@ -123,24 +131,20 @@ export class TaskFlow {
    * memory; about 60 per write on Deno KV). Every item is validated before anything is written.
    */
   async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
-    if (!Array.isArray(items)) {
-      throw new InvalidOptionError("items", typeof items, "must be an array");
-    }
-    const prepared = items.map((item, i) =>
-      prepareJob(
-        this,
-        { job: item?.job, args: item?.args, options: item?.options ?? {} },
-        { first: ENQUEUED, where: `items[${i}]` },
-      )
+    const prepared = readItems(items, "enqueueMany").map((item, i) =>
+      prepareJob(this, item, { first: ENQUEUED, call: "enqueueMany", where: `items[${i}]` })
     );
     return await createJobs(this, prepared);
   }
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
   async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
-    const runAt = scheduledAt(options, this.now);
-    const first = { state: "Scheduled", runAt } as const;
-    const [id] = await createJobs(this, [prepareJob(this, { job, args, options }, { first })]);
+    const read = readJobOptions(options, { call: "schedule", extra: ["id", "delayMs", "at"] });
+    const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
+    const how = { first, call: "schedule", extra: ["delayMs", "at"] };
+    const [id] = await createJobs(this, [
+      prepareJob(this, { job, args, options: read as EnqueueOptions }, how),
+    ]);
     return id;
   }
 
@@ -157,15 +161,17 @@ export class TaskFlow {
     options: ContinueOptions = {},
   ): Promise<string> {
     checkJobId(parentId);
-    const on = checkContinueOn(options.on ?? "succeeded");
-    const prepared = prepareJob(this, { job, args, options }, { first: { state: "Awaiting" } });
+    const read = readJobOptions(options, { call: "continueWith", extra: ["id", "on"] });
+    const on = checkContinueOn(read.on ?? "succeeded");
+    const how = { first: { state: "Awaiting" }, call: "continueWith", extra: ["on"] } as const;
+    const prepared = prepareJob(this, { job, args, options: read as EnqueueOptions }, how);
     return await createContinuation(this, parentId, { ...prepared, on });
   }
 
   /** Moves a job back to Enqueued (from any state the transition table allows), resetting its attempts. */
   async requeue(id: string, options: { reason?: string } = {}): Promise<JobRecord> {
     checkJobId(id);
-    const reason = options.reason ?? "requeued";
+    const reason = readReason(options, "requeue", "requeued");
     return await updateJob(
       this.storage,
       (c) => this.submit(c),
@@ -186,7 +192,7 @@ export class TaskFlow {
   /** Moves a job to Deleted; a running handler's signal is aborted by its worker. */
   async delete(id: string, options: { reason?: string } = {}): Promise<JobRecord> {
     checkJobId(id);
-    const reason = options.reason ?? "deleted";
+    const reason = readReason(options, "delete", "deleted");
     const record = await this.#markDeleted(id, reason);
     if (finishedMember(record)) await settleBatch(this.storage, record.batchId!, this.now);
     return record;
@@ -230,13 +236,13 @@ export class TaskFlow {
 
   /** A batch and its progress, or null. */
   async batchStatus(id: string): Promise<BatchStatus | null> {
-    checkJobId(thenId(id));
+    checkJobId(thenId(checkJobId(id)));
     return await batchStatus(this.storage, id);
   }
 
   /** Cancels a batch: deletes its unfinished members and its continuation. */
   async cancelBatch(id: string): Promise<BatchStatus> {
-    checkJobId(thenId(id));
+    checkJobId(thenId(checkJobId(id)));
     return await cancelBatch(this.storage, id, (jobId, reason) => this.#markDeleted(jobId, reason));
   }
 
@@ -254,21 +260,8 @@ export class TaskFlow {
 
   /** A page of jobs in a state (newest first) or of a queue's ready jobs (claim order). */
   async list(query: ListQuery): Promise<Page> {
-    const q = query as { state?: unknown; queue?: unknown; limit?: unknown };
-    if ((q.state === undefined) === (q.queue === undefined)) {
-      throw new InvalidOptionError("list query", query, "give exactly one of state or queue");
-    }
-    if (q.state !== undefined && !isState(q.state)) {
-      throw new InvalidOptionError("list state", q.state, "is not a job state");
-    }
-    if (q.queue !== undefined) checkDefaults({ queue: q.queue as string });
-    if (
-      q.limit !== undefined &&
-      !(Number.isInteger(q.limit) && (q.limit as number) >= 1 && (q.limit as number) <= 1000)
-    ) {
-      throw new InvalidOptionError("list limit", q.limit, "must be an integer from 1 to 1000");
-    }
-    return await this.storage.list(query);
+    const q = readListQuery(query);
+    return await this.storage.list(q);
   }
 
   /** Jobs whose name starts with `namePrefix`, by name, newest first within a name. */
@@ -286,22 +279,21 @@ export class TaskFlow {
         "must be up to 128 characters of a job name",
       );
     }
-    const { limit } = options;
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
-      throw new InvalidOptionError("search limit", limit, "must be an integer from 1 to 1000");
-    }
-    return await this.storage.search({ namePrefix, cursor: options.cursor, limit });
+    const read = readOptions(options, { call: "search", allowed: ["cursor", "limit"] });
+    const limit = checkLimit(read.limit, "search limit");
+    const cursor = checkText(read.cursor, "search cursor", 4_096);
+    return await this.storage.search({ namePrefix, cursor, limit });
   }
 
   /** Stops workers claiming from `queue` (jobs already running finish); see {@link TaskFlow.resumeQueue}. */
   async pauseQueue(queue: string): Promise<void> {
-    checkDefaults({ queue });
+    checkQueueName(queue);
     await this.storage.pauseQueue(queue, true);
   }
 
   /** Lets workers claim from `queue` again. */
   async resumeQueue(queue: string): Promise<void> {
-    checkDefaults({ queue });
+    checkQueueName(queue);
     await this.storage.pauseQueue(queue, false);
   }
 
@@ -356,13 +348,8 @@ export class TaskFlow {
         `must be one of ${Object.keys(RESOLUTIONS).join(", ")}`,
       );
     }
-    if (
-      typeof range !== "object" || range === null || !Number.isFinite(range.from) ||
-      !Number.isFinite(range.to)
-    ) {
-      throw new InvalidOptionError("timeline range", range, "needs finite from and to (ms)");
-    }
-    return await this.storage.timeline(resolution, range.from, range.to);
+    const { from, to } = readRange(range, resolution, RESOLUTIONS[resolution].ms);
+    return await this.storage.timeline(resolution, from, to);
   }
 
   /**
@@ -380,9 +367,10 @@ export class TaskFlow {
    * ```
    */
   async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
-    if (!Array.isArray(ids)) throw new InvalidOptionError("job ids", ids, "must be an array");
-    ids.forEach((id) => checkJobId(id));
-    return await this.storage.getMany(ids);
+    const list = guard("job ids", () => Array.isArray(ids) ? [...ids] : null);
+    if (!list) throw new InvalidOptionError("job ids", ids, "must be an array");
+    list.forEach((id) => checkJobId(id));
+    return await this.storage.getMany(list);
   }
 
   /**
@@ -417,10 +405,8 @@ export class TaskFlow {
    * ```
    */
   async batches(options: { limit?: number } = {}): Promise<BatchStatus[]> {
-    const limit = options.limit ?? 200;
-    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
-      throw new InvalidOptionError("batches limit", limit, "must be an integer from 1 to 1000");
-    }
+    const read = readOptions(options, { call: "batches", allowed: ["limit"] });
+    const limit = checkLimit(read.limit, "batches limit") ?? 200;
     const batches = (await this.storage.batches.list() as BatchRecord[])
       .sort((a, b) => b.createdAt - a.createdAt);
     return await Promise.all(batches.slice(0, limit).map((b) => statusOf(this.storage, b)));

@@ -14,14 +14,14 @@ import {
 import { appendCommit, backoff, createCommit, MAX_TRIES, releaseCommits } from "./changes.ts";
 import type { BackoffSpec, ContinueOn, CreatedEvent, NewEvent, StoredOptions } from "./events.ts";
 import {
-  checkDefaults,
   checkJobId,
-  checkJobName,
   DEFAULT_QUEUE,
-  isJobDefinition,
   type JobDefinition,
+  jobOf,
   newJobId,
+  readJobOptions,
 } from "./job.ts";
+import { checkDelay, checkTime, guard, readOptions } from "./options.ts";
 import { checkSize, toJson } from "./payload.ts";
 import type { State } from "./states.ts";
 
@@ -104,22 +104,31 @@ export interface PreparedJob {
 
 /**
  * Validates `item` (name, arguments, options; nothing is written) and settles its id, queue,
- * priority and stored options from the item and its definition's defaults. `where` names the
- * item in error messages.
+ * priority and stored options from the item and its definition's defaults. `call` names the
+ * call and `where` the item in error messages; `extra` are option keys the call itself handled
+ * (e.g. `delayMs`); `id: false` refuses a custom id (batch members, recurring occurrences get
+ * theirs from the caller through `fixedId`).
  */
 export function prepareJob(
   writer: JobWriter,
   item: EnqueueItem,
-  how: { first: FirstState; where?: string },
+  how: {
+    first: FirstState;
+    call?: string;
+    where?: string;
+    extra?: readonly string[];
+    id?: boolean;
+    fixedId?: string;
+  },
 ): PreparedJob {
-  const { job, args, options } = item as Required<EnqueueItem>;
-  const { first, where = "options" } = how;
-  const definition = isJobDefinition(job) ? job : undefined;
-  const name = checkJobName(definition ? definition.name : job);
-  if (typeof options !== "object" || options === null) {
-    throw new InvalidOptionError(where, options, "must be an object");
-  }
-  checkDefaults(options, where);
+  const { job, args } = item;
+  const { first, call = "enqueue", where = "options", extra = [], fixedId } = how;
+  const { name, defaults } = jobOf(job);
+  const options = readJobOptions(item.options, {
+    call,
+    where,
+    extra: how.id === false ? extra : ["id", ...extra],
+  });
   if (typeof options.backoff === "function") {
     throw new InvalidOptionError(
       `${where}.backoff`,
@@ -127,16 +136,16 @@ export function prepareJob(
       "a function cannot be stored; set it in defineJob",
     );
   }
-  const id = options.id === undefined ? newJobId(writer.now()) : checkJobId(options.id);
+  const custom = fixedId ?? options.id;
+  const id = custom === undefined ? newJobId(writer.now()) : checkJobId(custom);
   const json = toJson(args, "args");
   checkSize("args", json, writer.storage.limits.args);
-  const defaults = definition?.defaults ?? {};
   const stored: StoredOptions = {};
   const attempts = options.attempts ?? defaults.attempts;
   if (attempts !== undefined) stored.attempts = attempts;
   const retry = options.backoff ??
     (typeof defaults.backoff === "function" ? undefined : defaults.backoff);
-  if (retry !== undefined) stored.backoff = retry;
+  if (retry !== undefined) stored.backoff = retry as BackoffSpec;
   const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
   if (timeoutMs !== undefined) stored.timeoutMs = timeoutMs;
   const created: Omit<CreatedEvent, "seq"> = {
@@ -148,7 +157,23 @@ export function prepareJob(
     priority: options.priority ?? defaults.priority ?? 0,
     options: stored,
   };
-  return { id, custom: options.id !== undefined, created, first };
+  return { id, custom: custom !== undefined, created, first };
+}
+
+/** Reads the items of `enqueueMany` or a batch: an array of `{ job, args, options? }`. */
+export function readItems(items: unknown, call: string): EnqueueItem[] {
+  const list = guard("items", () => Array.isArray(items) ? [...items] : null);
+  if (!list) throw new InvalidOptionError("items", items, `${call} takes an array of items`);
+  return list.map((item, i) => readItem(item, call, `items[${i}]`));
+}
+
+/** Reads one `{ job, args, options? }` item. */
+export function readItem(item: unknown, call: string, where: string): EnqueueItem {
+  const read = readOptions(item, { call, where, allowed: ["job", "args", "options"] });
+  if (item === undefined || !("job" in read)) {
+    throw new InvalidOptionError(where, item, "must be an object { job, args, options? }");
+  }
+  return { job: read.job as JobRef, args: read.args, options: read.options as EnqueueOptions };
 }
 
 /** The commit creating `job` at `at`: its created event (with `extra`) and its first state. */
@@ -243,16 +268,12 @@ export function checkContinueOn(on: unknown): ContinueOn {
   return on;
 }
 
-/** The due time of a schedule: `now` + `delayMs`, or `at`; throws when neither or both. */
-export function scheduledAt(options: ScheduleOptions, now: () => number): number {
-  if (typeof options !== "object" || options === null) {
-    throw new InvalidOptionError(
-      "schedule options",
-      options,
-      "must be an object with delayMs or at",
-    );
-  }
-  const { delayMs, at } = options as { delayMs?: unknown; at?: unknown };
+/**
+ * The due time of a schedule from its options (already read): `now` + `delayMs`, or `at`;
+ * throws when neither or both are given, or when the time is out of bounds.
+ */
+export function scheduledAt(options: Record<string, unknown>, now: () => number): number {
+  const { delayMs, at } = options;
   if ((delayMs === undefined) === (at === undefined)) {
     throw new InvalidOptionError(
       "schedule options",
@@ -260,19 +281,7 @@ export function scheduledAt(options: ScheduleOptions, now: () => number): number
       "give exactly one of delayMs or at",
     );
   }
-  if (delayMs !== undefined) {
-    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) {
-      throw new InvalidOptionError(
-        "delayMs",
-        delayMs,
-        "must be a finite number of ms, 0 or more",
-      );
-    }
-    return now() + delayMs;
-  }
-  const time = at instanceof Date ? at.getTime() : at;
-  if (typeof time !== "number" || !Number.isFinite(time)) {
-    throw new InvalidOptionError("at", at, "must be a valid Date or ms since epoch");
-  }
-  return time;
+  const time = now();
+  if (delayMs !== undefined) return time + checkDelay(delayMs, "delayMs");
+  return checkTime(at, "at", time);
 }

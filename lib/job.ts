@@ -5,6 +5,7 @@
 
 import type { BackoffSpec, ContinueOn, ErrorInfo, StoredOptions } from "./events.ts";
 import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
+import { checkDelay, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
 import type { Json } from "./payload.ts";
 import type { State } from "./states.ts";
 
@@ -168,6 +169,9 @@ export function checkJobId(id: unknown): string {
   return id;
 }
 
+/** The options every enqueue-like call takes (and a job definition's defaults). */
+export const JOB_OPTIONS = ["queue", "priority", "attempts", "backoff", "timeoutMs"] as const;
+
 /** Validates job defaults / options shared by definitions and enqueue calls. */
 export function checkDefaults(options: JobDefaults, where = "options"): void {
   if (options.queue !== undefined) checkQueueName(options.queue);
@@ -188,11 +192,14 @@ export function checkDefaults(options: JobDefaults, where = "options"): void {
       "must be an integer from 1 to 1000",
     );
   }
-  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+  if (
+    timeoutMs !== undefined &&
+    !(typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= MAX_DELAY_MS)
+  ) {
     throw new InvalidOptionError(
       `${where}.timeoutMs`,
       timeoutMs,
-      "must be a positive number of ms",
+      `must be a positive number of ms, at most ${MAX_DELAY_MS} (10 years)`,
     );
   }
   if (backoff !== undefined && typeof backoff !== "function") checkBackoff(backoff, where);
@@ -200,16 +207,50 @@ export function checkDefaults(options: JobDefaults, where = "options"): void {
 
 function checkBackoff(backoff: BackoffSpec, where: string): void {
   if (backoff === "exponential" || backoff === "fixed") return;
-  const ok = typeof backoff === "object" && backoff !== null &&
-    (backoff.type === "exponential" || backoff.type === "fixed") &&
-    Number.isFinite(backoff.delayMs) && backoff.delayMs >= 0;
-  if (!ok) {
-    throw new InvalidOptionError(
-      `${where}.backoff`,
-      backoff,
-      'must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs >= 0 } or a function',
-    );
+  const rule =
+    `must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs: 0 to ${MAX_DELAY_MS} } or a function`;
+  if (typeof backoff !== "object" || backoff === null) {
+    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
   }
+  const { type, delayMs } = readOptions(backoff, {
+    call: "backoff",
+    where: `${where}.backoff`,
+    allowed: ["type", "delayMs"],
+  });
+  if (type !== "exponential" && type !== "fixed") {
+    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
+  }
+  checkDelay(delayMs, `${where}.backoff.delayMs`);
+}
+
+/**
+ * Reads a job definition's defaults (or an enqueue's job options) into a checked snapshot;
+ * `extra` are further keys the call takes, copied unchecked for the caller to check.
+ */
+export function readJobOptions(
+  value: unknown,
+  how: { call: string; where?: string; extra?: readonly string[] },
+): JobDefaults & Record<string, unknown> {
+  const { call, where = "options", extra = [] } = how;
+  const options = readOptions(value, { call, where, allowed: [...JOB_OPTIONS, ...extra] });
+  if (typeof options.backoff === "object" && options.backoff !== null) {
+    // A snapshot, so that what was checked is what is stored.
+    const backoff = options.backoff as object;
+    options.backoff = guard(`${where}.backoff`, () => ({ ...backoff }));
+  }
+  checkDefaults(options as JobDefaults, where);
+  return options as JobDefaults & Record<string, unknown>;
+}
+
+/** The name and defaults of a job reference (a definition or a name), read once. */
+export function jobOf(job: unknown): { name: string; defaults: Readonly<JobDefaults> } {
+  return guard("job", () => {
+    if (typeof job === "object" && job !== null && isJobDefinition(job)) {
+      const defaults = job.defaults;
+      return { name: checkJobName(job.name), defaults: defaults ?? {} };
+    }
+    return { name: checkJobName(job), defaults: {} };
+  });
 }
 
 /**
@@ -225,8 +266,8 @@ export function defineJob<A, R>(
   if (typeof handler !== "function") {
     throw new InvalidOptionError("handler", typeof handler, "must be a function");
   }
-  checkDefaults(defaults, "defaults");
-  return Object.freeze({ name, handler, defaults: Object.freeze({ ...defaults }) });
+  const checked = readJobOptions(defaults, { call: "defineJob", where: "defaults" });
+  return Object.freeze({ name, handler, defaults: Object.freeze(checked) });
 }
 
 /** True when `value` looks like a {@link JobDefinition}. */

@@ -80,12 +80,14 @@ export type { Json } from "./payload.ts";
 export { fold, type Lease, project } from "./projection.ts";
 export { rebuild } from "./rebuild.ts";
 export {
+  type BrokenDefinition,
   dueOccurrences,
   type Misfire,
   nextOccurrence,
   type Occurrence,
   occurrenceId,
   RecurringApi,
+  type RecurringError,
   type RecurringJob,
   type RecurringOptions,
   scheduleRecurring,
@@ -98,6 +100,7 @@ export {
   type WorkerStats,
 } from "./worker/worker.ts";
 export { hangfireDelay, retryDelay } from "./worker/retry.ts";
+export { MAX_DELAY_MS } from "./options.ts";
 export {
   type Action,
   ACTIONS,

@@ -4,13 +4,21 @@
  * A value that would not survive a round trip through JSON unchanged is refused with its path.
  */
 
-import { ArgsNotSerializableError, PayloadTooLargeError } from "../storage/errors.ts";
+import {
+  ArgsNotSerializableError,
+  PayloadTooLargeError,
+  TaskFlowError,
+} from "../storage/errors.ts";
+import { errorText } from "./options.ts";
 
 /** A plain JSON value, as stored for job arguments and results. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** Deepest nesting accepted; deeper values are almost always a mistake and slow every reader. */
 export const MAX_DEPTH = 64;
+
+/** Longest array accepted (any longer one is over every backend's size limit anyway). */
+const MAX_ITEMS = 1_000_000;
 
 const encoder = new TextEncoder();
 
@@ -66,31 +74,43 @@ function copy(value: unknown, path: string, depth: number, seen: Set<object>): J
   if (seen.has(object)) throw new ArgsNotSerializableError(path, "a cycle refers back to itself");
   seen.add(object);
   try {
-    if (Array.isArray(object)) {
-      return object.map((item, i) => copy(item, `${path}[${i}]`, depth + 1, seen));
-    }
-    const proto = Object.getPrototypeOf(object);
-    if (proto !== Object.prototype && proto !== null) {
-      const kind = object.constructor?.name ?? "object";
-      const hint = object instanceof Date ? " (pass date.toISOString() or getTime())" : "";
-      throw new ArgsNotSerializableError(path, `a ${kind} instance is not plain JSON${hint}`);
-    }
-    if (Object.getOwnPropertySymbols(object).length > 0) {
-      throw new ArgsNotSerializableError(path, "symbol keys are not JSON");
-    }
-    const out: { [key: string]: Json } = {};
-    for (const [key, item] of Object.entries(object)) {
-      const itemPath = /^[A-Za-z_$][\w$]*$/.test(key)
-        ? `${path}.${key}`
-        : `${path}[${JSON.stringify(key)}]`;
-      checkUtf16(key, `${itemPath} (key)`);
-      if (item === undefined) continue;
-      out[key] = copy(item, itemPath, depth + 1, seen);
-    }
-    return out;
+    return copyObject(object, path, depth, seen);
+  } catch (error) {
+    // A getter or a Proxy trap that throws: the value cannot be read, so it is not plain JSON.
+    if (error instanceof TaskFlowError) throw error;
+    throw new ArgsNotSerializableError(path, `reading it threw: ${errorText(error)}`);
   } finally {
     seen.delete(object);
   }
+}
+
+function copyObject(object: object, path: string, depth: number, seen: Set<object>): Json {
+  if (Array.isArray(object)) {
+    // A sparse array's length alone could make the copy run for minutes.
+    if (object.length > MAX_ITEMS) {
+      throw new ArgsNotSerializableError(path, `has over ${MAX_ITEMS} items`);
+    }
+    return object.map((item, i) => copy(item, `${path}[${i}]`, depth + 1, seen));
+  }
+  const proto = Object.getPrototypeOf(object);
+  if (proto !== Object.prototype && proto !== null) {
+    const kind = object.constructor?.name ?? "object";
+    const hint = object instanceof Date ? " (pass date.toISOString() or getTime())" : "";
+    throw new ArgsNotSerializableError(path, `a ${kind} instance is not plain JSON${hint}`);
+  }
+  if (Object.getOwnPropertySymbols(object).length > 0) {
+    throw new ArgsNotSerializableError(path, "symbol keys are not JSON");
+  }
+  const out: { [key: string]: Json } = {};
+  for (const [key, item] of Object.entries(object)) {
+    const itemPath = /^[A-Za-z_$][\w$]*$/.test(key)
+      ? `${path}.${key}`
+      : `${path}[${JSON.stringify(key)}]`;
+    checkUtf16(key, `${itemPath} (key)`);
+    if (item === undefined) continue;
+    out[key] = copy(item, itemPath, depth + 1, seen);
+  }
+  return out;
 }
 
 function checkUtf16(text: string, path: string): void {

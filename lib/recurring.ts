@@ -5,7 +5,6 @@
  * job id is deterministic and the definition advances by compare-and-set.
  */
 
-import { Cron } from "npm:croner@11.0.1";
 import type { RecurringRecord, Storage } from "../storage/storage.ts";
 import {
   createJobs,
@@ -17,18 +16,35 @@ import {
 } from "./create.ts";
 import {
   ConflictError,
-  InvalidCronError,
+  CorruptRecordError,
   InvalidOptionError,
-  InvalidTimezoneError,
   JobExistsError,
   JobNotFoundError,
+  StorageUnavailableError,
+  TaskFlowError,
 } from "../storage/errors.ts";
-import { checkDefaults, checkJobName, isJobDefinition } from "./job.ts";
-import type { Json } from "./payload.ts";
-import { toJson } from "./payload.ts";
+import { jobOf, readJobOptions } from "./job.ts";
+import { errorText } from "./options.ts";
+import {
+  checkTimezone,
+  dueOccurrences,
+  type Misfire,
+  nextOccurrence,
+  occurrenceId,
+  parseCron,
+} from "./cron.ts";
 
-/** What to do with occurrences missed while no server ran. */
-export type Misfire = "once" | "skip" | "all";
+export {
+  checkTimezone,
+  dueOccurrences,
+  MAX_CATCH_UP,
+  type Misfire,
+  MISFIRE_GRACE_MS,
+  nextOccurrence,
+  occurrenceId,
+  parseCron,
+} from "./cron.ts";
+import type { Json } from "./payload.ts";
 
 /** One enqueued occurrence, kept in the definition's history. */
 export interface Occurrence {
@@ -68,6 +84,22 @@ export interface RecurringJob extends RecurringRecord {
   createdAt: number;
   /** When it last changed. */
   updatedAt: number;
+  /**
+   * Set when the scheduler could not create an occurrence (args over the backend's limit, a
+   * cron this version rejects, a corrupt field, ...): the definition is skipped until upsert,
+   * resume or a successful trigger clears it. The other definitions go on.
+   */
+  lastError?: RecurringError;
+}
+
+/** Why the scheduler stopped running a definition. */
+export interface RecurringError {
+  /** The error's message. */
+  message: string;
+  /** The error's code, when it was a TaskFlowError. */
+  code?: string;
+  /** When it happened (ms since epoch). */
+  at: number;
 }
 
 /** Options of {@link RecurringApi.upsert}. */
@@ -80,48 +112,10 @@ export interface RecurringOptions extends Omit<EnqueueOptions, "id"> {
 
 /** Occurrences kept in a definition's history. */
 export const HISTORY = 20;
-/** Most missed occurrences `misfire: "all"` runs at once. */
-export const MAX_CATCH_UP = 100;
-/** An occurrence later than this is "missed" for `misfire: "skip"`. */
-export const MISFIRE_GRACE_MS = 30_000;
 
 const ENQUEUED: FirstState = { state: "Enqueued" };
 
 const RECURRING_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
-
-/** Throws {@link InvalidTimezoneError} unless `timezone` is an IANA zone this runtime knows. */
-export function checkTimezone(timezone: unknown): string {
-  if (typeof timezone !== "string" || timezone === "") {
-    throw new InvalidTimezoneError(String(timezone));
-  }
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: timezone });
-  } catch {
-    throw new InvalidTimezoneError(timezone);
-  }
-  return timezone;
-}
-
-/** Parses `cron` (throws {@link InvalidCronError} naming the bad part). */
-export function parseCron(cron: unknown, timezone = "UTC"): Cron {
-  if (typeof cron !== "string") throw new InvalidCronError(String(cron), "must be a string");
-  try {
-    return new Cron(cron.trim(), { timezone, paused: true });
-  } catch (error) {
-    const reason = (error as Error).message.replace(/^CronPattern: /, "");
-    throw new InvalidCronError(cron, reason);
-  }
-}
-
-/** The first occurrence of `cron` in `timezone` strictly after `after`, or undefined. */
-export function nextOccurrence(cron: string, timezone: string, after: number): number | undefined {
-  return parseCron(cron, timezone).nextRun(new Date(after))?.getTime();
-}
-
-/** The deterministic job id of an occurrence, shared by every server. */
-export function occurrenceId(recurringId: string, at: number): string {
-  return `recurring:${recurringId}:${at}`;
-}
 
 /** `tf.recurring`: define, change and operate recurring jobs. */
 export class RecurringApi {
@@ -148,16 +142,22 @@ export class RecurringApi {
     options: RecurringOptions = {},
   ): Promise<RecurringJob> {
     checkRecurringId(id);
-    const timezone = checkTimezone(options.timezone ?? "UTC");
+    const call = "recurring.upsert";
+    const read = readJobOptions(options, { call, extra: ["timezone", "misfire"] });
+    const timezone = checkTimezone(read.timezone ?? "UTC");
     parseCron(cron, timezone);
-    const misfire = options.misfire ?? "once";
+    const misfire = (read.misfire ?? "once") as Misfire;
     if (!["once", "skip", "all"].includes(misfire)) {
       throw new InvalidOptionError("misfire", misfire, 'must be "once", "skip" or "all"');
     }
-    const name = checkJobName(isJobDefinition(job) ? job.name : job);
-    const { timezone: _t, misfire: _m, ...enqueue } = options;
-    checkDefaults(enqueue);
-    const defaults = isJobDefinition(job) ? job.defaults : {};
+    const { timezone: _t, misfire: _m, ...enqueue } = read as RecurringOptions;
+    // Checked as each occurrence will be: name, args (JSON, within the backend's limit), options.
+    const { name, defaults } = jobOf(job);
+    const { created } = prepareJob(this.#tf, { job, args, options: enqueue }, {
+      first: ENQUEUED,
+      call,
+      id: false,
+    });
     const stored: RecurringJob["options"] = {
       queue: enqueue.queue ?? defaults.queue,
       priority: enqueue.priority ?? defaults.priority,
@@ -166,7 +166,6 @@ export class RecurringApi {
         (typeof defaults.backoff === "function" ? undefined : defaults.backoff),
       timeoutMs: enqueue.timeoutMs ?? defaults.timeoutMs,
     };
-    const json = toJson(args, "args");
     return await this.#update(id, (current) => {
       const now = this.#tf.now();
       const paused = current?.paused ?? false;
@@ -176,14 +175,14 @@ export class RecurringApi {
         cron: cron.trim(),
         timezone,
         name,
-        args: json,
+        args: created.args,
         options: JSON.parse(JSON.stringify(stored)),
         misfire,
         paused,
         nextRun: paused ? undefined : nextOccurrence(cron, timezone, now),
         lastRun: current?.lastRun,
         lastJobId: current?.lastJobId,
-        history: current?.history ?? [],
+        history: Array.isArray(current?.history) ? current.history : [],
         createdAt: current?.createdAt ?? now,
         updatedAt: now,
       };
@@ -235,6 +234,7 @@ export class RecurringApi {
         paused: false,
         nextRun: nextOccurrence(current!.cron, current!.timezone, now),
         updatedAt: now,
+        lastError: undefined,
       };
     });
   }
@@ -246,7 +246,10 @@ export class RecurringApi {
     if (!definition) throw new JobNotFoundError(`recurring:${id}`);
     const [jobId] = await enqueue(this.#tf, definition, definition.options);
     const at = this.#tf.now();
-    await this.#update(id, (current) => record(current!, [{ at, jobId, by: "trigger" }], at));
+    await this.#update(id, (current) => ({
+      ...record(current!, [{ at, jobId, by: "trigger" }], at),
+      lastError: undefined,
+    }));
     return jobId;
   }
 
@@ -258,7 +261,7 @@ export class RecurringApi {
     for (let tries = 0; tries < 20; tries++) {
       const current = await this.#storage.recurring.get(id) as RecurringJob | null;
       if (!current && !options.create) throw new JobNotFoundError(`recurring:${id}`);
-      const next = change(current);
+      const next = JSON.parse(JSON.stringify(change(current))) as RecurringJob;
       if (await this.#storage.recurring.put(next, current?.version ?? 0)) return next;
     }
     throw new ConflictError(`recurring:${id}`, 20);
@@ -298,66 +301,117 @@ function enqueue(
   return createJobs(writer, [prepareJob(writer, item, { first: ENQUEUED })]);
 }
 
+/** A definition the scheduler stopped running (see {@link RecurringJob.lastError}). */
+export interface BrokenDefinition {
+  /** The definition's id. */
+  id: string;
+  /** Why it stopped. */
+  message: string;
+}
+
 /**
  * The scheduling step every worker runs: enqueue the due occurrences of every definition, then
- * advance it. Returns when the next occurrence is due. `tf` is a client, or any storage and
- * clock (a worker passes its own).
+ * advance it. Returns when the next occurrence is due, and the definitions this step marked
+ * broken (one that throws is marked by compare-and-set and skipped until changed, so the
+ * others go on). `tf` is a client, or any storage and clock (a worker passes its own).
  */
 export async function scheduleRecurring(
   tf: JobWriter,
-): Promise<{ enqueued: number; nextDue: number }> {
+): Promise<{ enqueued: number; nextDue: number; broken: BrokenDefinition[] }> {
   let enqueued = 0, nextDue = Infinity;
+  const broken: BrokenDefinition[] = [];
   for (const definition of await tf.storage.recurring.list() as RecurringJob[]) {
-    let current: RecurringJob | null = definition;
-    for (let tries = 0; current && tries < 10; tries++) {
-      if (current.paused || current.nextRun === undefined) break;
-      const now = tf.now();
-      if (current.nextRun > now) {
-        nextDue = Math.min(nextDue, current.nextRun);
-        break;
-      }
-      const due = dueOccurrences(current, now);
-      for (const at of due) {
-        try {
-          await enqueue(tf, current, { ...current.options, id: occurrenceId(current.id, at) });
-          enqueued++;
-        } catch (error) {
-          if (!(error instanceof JobExistsError)) throw error; // another server created it first
-        }
-      }
-      const next = {
-        ...record(
-          current,
-          due.map((at) => ({ at, jobId: occurrenceId(current!.id, at), by: "schedule" as const })),
-          now,
-        ),
-        nextRun: nextOccurrence(current.cron, current.timezone, now),
-      };
-      if (await tf.storage.recurring.put(next, current.version)) {
-        if (next.nextRun !== undefined) nextDue = Math.min(nextDue, next.nextRun);
-        break;
-      }
-      current = await tf.storage.recurring.get(current.id) as RecurringJob | null;
+    if (definition.lastError !== undefined) continue;
+    try {
+      const step = await scheduleOne(tf, definition);
+      enqueued += step.enqueued;
+      nextDue = Math.min(nextDue, step.nextDue);
+    } catch (error) {
+      // The storage being away is nobody's definition's fault: the step fails as a whole.
+      if (error instanceof StorageUnavailableError) throw error;
+      const message = errorText(error);
+      if (await markBroken(tf, definition, error)) broken.push({ id: definition.id, message });
     }
+  }
+  return { enqueued, nextDue, broken };
+}
+
+async function scheduleOne(
+  tf: JobWriter,
+  definition: RecurringJob,
+): Promise<{ enqueued: number; nextDue: number }> {
+  checkShape(definition);
+  let enqueued = 0, nextDue = Infinity;
+  let current: RecurringJob | null = definition;
+  for (let tries = 0; current && tries < 10; tries++) {
+    if (current.paused || current.nextRun === undefined || current.lastError) break;
+    const now = tf.now();
+    if (current.nextRun > now) {
+      nextDue = Math.min(nextDue, current.nextRun);
+      break;
+    }
+    const due = dueOccurrences(current, now);
+    for (const at of due) {
+      try {
+        await enqueue(tf, current, { ...current.options, id: occurrenceId(current.id, at) });
+        enqueued++;
+      } catch (error) {
+        if (!(error instanceof JobExistsError)) throw error; // another server created it first
+      }
+    }
+    const next = {
+      ...record(
+        current,
+        due.map((at) => ({ at, jobId: occurrenceId(current!.id, at), by: "schedule" as const })),
+        now,
+      ),
+      nextRun: nextOccurrence(current.cron, current.timezone, now),
+    };
+    if (await tf.storage.recurring.put(next, current.version)) {
+      if (next.nextRun !== undefined) nextDue = Math.min(nextDue, next.nextRun);
+      break;
+    }
+    current = await tf.storage.recurring.get(current.id) as RecurringJob | null;
+    if (current) checkShape(current);
   }
   return { enqueued, nextDue };
 }
 
-/** The occurrences of `definition` to enqueue at `now`, by its misfire policy. */
-export function dueOccurrences(definition: RecurringJob, now: number): number[] {
-  const all: number[] = [];
-  let at: number | undefined = definition.nextRun;
-  while (at !== undefined && at <= now && all.length < MAX_CATCH_UP) {
-    all.push(at);
-    at = nextOccurrence(definition.cron, definition.timezone, at);
-  }
-  if (all.length === 0) return [];
-  switch (definition.misfire) {
-    case "all":
-      return all;
-    case "skip":
-      return all.filter((occurrence) => now - occurrence <= MISFIRE_GRACE_MS).slice(-1);
-    default:
-      return all.slice(-1);
+/** Throws {@link CorruptRecordError} unless the stored definition has the fields it needs. */
+function checkShape(definition: RecurringJob): void {
+  const { id, cron, timezone, name, options, history, nextRun, version } = definition;
+  const problem = typeof cron !== "string"
+    ? "cron is not a string"
+    : typeof timezone !== "string"
+    ? "timezone is not a string"
+    : typeof name !== "string"
+    ? "name is not a string"
+    : typeof options !== "object" || options === null
+    ? "options is not an object"
+    : !Array.isArray(history)
+    ? "history is not a list"
+    : nextRun !== undefined && !Number.isFinite(nextRun)
+    ? "nextRun is not a time"
+    : !Number.isInteger(version)
+    ? "version is not an integer"
+    : undefined;
+  if (problem) throw new CorruptRecordError(`recurring:${id}`, problem);
+  parseCron(cron, checkTimezone(timezone));
+}
+
+/** Marks `definition` broken by compare-and-set; true when this call marked it. */
+async function markBroken(
+  tf: JobWriter,
+  definition: RecurringJob,
+  error: unknown,
+): Promise<boolean> {
+  const lastError: RecurringError = { message: errorText(error), at: tf.now() };
+  if (error instanceof TaskFlowError) lastError.code = error.code;
+  const version = Number.isInteger(definition.version) ? definition.version : 0;
+  try {
+    const marked = { ...definition, version: version + 1, lastError };
+    return await tf.storage.recurring.put(JSON.parse(JSON.stringify(marked)), version);
+  } catch {
+    return false; // changed or unwritable meanwhile: the next step tries again
   }
 }

@@ -3,7 +3,7 @@ import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { RecurringJob } from "../lib/recurring.ts";
 import { InvalidOptionError } from "../lib/mod.ts";
 import { Csrf } from "../components/Jobs.tsx";
-import { iso, relative } from "../components/format.ts";
+import { iso, plural, relative } from "../components/format.ts";
 import { seeOther } from "../components/problem.ts";
 
 interface Data {
@@ -67,6 +67,16 @@ export default function Recurring({ data, state }: PageProps<Data, DashboardStat
                   <td class="mono">
                     {r.id}
                     {r.paused && <span class="badge">paused</span>}
+                    {r.lastError && (
+                      <>
+                        <span class="badge broken">error</span>
+                        <br />
+                        <span class="reason broken">
+                          skipped since {iso(r.lastError.at)}: {r.lastError.message}
+                          {r.lastError.code && ` (${r.lastError.code})`}
+                        </span>
+                      </>
+                    )}
                   </td>
                   <td class="mono">
                     {r.cron}
@@ -96,7 +106,7 @@ export default function Recurring({ data, state }: PageProps<Data, DashboardStat
                   </td>
                   <td>
                     <details>
-                      <summary>{r.history.length} runs</summary>
+                      <summary>{plural(r.history.length, "run")}</summary>
                       <ul class="history">
                         {r.history.map((h) => (
                           <li key={h.jobId}>

@@ -69,7 +69,7 @@ export class PayloadTooLargeError extends TaskFlowError {
 export class InvalidNameError extends TaskFlowError {
   /** Builds the error for `kind` (e.g. "job name") with the offending value and the rule. */
   constructor(kind: string, value: unknown, rule: string) {
-    super("INVALID_NAME", `invalid ${kind} ${JSON.stringify(value) ?? String(value)}: ${rule}`, {
+    super("INVALID_NAME", `invalid ${kind} ${describe(value)}: ${rule}`, {
       kind,
       value,
     });
@@ -235,13 +235,19 @@ export class JobModuleError extends TaskFlowError {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === "number" || typeof value === "bigint") return String(value);
-  if (value instanceof Date) {
-    return Number.isNaN(value.getTime()) ? "Invalid Date" : value.toISOString();
-  }
+  // Never throws: the value may be a BigInt, a symbol, a cyclic or null-prototype object or a
+  // Proxy whose traps throw, and a message is still owed.
   try {
-    return JSON.stringify(value) ?? String(value);
+    if (typeof value === "number") return String(value);
+    if (typeof value === "bigint") return `${value}n`;
+    if (typeof value === "symbol") return value.toString();
+    if (typeof value === "function") return "a function";
+    if (value instanceof Date) {
+      return Number.isNaN(value.getTime()) ? "Invalid Date" : value.toISOString();
+    }
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 200 ? `${text.slice(0, 200)}…` : text;
   } catch {
-    return String(value);
+    return typeof value === "object" && value !== null ? "an unreadable object" : typeof value;
   }
 }

@@ -9,6 +9,7 @@ import { TaskFlow } from "../lib/client.ts";
 import { createDashboard } from "../lib/dashboard/app.ts";
 import { TaskFlowError } from "../storage/errors.ts";
 import { defineJob } from "../lib/job.ts";
+import { createWorker } from "../lib/worker/worker.ts";
 import { openStorage } from "../storage/open.ts";
 
 const ORIGIN = "http://127.0.0.1:8000";
@@ -64,6 +65,9 @@ const api = (body: string, headers: Record<string, string> = {}) =>
     body,
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
   });
+
+/** Runs a synchronous call as a promise, so that what it throws becomes a rejection. */
+const sync = (call: () => unknown): Promise<unknown> => Promise.resolve().then(call);
 
 const CATALOGUE: Entry[] = [
   // The client.
@@ -214,6 +218,386 @@ const CATALOGUE: Entry[] = [
     code: "INVALID_OPTION",
     message: /defaults\.timeoutMs 0/,
   },
+  // Times and durations outside what a Date holds, or past the 10-year horizon (issue 18.5).
+  ...([
+    ["at: 1e300", (f: Fixture) => f.tf.schedule("x", {}, { at: 1e300 }), /invalid at 1e\+300/],
+    [
+      "at: -1e17",
+      (f: Fixture) => f.tf.schedule("x", {}, { at: -1e17 }),
+      /invalid at -100000000000000000/,
+    ],
+    [
+      "at: an Invalid Date",
+      (f: Fixture) => f.tf.schedule("x", {}, { at: new Date(NaN) }),
+      /invalid at Invalid Date/,
+    ],
+    [
+      "at: 11 years ahead",
+      (f: Fixture) => f.tf.schedule("x", {}, { at: Date.now() + 11 * 365.25 * 86_400_000 }),
+      /10 years from now/,
+    ],
+    [
+      "at: a string",
+      (f: Fixture) => f.tf.schedule("x", {}, { at: "2030-01-01" as unknown as number }),
+      /invalid at "2030-01-01": must be a valid Date/,
+    ],
+    [
+      "delayMs: 1e300",
+      (f: Fixture) => f.tf.schedule("x", {}, { delayMs: 1e300 }),
+      /invalid delayMs 1e\+300: .*at most 315576000000 \(10 years\)/,
+    ],
+    [
+      "delayMs: NaN",
+      (f: Fixture) => f.tf.schedule("x", {}, { delayMs: NaN }),
+      /invalid delayMs NaN/,
+    ],
+    [
+      "delayMs: Infinity",
+      (f: Fixture) => f.tf.schedule("x", {}, { delayMs: Infinity }),
+      /invalid delayMs Infinity/,
+    ],
+    [
+      "delayMs: a BigInt",
+      (f: Fixture) => f.tf.schedule("x", {}, { delayMs: 5n as unknown as number }),
+      /invalid delayMs 5n/,
+    ],
+    [
+      "timeoutMs: 1e300",
+      (f: Fixture) => f.tf.enqueue("x", {}, { timeoutMs: 1e300 }),
+      /invalid options.timeoutMs 1e\+300: .*10 years/,
+    ],
+    [
+      "backoff delayMs: 1e300",
+      (f: Fixture) => f.tf.enqueue("x", {}, { backoff: { type: "fixed", delayMs: 1e300 } }),
+      /invalid options.backoff.delayMs 1e\+300/,
+    ],
+    [
+      "continueWith timeoutMs: -1",
+      (f: Fixture) => f.tf.continueWith(f.jobId, "x", {}, { timeoutMs: -1 }),
+      /invalid options.timeoutMs -1/,
+    ],
+    [
+      "batch item timeoutMs: Infinity",
+      (f: Fixture) => f.tf.batch([{ job: "x", args: {}, options: { timeoutMs: Infinity } }]),
+      /items\[0\]\.timeoutMs Infinity/,
+    ],
+    [
+      "enqueueMany backoff delayMs: -5",
+      (f: Fixture) =>
+        f.tf.enqueueMany([{
+          job: "x",
+          args: {},
+          options: { backoff: { type: "exponential", delayMs: -5 } },
+        }]),
+      /items\[0\]\.backoff\.delayMs -5/,
+    ],
+    [
+      "recurring timeoutMs: 1e300",
+      (f: Fixture) => f.tf.recurring.upsert("r", "* * * * *", "x", {}, { timeoutMs: 1e300 }),
+      /invalid options.timeoutMs 1e\+300/,
+    ],
+    [
+      "defineJob timeoutMs: NaN",
+      () => sync(() => defineJob("x", () => 1, { timeoutMs: NaN })),
+      /invalid defaults.timeoutMs NaN/,
+    ],
+    [
+      "defineJob backoff delayMs: 1e300",
+      () => sync(() => defineJob("x", () => 1, { backoff: { type: "fixed", delayMs: 1e300 } })),
+      /defaults.backoff.delayMs 1e\+300/,
+    ],
+    [
+      "worker heartbeatMs: 1e300",
+      (f: Fixture) =>
+        sync(() => createWorker({ storage: f.tf.storage, jobs: [], heartbeatMs: 1e300 })),
+      /invalid heartbeatMs 1e\+300: must be a number of ms from 1 to 2147483647/,
+    ],
+    [
+      "worker heartbeatMs: 0",
+      (f: Fixture) => sync(() => createWorker({ storage: f.tf.storage, jobs: [], heartbeatMs: 0 })),
+      /invalid heartbeatMs 0/,
+    ],
+    [
+      "worker pollIntervalMs: -1",
+      (f: Fixture) =>
+        sync(() => createWorker({ storage: f.tf.storage, jobs: [], pollIntervalMs: -1 })),
+      /invalid pollIntervalMs -1/,
+    ],
+    [
+      "worker shutdownTimeoutMs: 2^31",
+      (f: Fixture) =>
+        sync(() => createWorker({ storage: f.tf.storage, jobs: [], shutdownTimeoutMs: 2 ** 31 })),
+      /invalid shutdownTimeoutMs 2147483648/,
+    ],
+    [
+      "timeline over 10,000 buckets",
+      (f: Fixture) => f.tf.timeline("minute", { from: 0, to: 1e15 }),
+      /invalid timeline range .*at most 10000 minutes apart/,
+    ],
+  ] as const).map(([name, run, message]) => ({
+    name: `time: ${name}`,
+    kind: "client" as const,
+    run: run as (f: Fixture) => Promise<unknown>,
+    code: "INVALID_OPTION",
+    message,
+  })),
+  // Options a call does not take (issue 18.15).
+  ...([
+    [
+      "delayMs on enqueue",
+      (f: Fixture) => f.tf.enqueue("x", {}, { delayMs: 5_000 } as never),
+      /invalid options.delayMs 5000: enqueue has no delayMs option \(it would be ignored\); it belongs to schedule/,
+    ],
+    [
+      "at on enqueue",
+      (f: Fixture) => f.tf.enqueue("x", {}, { at: new Date() } as never),
+      /enqueue has no at option/,
+    ],
+    [
+      "on on enqueue",
+      (f: Fixture) => f.tf.enqueue("x", {}, { on: "finished" } as never),
+      /enqueue has no on option .*continueWith/,
+    ],
+    [
+      "a typo: dealyMs on schedule",
+      (f: Fixture) => f.tf.schedule("x", {}, { dealyMs: 5 } as never),
+      /unknown option "dealyMs" \(did you mean "delayMs"\?\); schedule takes/,
+    ],
+    [
+      "a typo: dealyMs on enqueue",
+      (f: Fixture) => f.tf.enqueue("x", {}, { dealyMs: 5 } as never),
+      /unknown option "dealyMs" \(did you mean "delayMs"\? it belongs to schedule/,
+    ],
+    [
+      "a typo: priorty",
+      (f: Fixture) => f.tf.enqueue("x", {}, { priorty: 5 } as never),
+      /did you mean "priority"/,
+    ],
+    [
+      "timezone on enqueue",
+      (f: Fixture) => f.tf.enqueue("x", {}, { timezone: "UTC" } as never),
+      /belongs to recurring.upsert/,
+    ],
+    [
+      "id on a recurring definition",
+      (f: Fixture) => f.tf.recurring.upsert("r", "* * * * *", "x", {}, { id: "a" } as never),
+      /recurring.upsert has no id option/,
+    ],
+    [
+      "id on a batch member",
+      (f: Fixture) => f.tf.batch([{ job: "x", args: {}, options: { id: "mine" } }]),
+      /items\[0\]\.id "mine": batch has no id option/,
+    ],
+    [
+      "an unknown key on a batch item",
+      (f: Fixture) => f.tf.batch([{ job: "x", args: {}, option: {} } as never]),
+      /items\[0\]\.option .*did you mean "options"/,
+    ],
+    [
+      "an unknown batch option",
+      (f: Fixture) =>
+        f.tf.batch(
+          [{ job: "x", args: {} }],
+          { then: { job: "y", args: {} }, onn: "finished" } as never,
+        ),
+      /unknown option "onn" \(did you mean "on"\?\)/,
+    ],
+    [
+      "a typo in worker options",
+      (f: Fixture) =>
+        sync(() => createWorker({ storage: f.tf.storage, jobs: [], concurency: 5 } as never)),
+      /unknown option "concurency" \(did you mean "concurrency"\?\)/,
+    ],
+    [
+      "a typo in TaskFlow.open options",
+      () => TaskFlow.open("memory:", { prefx: "a" } as never),
+      /did you mean "prefix"/,
+    ],
+    [
+      "a typo in defineJob defaults",
+      () => sync(() => defineJob("x", () => 1, { atempts: 3 } as never)),
+      /did you mean "attempts"/,
+    ],
+    [
+      "a list query with a typo",
+      (f: Fixture) => f.tf.list({ state: "Enqueued", limt: 5 } as never),
+      /did you mean "limit"/,
+    ],
+    [
+      "requeue with an unknown option",
+      (f: Fixture) => f.tf.requeue(f.jobId, { reasn: "x" } as never),
+      /did you mean "reason"/,
+    ],
+    [
+      "options that are a class instance",
+      (f: Fixture) => f.tf.enqueue("x", {}, new Map() as never),
+      /must be a plain object/,
+    ],
+    [
+      "options that are null",
+      (f: Fixture) => f.tf.search("x", null as never),
+      /the options of search must be an object/,
+    ],
+    ["a getter that throws", (f: Fixture) =>
+      f.tf.enqueue("x", {}, {
+        get queue(): string {
+          throw new Error("boom");
+        },
+      }), /invalid options.queue "\(unreadable\)": reading it threw: boom/],
+    ["a Proxy whose traps throw", (f: Fixture) =>
+      f.tf.enqueue(
+        "x",
+        {},
+        new Proxy({}, {
+          ownKeys() {
+            throw new Error("trap");
+          },
+        }),
+      ), /reading it threw: trap/],
+    ["a revoked Proxy as options", (f: Fixture) => {
+      const p = Proxy.revocable({}, {});
+      p.revoke();
+      return f.tf.schedule("x", {}, p.proxy as never);
+    }, /invalid options .*reading it threw/],
+    [
+      "a symbol key",
+      (f: Fixture) => f.tf.enqueue("x", {}, { [Symbol("k")]: 1 } as never),
+      /enqueue takes no symbol keys/,
+    ],
+    [
+      "a non-function clock",
+      () => TaskFlow.open("memory:", { now: 5 as never }),
+      /invalid options.now 5: must be a function/,
+    ],
+    [
+      "something that is no storage",
+      () => TaskFlow.open({} as never),
+      /invalid storage.append undefined: must be a function/,
+    ],
+  ] as const).map(([name, run, message]) => ({
+    name: `option: ${name}`,
+    kind: "client" as const,
+    run: run as (f: Fixture) => Promise<unknown>,
+    code: "INVALID_OPTION",
+    message,
+  })),
+  // Values that used to escape as a plain TypeError (issue 18.15).
+  {
+    name: "a BigInt job name",
+    kind: "client",
+    run: (f) => f.tf.enqueue(1n as never, {}),
+    code: "INVALID_NAME",
+    message: /invalid job name 1n/,
+  },
+  {
+    name: "a symbol queue",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", {}, { queue: Symbol("q") as never }),
+    code: "INVALID_NAME",
+    message: /invalid queue name Symbol\(q\)/,
+  },
+  {
+    name: "a cyclic parent id",
+    kind: "client",
+    run: (f) => {
+      const c: Record<string, unknown> = {};
+      c.c = c;
+      return f.tf.continueWith(c as never, "x", {});
+    },
+    code: "INVALID_NAME",
+    message: /invalid job id an unreadable object/,
+  },
+  {
+    name: "a BigInt custom id",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", {}, { id: 7n as never }),
+    code: "INVALID_NAME",
+    message: /invalid job id 7n/,
+  },
+  {
+    name: "a null-prototype cron",
+    kind: "client",
+    run: (f) => f.tf.recurring.upsert("r", Object.create(null), "x", {}),
+    code: "INVALID_CRON",
+    message: /invalid cron "\(an unprintable object\)": must be a string/,
+  },
+  {
+    name: "a null-prototype timezone",
+    kind: "client",
+    run: (f) => f.tf.recurring.upsert("r", "* * * * *", "x", {}, { timezone: Object.create(null) }),
+    code: "INVALID_TIMEZONE",
+    message: /invalid timezone "\(an unprintable object\)"/,
+  },
+  {
+    name: "a job definition whose name getter throws",
+    kind: "client",
+    run: (f) =>
+      f.tf.enqueue({
+        handler() {},
+        defaults: {},
+        get name(): string {
+          throw new Error("nope");
+        },
+      } as never, {}),
+    code: "INVALID_OPTION",
+    message: /invalid job "\(unreadable\)": reading it threw: nope/,
+  },
+  {
+    name: "args whose getter throws",
+    kind: "client",
+    run: (f) =>
+      f.tf.enqueue("x", {
+        get a() {
+          throw new Error("getter");
+        },
+      }),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /args is not plain JSON: reading it threw: getter/,
+  },
+  {
+    name: "a Proxy as args",
+    kind: "client",
+    run: (f) =>
+      f.tf.enqueue(
+        "x",
+        new Proxy({}, {
+          getPrototypeOf() {
+            throw new Error("proto");
+          },
+        }),
+      ),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /reading it threw: proto/,
+  },
+  {
+    name: "a sparse array of 2^32-1 items",
+    kind: "client",
+    run: (f) => f.tf.enqueue("x", { a: new Array(2 ** 32 - 1) }),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /args\.a is not plain JSON: has over 1000000 items/,
+  },
+  // Recurring definitions are checked as each occurrence will be (issue 18.6).
+  {
+    name: "recurring args over the backend's limit",
+    kind: "client",
+    run: (f) => f.tf.recurring.upsert("r", "* * * * *", "x", { blob: "x".repeat(600_000) }),
+    code: "PAYLOAD_TOO_LARGE",
+    message: /args is 600011 bytes as JSON, over the limit of 524288 bytes/,
+  },
+  {
+    name: "recurring args that are not JSON",
+    kind: "client",
+    run: (f) => f.tf.recurring.upsert("r", "* * * * *", "x", { at: new Date(0) }),
+    code: "ARGS_NOT_SERIALIZABLE",
+    message: /args\.at .*Date instance/,
+  },
+  {
+    name: "a recurring backoff function",
+    kind: "client",
+    run: (f) => f.tf.recurring.upsert("r", "* * * * *", "x", {}, { backoff: (() => 1) as never }),
+    code: "INVALID_OPTION",
+    message: /a function cannot be stored/,
+  },
   // The HTTP API and the dashboard's forms.
   {
     name: "wrong bearer token",
@@ -333,13 +717,34 @@ const CATALOGUE: Entry[] = [
     status: 404,
     message: /Nothing here/,
   },
+  ...([
+    ["at: 1e300", { at: 1e300 }, /invalid at 1e\+300/],
+    ["delayMs: 1e300", { delayMs: 1e300 }, /invalid delayMs 1e\+300/],
+    ["at: -1e17", { at: -1e17 }, /invalid at -100000000000000000/],
+    ["at: an unparsable string", { at: "tomorrow" }, /invalid at Invalid Date/],
+    [
+      "at: a date string past year 275760",
+      { at: "+300000-01-01T00:00:00Z" },
+      /invalid at Invalid Date/,
+    ],
+    ["delayMs: a string", { delayMs: "10s" }, /invalid delayMs \\"10s\\"/],
+    ["timeoutMs: 1e300", { timeoutMs: 1e300 }, /invalid options.timeoutMs 1e\+300/],
+    ["a typo: dealyMs", { dealyMs: 10 }, /did you mean \\"delayMs\\"/],
+  ] as const).map(([name, options, message]) => ({
+    name: `POST /api/jobs with ${name}`,
+    kind: "http" as const,
+    request: () => api(JSON.stringify({ name: "x", args: {}, options })),
+    status: 400,
+    // The answer names the typed error's code as well as the value.
+    message: new RegExp(`^(?=[^]*"code":"INVALID_OPTION")[^]*${message.source}`),
+  })),
   // The command line, its environment, and job modules.
   {
     name: "unknown flag",
     kind: "cli",
     args: ["worker", "--concurency", "5"],
     exit: 2,
-    message: /Unknown option '--concurency'/,
+    message: /unknown flag --concurency \(did you mean --concurrency\?\)/,
   },
   {
     name: "bad concurrency flag",
@@ -361,7 +766,7 @@ const CATALOGUE: Entry[] = [
     kind: "cli",
     args: ["worker"],
     env: { TASKFLOW_STORAGE: "ftp://x" },
-    exit: 1,
+    exit: 2,
     message: /UNKNOWN_STORAGE_SCHEME.*unknown scheme "ftp:"/,
   },
   {
@@ -490,3 +895,170 @@ async function runCli(entry: Extract<Entry, { kind: "cli" }>): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+Deno.test({
+  name: "bad input: the Recurring page shows a broken definition's mark and message",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const tf = await TaskFlow.open("memory:");
+    const dashboard = createDashboard({ tf, security: { token: TOKEN } });
+    try {
+      const good = await tf.recurring.upsert("nightly", "0 3 * * *", "x", {});
+      const lastError = {
+        message: `args is 600011 bytes ${XSS}`,
+        code: "PAYLOAD_TOO_LARGE",
+        at: 0,
+      };
+      await tf.storage.recurring.put({ ...good, version: 2, lastError }, 1);
+      const response = await dashboard.handler(
+        new Request(`${ORIGIN}/recurring`, { headers: { authorization: `Bearer ${TOKEN}` } }),
+      );
+      const html = await response.text();
+      assert.equal(response.status, 200);
+      assert.match(html, /<span class="badge broken">error<\/span>/);
+      assert.match(
+        html,
+        /skipped since 1970-01-01T00:00:00Z: args is 600011 bytes .*PAYLOAD_TOO_LARGE/,
+      );
+      assert.doesNotMatch(html, /<script>alert/);
+      assert.equal((await tf.recurring.get("nightly"))?.lastError?.code, "PAYLOAD_TOO_LARGE");
+    } finally {
+      dashboard.close();
+      await tf.close();
+    }
+  },
+});
+
+/** Argument shapes that once escaped as a plain TypeError (or were silently accepted). */
+function hostileValues(): unknown[] {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const throwing = new Proxy({}, {
+    get() {
+      throw new Error("trap");
+    },
+    ownKeys() {
+      throw new Error("trap");
+    },
+    getPrototypeOf() {
+      throw new Error("trap");
+    },
+  });
+  return [
+    1n,
+    Symbol("s"),
+    cyclic,
+    Object.create(null),
+    Object.assign(Object.create(null), { queue: 1n }),
+    revoked.proxy,
+    throwing,
+    {
+      get queue() {
+        throw new Error("getter");
+      },
+    },
+    NaN,
+    Infinity,
+    -1,
+    1e300,
+    new Date(NaN),
+    [],
+    () => 1,
+    "",
+    null,
+    { dealyMs: 5 },
+  ];
+}
+
+Deno.test("bad input: fuzzed argument shapes of every public call throw a TaskFlowError", async () => {
+  const tf = await TaskFlow.open("memory:");
+  try {
+    const id = await tf.enqueue("x", {});
+    const calls: [string, (v: unknown) => unknown][] = [
+      ["enqueue(job)", (v) => tf.enqueue(v as never, {})],
+      ["enqueue(options)", (v) => tf.enqueue("x", {}, v as never)],
+      ["enqueue(queue)", (v) => tf.enqueue("x", {}, { queue: v as never })],
+      ["enqueue(id)", (v) => tf.enqueue("x", {}, { id: v as never })],
+      ["enqueue(priority)", (v) => tf.enqueue("x", {}, { priority: v as never })],
+      ["enqueue(attempts)", (v) => tf.enqueue("x", {}, { attempts: v as never })],
+      ["enqueue(backoff)", (v) => tf.enqueue("x", {}, { backoff: v as never })],
+      ["enqueue(timeoutMs)", (v) => tf.enqueue("x", {}, { timeoutMs: v as never })],
+      ["enqueueMany(items)", (v) => tf.enqueueMany(v as never)],
+      ["enqueueMany(item)", (v) => tf.enqueueMany([v as never])],
+      ["schedule(options)", (v) => tf.schedule("x", {}, v as never)],
+      ["schedule(at)", (v) => tf.schedule("x", {}, { at: v as never })],
+      ["schedule(delayMs)", (v) => tf.schedule("x", {}, { delayMs: v as never })],
+      ["continueWith(parent)", (v) => tf.continueWith(v as never, "x", {})],
+      ["continueWith(on)", (v) => tf.continueWith(id, "x", {}, { on: v as never })],
+      ["requeue(id)", (v) => tf.requeue(v as never)],
+      ["requeue(options)", (v) => tf.requeue(id, v as never)],
+      ["delete(options)", (v) => tf.delete(id, v as never)],
+      ["get(id)", (v) => tf.get(v as never)],
+      ["events(id)", (v) => tf.events(v as never)],
+      ["getMany(ids)", (v) => tf.getMany(v as never)],
+      ["getMany([id])", (v) => tf.getMany([v as never])],
+      ["lease(id)", (v) => tf.lease(v as never)],
+      ["list(query)", (v) => tf.list(v as never)],
+      ["list(state)", (v) => tf.list({ state: v as never })],
+      ["list(cursor)", (v) => tf.list({ state: "Enqueued", cursor: v as never })],
+      ["search(prefix)", (v) => tf.search(v as never)],
+      ["search(options)", (v) => tf.search("x", v as never)],
+      ["timeline(resolution)", (v) => tf.timeline(v as never, { from: 0, to: 1 })],
+      ["timeline(range)", (v) => tf.timeline("hour", v as never)],
+      ["pauseQueue(queue)", (v) => tf.pauseQueue(v as never)],
+      ["batch(items)", (v) => tf.batch(v as never)],
+      ["batch(options)", (v) => tf.batch([{ job: "x", args: {} }], v as never)],
+      ["batch(then)", (v) => tf.batch([{ job: "x", args: {} }], { then: v as never })],
+      ["batchStatus(id)", (v) => tf.batchStatus(v as never)],
+      ["batches(options)", (v) => tf.batches(v as never)],
+      ["recurring.upsert(id)", (v) => tf.recurring.upsert(v as never, "* * * * *", "x", {})],
+      ["recurring.upsert(cron)", (v) => tf.recurring.upsert("r", v as never, "x", {})],
+      ["recurring.upsert(job)", (v) => tf.recurring.upsert("r", "* * * * *", v as never, {})],
+      [
+        "recurring.upsert(options)",
+        (v) => tf.recurring.upsert("r", "* * * * *", "x", {}, v as never),
+      ],
+      [
+        "recurring.upsert(timezone)",
+        (v) => tf.recurring.upsert("r", "* * * * *", "x", {}, { timezone: v as never }),
+      ],
+      [
+        "recurring.upsert(misfire)",
+        (v) => tf.recurring.upsert("r", "* * * * *", "x", {}, { misfire: v as never }),
+      ],
+      ["recurring.get(id)", (v) => tf.recurring.get(v as never)],
+      ["recurring.trigger(id)", (v) => tf.recurring.trigger(v as never)],
+      ["defineJob(name)", (v) => defineJob(v as never, () => 1)],
+      ["defineJob(handler)", (v) => defineJob("x", v as never)],
+      ["defineJob(defaults)", (v) => defineJob("x", () => 1, v as never)],
+      ["createWorker(options)", (v) => createWorker(v as never)],
+      ["createWorker(queues)", (v) => createWorker({ jobs: [], queues: v as never })],
+      ["createWorker(jobs)", (v) => createWorker({ jobs: v as never })],
+      ["createWorker(heartbeatMs)", (v) => createWorker({ jobs: [], heartbeatMs: v as never })],
+      ["TaskFlow.open(options)", (v) => TaskFlow.open("memory:", v as never)],
+      ["new TaskFlow(storage)", (v) => new TaskFlow(v as never)],
+    ];
+    const escaped: string[] = [];
+    for (const [name, call] of calls) {
+      for (const [i, value] of hostileValues().entries()) {
+        try {
+          const result = await call(value);
+          // A call that accepted the value must have made something sound of it.
+          if (result && typeof (result as { stop?: unknown }).stop === "function") {
+            await (result as { stop(): Promise<void> }).stop();
+          }
+        } catch (error) {
+          if (!(error instanceof TaskFlowError) || typeof error.code !== "string") {
+            escaped.push(`${name} with value #${i}: ${String(error).slice(0, 120)}`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(escaped, [], "every error is a TaskFlowError with a code");
+  } finally {
+    await tf.close();
+  }
+});

@@ -208,6 +208,7 @@ Deno.test({
         }])],
       }]);
       await tf.recurring.upsert("nightly", "0 3 * * *", "report.build", {});
+      await tf.recurring.trigger("nightly");
       const { id: batchId } = await tf.batch([{ job: "img.resize", args: { n: 1 } }], {
         then: { job: "album.ready", args: {} },
       });
@@ -227,6 +228,7 @@ Deno.test({
         `/job/batch:${batchId}:then`,
         "/retries",
         "/servers",
+        "/recurring",
       ];
       for (const path of pages) {
         const { status, html } = await get(path);

@@ -10,6 +10,7 @@ import {
   InvalidOptionError,
   InvalidTimezoneError,
   JobNotFoundError,
+  PayloadTooLargeError,
 } from "../storage/errors.ts";
 import { defineJob } from "../lib/job.ts";
 import { occurrenceId, scheduleRecurring } from "../lib/recurring.ts";
@@ -174,5 +175,87 @@ export function runRecurringSuite(name: string, open: () => Promise<RecurringBac
     await assert.rejects(tf.recurring.remove("r"), JobNotFoundError);
     await assert.rejects(tf.recurring.trigger("r"), JobNotFoundError);
     await assert.rejects(tf.recurring.pause("r"), JobNotFoundError);
+  });
+
+  test("args over the backend's limit and options upsert does not take are refused", async (tf) => {
+    const limit = tf.storage.limits.args;
+    await assert.rejects(
+      tf.recurring.upsert("big", "* * * * *", "x", { blob: "x".repeat(limit) }),
+      (e: unknown) =>
+        e instanceof PayloadTooLargeError &&
+        new RegExp(`args is ${limit + 11} bytes as JSON, over the limit of ${limit}`).test(
+          e.message,
+        ),
+    );
+    await assert.rejects(
+      tf.recurring.upsert("a", "* * * * *", "x", {}, { timeoutMs: 1e300 }),
+      /invalid options\.timeoutMs 1e\+300/,
+    );
+    await assert.rejects(
+      tf.recurring.upsert("a", "* * * * *", "x", {}, { timezon: "UTC" } as never),
+      /unknown option "timezon" \(did you mean "timezone"\?\)/,
+    );
+    assert.deepEqual(await tf.recurring.list(), []);
+  });
+
+  test("a broken definition is marked once, skipped, and the others go on", async (tf, clock) => {
+    const good = await tf.recurring.upsert("z-good", "0 * * * * *", "tick", null);
+    const { limit } = { limit: tf.storage.limits.args };
+    // Written as an older version or a changed backend could have left them; they sort first.
+    const broken: Record<string, Record<string, unknown>> = {
+      "a-big": { args: { blob: "x".repeat(limit) } },
+      "b-cron": { cron: "61 * * * *" },
+      "c-corrupt": { cron: 42 },
+      "d-name": { name: "bad name!" },
+      "e-history": { history: "none" },
+    };
+    for (const [id, fields] of Object.entries(broken)) {
+      assert.ok(await tf.storage.recurring.put({ ...good, id, version: 1, ...fields }, 0));
+    }
+    clock.advance(60_000);
+    const [first, second] = await Promise.all([scheduleRecurring(tf), scheduleRecurring(tf)]);
+    const reported = [...first.broken, ...second.broken].map((b) => b.id).sort();
+    assert.deepEqual(reported, Object.keys(broken), "each marked, and reported by one scheduler");
+    assert.equal(first.enqueued + second.enqueued, 1, "the good one ran");
+    assert.equal((await tf.recurring.get("z-good"))!.history.length, 1);
+    const codes = Object.fromEntries(
+      (await tf.recurring.list()).map((r) => [r.id, r.lastError?.code]),
+    );
+    assert.deepEqual(codes, {
+      "a-big": "PAYLOAD_TOO_LARGE",
+      "b-cron": "INVALID_CRON",
+      "c-corrupt": "CORRUPT_RECORD",
+      "d-name": "INVALID_NAME",
+      "e-history": "CORRUPT_RECORD",
+      "z-good": undefined,
+    });
+    const big = (await tf.recurring.get("a-big"))!;
+    assert.match(big.lastError!.message, /args is \d+ bytes as JSON, over the limit/);
+    assert.equal(big.lastError!.at, clock.now());
+
+    clock.advance(60_000);
+    const later = await scheduleRecurring(tf);
+    assert.deepEqual(later.broken, [], "skipped, not reported again");
+    assert.equal(later.enqueued, 1);
+    assert.equal((await tf.recurring.get("a-big"))!.version, big.version, "left alone");
+
+    // Changing a definition clears its mark: upsert, resume, or a trigger that works.
+    const fixed = await tf.recurring.upsert("a-big", "0 * * * * *", "tick", { small: true });
+    assert.equal(fixed.lastError, undefined);
+    const mark = { message: "earlier failure", at: 1 };
+    assert.ok(
+      await tf.storage.recurring.put({ ...good, id: "f-resume", version: 1, lastError: mark }, 0),
+    );
+    assert.ok(
+      await tf.storage.recurring.put({ ...good, id: "g-trigger", version: 1, lastError: mark }, 0),
+    );
+    assert.equal((await tf.recurring.resume("f-resume")).lastError, undefined);
+    await tf.recurring.trigger("g-trigger");
+    assert.equal((await tf.recurring.get("g-trigger"))!.lastError, undefined);
+    await assert.rejects(tf.recurring.trigger("d-name"), /invalid job name "bad name!"/);
+    assert.ok((await tf.recurring.get("d-name"))!.lastError, "a failed trigger keeps the mark");
+    clock.advance(60_000);
+    const after = await scheduleRecurring(tf);
+    assert.equal(after.enqueued, 4, "z-good, a-big fixed, f-resume, g-trigger; not d-name");
   });
 }

@@ -218,10 +218,10 @@ await redisCase(
   "redis: positions are short (version:hash); a stale one is refused",
   "positions",
   async (storage, tf) => {
-    const ids = await tf.enqueueMany(["default", "ünïcode", "三"].map((queue, n) => ({
+    // (A `queue` key on an item was silently ignored before issue 18; it is an error now.)
+    const ids = await tf.enqueueMany(["default", "ünïcode", "三"].map((label, n) => ({
       job: "x",
-      args: n,
-      queue,
+      args: { n, label },
     })));
     const pos = `${storage.prefix}:pos`;
     const records = (await storage.getMany(ids)) as JobRecord[];

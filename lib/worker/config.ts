@@ -6,7 +6,34 @@
 import type { Storage } from "../../storage/storage.ts";
 import { InvalidOptionError } from "../../storage/errors.ts";
 import { systemClock } from "../clock.ts";
-import { DEFAULT_QUEUE, isJobDefinition, type JobDefinition } from "../job.ts";
+import { checkQueueName, DEFAULT_QUEUE, isJobDefinition, type JobDefinition } from "../job.ts";
+import {
+  checkDuration,
+  checkFunctions,
+  checkText,
+  guard,
+  MAX_TIMER_MS,
+  readOptions,
+} from "../options.ts";
+
+const WORKER_OPTIONS = [
+  "storage",
+  "url",
+  "jobs",
+  "queues",
+  "concurrency",
+  "pollIntervalMs",
+  "minPollIntervalMs",
+  "heartbeatMs",
+  "shutdownTimeoutMs",
+  "notifier",
+  "recurring",
+  "handleSignals",
+  "id",
+  "now",
+  "random",
+  "logger",
+];
 
 /** Messages a worker reports (errors of storage, fenced results, ...). */
 export type WorkerLogger = (level: "info" | "warn" | "error", message: string) => void;
@@ -108,7 +135,10 @@ const defaultLogger: WorkerLogger = (level, message) => {
 };
 
 /** Validates `options` and fills in every default (throws {@link InvalidOptionError}). */
-export function resolveConfig(options: WorkerOptions): WorkerConfig {
+export function resolveConfig(input: WorkerOptions): WorkerConfig {
+  const options = readOptions(input, { call: "createWorker", allowed: WORKER_OPTIONS }) as
+    & WorkerOptions
+    & Record<string, unknown>;
   const concurrency = options.concurrency ?? 10;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
     throw new InvalidOptionError(
@@ -117,26 +147,39 @@ export function resolveConfig(options: WorkerOptions): WorkerConfig {
       "must be an integer from 1 to 10000",
     );
   }
-  const queues = options.queues ?? [DEFAULT_QUEUE];
-  if (!Array.isArray(queues) || queues.length === 0) {
+  const queues = guard("queues", () => Array.isArray(options.queues) ? [...options.queues] : null);
+  if (options.queues !== undefined && (!queues || queues.length === 0)) {
     throw new InvalidOptionError("queues", options.queues, "must list at least one queue");
   }
+  for (const queue of queues ?? []) checkQueueName(queue);
+  // Each period is one timer, and a timer cannot wait longer than 2^31−1 ms.
+  const timer = { max: MAX_TIMER_MS, what: `${MAX_TIMER_MS} (about 24.8 days)` };
   for (
-    const [name, value] of [
-      ["heartbeatMs", options.heartbeatMs],
-      ["pollIntervalMs", options.pollIntervalMs],
-      ["minPollIntervalMs", options.minPollIntervalMs],
-      ["shutdownTimeoutMs", options.shutdownTimeoutMs],
+    const [name, min] of [
+      ["heartbeatMs", 1],
+      ["pollIntervalMs", 0],
+      ["minPollIntervalMs", 0],
+      ["shutdownTimeoutMs", 0],
     ] as const
   ) {
-    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
-      throw new InvalidOptionError(name, value, "must be a number of ms, 0 or more");
-    }
+    if (options[name] !== undefined) checkDuration(options[name], name, { ...timer, min });
+  }
+  checkFunctions(options, ["now", "random", "logger"], { where: "options", optional: true });
+  if (options.id !== undefined) checkText(options.id, "id", 256);
+  if (options.url !== undefined) checkText(options.url, "url", 4_096);
+  if (options.storage !== undefined) {
+    checkFunctions(options.storage, ["append", "get", "close"], { where: "storage" });
   }
   const definitions = new Map<string, JobDefinition>();
-  const list = Array.isArray(options.jobs) ? options.jobs : Object.values(options.jobs ?? {});
+  const list = guard("jobs", () => {
+    const jobs = options.jobs;
+    if (jobs !== undefined && (typeof jobs !== "object" || jobs === null)) {
+      throw new InvalidOptionError("jobs", jobs, "must list job definitions or be a module");
+    }
+    return Array.isArray(jobs) ? [...jobs] : Object.values(jobs ?? {});
+  });
   for (const job of list) {
-    if (isJobDefinition(job)) definitions.set(job.name, job);
+    if (guard("jobs", () => isJobDefinition(job))) definitions.set(job.name, job);
   }
   const heartbeatMs = options.heartbeatMs ?? 5_000;
   return Object.freeze({
@@ -144,7 +187,7 @@ export function resolveConfig(options: WorkerOptions): WorkerConfig {
     storage: options.storage,
     url: options.url,
     definitions,
-    queues: Object.freeze([...queues]),
+    queues: Object.freeze(queues ?? [DEFAULT_QUEUE]),
     concurrency,
     pollIntervalMs: options.pollIntervalMs ?? 500,
     minPollIntervalMs: options.minPollIntervalMs ?? 25,

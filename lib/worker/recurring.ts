@@ -15,6 +15,8 @@ export class RecurringScheduler {
   #writer: JobWriter;
   #timer?: ReturnType<typeof setTimeout>;
   #run?: Promise<unknown>;
+  /** Broken definitions already reported by this worker (id and message). */
+  #reported = new Set<string>();
 
   /** A scheduler for the worker sharing `ctx`, creating jobs in `storage`. */
   constructor(ctx: WorkerContext, storage: Storage) {
@@ -39,7 +41,17 @@ export class RecurringScheduler {
     try {
       const run = scheduleRecurring(this.#writer);
       this.#run = run;
-      ({ nextDue } = await run);
+      const step = await run;
+      nextDue = step.nextDue;
+      // Only the worker whose compare-and-set marked a definition reports it: once per fleet.
+      for (const { id, message } of step.broken) {
+        if (this.#reported.has(`${id}\n${message}`)) continue;
+        this.#reported.add(`${id}\n${message}`);
+        this.#ctx.config.log(
+          "error",
+          `recurring job ${id} is skipped until it is changed (upsert, resume or trigger): ${message}`,
+        );
+      }
     } catch (error) {
       this.#ctx.failed(error);
     } finally {

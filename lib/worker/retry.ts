@@ -7,6 +7,7 @@
 import type { BackoffSpec } from "../events.ts";
 import type { BackoffFunction } from "../job.ts";
 import { systemClock } from "../clock.ts";
+import { MAX_DELAY_MS } from "../options.ts";
 
 /** Delay of `"fixed"` without an explicit `delayMs`. */
 export const FIXED_DELAY_MS = 60_000;
@@ -22,8 +23,9 @@ export function hangfireDelay(failedAttempt: number, random: () => number): numb
 
 /**
  * Milliseconds to wait before retrying after attempt `failedAttempt` (1-based) failed with
- * `error`. A backoff function that returns something other than a finite number ≥ 0 falls back
- * to Hangfire's curve, so a buggy policy never stalls a job.
+ * `error`, at most {@link MAX_DELAY_MS} (10 years; exponential curves are capped there). A
+ * backoff function that throws or returns anything but a number from 0 to `MAX_DELAY_MS` falls
+ * back to Hangfire's curve, so a buggy policy never stalls a job or writes a time no `Date` holds.
  */
 export function retryDelay(
   backoff: BackoffSpec | BackoffFunction | undefined,
@@ -38,13 +40,16 @@ export function retryDelay(
     } catch {
       ms = undefined;
     }
-    return typeof ms === "number" && Number.isFinite(ms) && ms >= 0
+    return typeof ms === "number" && ms >= 0 && ms <= MAX_DELAY_MS
       ? ms
-      : hangfireDelay(failedAttempt, random);
+      : Math.min(hangfireDelay(failedAttempt, random), MAX_DELAY_MS);
   }
   if (backoff === undefined || backoff === "exponential") {
-    return hangfireDelay(failedAttempt, random);
+    return Math.min(hangfireDelay(failedAttempt, random), MAX_DELAY_MS);
   }
   if (backoff === "fixed") return FIXED_DELAY_MS;
-  return backoff.type === "fixed" ? backoff.delayMs : backoff.delayMs * 2 ** (failedAttempt - 1);
+  const delay = backoff.type === "fixed"
+    ? backoff.delayMs
+    : backoff.delayMs * 2 ** (failedAttempt - 1);
+  return Number.isFinite(delay) && delay >= 0 ? Math.min(delay, MAX_DELAY_MS) : FIXED_DELAY_MS;
 }

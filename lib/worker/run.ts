@@ -19,6 +19,7 @@ import type { Pool } from "./pool.ts";
 import type { NewEvent } from "../events.ts";
 import type { WorkerLogger, WorkerStats } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
+import { MAX_TIMER_MS } from "../options.ts";
 
 /** Longest log line kept; longer ones are cut. */
 export const MAX_LOG_LINE = 4_000;
@@ -200,16 +201,13 @@ async function runJob(
       resolve({ ok: false, error: new Error("abandoned at shutdown"), retry: false });
     void pool.run(async () => {
       const timeoutMs = job.record.options.timeoutMs ?? definition?.defaults.timeoutMs;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          const error = new JobTimeoutError(timeoutMs);
-          job.controller.abort(error);
-          resolve({ ok: false, error, retry: true });
-        }, timeoutMs);
-      }
+      const cancel = timeoutMs === undefined ? undefined : startTimer(timeoutMs, () => {
+        const error = new JobTimeoutError(timeoutMs);
+        job.controller.abort(error);
+        resolve({ ok: false, error, retry: true });
+      });
       resolve(await invoke(worker, job, definition, unknown));
-      clearTimeout(timer);
+      cancel?.();
     });
   });
   if (job.chain) await job.chain;
@@ -240,6 +238,23 @@ async function runJob(
   } finally {
     worker.done(job);
   }
+}
+
+/**
+ * Calls `fire` after `ms` (measured on the monotonic clock), for any `ms`: a single
+ * `setTimeout` longer than 2^31−1 ms fires at once, so long waits are chained in `chunkMs`
+ * steps. Returns the cancel function.
+ */
+export function startTimer(ms: number, fire: () => void, chunkMs = MAX_TIMER_MS): () => void {
+  const end = performance.now() + ms;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    const left = end - performance.now();
+    if (left <= 0) return fire();
+    timer = setTimeout(arm, Math.min(left, chunkMs));
+  };
+  timer = setTimeout(arm, Math.min(ms, chunkMs));
+  return () => clearTimeout(timer);
 }
 
 async function invoke(
