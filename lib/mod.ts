@@ -129,6 +129,8 @@ export type {
   Counts,
   Derive,
   Heartbeat,
+  HeldLease,
+  LeasePage,
   Limits,
   ListQuery,
   Notifier,

@@ -294,6 +294,77 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     },
   );
 
+  test(
+    "leases lists every Processing job's lease whatever its expiry, page by page",
+    async (tf, clock) => {
+      const ids = await tf.enqueueMany(
+        Array.from({ length: 7 }, (_, n) => ({ job: "lease.page", args: { n } })),
+      );
+      const records = await tf.storage.getMany(ids);
+      // Expiries far in the past and far in the future: a reaper watches them all.
+      await tf.storage.append(
+        records.slice(0, 6).map((record, n) => ({
+          commits: [claimCommit(record!, clock.t, `srv-${n % 2}`, n % 2 ? 3_600_000 : -3_600_000)],
+        })),
+      );
+      const seen = new Map<string, unknown>();
+      let cursor: string | undefined, pages = 0;
+      do {
+        const page = await tf.storage.leases({ cursor, limit: 2 });
+        for (const lease of page.leases) seen.set(lease.id, lease);
+        cursor = page.cursor;
+        assert.ok(++pages < 20, "paging ends");
+      } while (cursor);
+      assert.deepEqual(
+        [...seen.values()].sort((a, b) =>
+          String((a as { id: string }).id) < String((b as { id: string }).id) ? -1 : 1
+        ),
+        ids.slice(0, 6).map((id, n) => ({
+          id,
+          serverId: `srv-${n % 2}`,
+          until: clock.t + (n % 2 ? 3_600_000 : -3_600_000),
+        })),
+      );
+      const all = await tf.storage.leases({});
+      assert.equal(all.cursor, undefined);
+      assert.equal(all.leases.length, 6);
+      await assert.rejects(
+        () => tf.storage.leases({ cursor: "not-a-cursor" }),
+        (error: Error) => error.name === "InvalidOptionError" && /not-a-cursor/.test(error.message),
+      );
+    },
+  );
+
+  test(
+    "every heartbeat changes the leases it extends, even to the same expiry",
+    async (tf, clock) => {
+      const id = await tf.enqueue("lease.beat", {});
+      await tf.storage.append([{
+        commits: [claimCommit((await tf.get(id))!, clock.t, "srv-1", 1_000)],
+      }]);
+      const server = {
+        id: "srv-1",
+        hostname: "h",
+        pid: 1,
+        queues: ["default"],
+        concurrency: 1,
+        startedAt: Date.now(),
+        lastSeen: Date.now(),
+        inFlight: 1,
+      };
+      // A holder whose clock stands still (or went back) still shows that it is alive.
+      const beat = { server, ttlMs: 15_000, leases: [id], leaseUntil: clock.t + 1_000 };
+      assert.deepEqual((await tf.storage.heartbeat(beat)).lost, []);
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 1_001 });
+      await tf.storage.heartbeat(beat);
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 1_002 });
+      await tf.storage.heartbeat({ ...beat, leaseUntil: clock.t + 500 });
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 1_003 });
+      await tf.storage.heartbeat({ ...beat, leaseUntil: clock.t + 9_000 });
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 9_000 });
+    },
+  );
+
   test("servers appear with heartbeats and go on removal or expiry", async (tf) => {
     const info = (id: string) => ({
       id,

@@ -43,6 +43,8 @@ export interface WorkerOptions {
   now?: () => number;
   /** Random source for retry jitter and the pruning draw (tests inject one). */
   random?: () => number;
+  /** Monotonic ms, for how long a lease stayed unchanged (default `performance.now`). */
+  monotonic?: () => number;
   /** Where the worker reports (default: console). */
   logger?: WorkerLogger;
 }
@@ -99,6 +101,8 @@ export interface WorkerConfig {
   readonly now: () => number;
   /** Random source for retry jitter and the pruning draw. */
   readonly random: () => number;
+  /** Monotonic clock of the reaper: liveness is judged on it, never by comparing wall clocks. */
+  readonly monotonic: () => number;
   /** Where the worker reports. */
   readonly log: WorkerLogger;
 }
@@ -156,6 +160,7 @@ export function resolveConfig(options: WorkerOptions): WorkerConfig {
     handleSignals: Boolean(options.handleSignals),
     now: options.now ?? systemClock.now,
     random: options.random ?? systemClock.random,
+    monotonic: options.monotonic ?? systemClock.monotonic,
     log: options.logger ?? defaultLogger,
   });
 }

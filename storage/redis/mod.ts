@@ -21,6 +21,7 @@ import type {
   Counts,
   Derive,
   Heartbeat,
+  LeasePage,
   ListQuery,
   Notifier,
   Page,
@@ -240,6 +241,10 @@ export class RedisStorage implements Storage {
 
   lease(id: string): Promise<Lease | null> {
     return this.#run(() => reads.lease(this.#db, id));
+  }
+
+  leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
+    return this.#run(() => reads.leases(this.#db, query));
   }
 
   heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
