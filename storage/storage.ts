@@ -120,7 +120,7 @@ export interface ServerInfo {
   concurrency: number;
   /** When the server started (ms since epoch). */
   startedAt: number;
-  /** When the server last sent a heartbeat (ms since epoch). */
+  /** When the server last sent a heartbeat (ms since epoch, on its own clock: shown, not judged). */
   lastSeen: number;
   /** Jobs it is running right now. */
   inFlight: number;
@@ -140,7 +140,10 @@ export interface RecurringRecord {
 export interface Heartbeat {
   /** The server record to store. */
   server: ServerInfo;
-  /** The server record expires after this many ms without a heartbeat. */
+  /**
+   * The server record expires after this many ms without a heartbeat, counted from the beat on
+   * the storage's clock where it has one (Redis `TIME`), never from `lastSeen`.
+   */
   ttlMs: number;
   /** Jobs this server runs; their leases are extended to `leaseUntil`. */
   leases: string[];

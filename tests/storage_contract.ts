@@ -19,7 +19,7 @@ import { fold } from "../lib/projection.ts";
 import { rebuild } from "../lib/rebuild.ts";
 import { bucketStart } from "../storage/effects.ts";
 import { RESOLUTIONS, type Storage } from "../storage/storage.ts";
-import { allIds, assertConsistent, claimCommit, seeded, TestClock } from "./helpers.ts";
+import { allIds, assertConsistent, claimCommit, eventually, seeded, TestClock } from "./helpers.ts";
 
 /** What a backend's test file hands the suite. */
 export interface ContractBackend {
@@ -378,16 +378,49 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     });
     await tf.storage.heartbeat({ server: info("s1"), ttlMs: 60_000, leases: [], leaseUntil: 0 });
     await tf.storage.heartbeat({ server: info("s2"), ttlMs: 60_000, leases: [], leaseUntil: 0 });
-    await tf.storage.heartbeat({
-      server: { ...info("s3"), lastSeen: Date.now() - 61_000 },
-      ttlMs: 60_000,
-      leases: [],
-      leaseUntil: 0,
-    });
-    assert.deepEqual((await tf.storage.servers()).map((s) => s.id).sort(), ["s1", "s2"]);
+    await tf.storage.heartbeat({ server: info("s3"), ttlMs: 1, leases: [], leaseUntil: 0 });
+    await eventually(async () =>
+      assert.deepEqual((await tf.storage.servers()).map((s) => s.id).sort(), ["s1", "s2"])
+    );
     assert.deepEqual((await tf.storage.servers()).find((s) => s.id === "s1")?.queues, ["a", "b"]);
     await tf.storage.removeServer("s1");
     assert.deepEqual((await tf.storage.servers()).map((s) => s.id), ["s2"]);
+  });
+
+  test("a server record lives ttlMs from its beat, whatever the clock its lastSeen came from", async (tf) => {
+    const info = (id: string, lastSeen: number) => ({
+      id,
+      hostname: "host",
+      pid: 7,
+      queues: ["a"],
+      concurrency: 1,
+      startedAt: lastSeen,
+      lastSeen,
+      inFlight: 0,
+    });
+    // Hosts with clocks a minute behind and a minute ahead (broken NTP).
+    const behind = info("behind", Date.now() - 61_000);
+    const ahead = info("ahead", Date.now() + 60_000);
+    await tf.storage.heartbeat({ server: behind, ttlMs: 60_000, leases: [], leaseUntil: 0 });
+    await tf.storage.heartbeat({ server: ahead, ttlMs: 1, leases: [], leaseUntil: 0 });
+    await eventually(async () =>
+      assert.deepEqual((await tf.storage.servers()).map((s) => s.id), ["behind"])
+    );
+    assert.deepEqual((await tf.storage.servers())[0], behind);
+    // A beat sent from a host whose clock runs a minute ahead leaves the others' records alone.
+    const realNow = Date.now;
+    Date.now = () => realNow() + 60_000;
+    try {
+      await tf.storage.heartbeat({
+        server: info("ahead", Date.now()),
+        ttlMs: 15_000,
+        leases: [],
+        leaseUntil: 0,
+      });
+    } finally {
+      Date.now = realNow;
+    }
+    assert.deepEqual((await tf.storage.servers()).map((s) => s.id).sort(), ["ahead", "behind"]);
   });
 
   test("recurring records are written by compare-and-set", async (tf) => {

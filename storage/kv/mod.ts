@@ -282,7 +282,8 @@ export class KvStorage implements Storage {
       const entries = await getMany<Lease>(this.kv, ids.map((id) => this.#key("lease", id)));
       const atomic = this.kv.atomic();
       if (withServer) {
-        const record = { ...beat.server, expiresAt: beat.server.lastSeen + beat.ttlMs };
+        // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
+        const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
         atomic.set(this.#key("server", beat.server.id), record, { expireIn: beat.ttlMs });
       }
       const lost: string[] = [];

@@ -258,7 +258,8 @@ export class MemoryStorage implements Storage {
     this.#open();
     this.#servers.set(beat.server.id, {
       info: clone(beat.server),
-      expiresAt: beat.server.lastSeen + beat.ttlMs,
+      // The process's clock, the only one memory storage has; lastSeen is the beater's.
+      expiresAt: Date.now() + beat.ttlMs,
     });
     const lost: string[] = [];
     for (const id of beat.leases) {

@@ -257,8 +257,7 @@ export class RedisStorage implements Storage {
         k.leases,
         beat.server.id,
         JSON.stringify(beat.server),
-        beat.server.lastSeen + beat.ttlMs,
-        Date.now(),
+        beat.ttlMs,
         beat.leaseUntil,
         ...beat.leases,
       ]) as string[];

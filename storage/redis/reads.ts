@@ -234,13 +234,15 @@ export async function leases(
   return page;
 }
 
-/** Servers whose records have not expired. */
+/** Servers whose records have not expired, on the Redis server's clock (as they were written). */
 export async function servers(db: RedisDb): Promise<ServerInfo[]> {
+  const [seconds, micros] = await command(db, "TIME") as [string, string];
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   const [, infos] = await script(db, "page", [
     db.keys.serverExpiry,
     db.keys.servers,
     "BYSCORE",
-    `(${Date.now()}`,
+    `(${now}`,
     "+inf",
     "0",
     10_000,
