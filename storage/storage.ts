@@ -257,7 +257,8 @@ export interface Storage {
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]>;
   /**
    * Scheduled jobs due at `before` (oldest first), or Processing jobs whose lease expired
-   * before `before`.
+   * before `before`. Lease expiries are written on their holders' clocks, so an expired lease
+   * is a hint, not a verdict: reapers watch {@link Storage.leases} change instead.
    */
   due(
     query: { state: "Scheduled" | "Processing"; before: number; limit: number },

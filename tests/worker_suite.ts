@@ -452,6 +452,30 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.equal(healthy.stats.succeeded, 1);
   });
 
+  test("a worker beating fast waits out the lease of a holder beating slowly", async (h) => {
+    let runs = 0;
+    const gate = Promise.withResolvers<void>();
+    const long = defineJob("slow.beats", async () => {
+      runs++;
+      await gate.promise;
+    });
+    const id = await h.tf.enqueue(long, {});
+    // Leases of 1.2 s, extended every 400 ms; the other worker's leases last 150 ms.
+    const slow = await h.worker([long], { heartbeatMs: 400 });
+    await h.waitFor(id, "Processing");
+    const beats = countBeats(h.tf.storage);
+    const fast = await h.worker([long], { storage: beats.storage, heartbeatMs: 50 });
+    try {
+      await eventually(() => assert.ok(beats.of(fast.id) >= 30));
+      assert.equal(fast.stats.reaped, 0);
+      assert.equal((await h.tf.get(id))!.serverId, slow.id);
+    } finally {
+      gate.resolve();
+    }
+    await h.waitFor(id, "Succeeded");
+    assert.equal(runs, 1);
+  });
+
   test("a dead worker's job is reaped after one lease of the reaper's time, though its clock runs 60 s behind", async (h) => {
     const job = defineJob("skew.orphan", (_: unknown, ctx) => ctx.attempt);
     const id = await h.tf.enqueue(job, {}, { queue: "orphans" });

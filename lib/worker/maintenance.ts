@@ -144,7 +144,9 @@ export class Maintenance {
         seen.add(id);
         const known = this.#watched.get(id);
         if (!known || known.serverId !== serverId || known.until !== until) {
-          this.#watched.set(id, { serverId, until, since: now });
+          // The holder's lease length stays known across its heartbeats.
+          const windowMs = known?.serverId === serverId ? known.windowMs : undefined;
+          this.#watched.set(id, { serverId, until, since: now, windowMs });
         } else if (now - known.since >= Math.max(config.leaseMs, known.windowMs ?? 0)) {
           due.push([id, known]);
         }
@@ -182,8 +184,10 @@ export class Maintenance {
     const lease = await this.#storage.lease(id);
     if (!lease || lease.serverId !== known.serverId || lease.until !== known.until) return;
     const waited = Math.round(config.monotonic() - known.since);
+    const at = new Date(lease.until);
     const reason = `server ${lease.serverId} stopped heartbeating; lease expired at ` +
-      `${new Date(lease.until).toISOString()} by its clock, unchanged for ${waited} ms`;
+      `${isNaN(at.getTime()) ? lease.until : at.toISOString()} by its clock, ` +
+      `unchanged for ${waited} ms`;
     const ok = await this.#writer.submit(
       appendCommit(job, [{ type: "state", at: config.now(), state: "Enqueued", reason }]),
     );
