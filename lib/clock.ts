@@ -10,10 +10,19 @@ export interface Clock {
   now(): number;
   /** A number in [0, 1). */
   random(): number;
+  /**
+   * Milliseconds on a clock that only moves forward at a steady rate, from an arbitrary start:
+   * for durations measured by one process (never compared across hosts or written down).
+   */
+  monotonic(): number;
 }
 
-/** The system's wall clock and `Math.random`: the default of every `now`/`random` option. */
+/**
+ * The system's wall clock, `Math.random` and `performance.now()`: the default of every
+ * `now`/`random`/`monotonic` option.
+ */
 export const systemClock: Clock = {
   now: Date.now,
   random: Math.random,
+  monotonic: () => performance.now(),
 };

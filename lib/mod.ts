@@ -134,6 +134,8 @@ export type {
   Counts,
   Derive,
   Heartbeat,
+  HeldLease,
+  LeasePage,
   Limits,
   ListQuery,
   Notifier,

@@ -120,7 +120,7 @@ export interface ServerInfo {
   concurrency: number;
   /** When the server started (ms since epoch). */
   startedAt: number;
-  /** When the server last sent a heartbeat (ms since epoch). */
+  /** When the server last sent a heartbeat (ms since epoch, on its own clock: shown, not judged). */
   lastSeen: number;
   /** Jobs it is running right now. */
   inFlight: number;
@@ -140,12 +140,33 @@ export interface RecurringRecord {
 export interface Heartbeat {
   /** The server record to store. */
   server: ServerInfo;
-  /** The server record expires after this many ms without a heartbeat. */
+  /**
+   * The server record expires after this many ms without a heartbeat, counted from the beat on
+   * the storage's clock where it has one (Redis `TIME`), never from `lastSeen`.
+   */
   ttlMs: number;
   /** Jobs this server runs; their leases are extended to `leaseUntil`. */
   leases: string[];
-  /** The new expiry of those leases (ms since epoch). */
+  /**
+   * The new expiry of those leases (ms since epoch, on the beating server's clock). A lease
+   * already at or past it moves to 1 ms past its expiry instead: every extension changes the
+   * lease, because reapers judge liveness by a lease changing, never by comparing clocks.
+   */
   leaseUntil: number;
+}
+
+/** A Processing job's lease, with the job's id (see {@link Storage.leases}). */
+export interface HeldLease extends Lease {
+  /** The job's id. */
+  id: string;
+}
+
+/** A page of leases and the cursor of the next page (absent on the last page). */
+export interface LeasePage {
+  /** The leases of this page. */
+  leases: HeldLease[];
+  /** Cursor of the next page; absent on the last page. */
+  cursor?: string;
 }
 
 /** Sizes a backend accepts, in bytes of UTF-8 JSON. */
@@ -236,13 +257,20 @@ export interface Storage {
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]>;
   /**
    * Scheduled jobs due at `before` (oldest first), or Processing jobs whose lease expired
-   * before `before`.
+   * before `before`. Lease expiries are written on their holders' clocks, so an expired lease
+   * is a hint, not a verdict: reapers watch {@link Storage.leases} change instead.
    */
   due(
     query: { state: "Scheduled" | "Processing"; before: number; limit: number },
   ): Promise<JobRecord[]>;
   /** The current lease of a Processing job. */
   lease(id: string): Promise<Lease | null>;
+  /**
+   * One page of the leases of all Processing jobs, whatever their expiry (reapers watch them
+   * change), in no particular order; a lease present for the whole paging is listed at least
+   * once. `limit` defaults to 500.
+   */
+  leases(query: { cursor?: string; limit?: number }): Promise<LeasePage>;
   /** Jobs whose name starts with a prefix, by name, newest first within a name. */
   search(query: SearchQuery): Promise<Page>;
   /** Queues whose jobs workers leave alone until resumed. */

@@ -21,6 +21,11 @@ export interface ChaosOptions {
   /** Mean time between kills. */
   killEveryMs: number;
   seed?: number;
+  /**
+   * Wall-clock offsets of the workers, by slot (a host with broken NTP); a slot with an offset
+   * runs `tests/chaos_worker.ts`, the others `main.ts worker`.
+   */
+  skewsMs?: number[];
   /** Longest wait for the drain after the kills stop. */
   drainMs?: number;
   log?: (line: string) => void;
@@ -42,6 +47,22 @@ export interface ChaosReport {
   problems: string[];
 }
 
+/** Starts `tests/chaos_worker.ts`: a chaos worker whose clock is off by `skewMs`. */
+function spawnSkewedWorker(url: string, runs: string, skewMs: number): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "tests/chaos_worker.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: {
+      TASKFLOW_TEST_RUNS: runs,
+      TASKFLOW_CHAOS_URL: url,
+      TASKFLOW_CHAOS_SKEW_MS: String(skewMs),
+      NO_COLOR: "1",
+    },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
 /** Runs chaos against `options.url` and reports; never throws for a violation (see `problems`). */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => {});
@@ -50,15 +71,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const runsFile = `${dir}/runs.txt`;
   const tf = await TaskFlow.open(options.url);
   const started = performance.now();
-  const spawn = () =>
-    spawnWorkerProcess({
+  const spawn = (slot: number) => {
+    const skew = options.skewsMs?.[slot];
+    if (skew) return spawnSkewedWorker(options.url, runsFile, skew);
+    return spawnWorkerProcess({
       url: options.url,
       jobs: "tests/fixtures/chaos_jobs.ts",
       runs: runsFile,
       args: ["--concurrency", "20", "--heartbeat-ms", "1000", "--poll-ms", "100"],
       output: "null",
     });
-  const workers = Array.from({ length: options.workers }, spawn);
+  };
+  const workers = Array.from({ length: options.workers }, (_, slot) => spawn(slot));
   let kills = 0;
   const killed = new Set<number>();
   const ids: string[] = [];
@@ -87,7 +111,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       kills++;
       killed.add(victim.pid);
       log(`killed worker pid ${victim.pid}; restarting`);
-      workers[index] = spawn();
+      workers[index] = spawn(index);
     }
     const drainUntil = Date.now() + (options.drainMs ?? 120_000);
     while (Date.now() < drainUntil) {
@@ -206,6 +230,7 @@ if (import.meta.main) {
       workers: 3,
       killForMs: Number(values.seconds) * 1_000,
       killEveryMs: 2_000,
+      skewsMs: [60_000, -60_000],
       log: (line) => console.log(`  ${line}`),
     });
     console.log(JSON.stringify(report, null, 2));

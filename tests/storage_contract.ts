@@ -19,7 +19,7 @@ import { fold } from "../lib/projection.ts";
 import { rebuild } from "../lib/rebuild.ts";
 import { bucketStart } from "../storage/effects.ts";
 import { RESOLUTIONS, type Storage } from "../storage/storage.ts";
-import { allIds, assertConsistent, claimCommit, seeded, TestClock } from "./helpers.ts";
+import { allIds, assertConsistent, claimCommit, eventually, seeded, TestClock } from "./helpers.ts";
 
 /** What a backend's test file hands the suite. */
 export interface ContractBackend {
@@ -294,6 +294,77 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     },
   );
 
+  test(
+    "leases lists every Processing job's lease whatever its expiry, page by page",
+    async (tf, clock) => {
+      const ids = await tf.enqueueMany(
+        Array.from({ length: 7 }, (_, n) => ({ job: "lease.page", args: { n } })),
+      );
+      const records = await tf.storage.getMany(ids);
+      // Expiries far in the past and far in the future: a reaper watches them all.
+      await tf.storage.append(
+        records.slice(0, 6).map((record, n) => ({
+          commits: [claimCommit(record!, clock.t, `srv-${n % 2}`, n % 2 ? 3_600_000 : -3_600_000)],
+        })),
+      );
+      const seen = new Map<string, unknown>();
+      let cursor: string | undefined, pages = 0;
+      do {
+        const page = await tf.storage.leases({ cursor, limit: 2 });
+        for (const lease of page.leases) seen.set(lease.id, lease);
+        cursor = page.cursor;
+        assert.ok(++pages < 20, "paging ends");
+      } while (cursor);
+      assert.deepEqual(
+        [...seen.values()].sort((a, b) =>
+          String((a as { id: string }).id) < String((b as { id: string }).id) ? -1 : 1
+        ),
+        ids.slice(0, 6).map((id, n) => ({
+          id,
+          serverId: `srv-${n % 2}`,
+          until: clock.t + (n % 2 ? 3_600_000 : -3_600_000),
+        })),
+      );
+      const all = await tf.storage.leases({});
+      assert.equal(all.cursor, undefined);
+      assert.equal(all.leases.length, 6);
+      await assert.rejects(
+        () => tf.storage.leases({ cursor: "not-a-cursor" }),
+        (error: Error) => error.name === "InvalidOptionError" && /not-a-cursor/.test(error.message),
+      );
+    },
+  );
+
+  test(
+    "every heartbeat changes the leases it extends, even to the same expiry",
+    async (tf, clock) => {
+      const id = await tf.enqueue("lease.beat", {});
+      await tf.storage.append([{
+        commits: [claimCommit((await tf.get(id))!, clock.t, "srv-1", 1_000)],
+      }]);
+      const server = {
+        id: "srv-1",
+        hostname: "h",
+        pid: 1,
+        queues: ["default"],
+        concurrency: 1,
+        startedAt: Date.now(),
+        lastSeen: Date.now(),
+        inFlight: 1,
+      };
+      // A holder whose clock stands still (or went back) still shows that it is alive.
+      const beat = { server, ttlMs: 15_000, leases: [id], leaseUntil: clock.t + 1_000 };
+      assert.deepEqual((await tf.storage.heartbeat(beat)).lost, []);
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 1_001 });
+      await tf.storage.heartbeat(beat);
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 1_002 });
+      await tf.storage.heartbeat({ ...beat, leaseUntil: clock.t + 500 });
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 1_003 });
+      await tf.storage.heartbeat({ ...beat, leaseUntil: clock.t + 9_000 });
+      assert.deepEqual(await tf.storage.lease(id), { serverId: "srv-1", until: clock.t + 9_000 });
+    },
+  );
+
   test("servers appear with heartbeats and go on removal or expiry", async (tf) => {
     const info = (id: string) => ({
       id,
@@ -307,16 +378,49 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     });
     await tf.storage.heartbeat({ server: info("s1"), ttlMs: 60_000, leases: [], leaseUntil: 0 });
     await tf.storage.heartbeat({ server: info("s2"), ttlMs: 60_000, leases: [], leaseUntil: 0 });
-    await tf.storage.heartbeat({
-      server: { ...info("s3"), lastSeen: Date.now() - 61_000 },
-      ttlMs: 60_000,
-      leases: [],
-      leaseUntil: 0,
-    });
-    assert.deepEqual((await tf.storage.servers()).map((s) => s.id).sort(), ["s1", "s2"]);
+    await tf.storage.heartbeat({ server: info("s3"), ttlMs: 1, leases: [], leaseUntil: 0 });
+    await eventually(async () =>
+      assert.deepEqual((await tf.storage.servers()).map((s) => s.id).sort(), ["s1", "s2"])
+    );
     assert.deepEqual((await tf.storage.servers()).find((s) => s.id === "s1")?.queues, ["a", "b"]);
     await tf.storage.removeServer("s1");
     assert.deepEqual((await tf.storage.servers()).map((s) => s.id), ["s2"]);
+  });
+
+  test("a server record lives ttlMs from its beat, whatever the clock its lastSeen came from", async (tf) => {
+    const info = (id: string, lastSeen: number) => ({
+      id,
+      hostname: "host",
+      pid: 7,
+      queues: ["a"],
+      concurrency: 1,
+      startedAt: lastSeen,
+      lastSeen,
+      inFlight: 0,
+    });
+    // Hosts with clocks a minute behind and a minute ahead (broken NTP).
+    const behind = info("behind", Date.now() - 61_000);
+    const ahead = info("ahead", Date.now() + 60_000);
+    await tf.storage.heartbeat({ server: behind, ttlMs: 60_000, leases: [], leaseUntil: 0 });
+    await tf.storage.heartbeat({ server: ahead, ttlMs: 1, leases: [], leaseUntil: 0 });
+    await eventually(async () =>
+      assert.deepEqual((await tf.storage.servers()).map((s) => s.id), ["behind"])
+    );
+    assert.deepEqual((await tf.storage.servers())[0], behind);
+    // A beat sent from a host whose clock runs a minute ahead leaves the others' records alone.
+    const realNow = Date.now;
+    Date.now = () => realNow() + 60_000;
+    try {
+      await tf.storage.heartbeat({
+        server: info("ahead", Date.now()),
+        ttlMs: 15_000,
+        leases: [],
+        leaseUntil: 0,
+      });
+    } finally {
+      Date.now = realNow;
+    }
+    assert.deepEqual((await tf.storage.servers()).map((s) => s.id).sort(), ["ahead", "behind"]);
   });
 
   test("recurring records are written by compare-and-set", async (tf) => {

@@ -30,6 +30,20 @@ interface Harness {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `storage` counting heartbeats per server: each worker beats, then reaps, once a round. */
+function countBeats(storage: Storage): { storage: Storage; of(id: string): number } {
+  const beats = new Map<string, number>();
+  return {
+    storage: overriding(storage, {
+      heartbeat: (beat) => {
+        beats.set(beat.server.id, (beats.get(beat.server.id) ?? 0) + 1);
+        return storage.heartbeat(beat);
+      },
+    }),
+    of: (id) => beats.get(id) ?? 0,
+  };
+}
+
 /** Registers the worker cases for backend `name`. */
 export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>): void {
   const test = (title: string, fn: (h: Harness) => Promise<void>) =>
@@ -354,8 +368,17 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     const id = await h.tf.enqueue(job, {}, { queue: "elsewhere" });
     const record = (await h.tf.get(id))!;
     await h.tf.storage.append([{ commits: [claimCommit(record, h.clock.t, "dead-server", 250)] }]);
-    await h.worker([job], { queues: ["elsewhere"] });
-    h.clock.advance(300);
+    // Reaping goes by the reaper's monotonic clock: a lease unchanged for a lease's length.
+    const mono = new TestClock(0);
+    const beats = countBeats(h.tf.storage);
+    const reaper = await h.worker([job], {
+      queues: ["elsewhere"],
+      storage: beats.storage,
+      monotonic: mono.now,
+    });
+    await eventually(() => assert.ok(beats.of(reaper.id) >= 4));
+    assert.equal((await h.tf.get(id))!.state, "Processing", "not reaped before a lease passed");
+    mono.advance(300);
     const done = await h.waitFor(id, "Succeeded");
     assert.equal(done.result, 2);
     const reaped = (await h.tf.events(id)).find((e) =>
@@ -378,6 +401,11 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
         const due = await inner.due(query);
         return query.state === "Processing" ? [...due, done] : due;
       },
+      leases: async (query) => {
+        const page = await inner.leases(query);
+        if (page.cursor) return page;
+        return { leases: [...page.leases, { id, serverId: "gone", until: 0 }] };
+      },
       lease: async (jobId) =>
         jobId === id ? { serverId: "gone", until: 0 } : await inner.lease(jobId),
     });
@@ -390,6 +418,106 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     const after = (await h.tf.get(id))!;
     assert.equal(after.state, "Succeeded");
     assert.equal(after.version, done.version);
+  });
+
+  test("a worker whose clock runs 60 s ahead leaves a live worker's long job alone", async (h) => {
+    let runs = 0;
+    const gate = Promise.withResolvers<void>();
+    const long = defineJob("skew.long", async () => {
+      runs++;
+      await gate.promise;
+      return "done";
+    });
+    const id = await h.tf.enqueue(long, {});
+    const healthy = await h.worker([long], { now: () => Date.now() });
+    await h.waitFor(id, "Processing");
+    const beats = countBeats(h.tf.storage);
+    const ahead = await h.worker([long], {
+      storage: beats.storage,
+      now: () => Date.now() + 60_000,
+    });
+    try {
+      // Eight reaping rounds of the skewed worker: over two leases (300 ms) of its time.
+      await eventually(() => assert.ok(beats.of(ahead.id) >= 8));
+      const record = (await h.tf.get(id))!;
+      assert.equal(record.state, "Processing", `reaped: ${record.reason}`);
+      assert.equal(record.serverId, healthy.id, `reaped: ${record.reason}`);
+      assert.equal(ahead.stats.reaped, 0);
+    } finally {
+      gate.resolve();
+    }
+    assert.equal((await h.waitFor(id, "Succeeded")).result, "done");
+    assert.equal(runs, 1);
+    assert.equal(healthy.stats.fenced, 0);
+    assert.equal(healthy.stats.succeeded, 1);
+  });
+
+  test("a worker beating fast waits out the lease of a holder beating slowly", async (h) => {
+    let runs = 0;
+    const gate = Promise.withResolvers<void>();
+    const long = defineJob("slow.beats", async () => {
+      runs++;
+      await gate.promise;
+    });
+    const id = await h.tf.enqueue(long, {});
+    // Leases of 1.2 s, extended every 400 ms; the other worker's leases last 150 ms.
+    const slow = await h.worker([long], { heartbeatMs: 400 });
+    await h.waitFor(id, "Processing");
+    const beats = countBeats(h.tf.storage);
+    const fast = await h.worker([long], { storage: beats.storage, heartbeatMs: 50 });
+    try {
+      await eventually(() => assert.ok(beats.of(fast.id) >= 30));
+      assert.equal(fast.stats.reaped, 0);
+      assert.equal((await h.tf.get(id))!.serverId, slow.id);
+    } finally {
+      gate.resolve();
+    }
+    await h.waitFor(id, "Succeeded");
+    assert.equal(runs, 1);
+  });
+
+  test("a dead worker's job is reaped after one lease of the reaper's time, though its clock runs 60 s behind", async (h) => {
+    const job = defineJob("skew.orphan", (_: unknown, ctx) => ctx.attempt);
+    const id = await h.tf.enqueue(job, {}, { queue: "orphans" });
+    // The dead worker's last beat: its server record and a lease of 300 ms on its (true) clock.
+    const at = Date.now();
+    await h.tf.storage.append([{
+      commits: [claimCommit((await h.tf.get(id))!, at, "dead-server", 300)],
+    }]);
+    await h.tf.storage.heartbeat({
+      server: {
+        id: "dead-server",
+        hostname: "gone",
+        pid: 1,
+        queues: ["orphans"],
+        concurrency: 1,
+        startedAt: at,
+        lastSeen: at,
+        inFlight: 1,
+      },
+      ttlMs: 300,
+      leases: [id],
+      leaseUntil: at + 300,
+    });
+    const mono = new TestClock(0);
+    const beats = countBeats(h.tf.storage);
+    const behind = await h.worker([job], {
+      queues: ["orphans"],
+      storage: beats.storage,
+      now: () => Date.now() - 60_000,
+      monotonic: mono.now,
+    });
+    await eventually(() => assert.ok(beats.of(behind.id) >= 4));
+    assert.equal((await h.tf.get(id))!.state, "Processing", "not reaped before a lease passed");
+    mono.advance(300);
+    const done = await h.waitFor(id, "Succeeded");
+    assert.equal(done.result, 2);
+    assert.equal(behind.stats.reaped, 1);
+    const reaped = (await h.tf.events(id)).find((e) =>
+      e.type === "state" && e.state === "Enqueued" && e.seq > 2
+    );
+    assert.ok(reaped?.type === "state");
+    assert.match(reaped.reason!, /server dead-server stopped heartbeating; lease expired at /);
   });
 
   test("scheduled jobs are promoted when due, with wake-ups off (polling only)", async (h) => {

@@ -70,6 +70,8 @@ export interface WorkerOptions {
   now?: () => number;
   /** Random source for retry jitter and the pruning draw (tests inject one). */
   random?: () => number;
+  /** Monotonic ms, for how long a lease stayed unchanged (default `performance.now`). */
+  monotonic?: () => number;
   /** Where the worker reports (default: console). */
   logger?: WorkerLogger;
 }
@@ -126,6 +128,8 @@ export interface WorkerConfig {
   readonly now: () => number;
   /** Random source for retry jitter and the pruning draw. */
   readonly random: () => number;
+  /** Monotonic clock of the reaper: liveness is judged on it, never by comparing wall clocks. */
+  readonly monotonic: () => number;
   /** Where the worker reports. */
   readonly log: WorkerLogger;
 }
@@ -199,6 +203,7 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
     handleSignals: Boolean(options.handleSignals),
     now: options.now ?? systemClock.now,
     random: options.random ?? systemClock.random,
+    monotonic: options.monotonic ?? systemClock.monotonic,
     log: options.logger ?? defaultLogger,
   });
 }

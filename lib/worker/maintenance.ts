@@ -7,6 +7,7 @@
 import type { Storage } from "../../storage/storage.ts";
 import { type BatchRecord, settleBatch } from "../batch.ts";
 import { appendCommit } from "../changes.ts";
+import type { JobEvent } from "../events.ts";
 import { systemClock } from "../clock.ts";
 import { safeHostname } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
@@ -17,6 +18,30 @@ import { lose, type Runner } from "./run.ts";
 const SWEEP_MS = 60_000;
 /** Pruning runs on one heartbeat in this many ms of heartbeats, on average, per worker. */
 const PRUNE_EVERY_MS = 600_000;
+/** Leases read per page while watching them. */
+const LEASE_PAGE = 500;
+/** Most jobs reaped in one round (the rest wait for the next heartbeat). */
+const REAPS_PER_ROUND = 100;
+
+/** A lease as a reaper first saw it, and when, on the reaper's monotonic clock. */
+interface Watched {
+  serverId: string;
+  until: number;
+  since: number;
+  /** The holder's lease length, once read from the job's log. */
+  windowMs?: number;
+}
+
+/** The lease length the job's holder set when it claimed the job, from its log. */
+function leaseLength(events: readonly JobEvent[]): number | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i];
+    if (event.type !== "state" || event.state !== "Processing") continue;
+    const length = (event.data?.leaseUntil ?? 0) - event.at;
+    return length > 0 ? length : undefined;
+  }
+  return undefined;
+}
 
 /** Heartbeat, reaping, batch sweeps and pruning of one worker. */
 export class Maintenance {
@@ -30,6 +55,8 @@ export class Maintenance {
   #lastSweep = -Infinity;
   /** Jobs a stale Processing index listed, already reported. */
   #misindexed = new Set<string>();
+  /** Leases of other workers' jobs, as first seen unchanged. */
+  #watched = new Map<string, Watched>();
 
   /** Maintenance of the worker sharing `ctx`; `onPaused` gets the paused queues each beat. */
   constructor(
@@ -99,37 +126,76 @@ export class Maintenance {
     }
   }
 
+  /**
+   * Reaps leases that stayed unchanged for a lease's length of this worker's monotonic time.
+   * A live holder's heartbeats change its leases, whatever the clocks of the hosts say; an
+   * expiry is never compared with this host's wall clock.
+   */
   async #reap(): Promise<void> {
-    const { config, stats } = this.#ctx;
-    const now = config.now();
-    const expired = await this.#storage.due({ state: "Processing", before: now, limit: 100 });
-    await Promise.all(expired.map(async (job) => {
-      if (job.serverId === config.id && this.#runner.get(job.id)) return;
-      if (job.state !== "Processing") {
-        // Only a damaged index lists it (a write lost below the storage API): requeueing would
-        // run a finished job again. Reported once; `deno task doctor` names it, rebuild repairs.
-        if (!this.#misindexed.has(job.id)) {
-          this.#misindexed.add(job.id);
-          config.log(
-            "warn",
-            `job ${job.id} is listed under Processing but is ${job.state}: not reaped ` +
-              "(run deno task doctor)",
-          );
+    const { config } = this.#ctx;
+    const now = config.monotonic();
+    const seen = new Set<string>();
+    const due: [string, Watched][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#storage.leases({ cursor, limit: LEASE_PAGE });
+      for (const { id, serverId, until } of page.leases) {
+        if (serverId === config.id && this.#runner.get(id)) continue;
+        seen.add(id);
+        const known = this.#watched.get(id);
+        if (!known || known.serverId !== serverId || known.until !== until) {
+          // The holder's lease length stays known across its heartbeats.
+          const windowMs = known?.serverId === serverId ? known.windowMs : undefined;
+          this.#watched.set(id, { serverId, until, since: now, windowMs });
+        } else if (now - known.since >= Math.max(config.leaseMs, known.windowMs ?? 0)) {
+          due.push([id, known]);
         }
-        return;
       }
-      const lease = await this.#storage.lease(job.id);
-      if (!lease || lease.until > now) return;
-      const reason = `server ${lease.serverId} stopped heartbeating; lease expired at ` +
-        new Date(lease.until).toISOString();
-      const ok = await this.#writer.submit(
-        appendCommit(job, [{ type: "state", at: now, state: "Enqueued", reason }]),
-      );
-      if (ok) {
-        stats.reaped++;
-        config.log("warn", `job ${job.id} reaped: ${reason}`);
+      cursor = page.cursor;
+    } while (cursor);
+    for (const id of this.#watched.keys()) if (!seen.has(id)) this.#watched.delete(id);
+    await Promise.all(due.slice(0, REAPS_PER_ROUND).map(([id, known]) => this.#reapOne(id, known)));
+  }
+
+  /** Reaps job `id` if it is Processing under the lease `known`, unchanged for long enough. */
+  async #reapOne(id: string, known: Watched): Promise<void> {
+    const { config, stats } = this.#ctx;
+    const job = await this.#storage.get(id);
+    if (!job) return;
+    if (job.state !== "Processing") {
+      // Only a damaged index lists it (a write lost below the storage API): requeueing would
+      // run a finished job again. Reported once; `deno task doctor` names it, rebuild repairs.
+      if (!this.#misindexed.has(id)) {
+        this.#misindexed.add(id);
+        config.log(
+          "warn",
+          `job ${id} is listed under Processing but is ${job.state}: not reaped ` +
+            "(run deno task doctor)",
+        );
       }
-    }));
+      return;
+    }
+    if (known.windowMs === undefined) {
+      // The holder's own lease length (a duration on its clock, so no skew in it): a holder
+      // beating more slowly than this worker is waited for as long as it promised.
+      known.windowMs = leaseLength(await this.#storage.events(id)) ?? config.leaseMs;
+      if (config.monotonic() - known.since < known.windowMs) return;
+    }
+    const lease = await this.#storage.lease(id);
+    if (!lease || lease.serverId !== known.serverId || lease.until !== known.until) return;
+    const waited = Math.round(config.monotonic() - known.since);
+    const at = new Date(lease.until);
+    const reason = `server ${lease.serverId} stopped heartbeating; lease expired at ` +
+      `${isNaN(at.getTime()) ? lease.until : at.toISOString()} by its clock, ` +
+      `unchanged for ${waited} ms`;
+    const ok = await this.#writer.submit(
+      appendCommit(job, [{ type: "state", at: config.now(), state: "Enqueued", reason }]),
+    );
+    this.#watched.delete(id);
+    if (ok) {
+      stats.reaped++;
+      config.log("warn", `job ${id} reaped: ${reason}`);
+    }
   }
 
   /**

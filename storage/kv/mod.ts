@@ -8,7 +8,7 @@
 import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
-import { badCursor } from "../cursor.ts";
+import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
 import { zeroBatchCounts } from "../effects.ts";
 import { StorageUnavailableError } from "../errors.ts";
 import { canDelete, canPut } from "../record_store.ts";
@@ -19,6 +19,7 @@ import {
   type Counts,
   type Derive,
   type Heartbeat,
+  type LeasePage,
   type ListQuery,
   type Notifier,
   type Page,
@@ -248,6 +249,31 @@ export class KvStorage implements Storage {
     return (await this.kv.get<Lease>(this.#key("lease", id))).value;
   }
 
+  async leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
+    this.#open();
+    const limit = query.limit ?? 500;
+    // KV's own cursor, wrapped so that anything this listing did not return is refused.
+    let cursor: string | undefined;
+    if (query.cursor !== undefined) {
+      const key = decodeCursor(query.cursor);
+      if (key.length !== 1 || typeof key[0] !== "string") throw badCursor(query.cursor);
+      cursor = key[0];
+    }
+    const iterator = this.kv.list<Lease>({ prefix: this.#key("lease") }, { limit, cursor });
+    const leases: LeasePage["leases"] = [];
+    try {
+      for await (const entry of iterator) {
+        leases.push({ id: entry.key[2] as string, ...entry.value });
+      }
+    } catch (error) {
+      if (query.cursor === undefined) throw error;
+      throw badCursor(query.cursor);
+    }
+    const page: LeasePage = { leases };
+    if (leases.length === limit) page.cursor = encodeCursor([iterator.cursor]);
+    return page;
+  }
+
   async heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
     this.#open();
     const lost: string[] = [];
@@ -264,7 +290,8 @@ export class KvStorage implements Storage {
       const entries = await getMany<Lease>(this.kv, ids.map((id) => this.#key("lease", id)));
       const atomic = this.kv.atomic();
       if (withServer) {
-        const record = { ...beat.server, expiresAt: beat.server.lastSeen + beat.ttlMs };
+        // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
+        const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
         atomic.set(this.#key("server", beat.server.id), record, { expireIn: beat.ttlMs });
       }
       const lost: string[] = [];
@@ -273,7 +300,8 @@ export class KvStorage implements Storage {
           lost.push(entry.key[2] as string);
           continue;
         }
-        atomic.check(entry).set(entry.key, { serverId: beat.server.id, until: beat.leaseUntil });
+        const until = Math.max(beat.leaseUntil, entry.value.until + 1);
+        atomic.check(entry).set(entry.key, { serverId: beat.server.id, until });
       }
       // A check fails only when a job finished or moved meanwhile: read again and retry.
       if ((await this.#writer.commit(atomic)).ok) return lost;

@@ -8,7 +8,7 @@ import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
-import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
 import { bucketStart, checkChange, effectsOf, zeroBatchCounts } from "../effects.ts";
 import { byId, canDelete, canPut } from "../record_store.ts";
 import { closedStorage } from "../unavailable.ts";
@@ -23,6 +23,7 @@ import {
   type Counts,
   type Derive,
   type Heartbeat,
+  type LeasePage,
   type ListQuery,
   type Notifier,
   type Page,
@@ -233,17 +234,39 @@ export class MemoryStorage implements Storage {
     return Promise.resolve(lease ? { ...lease } : null);
   }
 
+  // Async so that a bad cursor rejects like every other backend's.
+  // deno-lint-ignore require-await
+  async leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
+    this.#open();
+    const limit = query.limit ?? 500;
+    let after = "";
+    if (query.cursor !== undefined) {
+      const key = decodeCursor(query.cursor);
+      if (key.length !== 1 || typeof key[0] !== "string") throw badCursor(query.cursor);
+      after = key[0];
+    }
+    // Id order, so that paging resumes after the last id whatever was added or removed.
+    const ids = [...this.#ix.leases.keys()].filter((id) => id > after).sort().slice(0, limit);
+    const page: LeasePage = {
+      leases: ids.map((id) => ({ id, ...this.#ix.leases.get(id)! })),
+    };
+    if (ids.length === limit) page.cursor = encodeCursor([ids[ids.length - 1]]);
+    return page;
+  }
+
   heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
     this.#open();
     this.#servers.set(beat.server.id, {
       info: clone(beat.server),
-      expiresAt: beat.server.lastSeen + beat.ttlMs,
+      // The process's clock, the only one memory storage has; lastSeen is the beater's.
+      expiresAt: Date.now() + beat.ttlMs,
     });
     const lost: string[] = [];
     for (const id of beat.leases) {
       const lease = this.#ix.leases.get(id);
-      if (lease && lease.serverId === beat.server.id) lease.until = beat.leaseUntil;
-      else lost.push(id);
+      if (lease && lease.serverId === beat.server.id) {
+        lease.until = Math.max(beat.leaseUntil, lease.until + 1);
+      } else lost.push(id);
     }
     return Promise.resolve({ lost });
   }

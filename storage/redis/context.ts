@@ -6,7 +6,7 @@
 import type { RespConnection } from "./connection.ts";
 import type { Keys } from "./keys.ts";
 import { APPEND } from "./lua/append.ts";
-import { HEARTBEAT } from "./lua/heartbeat.ts";
+import { HEARTBEAT, LEASES } from "./lua/heartbeat.ts";
 import { PAGE } from "./lua/page.ts";
 import { RECURRING } from "./lua/recurring.ts";
 import type { Reply } from "./protocol.ts";
@@ -17,6 +17,7 @@ export const SCRIPTS = {
   append: new Script(APPEND, 3),
   page: new Script(PAGE, 2),
   heartbeat: new Script(HEARTBEAT, 4),
+  leases: new Script(LEASES, 2),
   recurring: new Script(RECURRING, 1),
 };
 

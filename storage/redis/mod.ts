@@ -21,6 +21,7 @@ import type {
   Counts,
   Derive,
   Heartbeat,
+  LeasePage,
   ListQuery,
   Notifier,
   Page,
@@ -256,6 +257,10 @@ export class RedisStorage implements Storage {
     return this.#run(() => reads.lease(this.#db, id));
   }
 
+  leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
+    return this.#run(() => reads.leases(this.#db, query));
+  }
+
   heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
     return this.#run(async () => {
       const k = this.#db.keys;
@@ -266,8 +271,7 @@ export class RedisStorage implements Storage {
         k.leases,
         beat.server.id,
         JSON.stringify(beat.server),
-        beat.server.lastSeen + beat.ttlMs,
-        Date.now(),
+        beat.ttlMs,
         beat.leaseUntil,
         ...beat.leases,
       ]) as string[];

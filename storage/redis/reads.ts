@@ -13,6 +13,7 @@ import { bucketStart, zeroDurations, zeroStates, zeroTotals } from "../effects.t
 import {
   type BatchCounts,
   type Counts,
+  type LeasePage,
   type ListQuery,
   type Page,
   type Resolution,
@@ -206,13 +207,42 @@ export async function lease(db: RedisDb, id: string): Promise<Lease | null> {
   return serverId === null || until === null ? null : { serverId, until: Number(until) };
 }
 
-/** Servers whose records have not expired. */
+/** One HSCAN page of the leases (see the leases script); the cursor wraps HSCAN's. */
+export async function leases(
+  db: RedisDb,
+  query: { cursor?: string; limit?: number },
+): Promise<LeasePage> {
+  let scan = "0";
+  if (query.cursor !== undefined) {
+    const key = decodeCursor(query.cursor);
+    if (key.length !== 1 || typeof key[0] !== "string" || !/^[1-9]\d*$/.test(key[0])) {
+      throw badCursor(query.cursor);
+    }
+    scan = key[0];
+  }
+  const [next, flat] = await script(db, "leases", [
+    db.keys.lease,
+    db.keys.leases,
+    scan,
+    query.limit ?? 500,
+  ]) as [string, string[]];
+  const page: LeasePage = { leases: [] };
+  for (let i = 0; i < flat.length; i += 3) {
+    page.leases.push({ id: flat[i], serverId: flat[i + 1], until: Number(flat[i + 2]) });
+  }
+  if (next !== "0") page.cursor = encodeCursor([next]);
+  return page;
+}
+
+/** Servers whose records have not expired, on the Redis server's clock (as they were written). */
 export async function servers(db: RedisDb): Promise<ServerInfo[]> {
+  const [seconds, micros] = await command(db, "TIME") as [string, string];
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   const [, infos] = await script(db, "page", [
     db.keys.serverExpiry,
     db.keys.servers,
     "BYSCORE",
-    `(${Date.now()}`,
+    `(${now}`,
     "+inf",
     "0",
     10_000,
