@@ -32,8 +32,13 @@ const WORKER_OPTIONS = [
   "id",
   "now",
   "random",
+  "monotonic",
   "logger",
-];
+] as const satisfies readonly (keyof WorkerOptions)[];
+// Compile-time check: an option added to WorkerOptions but not to this list fails `deno check`.
+const _everyOption: [Exclude<keyof WorkerOptions, typeof WORKER_OPTIONS[number]>] extends [never]
+  ? true
+  : never = true;
 
 /** Messages a worker reports (errors of storage, fenced results, ...). */
 export type WorkerLogger = (level: "info" | "warn" | "error", message: string) => void;
@@ -168,7 +173,10 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
   ) {
     if (options[name] !== undefined) checkDuration(options[name], name, { ...timer, min });
   }
-  checkFunctions(options, ["now", "random", "logger"], { where: "options", optional: true });
+  checkFunctions(options, ["now", "random", "monotonic", "logger"], {
+    where: "options",
+    optional: true,
+  });
   if (options.id !== undefined) checkText(options.id, "id", 256);
   if (options.url !== undefined) checkText(options.url, "url", 4_096);
   if (options.storage !== undefined) {
