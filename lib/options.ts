@@ -7,6 +7,7 @@
  */
 
 import { InvalidOptionError, TaskFlowError } from "../storage/errors.ts";
+import { closest } from "./suggest.ts";
 
 /**
  * Farthest a due time (or a delay, timeout or retry delay) may lie ahead: 10 years. Further is
@@ -104,33 +105,6 @@ function unknownOption(
     ? ` (did you mean "${near}"?)`
     : ` (did you mean "${near}"? it belongs to ${OWNERS[near]})`;
   return new InvalidOptionError(path, value, `unknown option "${key}"${hint}; ${takes}`);
-}
-
-/** The name in `names` nearest to `key` (edit distance at most 2, or 1 for short names). */
-export function closest(key: string, names: readonly string[]): string | undefined {
-  let best: string | undefined, bestDistance = Infinity;
-  for (const name of names) {
-    const d = distance(key.toLowerCase(), name.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [name, d];
-  }
-  const limit = key.length <= 4 ? 1 : 2;
-  return bestDistance <= limit ? best : undefined;
-}
-
-/** Optimal string alignment distance (Levenshtein with transpositions). */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.length][b.length];
 }
 
 /** A delay in ms: a finite number from 0 to {@link MAX_DELAY_MS}. */

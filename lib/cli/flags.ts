@@ -5,6 +5,7 @@
  */
 
 import { InvalidOptionError, TaskFlowError } from "../../storage/errors.ts";
+import { closest } from "../suggest.ts";
 
 /** A command-line mistake (unknown flag, missing value, unknown command): exit code 2. */
 export class UsageError extends TaskFlowError {
@@ -266,34 +267,6 @@ function unknownFlag(command: Command, name: string, allowed: readonly Flag[]): 
     );
   }
   return new UsageError(`unknown flag ${shown}${hint}`);
-}
-
-/** The candidate within a few edits of `name` (a typo), if one is clearly the nearest. */
-export function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(name, candidate);
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  const allowed = Math.max(1, Math.min(3, Math.floor(name.length / 3)));
-  return bestDistance > 0 && bestDistance <= allowed ? best : undefined;
-}
-
-/** Levenshtein distance, with a swap of neighbours counting as one edit. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.length][b.length];
 }
 
 /** Reads settings: a flag's value, else its environment variable. */

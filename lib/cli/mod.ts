@@ -8,8 +8,8 @@
 import { VERSION } from "../version.ts";
 import { build, doctor, rebuild } from "./commands.ts";
 import { enqueue } from "./enqueue.ts";
+import { closest } from "../suggest.ts";
 import {
-  closest,
   COMMANDS,
   FLAGS,
   helpText,
