@@ -62,7 +62,7 @@ export default function Recurring({ data, state }: PageProps<Data, DashboardStat
               </tr>
             </thead>
             <tbody>
-              {data.definitions.map((r) => (
+              {data.definitions.map(displayable).map((r) => (
                 <tr key={r.id}>
                   <td class="mono">
                     {r.id}
@@ -141,4 +141,31 @@ export default function Recurring({ data, state }: PageProps<Data, DashboardStat
         )}
     </>
   );
+}
+
+/** A stored field as text, whatever a damaged record holds there. */
+function text(value: unknown): string {
+  return typeof value === "string" ? value : value === undefined ? "—" : JSON.stringify(value);
+}
+
+/**
+ * A definition safe to render: a damaged record (wrong field types, marked broken by the
+ * scheduler) still gets its row, so it can be seen and deleted.
+ */
+function displayable(r: RecurringJob): RecurringJob {
+  const time = (t: unknown) => typeof t === "number" && Number.isFinite(t) ? t : undefined;
+  return {
+    ...r,
+    cron: text(r.cron),
+    timezone: text(r.timezone),
+    misfire: text(r.misfire) as RecurringJob["misfire"],
+    name: text(r.name),
+    options: typeof r.options === "object" && r.options !== null ? r.options : {},
+    nextRun: time(r.nextRun),
+    lastRun: time(r.lastRun),
+    lastJobId: typeof r.lastJobId === "string" ? r.lastJobId : undefined,
+    history: Array.isArray(r.history)
+      ? r.history.filter((h) => typeof h?.jobId === "string" && typeof h.at === "number")
+      : [],
+  };
 }

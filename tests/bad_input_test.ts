@@ -923,6 +923,17 @@ Deno.test({
       );
       assert.doesNotMatch(html, /<script>alert/);
       assert.equal((await tf.recurring.get("nightly"))?.lastError?.code, "PAYLOAD_TOO_LARGE");
+      // A damaged record (fields of the wrong type, or none) still gets its row, not a 500.
+      await tf.storage.recurring.put({ id: "bare", version: 1, lastError } as never, 0);
+      const damaged = { id: "odd", version: 1, cron: 42, history: "x", options: null, lastError };
+      await tf.storage.recurring.put(damaged as never, 0);
+      const again = await dashboard.handler(
+        new Request(`${ORIGIN}/recurring`, { headers: { authorization: `Bearer ${TOKEN}` } }),
+      );
+      const page = await again.text();
+      assert.equal(again.status, 200);
+      assert.match(page, /bare/);
+      assert.match(page, /odd/);
     } finally {
       dashboard.close();
       await tf.close();

@@ -13,6 +13,7 @@ import {
 import { TaskFlow } from "../lib/client.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { doctor } from "../lib/doctor.ts";
+import { scheduleRecurring } from "../lib/recurring.ts";
 import { defineJob, type JobRecord } from "../lib/job.ts";
 import { openStorage } from "../storage/open.ts";
 import type { RedisStorage } from "../storage/redis/mod.ts";
@@ -252,4 +253,33 @@ await redisCase(
       ["Processing", "Processing", "Enqueued"],
     );
   },
+);
+
+await whenRedis(
+  "redis recurring",
+  () =>
+    Deno.test("redis: a recurring record that is not JSON is marked broken; the others still run", async () => {
+      const { storage, cleanup } = await openTestRedis("recurring-garbage");
+      let t = Date.UTC(2026, 0, 1, 8, 59, 30);
+      const tf = new TaskFlow(storage, { now: () => t });
+      try {
+        await tf.recurring.upsert("a-garbage", "* * * * *", "noop", {});
+        await tf.recurring.upsert("b-good", "* * * * *", "noop", {});
+        const redis = storage as RedisStorage;
+        await redis.command("HSET", `${redis.prefix}:recurring`, "a-garbage", "{not json");
+
+        t += 60_000;
+        const step = await scheduleRecurring(tf);
+        assert.deepEqual(step.broken.map((b) => b.id), ["a-garbage"]);
+        assert.equal(step.enqueued, 1, "the good definition still runs");
+        const listed = await tf.recurring.list();
+        assert.deepEqual(listed.map((r) => r.id), ["a-garbage", "b-good"]);
+        assert.equal(listed[0].lastError?.code, "CORRUPT_RECORD");
+        // An upsert replaces the damaged record and clears the mark.
+        await tf.recurring.upsert("a-garbage", "* * * * *", "noop", {});
+        assert.equal((await tf.recurring.get("a-garbage"))?.lastError, undefined);
+      } finally {
+        await cleanup();
+      }
+    }),
 );

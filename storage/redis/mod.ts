@@ -303,12 +303,12 @@ export class RedisStorage implements Storage {
       get: (id) =>
         this.#run(async () => {
           const json = await command(this.#db, "HGET", hash(), id) as string | null;
-          return json === null ? null : JSON.parse(json) as RecurringRecord;
+          return json === null ? null : parsedStoredRecord(id, json);
         }),
       list: () =>
         this.#run(async () => {
-          const all = Object.values(fields(await command(this.#db, "HGETALL", hash())));
-          return byId(all.map((json) => JSON.parse(json) as RecurringRecord));
+          const all = Object.entries(fields(await command(this.#db, "HGETALL", hash())));
+          return byId(all.map(([id, json]) => parsedStoredRecord(id, json)));
         }),
       put: (record, expect) =>
         this.#run(async () => {
@@ -339,5 +339,17 @@ export class RedisStorage implements Storage {
     this.#subscriber?.close();
     this.#db.conn.close();
     return Promise.resolve();
+  }
+}
+
+/**
+ * A stored record's JSON; one that does not parse comes back as an empty record of version 0, so
+ * the caller's shape check reports it and a compare-and-set on version 0 can replace it.
+ */
+function parsedStoredRecord(id: string, json: string): RecurringRecord {
+  try {
+    return JSON.parse(json) as RecurringRecord;
+  } catch {
+    return { id, version: 0 } as RecurringRecord;
   }
 }
