@@ -5,10 +5,18 @@
  * from nothing), so all backends count the same way.
  */
 
-import { CorruptRecordError } from "./errors.ts";
+import { CorruptRecordError, InvalidOptionError } from "./errors.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { State } from "../lib/states.ts";
-import type { BatchCounts, Change, Commit, Counts, Resolution } from "./storage.ts";
+import type {
+  BatchCounts,
+  Change,
+  Commit,
+  Counts,
+  FinalState,
+  Removal,
+  Resolution,
+} from "./storage.ts";
 import { RESOLUTIONS } from "./storage.ts";
 
 const RESOLUTION_NAMES = Object.keys(RESOLUTIONS) as Resolution[];
@@ -232,6 +240,42 @@ export function endKind(state: State): keyof BatchCounts | undefined {
     : undefined;
 }
 
+/** True for a job in a final state, the only kind the storage's `remove` removes. */
+export function isFinal(state: State): state is FinalState {
+  return state === "Succeeded" || state === "Failed" || state === "Deleted";
+}
+
+/**
+ * The removals of a `remove` call that may go ahead: `read` holds the stored records of
+ * `removals` in order (at most `most` of them); a removal goes when its job is stored at its version and in a final
+ * state (each job once). Backends still check in the same atomic write that nothing moved.
+ */
+export function removable(
+  removals: readonly Removal[],
+  read: readonly (JobRecord | null)[],
+  most: number,
+): { records: JobRecord[]; refused: string[] } {
+  if (removals.length > most) {
+    throw new InvalidOptionError(
+      "removals",
+      removals.length,
+      `is more than one remove call takes (limits.maxRemovals: ${most})`,
+    );
+  }
+  const records: JobRecord[] = [], refused: string[] = [];
+  const seen = new Set<string>();
+  removals.forEach(({ id, version }, i) => {
+    const record = read[i];
+    if (!record || record.version !== version || !isFinal(record.state) || seen.has(id)) {
+      refused.push(id);
+    } else {
+      seen.add(id);
+      records.push(record);
+    }
+  });
+  return { records, refused };
+}
+
 /** True for a job waiting to retry after a failed attempt. */
 export function isRetry(record: JobRecord): boolean {
   return record.state === "Scheduled" && record.retryOf !== undefined;
@@ -239,7 +283,7 @@ export function isRetry(record: JobRecord): boolean {
 
 /** Zeroed all-time totals. */
 export function zeroTotals(): Counts["totals"] {
-  return { created: 0, succeeded: 0, failed: 0, deleted: 0 };
+  return { created: 0, succeeded: 0, failed: 0, deleted: 0, pruned: 0 };
 }
 
 /** A zeroed duration histogram. */

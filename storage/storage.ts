@@ -64,8 +64,11 @@ export interface Counts {
   states: Record<State, number>;
   /** Jobs currently in each state, per queue (queues that ever had a job). */
   queues: Record<string, Record<State, number>>;
-  /** All-time totals: jobs created, and entries into Succeeded, Failed and Deleted. */
-  totals: { created: number; succeeded: number; failed: number; deleted: number };
+  /**
+   * All-time totals: jobs created, entries into Succeeded, Failed and Deleted, and finished jobs
+   * removed for good by {@link Storage.remove} (retention). Removal never lowers the others.
+   */
+  totals: { created: number; succeeded: number; failed: number; deleted: number; pruned: number };
   /** Jobs waiting to retry after a failed attempt (Scheduled with `retryOf`). */
   retrying: number;
   /** All-time histogram of attempt durations (see `DURATION_BUCKETS_MS` in effects.ts). */
@@ -175,6 +178,39 @@ export interface Limits {
   args: number;
   /** Largest handler result accepted. */
   result: number;
+  /** Most removals one {@link Storage.remove} call takes (one atomic write holds them all). */
+  maxRemovals: number;
+}
+
+/** One job to remove for good (retention): its id and the version the pruner last read. */
+export interface Removal {
+  /** The job's id. */
+  id: string;
+  /** The version the caller read; the job is removed only if it is still at it. */
+  version: number;
+}
+
+/** What {@link Storage.remove} did: ids removed, and ids refused. */
+export interface RemoveResult {
+  /** Jobs removed, with every trace of them. */
+  removed: string[];
+  /** Jobs left alone: their version changed, they are not in a final state, or they are gone. */
+  refused: string[];
+}
+
+/** The final states, the only ones {@link Storage.remove} removes from and `finished` lists. */
+export type FinalState = "Succeeded" | "Failed" | "Deleted";
+
+/** What {@link Storage.finished} is asked for. */
+export interface FinishedQuery {
+  /** The final state to list. */
+  state: "Succeeded" | "Failed" | "Deleted";
+  /** Only jobs that entered it at or before this time (ms since epoch). */
+  before: number;
+  /** From the previous page. */
+  cursor?: string;
+  /** Page size (default 100). */
+  limit?: number;
 }
 
 /** Records written by compare-and-set on their `version` (recurring definitions, batches). */
@@ -251,6 +287,23 @@ export interface Storage {
   events(id: string): Promise<JobEvent[]>;
   /** One page of jobs matching `query`. */
   list(query: ListQuery): Promise<Page>;
+  /**
+   * Jobs in final state `state`, OLDEST first by time of entering it (the order pruning
+   * needs), entered at or before `before`; at most `limit` (default 100), resumable by cursor.
+   */
+  finished(query: FinishedQuery): Promise<Page>;
+  /**
+   * Removes finished jobs for good, all in one atomic write per call (at most
+   * `limits.maxRemovals` removals). Each removal is checked: the stored job must be at
+   * `version` (compare-and-set) and in a final state (Succeeded, Failed or Deleted); a refused
+   * one is skipped and the others still go. A removed job's record, event log, every index
+   * entry (state, queue, name, due), lease and any other key of it are deleted; the per-state
+   * and per-queue gauges go down and `totals.pruned` goes up by the number removed. The other
+   * all-time totals, the duration histogram, time buckets and batch counts are not touched.
+   * Idempotent: a job already gone is refused, without error. A removed id can be created
+   * again.
+   */
+  remove(removals: readonly Removal[]): Promise<RemoveResult>;
   /** The current counters. */
   counts(): Promise<Counts>;
   /** Succeeded/failed buckets of size `resolution` from `from` to `to` (ms since epoch). */
@@ -296,6 +349,8 @@ export interface Storage {
   recurring: RecordStore;
   /** Batch records (progress lives in the members' projections; see `batchCounts`). */
   batches: RecordStore;
+  /** Small settings records by id (the retention policy in force is "retention"). */
+  readonly settings: RecordStore;
   /** How many members of batch `id` are now Succeeded, Failed and Deleted. */
   batchCounts(id: string): Promise<BatchCounts>;
 

@@ -16,9 +16,18 @@ async function corrupt(storage: Storage, ids: string[]): Promise<void> {
   await kv.set(["taskflow", "job", ids[1]], { id: ids[1], state: "Failed", version: 99 });
 }
 
+/** Every key of the database under the storage's prefix, as text (values left out). */
+async function footprint(storage: KvStorage): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const entry of storage.kv.list({ prefix: ["taskflow"] })) {
+    keys.push(JSON.stringify(entry.key));
+  }
+  return keys.sort();
+}
+
 runStorageContract("kv :memory:", async () => {
   const storage = await KvStorage.open(":memory:", "kv::memory:");
-  return { storage, cleanup: () => storage.close(), corrupt };
+  return { storage, cleanup: () => storage.close(), corrupt, footprint: () => footprint(storage) };
 });
 
 runStorageContract("kv file", async () => {
@@ -31,6 +40,7 @@ runStorageContract("kv file", async () => {
       await Deno.remove(dir, { recursive: true });
     },
     corrupt,
+    footprint: () => footprint(storage),
   };
 });
 

@@ -1,5 +1,26 @@
 import { MemoryStorage } from "../storage/memory/mod.ts";
+import type { SortedSet } from "../storage/memory/sorted.ts";
 import { runStorageContract } from "./storage_contract.ts";
+
+/** Every entry the memory backend holds, as text (counter values left out). */
+function footprint(storage: MemoryStorage): string[] {
+  const { jobs, events, indexes } = storage.internals;
+  const sets = (room: string, map: Map<string, SortedSet>) =>
+    [...map].flatMap(([name, set]) => set.all().map((key) => `${room}:${name}:${key.join("|")}`));
+  return [
+    ...[...jobs.keys()].map((id) => `job:${id}`),
+    ...[...events.keys()].map((id) => `events:${id}`),
+    ...sets("state", indexes.byState),
+    ...sets("ready", indexes.ready),
+    ...indexes.due.all().map((key) => `due:${key.join("|")}`),
+    ...indexes.names.all().map((key) => `name:${key.join("|")}`),
+    ...[...indexes.leases.keys()].map((id) => `lease:${id}`),
+    ...[...indexes.gauges].flatMap(([queue, gauge]) =>
+      Object.keys(gauge).map((state) => `gauge:${queue}|${state}`)
+    ),
+    ...[...indexes.batchCounts.keys()].map((id) => `batchcount:${id}`),
+  ].sort();
+}
 
 runStorageContract("memory", () => {
   const storage = new MemoryStorage();
@@ -13,5 +34,6 @@ runStorageContract("memory", () => {
       byState.get("Enqueued")?.clear();
       return Promise.resolve();
     },
+    footprint: () => Promise.resolve(footprint(storage)),
   });
 });

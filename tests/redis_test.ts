@@ -42,10 +42,45 @@ async function corrupt(storage: Storage, ids: string[]): Promise<void> {
   );
 }
 
+/**
+ * Every key under the storage's prefix, with every field of a hash and member of a set or
+ * sorted set, as text (values, list items and stream entries left out).
+ */
+async function footprint(storage: RedisStorage): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = "0";
+  const keys = new Set<string>();
+  do {
+    const [next, found] = await storage.command<[string, string[]]>(
+      "SCAN",
+      cursor,
+      "MATCH",
+      `${storage.prefix}:*`,
+      "COUNT",
+      1_000,
+    );
+    found.forEach((key) => keys.add(key));
+    cursor = next;
+  } while (cursor !== "0");
+  for (const key of keys) {
+    const type = await storage.command<string>("TYPE", key);
+    out.push(`${type} ${key}`);
+    const items = type === "hash"
+      ? await storage.command<string[]>("HKEYS", key)
+      : type === "zset"
+      ? await storage.command<string[]>("ZRANGE", key, 0, -1)
+      : type === "set"
+      ? await storage.command<string[]>("SMEMBERS", key)
+      : [];
+    for (const item of items) out.push(`${type} ${key} ${JSON.stringify(item)}`);
+  }
+  return out.sort();
+}
+
 await whenRedis("redis contract", () =>
   runStorageContract("redis", async () => {
     const { storage, cleanup } = await openTestRedis("contract");
-    return { storage, cleanup, corrupt };
+    return { storage, cleanup, corrupt, footprint: () => footprint(storage) };
   }));
 
 Deno.test("redis URLs: credentials never reach the address or errors; ?prefix= wins", async () => {

@@ -20,6 +20,7 @@ import { rebuild } from "../lib/rebuild.ts";
 import { bucketStart } from "../storage/effects.ts";
 import { RESOLUTIONS, type Storage } from "../storage/storage.ts";
 import { allIds, assertConsistent, claimCommit, eventually, seeded, TestClock } from "./helpers.ts";
+import { removalCases } from "./removal_contract.ts";
 
 /** What a backend's test file hands the suite. */
 export interface ContractBackend {
@@ -28,6 +29,8 @@ export interface ContractBackend {
   cleanup(): Promise<void>;
   /** Damages stored projections behind the storage's back (rebuild must repair it). */
   corrupt?(storage: Storage, ids: string[]): Promise<void>;
+  /** Every key (and hash field, set member) stored, as text: `remove` must leave none behind. */
+  footprint?(): Promise<string[]>;
 }
 
 /** Registers the contract cases for the backend `name`; `open` makes a fresh, empty one. */
@@ -455,7 +458,7 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     assert.equal(counts.states.Failed, 1);
     assert.equal(counts.states.Deleted, 1);
     assert.equal(counts.states.Processing, 0);
-    assert.deepEqual(counts.totals, { created: 5, succeeded: 3, failed: 2, deleted: 1 });
+    assert.deepEqual(counts.totals, { created: 5, succeeded: 3, failed: 2, deleted: 1, pruned: 0 });
     assert.equal(counts.retrying, 0);
     const minute = await tf.storage.timeline("minute", clock.t - 120_000, clock.t);
     assert.equal(minute.length, 3);
@@ -843,4 +846,6 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     assert.deepEqual(after, before);
     await assertConsistent(tf.storage);
   });
+
+  removalCases(test);
 }

@@ -25,6 +25,8 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   for await (const entry of kv.list<Lease>({ prefix: key("lease") })) {
     leases.set(entry.key[2] as string, entry.value);
   }
+  // Removed jobs left no log to count them from: their count is kept as it was.
+  const pruned = (await kv.get<Deno.KvU64>(key("total", "pruned"))).value?.value ?? 0n;
   const rooms = [
     "job",
     "state",
@@ -42,6 +44,7 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   }
   // Counters are summed in memory and written once each: a rebuild is one writer, offline.
   const sums = new Sums();
+  if (pruned > 0n) sums.add(key("total", "pruned"), Number(pruned));
   const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
   let jobs = 0;
   const skipped: string[] = [];

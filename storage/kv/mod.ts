@@ -18,6 +18,7 @@ import {
   type Change,
   type Counts,
   type Derive,
+  type FinishedQuery,
   type Heartbeat,
   type LeasePage,
   type ListQuery,
@@ -26,6 +27,8 @@ import {
   type RebuildResult,
   type RecordStore,
   type RecurringRecord,
+  type Removal,
+  type RemoveResult,
   type Resolution,
   type SearchQuery,
   type ServerInfo,
@@ -38,6 +41,7 @@ import { counts, timeline } from "./counters.ts";
 import { KnownRecords } from "./known.ts";
 import { type KvDb, prune, rebuild } from "./maintenance.ts";
 import type { Key } from "./projections.ts";
+import { MAX_REMOVALS, remove } from "./removal.ts";
 import { KvWakeups } from "./wakeups.ts";
 import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
 
@@ -57,7 +61,7 @@ export interface KvOptions {
 
 /** Storage on a Deno KV database. */
 export class KvStorage implements Storage {
-  readonly limits = { args: 30 * 1024, result: 16 * 1024 };
+  readonly limits = { args: 30 * 1024, result: 16 * 1024, maxRemovals: MAX_REMOVALS };
   readonly notifier: Notifier;
   readonly address: string;
   readonly kv: Deno.Kv;
@@ -175,6 +179,37 @@ export class KvStorage implements Storage {
     const page: Page = { jobs: records };
     if (ids.length === limit) page.cursor = iterator.cursor;
     return page;
+  }
+
+  async finished(query: FinishedQuery): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 100;
+    // KV's own cursor, wrapped (as in `leases`) so that anything else is refused.
+    let cursor: string | undefined;
+    if (query.cursor !== undefined) {
+      const key = decodeCursor(query.cursor);
+      if (key.length !== 1 || typeof key[0] !== "string") throw badCursor(query.cursor);
+      cursor = key[0];
+    }
+    const iterator = this.kv.list({
+      start: this.#key("state", query.state),
+      end: this.#key("state", query.state, query.before + 1),
+    }, { limit, cursor });
+    const ids: string[] = [];
+    try {
+      for await (const entry of iterator) ids.push(entry.key[entry.key.length - 1] as string);
+    } catch (error) {
+      if (query.cursor === undefined) throw error;
+      throw badCursor(query.cursor);
+    }
+    const page: Page = { jobs: await this.#listed(ids) };
+    if (ids.length === limit) page.cursor = encodeCursor([iterator.cursor]);
+    return page;
+  }
+
+  remove(removals: readonly Removal[]): Promise<RemoveResult> {
+    this.#open();
+    return remove(this.#db, removals);
   }
 
   counts(): Promise<Counts> {
@@ -330,6 +365,7 @@ export class KvStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store("recurring");
   readonly batches: RecordStore = this.#store("batch");
+  readonly settings: RecordStore = this.#store("setting");
 
   #store(room: string): RecordStore {
     return {

@@ -45,6 +45,11 @@ export class KvWriter {
     this.#known = parts.known;
   }
 
+  /** The database's address, for messages. */
+  get address(): string {
+    return this.#address;
+  }
+
   /** Appends `changes` (see the storage contract), packed into as few atomics as fit. */
   async append(changes: readonly Change[]): Promise<AppendResult[]> {
     // A malformed commit is refused before anything is written.

@@ -6,11 +6,15 @@
 
 import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
+import type { JobRecord } from "../../lib/job.ts";
 import {
   type DueEntry,
+  dueEntry,
   type Effects,
   type ReadyEntry,
+  readyEntry,
   type StateEntry,
+  stateEntry,
   zeroBatchCounts,
   zeroDurations,
   zeroStates,
@@ -78,6 +82,23 @@ export class MemoryIndexes {
       if (!bucket) buckets.set(hit.at, bucket = { succeeded: 0, failed: 0 });
       bucket[hit.kind]++;
     }
+  }
+
+  /**
+   * Takes a finished job out of every index, lease and gauge (its removal for good); the
+   * all-time totals other than `pruned`, durations, buckets and batch counts stay.
+   */
+  remove(record: JobRecord): void {
+    this.stateSet(record.state).delete(stateKey(stateEntry(record)));
+    const ready = readyEntry(record), due = dueEntry(record);
+    if (ready) this.readySet(ready.queue).delete(readyKey(ready));
+    if (due) this.due.delete(dueKey(due));
+    this.leases.delete(record.id);
+    this.names.delete([record.name, -record.createdAt, record.id]);
+    const gauge = this.gauges.get(record.queue) ?? zeroStates();
+    gauge[record.state]--;
+    this.gauges.set(record.queue, gauge);
+    this.totals.pruned++;
   }
 
   /** The counters as `counts()` returns them (copies). */

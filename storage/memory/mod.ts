@@ -9,7 +9,7 @@ import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
-import { bucketStart, checkChange, effectsOf, zeroBatchCounts } from "../effects.ts";
+import { bucketStart, checkChange, effectsOf, removable, zeroBatchCounts } from "../effects.ts";
 import { byId, canDelete, canPut } from "../record_store.ts";
 import { closedStorage } from "../unavailable.ts";
 import {
@@ -22,6 +22,7 @@ import {
   type Commit,
   type Counts,
   type Derive,
+  type FinishedQuery,
   type Heartbeat,
   type LeasePage,
   type ListQuery,
@@ -30,6 +31,8 @@ import {
   type RebuildResult,
   type RecordStore,
   type RecurringRecord,
+  type Removal,
+  type RemoveResult,
   type Resolution,
   RESOLUTIONS,
   type SearchQuery,
@@ -58,7 +61,7 @@ function clone<T>(value: T): T {
 /** In-process storage; everything is lost when the process exits. */
 export class MemoryStorage implements Storage {
   readonly address = "memory:";
-  readonly limits = { args: 512 * 1024, result: 512 * 1024 };
+  readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: 1_000 };
   readonly notifier: Notifier;
 
   #jobs = new Map<string, JobRecord>();
@@ -170,6 +173,42 @@ export class MemoryStorage implements Storage {
     const page: Page = { jobs };
     if (keys.length === limit) page.cursor = encodeCursor(keys[keys.length - 1]);
     return Promise.resolve(page);
+  }
+
+  // Async so that a bad cursor rejects like every other backend's.
+  // deno-lint-ignore require-await
+  async finished(query: FinishedQuery): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 100;
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const keys = this.#ix.stateSet(query.state).range({
+      after,
+      limit,
+      until: [query.before, "\uffff"],
+    });
+    const page: Page = { jobs: this.#records(keys.map((key) => String(key[key.length - 1]))) };
+    if (keys.length === limit) page.cursor = encodeCursor(keys[keys.length - 1]);
+    return page;
+  }
+
+  remove(removals: readonly Removal[]): Promise<RemoveResult> {
+    this.#open();
+    let checked: ReturnType<typeof removable>;
+    try {
+      checked = removable(
+        removals,
+        removals.map(({ id }) => this.#jobs.get(id) ?? null),
+        this.limits.maxRemovals,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    for (const record of checked.records) {
+      this.#ix.remove(record);
+      this.#jobs.delete(record.id);
+      this.#events.delete(record.id);
+    }
+    return Promise.resolve({ removed: checked.records.map((r) => r.id), refused: checked.refused });
   }
 
   counts(): Promise<Counts> {
@@ -287,6 +326,7 @@ export class MemoryStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(new Map());
   readonly batches: RecordStore = this.#store(new Map());
+  readonly settings: RecordStore = this.#store(new Map());
 
   #store(records: Map<string, RecurringRecord>): RecordStore {
     return {
@@ -324,8 +364,11 @@ export class MemoryStorage implements Storage {
   rebuild(derive: Derive): Promise<RebuildResult> {
     this.#open();
     const leases = this.#ix.leases;
+    // Removed jobs left no log to count them from: their count is kept as it was.
+    const pruned = this.#ix.totals.pruned;
     this.#jobs.clear();
     this.#ix = new MemoryIndexes();
+    this.#ix.totals.pruned = pruned;
     const skipped: string[] = [];
     for (const [id, events] of this.#events) {
       const derived = derive(id, clone(events));
@@ -353,13 +396,21 @@ export class MemoryStorage implements Storage {
     return Promise.resolve();
   }
 
-  /** Test hook: direct access to the internals, to corrupt projections on purpose. */
+  /** Test hook: direct access to the internals, to corrupt projections or list every entry. */
   get internals(): {
     jobs: Map<string, JobRecord>;
+    events: Map<string, JobEvent[]>;
     totals: Counts["totals"];
     byState: Map<State, SortedSet>;
+    indexes: MemoryIndexes;
   } {
-    return { jobs: this.#jobs, totals: this.#ix.totals, byState: this.#ix.byState };
+    return {
+      jobs: this.#jobs,
+      events: this.#events,
+      totals: this.#ix.totals,
+      byState: this.#ix.byState,
+      indexes: this.#ix,
+    };
   }
 
   close(): Promise<void> {

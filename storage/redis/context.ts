@@ -9,6 +9,7 @@ import { APPEND } from "./lua/append.ts";
 import { HEARTBEAT, LEASES } from "./lua/heartbeat.ts";
 import { PAGE } from "./lua/page.ts";
 import { RECURRING } from "./lua/recurring.ts";
+import { REMOVE } from "./lua/remove.ts";
 import type { Reply } from "./protocol.ts";
 import { Script } from "./scripts.ts";
 
@@ -19,6 +20,7 @@ export const SCRIPTS = {
   heartbeat: new Script(HEARTBEAT, 4),
   leases: new Script(LEASES, 2),
   recurring: new Script(RECURRING, 1),
+  remove: new Script(REMOVE, 8),
 };
 
 /** One Redis storage's connection and keys. */

@@ -14,10 +14,11 @@
  * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
  * | `due` | zset | Scheduled job ids by run time |
  * | `lease` / `leases` | hash / zset | Processing job id → holding server / lease expiry |
- * | `gauges` / `totals` | hash | `queue\|state` → jobs / all-time totals |
+ * | `gauges` / `totals` | hash | `queue\|state` → jobs / all-time totals (`pruned`: jobs removed) |
  * | `bucket:<resolution>:<at>` | hash | succeeded/failed in that time bucket (expires) |
  * | `servers` / `serverexp` | hash / zset | server id → info JSON / record expiry |
  * | `recurring` | hash | recurring id → record JSON |
+ * | `settings` | hash | setting id → record JSON (the retention policy in force) |
  * | `wake` | channel | published when a write makes jobs Enqueued or Scheduled |
  *
  * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an
@@ -133,6 +134,7 @@ export function keysOf(prefix: string) {
     servers: `${p}servers`,
     serverExpiry: `${p}serverexp`,
     recurring: `${p}recurring`,
+    settings: `${p}settings`,
     wake: `${p}wake`,
     names: `${p}names`,
     paused: `${p}paused`,

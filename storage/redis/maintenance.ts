@@ -48,6 +48,8 @@ export async function unlink(db: RedisDb, keys: readonly string[]): Promise<numb
 export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResult> {
   const k = db.keys;
   const kept = await heldLeases(db);
+  // Removed jobs left no log to count them from: their count is kept as it was.
+  const pruned = Number(await command(db, "HGET", k.totals, "pruned") ?? 0);
   const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.names];
   for (const room of ["state", "ready", "bucket", "batchcount"]) {
     stale.push(...await scan(db, `${globEscape(k.prefix)}${room}:*`));
@@ -81,6 +83,7 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
     });
     await append(db, changes, { replay: true });
   }
+  if (pruned > 0) await command(db, "HINCRBY", k.totals, "pruned", pruned);
   return { jobs: ids.length - skipped.length, skipped };
 }
 

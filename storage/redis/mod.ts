@@ -20,6 +20,7 @@ import type {
   Commit,
   Counts,
   Derive,
+  FinishedQuery,
   Heartbeat,
   LeasePage,
   ListQuery,
@@ -28,6 +29,8 @@ import type {
   RebuildResult,
   RecordStore,
   RecurringRecord,
+  Removal,
+  RemoveResult,
   Resolution,
   SearchQuery,
   ServerInfo,
@@ -44,6 +47,7 @@ import { keysOf } from "./keys.ts";
 import { prune, rebuild, scan, unlink } from "./maintenance.ts";
 import { type Reply, ReplyError } from "./protocol.ts";
 import * as reads from "./reads.ts";
+import { finished, MAX_REMOVALS, remove } from "./removal.ts";
 import { Subscriber } from "./subscriber.ts";
 import { parseRedisUrl } from "./url.ts";
 
@@ -64,7 +68,7 @@ export interface RedisStorageOptions {
  * from the prefix, so every key must live on one node.
  */
 export class RedisStorage implements Storage {
-  readonly limits = { args: 512 * 1024, result: 512 * 1024 };
+  readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: MAX_REMOVALS };
   readonly notifier: Notifier;
   /** The address without credentials, e.g. `redis://127.0.0.1:6379/0`. */
   readonly address: string;
@@ -223,6 +227,14 @@ export class RedisStorage implements Storage {
     return this.#run(() => reads.list(this.#db, query));
   }
 
+  finished(query: FinishedQuery): Promise<Page> {
+    return this.#run(() => finished(this.#db, query));
+  }
+
+  remove(removals: readonly Removal[]): Promise<RemoveResult> {
+    return this.#run(() => remove(this.#db, removals));
+  }
+
   counts(): Promise<Counts> {
     return this.#run(() => reads.counts(this.#db));
   }
@@ -297,6 +309,7 @@ export class RedisStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(() => this.#db.keys.recurring);
   readonly batches: RecordStore = this.#store(() => this.#db.keys.batches);
+  readonly settings: RecordStore = this.#store(() => this.#db.keys.settings);
 
   #store(hash: () => string): RecordStore {
     return {
