@@ -9,9 +9,10 @@ import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
 import { removable } from "../effects.ts";
 import type { FinishedQuery, Page, Removal, RemoveResult } from "../storage.ts";
 import { nameMember } from "./append_call.ts";
-import { type RedisDb, script } from "./context.ts";
+import { command, type RedisDb, script } from "./context.ts";
 import { placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
-import { getMany, page } from "./reads.ts";
+import { page } from "./reads.ts";
+import { parsedRecord } from "../stored_record.ts";
 
 /** Most removals per call: one script call removes them all. */
 export const MAX_REMOVALS = 500;
@@ -39,9 +40,22 @@ export async function finished(db: RedisDb, query: FinishedQuery): Promise<Page>
   return result;
 }
 
+/** The records of `ids`, null where absent or unreadable (a corrupt record is refused, not fatal). */
+async function readable(db: RedisDb, ids: string[]): Promise<(JobRecord | null)[]> {
+  if (!ids.length) return [];
+  const found = await command(db, "HMGET", db.keys.jobs, ...ids) as (string | null)[];
+  return found.map((json, i) => {
+    try {
+      return parsedRecord(ids[i], json);
+    } catch {
+      return null;
+    }
+  });
+}
+
 /** Removes finished jobs (the storage contract's `remove`): one script call. */
 export async function remove(db: RedisDb, removals: readonly Removal[]): Promise<RemoveResult> {
-  const read = await getMany(db, removals.map((r) => r.id));
+  const read = await readable(db, removals.map((r) => r.id));
   const { records, refused } = removable(removals, read, MAX_REMOVALS);
   if (!records.length) return { removed: [], refused };
   const k = db.keys;
