@@ -193,7 +193,7 @@ export class KvStorage implements Storage {
     }
     const iterator = this.kv.list({
       start: this.#key("state", query.state),
-      end: this.#key("state", query.state, query.before + 1),
+      end: this.#key("state", query.state, Math.floor(query.before) + 1),
     }, { limit, cursor });
     const ids: string[] = [];
     try {
