@@ -143,6 +143,8 @@ export type {
   RebuildResult,
   RecordStore,
   RecurringRecord,
+  Removal,
+  RemoveResult,
   Resolution,
   SearchQuery,
   ServerInfo,

@@ -239,7 +239,7 @@ export function isRetry(record: JobRecord): boolean {
 
 /** Zeroed all-time totals. */
 export function zeroTotals(): Counts["totals"] {
-  return { created: 0, succeeded: 0, failed: 0, deleted: 0 };
+  return { created: 0, succeeded: 0, failed: 0, deleted: 0, pruned: 0 };
 }
 
 /** A zeroed duration histogram. */

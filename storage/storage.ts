@@ -64,8 +64,11 @@ export interface Counts {
   states: Record<State, number>;
   /** Jobs currently in each state, per queue (queues that ever had a job). */
   queues: Record<string, Record<State, number>>;
-  /** All-time totals: jobs created, and entries into Succeeded, Failed and Deleted. */
-  totals: { created: number; succeeded: number; failed: number; deleted: number };
+  /**
+   * All-time totals: jobs created, entries into Succeeded, Failed and Deleted, and jobs removed
+   * for good by retention (`pruned`, 0 when nothing was pruned).
+   */
+  totals: { created: number; succeeded: number; failed: number; deleted: number; pruned: number };
   /** Jobs waiting to retry after a failed attempt (Scheduled with `retryOf`). */
   retrying: number;
   /** All-time histogram of attempt durations (see `DURATION_BUCKETS_MS` in effects.ts). */
@@ -175,6 +178,24 @@ export interface Limits {
   args: number;
   /** Largest handler result accepted. */
   result: number;
+  /** Most removals one {@link Storage.remove} call takes (one atomic write). */
+  maxRemovals: number;
+}
+
+/** One job to remove for good (retention): its id and the version the pruner last read. */
+export interface Removal {
+  /** The job's id. */
+  id: string;
+  /** The version the pruner last read; the removal is refused when the job moved on. */
+  version: number;
+}
+
+/** What `remove` did: ids removed, and ids refused (version changed, not in a final state, or gone). */
+export interface RemoveResult {
+  /** Ids removed for good. */
+  removed: string[];
+  /** Ids refused: the version changed, the job is not in a final state, or it is gone. */
+  refused: string[];
 }
 
 /** Records written by compare-and-set on their `version` (recurring definitions, batches). */
@@ -298,6 +319,35 @@ export interface Storage {
   batches: RecordStore;
   /** How many members of batch `id` are now Succeeded, Failed and Deleted. */
   batchCounts(id: string): Promise<BatchCounts>;
+  /**
+   * Small settings records with compare-and-set (the retention policy in force lives here under
+   * id "retention").
+   */
+  readonly settings: RecordStore;
+
+  /**
+   * Removes finished jobs for good, all in ONE atomic write per call (callers pass at most
+   * `limits.maxRemovals`): each removal is checked (compare-and-set on `version`, and the stored
+   * record must be in a final state: Succeeded, Failed or Deleted); a refused one is skipped, the
+   * others still go. A removed job's record, event log, every index entry, lease and any other
+   * key of it are deleted; the per-state and per-queue gauges are decremented; `totals.pruned` is
+   * incremented by the number removed. The all-time totals (created/succeeded/failed/deleted),
+   * duration histogram and time buckets are NOT touched. Idempotent: removing a job already gone
+   * refuses it (no error). A removed id can be created again.
+   */
+  remove(removals: readonly Removal[]): Promise<RemoveResult>;
+  /**
+   * Finished jobs of `state`, OLDEST first by time of entering it (the order pruning needs),
+   * entered at or before `before`, at most `limit` (default 100), resumable by cursor.
+   */
+  finished(
+    query: {
+      state: "Succeeded" | "Failed" | "Deleted";
+      before: number;
+      cursor?: string;
+      limit?: number;
+    },
+  ): Promise<Page>;
 
   /**
    * Recomputes every projection (records, indexes, counters, time buckets, leases) from the

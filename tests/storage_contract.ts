@@ -455,7 +455,7 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     assert.equal(counts.states.Failed, 1);
     assert.equal(counts.states.Deleted, 1);
     assert.equal(counts.states.Processing, 0);
-    assert.deepEqual(counts.totals, { created: 5, succeeded: 3, failed: 2, deleted: 1 });
+    assert.deepEqual(counts.totals, { created: 5, succeeded: 3, failed: 2, deleted: 1, pruned: 0 });
     assert.equal(counts.retrying, 0);
     const minute = await tf.storage.timeline("minute", clock.t - 120_000, clock.t);
     assert.equal(minute.length, 3);

@@ -32,6 +32,7 @@ import {
   type Storage,
   type TimelinePoint,
 } from "../storage.ts";
+import { noFinished, refuseRemovals } from "../retention_placeholder.ts";
 import { checkedRecord } from "../stored_record.ts";
 import { closedStorage, unavailable } from "../unavailable.ts";
 import { counts, timeline } from "./counters.ts";
@@ -57,7 +58,7 @@ export interface KvOptions {
 
 /** Storage on a Deno KV database. */
 export class KvStorage implements Storage {
-  readonly limits = { args: 30 * 1024, result: 16 * 1024 };
+  readonly limits = { args: 30 * 1024, result: 16 * 1024, maxRemovals: 100 };
   readonly notifier: Notifier;
   readonly address: string;
   readonly kv: Deno.Kv;
@@ -330,6 +331,10 @@ export class KvStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store("recurring");
   readonly batches: RecordStore = this.#store("batch");
+  readonly settings: RecordStore = this.#store("settings");
+  // Placeholders until the storage branch lands (see storage/retention_placeholder.ts).
+  readonly remove = refuseRemovals;
+  readonly finished = noFinished;
 
   #store(room: string): RecordStore {
     return {

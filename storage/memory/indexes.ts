@@ -4,6 +4,7 @@
  * buckets, moved by the effects of each transition (the same `effectsOf` as every backend).
  */
 
+import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import {
@@ -78,6 +79,19 @@ export class MemoryIndexes {
       if (!bucket) buckets.set(hit.at, bucket = { succeeded: 0, failed: 0 });
       bucket[hit.kind]++;
     }
+  }
+
+  /**
+   * Drops a removed job's index entries and lease and decrements its gauges; the all-time
+   * totals (but `pruned`), durations, time buckets and batch counts stay as they are.
+   */
+  drop(record: JobRecord): void {
+    this.stateSet(record.state).delete([record.stateAt, record.id]);
+    this.names.delete([record.name, -record.createdAt, record.id]);
+    this.leases.delete(record.id);
+    const gauge = this.gauges.get(record.queue);
+    if (gauge) gauge[record.state]--;
+    this.totals.pruned++;
   }
 
   /** The counters as `counts()` returns them (copies). */

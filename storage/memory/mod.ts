@@ -30,6 +30,8 @@ import {
   type RebuildResult,
   type RecordStore,
   type RecurringRecord,
+  type Removal,
+  type RemoveResult,
   type Resolution,
   RESOLUTIONS,
   type SearchQuery,
@@ -55,10 +57,12 @@ function clone<T>(value: T): T {
   return out as T;
 }
 
+const FINAL: ReadonlySet<State> = new Set(["Succeeded", "Failed", "Deleted"]);
+
 /** In-process storage; everything is lost when the process exits. */
 export class MemoryStorage implements Storage {
   readonly address = "memory:";
-  readonly limits = { args: 512 * 1024, result: 512 * 1024 };
+  readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: 100 };
   readonly notifier: Notifier;
 
   #jobs = new Map<string, JobRecord>();
@@ -287,6 +291,35 @@ export class MemoryStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(new Map());
   readonly batches: RecordStore = this.#store(new Map());
+  readonly settings: RecordStore = this.#store(new Map());
+
+  remove(removals: readonly Removal[]): Promise<RemoveResult> {
+    this.#open();
+    const result: RemoveResult = { removed: [], refused: [] };
+    for (const { id, version } of removals) {
+      const record = this.#jobs.get(id);
+      if (!record || record.version !== version || !FINAL.has(record.state)) {
+        result.refused.push(id);
+        continue;
+      }
+      this.#ix.drop(record);
+      this.#jobs.delete(id);
+      this.#events.delete(id);
+      result.removed.push(id);
+    }
+    return Promise.resolve(result);
+  }
+
+  finished(query: Parameters<Storage["finished"]>[0]): Promise<Page> {
+    this.#open();
+    const limit = query.limit ?? 100;
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const keys = this.#ix.stateSet(query.state)
+      .range({ after, limit, until: [query.before, "\uffff"] });
+    const page: Page = { jobs: this.#records(keys.map((key) => String(key[key.length - 1]))) };
+    if (keys.length === limit) page.cursor = encodeCursor(keys[keys.length - 1]);
+    return Promise.resolve(page);
+  }
 
   #store(records: Map<string, RecurringRecord>): RecordStore {
     return {

@@ -46,6 +46,7 @@ import { type Reply, ReplyError } from "./protocol.ts";
 import * as reads from "./reads.ts";
 import { Subscriber } from "./subscriber.ts";
 import { parseRedisUrl } from "./url.ts";
+import { noFinished, refuseRemovals } from "../retention_placeholder.ts";
 
 /** Longest wait for a connection, and for an answer. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -64,7 +65,7 @@ export interface RedisStorageOptions {
  * from the prefix, so every key must live on one node.
  */
 export class RedisStorage implements Storage {
-  readonly limits = { args: 512 * 1024, result: 512 * 1024 };
+  readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: 100 };
   readonly notifier: Notifier;
   /** The address without credentials, e.g. `redis://127.0.0.1:6379/0`. */
   readonly address: string;
@@ -297,6 +298,10 @@ export class RedisStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(() => this.#db.keys.recurring);
   readonly batches: RecordStore = this.#store(() => this.#db.keys.batches);
+  readonly settings: RecordStore = this.#store(() => `${this.#db.keys.recurring}:settings`);
+  // Placeholders until the storage branch lands (see storage/retention_placeholder.ts).
+  readonly remove = refuseRemovals;
+  readonly finished = noFinished;
 
   #store(hash: () => string): RecordStore {
     return {
