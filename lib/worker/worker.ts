@@ -209,7 +209,7 @@ export class Worker {
     }
     await runner.settled();
     await writer.flush();
-    maintenance.stop();
+    await maintenance.stop();
     await recurring?.stop();
     try {
       await storage.removeServer(this.id);
