@@ -90,7 +90,7 @@ Deno.test("decide: a job's own keep overrides the policy, per state or for all",
   assert.equal(removable(rec({ stateAt: 0 }), "age", off, NOW), false, "policy false: forever");
 });
 
-Deno.test("decide: never a non-final job, a job whose continuation waits, an open batch's member", () => {
+Deno.test("decide: never a non-final job, a job whose continuation has not finished, an open batch's member", () => {
   for (const state of ["Enqueued", "Scheduled", "Awaiting", "Processing"] as const) {
     assert.equal(removable(rec({ state, stateAt: 0 }), "age", policy, NOW), false, state);
     assert.equal(blockedBy(rec({ state }), none), `it is ${state}`);
@@ -100,12 +100,14 @@ Deno.test("decide: never a non-final job, a job whose continuation waits, an ope
     jobs: new Map([["c", rec({ id: "c", state: "Awaiting" })]]),
     batches: new Map(),
   };
-  assert.equal(blockedBy(parent, waiting), "its continuation c still waits");
+  assert.equal(blockedBy(parent, waiting), "its continuation c is Awaiting");
   const released = {
     jobs: new Map([["c", rec({ id: "c", state: "Enqueued" })]]),
     batches: new Map(),
   };
-  assert.equal(blockedBy(parent, released), undefined);
+  assert.equal(blockedBy(parent, released), "its continuation c is Enqueued", "it may read us");
+  const done = { jobs: new Map([["c", rec({ id: "c", state: "Failed" })]]), batches: new Map() };
+  assert.equal(blockedBy(parent, done), undefined);
   assert.equal(blockedBy(parent, none), undefined, "a continuation already gone waits no more");
   const batch = (state: BatchRecord["state"], thenId?: string) => ({
     jobs: new Map([["b:then", rec({ id: "b:then", state: "Awaiting" })]]),
@@ -128,7 +130,7 @@ Deno.test("decide: never a non-final job, a job whose continuation waits, an ope
   assert.equal(blockedBy(member, batch("creating")), "its batch b is creating");
   assert.equal(
     blockedBy(member, batch("finished", "b:then")),
-    "its batch's continuation b:then still waits",
+    "its batch's continuation b:then is Awaiting",
   );
   assert.equal(blockedBy(member, batch("finished")), undefined);
   assert.equal(blockedBy(member, batch("cancelled")), undefined);

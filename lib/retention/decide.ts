@@ -60,22 +60,23 @@ export function dependantIds(record: JobRecord): string[] {
 
 /**
  * Why `record` must stay whatever its rule says, or undefined when it may go: a non-final
- * job; a job with a continuation still Awaiting; a batch member while its batch is being
- * created or open, or while the batch's continuation still waits.
+ * job; a job with a continuation that has not finished (Awaiting, or released and not yet
+ * done: it may still read this job's result); a batch member while its batch is being created
+ * or open, or while the batch's continuation has not finished.
  */
 export function blockedBy(record: JobRecord, deps: Dependants): string | undefined {
   if (!finalKey(record.state)) return `it is ${record.state}`;
   for (const { id } of record.continuations) {
-    if (deps.jobs.get(id)?.state === "Awaiting") return `its continuation ${id} still waits`;
+    const state = deps.jobs.get(id)?.state;
+    if (state && !finalKey(state)) return `its continuation ${id} is ${state}`;
   }
   if (record.batchId !== undefined) {
     const batch = deps.batches.get(record.batchId);
     if (batch && (batch.state === "creating" || batch.state === "open")) {
       return `its batch ${record.batchId} is ${batch.state}`;
     }
-    if (batch?.thenId !== undefined && deps.jobs.get(batch.thenId)?.state === "Awaiting") {
-      return `its batch's continuation ${batch.thenId} still waits`;
-    }
+    const state = batch?.thenId === undefined ? undefined : deps.jobs.get(batch.thenId)?.state;
+    if (state && !finalKey(state)) return `its batch's continuation ${batch!.thenId} is ${state}`;
   }
   return undefined;
 }
