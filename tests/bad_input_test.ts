@@ -850,6 +850,22 @@ const CATALOGUE: Entry[] = [
     message: /unknown flag --concurency \(did you mean --concurrency\?\)/,
   },
   {
+    name: "bad retention flag",
+    kind: "cli",
+    args: ["worker", "--retention", "succeeded=1 hour"],
+    exit: 2,
+    message: /invalid --retention \(TASKFLOW_RETENTION\) "1 hour": must be a duration/,
+  },
+  {
+    name: "bad retention env",
+    kind: "cli",
+    args: ["worker"],
+    env: { TASKFLOW_RETENTION: "done=1h" },
+    exit: 2,
+    message:
+      /invalid --retention \(TASKFLOW_RETENTION\) "done=1h": "done=1h": give state=rule pairs/,
+  },
+  {
     name: "bad concurrency flag",
     kind: "cli",
     args: ["worker", "--concurrency", "many"],

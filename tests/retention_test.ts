@@ -22,6 +22,7 @@ import { MemoryStorage } from "../storage/memory/mod.ts";
 import type { BatchRecord } from "../lib/batch.ts";
 import { claimCommit, TestClock } from "./helpers.ts";
 import { appendCommit } from "../lib/changes.ts";
+import { ndjsonArchive, readRetentionFlag } from "../lib/cli/retention.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -366,5 +367,52 @@ Deno.test("prune: refuses to drop what the policy in force would archive", async
     assert.equal((await tf.prune({ dryRun: true })).dryRun, true);
   } finally {
     await tf.close();
+  }
+});
+
+Deno.test("cli --retention: durations, counts, both, forever; mistakes name the flag", () => {
+  const read = (text: string) =>
+    readRetentionFlag((flag) => flag === "retention" ? text : undefined);
+  assert.deepEqual(read("succeeded=1h,failed=30d,deleted=1d"), {
+    succeeded: { maxAgeMs: HOUR },
+    failed: { maxAgeMs: 30 * DAY },
+    deleted: { maxAgeMs: DAY },
+  });
+  assert.deepEqual(read("failed=count:10000, deleted=forever"), {
+    failed: { maxCount: 10_000 },
+    deleted: false,
+  });
+  assert.deepEqual(read("succeeded=7d+count:5"), { succeeded: { maxAgeMs: 7 * DAY, maxCount: 5 } });
+  assert.deepEqual(read("succeeded=false"), { succeeded: false });
+  for (
+    const bad of [
+      "succeded=1h",
+      "succeeded",
+      "succeeded=1y",
+      "succeeded=1h,succeeded=2h",
+      "",
+      "failed=count:x",
+      "failed=1h+2h",
+    ]
+  ) {
+    assert.throws(() => read(bad), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "INVALID_OPTION");
+      assert.match(e.message, /--retention \(TASKFLOW_RETENTION\)/);
+      return true;
+    }, bad);
+  }
+});
+
+Deno.test("cli --archive: one NDJSON line per job in <dir>/<UTC day>.ndjson, appended", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-archive-" });
+  try {
+    const archive = ndjsonArchive(`${dir}/a/`, () => Date.UTC(2026, 0, 2, 23, 59));
+    const job = { record: rec({ id: "a" }), events: [] };
+    await archive([job, { ...job, record: rec({ id: "b" }) }]);
+    await archive([{ ...job, record: rec({ id: "c" }) }]);
+    const lines = (await Deno.readTextFile(`${dir}/a/2026-01-02.ndjson`)).trim().split("\n");
+    assert.deepEqual(lines.map((l) => JSON.parse(l).record.id), ["a", "b", "c"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

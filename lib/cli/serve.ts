@@ -12,6 +12,8 @@ import { loadJobs } from "../worker/load.ts";
 import { createWorker } from "../worker/worker.ts";
 import { flagName, integer, MAX_TIMER_MS, type Settings } from "./flags.ts";
 import { ServeError } from "./report.ts";
+import { ndjsonArchive, readRetentionFlag } from "./retention.ts";
+import type { RetentionPolicy } from "../retention/policy.ts";
 
 /** Which parts run, and how. */
 export interface Parts {
@@ -27,6 +29,13 @@ export interface Parts {
 /** Set once storage is open in Deploy mode; called by main.ts's cron and by POST /api/drain. */
 export const drainer: { run?: () => Promise<unknown> } = {};
 
+/** `--retention` and `--archive` as a worker's retention (undefined: the defaults). */
+function retentionSettings(settings: Settings): RetentionPolicy | undefined {
+  const policy = readRetentionFlag(settings);
+  const dir = settings("archive");
+  return dir ? { ...policy, archive: ndjsonArchive(dir) } : policy;
+}
+
 /** The worker's settings, checked before anything is opened. */
 function workerSettings(settings: Settings) {
   const queuesText = settings("queues");
@@ -41,6 +50,7 @@ function workerSettings(settings: Settings) {
     heartbeatMs: integer(settings, "heartbeat-ms", 10, Math.floor(MAX_TIMER_MS / 3)),
     pollIntervalMs: integer(settings, "poll-ms", 1, MAX_TIMER_MS),
     shutdownTimeoutMs: integer(settings, "shutdown-timeout-ms", 0, MAX_TIMER_MS),
+    retention: retentionSettings(settings),
   };
 }
 
