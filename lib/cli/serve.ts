@@ -93,10 +93,12 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
   if (parts.deploy) {
     const { drain } = await import("../worker/drain.ts");
     let running: Promise<unknown> | undefined;
-    const { queues, concurrency } = worker ?? {};
+    const { queues, concurrency, retention } = worker ?? {};
     // One drain at a time per isolate, whoever asks (the cron or POST /api/drain).
     drainer.run = () =>
-      running ??= drain({ storage, jobs, queues, concurrency }).finally(() => running = undefined);
+      running ??= drain({ storage, jobs, queues, concurrency, retention }).finally(() =>
+        running = undefined
+      );
   }
   const stopping = new AbortController();
   const closers: Array<() => Promise<void>> = [];

@@ -84,6 +84,11 @@ export class Maintenance {
     await this.#pruner.start();
   }
 
+  /** Runs one pruning pass now (as every `pruneIntervalMs`), unless one is running. */
+  prune(): Promise<void> {
+    return this.#pruner.prune();
+  }
+
   /** Stops the heartbeats and the pruner (waiting for a pass in progress). */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
