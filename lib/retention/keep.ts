@@ -22,7 +22,16 @@ import { checkDelay, guard, readOptions } from "../options.ts";
  */
 export type Keep = { maxAgeMs?: number; maxCount?: number } | false;
 
-/** A per-job rule for one final state: keep forever, or for `maxAgeMs` after entering it. */
+/**
+ * A per-job rule for one final state: keep forever, or for `maxAgeMs` after entering it.
+ *
+ * @example
+ * ```ts
+ * import type { JobKeepRule } from "../mod.ts";
+ * const week: JobKeepRule = { maxAgeMs: 7 * 86_400_000 };
+ * console.log(week);
+ * ```
+ */
 export type JobKeepRule = false | { maxAgeMs: number };
 
 /**

@@ -11,7 +11,16 @@ import { checkKeep, FINAL_KEYS, type Keep } from "./keep.ts";
 
 export * from "./keep.ts";
 
-/** One finished job handed to an archive before it is removed: its record and full log. */
+/**
+ * One finished job handed to an archive before it is removed: its record and full log.
+ *
+ * @example
+ * ```ts
+ * import type { ArchivedJob } from "../mod.ts";
+ * const line = (job: ArchivedJob) => JSON.stringify(job); // one NDJSON line per job
+ * console.log(typeof line);
+ * ```
+ */
 export interface ArchivedJob {
   /** The job's record as it was removed. */
   record: JobRecord;
@@ -48,7 +57,16 @@ export interface RetentionPolicy {
   archive?: (jobs: ArchivedJob[]) => Promise<void>;
 }
 
-/** A retention policy with every state's rule settled (what the pruner applies). */
+/**
+ * A retention policy with every state's rule settled (what the pruner applies).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RETENTION, type ResolvedRetention } from "../mod.ts";
+ * const policy: ResolvedRetention = { ...DEFAULT_RETENTION, deleted: false };
+ * console.log(policy);
+ * ```
+ */
 export interface ResolvedRetention {
   /** Succeeded jobs. */
   succeeded: Keep;
