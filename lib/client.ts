@@ -43,6 +43,7 @@ import { readListQuery, readRange, readReason } from "./queries.ts";
 import type { Resolution, ServerInfo, TimelinePoint } from "../storage/storage.ts";
 import { RESOLUTIONS } from "../storage/storage.ts";
 import type { Lease } from "./projection.ts";
+import * as retention from "./retention/mod.ts";
 
 export { MAX_BATCH } from "./batch.ts";
 export {
@@ -410,6 +411,16 @@ export class TaskFlow {
     const batches = (await this.storage.batches.list() as BatchRecord[])
       .sort((a, b) => b.createdAt - a.createdAt);
     return await Promise.all(batches.slice(0, limit).map((b) => statusOf(this.storage, b)));
+  }
+
+  /** The retention policy in force as stored by the last worker started (null before any). */
+  async retention(): Promise<retention.StoredRetention | null> {
+    return await retention.readStoredRetention(this.storage);
+  }
+
+  /** Prunes now: one full pass with the policy in force; `dryRun` only reports. */
+  async prune(options: retention.PruneOptions = {}): Promise<retention.PruneReport> {
+    return await retention.pruneNow(this.storage, options, this.now);
   }
 
   /**

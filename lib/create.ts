@@ -23,6 +23,7 @@ import {
 } from "./job.ts";
 import { checkDelay, checkTime, guard, readOptions } from "./options.ts";
 import { checkSize, toJson } from "./payload.ts";
+import type { JobKeep } from "./retention/keep.ts";
 import type { State } from "./states.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
@@ -42,6 +43,8 @@ export interface EnqueueOptions {
   backoff?: BackoffSpec;
   /** Abort the handler and fail the attempt after this many ms. */
   timeoutMs?: number;
+  /** How long the job is kept once finished, overriding the retention policy. */
+  keep?: JobKeep;
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */
@@ -148,6 +151,8 @@ export function prepareJob(
   if (retry !== undefined) stored.backoff = retry as BackoffSpec;
   const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
   if (timeoutMs !== undefined) stored.timeoutMs = timeoutMs;
+  const keep = options.keep ?? defaults.keep;
+  if (keep !== undefined) stored.keep = keep;
   const created: Omit<CreatedEvent, "seq"> = {
     type: "created",
     at: 0,

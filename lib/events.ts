@@ -5,6 +5,7 @@
  */
 
 import type { Json } from "./payload.ts";
+import type { JobKeep } from "./retention/keep.ts";
 import type { State } from "./states.ts";
 
 /** How a continuation waits on its parent: only its success, or any end state. */
@@ -24,6 +25,8 @@ export interface StoredOptions {
   backoff?: BackoffSpec;
   /** Abort the handler's signal and fail the attempt after this many milliseconds. */
   timeoutMs?: number;
+  /** The job's own retention, overriding the policy in force (see `JobKeep`). */
+  keep?: JobKeep;
 }
 
 /** What failed, as stored with a failed attempt. */

@@ -7,6 +7,7 @@ import type { BackoffSpec, ContinueOn, ErrorInfo, StoredOptions } from "./events
 import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
 import { checkDelay, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
 import type { Json } from "./payload.ts";
+import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
 import type { State } from "./states.ts";
 
 /** A continuation attached to a job. */
@@ -70,6 +71,8 @@ export interface JobRecord {
   continuations: ContinuationRef[];
   /** The batch this job belongs to. */
   batchId?: string;
+  /** The job's own retention (from its created event), overriding the policy in force. */
+  keep?: JobKeep;
 }
 
 /** What a handler receives besides its arguments. */
@@ -107,6 +110,8 @@ export interface JobDefaults {
   backoff?: BackoffSpec | BackoffFunction;
   /** Abort the handler and fail the attempt after this many ms. */
   timeoutMs?: number;
+  /** How long the job is kept once finished, overriding the retention policy (see {@link JobKeep}). */
+  keep?: JobKeep;
 }
 
 /** A named job with its handler and defaults, created by {@link defineJob}. */
@@ -170,7 +175,14 @@ export function checkJobId(id: unknown): string {
 }
 
 /** The options every enqueue-like call takes (and a job definition's defaults). */
-export const JOB_OPTIONS = ["queue", "priority", "attempts", "backoff", "timeoutMs"] as const;
+export const JOB_OPTIONS = [
+  "queue",
+  "priority",
+  "attempts",
+  "backoff",
+  "timeoutMs",
+  "keep",
+] as const;
 
 /** Validates job defaults / options shared by definitions and enqueue calls. */
 export function checkDefaults(options: JobDefaults, where = "options"): void {
@@ -238,6 +250,8 @@ export function readJobOptions(
     const backoff = options.backoff as object;
     options.backoff = guard(`${where}.backoff`, () => ({ ...backoff }));
   }
+  // A checked copy, so that what was checked is what is stored.
+  if (options.keep !== undefined) options.keep = checkJobKeep(options.keep, `${where}.keep`);
   checkDefaults(options as JobDefaults, where);
   return options as JobDefaults & Record<string, unknown>;
 }

@@ -100,6 +100,20 @@ export {
   type WorkerStats,
 } from "./worker/worker.ts";
 export { hangfireDelay, retryDelay } from "./worker/retry.ts";
+export {
+  type ArchivedJob,
+  DEFAULT_RETENTION,
+  type EffectiveRule,
+  effectiveRule,
+  type JobKeep,
+  type JobKeepRule,
+  type Keep,
+  type PruneOptions,
+  type PruneReport,
+  type ResolvedRetention,
+  type RetentionPolicy,
+  type StoredRetention,
+} from "./retention/mod.ts";
 export { MAX_DELAY_MS } from "./options.ts";
 export {
   type Action,

@@ -78,6 +78,7 @@ export function create(id: string, event: JobEvent): JobRecord {
     record.on = event.on;
   }
   if (event.batchId !== undefined) record.batchId = event.batchId;
+  if (event.options.keep !== undefined) record.keep = event.options.keep;
   return record;
 }
 

@@ -165,6 +165,7 @@ export class RecurringApi {
       backoff: enqueue.backoff ??
         (typeof defaults.backoff === "function" ? undefined : defaults.backoff),
       timeoutMs: enqueue.timeoutMs ?? defaults.timeoutMs,
+      keep: enqueue.keep ?? defaults.keep,
     };
     return await this.#update(id, (current) => {
       const now = this.#tf.now();

@@ -341,6 +341,109 @@ const CATALOGUE: Entry[] = [
     code: "INVALID_OPTION",
     message,
   })),
+  // Retention policies and per-job keep (issue 19): typed errors naming the value.
+  ...([
+    [
+      "worker retention succeeded: -1 ms",
+      (f: Fixture) =>
+        sync(() =>
+          createWorker({
+            storage: f.tf.storage,
+            jobs: [],
+            retention: { succeeded: { maxAgeMs: -1 } },
+          })
+        ),
+      /invalid retention.succeeded.maxAgeMs -1: must be a finite number of ms/,
+    ],
+    [
+      "worker retention failed: {}",
+      (f: Fixture) =>
+        sync(() => createWorker({ storage: f.tf.storage, jobs: [], retention: { failed: {} } })),
+      /invalid retention.failed \{\}: must be false \(keep forever\) or \{ maxAgeMs\?, maxCount\? \}/,
+    ],
+    [
+      "worker retention deleted: true",
+      (f: Fixture) =>
+        sync(() =>
+          createWorker({ storage: f.tf.storage, jobs: [], retention: { deleted: true as never } })
+        ),
+      /invalid retention.deleted true/,
+    ],
+    [
+      "worker retention maxCount: 1.5",
+      (f: Fixture) =>
+        sync(() =>
+          createWorker({
+            storage: f.tf.storage,
+            jobs: [],
+            retention: { succeeded: { maxCount: 1.5 } },
+          })
+        ),
+      /invalid retention.succeeded.maxCount 1.5: must be an integer from 0 to 1000000000/,
+    ],
+    [
+      "worker retention: a typo",
+      (f: Fixture) =>
+        sync(() =>
+          createWorker({
+            storage: f.tf.storage,
+            jobs: [],
+            retention: { succeded: false } as never,
+          })
+        ),
+      /unknown option "succeded" \(did you mean "succeeded"\?\)/,
+    ],
+    [
+      "worker retention archive: not a function",
+      (f: Fixture) =>
+        sync(() =>
+          createWorker({ storage: f.tf.storage, jobs: [], retention: { archive: "s3" as never } })
+        ),
+      /invalid retention.archive "s3": must be a function/,
+    ],
+    [
+      "worker pruneIntervalMs: 0",
+      (f: Fixture) =>
+        sync(() => createWorker({ storage: f.tf.storage, jobs: [], pruneIntervalMs: 0 })),
+      /invalid pruneIntervalMs 0: must be a number of ms from 1/,
+    ],
+    [
+      "enqueue keep: maxCount",
+      (f: Fixture) => f.tf.enqueue("x", {}, { keep: { maxCount: 3 } as never }),
+      /invalid options.keep.maxCount 3: a job's keep has no count/,
+    ],
+    [
+      "enqueue keep: true",
+      (f: Fixture) => f.tf.enqueue("x", {}, { keep: true as never }),
+      /invalid options.keep true: must be false, \{ maxAgeMs \} or \{ succeeded\?, failed\?, deleted\? \}/,
+    ],
+    [
+      "schedule keep.failed maxAgeMs: NaN",
+      (f: Fixture) => f.tf.schedule("x", {}, { delayMs: 1, keep: { failed: { maxAgeMs: NaN } } }),
+      /invalid options.keep.failed.maxAgeMs NaN/,
+    ],
+    [
+      "defineJob keep: a typo",
+      () => sync(() => defineJob("x", () => 1, { keep: { sucess: false } as never })),
+      /invalid defaults.keep.sucess false: unknown option "sucess"/,
+    ],
+    [
+      "prune limit: 0",
+      (f: Fixture) => f.tf.prune({ limit: 0 }),
+      /invalid options.limit 0: must be an integer from 1 to 10000000/,
+    ],
+    [
+      "prune: an option of another call",
+      (f: Fixture) => f.tf.prune({ dryrun: true } as never),
+      /unknown option "dryrun" \(did you mean "dryRun"\?\)/,
+    ],
+  ] as const).map(([name, run, message]) => ({
+    name: `retention: ${name}`,
+    kind: "client" as const,
+    run: run as (f: Fixture) => Promise<unknown>,
+    code: "INVALID_OPTION",
+    message,
+  })),
   // Options a call does not take (issue 18.15).
   ...([
     [
@@ -745,6 +848,22 @@ const CATALOGUE: Entry[] = [
     args: ["worker", "--concurency", "5"],
     exit: 2,
     message: /unknown flag --concurency \(did you mean --concurrency\?\)/,
+  },
+  {
+    name: "bad retention flag",
+    kind: "cli",
+    args: ["worker", "--retention", "succeeded=1 hour"],
+    exit: 2,
+    message: /invalid --retention \(TASKFLOW_RETENTION\) "1 hour": must be a duration/,
+  },
+  {
+    name: "bad retention env",
+    kind: "cli",
+    args: ["worker"],
+    env: { TASKFLOW_RETENTION: "done=1h" },
+    exit: 2,
+    message:
+      /invalid --retention \(TASKFLOW_RETENTION\) "done=1h": "done=1h": give state=rule pairs/,
   },
   {
     name: "bad concurrency flag",

@@ -490,3 +490,131 @@ Deno.test({
     }
   },
 });
+
+/** Runs `worker` on `url` with `flags` until the policy in force is stored, then stops it. */
+async function workerStoringPolicy(url: string, dir: string, flags: string[]): Promise<string> {
+  await Deno.writeTextFile(
+    `${dir}/jobs.ts`,
+    `import { defineJob } from "${root}lib/mod.ts";\nexport const noop = defineJob("noop", () => 1);\n`,
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "worker",
+      "--storage",
+      url,
+      "--jobs",
+      `${dir}/jobs.ts`,
+      ...flags,
+    ],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const read = async (stream: ReadableStream<Uint8Array>) => {
+    const text = new TextDecoder();
+    for await (const chunk of stream) out += text.decode(chunk, { stream: true });
+  };
+  const reading = Promise.all([read(child.stdout), read(child.stderr)]);
+  try {
+    await eventually(() => assert.match(out, /Ctrl-C stops it/), 20_000).catch((error) => {
+      throw new Error(`${error.message}\n${out}`);
+    });
+  } finally {
+    try {
+      child.kill("SIGINT");
+    } catch {
+      // exited already; its output says why
+    }
+    await child.status;
+    await reading.catch(() => {});
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "cli: worker --retention/--archive stores the policy in force; prune shows it and refuses to drop what it archives",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withDir(async (dir) => {
+      const url = `kv:${dir}/t.sqlite`;
+      await workerStoringPolicy(url, dir, [
+        "--retention",
+        "succeeded=1h,failed=7d+count:100,deleted=forever",
+        "--archive",
+        `${dir}/archive`,
+      ]);
+      const tf = await TaskFlow.open(url);
+      try {
+        const stored = await tf.retention();
+        assert.deepEqual(
+          { succeeded: stored?.succeeded, failed: stored?.failed, deleted: stored?.deleted },
+          {
+            succeeded: { maxAgeMs: 3_600_000 },
+            failed: { maxAgeMs: 7 * 86_400_000, maxCount: 100 },
+            deleted: false,
+          },
+        );
+        assert.equal(stored?.archive, true);
+      } finally {
+        await tf.close();
+      }
+      const dry = await cli(["prune", "--dry-run", "--storage", url]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /would remove 0 jobs from kv:.*: 0 succeeded, 0 failed, 0 deleted/);
+      assert.match(
+        dry.stdout,
+        /policy: succeeded 1h, failed 7d and 100 newest, deleted forever, archived before removal \(stored by .+\)/,
+      );
+      assertOneLine(
+        await cli(["prune", "--storage", url]),
+        /archives jobs before removing them: pass an archive function \(the CLI: --archive <dir>\)/,
+      );
+    }),
+});
+
+Deno.test({
+  name:
+    "cli: prune --dry-run lists expired jobs and removes nothing; prune --archive writes NDJSON, then removes (needs the storage branch on KV)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withDir(async (dir) => {
+      const url = `kv:${dir}/t.sqlite`;
+      const tf = await TaskFlow.open(url, { now: () => Date.now() - 2 * 86_400_000 });
+      let id: string;
+      try {
+        id = await tf.enqueue("old", { n: 1 });
+        await tf.delete(id);
+      } finally {
+        await tf.close();
+      }
+      const dry = await cli(["prune", "--dry-run", "--storage", url]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /would remove 1 jobs from kv:.*: 0 succeeded, 0 failed, 1 deleted/);
+      assert.match(dry.stdout, new RegExp(`^  ${id}$`, "m"));
+      assert.match(dry.stdout, /policy: none stored yet: the default/);
+      const real = await cli(["prune", "--storage", url, "--archive", `${dir}/archive`]);
+      assert.equal(real.code, 0, real.stderr);
+      assert.match(real.stdout, /removed 1 jobs from kv:.*: 0 succeeded, 0 failed, 1 deleted/);
+      const [file] = [...Deno.readDirSync(`${dir}/archive`)].map((e) => e.name);
+      assert.match(file, /^\d{4}-\d{2}-\d{2}\.ndjson$/);
+      const lines = (await Deno.readTextFile(`${dir}/archive/${file}`)).trim().split("\n");
+      assert.equal(lines.length, 1);
+      const { record, events } = JSON.parse(lines[0]);
+      assert.equal(record.id, id);
+      assert.deepEqual(events.map((e: { type: string }) => e.type), ["created", "state", "state"]);
+      const after = await TaskFlow.open(url);
+      try {
+        assert.equal(await after.get(id), null);
+      } finally {
+        await after.close();
+      }
+    }),
+});

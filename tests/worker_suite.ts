@@ -756,4 +756,78 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     await sleep(100);
     assert.equal((await h.tf.counts()).queues.other.Enqueued, 1);
   });
+
+  // Retention (issue 19). On KV and Redis these need the storage branch's remove/finished.
+  const PRUNE_MS = 150;
+  const quiet = { heartbeatMs: 60_000, pruneIntervalMs: PRUNE_MS };
+
+  test("retention: a succeeded job is gone within one prune interval of its expiry, though nothing else happens; a failed one stays", async (h) => {
+    const ok = defineJob("keep.ok", () => "done");
+    const bad = defineJob("keep.bad", () => {
+      throw new Error("no");
+    }, { attempts: 1 });
+    const done = await h.tf.enqueue(ok, {}, { id: "receipt-1" });
+    const failed = await h.tf.enqueue(bad, {});
+    await h.worker([ok, bad], { ...quiet, retention: { succeeded: { maxAgeMs: 60_000 } } });
+    const { stateAt } = await h.waitFor(done, "Succeeded");
+    await h.waitFor(failed, "Failed");
+    h.clock.t = stateAt + 59_999;
+    await sleep(PRUNE_MS * 3);
+    assert.ok(await h.tf.get(done), "not before its expiry");
+    h.clock.t = stateAt + 60_000;
+    await eventually(async () => assert.equal(await h.tf.get(done), null), PRUNE_MS * 3);
+    assert.deepEqual(await h.tf.events(done), []);
+    assert.equal((await h.tf.get(failed))?.state, "Failed", "failed jobs are kept 30 days");
+    const counts = await h.tf.counts();
+    assert.equal(counts.states.Succeeded, 0);
+    assert.equal(counts.totals.succeeded, 1, "all-time totals stay");
+    assert.equal(counts.totals.pruned, 1);
+    assert.equal(await h.tf.enqueue(ok, {}, { id: "receipt-1" }), "receipt-1", "its id is free");
+  });
+
+  test("retention: a job is kept while its continuation has not finished", async (h) => {
+    const gate = Promise.withResolvers<void>();
+    const parentJob = defineJob("keep.parent", () => 1);
+    const childJob = defineJob("keep.child", () => gate.promise);
+    const parent = await h.tf.enqueue(parentJob, {});
+    const child = await h.tf.continueWith(parent, childJob, {});
+    await h.worker([parentJob, childJob], { ...quiet, retention: { succeeded: { maxAgeMs: 0 } } });
+    await h.waitFor(child, "Processing");
+    h.clock.advance(1_000);
+    await sleep(PRUNE_MS * 3);
+    assert.equal((await h.tf.get(parent))?.state, "Succeeded", "its continuation still runs");
+    gate.resolve();
+    await eventually(async () => {
+      assert.equal(await h.tf.get(child), null);
+      assert.equal(await h.tf.get(parent), null);
+    }, PRUNE_MS * 6);
+  });
+
+  test("retention: the archive gets record and log before removal; a throwing archive removes nothing", async (h) => {
+    const job = defineJob("keep.archived", () => "r");
+    const id = await h.tf.enqueue(job, { n: 1 });
+    let failing = true;
+    const archived: Array<{ id: string; events: number; version: number; present: boolean }> = [];
+    const archive = async (jobs: { record: JobRecord; events: unknown[] }[]) => {
+      if (failing) throw new Error("archive bucket unreachable");
+      for (const { record, events } of jobs) {
+        const present = (await h.tf.get(record.id)) !== null;
+        archived.push({ id: record.id, events: events.length, version: record.version, present });
+      }
+    };
+    await h.worker([job], { ...quiet, retention: { succeeded: { maxAgeMs: 1_000 }, archive } });
+    await h.waitFor(id, "Succeeded");
+    h.clock.advance(1_000);
+    await sleep(PRUNE_MS * 4);
+    assert.ok(await h.tf.get(id), "nothing is removed while the archive throws");
+    const warnings = h.logs.filter((l) => l.includes("archive bucket unreachable"));
+    assert.equal(warnings.length, 1, `logged once, not every pass: ${h.logs.join("\n")}`);
+    assert.equal((await h.tf.retention())?.archive, true);
+    failing = false;
+    await eventually(async () => assert.equal(await h.tf.get(id), null), PRUNE_MS * 4);
+    assert.equal(archived.length, 1);
+    assert.equal(archived[0].id, id);
+    assert.equal(archived[0].events, archived[0].version, "the whole log");
+    assert.equal(archived[0].present, true, "archived before the removal");
+  });
 }

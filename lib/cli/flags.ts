@@ -93,6 +93,21 @@ export const FLAGS = {
     help: "Deno Deploy mode (automatic when DENO_DEPLOYMENT_ID is set): storage defaults to " +
       "kv:, no KV queue, no file writes; a Deno.cron drains due and ready jobs every minute",
   },
+  retention: {
+    env: "TASKFLOW_RETENTION",
+    arg: "RULES",
+    help: "how long finished jobs are kept, e.g. succeeded=1h,failed=30d,deleted=forever; " +
+      "a rule is a duration (30s, 1h, 7d), count:N (the newest N), both (7d+count:1000), " +
+      "or forever; states left out keep their default",
+    default: "succeeded=24h,failed=30d,deleted=24h",
+  },
+  archive: {
+    env: "TASKFLOW_ARCHIVE",
+    arg: "DIR",
+    help: "before pruning, append each job (record and events) as one line to " +
+      "DIR/YYYY-MM-DD.ndjson (UTC day of pruning), fsync'd first",
+  },
+  "dry-run": { help: "report what would be removed (with ids), remove nothing" },
   queue: { arg: "NAME", help: 'queue of the job (default: the job\'s own, else "default")' },
   delay: {
     arg: "DURATION",
@@ -124,6 +139,8 @@ const WORKER: readonly Flag[] = [
   "heartbeat-ms",
   "poll-ms",
   "shutdown-timeout-ms",
+  "retention",
+  "archive",
 ];
 const DASHBOARD: readonly Flag[] = [
   "host",
@@ -167,6 +184,13 @@ export const COMMANDS = {
     positionals: 0,
     flags: ["storage"],
     notes: "  Exit code 1 when problems are found.",
+  },
+  prune: {
+    summary: "remove expired finished jobs now, with the retention policy in force",
+    positionals: 0,
+    flags: ["storage", "dry-run", "archive"],
+    notes: "  The policy in force is the one the last started worker stored (else the default).\n" +
+      "  When it archives, give --archive (or --dry-run): pruning never drops what it would keep.",
   },
   build: {
     summary:

@@ -20,6 +20,7 @@ import {
   UsageError,
 } from "./flags.ts";
 import { describeFailure } from "./report.ts";
+import { prune } from "./retention.ts";
 import { serve } from "./serve.ts";
 
 export { drainer } from "./serve.ts";
@@ -91,6 +92,8 @@ async function run(args: readonly string[], options: MainOptions): Promise<numbe
       return await rebuild(settings);
     case "doctor":
       return await doctor(settings);
+    case "prune":
+      return await prune(settings, parsed.values["dry-run"] === true);
     case "build":
       return await build();
   }

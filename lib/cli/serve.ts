@@ -12,6 +12,8 @@ import { loadJobs } from "../worker/load.ts";
 import { createWorker } from "../worker/worker.ts";
 import { flagName, integer, MAX_TIMER_MS, type Settings } from "./flags.ts";
 import { ServeError } from "./report.ts";
+import { ndjsonArchive, readRetentionFlag } from "./retention.ts";
+import type { RetentionPolicy } from "../retention/policy.ts";
 
 /** Which parts run, and how. */
 export interface Parts {
@@ -27,6 +29,13 @@ export interface Parts {
 /** Set once storage is open in Deploy mode; called by main.ts's cron and by POST /api/drain. */
 export const drainer: { run?: () => Promise<unknown> } = {};
 
+/** `--retention` and `--archive` as a worker's retention (undefined: the defaults). */
+function retentionSettings(settings: Settings): RetentionPolicy | undefined {
+  const policy = readRetentionFlag(settings);
+  const dir = settings("archive");
+  return dir ? { ...policy, archive: ndjsonArchive(dir) } : policy;
+}
+
 /** The worker's settings, checked before anything is opened. */
 function workerSettings(settings: Settings) {
   const queuesText = settings("queues");
@@ -41,6 +50,7 @@ function workerSettings(settings: Settings) {
     heartbeatMs: integer(settings, "heartbeat-ms", 10, Math.floor(MAX_TIMER_MS / 3)),
     pollIntervalMs: integer(settings, "poll-ms", 1, MAX_TIMER_MS),
     shutdownTimeoutMs: integer(settings, "shutdown-timeout-ms", 0, MAX_TIMER_MS),
+    retention: retentionSettings(settings),
   };
 }
 
@@ -83,10 +93,12 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
   if (parts.deploy) {
     const { drain } = await import("../worker/drain.ts");
     let running: Promise<unknown> | undefined;
-    const { queues, concurrency } = worker ?? {};
+    const { queues, concurrency, retention } = worker ?? {};
     // One drain at a time per isolate, whoever asks (the cron or POST /api/drain).
     drainer.run = () =>
-      running ??= drain({ storage, jobs, queues, concurrency }).finally(() => running = undefined);
+      running ??= drain({ storage, jobs, queues, concurrency, retention }).finally(() =>
+        running = undefined
+      );
   }
   const stopping = new AbortController();
   const closers: Array<() => Promise<void>> = [];

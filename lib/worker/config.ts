@@ -15,6 +15,11 @@ import {
   MAX_TIMER_MS,
   readOptions,
 } from "../options.ts";
+import {
+  readRetention,
+  type ResolvedRetention,
+  type RetentionPolicy,
+} from "../retention/policy.ts";
 
 const WORKER_OPTIONS = [
   "storage",
@@ -34,6 +39,8 @@ const WORKER_OPTIONS = [
   "random",
   "monotonic",
   "logger",
+  "retention",
+  "pruneIntervalMs",
 ] as const satisfies readonly (keyof WorkerOptions)[];
 // Compile-time check: an option added to WorkerOptions but not to this list fails `deno check`.
 const _everyOption: [Exclude<keyof WorkerOptions, typeof WORKER_OPTIONS[number]>] extends [never]
@@ -79,6 +86,14 @@ export interface WorkerOptions {
   monotonic?: () => number;
   /** Where the worker reports (default: console). */
   logger?: WorkerLogger;
+  /**
+   * How long finished jobs are kept (default `DEFAULT_RETENTION`:
+   * succeeded and deleted 24 h, failed 30 days; `false`: forever).
+   * Stored at start as the policy in force for every worker and dashboard.
+   */
+  retention?: RetentionPolicy | false;
+  /** How often this worker prunes, in ms (default 10,000). */
+  pruneIntervalMs?: number;
 }
 
 /** Counters of what a worker did since it started. */
@@ -137,6 +152,12 @@ export interface WorkerConfig {
   readonly monotonic: () => number;
   /** Where the worker reports. */
   readonly log: WorkerLogger;
+  /** The retention this worker stores as the policy in force. */
+  readonly retention: ResolvedRetention;
+  /** Receives each slice of jobs before it is pruned. */
+  readonly archive?: RetentionPolicy["archive"];
+  /** Pruning period. */
+  readonly pruneIntervalMs: number;
 }
 
 const defaultLogger: WorkerLogger = (level, message) => {
@@ -169,6 +190,7 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
       ["pollIntervalMs", 0],
       ["minPollIntervalMs", 0],
       ["shutdownTimeoutMs", 0],
+      ["pruneIntervalMs", 1],
     ] as const
   ) {
     if (options[name] !== undefined) checkDuration(options[name], name, { ...timer, min });
@@ -194,6 +216,7 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
     if (guard("jobs", () => isJobDefinition(job))) definitions.set(job.name, job);
   }
   const heartbeatMs = options.heartbeatMs ?? 5_000;
+  const { policy, archive } = readRetention(options.retention);
   return Object.freeze({
     id: options.id ?? `${safeHostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
     storage: options.storage,
@@ -213,6 +236,9 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
     random: options.random ?? systemClock.random,
     monotonic: options.monotonic ?? systemClock.monotonic,
     log: options.logger ?? defaultLogger,
+    retention: Object.freeze(policy),
+    archive,
+    pruneIntervalMs: options.pruneIntervalMs ?? 10_000,
   });
 }
 

@@ -9,6 +9,7 @@ import type { Storage } from "../../storage/storage.ts";
 import { systemClock } from "../clock.ts";
 import type { JobDefinition } from "../job.ts";
 import type { WorkerLogger } from "./config.ts";
+import type { RetentionPolicy } from "../retention/policy.ts";
 import { createWorker } from "./worker.ts";
 
 /** Options of {@link drain}. */
@@ -22,6 +23,8 @@ export interface DrainOptions {
   logger?: WorkerLogger;
   /** Clock for the budget, and the worker's clock (default: the system clock). */
   now?: () => number;
+  /** The retention the drain's worker stores and prunes with (default: the defaults). */
+  retention?: RetentionPolicy | false;
 }
 
 /** What a drain did. */
@@ -56,6 +59,7 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
     shutdownTimeoutMs: 5_000,
     logger: options.logger,
     now: options.now,
+    retention: options.retention,
   });
   await worker.start();
   let stopped: DrainResult["stopped"] = "budget";
@@ -74,6 +78,8 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
         break;
       }
     }
+    // A drain is too short for the pruning timer: prune once per drain (once a minute).
+    await worker.prune();
   } finally {
     await worker.stop();
   }

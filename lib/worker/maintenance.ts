@@ -1,7 +1,8 @@
 /**
  * @module
  * A worker's maintenance, every heartbeat: the server record and lease extension, reaping
- * expired leases of dead servers, sweeping batches a crash left open, and pruning.
+ * expired leases of dead servers, sweeping batches a crash left open, and dropping old time
+ * buckets; and, every `pruneIntervalMs`, the retention pass (the {@link Pruner}).
  */
 
 import type { Storage } from "../../storage/storage.ts";
@@ -12,6 +13,7 @@ import { systemClock } from "../clock.ts";
 import { safeHostname } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
 import type { OutcomeWriter } from "./outcome_writer.ts";
+import { Pruner } from "./prune.ts";
 import { lose, type Runner } from "./run.ts";
 
 /** How often batches are swept: recovery only (members settle their batch as they finish). */
@@ -51,6 +53,7 @@ export class Maintenance {
   #runner: Runner;
   #onPaused: (paused: string[]) => void;
   #timer?: ReturnType<typeof setInterval>;
+  #pruner: Pruner;
   #startedAt = 0;
   #lastSweep = -Infinity;
   /** Jobs a stale Processing index listed, already reported. */
@@ -69,6 +72,7 @@ export class Maintenance {
     this.#writer = parts.writer;
     this.#runner = parts.runner;
     this.#onPaused = parts.onPaused;
+    this.#pruner = new Pruner(ctx, storage);
   }
 
   /** Registers the server (the first beat), then maintains every heartbeat. */
@@ -77,11 +81,18 @@ export class Maintenance {
     this.#startedAt = systemClock.now();
     await this.#beat();
     this.#timer = setInterval(() => this.#maintain(), this.#ctx.config.heartbeatMs);
+    await this.#pruner.start();
   }
 
-  /** Stops the heartbeats. */
-  stop(): void {
+  /** Runs one pruning pass now (as every `pruneIntervalMs`), unless one is running. */
+  prune(): Promise<void> {
+    return this.#pruner.prune();
+  }
+
+  /** Stops the heartbeats and the pruner (waiting for a pass in progress). */
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#pruner.stop();
   }
 
   /** Heartbeat, lease extension, reaping and pruning; runs every heartbeat. */

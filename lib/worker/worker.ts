@@ -98,6 +98,14 @@ export class Worker {
     return this.#parts?.runner.size ?? 0;
   }
 
+  /**
+   * Runs one pruning pass now with the policy in force (what maintenance does every
+   * `pruneIntervalMs`); problems are logged, not thrown. For short-lived workers (a cron drain).
+   */
+  async prune(): Promise<void> {
+    await this.#parts?.maintenance.prune();
+  }
+
   /** Opens storage if needed, registers the server, and starts claiming. */
   async start(): Promise<void> {
     const ctx = this.#ctx;
@@ -209,7 +217,7 @@ export class Worker {
     }
     await runner.settled();
     await writer.flush();
-    maintenance.stop();
+    await maintenance.stop();
     await recurring?.stop();
     try {
       await storage.removeServer(this.id);

@@ -1,0 +1,86 @@
+/**
+ * @module
+ * Retention: policies, the pure pruning decision, the pass, the stored policy in force, and
+ * the client's `retention()` / `prune()` calls (whose bodies live here, thin methods on TaskFlow).
+ */
+
+import type { Storage } from "../../storage/storage.ts";
+import { InvalidOptionError } from "../../storage/errors.ts";
+import { checkFunctions, readOptions } from "../options.ts";
+import { prunePass, type PruneReport } from "./pass.ts";
+import { DEFAULT_RETENTION, type RetentionPolicy } from "./policy.ts";
+import { readStoredRetention } from "./store.ts";
+
+export * from "./policy.ts";
+export * from "./decide.ts";
+export * from "./pass.ts";
+export * from "./store.ts";
+
+/**
+ * Options of `TaskFlow.prune`.
+ *
+ * @example
+ * ```ts
+ * import type { PruneOptions } from "../mod.ts";
+ * const options: PruneOptions = { dryRun: true, limit: 1_000 };
+ * console.log(options);
+ * ```
+ */
+export interface PruneOptions {
+  /** Decide and report only: nothing is archived or removed. */
+  dryRun?: boolean;
+  /** Most jobs removed (default 100,000; 1 to 10,000,000). */
+  limit?: number;
+  /** The time expiry is judged at (default: the client's clock). */
+  now?: number;
+  /**
+   * Receives each slice before it is removed (required when the policy in force archives,
+   * so that a manual prune never drops what the workers would have archived).
+   */
+  archive?: RetentionPolicy["archive"];
+}
+
+/** Most jobs one `prune()` removes unless told otherwise. */
+const PRUNE_LIMIT = 100_000;
+
+/** `TaskFlow.prune`: one full pass now with the policy in force (stored, else the default). */
+export async function pruneNow(
+  storage: Storage,
+  input: unknown,
+  clock: () => number,
+): Promise<PruneReport> {
+  const options = readOptions(input, {
+    call: "prune",
+    allowed: ["dryRun", "limit", "now", "archive"],
+  }) as PruneOptions;
+  checkFunctions(options, ["archive"], { where: "options", optional: true });
+  const { dryRun = false, limit = PRUNE_LIMIT } = options;
+  if (typeof dryRun !== "boolean") {
+    throw new InvalidOptionError("options.dryRun", dryRun, "must be true or false");
+  }
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= 10_000_000)) {
+    throw new InvalidOptionError("options.limit", limit, "must be an integer from 1 to 10000000");
+  }
+  const now = options.now ?? clock();
+  if (typeof now !== "number" || !Number.isFinite(now) || now < 0) {
+    throw new InvalidOptionError("options.now", now, "must be ms since epoch");
+  }
+  const stored = await readStoredRetention(storage);
+  if (stored?.archive && !options.archive && !dryRun) {
+    throw new InvalidOptionError(
+      "options.archive",
+      undefined,
+      `the retention policy in force (stored by ${stored.by}) archives jobs before removing ` +
+        "them: pass an archive function (the CLI: --archive <dir>), or use dryRun",
+    );
+  }
+  const policy = stored ?? DEFAULT_RETENTION;
+  return await prunePass(storage, {
+    policy: { succeeded: policy.succeeded, failed: policy.failed, deleted: policy.deleted },
+    archive: options.archive,
+    now,
+    dryRun,
+    limit,
+    pages: Infinity,
+  });
+}

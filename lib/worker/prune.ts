@@ -1,0 +1,102 @@
+/**
+ * @module
+ * The worker's pruner, run by maintenance: stores this worker's retention policy as the one in
+ * force at start, then every `pruneIntervalMs` runs a bounded pass with the policy stored. No
+ * leader: every worker prunes, and `remove` is compare-and-set, so racing pruners are harmless.
+ */
+
+import type { Storage } from "../../storage/storage.ts";
+import { prunePass, type ScanCursors } from "../retention/pass.ts";
+import { policyText, publishRetention, readStoredRetention } from "../retention/store.ts";
+import { message, type WorkerContext } from "./context.ts";
+
+/** Remove calls per state and scan in one pass (each of at most `limits.maxRemovals` jobs). */
+const PAGES_PER_PASS = 10;
+/** Pages the sweep for jobs' own, shorter keeps reads per state and pass. */
+const SWEEP_PAGES = 1;
+/** Most jobs one pass removes. */
+const REMOVALS_PER_PASS = 5_000;
+
+/** Prunes finished jobs on a timer. */
+export class Pruner {
+  #ctx: WorkerContext;
+  #storage: Storage;
+  #timer?: ReturnType<typeof setInterval>;
+  #running?: Promise<void>;
+  #cursors: ScanCursors = new Map();
+  /** The last problem reported, so that a lasting one is logged once, not every pass. */
+  #problem?: string;
+
+  /** A pruner for the worker sharing `ctx`, on `storage`. */
+  constructor(ctx: WorkerContext, storage: Storage) {
+    this.#ctx = ctx;
+    this.#storage = storage;
+  }
+
+  /** Stores this worker's policy as the one in force, then prunes every interval. */
+  async start(): Promise<void> {
+    const { config } = this.#ctx;
+    const archive = config.archive !== undefined;
+    const { replaced } = await publishRetention(this.#storage, config.retention, {
+      archive,
+      by: config.id,
+      now: config.now(),
+    });
+    if (replaced) {
+      config.log(
+        "warn",
+        `${config.id}: replaced the retention policy in force (${policyText(replaced)}, stored ` +
+          `by ${replaced.by}) with this worker's (${policyText({ ...config.retention, archive })})`,
+      );
+    }
+    this.#timer = setInterval(() => void this.prune(), config.pruneIntervalMs);
+  }
+
+  /** Stops the timer and waits for a pass in progress. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+
+  /** Runs one pass unless one is running; problems are logged (once while they last). */
+  prune(): Promise<void> {
+    this.#running ??= this.#pass().finally(() => this.#running = undefined);
+    return this.#running;
+  }
+
+  async #pass(): Promise<void> {
+    const { config } = this.#ctx;
+    if (!this.#ctx.running) return;
+    try {
+      const stored = await readStoredRetention(this.#storage);
+      if (stored?.archive && !config.archive) {
+        // Pruning without the archive would drop logs another worker would have kept.
+        return this.#report(
+          `not pruning: the policy in force (stored by ${stored.by}) archives jobs before ` +
+            "removing them, and this worker has no archive",
+        );
+      }
+      const policy = stored ?? config.retention;
+      await prunePass(this.#storage, {
+        policy: { succeeded: policy.succeeded, failed: policy.failed, deleted: policy.deleted },
+        archive: config.archive,
+        now: config.now(),
+        limit: REMOVALS_PER_PASS,
+        pages: PAGES_PER_PASS,
+        sweepPages: SWEEP_PAGES,
+        cursors: this.#cursors,
+      });
+      this.#problem = undefined;
+    } catch (error) {
+      this.#report(
+        `pruning failed, retried next pass (nothing of the slice was removed): ${message(error)}`,
+      );
+    }
+  }
+
+  #report(problem: string): void {
+    if (problem === this.#problem) return;
+    this.#problem = problem;
+    this.#ctx.config.log("warn", `${this.#ctx.config.id}: ${problem}`);
+  }
+}
