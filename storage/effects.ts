@@ -6,6 +6,7 @@
  */
 
 import { CorruptRecordError, InvalidOptionError } from "./errors.ts";
+import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { State } from "../lib/states.ts";
 import type {
@@ -223,6 +224,21 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     );
   }
   return effects;
+}
+
+/**
+ * What a job's whole log added to the all-time history (totals, durations, time buckets, its
+ * batch's counts): `remove` keeps it as the pruned base that `rebuild` starts from, since a
+ * removed job leaves no log to count it from. Its gauges and index entries are not history.
+ */
+export function historyOf(record: JobRecord, events: readonly JobEvent[]): Effects {
+  const effects = effectsOf(null, { id: record.id, expect: 0, events: [...events], record });
+  return { ...effects, addState: undefined, addName: undefined, gauges: NONE, retrying: 0 };
+}
+
+/** The hits of `buckets` still within their resolution's keep at `now` (older ones are dropped). */
+export function keptBuckets(buckets: readonly BucketHit[], now: number): BucketHit[] {
+  return buckets.filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs);
 }
 
 function bucketHit(resolution: Resolution, at: number, kind: BucketHit["kind"]): BucketHit {

@@ -15,6 +15,8 @@ import { allIds, assertConsistent, claimCommit, type TestClock } from "./helpers
 
 /** What the cases need of a backend (see `ContractBackend` in storage_contract.ts). */
 export interface RemovalBackend {
+  /** Damages stored projections (totals among them) behind the storage's back. */
+  corrupt?(storage: TaskFlow["storage"], ids: string[]): Promise<void>;
   /** Every key (and hash field, set member) the backend holds, as text; values left out. */
   footprint?(): Promise<string[]>;
 }
@@ -64,6 +66,50 @@ async function everywhere(tf: TaskFlow, queues: string[]): Promise<Set<string>> 
   const due = await tf.storage.due({ state: "Scheduled", before: never, limit: 1_000 });
   for (const job of due) ids.add(job.id);
   return ids;
+}
+
+/** Moves job `id` on by one commit of `events` (each stamped at the clock's time). */
+async function step(
+  tf: TaskFlow,
+  clock: TestClock,
+  id: string,
+  events: Array<{ state: "Enqueued" | "Succeeded" | "Failed" | "Scheduled"; data?: object }>,
+): Promise<void> {
+  const record = (await tf.get(id))!;
+  const commit = appendCommit(
+    record,
+    events.map(({ state, data }) => ({ type: "state" as const, at: clock.t, state, data })),
+  );
+  assert.deepEqual(await tf.storage.append([{ commits: [commit] }]), [{ ok: true }]);
+}
+
+/** Claims job `id`, then `ms` later ends the attempt in `end` (a retry: Scheduled). */
+async function attempt(
+  tf: TaskFlow,
+  clock: TestClock,
+  id: string,
+  end: "Succeeded" | "Failed" | "Scheduled",
+  ms: number,
+): Promise<void> {
+  const claim = claimCommit((await tf.get(id))!, clock.t);
+  assert.deepEqual(await tf.storage.append([{ commits: [claim] }]), [{ ok: true }]);
+  clock.advance(ms);
+  const data = end === "Scheduled"
+    ? { durationMs: ms, retryOf: claim.record.attempt, runAt: clock.t }
+    : { durationMs: ms };
+  await step(tf, clock, id, [{ state: end, data }]);
+}
+
+/** What the history charts show: totals, durations, minute and hour buckets, batch counts. */
+async function history(tf: TaskFlow, clock: TestClock, batch: string) {
+  const { totals, durations } = await tf.counts();
+  return {
+    totals,
+    durations,
+    minutes: await tf.storage.timeline("minute", clock.t - 3_600_000, clock.t),
+    hours: await tf.storage.timeline("hour", clock.t - 86_400_000, clock.t),
+    batch: await tf.storage.batchCounts(batch),
+  };
 }
 
 /** Registers the cases with the contract suite's `test`. */
@@ -120,6 +166,74 @@ export function removalCases(test: Case): void {
     assert.deepEqual(rebuilt.states, after.states);
     assert.equal(await tf.get(gone[0].id), null);
   });
+
+  test(
+    "rebuild after remove keeps the pruned jobs' totals, durations, buckets and batch counts",
+    async (tf, clock, backend) => {
+      const minute = () => clock.advance(61_000);
+      // Retried once, then Succeeded.
+      const retried = await tf.enqueue("mail.send", {}, { queue: "mail" });
+      await attempt(tf, clock, retried, "Scheduled", 40);
+      minute();
+      await step(tf, clock, retried, [{ state: "Enqueued" }]);
+      await attempt(tf, clock, retried, "Succeeded", 700);
+      // Failed, requeued by hand, Failed again.
+      minute();
+      const failed = await tf.enqueue("report.build", {}, { queue: "other" });
+      await attempt(tf, clock, failed, "Failed", 3_000);
+      minute();
+      await step(tf, clock, failed, [{ state: "Enqueued" }]);
+      await attempt(tf, clock, failed, "Failed", 12);
+      // Deleted while waiting.
+      const deleted = await tf.enqueue("mail.send", {}, { queue: "mail" });
+      await tf.delete(deleted);
+      // A finished batch: one member Succeeded, one Failed.
+      minute();
+      const batch = await tf.batch([
+        { job: "img.resize", args: { n: 1 } },
+        { job: "img.resize", args: { n: 2 } },
+      ]);
+      await attempt(tf, clock, batch.jobIds[0], "Succeeded", 5);
+      await attempt(tf, clock, batch.jobIds[1], "Failed", 60_500);
+      // Kept: a Succeeded job and a waiting one.
+      minute();
+      const kept = await tf.enqueue("mail.send", {}, { queue: "mail" });
+      await attempt(tf, clock, kept, "Succeeded", 250);
+      const waiting = await tf.enqueue("mail.send", {}, { queue: "mail" });
+
+      const before = await history(tf, clock, batch.id);
+      assert.deepEqual(before.totals, {
+        created: 7,
+        succeeded: 3,
+        failed: 3,
+        deleted: 1,
+        pruned: 0,
+      });
+      assert.equal(before.durations.counts.reduce((a, b) => a + b), 7);
+      const gone = [retried, failed, deleted, ...batch.jobIds];
+      const removals = await Promise.all(
+        gone.map(async (id) => ({ id, version: (await tf.get(id))!.version })),
+      );
+      assert.deepEqual((await tf.storage.remove(removals)).removed, gone);
+      const after = { ...before, totals: { ...before.totals, pruned: 5 } };
+      assert.deepEqual(await history(tf, clock, batch.id), after);
+
+      await rebuild(tf.storage);
+      assert.deepEqual(await history(tf, clock, batch.id), after, "rebuild keeps the history");
+      await assertConsistent(tf.storage);
+      assert.deepEqual((await doctor(tf.storage)).findings, []);
+
+      // Damaged totals are still repaired: to what the pruned jobs left plus what the logs say.
+      if (backend.corrupt) {
+        await backend.corrupt(tf.storage, [kept, waiting]);
+        assert.notDeepEqual((await tf.counts()).totals, after.totals);
+        await rebuild(tf.storage);
+        assert.deepEqual(await history(tf, clock, batch.id), after, "a second rebuild repairs");
+        await assertConsistent(tf.storage);
+        assert.deepEqual((await doctor(tf.storage)).findings, []);
+      }
+    },
+  );
 
   test(
     "remove refuses a moved, unfinished or missing job without error and still removes the rest",

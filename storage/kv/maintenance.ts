@@ -6,7 +6,7 @@
 
 import type { JobEvent } from "../../lib/events.ts";
 import type { Lease } from "../../lib/projection.ts";
-import { effectsOf } from "../effects.ts";
+import { effectsOf, keptBuckets } from "../effects.ts";
 import { type Derive, type RebuildResult, type Resolution, RESOLUTIONS } from "../storage.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
 import { type KvWriter, MAX_BYTES } from "./writer.ts";
@@ -45,6 +45,7 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   // Counters are summed in memory and written once each: a rebuild is one writer, offline.
   const sums = new Sums();
   if (pruned > 0n) sums.add(key("total", "pruned"), Number(pruned));
+  await addPrunedBase(db, sums);
   const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
   let jobs = 0;
   const skipped: string[] = [];
@@ -58,11 +59,7 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
     const writes: Array<(a: Deno.AtomicOperation) => void> = [];
     writes.push((a) => a.set(key("job", id), record));
     const effects = effectsOf(null, { id, expect: 0, events, record });
-    const now = Date.now();
-    count(sums, key, {
-      ...effects,
-      buckets: effects.buckets.filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs),
-    });
+    count(sums, key, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
     writes.push((a) => moveIndexes(a, key, effects));
     if (lease) {
       const kept = leases.get(id);
@@ -91,6 +88,24 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   return { jobs, skipped };
 }
 
+/**
+ * Adds the pruned base (the history of removed jobs, `pruned/<counter key>`) to `sums`: removed
+ * jobs left no log to count them from. Buckets past their keep are left out.
+ */
+async function addPrunedBase(db: KvDb, sums: Sums): Promise<void> {
+  const { kv, key } = db;
+  const base = key("pruned");
+  const now = Date.now();
+  for await (const entry of kv.list<Deno.KvU64>({ prefix: base })) {
+    const parts = entry.key.slice(base.length);
+    if (parts[0] === "bucket") {
+      const resolution = parts[1] as Resolution;
+      if ((parts[2] as number) < now - RESOLUTIONS[resolution].keepMs) continue;
+    }
+    sums.add(key(...parts), Number(entry.value.value));
+  }
+}
+
 async function deletePrefix(db: KvDb, prefix: Key): Promise<void> {
   const { kv } = db;
   const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
@@ -104,12 +119,15 @@ async function deletePrefix(db: KvDb, prefix: Key): Promise<void> {
 export async function prune(db: KvDb, now: number): Promise<void> {
   const { kv, key } = db;
   const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
-  for (const resolution of Object.keys(RESOLUTIONS) as Resolution[]) {
-    const entries = kv.list({
-      start: key("bucket", resolution),
-      end: key("bucket", resolution, now - RESOLUTIONS[resolution].keepMs),
-    });
-    for await (const entry of entries) await sink.add([(a) => a.delete(entry.key)]);
+  // The pruned base's buckets (`pruned/bucket/...`) expire with the buckets themselves.
+  for (const room of [[], ["pruned"]]) {
+    for (const resolution of Object.keys(RESOLUTIONS) as Resolution[]) {
+      const entries = kv.list({
+        start: key(...room, "bucket", resolution),
+        end: key(...room, "bucket", resolution, now - RESOLUTIONS[resolution].keepMs),
+      });
+      for await (const entry of entries) await sink.add([(a) => a.delete(entry.key)]);
+    }
   }
   await sink.flush();
 }

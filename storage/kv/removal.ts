@@ -5,12 +5,13 @@
  * checked against the record's versionstamp.
  */
 
+import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
-import { dueEntry, readyEntry, removable } from "../effects.ts";
+import { dueEntry, historyOf, keptBuckets, readyEntry, removable } from "../effects.ts";
 import { StorageUnavailableError } from "../errors.ts";
 import type { Removal, RemoveResult } from "../storage.ts";
 import type { KvDb } from "./maintenance.ts";
-import { Sums, u64 } from "./projections.ts";
+import { count, type Key, Sums, u64 } from "./projections.ts";
 import { MAX_CHECKS } from "./writer.ts";
 
 /**
@@ -24,6 +25,11 @@ const LOG_IN_ATOMIC = MAX_MUTATIONS - 10;
 export const MAX_REMOVALS = MAX_CHECKS;
 
 type Entry = Deno.KvEntry<JobRecord>;
+/** A job to remove: its record entry, and its history's share of the pruned base. */
+interface Doomed {
+  entry: Entry;
+  history: Array<{ key: Key; delta: number }>;
+}
 
 /** Removes finished jobs (the storage contract's `remove`). */
 export async function remove(db: KvDb, removals: readonly Removal[]): Promise<RemoveResult> {
@@ -38,10 +44,12 @@ export async function remove(db: KvDb, removals: readonly Removal[]): Promise<Re
       MAX_REMOVALS,
     );
     refused.push(...checked.refused);
-    const jobs = checked.records.map((record) => entries.get(record.id) as Entry);
+    const jobs = await Promise.all(
+      checked.records.map((record) => doomed(db, entries.get(record.id) as Entry)),
+    );
     // A job whose log alone fills an atomic sheds its newest events first, each step checked
     // against the record (which does not change): an interrupted removal is finished by the next.
-    for (const entry of jobs) await trimLog(db, entry);
+    for (const { entry } of jobs) await trimLog(db, entry);
     const outcome = await commitAll(db, jobs);
     removed.push(...outcome.removed);
     // A check failed: those jobs moved (or went) meanwhile; they are judged again, from a read.
@@ -53,29 +61,48 @@ export async function remove(db: KvDb, removals: readonly Removal[]): Promise<Re
   return { removed, refused };
 }
 
+/**
+ * A job to remove with its history (read before the atomic: the atomic's check of the record's
+ * versionstamp proves the log is still this one, since a log only grows with its record).
+ * Time buckets past their keep are left out, as they would have expired.
+ */
+async function doomed(db: KvDb, entry: Entry): Promise<Doomed> {
+  const { kv, key } = db;
+  const log = await Array.fromAsync(kv.list<JobEvent>({ prefix: key("ev", entry.value.id) }));
+  const effects = historyOf(entry.value, log.map((e) => e.value));
+  const sums = new Sums();
+  const pruned = (...parts: Deno.KvKeyPart[]) => key("pruned", ...parts);
+  count(sums, pruned, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
+  return { entry, history: [...sums.values()] };
+}
+
 /** Commits the removals of `jobs`, as few atomics as fit; returns those that went, and the rest. */
 async function commitAll(
   db: KvDb,
-  jobs: Entry[],
+  jobs: Doomed[],
 ): Promise<{ removed: string[]; retry: string[] }> {
   const removed: string[] = [], retry: string[] = [];
-  // Mutations: each job's own, one per gauge (queue and state) moved, and the pruned total.
-  let batch: Entry[] = [], mutations = 1, gauges = new Set<string>();
+  // Mutations: each job's own, one per counter (gauge, pruned base) moved, and the pruned total.
+  let batch: Doomed[] = [], mutations = 1, counters = new Set<string>();
   const flush = async () => {
     if (!batch.length) return;
     const ok = (await db.writer.commit(removalAtomic(db, batch))).ok;
-    (ok ? removed : retry).push(...batch.map((entry) => entry.value.id));
+    (ok ? removed : retry).push(...batch.map((job) => job.entry.value.id));
     batch = [];
     mutations = 1;
-    gauges = new Set();
+    counters = new Set();
   };
-  for (const entry of jobs) {
-    const gauge = `${entry.value.queue}\n${entry.value.state}`;
-    const size = () => mutationsOf(entry.value) + (gauges.has(gauge) ? 0 : 1);
+  for (const job of jobs) {
+    const record = job.entry.value;
+    const names = [
+      `${record.queue}\n${record.state}`,
+      ...job.history.map(({ key }) => JSON.stringify(key)),
+    ];
+    const size = () => mutationsOf(record) + names.filter((n) => !counters.has(n)).length;
     if (mutations + size() > MAX_MUTATIONS) await flush();
     mutations += size();
-    batch.push(entry);
-    gauges.add(gauge);
+    batch.push(job);
+    for (const name of names) counters.add(name);
   }
   await flush();
   return { removed, retry };
@@ -86,12 +113,16 @@ function mutationsOf(record: JobRecord): number {
   return 6 + Math.min(record.version, LOG_IN_ATOMIC);
 }
 
-/** The atomic removing `jobs`: every key of each, checked against its record's versionstamp. */
-function removalAtomic(db: KvDb, jobs: Entry[]): Deno.AtomicOperation {
+/**
+ * The atomic removing `jobs`: every key of each, checked against its record's versionstamp;
+ * their history goes into the pruned base.
+ */
+function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
   const { kv, key } = db;
   const atomic = kv.atomic();
   const sums = new Sums();
-  for (const entry of jobs) {
+  for (const { entry, history } of jobs) {
+    for (const { key, delta } of history) sums.add(key, delta);
     const record = entry.value;
     const id = record.id;
     atomic.check(entry).delete(entry.key);

@@ -60,16 +60,21 @@ export class MemoryIndexes {
       gauge[state] += delta;
       this.gauges.set(queue, gauge);
     }
-    for (const total of effects.totals) this.totals[total]++;
     this.retrying += effects.retrying;
+    if (effects.addName) {
+      const { name, createdAt, id } = effects.addName;
+      this.names.add([name, -createdAt, id]);
+    }
+    this.history(effects);
+  }
+
+  /** Applies the history part of `effects`: totals, batch counts, durations, time buckets. */
+  history(effects: Effects): void {
+    for (const total of effects.totals) this.totals[total]++;
     if (effects.batch) {
       const counts = this.batchCounts.get(effects.batch.id) ?? zeroBatchCounts();
       for (const { kind, delta } of effects.batch.deltas) counts[kind] += delta;
       this.batchCounts.set(effects.batch.id, counts);
-    }
-    if (effects.addName) {
-      const { name, createdAt, id } = effects.addName;
-      this.names.add([name, -createdAt, id]);
     }
     for (const { bucket, ms } of effects.durations) {
       this.durations.counts[bucket]++;
@@ -86,7 +91,8 @@ export class MemoryIndexes {
 
   /**
    * Takes a finished job out of every index, lease and gauge (its removal for good); the
-   * all-time totals other than `pruned`, durations, buckets and batch counts stay.
+   * all-time totals other than `pruned`, durations, buckets and batch counts stay (the
+   * storage keeps the job's share of them in its pruned base, for rebuild).
    */
   remove(record: JobRecord): void {
     this.stateSet(record.state).delete(stateKey(stateEntry(record)));
@@ -99,6 +105,18 @@ export class MemoryIndexes {
     gauge[record.state]--;
     this.gauges.set(record.queue, gauge);
     this.totals.pruned++;
+  }
+
+  /** Indexes holding (copies of) the history of `base` only: where a rebuild starts from. */
+  static from(base: MemoryIndexes): MemoryIndexes {
+    const ix = new MemoryIndexes();
+    ix.totals = { ...base.totals };
+    ix.durations = { counts: [...base.durations.counts], sumMs: base.durations.sumMs };
+    for (const [resolution, buckets] of base.buckets) {
+      ix.buckets.set(resolution, new Map([...buckets].map(([at, b]) => [at, { ...b }])));
+    }
+    for (const [id, counts] of base.batchCounts) ix.batchCounts.set(id, { ...counts });
+    return ix;
   }
 
   /** The counters as `counts()` returns them (copies). */

@@ -9,7 +9,14 @@ import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
-import { bucketStart, checkChange, effectsOf, removable, zeroBatchCounts } from "../effects.ts";
+import {
+  bucketStart,
+  checkChange,
+  effectsOf,
+  historyOf,
+  removable,
+  zeroBatchCounts,
+} from "../effects.ts";
 import { byId, canDelete, canPut } from "../record_store.ts";
 import { closedStorage } from "../unavailable.ts";
 import {
@@ -67,6 +74,8 @@ export class MemoryStorage implements Storage {
   #jobs = new Map<string, JobRecord>();
   #events = new Map<string, JobEvent[]>();
   #ix = new MemoryIndexes();
+  /** The pruned base: what removed jobs' logs added to the history (see `historyOf`). */
+  #pruned = new MemoryIndexes();
   #servers = new Map<string, { info: ServerInfo; expiresAt: number }>();
   #paused = new Set<string>();
   #listeners = new Set<() => void>();
@@ -204,6 +213,7 @@ export class MemoryStorage implements Storage {
       return Promise.reject(error);
     }
     for (const record of checked.records) {
+      this.#pruned.history(historyOf(record, this.#events.get(record.id) ?? []));
       this.#ix.remove(record);
       this.#jobs.delete(record.id);
       this.#events.delete(record.id);
@@ -364,10 +374,11 @@ export class MemoryStorage implements Storage {
   rebuild(derive: Derive): Promise<RebuildResult> {
     this.#open();
     const leases = this.#ix.leases;
-    // Removed jobs left no log to count them from: their count is kept as it was.
+    // Removed jobs left no log to count them from: the history starts from their pruned base,
+    // and their count is kept as it was.
     const pruned = this.#ix.totals.pruned;
     this.#jobs.clear();
-    this.#ix = new MemoryIndexes();
+    this.#ix = MemoryIndexes.from(this.#pruned);
     this.#ix.totals.pruned = pruned;
     const skipped: string[] = [];
     for (const [id, events] of this.#events) {
@@ -388,9 +399,11 @@ export class MemoryStorage implements Storage {
   }
 
   prune(now: number): Promise<void> {
-    for (const [resolution, buckets] of this.#ix.buckets) {
-      for (const at of buckets.keys()) {
-        if (at < now - RESOLUTIONS[resolution].keepMs) buckets.delete(at);
+    for (const ix of [this.#ix, this.#pruned]) {
+      for (const [resolution, buckets] of ix.buckets) {
+        for (const at of buckets.keys()) {
+          if (at < now - RESOLUTIONS[resolution].keepMs) buckets.delete(at);
+        }
       }
     }
     return Promise.resolve();

@@ -16,6 +16,7 @@
  * | `lease` / `leases` | hash / zset | Processing job id → holding server / lease expiry |
  * | `gauges` / `totals` | hash | `queue\|state` → jobs / all-time totals (`pruned`: jobs removed) |
  * | `bucket:<resolution>:<at>` | hash | succeeded/failed in that time bucket (expires) |
+ * | `pruned:totals`, `pruned:bucket:<resolution>:<at>` (expires), `pruned:batchcount:<id>` | hash | the pruned base: what removed jobs' logs added to `totals` (durations too), buckets and batch counts; rebuild starts from it |
  * | `servers` / `serverexp` | hash / zset | server id → info JSON / record expiry |
  * | `recurring` | hash | recurring id → record JSON |
  * | `settings` | hash | setting id → record JSON (the retention policy in force) |
@@ -140,6 +141,9 @@ export function keysOf(prefix: string) {
     paused: `${p}paused`,
     batches: `${p}batches`,
     batchCount: (id: string) => `${p}batchcount:${id}`,
+    prunedTotals: `${p}pruned:totals`,
+    prunedBucket: (resolution: string, at: number) => `${p}pruned:bucket:${resolution}:${at}`,
+    prunedBatchCount: (id: string) => `${p}pruned:batchcount:${id}`,
   };
 }
 

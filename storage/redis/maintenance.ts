@@ -84,7 +84,36 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
     await append(db, changes, { replay: true });
   }
   if (pruned > 0) await command(db, "HINCRBY", k.totals, "pruned", pruned);
+  await addPrunedBase(db);
   return { jobs: ids.length - skipped.length, skipped };
+}
+
+/**
+ * Adds the pruned base (what removed jobs' logs added; see `keys.ts`) to the rebuilt totals,
+ * buckets and batch counts: removed jobs left no log to count them from. A base bucket past
+ * its keep has expired with the buckets.
+ */
+async function addPrunedBase(db: RedisDb): Promise<void> {
+  const k = db.keys;
+  const base = `${k.prefix}pruned:`;
+  const add = async (from: string, to: string, expiry?: number) => {
+    const found = fields(await command(db, "HGETALL", from));
+    for (const [field, n] of Object.entries(found)) {
+      await command(db, "HINCRBY", to, field, n);
+    }
+    if (expiry !== undefined && Object.keys(found).length) {
+      await command(db, "PEXPIREAT", to, expiry);
+    }
+  };
+  await add(k.prunedTotals, k.totals);
+  for (const key of await scan(db, `${globEscape(base)}bucket:*`)) {
+    const [resolution, at] = key.slice(base.length + 7).split(":");
+    const keep = RESOLUTIONS[resolution as Resolution]?.keepMs;
+    if (keep !== undefined) await add(key, k.bucket(resolution, Number(at)), Number(at) + keep);
+  }
+  for (const key of await scan(db, `${globEscape(base)}batchcount:*`)) {
+    await add(key, k.batchCount(key.slice(base.length + 11)));
+  }
 }
 
 /** The leases held now, by job id. */

@@ -4,13 +4,20 @@
  * remove script per `remove`).
  */
 
+import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
-import { removable } from "../effects.ts";
-import type { FinishedQuery, Page, Removal, RemoveResult } from "../storage.ts";
+import { historyOf, keptBuckets, removable } from "../effects.ts";
+import {
+  type FinishedQuery,
+  type Page,
+  type Removal,
+  type RemoveResult,
+  RESOLUTIONS,
+} from "../storage.ts";
 import { nameMember } from "./append_call.ts";
 import { command, type RedisDb, script } from "./context.ts";
-import { placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
+import { type Keys, placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
 import { page } from "./reads.ts";
 import { parsedRecord } from "../stored_record.ts";
 
@@ -59,6 +66,12 @@ export async function remove(db: RedisDb, removals: readonly Removal[]): Promise
   const { records, refused } = removable(removals, read, MAX_REMOVALS);
   if (!records.length) return { removed: [], refused };
   const k = db.keys;
+  // The logs are read here, so that their history is counted by the same `effectsOf` as
+  // every append and rebuild (not a second version in Lua); the script's position check
+  // proves each log is still the one read (a log only grows with its position's version).
+  const logs = await Promise.all(
+    records.map((r) => command(db, "LRANGE", k.log(r.id), 0, -1) as Promise<string[]>),
+  );
   const args: (string | number)[] = [
     k.pos,
     k.jobs,
@@ -71,7 +84,8 @@ export async function remove(db: RedisDb, removals: readonly Removal[]): Promise
     k.prefix,
     records.length,
   ];
-  for (const record of records) {
+  const now = Date.now();
+  records.forEach((record, i) => {
     const place = placeOf(record);
     args.push(
       record.id,
@@ -83,9 +97,40 @@ export async function remove(db: RedisDb, removals: readonly Removal[]): Promise
       nameMember(record.name, record.createdAt, record.id),
       `${record.queue}|${record.state}`,
     );
-  }
+    const events = logs[i].map((json) => JSON.parse(json) as JobEvent);
+    const base = prunedBase(k, historyOf(record, events), now);
+    args.push(base.length / 4, ...base);
+  });
   const removed = await script(db, "remove", args) as string[];
   const gone = new Set(removed);
   for (const record of records) if (!gone.has(record.id)) refused.push(record.id);
   return { removed, refused };
+}
+
+/**
+ * A removed job's share of the pruned base, as the remove script's increments (hash key, field,
+ * increment, expiry): the fields its log added to `totals`, buckets and batch counts. Buckets
+ * past their keep are left out; the others expire with the buckets.
+ */
+function prunedBase(k: Keys, history: ReturnType<typeof historyOf>, now: number): string[] {
+  const adds = new Map<string, [string, string, number, string]>();
+  const add = (key: string, field: string, increment: number, expiry = "") => {
+    const name = `${key}\n${field}`;
+    const op = adds.get(name);
+    if (op) op[2] += increment;
+    else adds.set(name, [key, field, increment, expiry]);
+  };
+  for (const total of history.totals) add(k.prunedTotals, total, 1);
+  for (const { bucket, ms } of history.durations) {
+    add(k.prunedTotals, `duration:${bucket}`, 1);
+    add(k.prunedTotals, "duration_ms", Math.max(0, Math.round(ms)));
+  }
+  for (const hit of keptBuckets(history.buckets, now)) {
+    const expiry = String(hit.at + RESOLUTIONS[hit.resolution].keepMs);
+    add(k.prunedBucket(hit.resolution, hit.at), hit.kind, 1, expiry);
+  }
+  for (const { kind, delta } of history.batch?.deltas ?? []) {
+    add(k.prunedBatchCount(history.batch!.id), kind, delta);
+  }
+  return [...adds.values()].flatMap(([key, field, n, expiry]) => [key, field, String(n), expiry]);
 }
