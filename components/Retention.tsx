@@ -50,7 +50,11 @@ export function pruneLine(
     parts.push(
       `last prune ${relative(last.at, now)} by ${last.by}: ` +
         (last.problem ?? `removed ${removedText(last)}`) +
-        (last.kept ? ` (${plural(last.kept, "expired job")} kept for their dependants)` : ""),
+        (last.kept
+          ? ` (${plural(last.kept, "expired job")} kept while others depend on ${
+            last.kept === 1 ? "it" : "them"
+          })`
+          : ""),
     );
     if (lastRemoval && lastRemoval.at !== last.at) {
       parts.push(

@@ -226,10 +226,20 @@ Deno.test({
         /Jobs here are kept forever by the retention policy\./,
       );
 
+      // A finished batch whose members were pruned says so instead of listing fewer rows.
+      const batch = await tf.batch([{ job, args: { i: 6 } }, { job, args: { i: 7 } }]);
+      await eventually(async () => assert.equal((await tf.batchStatus(batch.id))?.done, 2));
+      clock.t += 2 * HOUR;
+      await worker.prune();
+      assert.match(
+        words((await get(`/batch/${batch.id}`)).text),
+        /2 members of this page are no longer stored: finished members are pruned/,
+      );
+
       await worker.stop();
       assert.match(
         words((await get("/")).text),
-        /by w-ops: 3 succeeded; no worker is running, so nothing is pruned until one starts/,
+        /by w-ops: removed 2 succeeded \(1 expired job kept while others depend on it\); no worker is running, so nothing is pruned until one starts/,
       );
     } finally {
       await worker.stop();
