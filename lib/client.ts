@@ -413,9 +413,9 @@ export class TaskFlow {
     return await Promise.all(batches.slice(0, limit).map((b) => statusOf(this.storage, b)));
   }
 
-  /** The retention policy in force as stored by the last worker started (null before any). */
+  /** The retention policy in force (null before a worker stored one), with the last prune passes. */
   async retention(): Promise<retention.StoredRetention | null> {
-    return await retention.readStoredRetention(this.storage);
+    return await retention.retentionInForce(this.storage);
   }
 
   /** Prunes now: one full pass with the policy in force; `dryRun` only reports. */

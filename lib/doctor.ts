@@ -2,7 +2,10 @@
  * @module
  * The doctor: checks that every listed job's record is readable and equals the fold of its
  * events, that counters equal index sizes, and names Processing jobs whose server stopped
- * heartbeating. It reads only; `rebuild` repairs what the event logs can repair.
+ * heartbeating, and continuations left waiting for a parent that is gone. Jobs removed by the
+ * retention policy are no problem: the pruner never removes a parent while a continuation still
+ * waits for it, so a missing parent of a finished or released job is simply a pruned one. It
+ * reads only; `rebuild` repairs what the event logs can repair.
  */
 
 import type { Storage } from "../storage/storage.ts";
@@ -35,6 +38,7 @@ export async function doctor(
   const findings: Finding[] = [];
   const listed: Record<string, number> = {};
   const processing: JobRecord[] = [];
+  const awaiting: JobRecord[] = [];
   let jobs = 0;
   for (const state of STATES) {
     listed[state] = 0;
@@ -48,6 +52,7 @@ export async function doctor(
       page.jobs.forEach((job, i) => {
         if (problems[i]) findings.push({ id: job.id, problem: problems[i]! });
         else if (state === "Processing") processing.push(job);
+        else if (state === "Awaiting" && job.parentId !== undefined) awaiting.push(job);
       });
       cursor = page.cursor;
     } while (cursor);
@@ -63,11 +68,35 @@ export async function doctor(
       });
     }
   }
+  findings.push(...await strandedContinuations(storage, awaiting));
   const orphans = await findOrphans(storage, processing);
   if (orphans.length) {
     findings.push({ id: "orphans", problem: orphanProblem(orphans, (options.now ?? Date.now)()) });
   }
   return { jobs, findings };
+}
+
+/**
+ * Awaiting continuations whose parent is gone: nothing will ever release them. (A pruned parent
+ * never strands one: the pruner keeps a parent while a continuation waits.)
+ */
+async function strandedContinuations(storage: Storage, awaiting: JobRecord[]): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  for (let i = 0; i < awaiting.length; i += 500) {
+    const slice = awaiting.slice(i, i + 500);
+    const parents = await storage.getMany(slice.map((job) => job.parentId!));
+    slice.forEach((job, j) => {
+      if (parents[j]) return;
+      findings.push({
+        id: job.id,
+        problem: `waits in Awaiting for job ${job.parentId}, which does not exist: nothing will ` +
+          "release it (delete it, or requeue it to run it anyway)",
+      });
+    });
+  }
+  // Re-read: the parent may have released it (and been pruned) since it was listed.
+  const still = findings.length ? await storage.getMany(findings.map((f) => f.id)) : [];
+  return findings.filter((_, i) => still[i]?.state === "Awaiting");
 }
 
 /** Processing jobs whose server has no live record, with their leases. */

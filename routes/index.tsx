@@ -1,18 +1,23 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { Snapshot } from "../lib/dashboard/hub.ts";
-import type { TimelinePoint } from "../lib/mod.ts";
+import type { StoredRetention, TimelinePoint } from "../lib/mod.ts";
 import { BarChart } from "../components/Chart.tsx";
 import { plural } from "../components/format.ts";
 import LiveCounters from "../islands/LiveCounters.tsx";
 import RealtimeGraph from "../islands/RealtimeGraph.tsx";
 import ProcessingList from "../islands/ProcessingList.tsx";
+import { RetentionSummary } from "../components/Retention.tsx";
 
 interface Data {
   snapshot: Snapshot;
   hours: TimelinePoint[];
   days: TimelinePoint[];
   recurring: number;
+  /** The retention policy in force with the last pruning passes (null before a worker ran). */
+  retention: StoredRetention | null;
+  /** The client's clock when the page was read. */
+  now: number;
 }
 
 const HOUR = 3_600_000, DAY = 86_400_000;
@@ -21,10 +26,11 @@ export const handler: Handlers<Data, DashboardState> = {
   async GET(_req, ctx) {
     const { tf, hub } = ctx.state;
     const now = Date.now();
-    const [snapshot, hourly, recurring] = await Promise.all([
+    const [snapshot, hourly, recurring, retention] = await Promise.all([
       hub.snapshot(),
       tf.timeline("hour", { from: now - 7 * DAY + HOUR, to: now }),
       tf.recurring.list(),
+      tf.retention(),
     ]);
     const hours = hourly.slice(-24);
     const days: TimelinePoint[] = [];
@@ -36,7 +42,14 @@ export const handler: Handlers<Data, DashboardState> = {
       day.succeeded += point.succeeded;
       day.failed += point.failed;
     }
-    return ctx.render({ snapshot, hours, days, recurring: recurring.length });
+    return ctx.render({
+      snapshot,
+      hours,
+      days,
+      recurring: recurring.length,
+      retention,
+      now: tf.now(),
+    });
   },
 };
 
@@ -55,6 +68,11 @@ export default function Overview({ data }: PageProps<Data, DashboardState>) {
         </a>{" "}
         · <a href="/queues">{plural(Object.keys(data.snapshot.counts.queues).length, "queue")}</a>
       </p>
+      <RetentionSummary
+        retention={data.retention}
+        servers={data.snapshot.servers}
+        now={data.now}
+      />
       <RealtimeGraph initial={data.snapshot} />
       <section class="history">
         <h2>History</h2>

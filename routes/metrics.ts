@@ -9,7 +9,10 @@ const escape = (v: string) =>
 /** GET /metrics: Prometheus text exposition of counters (from the live hub's snapshot). */
 export const handler: Handlers<unknown, DashboardState> = {
   async GET(_req, ctx) {
-    const snapshot = await ctx.state.hub.snapshot();
+    const [snapshot, retention] = await Promise.all([
+      ctx.state.hub.snapshot(),
+      ctx.state.tf.retention(),
+    ]);
     const { counts, servers } = snapshot;
     const lines: string[] = [
       "# HELP taskflow_jobs Jobs currently in each state, per queue.",
@@ -25,7 +28,28 @@ export const handler: Handlers<unknown, DashboardState> = {
     );
     lines.push("# TYPE taskflow_jobs_total counter");
     for (const [kind, n] of Object.entries(counts.totals)) {
-      lines.push(`taskflow_jobs_total{event="${kind}"} ${n}`);
+      // Removal is no event of a job's life: it has its own counter below.
+      if (kind !== "pruned") lines.push(`taskflow_jobs_total{event="${kind}"} ${n}`);
+    }
+    lines.push(
+      "# HELP taskflow_jobs_pruned_total Finished jobs removed by the retention policy, all time.",
+      "# TYPE taskflow_jobs_pruned_total counter",
+      `taskflow_jobs_pruned_total ${counts.totals.pruned ?? 0}`,
+    );
+    const last = retention?.lastPass;
+    if (last) {
+      lines.push(
+        "# HELP taskflow_prune_last_pass_timestamp_seconds When the last pruning pass ended (any worker or tf.prune()).",
+        "# TYPE taskflow_prune_last_pass_timestamp_seconds gauge",
+        `taskflow_prune_last_pass_timestamp_seconds ${last.at / 1_000}`,
+        "# HELP taskflow_prune_last_pass_removed Jobs the last pruning pass removed, per final state.",
+        "# TYPE taskflow_prune_last_pass_removed gauge",
+        ...(["succeeded", "failed", "deleted"] as const).map((key) =>
+          `taskflow_prune_last_pass_removed{state="${key[0].toUpperCase()}${key.slice(1)}"} ${
+            last.removed[key]
+          }`
+        ),
+      );
     }
     lines.push(
       "# HELP taskflow_job_duration_seconds How long attempts ran (finished ones, all time).",

@@ -12,6 +12,7 @@ import { defineJob } from "../lib/job.ts";
 import { rebuild } from "../lib/rebuild.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import type { KvStorage } from "../storage/kv/mod.ts";
+import { appendCommit } from "../lib/changes.ts";
 import { claimCommit, eventually, TestClock } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -160,6 +161,58 @@ Deno.test({
     } finally {
       await tf.close();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "doctor: jobs pruned by retention are no problem; a continuation stranded by a gone parent is",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const tf = await TaskFlow.open("memory:");
+    const job = defineJob("doc.ok", () => "ok");
+    const worker = createWorker({ storage: tf.storage, jobs: [job], logger: () => {} });
+    try {
+      await worker.start();
+      // Continuations keep themselves forever, so their parents and members go and they stay.
+      const parent = await tf.enqueue(job, {});
+      const child = await tf.continueWith(parent, job, {}, { keep: false });
+      const batch = await tf.batch(
+        [{ job, args: { i: 1 } }, { job, args: { i: 2 } }],
+        { then: { job, args: {}, options: { keep: false } } },
+      );
+      await eventually(async () => {
+        for (const id of [child, batch.thenId!]) {
+          assert.equal((await tf.get(id))?.state, "Succeeded");
+        }
+      });
+      await worker.stop();
+      const pruned = await tf.prune({ now: Date.now() + 2 * 86_400_000 });
+      assert.deepEqual(pruned.ids.sort(), [parent, ...batch.jobIds].sort());
+      assert.equal((await tf.get(child))?.parentId, parent);
+      assert.deepEqual((await doctor(tf.storage)).findings, []);
+
+      // A parent gone while its continuation still waits (never the pruner's doing).
+      const idle = await tf.enqueue(job, {}, { queue: "idle" });
+      const stranded = await tf.continueWith(idle, job, {});
+      const record = (await tf.get(idle))!;
+      const [deleted] = await tf.storage.append([{
+        commits: [appendCommit(record, [{ type: "state", at: Date.now(), state: "Deleted" }])],
+      }]);
+      assert.ok(deleted.ok);
+      const gone = await tf.storage.remove([{ id: idle, version: record.version + 1 }]);
+      assert.deepEqual(gone.removed, [idle]);
+      const report = await doctor(tf.storage);
+      assert.deepEqual(report.findings.map((f) => f.id), [stranded]);
+      assert.match(
+        report.findings[0].problem,
+        new RegExp(`Awaiting for job ${idle}, which does not exist`),
+      );
+    } finally {
+      await worker.stop();
+      await tf.close();
     }
   },
 });

@@ -9,12 +9,26 @@ import { InvalidOptionError } from "../../storage/errors.ts";
 import { checkFunctions, readOptions } from "../options.ts";
 import { prunePass, type PruneReport } from "./pass.ts";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "./policy.ts";
-import { readStoredRetention } from "./store.ts";
+import { readStoredRetention, type StoredRetention } from "./store.ts";
+import { readPrunePasses, recordPrunePass } from "./passes.ts";
 
 export * from "./policy.ts";
 export * from "./decide.ts";
 export * from "./pass.ts";
 export * from "./store.ts";
+export * from "./passes.ts";
+
+/** `TaskFlow.retention`: the stored policy with the last pruning passes recorded. */
+export async function retentionInForce(storage: Storage): Promise<StoredRetention | null> {
+  const [stored, passes] = await Promise.all([
+    readStoredRetention(storage),
+    readPrunePasses(storage),
+  ]);
+  if (!stored || !passes) return stored;
+  return passes.lastRemoval
+    ? { ...stored, lastPass: passes.last, lastRemoval: passes.lastRemoval }
+    : { ...stored, lastPass: passes.last };
+}
 
 /**
  * Options of `TaskFlow.prune`.
@@ -75,7 +89,7 @@ export async function pruneNow(
     );
   }
   const policy = stored ?? DEFAULT_RETENTION;
-  return await prunePass(storage, {
+  const report = await prunePass(storage, {
     policy: { succeeded: policy.succeeded, failed: policy.failed, deleted: policy.deleted },
     archive: options.archive,
     now,
@@ -83,4 +97,9 @@ export async function pruneNow(
     limit,
     pages: Infinity,
   });
+  if (!dryRun) {
+    const { removed, kept } = report;
+    await recordPrunePass(storage, { at: clock(), by: "tf.prune()", removed, kept });
+  }
+  return report;
 }

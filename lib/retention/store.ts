@@ -45,6 +45,22 @@ export interface StoredRetention {
   updatedAt: number;
   /** The server id of the worker that stored it. */
   by: string;
+  /**
+   * The newest pruning pass recorded (by any worker, or `tf.prune()`), when there was one:
+   * when it ended, who ran it, jobs removed per state, expired jobs kept for their dependants,
+   * how often that worker prunes (`everyMs`; absent for a manual prune), and why it removed
+   * nothing on purpose or failed (`problem`).
+   */
+  lastPass?: {
+    at: number;
+    by: string;
+    removed: { succeeded: number; failed: number; deleted: number };
+    kept: number;
+    everyMs?: number;
+    problem?: string;
+  };
+  /** The newest pass that removed at least one job (same shape as `lastPass`). */
+  lastRemoval?: StoredRetention["lastPass"];
 }
 
 /** Reads the stored policy; null when none is stored or the stored one is not readable. */

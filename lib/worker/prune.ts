@@ -7,6 +7,7 @@
 
 import type { Storage } from "../../storage/storage.ts";
 import { prunePass, type ScanCursors } from "../retention/pass.ts";
+import { type PrunePass, recordPrunePass } from "../retention/passes.ts";
 import { policyText, publishRetention, readStoredRetention } from "../retention/store.ts";
 import { message, type WorkerContext } from "./context.ts";
 
@@ -77,7 +78,7 @@ export class Pruner {
         );
       }
       const policy = stored ?? config.retention;
-      await prunePass(this.#storage, {
+      const { removed, kept } = await prunePass(this.#storage, {
         policy: { succeeded: policy.succeeded, failed: policy.failed, deleted: policy.deleted },
         archive: config.archive,
         now: config.now(),
@@ -87,6 +88,7 @@ export class Pruner {
         cursors: this.#cursors,
       });
       this.#problem = undefined;
+      await this.#record({ removed, kept });
     } catch (error) {
       this.#report(
         `pruning failed, retried next pass (nothing of the slice was removed): ${message(error)}`,
@@ -94,9 +96,25 @@ export class Pruner {
     }
   }
 
-  #report(problem: string): void {
-    if (problem === this.#problem) return;
-    this.#problem = problem;
-    this.#ctx.config.log("warn", `${this.#ctx.config.id}: ${problem}`);
+  #report(problem: string): Promise<void> {
+    if (problem !== this.#problem) {
+      this.#problem = problem;
+      this.#ctx.config.log("warn", `${this.#ctx.config.id}: ${problem}`);
+    }
+    return this.#record({ problem });
+  }
+
+  /** Records this pass for the dashboard; a status, so a failure to write it is not retried. */
+  async #record(outcome: Partial<PrunePass>): Promise<void> {
+    const { config } = this.#ctx;
+    const pass: PrunePass = {
+      at: config.now(),
+      by: config.id,
+      removed: { succeeded: 0, failed: 0, deleted: 0 },
+      kept: 0,
+      everyMs: config.pruneIntervalMs,
+      ...outcome,
+    };
+    await recordPrunePass(this.#storage, pass).catch(() => {});
   }
 }

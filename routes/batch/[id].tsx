@@ -12,6 +12,8 @@ import { seeOther } from "../../components/problem.ts";
 interface Data {
   status: BatchStatus;
   members: JobRecord[];
+  /** Members of this page no longer stored (pruned once the batch finished). */
+  gone: number;
   page: number;
   limit: number;
   done?: string;
@@ -38,6 +40,7 @@ export const handler: Handlers<Data, DashboardState> = {
     return ctx.render({
       status,
       members,
+      gone: ids.length - members.length,
       page,
       limit,
       done: ctx.url.searchParams.get("done") ?? undefined,
@@ -88,6 +91,13 @@ export default function BatchPage({ data, state, url }: PageProps<Data, Dashboar
       </dl>
       <h2>Members</h2>
       <JobTable jobs={data.members} now={Date.now()} />
+      {data.gone > 0 && batch.state !== "open" && batch.state !== "creating" && (
+        <p class="meta" data-gone>
+          {plural(data.gone, "member")} of this page {data.gone === 1 ? "is" : "are"}{" "}
+          no longer stored: finished members are pruned by the retention policy once the batch and
+          its continuation are done.
+        </p>
+      )}
       <nav class="pager">
         {data.page > 1 && <a href={link(data.page - 1)}>« Previous</a>}
         <span>Page {data.page} of {pages}</span>

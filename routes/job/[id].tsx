@@ -10,6 +10,9 @@ import { actionParam } from "../../components/params.ts";
 import { count, duration, iso, noun, plural, relative } from "../../components/format.ts";
 import { type BatchStatus, liveServers, type Orphan, orphanOf, orphanText } from "../../lib/mod.ts";
 import { seeOther } from "../../components/problem.ts";
+import { DEFAULT_RETENTION, type StoredRetention } from "../../lib/mod.ts";
+import { finalKey } from "../../lib/retention/keep.ts";
+import { prunedText, pruneForecast } from "../../lib/retention/explain.ts";
 
 interface Data {
   job: JobRecord;
@@ -22,7 +25,49 @@ interface Data {
   awaitedBatch: BatchStatus | null;
   /** The client's clock when the page was read. */
   now: number;
+  /** When a finished job will be pruned, and by which rule. */
+  forecast?: string;
+  /** True when no policy is stored yet (the forecast then uses the defaults). */
+  defaults?: boolean;
   done?: string;
+}
+
+/** A job id nothing was found under, and why it is probably gone when that can be told. */
+interface Missing {
+  missing: string;
+  pruned?: string;
+}
+
+/** Why `id` is not found: "probably pruned" only for an id TaskFlow made, old enough to be. */
+async function missingJob(
+  tf: DashboardState["tf"],
+  id: string,
+): Promise<string | undefined> {
+  const stored = await tf.retention();
+  return stored ? prunedText(id, stored, tf.now()) : undefined;
+}
+
+/** When the retention policy in force prunes `job` (finished jobs only). */
+async function forecastOf(
+  tf: DashboardState["tf"],
+  job: JobRecord,
+  children: (JobRecord | null)[],
+): Promise<{ forecast?: string; defaults?: boolean }> {
+  if (!finalKey(job.state)) return {};
+  const [stored, status] = await Promise.all([
+    tf.retention(),
+    job.batchId ? tf.batchStatus(job.batchId) : null,
+  ]);
+  const thenId = status?.batch.thenId;
+  const then = thenId ? await tf.get(thenId) : null;
+  const jobs = new Map(job.continuations.map((c, i) => [c.id, children[i]]));
+  if (thenId) jobs.set(thenId, then);
+  const batches = new Map(job.batchId ? [[job.batchId, status?.batch ?? null]] : []);
+  const policy: StoredRetention | typeof DEFAULT_RETENTION = stored ?? DEFAULT_RETENTION;
+  const now = tf.now();
+  const when = (at: number) =>
+    at <= now ? "at the next pass (due now)" : `around ${iso(at)} (${relative(at, now)})`;
+  return { forecast: pruneForecast(job, policy, { jobs, batches }, when), defaults: !stored };
 }
 
 /** The batch id of a batch continuation (`batch:<id>:then`), else undefined. */
@@ -30,12 +75,12 @@ function batchOfContinuation(job: JobRecord): string | undefined {
   return job.state === "Awaiting" ? /^batch:(.+):then$/.exec(job.id)?.[1] : undefined;
 }
 
-export const handler: Handlers<Data, DashboardState> = {
+export const handler: Handlers<Data | Missing, DashboardState> = {
   async GET(_req, ctx) {
     const id = checkJobId(ctx.params.id);
     const { tf } = ctx.state;
     const [job, events] = await Promise.all([tf.get(id), tf.events(id)]);
-    if (!job) return ctx.renderNotFound();
+    if (!job) return ctx.render({ missing: id, pruned: await missingJob(tf, id) }, { status: 404 });
     const processing = job.state === "Processing";
     const batchId = batchOfContinuation(job);
     const [children, lease, servers, awaitedBatch] = await Promise.all([
@@ -52,6 +97,7 @@ export const handler: Handlers<Data, DashboardState> = {
       orphan: processing ? orphanOf(job, lease, liveServers(servers)) : null,
       awaitedBatch,
       now: tf.now(),
+      ...await forecastOf(tf, job, children),
       done: ctx.url.searchParams.get("done") ?? undefined,
     });
   },
@@ -70,7 +116,27 @@ function Json({ value }: { value: unknown }) {
   return <pre class="json">{JSON.stringify(value, null, 2)}</pre>;
 }
 
-export default function JobPage({ data, state }: PageProps<Data, DashboardState>) {
+function NotFound({ data }: { data: Missing }) {
+  return (
+    <main class="problem" data-missing>
+      <h1>404</h1>
+      <p>
+        {data.pruned
+          ? `${data.pruned[0].toUpperCase()}${data.pruned.slice(1)}.`
+          : `No such job: ${data.missing}.`}
+      </p>
+      <p>
+        <a href="/">Back to the overview</a>
+      </p>
+    </main>
+  );
+}
+
+export default function JobPage(
+  { data: page, state }: PageProps<Data | Missing, DashboardState>,
+) {
+  if ("missing" in page) return <NotFound data={page} />;
+  const data = page;
   const { job, events, lease, orphan, awaitedBatch, now } = data;
   const logs = events.filter((e) => e.type === "log");
   const max = job.options.attempts;
@@ -156,6 +222,15 @@ export default function JobPage({ data, state }: PageProps<Data, DashboardState>
               </a>
               : {count(awaitedBatch.done)} of {plural(awaitedBatch.batch.total, "member")}{" "}
               finished; runs when all {awaitedBatch.batch.on === "finished" ? "finish" : "succeed"}
+            </dd>
+          </>
+        )}
+        {data.forecast && (
+          <>
+            <dt>Retention</dt>
+            <dd data-forecast>
+              {`${data.forecast[0].toUpperCase()}${data.forecast.slice(1)}`}
+              {data.defaults ? " (the default policy, once a worker runs)" : ""}.
             </dd>
           </>
         )}

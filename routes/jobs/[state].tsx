@@ -11,7 +11,15 @@ import {
 } from "../../components/params.ts";
 import { type JobPage, JobTable, Pager } from "../../components/Jobs.tsx";
 import { count, iso, noun, relative } from "../../components/format.ts";
-import { type Counts, InvalidOptionError, orphanText, readOrphans } from "../../lib/mod.ts";
+import {
+  type Counts,
+  InvalidOptionError,
+  orphanText,
+  readOrphans,
+  type StoredRetention,
+} from "../../lib/mod.ts";
+import { StateRetention } from "../../components/Retention.tsx";
+import { finalKey } from "../../lib/retention/keep.ts";
 import { seeOther } from "../../components/problem.ts";
 
 interface Data extends JobPage {
@@ -24,6 +32,8 @@ interface Data extends JobPage {
   marks: Record<string, string>;
   /** The client's clock when the page was read. */
   now: number;
+  /** The retention policy in force, for the pages of finished jobs. */
+  retention: StoredRetention | null;
   done?: string;
 }
 
@@ -35,7 +45,11 @@ export const handler: Handlers<Data, DashboardState> = {
     const cursor = ctx.url.searchParams.get("cursor") ?? undefined;
     const selected = selectParam(ctx.url);
     const { tf } = ctx.state;
-    const [result, counts] = await Promise.all([tf.list({ state, cursor, limit }), tf.counts()]);
+    const [result, counts, retention] = await Promise.all([
+      tf.list({ state, cursor, limit }),
+      tf.counts(),
+      finalKey(state) ? tf.retention() : null,
+    ]);
     const orphans = state === "Processing" ? await readOrphans(tf, result.jobs) : [];
     const now = tf.now();
     return ctx.render({
@@ -50,6 +64,7 @@ export const handler: Handlers<Data, DashboardState> = {
         orphans.flatMap((orphan) => orphan ? [[orphan.id, orphanText(orphan, now)]] : []),
       ),
       now,
+      retention,
       done: ctx.url.searchParams.get("done") ?? undefined,
     });
   },
@@ -104,6 +119,7 @@ export default function JobsPage({ data, state: s, url }: PageProps<Data, Dashbo
           {count(data.states[data.state])} {noun(data.states[data.state], "job")}
         </small>
       </h2>
+      <StateRetention state={data.state} retention={data.retention} />
       {data.done && <p class="notice">{data.done}</p>}
       {!readOnly && actions.length > 0 && data.jobs.length > 0 && (
         <form id="bulk" method="post" action={url.pathname} class="bulk">
