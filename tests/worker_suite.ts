@@ -363,6 +363,31 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     await assertConsistent(h.tf.storage);
   });
 
+  test("a continuation added while its parent runs neither fences the parent nor is lost", async (h) => {
+    let runs = 0;
+    let finish!: () => void;
+    const gate = new Promise<void>((resolve) => finish = resolve);
+    const parent = defineJob("parent.slow", async (_: unknown, ctx) => {
+      runs++;
+      await ctx.progress(50); // the holder's own writes go on after the continuation lands
+      await gate;
+      return "parent done";
+    });
+    const child = defineJob("child.after", () => "child done");
+    const id = await h.tf.enqueue(parent, {});
+    const worker = await h.worker([parent, child]);
+    await h.waitFor(id, "Processing");
+    const childId = await h.tf.continueWith(id, child, {});
+    finish();
+    const done = await h.waitFor(id, "Succeeded");
+    assert.equal(done.result, "parent done");
+    assert.equal(done.attempt, 1);
+    assert.equal((await h.waitFor(childId, "Succeeded")).result, "child done");
+    assert.equal(runs, 1);
+    assert.equal(worker.stats.fenced, 0);
+    await assertConsistent(h.tf.storage);
+  });
+
   test("expired leases of a dead server are reaped and the job runs again", async (h) => {
     const job = defineJob("reaped", (_: unknown, ctx) => ctx.attempt);
     const id = await h.tf.enqueue(job, {}, { queue: "elsewhere" });

@@ -8,6 +8,7 @@ import type { Change, Commit, Storage } from "../../storage/storage.ts";
 import { StorageUnavailableError } from "../../storage/errors.ts";
 import { appendCommit, releases, withContinuations } from "../changes.ts";
 import type { NewEvent } from "../events.ts";
+import type { JobRecord } from "../job.ts";
 import { GroupCommitter } from "../group_commit.ts";
 import type { WorkerContext } from "./context.ts";
 import { lose, type Running } from "./run.ts";
@@ -40,20 +41,44 @@ export class OutcomeWriter {
     return false;
   }
 
-  /** Writes events of a running job as its holder; marks the job lost when fenced. */
+  /**
+   * Writes events of a running job as its holder; marks the job lost when fenced. A job that
+   * only gained continuations meanwhile (`continueWith` on a running parent) is still ours: the
+   * events are written again on its new version.
+   */
   async appendOwn(job: Running, events: NewEvent[]): Promise<boolean> {
     if (job.lost) return false;
-    const commit = appendCommit(job.record, events);
-    let ok: boolean;
-    try {
-      ok = await this.submit(commit);
-    } catch (error) {
-      if (!this.#outage(error)) throw error;
-      ok = await this.#untilStored(() => this.submit(commit), error);
+    for (let tries = 0; tries < 10; tries++) {
+      const commit = appendCommit(job.record, events);
+      let ok: boolean;
+      try {
+        ok = await this.submit(commit);
+      } catch (error) {
+        if (!this.#outage(error)) throw error;
+        ok = await this.#untilStored(() => this.submit(commit), error);
+      }
+      if (ok) {
+        job.record = commit.record;
+        return true;
+      }
+      const moved = await this.#onlyContinuationsSince(job.record);
+      if (!moved) break;
+      job.record = moved;
     }
-    if (ok) job.record = commit.record;
-    else lose(job, "the job changed while it ran (deleted, requeued or reaped)");
-    return ok;
+    lose(job, "the job changed while it ran (deleted, requeued or reaped)");
+    return false;
+  }
+
+  /** The job's newer record if every event since `mine` attached a continuation, else null. */
+  async #onlyContinuationsSince(mine: JobRecord): Promise<JobRecord | null> {
+    try {
+      const fresh = await this.#storage.get(mine.id);
+      if (fresh?.state !== "Processing" || fresh.version <= mine.version) return null;
+      const since = (await this.#storage.events(mine.id)).filter((e) => e.seq > mine.version);
+      return since.every((event) => event.type === "continuation") ? fresh : null;
+    } catch {
+      return null; // unreadable now: fenced as before, and the reaper settles it
+    }
   }
 
   /** Resolves once everything submitted so far has been written. */
