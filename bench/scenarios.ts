@@ -118,13 +118,14 @@ export function processing(backend: Backend, concurrency: number, n = 20_000): P
 }
 
 /**
- * `processing` at concurrency 50 with retention on (Succeeded kept 1 s, pruned every 250 ms, so
- * that pruning runs while the jobs do) or off (`retention: false`: no pruner at all).
+ * `processing` at concurrency 50 with retention on (Succeeded kept 0 s, pruned every 250 ms: as
+ * in a steady state, the pruner removes as many jobs as the worker finishes, while it works) or
+ * off (`retention: false`: no pruner at all).
  */
 export function processingRetention(backend: Backend, on: boolean, n = 20_000): Promise<Figure> {
   return processWith(backend, n, {
     concurrency: 50,
-    retention: on ? { succeeded: { maxAgeMs: 1_000 } } : false,
+    retention: on ? { succeeded: { maxAgeMs: 0 } } : false,
     pruneIntervalMs: 250,
   });
 }
