@@ -1,8 +1,10 @@
 /**
  * @module
- * `deno task bench [--json] [--runs N] [--backends memory,kv-memory,kv-disk,redis] [--quick]`:
- * every scenario on every backend, runs interleaved (noisy machines), medians with their spread,
- * the load average, and TaskFlow/BullMQ ratios for Redis when `bench/peers/bullmq` is installed.
+ * `deno task bench [--json] [--runs N] [--backends memory,kv-memory,kv-disk,redis] [--quick]
+ * [--only NAME,...] [--jobs N]`: every scenario on every backend, runs interleaved (noisy
+ * machines), medians with their spread, the load average, and TaskFlow/BullMQ ratios for Redis
+ * when `bench/peers/bullmq` is installed. `--jobs` and `--rate` set the retention soak's size
+ * (200,000) and feed (2,000 jobs/s).
  *
  * Each measurement runs in a fresh process (`--child`), as each BullMQ one does in Node: what one
  * scenario leaves behind (heap, JIT state, open handles) does not move the next one's figure.
@@ -23,9 +25,12 @@ import {
   type Figure,
   idleLatency,
   processing,
+  processingRetention,
   workerRss,
 } from "./scenarios.ts";
 import { bullmqAvailable, runBullmq } from "./peers.ts";
+import { kvFootprint, redisFootprint } from "./footprint.ts";
+import { retentionSoak } from "./soak.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -38,6 +43,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     child: { type: "string" },
     backend: { type: "string" },
+    jobs: { type: "string" },
+    rate: { type: "string", default: "2000" },
   },
 });
 
@@ -113,6 +120,13 @@ const scenarios: Scenario[] = [
     warm: "tenth",
   },
   { name: "cross-process enqueue→start", size: 200, measure: crossProcess, warm: "tenth" },
+  // Issue 19: retention may cost at most 15% of throughput. Off and on alternate per backend.
+  ...[false, true].map((on) => ({
+    name: `processing with retention on vs off: ${on ? "on (succeeded kept 0 s)" : "off"}, c=50`,
+    size: 20_000,
+    measure: (b: Backend, n: number) => processingRetention(b, on, n),
+    warm: "full" as const,
+  })),
 ];
 
 if (values.child !== undefined) {
@@ -172,6 +186,36 @@ if (!only || only.some((o) => "dashboard".includes(o))) {
     record(disk.name, `dashboard ${page}, ${quick ? "10k" : "100k"} jobs`, figure);
   }
 }
+/** Backends whose footprint and soak are measured in bytes: Redis and a KV file. */
+const stores = selected.filter(({ key }) => key === "redis" || key === "kv-disk");
+if (!only || only.some((o) => "storage footprint".includes(o))) {
+  const n = Math.round(10_000 * scale);
+  for (const { key, backend } of stores) {
+    const found = key === "redis"
+      ? await redisFootprint(redisUrl!, n, 50)
+      : await kvFootprint(n, 50);
+    const peer = key === "redis" && useBullmq
+      ? (await runBullmq(redisUrl!, "footprint", quick))?.value
+      : undefined;
+    const figure = {
+      value: found.bytes / n,
+      unit: "B/finished job",
+      extra: { "B/job in keys": found.keyBytes / n },
+    };
+    record(backend.name, `storage footprint, ${n} jobs kept`, figure, peer);
+  }
+}
+if (!only || only.some((o) => "retention soak".includes(o))) {
+  const n = Number(values.jobs ?? Math.round(200_000 * scale));
+  for (const { backend } of stores) {
+    const log = values.json ? undefined : (line: string) => console.error(line);
+    record(
+      backend.name,
+      `retention soak, ${n} jobs, kept 5 s`,
+      await retentionSoak(backend, n, { log, rate: Number(values.rate) }),
+    );
+  }
+}
 if (!only || only.some((o) => "rss".includes(o))) {
   record(
     "kv disk",
@@ -207,11 +251,24 @@ const result = [...rows.values()].map((row) => ({
 
 function ratio(row: Row): number {
   const ours = median(row.values), theirs = median(row.peer!);
-  return row.unit.startsWith("ms") ? theirs / ours : ours / theirs;
+  // Above 1 when TaskFlow does better: faster, sooner or smaller.
+  return row.unit.startsWith("ms") || row.unit.startsWith("B/") ? theirs / ours : ours / theirs;
 }
 
+/** Throughput with retention on over off, per backend (issue 19: at least 0.85). */
+const retention = Object.fromEntries(
+  [...new Set(result.map((r) => r.backend))].flatMap((backend) => {
+    const of = (mode: string) =>
+      result.find((r) =>
+        r.backend === backend && r.scenario.includes(`retention on vs off: ${mode}`)
+      );
+    const on = of("on"), off = of("off");
+    return on && off ? [[backend, on.value / off.value]] : [];
+  }),
+);
+
 if (values.json) {
-  console.log(JSON.stringify({ machine, load, results: result }, null, 2));
+  console.log(JSON.stringify({ machine, load, results: result, retention }, null, 2));
 } else {
   console.log(`\nTaskFlow benchmark — ${machine}\n`);
   console.log("| backend | scenario | median | unit | spread (min–max) | more | BullMQ | ratio |");
@@ -225,6 +282,12 @@ if (values.json) {
         r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}×`
       } |`,
     );
+  }
+}
+
+for (const [backend, ratio] of Object.entries(retention)) {
+  if (!values.json) {
+    console.log(`\nretention on/off, processing at c=50 on ${backend}: ${ratio.toFixed(2)}×`);
   }
 }
 

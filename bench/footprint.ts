@@ -9,6 +9,8 @@
  *   [--redis redis://127.0.0.1:6379]
  * ```
  *
+ * `deno task bench --only footprint` prints the per-job figures beside BullMQ's.
+ *
  * Redis: `used_memory` (INFO memory) after minus before, per job, and `MEMORY USAGE` of each key
  * of the run's prefix grouped by kind (other clients of the same server add noise to the first
  * figure, never to the second). KV: the database file's size (with its -wal) after closing
@@ -30,6 +32,16 @@ const job = defineJob(
 
 /** Bytes per key kind, for the breakdown. */
 type Rooms = Map<string, number>;
+
+/** What one backend keeps: the whole-store figure, and the bytes per key kind. */
+export interface Footprint {
+  /** Redis `used_memory` delta, or the KV file's growth, in bytes. */
+  bytes: number;
+  /** Bytes summed over the run's keys (Redis `MEMORY USAGE`, KV keys + values as JSON). */
+  keyBytes: number;
+  jobs: number;
+  rooms: Rooms;
+}
 
 /** Enqueues `n` jobs and runs them to Succeeded at `concurrency`. */
 async function runJobs(storage: Storage, n: number, concurrency: number): Promise<void> {
@@ -58,12 +70,18 @@ function redisRoom(key: string, prefix: string): string {
   return name;
 }
 
-async function usedMemory(redis: RedisStorage): Promise<number> {
+/** Redis `INFO memory`'s `used_memory`, in bytes. */
+export async function usedMemory(redis: RedisStorage): Promise<number> {
   const info = await redis.command<string>("INFO", "memory");
   return Number(/used_memory:(\d+)/.exec(info)?.[1]);
 }
 
-async function redisFootprint(url: string, n: number, concurrency: number) {
+/** Runs `n` jobs under a prefix of their own on the Redis at `url`; measures what stays. */
+export async function redisFootprint(
+  url: string,
+  n: number,
+  concurrency: number,
+): Promise<Footprint> {
   const prefix = `footprint-${crypto.randomUUID().slice(0, 8)}`;
   const redis = await RedisStorage.open(`${url}?prefix=${prefix}`);
   try {
@@ -90,7 +108,7 @@ async function redisFootprint(url: string, n: number, concurrency: number) {
       });
       cursor = next;
     } while (cursor !== "0");
-    report(`redis (${url})`, n, { "used_memory delta": after - before }, rooms);
+    return { bytes: after - before, keyBytes: sum(rooms), jobs: n, rooms };
   } finally {
     await redis.deleteAllKeys();
     await redis.close();
@@ -98,7 +116,7 @@ async function redisFootprint(url: string, n: number, concurrency: number) {
 }
 
 /** Size of a SQLite database with its write-ahead log. */
-async function fileSize(path: string): Promise<number> {
+export async function fileSize(path: string): Promise<number> {
   let total = 0;
   for (const suffix of ["", "-wal"]) {
     try {
@@ -117,7 +135,8 @@ function valueBytes(value: unknown): number {
   return new TextEncoder().encode(JSON.stringify(value)).length;
 }
 
-async function kvFootprint(n: number, concurrency: number) {
+/** Runs `n` jobs on a fresh KV file; measures its growth. */
+export async function kvFootprint(n: number, concurrency: number): Promise<Footprint> {
   const dir = await Deno.makeTempDir({ prefix: "taskflow-footprint-" });
   const path = `${dir}/footprint.sqlite`;
   try {
@@ -133,21 +152,22 @@ async function kvFootprint(n: number, concurrency: number) {
     }
     await kv.close();
     const after = await fileSize(path);
-    report(`kv file`, n, { "file size delta": after - before }, rooms);
+    return { bytes: after - before, keyBytes: sum(rooms), jobs: n, rooms };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-function report(what: string, n: number, totals: Record<string, number>, rooms: Rooms): void {
+function sum(rooms: Rooms): number {
+  return [...rooms.values()].reduce((a, b) => a + b, 0);
+}
+
+function report(what: string, total: string, { bytes, keyBytes, jobs: n, rooms }: Footprint): void {
   console.log(`\n${what}: ${n} finished jobs`);
-  for (const [name, bytes] of Object.entries(totals)) {
-    console.log(`  ${name}: ${bytes} B = ${(bytes / n).toFixed(0)} B per job`);
-  }
-  const sum = [...rooms.values()].reduce((a, b) => a + b, 0);
-  console.log(`  by key kind (${(sum / n).toFixed(0)} B per job in all):`);
+  console.log(`  ${total}: ${bytes} B = ${(bytes / n).toFixed(0)} B per job`);
+  console.log(`  by key kind (${(keyBytes / n).toFixed(0)} B per job in all):`);
   for (const [room, bytes] of [...rooms].sort((a, b) => b[1] - a[1])) {
-    const share = ((100 * bytes) / sum).toFixed(1).padStart(5);
+    const share = ((100 * bytes) / keyBytes).toFixed(1).padStart(5);
     console.log(`    ${(bytes / n).toFixed(1).padStart(8)} B/job ${share}%  ${room}`);
   }
 }
@@ -165,8 +185,11 @@ if (import.meta.main) {
   const n = Number(values.jobs), concurrency = Number(values.concurrency);
   const backends = values.backend ? [values.backend] : ["redis", "kv"];
   for (const backend of backends) {
-    if (backend === "redis") await redisFootprint(values.redis!, n, concurrency);
-    else if (backend === "kv") await kvFootprint(n, concurrency);
-    else throw new Error(`--backend ${backend}: expected redis or kv`);
+    if (backend === "redis") {
+      const redis = await redisFootprint(values.redis!, n, concurrency);
+      report(`redis (${values.redis})`, "used_memory delta", redis);
+    } else if (backend === "kv") {
+      report("kv file", "file size delta", await kvFootprint(n, concurrency));
+    } else throw new Error(`--backend ${backend}: expected redis or kv`);
   }
 }

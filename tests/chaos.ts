@@ -2,12 +2,16 @@
  * @module
  * Chaos: worker subprocesses on one storage, killed with SIGKILL at random and restarted while
  * they work through jobs of mixed duration; then drained and checked. `deno task chaos` runs the
- * full version (10,000 jobs, 30 s of kills); `tests/chaos_test.ts` a short one.
+ * full version (10,000 jobs, 30 s of kills); `tests/chaos_test.ts` a short one. With retention on,
+ * every worker prunes Succeeded jobs as they expire and archives each slice first, so that every
+ * job can still be accounted for: by its record, or by the archived record it was removed with.
  */
 
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { TaskFlow } from "../lib/client.ts";
+import { doctor } from "../lib/doctor.ts";
+import type { ArchivedJob } from "../lib/mod.ts";
 import { assertConsistent, seeded, spawnWorkerProcess } from "./helpers.ts";
 import { deletePrefix } from "./redis_helpers.ts";
 
@@ -26,6 +30,11 @@ export interface ChaosOptions {
    * runs `tests/chaos_worker.ts`, the others `main.ts worker`.
    */
   skewsMs?: number[];
+  /**
+   * Retention on: Succeeded jobs kept this long, then pruned by every worker (archived first).
+   * Skewed workers prune every 250 ms; `main.ts worker` (no flag for it) at its default interval.
+   */
+  keepSucceededMs?: number;
   /** Longest wait for the drain after the kills stop. */
   drainMs?: number;
   log?: (line: string) => void;
@@ -40,6 +49,8 @@ export interface ChaosReport {
   lost: number;
   stuck: number;
   notSucceeded: number;
+  /** Jobs pruned (gone, archived as Succeeded). */
+  pruned: number;
   /** Executions beyond one per job, counted by the jobs themselves. */
   duplicates: number;
   seconds: number;
@@ -48,7 +59,12 @@ export interface ChaosReport {
 }
 
 /** Starts `tests/chaos_worker.ts`: a chaos worker whose clock is off by `skewMs`. */
-function spawnSkewedWorker(url: string, runs: string, skewMs: number): Deno.ChildProcess {
+function spawnSkewedWorker(
+  url: string,
+  runs: string,
+  skewMs: number,
+  retention: Record<string, string>,
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "tests/chaos_worker.ts"],
     cwd: new URL("..", import.meta.url).pathname,
@@ -57,6 +73,7 @@ function spawnSkewedWorker(url: string, runs: string, skewMs: number): Deno.Chil
       TASKFLOW_CHAOS_URL: url,
       TASKFLOW_CHAOS_SKEW_MS: String(skewMs),
       NO_COLOR: "1",
+      ...retention,
     },
     stdout: "null",
     stderr: "null",
@@ -71,14 +88,27 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const runsFile = `${dir}/runs.txt`;
   const tf = await TaskFlow.open(options.url);
   const started = performance.now();
+  const keepMs = options.keepSucceededMs;
+  let spawned = 0;
   const spawn = (slot: number) => {
     const skew = options.skewsMs?.[slot];
-    if (skew) return spawnSkewedWorker(options.url, runsFile, skew);
+    // One archive directory per process: a line cut short by SIGKILL ends its own file.
+    const archive = `${dir}/archive/${spawned++}`;
+    if (skew) {
+      const retention: Record<string, string> = keepMs === undefined ? {} : {
+        TASKFLOW_CHAOS_KEEP_MS: String(keepMs),
+        TASKFLOW_CHAOS_ARCHIVE: archive,
+      };
+      return spawnSkewedWorker(options.url, runsFile, skew, retention);
+    }
+    const retention = keepMs === undefined
+      ? []
+      : ["--retention", `succeeded=${keepMs}ms`, "--archive", archive];
     return spawnWorkerProcess({
       url: options.url,
       jobs: "tests/fixtures/chaos_jobs.ts",
       runs: runsFile,
-      args: ["--concurrency", "20", "--heartbeat-ms", "1000", "--poll-ms", "100"],
+      args: ["--concurrency", "20", "--heartbeat-ms", "1000", "--poll-ms", "100", ...retention],
       output: "null",
     });
   };
@@ -115,8 +145,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     const drainUntil = Date.now() + (options.drainMs ?? 120_000);
     while (Date.now() < drainUntil) {
-      const counts = await tf.counts();
-      if (counts.states.Succeeded + counts.states.Failed + counts.states.Deleted === ids.length) {
+      const { states, totals } = await tf.counts();
+      if (states.Succeeded + states.Failed + states.Deleted + totals.pruned === ids.length) {
         break;
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -133,7 +163,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
   const problems: string[] = [];
   const records = await tf.storage.getMany(ids);
-  const lost = records.filter((r) => r === null).length;
+  const archived = await readArchives(`${dir}/archive`);
+  for (const [id, { record }] of archived) {
+    if (record.state !== "Succeeded") problems.push(`${id} was pruned in state ${record.state}`);
+  }
+  const gone = ids.filter((_, i) => records[i] === null);
+  // A job gone is pruned when it was archived as Succeeded; lost otherwise.
+  const pruned = gone.filter((id) => archived.get(id)?.record.state === "Succeeded").length;
+  const lost = gone.length - pruned;
   const stuck =
     records.filter((r) =>
       r && (r.state === "Processing" || r.state === "Enqueued" || r.state === "Scheduled")
@@ -141,15 +178,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const notSucceeded = records.filter((r) => r && r.state !== "Succeeded").length;
   // Executions are counted by the jobs themselves (their start lines).
   const starts = new Map<string, number>();
+  const ended = new Set<string>();
   for (const line of (await Deno.readTextFile(runsFile).catch(() => "")).split("\n")) {
     const [kind, id] = line.split(" ");
     if (kind === "start") starts.set(id, (starts.get(id) ?? 0) + 1);
+    if (kind === "end") ended.add(id);
   }
   // In flight at a kill: the job's log shows a claim by a killed worker that ended in a reap
   // (its handler may have run, even to its end, without the outcome being committed).
   let inFlightAtKills = 0;
   for (const id of ids) {
-    const states = (await tf.events(id)).filter((e) => e.type === "state");
+    const log = archived.get(id)?.events ?? await tf.events(id);
+    const states = log.filter((e) => e.type === "state");
     states.forEach((event, i) => {
       if (event.state !== "Processing") return;
       const pid = Number(event.data?.serverId?.split(":").at(-2));
@@ -158,6 +198,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
   const duplicates = [...starts.values()].reduce((n, c) => n + c - 1, 0);
   const neverRan = ids.filter((id) => !starts.has(id)).length;
+  // Succeeded (kept or pruned) only after a handler ran to its end.
+  const neverEnded = ids.filter((id) => !ended.has(id)).length;
   let consistent = true;
   try {
     await assertConsistent(tf.storage);
@@ -165,10 +207,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     consistent = false;
     problems.push(`projections inconsistent: ${(error as Error).message.split("\n")[0]}`);
   }
+  const { findings } = await doctor(tf.storage);
+  if (findings.length) {
+    consistent = false;
+    problems.push(`doctor: ${findings.slice(0, 3).map((f) => `${f.id}: ${f.problem}`).join("; ")}`);
+  }
+  const { states, totals } = await tf.counts();
+  if (totals.pruned !== pruned || states.Succeeded + pruned !== ids.length) {
+    problems.push(
+      `counters: ${states.Succeeded} Succeeded + ${totals.pruned} pruned for ${ids.length} jobs ` +
+        `(${pruned} archived as Succeeded and gone)`,
+    );
+  }
   if (lost) problems.push(`${lost} jobs lost`);
   if (stuck) problems.push(`${stuck} jobs stuck in Processing/Enqueued/Scheduled`);
   if (notSucceeded) problems.push(`${notSucceeded} jobs did not end Succeeded`);
   if (neverRan) problems.push(`${neverRan} jobs never started`);
+  if (neverEnded) problems.push(`${neverEnded} jobs never ran to their end`);
   if (duplicates > inFlightAtKills) {
     problems.push(
       `${duplicates} duplicate runs, more than the ${inFlightAtKills} in flight at kills`,
@@ -195,11 +250,42 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     lost,
     stuck,
     notSucceeded,
+    pruned,
     duplicates,
     seconds: Math.round((performance.now() - started) / 100) / 10,
     consistent,
     problems,
   };
+}
+
+/**
+ * The jobs the workers archived before pruning them, by id (the last archiving of each: a
+ * worker killed between archiving and removing leaves the job to another, which archives it
+ * again). A line cut short by SIGKILL ends its file and is skipped.
+ */
+async function readArchives(
+  root: string,
+): Promise<Map<string, ArchivedJob>> {
+  const jobs = new Map<string, ArchivedJob>();
+  const dirs = await Array.fromAsync(Deno.readDir(root)).catch(() => []);
+  for (const dir of dirs) {
+    for await (const file of Deno.readDir(`${root}/${dir.name}`)) {
+      const lines = (await Deno.readTextFile(`${root}/${dir.name}/${file.name}`)).split("\n");
+      lines.forEach((line, i) => {
+        if (!line) return;
+        try {
+          const job = JSON.parse(line);
+          // A job archived twice keeps the archiving that shows a problem, if one does.
+          const seen = jobs.get(job.record.id);
+          if (seen && seen.record.state !== "Succeeded") return;
+          jobs.set(job.record.id, job);
+        } catch (error) {
+          if (i < lines.length - 1) throw error;
+        }
+      });
+    }
+  }
+  return jobs;
 }
 
 if (import.meta.main) {
@@ -209,6 +295,7 @@ if (import.meta.main) {
       storage: { type: "string", multiple: true },
       jobs: { type: "string", default: "10000" },
       seconds: { type: "string", default: "30" },
+      "keep-succeeded-ms": { type: "string" },
     },
   });
   const dir = await Deno.makeTempDir({ prefix: "taskflow-chaos-kv-" });
@@ -231,6 +318,9 @@ if (import.meta.main) {
       killForMs: Number(values.seconds) * 1_000,
       killEveryMs: 2_000,
       skewsMs: [60_000, -60_000],
+      keepSucceededMs: values["keep-succeeded-ms"]
+        ? Number(values["keep-succeeded-ms"])
+        : undefined,
       log: (line) => console.log(`  ${line}`),
     });
     console.log(JSON.stringify(report, null, 2));

@@ -10,11 +10,14 @@ function check(report: ChaosReport): void {
   assert.equal(report.stuck, 0);
   assert.ok(report.duplicates <= report.inFlightAtKills);
   assert.ok(report.consistent);
+  // Retention was on: jobs went while the kills went on, and none before it had succeeded.
+  assert.ok(report.pruned > 0, "nothing was pruned");
 }
 
 // Enough work to outlast the kills (60 slots, 43 ms a job on average: ~1,400 jobs/s at best), so
 // that every kill can hit jobs in flight. One worker's clock runs 60 s ahead, one's 60 s behind
-// (hosts with broken NTP): neither may reap live jobs, nor leave dead ones stuck.
+// (hosts with broken NTP): neither may reap live jobs, nor leave dead ones stuck. Retention is on
+// (Succeeded kept 1 s): pruning among the kills may lose nothing and remove nothing unfinished.
 const short = {
   jobs: 8_000,
   workers: 3,
@@ -22,12 +25,13 @@ const short = {
   killEveryMs: 1_500,
   seed: 7,
   skewsMs: [60_000, -60_000],
+  keepSucceededMs: 1_000,
 };
 
 await whenRedis("chaos on Redis", () => {
   Deno.test({
     name:
-      "chaos (short): 3 workers on one Redis (2 with skewed clocks), SIGKILLed at random; nothing lost, nothing stuck",
+      "chaos (short): 3 workers on one Redis (2 with skewed clocks), SIGKILLed at random, retention on; nothing lost, stuck or pruned unfinished",
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
@@ -43,7 +47,7 @@ await whenRedis("chaos on Redis", () => {
 
 Deno.test({
   name:
-    "chaos (short): 3 workers on one KV file (2 with skewed clocks), SIGKILLed at random; nothing lost, nothing stuck",
+    "chaos (short): 3 workers on one KV file (2 with skewed clocks), SIGKILLed at random, retention on; nothing lost, stuck or pruned unfinished",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

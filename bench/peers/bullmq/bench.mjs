@@ -5,11 +5,15 @@
 //     every scenario, one JSON line (bench/redis_vs_bullmq.ts)
 //   node bench.mjs <enqueueSingle|enqueueBulk|c1|c10|c50> [--quick]   (REDIS_URL in the env)
 //     one scenario as {"value": jobs/s} (bench/peers.ts, `deno task bench`); --quick: 1/10 size
+//   node bench.mjs footprint [--quick] [--jobs 10000]
+//     {"value": bytes per completed job}: `used_memory` delta, completed jobs kept
 //
 // Scenarios (jobs/s):
 //   enqueueSingle  `await queue.add()` one job at a time
 //   enqueueMany    `queue.addBulk()` in chunks of 1,000 (enqueueBulk)
 //   process10/50   no-op jobs at concurrency 10/50 (c10/c50), from the first completion to the last
+//   footprint      TaskFlow's `storage footprint`: 10,000 jobs { i, to: "user<i>@example.com" }
+//                  returning { ok: i } at concurrency 50, kept (removeOnComplete off, the default)
 import { parseArgs } from "node:util";
 import { Queue, Worker } from "bullmq";
 import IORedis from "ioredis";
@@ -26,6 +30,8 @@ const { values, positionals } = parseArgs({
 });
 const scenario = positionals[0];
 const scale = values.quick ? 0.1 : 1;
+/** Footprint: 10,000 jobs unless --jobs says otherwise. */
+const footprintJobs = Number(values.jobs ?? Math.round(10_000 * scale));
 values.jobs ??= String(Math.round(20_000 * scale));
 values.single ??= String(Math.round((scenario ? 2_000 : 5_000) * scale));
 /** Jobs per scenario and single enqueues. */
@@ -99,19 +105,53 @@ async function processAt(concurrency) {
   });
 }
 
+async function usedMemory(conn) {
+  return Number(/used_memory:(\d+)/.exec(await conn.info("memory"))[1]);
+}
+
+async function footprint() {
+  const n = footprintJobs;
+  return await withQueue("footprint", async (queue, conn) => {
+    const before = await usedMemory(conn);
+    for (let i = 0; i < n; i += CHUNK) {
+      await queue.addBulk(Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => ({
+        name: "footprint",
+        data: { i: i + j, to: `user${i + j}@example.com` },
+      })));
+    }
+    let done = 0, resolve;
+    const finished = new Promise((r) => resolve = r);
+    const workerConn = connection();
+    const worker = new Worker(queue.name, async (job) => ({ ok: job.data.i }), {
+      connection: workerConn,
+      concurrency: 50,
+    });
+    worker.on("completed", () => {
+      if (++done === n) resolve();
+    });
+    await finished;
+    await worker.close();
+    workerConn.disconnect();
+    return (await usedMemory(conn) - before) / n;
+  });
+}
+
 const one = {
   enqueueSingle,
   enqueueBulk: enqueueMany,
   c1: () => processAt(1),
   c10: () => processAt(10),
   c50: () => processAt(50),
+  footprint,
 };
 if (scenario !== undefined) {
   if (!(scenario in one)) {
     console.error(`unknown scenario ${scenario} (known: ${Object.keys(one).join(", ")})`);
     process.exit(2);
   }
-  console.log(JSON.stringify({ value: await warm(one[scenario]) }));
+  // A footprint is not a speed: one pass, nothing to warm.
+  const measure = scenario === "footprint" ? footprint : () => warm(one[scenario]);
+  console.log(JSON.stringify({ value: await measure() }));
 } else {
   const result = {
     engine: "bullmq",
