@@ -13,6 +13,7 @@ import {
   DEFAULT_RETENTION,
   effectiveRule,
   expiredByAge,
+  prunePass,
   readRetention,
   removable,
   type ResolvedRetention,
@@ -414,5 +415,25 @@ Deno.test("cli --archive: one NDJSON line per job in <dir>/<UTC day>.ndjson, app
     assert.deepEqual(lines.map((l) => JSON.parse(l).record.id), ["a", "b", "c"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("prune: a pass that stops at its budget says there is more; the next takes the rest", async () => {
+  const clock = new TestClock(NOW);
+  const tf = new TaskFlow(new MemoryStorage(), { now: clock.now });
+  try {
+    await finishedJobs(tf, 25, "Succeeded");
+    clock.t += DAY + 1;
+    const options = { policy, now: clock.t, limit: 10, pages: 10, cursors: new Map() };
+    const first = await prunePass(tf.storage, options);
+    assert.equal(first.removed.succeeded, 10);
+    assert.equal(first.more, true);
+    assert.equal((await prunePass(tf.storage, options)).more, true);
+    const last = await prunePass(tf.storage, options);
+    assert.equal(last.removed.succeeded, 5);
+    assert.equal(last.more, false);
+    assert.equal((await tf.counts()).states.Succeeded, 0);
+  } finally {
+    await tf.close();
   }
 });

@@ -46,6 +46,8 @@ export interface PruneReport {
   dryRun: boolean;
   /** Expired jobs kept because something still depends on them (a waiting continuation, ...). */
   kept: number;
+  /** The pass stopped at its page or removal budget with expired jobs left to look at. */
+  more: boolean;
 }
 
 /** Where a pruner's scans resume on its next pass (kept by a worker between passes). */
@@ -84,6 +86,7 @@ export async function prunePass(storage: Storage, options: PassOptions): Promise
     ids: [],
     dryRun: Boolean(options.dryRun),
     kept: 0,
+    more: false,
   };
   const pass = new Pass(storage, options, report);
   for (const key of FINAL_KEYS) {
@@ -139,9 +142,17 @@ class Pass {
     const slot = `${key}:${phase}`;
     let cursor = this.#options.cursors?.get(slot);
     let taken = 0;
-    for (let page = 0; page < pages; page++) {
+    for (let page = 0;; page++) {
       const room = Math.min(quota - taken, this.#room());
-      if (room <= 0) return;
+      if (room <= 0) {
+        if (this.#room() <= 0) this.#report.more = true;
+        return;
+      }
+      if (page >= pages) {
+        // The sweep for own keeps rotates through every finished job: its budget is no backlog.
+        if (phase !== "own") this.#report.more = true;
+        return;
+      }
       const read: Page = await this.#storage.finished({
         state: STATE_OF[key],
         before,
@@ -164,7 +175,10 @@ class Pass {
       }
       taken += await this.#removeSlice(key, slice);
       // A page left half done is read again next time, so that no older job is skipped.
-      if (full) return;
+      if (full) {
+        if (this.#room() <= 0) this.#report.more = true;
+        return;
+      }
       cursor = read.cursor;
       this.#options.cursors?.set(slot, cursor);
       if (!cursor) return;

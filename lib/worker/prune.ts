@@ -78,7 +78,7 @@ export class Pruner {
         );
       }
       const policy = stored ?? config.retention;
-      const { removed, kept } = await prunePass(this.#storage, {
+      const { removed, kept, more } = await prunePass(this.#storage, {
         policy: { succeeded: policy.succeeded, failed: policy.failed, deleted: policy.deleted },
         archive: config.archive,
         now: config.now(),
@@ -89,11 +89,19 @@ export class Pruner {
       });
       this.#problem = undefined;
       await this.#record({ removed, kept });
+      // Behind a busy worker one pass's budget is not enough: go on at once while it removes.
+      if (more && removed.succeeded + removed.failed + removed.deleted > 0) this.#catchUp();
     } catch (error) {
       this.#report(
         `pruning failed, retried next pass (nothing of the slice was removed): ${message(error)}`,
       );
     }
+  }
+
+  #catchUp(): void {
+    setTimeout(() => {
+      if (this.#ctx.running) void this.prune();
+    }, 0);
   }
 
   #report(problem: string): Promise<void> {
