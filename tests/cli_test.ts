@@ -317,6 +317,8 @@ Deno.test({
           /signal received, shutting down: waiting up to 600 s for 2 running handlers; press Ctrl-C again to abort them now/,
         );
         for (const id of ids) assert.equal((await tf.get(id))!.state, "Processing");
+        // A person's second press, not the same signal delivered twice.
+        await new Promise((resolve) => setTimeout(resolve, 800));
         child.kill("SIGINT");
         // Far sooner than the 600 s the first signal would wait.
         const status = await Promise.race([
@@ -615,6 +617,56 @@ Deno.test({
         assert.equal(await after.get(id), null);
       } finally {
         await after.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "cli: one SIGTERM delivered twice at once (process group and deno task) is one signal",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withDir(async (dir) => {
+      const url = `kv:${dir}/t.sqlite`;
+      await Deno.writeTextFile(
+        `${dir}/jobs.ts`,
+        `import { defineJob } from "${root}lib/mod.ts";\n` +
+          `export const slow = defineJob("slow", () => new Promise((r) => setTimeout(r, 1500)));\n`,
+      );
+      const tf = await TaskFlow.open(url);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "main.ts", "worker", "--storage", url, "--jobs", `${dir}/jobs.ts`],
+        cwd: root,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let out = "";
+      const read = async (stream: ReadableStream<Uint8Array>) => {
+        const text = new TextDecoder();
+        for await (const chunk of stream) out += text.decode(chunk, { stream: true });
+      };
+      const reading = Promise.all([read(child.stdout), read(child.stderr)]);
+      try {
+        const id = await tf.enqueue("slow", 1);
+        await eventually(async () => assert.equal((await tf.get(id))!.state, "Processing"), 20_000);
+        // As `deno task` forwards it a moment after the group's own delivery.
+        child.kill("SIGTERM");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        child.kill("SIGTERM");
+        assert.equal((await child.status).code, 0, out);
+        await reading;
+        assert.match(out, /signal received, shutting down/);
+        assert.doesNotMatch(out, /second signal/);
+        // The graceful path: the handler was waited for, not aborted.
+        assert.equal((await tf.get(id))!.state, "Succeeded", out);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited */ }
+        await child.status;
+        await reading.catch(() => {});
+        await tf.close();
       }
     }),
 });

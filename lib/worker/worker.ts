@@ -40,6 +40,8 @@ interface Parts {
 }
 
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+/** Signals this close together are one signal delivered twice, not a second Ctrl-C. */
+const SAME_SIGNAL_MS = 500;
 
 /** A worker process's engine. See {@link createWorker}. */
 export class Worker {
@@ -142,10 +144,14 @@ export class Worker {
     if (config.handleSignals) {
       // Listening until the end: without a listener, a second Ctrl-C would kill the process
       // and leave its jobs Processing until their leases expire.
-      let signals = 0;
+      let signals = 0, first = 0;
       this.#signalHandler = () => {
+        // One signal can arrive twice at once (a supervisor signals the whole process group and
+        // `deno task` forwards it too): only a later one is a second Ctrl-C.
+        if (signals === 1 && config.monotonic() - first < SAME_SIGNAL_MS) return;
         signals++;
         if (signals === 1) {
+          first = config.monotonic();
           const wait = formatMs(config.shutdownTimeoutMs);
           const running = this.inFlight === 1
             ? "1 running handler"
