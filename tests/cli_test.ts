@@ -599,7 +599,7 @@ Deno.test({
       }
       const dry = await cli(["prune", "--dry-run", "--storage", url]);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.match(dry.stdout, /would remove 1 jobs from kv:.*: 0 succeeded, 0 failed, 1 deleted/);
+      assert.match(dry.stdout, /would remove 1 job from kv:.*: 0 succeeded, 0 failed, 1 deleted/);
       assert.match(dry.stdout, new RegExp(`^  ${id}$`, "m"));
       assert.match(dry.stdout, /policy: none stored yet: the default/);
       const real = await cli(["prune", "--storage", url, "--archive", `${dir}/archive`]);

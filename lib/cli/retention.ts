@@ -103,7 +103,8 @@ export async function prune(settings: Settings, dryRun: boolean): Promise<number
     const { succeeded, failed, deleted } = report.removed;
     const total = succeeded + failed + deleted;
     console.log(
-      `${dryRun ? "would remove" : "removed"} ${total} jobs from ${redact(tf.address)}: ` +
+      `${dryRun ? "would remove" : "removed"} ${total} ${total === 1 ? "job" : "jobs"} from ` +
+        `${redact(tf.address)}: ` +
         `${succeeded} succeeded, ${failed} failed, ${deleted} deleted` +
         (report.kept ? `; kept ${report.kept} expired ones something still depends on` : ""),
     );
