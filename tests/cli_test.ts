@@ -583,7 +583,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cli: prune --dry-run lists expired jobs and removes nothing; prune --archive writes NDJSON, then removes (needs the storage branch on KV)",
+    "cli: prune --dry-run lists expired jobs and removes nothing; prune --archive writes NDJSON, then removes",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
@@ -604,7 +604,7 @@ Deno.test({
       assert.match(dry.stdout, /policy: none stored yet: the default/);
       const real = await cli(["prune", "--storage", url, "--archive", `${dir}/archive`]);
       assert.equal(real.code, 0, real.stderr);
-      assert.match(real.stdout, /removed 1 jobs from kv:.*: 0 succeeded, 0 failed, 1 deleted/);
+      assert.match(real.stdout, /removed 1 job from kv:.*: 0 succeeded, 0 failed, 1 deleted/);
       const [file] = [...Deno.readDirSync(`${dir}/archive`)].map((e) => e.name);
       assert.match(file, /^\d{4}-\d{2}-\d{2}\.ndjson$/);
       const lines = (await Deno.readTextFile(`${dir}/archive/${file}`)).trim().split("\n");
