@@ -782,7 +782,7 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.equal((await h.tf.counts()).queues.other.Enqueued, 1);
   });
 
-  // Retention (issue 19). On KV and Redis these need the storage branch's remove/finished.
+  // Retention (issue 19): pruning by age, dependants, archive.
   const PRUNE_MS = 150;
   const quiet = { heartbeatMs: 60_000, pruneIntervalMs: PRUNE_MS };
 
