@@ -177,6 +177,19 @@ await redisCase(
 );
 
 await redisCase(
+  "redis events stream cap",
+  "redis events stream: a live feed that keeps about the last 100 calls, not every job's history",
+  "streamcap",
+  async (storage, tf) => {
+    for (let n = 0; n < 300; n += 1) await tf.enqueue("x", { n });
+    const kept = await storage.command<number>("XLEN", `${storage.prefix}:events`);
+    // Trimming is approximate (whole stream nodes of 100 entries): 100 to 200 calls stay.
+    assert.ok(kept >= 100 && kept <= 200, `kept ${kept} entries`);
+    assert.equal((await tf.counts()).states.Enqueued, 300, "the logs keep every job");
+  },
+);
+
+await redisCase(
   "redis append calls",
   "redis: a call with a stale change writes nothing, then the rest go again in one call",
   "refuse",

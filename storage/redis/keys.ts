@@ -9,7 +9,7 @@
  * | `jobs` | hash | job id → record JSON |
  * | `pos` | hash | job id → position: `version:hash`, the hash of the job's placement in the indexes (see `placementHash`) |
  * | `log:<id>` | list | the job's events (JSON), oldest first — the source of truth |
- * | `events` | stream | one entry per append call: job id → its events (JSON array); capped (~10,000) |
+ * | `events` | stream | one entry per append call: job id → its events (JSON array); the live feed, capped (~100 calls) |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
  * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
  * | `due` | zset | Scheduled job ids by run time |
