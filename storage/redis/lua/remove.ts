@@ -12,7 +12,7 @@ state, ready, due, lease and name index entries, and decrements the job's gauge;
 pruned total goes up by the number removed. All-time totals, durations, time buckets and batch
 counts stay; each removed job's share of them (computed by lib from its log, read before this
 call: the position check proves the log is the same) is added to the pruned base, which rebuild
-starts from. The capped events stream keeps its entries (it is the live feed, trimmed by size).
+starts from. The capped events stream keeps its entries (it is the live feed, trimmed to about the last 100 calls).
 
 KEYS[1] pos hash (id -> position)   KEYS[2] jobs hash   KEYS[3] gauges hash   KEYS[4] totals hash
 KEYS[5] names zset   KEYS[6] due zset   KEYS[7] lease hash   KEYS[8] leases zset
