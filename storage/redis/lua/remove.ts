@@ -10,7 +10,7 @@ of its placement) is the one the caller read, so the index members the caller co
 that record are the job's own. Per job it deletes the record, the position, the log list, the
 state, ready, due, lease and name index entries, and decrements the job's gauge; then the
 pruned total goes up by the number removed. All-time totals, durations, time buckets and batch
-counts stay; each removed job's share of them (computed by lib from its log, read before this
+counts stay; each removed job's share of them (computed in TypeScript from its log, read before this
 call: the position check proves the log is the same) is added to the pruned base, which rebuild
 starts from. The capped events stream keeps its entries (it is the live feed, trimmed to about the last 100 calls).
 
