@@ -437,3 +437,16 @@ Deno.test("prune: a pass that stops at its budget says there is more; the next t
     await tf.close();
   }
 });
+
+Deno.test("drain: the Deploy cron's pass says it prunes once a minute", async () => {
+  const { drain } = await import("../lib/worker/drain.ts");
+  const tf = new TaskFlow(new MemoryStorage());
+  try {
+    const result = await drain({ storage: tf.storage, jobs: [], budgetMs: 5_500 });
+    assert.ok(result);
+    const stored = await tf.retention();
+    assert.equal(stored?.lastPass?.everyMs, 60_000);
+  } finally {
+    await tf.close();
+  }
+});

@@ -60,6 +60,8 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
     logger: options.logger,
     now: options.now,
     retention: options.retention,
+    // The cron drains (and prunes) once a minute: the pass it records says so.
+    pruneIntervalMs: 60_000,
   });
   await worker.start();
   let stopped: DrainResult["stopped"] = "budget";
