@@ -30,3 +30,14 @@ export function decodeCursor(cursor: string): CursorKey {
 export function badCursor(cursor: string): InvalidOptionError {
   return new InvalidOptionError("cursor", cursor, "is not a cursor this storage returned");
 }
+
+/**
+ * Deno KV's own list cursor from one of ours: wrapped, because KV accepts some strings no listing
+ * returned. Undefined for the first page.
+ */
+export function unwrapKvCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const key = decodeCursor(cursor);
+  if (key.length !== 1 || typeof key[0] !== "string") throw badCursor(cursor);
+  return key[0];
+}

@@ -8,7 +8,7 @@
 import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
-import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
+import { badCursor, encodeCursor, unwrapKvCursor } from "../cursor.ts";
 import { zeroBatchCounts } from "../effects.ts";
 import { StorageUnavailableError } from "../errors.ts";
 import { canDelete, canPut } from "../record_store.ts";
@@ -184,13 +184,7 @@ export class KvStorage implements Storage {
   async finished(query: FinishedQuery): Promise<Page> {
     this.#open();
     const limit = query.limit ?? 100;
-    // KV's own cursor, wrapped (as in `leases`) so that anything else is refused.
-    let cursor: string | undefined;
-    if (query.cursor !== undefined) {
-      const key = decodeCursor(query.cursor);
-      if (key.length !== 1 || typeof key[0] !== "string") throw badCursor(query.cursor);
-      cursor = key[0];
-    }
+    const cursor = unwrapKvCursor(query.cursor);
     const iterator = this.kv.list({
       start: this.#key("state", query.state),
       end: this.#key("state", query.state, Math.floor(query.before) + 1),
@@ -287,13 +281,7 @@ export class KvStorage implements Storage {
   async leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
     this.#open();
     const limit = query.limit ?? 500;
-    // KV's own cursor, wrapped so that anything this listing did not return is refused.
-    let cursor: string | undefined;
-    if (query.cursor !== undefined) {
-      const key = decodeCursor(query.cursor);
-      if (key.length !== 1 || typeof key[0] !== "string") throw badCursor(query.cursor);
-      cursor = key[0];
-    }
+    const cursor = unwrapKvCursor(query.cursor);
     const iterator = this.kv.list<Lease>({ prefix: this.#key("lease") }, { limit, cursor });
     const leases: LeasePage["leases"] = [];
     try {
