@@ -216,13 +216,15 @@ class Pass {
 
   /** The continuations and batches `records` depend on being finished. */
   async #dependants(records: JobRecord[]): Promise<Dependants> {
+    // The batches not read yet in this pass, read together (one round trip on Redis).
+    const unread = [
+      ...new Set(records.map((r) => r.batchId).filter((id): id is string => id !== undefined)),
+    ].filter((id) => !this.#batches.has(id));
+    const read = await Promise.all(unread.map((id) => this.#storage.batches.get(id)));
+    unread.forEach((id, i) => this.#batches.set(id, read[i] as BatchRecord | null));
     const ids = new Set<string>();
     for (const record of records) {
       for (const id of dependantIds(record)) ids.add(id);
-      if (record.batchId !== undefined && !this.#batches.has(record.batchId)) {
-        const batch = await this.#storage.batches.get(record.batchId) as BatchRecord | null;
-        this.#batches.set(record.batchId, batch);
-      }
       const thenId = record.batchId && this.#batches.get(record.batchId)?.thenId;
       if (thenId) ids.add(thenId);
     }
