@@ -2,7 +2,7 @@
  * @module
  * The Redis connection: RESP2 over Deno's own TCP or TLS, requests pipelined in order, each
  * encoded into one shared buffer and written with those queued behind it (ioredis, through
- * node:net under Deno, was clearly slower on the append and claim path: bench/redis_clients.ts).
+ * node:net under Deno, was clearly slower on the append and claim path: bench/RESULTS.md, 2026-12-07).
  *
  * It connects on first use and again after a failure; while the server is down every call
  * fails at once (nothing is queued or replayed). A request without an answer after `timeoutMs`
