@@ -319,6 +319,14 @@ export function newJobId(now: number): string {
   return time;
 }
 
+/** The creation time a {@link newJobId} id encodes, or undefined for an id of another form. */
+export function idCreatedAt(id: string): number | undefined {
+  if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) return undefined;
+  let at = 0;
+  for (const digit of id.slice(0, 10)) at = at * 32 + CROCKFORD.indexOf(digit);
+  return at;
+}
+
 /** Random bytes drawn 4 KiB at a time: one call into the system's generator per 256 ids. */
 const randomPool = new Uint8Array(4096);
 let randomAt = randomPool.length;

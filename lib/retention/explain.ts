@@ -4,12 +4,10 @@
  * job id that TaskFlow made is probably gone. Pure; the pages read the policy and records.
  */
 
-import type { JobRecord } from "../job.ts";
+import { idCreatedAt, type JobRecord } from "../job.ts";
 import { blockedBy, type Dependants, effectiveRule } from "./decide.ts";
 import { durationText, FINAL_KEYS, keepText, type ResolvedRetention } from "./policy.ts";
 
-/** The digits of `newJobId` (lib/job.ts): Crockford's base 32. */
-const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /**
  * A generated id (10 digits of creation time in ms, then 16 random digits), alone or as the
  * batch id inside a batch member's or batch continuation's id (lib/batch.ts).
@@ -27,8 +25,7 @@ const SKEW_MS = 5 * 60_000;
 export function jobIdTime(id: string, now: number): number | undefined {
   const match = GENERATED.exec(id);
   if (!match) return undefined;
-  let at = 0;
-  for (const digit of (match[1] ?? match[2]).slice(0, 10)) at = at * 32 + CROCKFORD.indexOf(digit);
+  const at = idCreatedAt(match[1] ?? match[2])!;
   return at >= EARLIEST && at <= now + SKEW_MS ? at : undefined;
 }
 
