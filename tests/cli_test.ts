@@ -55,6 +55,53 @@ function assertOneLine(ran: Ran, message: RegExp, code = 2): string {
   return lines[0];
 }
 
+/** A running main.ts: its output so far, and how to stop it. */
+interface Spawned {
+  child: Deno.ChildProcess;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves once both streams are read to their end. */
+  done(): Promise<void>;
+  /** Sends `signal` (unless it has exited), then waits for its exit and the end of its output. */
+  kill(signal: Deno.Signal): Promise<void>;
+}
+
+/**
+ * Starts main.ts with `args` (and `env` besides NO_COLOR) and reads its output as it comes;
+ * `quiet` discards the output instead.
+ */
+function spawnMain(args: string[], env: Record<string, string> = {}, quiet = false): Spawned {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
+    cwd: root,
+    env: { NO_COLOR: "1", ...env },
+    stdout: quiet ? "null" : "piped",
+    stderr: quiet ? "null" : "piped",
+  }).spawn();
+  let out = "";
+  const read = async (stream: ReadableStream<Uint8Array>) => {
+    const text = new TextDecoder();
+    for await (const chunk of stream) out += text.decode(chunk, { stream: true });
+  };
+  const reading = quiet
+    ? Promise.resolve()
+    : Promise.all([read(child.stdout), read(child.stderr)]).then(() => {});
+  return {
+    child,
+    output: () => out,
+    done: () => reading,
+    kill: async (signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // exited already; its output says why
+      }
+      await child.status;
+      await reading.catch(() => {});
+    },
+  };
+}
+
 async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "taskflow-cli-" });
   try {
@@ -281,39 +328,25 @@ Deno.test({
           `export const stuck = defineJob("stuck", () => new Promise(() => {}));\n`,
       );
       const tf = await TaskFlow.open(url);
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "main.ts",
-          "worker",
-          "--storage",
-          url,
-          "--jobs",
-          `${dir}/jobs.ts`,
-          "--shutdown-timeout-ms",
-          "600000",
-        ],
-        cwd: root,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      let out = "";
-      const read = async (stream: ReadableStream<Uint8Array>) => {
-        const text = new TextDecoder();
-        for await (const chunk of stream) out += text.decode(chunk, { stream: true });
-      };
-      const reading = Promise.all([read(child.stdout), read(child.stderr)]);
+      const worker = spawnMain([
+        "worker",
+        "--storage",
+        url,
+        "--jobs",
+        `${dir}/jobs.ts`,
+        "--shutdown-timeout-ms",
+        "600000",
+      ]);
+      const { child, output } = worker;
       try {
         const ids = [await tf.enqueue("stuck", 1), await tf.enqueue("stuck", 2)];
         await eventually(async () => {
           for (const id of ids) assert.equal((await tf.get(id))!.state, "Processing");
         }, 20_000);
         child.kill("SIGINT");
-        await eventually(() => assert.match(out, /press Ctrl-C again/), 10_000);
+        await eventually(() => assert.match(output(), /press Ctrl-C again/), 10_000);
         assert.match(
-          out,
+          output(),
           /signal received, shutting down: waiting up to 600 s for 2 running handlers; press Ctrl-C again to abort them now/,
         );
         for (const id of ids) assert.equal((await tf.get(id))!.state, "Processing");
@@ -325,24 +358,18 @@ Deno.test({
           child.status,
           new Promise<null>((resolve) => setTimeout(() => resolve(null), 30_000)),
         ]);
-        assert.ok(status, `still running 30 s after the second Ctrl-C:\n${out}`);
-        assert.equal(status.code, 0, out);
-        await reading;
-        assert.match(out, /second signal: aborting 2 handlers now/);
+        assert.ok(status, `still running 30 s after the second Ctrl-C:\n${output()}`);
+        assert.equal(status.code, 0, output());
+        await worker.done();
+        assert.match(output(), /second signal: aborting 2 handlers now/);
         for (const id of ids) {
           const job = (await tf.get(id))!;
-          assert.equal(job.state, "Enqueued", out);
+          assert.equal(job.state, "Enqueued", output());
           assert.equal(job.reason, "server shutdown");
         }
         assert.deepEqual(await tf.servers(), []);
       } finally {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // exited
-        }
-        await child.status;
-        await reading.catch(() => {});
+        await worker.kill("SIGKILL");
         await tf.close();
       }
     }),
@@ -450,11 +477,8 @@ Deno.test({
     const port = (probe.addr as Deno.NetAddr).port;
     probe.close();
     // The flag wins over the environment variable.
-    const flagged = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "main.ts",
+    const flagged = spawnMain(
+      [
         "dashboard",
         "--storage",
         "memory:",
@@ -463,11 +487,9 @@ Deno.test({
         "--allowed-hosts",
         "tf.example",
       ],
-      cwd: root,
-      env: { NO_COLOR: "1", TASKFLOW_ALLOWED_HOSTS: "ignored.example" },
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+      { TASKFLOW_ALLOWED_HOSTS: "ignored.example" },
+      true,
+    );
     try {
       // fetch() does not send a Host header of its own choosing: a raw request does.
       const status = async (host: string) => {
@@ -487,8 +509,7 @@ Deno.test({
       assert.equal(await status(`ignored.example:${port}`), 421);
       assert.equal(await status(`evil.example:${port}`), 421);
     } finally {
-      flagged.kill("SIGTERM");
-      await flagged.status;
+      await flagged.kill("SIGTERM");
     }
   },
 });
@@ -499,43 +520,17 @@ async function workerStoringPolicy(url: string, dir: string, flags: string[]): P
     `${dir}/jobs.ts`,
     `import { defineJob } from "${root}lib/mod.ts";\nexport const noop = defineJob("noop", () => 1);\n`,
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "main.ts",
-      "worker",
-      "--storage",
-      url,
-      "--jobs",
-      `${dir}/jobs.ts`,
-      ...flags,
-    ],
-    cwd: root,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const read = async (stream: ReadableStream<Uint8Array>) => {
-    const text = new TextDecoder();
-    for await (const chunk of stream) out += text.decode(chunk, { stream: true });
-  };
-  const reading = Promise.all([read(child.stdout), read(child.stderr)]);
+  const worker = spawnMain(["worker", "--storage", url, "--jobs", `${dir}/jobs.ts`, ...flags]);
   try {
-    await eventually(() => assert.match(out, /Ctrl-C stops it/), 20_000).catch((error) => {
-      throw new Error(`${error.message}\n${out}`);
-    });
+    await eventually(() => assert.match(worker.output(), /Ctrl-C stops it/), 20_000).catch(
+      (error) => {
+        throw new Error(`${error.message}\n${worker.output()}`);
+      },
+    );
   } finally {
-    try {
-      child.kill("SIGINT");
-    } catch {
-      // exited already; its output says why
-    }
-    await child.status;
-    await reading.catch(() => {});
+    await worker.kill("SIGINT");
   }
-  return out;
+  return worker.output();
 }
 
 Deno.test({
@@ -634,19 +629,8 @@ Deno.test({
           `export const slow = defineJob("slow", () => new Promise((r) => setTimeout(r, 1500)));\n`,
       );
       const tf = await TaskFlow.open(url);
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "main.ts", "worker", "--storage", url, "--jobs", `${dir}/jobs.ts`],
-        cwd: root,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      let out = "";
-      const read = async (stream: ReadableStream<Uint8Array>) => {
-        const text = new TextDecoder();
-        for await (const chunk of stream) out += text.decode(chunk, { stream: true });
-      };
-      const reading = Promise.all([read(child.stdout), read(child.stderr)]);
+      const worker = spawnMain(["worker", "--storage", url, "--jobs", `${dir}/jobs.ts`]);
+      const { child, output } = worker;
       try {
         const id = await tf.enqueue("slow", 1);
         await eventually(async () => assert.equal((await tf.get(id))!.state, "Processing"), 20_000);
@@ -654,18 +638,14 @@ Deno.test({
         child.kill("SIGTERM");
         await new Promise((resolve) => setTimeout(resolve, 50));
         child.kill("SIGTERM");
-        assert.equal((await child.status).code, 0, out);
-        await reading;
-        assert.match(out, /signal received, shutting down/);
-        assert.doesNotMatch(out, /second signal/);
+        assert.equal((await child.status).code, 0, output());
+        await worker.done();
+        assert.match(output(), /signal received, shutting down/);
+        assert.doesNotMatch(output(), /second signal/);
         // The graceful path: the handler was waited for, not aborted.
-        assert.equal((await tf.get(id))!.state, "Succeeded", out);
+        assert.equal((await tf.get(id))!.state, "Succeeded", output());
       } finally {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* exited */ }
-        await child.status;
-        await reading.catch(() => {});
+        await worker.kill("SIGKILL");
         await tf.close();
       }
     }),

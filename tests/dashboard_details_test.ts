@@ -7,27 +7,14 @@
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { createDashboard } from "../lib/dashboard/app.ts";
 import type { Snapshot } from "../lib/dashboard/hub.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { isOrphaned, liveServers, orphanOf, orphanText } from "../lib/liveness.ts";
 import { STAGED } from "../lib/batch.ts";
-import { claimCommit, TestClock } from "./helpers.ts";
+import { claimCommit } from "./helpers.ts";
+import { dashboardSetup as setup } from "./dashboard_helpers.ts";
 
-const ORIGIN = "http://127.0.0.1:8000";
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function setup() {
-  const clock = new TestClock();
-  const tf = await TaskFlow.open("memory:", { now: clock.now });
-  // Interval 0: every page reads the hub afresh, so each assertion sees the storage as it is.
-  const dashboard = createDashboard({ tf, liveIntervalMs: 0 });
-  const get = async (path: string) => {
-    const response = await dashboard.handler(new Request(`${ORIGIN}${path}`));
-    return { status: response.status, html: await response.text() };
-  };
-  return { clock, tf, get, close: () => dashboard.close() };
-}
 
 /** A live server record for `id` serving `queues` (memory expires it by the wall clock). */
 async function beat(tf: TaskFlow, id: string, queues = ["default"]): Promise<void> {
@@ -104,7 +91,7 @@ Deno.test({
       const soon = await processing(tf, "w-dead", clock.t + 12_000);
       const overdue = await processing(tf, "w-dead", clock.t - 3_000);
 
-      const stats = JSON.parse((await get("/api/stats")).html) as Snapshot;
+      const stats = JSON.parse((await get("/api/stats")).text) as Snapshot;
       const byId = Object.fromEntries(stats.processing.map((job) => [job.id, job]));
       assert.equal(byId[healthy].orphan, undefined);
       assert.deepEqual(byId[soon].orphan, {
@@ -115,25 +102,25 @@ Deno.test({
       });
       assert.deepEqual(stats.orphaned, { count: 2, more: false });
 
-      const overview = (await get("/")).html;
+      const overview = (await get("/")).text;
       assert.equal(mark(overview, soon), "server gone; back to Enqueued in ~12 s");
       assert.equal(mark(overview, overdue), "server gone; back to Enqueued at the next reap");
       assert.equal(mark(overview, healthy), undefined);
       assert.match(textOf(overview), /Processing ?2 orphaned/);
 
-      const list = (await get("/jobs/processing")).html;
+      const list = (await get("/jobs/processing")).text;
       assert.equal(mark(list, soon), "server gone; back to Enqueued in ~12 s");
       assert.equal(mark(list, overdue), "server gone; back to Enqueued at the next reap");
       assert.equal(mark(list, healthy), undefined);
 
-      const page = (await get(`/job/${soon}`)).html;
+      const page = (await get(`/job/${soon}`)).text;
       assert.equal(mark(page, soon), "server gone; back to Enqueued in ~12 s");
       assert.match(textOf(page), /server w-dead stopped heartbeating/);
-      assert.equal(mark((await get(`/job/${healthy}`)).html, healthy), undefined);
+      assert.equal(mark((await get(`/job/${healthy}`)).text, healthy), undefined);
 
       clock.advance(5_000);
       assert.equal(
-        mark((await get("/jobs/processing")).html, soon),
+        mark((await get("/jobs/processing")).text, soon),
         "server gone; back to Enqueued in ~7 s",
         "the countdown follows the client's clock",
       );
@@ -141,7 +128,7 @@ Deno.test({
       await tf.storage.removeServer("w-live");
       for (const path of ["/", "/jobs/processing", `/job/${healthy}`]) {
         assert.equal(
-          mark((await get(path)).html, healthy),
+          mark((await get(path)).text, healthy),
           "server gone; back to Enqueued once a worker runs",
           `${path}: no live worker is left to reap`,
         );
@@ -163,7 +150,7 @@ Deno.test({
         Array.from({ length: 12 }, (_, i) => ({ job: "mail.send", args: { i } })),
       );
       await tf.schedule("mail.send", { later: true }, { delayMs: 60_000 });
-      const { html } = await get("/jobs/enqueued");
+      const { text: html } = await get("/jobs/enqueued");
       const tabs = textOf(/<nav class="tabs">([\s\S]*?)<\/nav>/.exec(html)![1]);
       assert.equal(
         tabs.trim(),
@@ -178,7 +165,7 @@ Deno.test({
       );
       assert.equal((html.match(/name="ids"[^>]*checked/g) ?? []).length, 0);
 
-      const all = (await get("/jobs/enqueued?select=all&limit=5")).html;
+      const all = (await get("/jobs/enqueued?select=all&limit=5")).text;
       assert.equal((all.match(/<input type="checkbox" name="ids"[^>]*checked/g) ?? []).length, 5);
       assert.match(all, /href="\/jobs\/enqueued\?limit=5">Clear the selection</);
       assert.equal((await get("/jobs/enqueued?select=everything")).status, 400);
@@ -213,7 +200,7 @@ Deno.test({
         then: { job: "album.ready", args: {} },
       });
 
-      const overview = textOf((await get("/")).html);
+      const overview = textOf((await get("/")).text);
       assert.match(overview, /1 recurring job · 1 retry · 2 queues/);
       assert.match(overview, /1retry waiting/);
 
@@ -231,14 +218,14 @@ Deno.test({
         "/recurring",
       ];
       for (const path of pages) {
-        const { status, html } = await get(path);
+        const { status, text: html } = await get(path);
         assert.equal(status, 200, path);
         const wrong = textOf(html, " ").match(
           /(?<![\d.])1 (?:[a-z]+ )?(?:jobs|runs|queues|members|events|retries|servers|workers)\b/g,
         );
         assert.equal(wrong, null, `${path} says ${wrong}`);
       }
-      assert.match(textOf((await get("/jobs/scheduled")).html), /Scheduled 1 job(?!s)/);
+      assert.match(textOf((await get("/jobs/scheduled")).text), /Scheduled 1 job(?!s)/);
     } finally {
       close();
       await tf.close();
@@ -256,7 +243,7 @@ Deno.test({
         Array.from({ length: 3 }, (_, n) => ({ job: "img.resize", args: { n } })),
         { then: { job: "album.ready", args: {} } },
       );
-      assert.match(textOf((await get("/batches")).html), new RegExp(`${thenId} on succeeded`));
+      assert.match(textOf((await get("/batches")).text), new RegExp(`${thenId} on succeeded`));
 
       const then = (await tf.get(thenId!))!;
       assert.equal(then.state, "Awaiting");
@@ -270,11 +257,11 @@ Deno.test({
       );
       assert.equal((await tf.get(jobIds[0]))!.state, "Enqueued", "members were released");
 
-      const page = textOf((await get(`/job/${encodeURIComponent(thenId!)}`)).html);
+      const page = textOf((await get(`/job/${encodeURIComponent(thenId!)}`)).text);
       assert.match(page, new RegExp(`Waits forbatch ${id}: 0 of 3 members finished`));
       await tf.delete(jobIds[0]);
       assert.match(
-        textOf((await get(`/job/${encodeURIComponent(thenId!)}`)).html),
+        textOf((await get(`/job/${encodeURIComponent(thenId!)}`)).text),
         /1 of 3 members finished; runs when all succeed/,
       );
     } finally {
@@ -292,18 +279,18 @@ Deno.test({
     try {
       await tf.enqueue("mail.send", {}, { queue: "mail" });
       await tf.enqueue("report.build", {});
-      assert.match((await get("/")).html, /data-retries="true">0 retries</);
+      assert.match((await get("/")).text, /data-retries="true">0 retries</);
       await tf.recurring.upsert("one", "@daily", "report.build", {});
-      assert.match(textOf((await get("/")).html), /1 recurring job ·/);
+      assert.match(textOf((await get("/")).text), /1 recurring job ·/);
 
       await beat(tf, "w-1", ["default", "reports"]);
-      const queues = (await get("/queues")).html;
+      const queues = (await get("/queues")).text;
       assert.match(queues, /data-unserved="mail">no worker serves this queue</);
       assert.doesNotMatch(queues, /data-unserved="default"/);
       assert.match(textOf(queues), /default.*\(1 worker\)/);
 
       await tf.storage.removeServer("w-1");
-      assert.match((await get("/queues")).html, /data-unserved="default"/);
+      assert.match((await get("/queues")).text, /data-unserved="default"/);
     } finally {
       close();
       await tf.close();

@@ -17,15 +17,28 @@ import { claimCommit, eventually, TestClock } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
+/** Runs `fn` on a TaskFlow over KV storage in a file `name` of a temp dir, then removes both. */
+async function withKvTaskFlow(
+  name: string,
+  fn: (tf: TaskFlow, url: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-doctor-" });
+  const url = `kv:${dir}/${name}`;
+  const tf = await TaskFlow.open(url);
+  try {
+    await fn(tf, url);
+  } finally {
+    await tf.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "doctor: corrupt records are reported, survived, and rebuilt from their events",
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "taskflow-doctor-" });
-    const url = `kv:${dir}/doc.sqlite`;
-    const tf = await TaskFlow.open(url);
-    try {
+  fn: () =>
+    withKvTaskFlow("doc.sqlite", async (tf, url) => {
       const [garbled, orphan, edited, healthy] = await tf.enqueueMany(
         Array.from({ length: 4 }, (_, i) => ({ job: "doc.job", args: { i } })),
       );
@@ -84,22 +97,15 @@ Deno.test({
       assert.deepEqual(rebuilt.skipped, [orphan]);
       assert.equal(await tf.get(orphan), null, "a broken log leaves nothing to rebuild from");
       assert.deepEqual((await doctor(tf.storage)).findings, []);
-    } finally {
-      await tf.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "doctor: names the Processing jobs whose server stopped heartbeating, in the CLI too",
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "taskflow-doctor-" });
-    const url = `kv:${dir}/orphans.sqlite`;
-    const tf = await TaskFlow.open(url);
-    try {
+  fn: () =>
+    withKvTaskFlow("orphans.sqlite", async (tf, url) => {
       const [live, dead, late] = await tf.enqueueMany(
         Array.from({ length: 3 }, (_, i) => ({ job: "doc.job", args: { i } })),
       );
@@ -158,11 +164,7 @@ Deno.test({
       const alone = await doctor(tf.storage, { now: clock.now });
       assert.match(alone.findings[0].problem, /^3 jobs whose server stopped heartbeating: /);
       assert.match(alone.findings[0].problem, /no worker is running to put them back/);
-    } finally {
-      await tf.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({

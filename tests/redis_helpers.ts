@@ -137,3 +137,22 @@ export class RedisServer {
     await child.status;
   }
 }
+
+/** Every key under `storage`'s prefix, in the order SCAN returns them (a key may repeat). */
+export async function scanPrefix(storage: RedisStorage): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, found] = await storage.command<[string, string[]]>(
+      "SCAN",
+      cursor,
+      "MATCH",
+      `${storage.prefix}:*`,
+      "COUNT",
+      1_000,
+    );
+    keys.push(...found);
+    cursor = next;
+  } while (cursor !== "0");
+  return keys;
+}

@@ -21,7 +21,7 @@ import { parseRedisUrl } from "../storage/redis/url.ts";
 import { placeOf } from "../storage/redis/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit } from "./helpers.ts";
-import { openTestRedis, whenRedis } from "./redis_helpers.ts";
+import { openTestRedis, scanPrefix, whenRedis } from "./redis_helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
 /** An events stream entry as XRANGE returns it: id, then field, value, ... */
@@ -48,20 +48,7 @@ async function corrupt(storage: Storage, ids: string[]): Promise<void> {
  */
 async function footprint(storage: RedisStorage): Promise<string[]> {
   const out: string[] = [];
-  let cursor = "0";
-  const keys = new Set<string>();
-  do {
-    const [next, found] = await storage.command<[string, string[]]>(
-      "SCAN",
-      cursor,
-      "MATCH",
-      `${storage.prefix}:*`,
-      "COUNT",
-      1_000,
-    );
-    found.forEach((key) => keys.add(key));
-    cursor = next;
-  } while (cursor !== "0");
+  const keys = new Set(await scanPrefix(storage));
   for (const key of keys) {
     const type = await storage.command<string>("TYPE", key);
     out.push(`${type} ${key}`);

@@ -7,28 +7,16 @@
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { createDashboard } from "../lib/dashboard/app.ts";
 import { defineJob, newJobId } from "../lib/job.ts";
 import { jobIdTime, prunedText } from "../lib/retention/explain.ts";
 import { DEFAULT_RETENTION } from "../lib/retention/policy.ts";
 import { readPrunePasses, recordPrunePass } from "../lib/retention/passes.ts";
 import { createWorker } from "../lib/worker/worker.ts";
-import { eventually, TestClock } from "./helpers.ts";
+import { eventually } from "./helpers.ts";
+import { dashboardSetup as setup } from "./dashboard_helpers.ts";
 
-const ORIGIN = "http://127.0.0.1:8000";
 const HOUR = 3_600_000;
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function setup() {
-  const clock = new TestClock();
-  const tf = await TaskFlow.open("memory:", { now: clock.now });
-  const dashboard = createDashboard({ tf, liveIntervalMs: 0 });
-  const get = async (path: string) => {
-    const response = await dashboard.handler(new Request(`${ORIGIN}${path}`));
-    return { status: response.status, text: await response.text() };
-  };
-  return { clock, tf, get, close: () => dashboard.close() };
-}
 
 /** Page text without markup, so that assertions read as the page does. */
 const words = (html: string) => html.replace(/<!--.*?-->/g, "").replace(/<[^>]+>/g, "");

@@ -16,7 +16,7 @@ import { MemoryStorage } from "../storage/memory/mod.ts";
 import { RedisStorage } from "../storage/redis/mod.ts";
 import type { Storage } from "../storage/storage.ts";
 import { allIds, assertConsistent, eventually, TestClock } from "./helpers.ts";
-import { deletePrefix, REDIS_URL, whenRedis } from "./redis_helpers.ts";
+import { deletePrefix, REDIS_URL, scanPrefix, whenRedis } from "./redis_helpers.ts";
 
 const job = defineJob("soak.noop", (args: { i: number; to: string }) => ({ ok: args.i }));
 
@@ -32,31 +32,20 @@ const KEEP_MS = 1_000;
  */
 async function entries(storage: Storage, ids: string[]): Promise<number> {
   if (storage instanceof RedisStorage) {
-    let total = 0, cursor = "0";
-    do {
-      const [next, keys] = await storage.command<[string, string[]]>(
-        "SCAN",
-        cursor,
-        "MATCH",
-        `${storage.prefix}:*`,
-        "COUNT",
-        1_000,
-      );
-      for (const key of keys) {
-        // The events feed is capped (~10,000 entries, one per append call, not per job): in a
-        // short run its filling is warm-up, not growth. The bench's soak counts its bytes.
-        if (key === `${storage.prefix}:events`) continue;
-        const type = await storage.command<string>("TYPE", key);
-        const size: Record<string, string> = {
-          hash: "HLEN",
-          zset: "ZCARD",
-          list: "LLEN",
-          set: "SCARD",
-        };
-        total += size[type] ? await storage.command<number>(size[type], key) : 1;
-      }
-      cursor = next;
-    } while (cursor !== "0");
+    let total = 0;
+    for (const key of await scanPrefix(storage)) {
+      // The events feed is capped (~10,000 entries, one per append call, not per job): in a
+      // short run its filling is warm-up, not growth. The bench's soak counts its bytes.
+      if (key === `${storage.prefix}:events`) continue;
+      const type = await storage.command<string>("TYPE", key);
+      const size: Record<string, string> = {
+        hash: "HLEN",
+        zset: "ZCARD",
+        list: "LLEN",
+        set: "SCARD",
+      };
+      total += size[type] ? await storage.command<number>(size[type], key) : 1;
+    }
     return total;
   }
   if (storage instanceof KvStorage) {
