@@ -214,6 +214,17 @@ Deno.test("layers: the dashboard never reaches past the client to its storage", 
   assert.deepEqual(found, [], report(found));
 });
 
+Deno.test("layers: no file in lib/ or storage/ is over 450 lines", async () => {
+  const found: string[] = [];
+  for (const dir of ["lib/", "storage/"]) {
+    for await (const path of sources(dir)) {
+      const lines = (await Deno.readTextFile(new URL(path, ROOT))).split("\n").length - 1;
+      if (lines > 450) found.push(`${path}: ${lines} lines`);
+    }
+  }
+  assert.deepEqual(found, [], report(found));
+});
+
 Deno.test("layers: storage/ imports only types from lib/", async () => {
   const found = storageImportsLibCode(await realGraph());
   assert.deepEqual(found, [], report(found));
