@@ -214,6 +214,16 @@ Deno.test("layers: the dashboard never reaches past the client to its storage", 
   assert.deepEqual(found, [], report(found));
 });
 
+Deno.test("layers: the worker does not construct a client (lib/worker/ never imports lib/client.ts)", async () => {
+  const found = [...await realGraph()].filter(([path]) => path.startsWith("lib/worker/"))
+    .flatMap(([path, imports]) =>
+      imports.filter((i) => i.code === "lib/client.ts").map((i) =>
+        `${path} imports "${i.specifier}"`
+      )
+    );
+  assert.deepEqual(found, [], report(found));
+});
+
 Deno.test("layers: no file in lib/ or storage/ is over 450 lines", async () => {
   const found: string[] = [];
   for (const dir of ["lib/", "storage/"]) {
