@@ -6,12 +6,13 @@
 
 import { DEFAULT_RETENTION, type Keep, type ServerInfo, type StoredRetention } from "../lib/mod.ts";
 import { durationText, FINAL_KEYS, keepText } from "../lib/retention/policy.ts";
+import { policyText } from "../lib/retention/store.ts";
 import { duration, plural, relative } from "./format.ts";
 
 /** A pass as recorded (`StoredRetention.lastPass`). */
 type Pass = NonNullable<StoredRetention["lastPass"]>;
 
-const DEFAULTS = FINAL_KEYS.map((key) => `${key} ${keepText(DEFAULT_RETENTION[key])}`).join(", ");
+const DEFAULTS = policyText(DEFAULT_RETENTION);
 
 /** "succeeded 24h, failed 30d, deleted kept forever; archived before removal; stored by w1 3 min ago". */
 export function policyLine(stored: StoredRetention | null, now: number): string {

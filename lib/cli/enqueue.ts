@@ -10,6 +10,7 @@ import { InvalidOptionError } from "../../storage/errors.ts";
 import { redact } from "../../storage/redact.ts";
 import { loadJobs } from "../worker/load.ts";
 import { duration, type Parsed, type Settings, UsageError } from "./flags.ts";
+import { firstLine } from "./report.ts";
 import { dashboardAddress } from "./serve.ts";
 
 /** Enqueues (or schedules) one job; returns the exit code. */
@@ -87,8 +88,4 @@ function jobLink({ hostname, port }: { hostname: string; port: number }): (id: s
     ? `[${hostname}]`
     : hostname;
   return (id) => `http://${host}:${port}/job/${encodeURIComponent(id)}`;
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n", 1)[0];
 }

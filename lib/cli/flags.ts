@@ -312,8 +312,7 @@ export function flagName(flag: Flag): string {
   return env ? `--${flag} (${env})` : `--${flag}`;
 }
 
-/** Longest setTimeout delay; a longer one fires at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+export { MAX_TIMER_MS } from "../options.ts";
 
 /** A whole number setting from `min` to `max`; absent stays undefined. */
 export function integer(

@@ -68,7 +68,7 @@ function serveCause(error: ServeError): string {
 }
 
 /** The first line of an error's message (Deno's module errors add a code frame below it). */
-function firstLine(error: unknown): string {
+export function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split("\n", 1)[0].trim() || (error instanceof Error ? error.name : "unknown error");
 }

@@ -10,6 +10,7 @@ import { TaskFlow } from "../client.ts";
 import {
   type ArchivedJob,
   checkKeep,
+  DEFAULT_RETENTION,
   FINAL_KEYS,
   type FinalKey,
   type Keep,
@@ -110,8 +111,9 @@ export async function prune(settings: Settings, dryRun: boolean): Promise<number
     );
     console.log(
       `policy: ${
-        stored ? `${policyText(stored)} (stored by ${stored.by})` : "none stored yet: " +
-          "the default (succeeded 24h, failed 30d, deleted 24h)"
+        stored
+          ? `${policyText(stored)} (stored by ${stored.by})`
+          : `none stored yet: the default (${policyText(DEFAULT_RETENTION)})`
       }`,
     );
     if (dryRun) {

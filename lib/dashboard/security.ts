@@ -68,11 +68,6 @@ export function cookies(req: Request, name: string): string[] {
   return found;
 }
 
-/** Reads the first value of one cookie of `req`. */
-export function cookie(req: Request, name: string): string | undefined {
-  return cookies(req, name)[0];
-}
-
 /** A header value as sent: HTTP headers arrive as bytes (Latin-1 code units); decode them as UTF-8. */
 function headerText(value: string): string {
   const codes = Array.from(value, (c) => c.charCodeAt(0));
