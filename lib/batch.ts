@@ -72,6 +72,12 @@ export function thenId(batchId: string): string {
   return `batch:${batchId}:then`;
 }
 
+/** The batch a {@link memberId} or {@link thenId} id belongs to, and which it is. */
+export function batchIdOf(id: string): { batchId: string; then: boolean } | undefined {
+  const match = /^batch:(.+):(\d+|then)$/.exec(id);
+  return match ? { batchId: match[1], then: match[2] === "then" } : undefined;
+}
+
 /** Reason a staged member shows while its batch is being created. */
 export const STAGED = "waiting for its batch to be created";
 

@@ -4,15 +4,11 @@
  * job id that TaskFlow made is probably gone. Pure; the pages read the policy and records.
  */
 
+import { batchIdOf } from "../batch.ts";
 import { idCreatedAt, type JobRecord } from "../job.ts";
 import { blockedBy, type Dependants, effectiveRule } from "./decide.ts";
 import { durationText, FINAL_KEYS, keepText, type ResolvedRetention } from "./policy.ts";
 
-/**
- * A generated id (10 digits of creation time in ms, then 16 random digits), alone or as the
- * batch id inside a batch member's or batch continuation's id (lib/batch.ts).
- */
-const GENERATED = /^([0-9A-HJKMNP-TV-Z]{26})$|^batch:([0-9A-HJKMNP-TV-Z]{26}):(?:\d+|then)$/;
 /** Ids encoding a time before this were not made by TaskFlow (2020-01-01). */
 const EARLIEST = 1_577_836_800_000;
 /** Clock skew between the producer that made an id and the reader. */
@@ -23,10 +19,9 @@ const SKEW_MS = 5 * 60_000;
  * is not in that format or encodes an implausible time (a custom id, most likely).
  */
 export function jobIdTime(id: string, now: number): number | undefined {
-  const match = GENERATED.exec(id);
-  if (!match) return undefined;
-  const at = idCreatedAt(match[1] ?? match[2])!;
-  return at >= EARLIEST && at <= now + SKEW_MS ? at : undefined;
+  // A batch member's or continuation's id carries its batch's generated id.
+  const at = idCreatedAt(batchIdOf(id)?.batchId ?? id);
+  return at !== undefined && at >= EARLIEST && at <= now + SKEW_MS ? at : undefined;
 }
 
 /** "3 days", "5 hours", "1 minute": an age, rounded down to its largest unit. */

@@ -3,6 +3,7 @@ import type { DashboardState } from "../../lib/dashboard/state.ts";
 import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { checkJobId } from "../../lib/job.ts";
+import { batchIdOf } from "../../lib/batch.ts";
 import { allowedActions } from "../../lib/states.ts";
 import type { Lease } from "../../lib/projection.ts";
 import { ActionButtons, stateDurations } from "../../components/Jobs.tsx";
@@ -72,7 +73,8 @@ async function forecastOf(
 
 /** The batch id of a batch continuation (`batch:<id>:then`), else undefined. */
 function batchOfContinuation(job: JobRecord): string | undefined {
-  return job.state === "Awaiting" ? /^batch:(.+):then$/.exec(job.id)?.[1] : undefined;
+  const batch = batchIdOf(job.id);
+  return job.state === "Awaiting" && batch?.then ? batch.batchId : undefined;
 }
 
 export const handler: Handlers<Data | Missing, DashboardState> = {
