@@ -9,7 +9,7 @@ import { InvalidOptionError } from "../../storage/errors.ts";
 import { checkFunctions, readOptions } from "../options.ts";
 import { prunePass, type PruneReport } from "./pass.ts";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "./policy.ts";
-import { readStoredRetention, type StoredRetention } from "./store.ts";
+import { policyInForce, readStoredRetention, type StoredRetention } from "./store.ts";
 import { readPrunePasses, recordPrunePass } from "./passes.ts";
 
 export * from "./policy.ts";
@@ -79,18 +79,21 @@ export async function pruneNow(
   if (typeof now !== "number" || !Number.isFinite(now) || now < 0) {
     throw new InvalidOptionError("options.now", now, "must be ms since epoch");
   }
-  const stored = await readStoredRetention(storage);
-  if (stored?.archive && !options.archive && !dryRun) {
+  const { policy, archivedBy } = await policyInForce(
+    storage,
+    DEFAULT_RETENTION,
+    options.archive !== undefined || dryRun,
+  );
+  if (archivedBy !== undefined) {
     throw new InvalidOptionError(
       "options.archive",
       undefined,
-      `the retention policy in force (stored by ${stored.by}) archives jobs before removing ` +
+      `the retention policy in force (stored by ${archivedBy}) archives jobs before removing ` +
         "them: pass an archive function (the CLI: --archive <dir>), or use dryRun",
     );
   }
-  const policy = stored ?? DEFAULT_RETENTION;
   const report = await prunePass(storage, {
-    policy: { succeeded: policy.succeeded, failed: policy.failed, deleted: policy.deleted },
+    policy,
     archive: options.archive,
     now,
     dryRun,

@@ -69,6 +69,21 @@ export async function readStoredRetention(storage: Storage): Promise<StoredReten
   return record ? storedOf(record) : null;
 }
 
+/**
+ * The policy a pruner applies now: the stored one, else `fallback`. `archivedBy` names who stored
+ * a policy that archives when this pruner has no archive: it must not prune then, or it would
+ * drop logs the others keep.
+ */
+export async function policyInForce(
+  storage: Storage,
+  fallback: ResolvedRetention,
+  hasArchive: boolean,
+): Promise<{ policy: ResolvedRetention; archivedBy?: string }> {
+  const stored = await readStoredRetention(storage);
+  if (stored?.archive && !hasArchive) return { policy: stored, archivedBy: stored.by };
+  return { policy: stored ?? fallback };
+}
+
 function storedOf(record: RecurringRecord): StoredRetention | null {
   try {
     const policy = {} as ResolvedRetention;

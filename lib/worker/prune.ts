@@ -8,7 +8,7 @@
 import type { Storage } from "../../storage/storage.ts";
 import { prunePass, type ScanCursors } from "../retention/pass.ts";
 import { type PrunePass, recordPrunePass } from "../retention/passes.ts";
-import { policyText, publishRetention, readStoredRetention } from "../retention/store.ts";
+import { policyInForce, policyText, publishRetention } from "../retention/store.ts";
 import { message, type WorkerContext } from "./context.ts";
 
 /** Remove calls per state and scan in one pass (each of at most `limits.maxRemovals` jobs). */
@@ -69,17 +69,19 @@ export class Pruner {
     const { config } = this.#ctx;
     if (!this.#ctx.running) return;
     try {
-      const stored = await readStoredRetention(this.#storage);
-      if (stored?.archive && !config.archive) {
-        // Pruning without the archive would drop logs another worker would have kept.
+      const { policy, archivedBy } = await policyInForce(
+        this.#storage,
+        config.retention,
+        config.archive !== undefined,
+      );
+      if (archivedBy !== undefined) {
         return this.#report(
-          `not pruning: the policy in force (stored by ${stored.by}) archives jobs before ` +
+          `not pruning: the policy in force (stored by ${archivedBy}) archives jobs before ` +
             "removing them, and this worker has no archive",
         );
       }
-      const policy = stored ?? config.retention;
       const { removed, kept, more } = await prunePass(this.#storage, {
-        policy: { succeeded: policy.succeeded, failed: policy.failed, deleted: policy.deleted },
+        policy,
         archive: config.archive,
         now: config.now(),
         limit: REMOVALS_PER_PASS,
