@@ -227,7 +227,7 @@ export class AppendCall {
 }
 
 /** The totals field of each duration bucket. */
-const DURATION_FIELDS = Array.from(
+export const DURATION_FIELDS = Array.from(
   { length: DURATION_BUCKETS_MS.length + 1 },
   (_, bucket) => `duration:${bucket}`,
 );
@@ -235,7 +235,8 @@ const DURATION_FIELDS = Array.from(
 /** Gauge fields (`queue|state`) by queue and state, made once (bounded: cleared when large). */
 const gaugeFields = new Map<string, Map<string, string>>();
 
-function gaugeField(queue: string, state: string): string {
+/** The gauges hash's field of a queue and state (`queue|state`), as every script writes it. */
+export function gaugeField(queue: string, state: string): string {
   let states = gaugeFields.get(queue);
   if (!states) {
     if (gaugeFields.size >= 1_000) gaugeFields.clear();

@@ -15,7 +15,7 @@ import {
   type RemoveResult,
   RESOLUTIONS,
 } from "../storage.ts";
-import { nameMember } from "./append_call.ts";
+import { DURATION_FIELDS, gaugeField, nameMember } from "./append_call.ts";
 import { command, type RedisDb, script } from "./context.ts";
 import { type Keys, placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
 import { page } from "./reads.ts";
@@ -95,7 +95,7 @@ export async function remove(db: RedisDb, removals: readonly Removal[]): Promise
       record.queue,
       place.readyMember,
       nameMember(record.name, record.createdAt, record.id),
-      `${record.queue}|${record.state}`,
+      gaugeField(record.queue, record.state),
     );
     const events = logs[i].map((json) => JSON.parse(json) as JobEvent);
     const base = prunedBase(k, historyOf(record, events), now);
@@ -122,7 +122,7 @@ function prunedBase(k: Keys, history: ReturnType<typeof historyOf>, now: number)
   };
   for (const total of history.totals) add(k.prunedTotals, total, 1);
   for (const { bucket, ms } of history.durations) {
-    add(k.prunedTotals, `duration:${bucket}`, 1);
+    add(k.prunedTotals, DURATION_FIELDS[bucket], 1);
     add(k.prunedTotals, "duration_ms", Math.max(0, Math.round(ms)));
   }
   for (const hit of keptBuckets(history.buckets, now)) {
