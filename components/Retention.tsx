@@ -7,6 +7,7 @@
 import { DEFAULT_RETENTION, type Keep, type ServerInfo, type StoredRetention } from "../lib/mod.ts";
 import { durationText, FINAL_KEYS, keepText } from "../lib/retention/policy.ts";
 import { policyText } from "../lib/retention/store.ts";
+import { finalKey } from "../lib/retention/keep.ts";
 import { duration, plural, relative } from "./format.ts";
 
 /** A pass as recorded (`StoredRetention.lastPass`). */
@@ -114,7 +115,7 @@ export function stateRuleText(keep: Keep, stored: boolean): string {
 export function StateRetention(
   { state, retention }: { state: string; retention: StoredRetention | null },
 ) {
-  const key = FINAL_KEYS.find((k) => k === state.toLowerCase());
+  const key = finalKey(state);
   if (!key) return null;
   const keep = (retention ?? DEFAULT_RETENTION)[key];
   return <p class="meta" data-state-retention>{stateRuleText(keep, retention !== null)}</p>;
