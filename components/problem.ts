@@ -44,8 +44,9 @@ export function problem(
   message: string,
   api: boolean,
   headers: Record<string, string> = {},
+  code?: string,
 ): Response {
-  if (api) return json({ error: message, status }, { status, headers });
+  if (api) return json({ error: message, ...(code ? { code } : {}), status }, { status, headers });
   const body =
     `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${status} · TaskFlow</title>` +
     `<link rel="stylesheet" href="/style.css"></head><body><main class="problem"><h1>${status}</h1>` +

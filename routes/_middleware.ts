@@ -43,7 +43,7 @@ function errorResponse(error: unknown, api: boolean): Response | undefined {
     ((error as TaskFlowError).code === "CORRUPT_RECORD"
       ? " (run `deno task doctor` to list such jobs, `deno task rebuild` to repair them from their events)"
       : "");
-  return problem(status, message, api);
+  return problem(status, message, api, {}, (error as TaskFlowError).code);
 }
 
 function isJson(req: Request): boolean {

@@ -1,15 +1,8 @@
 import type { Handlers } from "../../../lib/fresh/types.ts";
 import type { DashboardState } from "../../../lib/dashboard/state.ts";
-import { type ErrorCode, InvalidOptionError, TaskFlowError } from "../../../lib/mod.ts";
+import { InvalidOptionError } from "../../../lib/mod.ts";
 import { limitParam, stateParam } from "../../../components/params.ts";
 import { json, problem } from "../../../components/problem.ts";
-
-const BAD_INPUT: Partial<Record<ErrorCode, number>> = {
-  INVALID_OPTION: 400,
-  INVALID_NAME: 400,
-  ARGS_NOT_SERIALIZABLE: 400,
-  PAYLOAD_TOO_LARGE: 413,
-};
 
 /**
  * GET /api/jobs?state=failed|queue=mail&cursor=&limit=: a page of jobs.
@@ -63,22 +56,14 @@ export const handler: Handlers<unknown, DashboardState> = {
     }
     const scheduled = "delayMs" in options || "at" in options;
     const at = typeof options.at === "string" ? new Date(options.at) : options.at;
-    let id: string;
-    try {
-      id = scheduled
-        ? await tf.schedule(
-          name as string,
-          args,
-          { ...options, ...("at" in options ? { at } : {}) } as Parameters<typeof tf.schedule>[2],
-        )
-        : await tf.enqueue(name as string, args, options);
-    } catch (error) {
-      // Bad input is the client's error: 400 (413 when too large) with the error's code.
-      const status = error instanceof TaskFlowError ? BAD_INPUT[error.code] : undefined;
-      if (!status) throw error;
-      const { message, code } = error as TaskFlowError;
-      return json({ error: message, code, status }, { status });
-    }
+    // Bad input throws a typed error: the middleware answers 400 (413 when too large) with its code.
+    const id = scheduled
+      ? await tf.schedule(
+        name as string,
+        args,
+        { ...options, ...("at" in options ? { at } : {}) } as Parameters<typeof tf.schedule>[2],
+      )
+      : await tf.enqueue(name as string, args, options);
     return json({ id }, {
       status: 201,
       headers: { location: `/api/jobs/${encodeURIComponent(id)}` },
