@@ -37,6 +37,7 @@ import {
 } from "./create.ts";
 import { GroupCommitter } from "./group_commit.ts";
 import { RecurringApi } from "./recurring.ts";
+import { QueuesApi } from "./queues/store.ts";
 import { checkJobId, checkQueueName, type JobRecord, readJobOptions } from "./job.ts";
 import { checkFunctions, checkLimit, checkText, guard, readOptions } from "./options.ts";
 import { readListQuery, readRange, readReason } from "./queries.ts";
@@ -88,6 +89,8 @@ export class TaskFlow {
   readonly random: () => number;
   /** Recurring jobs: `upsert`, `remove`, `trigger`, `pause`, `resume`, `list`, `get`. */
   readonly recurring: RecurringApi;
+  /** Queue limits (concurrency, rate, per partition): `configure`, `get`, `list`. */
+  readonly queues: QueuesApi;
   #committer: GroupCommitter;
 
   /** Wraps an open storage. Most callers use {@link TaskFlow.open}. */
@@ -100,6 +103,7 @@ export class TaskFlow {
     this.random = (read.random as () => number) ?? systemClock.random;
     this.#committer = new GroupCommitter(storage);
     this.recurring = new RecurringApi(this);
+    this.queues = new QueuesApi(this);
   }
 
   /**

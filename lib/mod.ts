@@ -114,6 +114,14 @@ export {
   type RetentionPolicy,
   type StoredRetention,
 } from "./retention/mod.ts";
+export {
+  type PartitionLimits,
+  type QueueConfig,
+  type QueueConfigUpdate,
+  QueuesApi,
+  type QueueSettings,
+  type RateLimit,
+} from "./queues/mod.ts";
 export { MAX_DELAY_MS } from "./options.ts";
 export {
   type Action,

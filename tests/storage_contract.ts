@@ -21,6 +21,7 @@ import { bucketStart } from "../storage/effects.ts";
 import { RESOLUTIONS, type Storage } from "../storage/storage.ts";
 import { allIds, assertConsistent, claimCommit, eventually, seeded, TestClock } from "./helpers.ts";
 import { removalCases } from "./removal_contract.ts";
+import { queueCases } from "./queues_contract.ts";
 
 /** What a backend's test file hands the suite. */
 export interface ContractBackend {
@@ -848,4 +849,5 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
   });
 
   removalCases(test);
+  queueCases(test);
 }

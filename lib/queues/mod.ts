@@ -1,0 +1,8 @@
+/**
+ * @module
+ * Flow control of queues: stored limits (`tf.queues`), the pure limiter decisions shared by
+ * every backend, and the partition key of a job.
+ */
+
+export * from "./config.ts";
+export * from "./store.ts";
