@@ -115,12 +115,21 @@ export {
   type StoredRetention,
 } from "./retention/mod.ts";
 export {
+  type Admission,
+  type Choice,
+  type LimitedJob,
+  type LimiterState,
+  type LimiterUse,
+  type LimitUse,
   type PartitionLimits,
   type QueueConfig,
   type QueueConfigUpdate,
   QueuesApi,
   type QueueSettings,
   type RateLimit,
+  type RateWindow,
+  type RunningJob,
+  type WaitReason,
 } from "./queues/mod.ts";
 export { MAX_DELAY_MS } from "./options.ts";
 export {

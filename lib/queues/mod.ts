@@ -6,3 +6,6 @@
 
 export * from "./config.ts";
 export * from "./store.ts";
+export * from "./limiter.ts";
+export * from "./fair.ts";
+export * from "./rate.ts";
