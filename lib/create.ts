@@ -24,6 +24,7 @@ import {
 import { checkDelay, checkTime, guard, readOptions } from "./options.ts";
 import { checkSize, toJson } from "./payload.ts";
 import type { JobKeep } from "./retention/keep.ts";
+import { partitionOf } from "./queues/partition.ts";
 import type { State } from "./states.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
@@ -45,6 +46,8 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** How long the job is kept once finished, overriding the retention policy. */
   keep?: JobKeep;
+  /** The partition key (1–128 characters, e.g. a tenant id) the queue's partition limits apply to. */
+  partition?: string;
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */
@@ -153,6 +156,8 @@ export function prepareJob(
   if (timeoutMs !== undefined) stored.timeoutMs = timeoutMs;
   const keep = options.keep ?? defaults.keep;
   if (keep !== undefined) stored.keep = keep;
+  const partition = partitionOf(options.partition, defaults.partition, { args: json, name, where });
+  if (partition !== undefined) stored.partition = partition;
   const created: Omit<CreatedEvent, "seq"> = {
     type: "created",
     at: 0,

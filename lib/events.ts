@@ -27,6 +27,8 @@ export interface StoredOptions {
   timeoutMs?: number;
   /** The job's own retention, overriding the policy in force (see `JobKeep`). */
   keep?: JobKeep;
+  /** The partition key the queue's `partition` limits apply to (e.g. a tenant id). */
+  partition?: string;
 }
 
 /** What failed, as stored with a failed attempt. */

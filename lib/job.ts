@@ -8,6 +8,7 @@ import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
 import { checkDelay, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
 import type { Json } from "./payload.ts";
 import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
+import { checkPartitionDefault, type PartitionFunction } from "./queues/partition.ts";
 import type { State } from "./states.ts";
 
 /** A continuation attached to a job. */
@@ -112,6 +113,8 @@ export interface JobDefaults {
   timeoutMs?: number;
   /** How long the job is kept once finished, overriding the retention policy (see {@link JobKeep}). */
   keep?: JobKeep;
+  /** The partition key (e.g. a tenant id), or in `defineJob` a function of the arguments giving it. */
+  partition?: string | PartitionFunction;
 }
 
 /** A named job with its handler and defaults, created by {@link defineJob}. */
@@ -182,6 +185,7 @@ export const JOB_OPTIONS = [
   "backoff",
   "timeoutMs",
   "keep",
+  "partition",
 ] as const;
 
 /** Validates job defaults / options shared by definitions and enqueue calls. */
@@ -215,6 +219,9 @@ export function checkDefaults(options: JobDefaults, where = "options"): void {
     );
   }
   if (backoff !== undefined && typeof backoff !== "function") checkBackoff(backoff, where);
+  if (options.partition !== undefined) {
+    checkPartitionDefault(options.partition, `${where}.partition`);
+  }
 }
 
 function checkBackoff(backoff: BackoffSpec, where: string): void {

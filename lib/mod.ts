@@ -121,6 +121,7 @@ export {
   type LimiterState,
   type LimiterUse,
   type LimitUse,
+  type PartitionFunction,
   type PartitionLimits,
   type QueueConfig,
   type QueueConfigUpdate,

@@ -33,6 +33,7 @@ const OWNERS: Record<string, string> = {
   backoff: "enqueue-like calls",
   timeoutMs: "enqueue-like calls",
   keep: "enqueue-like calls and defineJob",
+  partition: "enqueue-like calls and defineJob",
   retention: "createWorker({ retention })",
 };
 

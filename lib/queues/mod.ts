@@ -9,3 +9,4 @@ export * from "./store.ts";
 export * from "./limiter.ts";
 export * from "./fair.ts";
 export * from "./rate.ts";
+export * from "./partition.ts";
