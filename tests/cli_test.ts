@@ -127,7 +127,18 @@ Deno.test("cli: each command has its own --help, also as `help <command>`; `help
   assert.equal((await cli(["help", "worker"])).stdout, worker.stdout);
   const all = await cli(["help"]);
   assert.equal(all.code, 0);
-  for (const command of ["start", "worker", "dashboard", "enqueue", "rebuild", "doctor", "build"]) {
+  for (
+    const command of [
+      "start",
+      "worker",
+      "dashboard",
+      "enqueue",
+      "queue",
+      "rebuild",
+      "doctor",
+      "build",
+    ]
+  ) {
     assert.match(all.stdout, new RegExp(`^  ${command} `, "m"));
   }
   assert.equal((await cli(["--help"])).stdout, all.stdout);
@@ -308,6 +319,78 @@ Deno.test("cli: enqueue prints the id and the job's dashboard link; the job is s
     const tf2 = await TaskFlow.open(storage);
     try {
       assert.equal((await tf2.counts()).totals.created, 2, "the refused ones wrote nothing");
+    } finally {
+      await tf2.close();
+    }
+  });
+});
+
+Deno.test("cli: queue shows and changes a queue's stored limits", async () => {
+  await withDir(async (dir) => {
+    const storage = `kv:${dir}/t.sqlite`;
+    const run = (...args: string[]) => cli(["queue", "mail", "--storage", storage, ...args]);
+    const none = await run();
+    assert.equal(none.code, 0, none.stderr);
+    assert.match(none.stdout, /^queue mail in kv:.*: no limits$/m);
+    const set = await run("--concurrency", "5", "--rate", "100/1s");
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /: concurrency 5, rate 100\/s \(saved; every worker obeys it\)$/m);
+    // A worker's TASKFLOW_CONCURRENCY is not a queue limit: flags come from the command line.
+    const part = await cli(
+      [
+        "queue",
+        "mail",
+        "--storage",
+        storage,
+        "--partition-concurrency",
+        "1",
+        "--partition-rate",
+        "5/m",
+      ],
+      { TASKFLOW_CONCURRENCY: "3" },
+    );
+    assert.match(
+      part.stdout,
+      /concurrency 5, rate 100\/s, per partition: concurrency 1, rate 5\/min/,
+    );
+    const tf = await TaskFlow.open(storage);
+    try {
+      const stored = await tf.queues.get("mail");
+      assert.equal(stored?.concurrency, 5);
+      assert.deepEqual(stored?.rateLimit, { max: 100, perMs: 1_000 });
+      assert.deepEqual(stored?.partition, { concurrency: 1, rateLimit: { max: 5, perMs: 60_000 } });
+    } finally {
+      await tf.close();
+    }
+    assert.match((await run("--rate", "none")).stdout, /: concurrency 5, per partition/);
+    for (
+      const [args, message] of [
+        [["--rate", "10"], /invalid --rate "10": must be MAX\/PERIOD such as 100\/1s/],
+        [["--rate", "0/1s"], /invalid --rate "0\/1s": MAX must be from 1/],
+        [
+          ["--partition-rate", "1/2d"],
+          /invalid --partition-rate "1\/2d": PERIOD must be from 1ms to 1d/,
+        ],
+        [["--concurrency", "0"], /invalid --concurrency "0": must be a whole number from 1/],
+        [["--concurrency", "1.5"], /invalid --concurrency "1\.5"/],
+        [["--clear", "--concurrency", "2"], /--clear removes every limit; give it alone/],
+        [["--queue", "x"], /flag --queue does not apply to queue/],
+        [["--storage", "memory:", "--concurrency", "2"], /queue cannot change limits in memory:/],
+      ] as const
+    ) {
+      assertOneLine(await run(...args), message);
+    }
+    assertOneLine(await cli(["queue", "--storage", storage]), /queue needs a queue name/);
+    assertOneLine(await cli(["queue", "a b", "--storage", storage]), /INVALID_NAME/);
+    assert.match(
+      (await run()).stdout,
+      /: concurrency 5, per partition: concurrency 1, rate 5\/min$/m,
+    );
+    const cleared = await run("--clear");
+    assert.match(cleared.stdout, /: no limits \(saved/);
+    const tf2 = await TaskFlow.open(storage);
+    try {
+      assert.deepEqual(await tf2.queues.list(), []);
     } finally {
       await tf2.close();
     }

@@ -109,6 +109,19 @@ export const FLAGS = {
   },
   "dry-run": { help: "report what would be removed (with ids), remove nothing" },
   queue: { arg: "NAME", help: 'queue of the job (default: the job\'s own, else "default")' },
+  rate: {
+    arg: "MAX/PERIOD",
+    help: "at most MAX job starts in any PERIOD, across all workers: 100/1s, 5/1m (none: no limit)",
+  },
+  "partition-concurrency": {
+    arg: "N",
+    help: "jobs of one partition running at once, across all workers (none: no limit)",
+  },
+  "partition-rate": {
+    arg: "MAX/PERIOD",
+    help: "at most MAX starts of one partition in any PERIOD (none: no limit)",
+  },
+  clear: { help: "remove every limit of the queue" },
   delay: {
     arg: "DURATION",
     help: "run after this long: 250ms, 10s, 5m, 1h, 2d (default: now)",
@@ -129,6 +142,8 @@ interface CommandSpec {
   flags: readonly Flag[];
   /** More lines of help. */
   notes?: string;
+  /** A flag's help for this command instead of its usual one (without environment or default). */
+  flagHelp?: Partial<Record<Flag, string>>;
 }
 
 const SERVE: readonly Flag[] = ["storage", "deploy"];
@@ -173,6 +188,18 @@ export const COMMANDS = {
       `  json-args is the job's arguments as JSON (default null), e.g. '{"to":"a@example.com"}'.
   --jobs names the module whose definition gives the job's defaults (queue, attempts, ...).
   --host and --port only build the printed link (the dashboard's own settings, same variables).`,
+  },
+  queue: {
+    summary: "show a queue's limits, or change them (stored: every worker obeys them)",
+    args: "<name>",
+    positionals: 1,
+    flags: ["storage", "concurrency", "rate", "partition-concurrency", "partition-rate", "clear"],
+    flagHelp: {
+      concurrency: "jobs of the queue running at once, across all workers (none: no limit)",
+    },
+    notes:
+      "  Without flags it prints the limits. A flag changes that limit only; the others stay.\n" +
+      "  Partitions are the jobs' options.partition keys (e.g. a tenant id).",
   },
   rebuild: {
     summary: "recompute every projection from the event logs (stop workers first)",
@@ -360,9 +387,11 @@ function usageLine(command: Command): string {
     (spec.flags.length ? " [flags]" : "");
 }
 
-function flagLines(flags: readonly Flag[]): string {
+function flagLines(flags: readonly Flag[], command?: Command): string {
+  const own: CommandSpec["flagHelp"] = command ? (COMMANDS[command] as CommandSpec).flagHelp : {};
   return flags.map((flag) => {
-    const spec: FlagSpec = FLAGS[flag];
+    const usual: FlagSpec = FLAGS[flag];
+    const spec: FlagSpec = own?.[flag] ? { arg: usual.arg, help: own[flag]! } : usual;
     const head = `  --${flag}${spec.arg ? ` ${spec.arg}` : ""}`;
     const tail = [
       spec.env ? `[${spec.env}]` : "",
@@ -370,7 +399,8 @@ function flagLines(flags: readonly Flag[]): string {
     ].filter(Boolean).join(" ");
     const text = wrap(spec.help, 72).map((line, i) => i ? `${" ".repeat(28)}${line}` : line);
     if (tail) text.push(`${" ".repeat(28)}${tail}`);
-    return `${head.padEnd(28)}${text.join("\n")}`;
+    const lead = head.length < 28 ? head.padEnd(28) : `${head}\n${" ".repeat(28)}`;
+    return `${lead}${text.join("\n")}`;
   }).join("\n");
 }
 
@@ -403,7 +433,7 @@ Flags override environment variables, which override defaults.
 --version prints the version.`;
   }
   const spec: CommandSpec = COMMANDS[command];
-  const flags = flagLines(flagsOf(command));
+  const flags = flagLines(flagsOf(command), command);
   return `usage: ${usageLine(command)}
 
 ${spec.summary}

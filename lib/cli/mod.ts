@@ -21,6 +21,7 @@ import {
 } from "./flags.ts";
 import { describeFailure } from "./report.ts";
 import { prune } from "./retention.ts";
+import { queue } from "./queue.ts";
 import { serve } from "./serve.ts";
 
 export { drainer } from "./serve.ts";
@@ -88,6 +89,8 @@ async function run(args: readonly string[], options: MainOptions): Promise<numbe
       });
     case "enqueue":
       return await enqueue(parsed, settings);
+    case "queue":
+      return await queue(parsed, settings);
     case "rebuild":
       return await rebuild(settings);
     case "doctor":
