@@ -1,7 +1,7 @@
 import type { Handlers } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import { STATES } from "../lib/states.ts";
-import { DURATION_BUCKETS_MS } from "../lib/mod.ts";
+import { DURATION_BUCKETS_MS, type PartitionLimits, type QueueSettings } from "../lib/mod.ts";
 
 const escape = (v: string) =>
   v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
@@ -9,9 +9,10 @@ const escape = (v: string) =>
 /** GET /metrics: Prometheus text exposition of counters (from the live hub's snapshot). */
 export const handler: Handlers<unknown, DashboardState> = {
   async GET(_req, ctx) {
-    const [snapshot, retention] = await Promise.all([
+    const [snapshot, retention, limits] = await Promise.all([
       ctx.state.hub.snapshot(),
       ctx.state.tf.retention(),
+      ctx.state.tf.queues.list(),
     ]);
     const { counts, servers } = snapshot;
     const lines: string[] = [
@@ -73,8 +74,37 @@ export const handler: Handlers<unknown, DashboardState> = {
       "# TYPE taskflow_jobs_in_flight gauge",
     );
     lines.push(`taskflow_jobs_in_flight ${servers.reduce((n, s) => n + s.inFlight, 0)}`);
+    lines.push(...limitLines(limits));
     return new Response(lines.join("\n") + "\n", {
       headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
     });
   },
 };
+
+/** The stored queue limits (current use follows once the claim commit keeps limiter records). */
+function limitLines(queues: QueueSettings[]): string[] {
+  if (!queues.length) return [];
+  const lines = [
+    "# HELP taskflow_queue_limit Stored queue limits: concurrency, rate_max starts per " +
+    "rate_window_seconds; scope partition applies to each partition key.",
+    "# TYPE taskflow_queue_limit gauge",
+  ];
+  const add = (queue: string, scope: string, limits: PartitionLimits) => {
+    const labels = (limit: string) =>
+      `{queue="${escape(queue)}",scope="${scope}",limit="${limit}"}`;
+    if (limits.concurrency !== undefined) {
+      lines.push(`taskflow_queue_limit${labels("concurrency")} ${limits.concurrency}`);
+    }
+    if (limits.rateLimit) {
+      lines.push(`taskflow_queue_limit${labels("rate_max")} ${limits.rateLimit.max}`);
+      lines.push(
+        `taskflow_queue_limit${labels("rate_window_seconds")} ${limits.rateLimit.perMs / 1_000}`,
+      );
+    }
+  };
+  for (const queue of queues) {
+    add(queue.name, "queue", queue);
+    if (queue.partition) add(queue.name, "partition", queue.partition);
+  }
+  return lines;
+}

@@ -4,8 +4,17 @@ import type { JobRecord } from "../lib/job.ts";
 import { STATES } from "../lib/states.ts";
 import { count, iso, plural, relative } from "../components/format.ts";
 import { Csrf } from "../components/Jobs.tsx";
-import { type Counts, InvalidOptionError, zeroStates } from "../lib/mod.ts";
+import {
+  type Counts,
+  InvalidOptionError,
+  type LimiterUse,
+  type QueueConfig,
+  zeroStates,
+} from "../lib/mod.ts";
 import { seeOther } from "../components/problem.ts";
+import { formAction } from "../lib/dashboard/actions.ts";
+import { LimitsForm, LimitsText, readLimitsForm } from "../components/QueueLimits.tsx";
+import { configText } from "../lib/queues/config.ts";
 
 interface Data {
   queues: Array<
@@ -16,6 +25,10 @@ interface Data {
       paused: boolean;
       /** Live workers that take jobs from this queue. */
       servedBy: number;
+      /** The queue's stored limits (`tf.queues`); `{}` when it has none. */
+      limits: QueueConfig;
+      /** Current use of the limits; absent until the claim commit keeps limiter records. */
+      use?: LimiterUse;
     }
   >;
   done?: string;
@@ -24,12 +37,15 @@ interface Data {
 export const handler: Handlers<Data, DashboardState> = {
   async GET(_req, ctx) {
     const { tf } = ctx.state;
-    const [counts, paused, servers] = await Promise.all([
+    const [counts, paused, servers, configured] = await Promise.all([
       tf.counts(),
       tf.pausedQueues(),
       tf.servers(),
+      tf.queues.list(),
     ]);
-    const names = [...new Set([...Object.keys(counts.queues), ...paused])].sort();
+    const limits = new Map(configured.map(({ name, updatedAt: _, ...config }) => [name, config]));
+    const names = [...new Set([...Object.keys(counts.queues), ...paused, ...limits.keys()])]
+      .sort();
     const heads = await Promise.all(names.map((queue) => tf.list({ queue, limit: 1 })));
     return ctx.render({
       queues: names.map((name, i) => ({
@@ -38,17 +54,22 @@ export const handler: Handlers<Data, DashboardState> = {
         oldest: heads[i].jobs[0],
         paused: paused.includes(name),
         servedBy: servers.filter((server) => server.queues.includes(name)).length,
+        limits: limits.get(name) ?? {},
       })),
       done: ctx.url.searchParams.get("done") ?? undefined,
     });
   },
   async POST(req, ctx) {
     const form = await req.formData();
-    const queue = form.get("queue"), action = form.get("action");
+    const queue = form.get("queue");
+    const action = formAction(form.get("action"), ["pause", "resume", "limits"]);
     if (typeof queue !== "string") throw new InvalidOptionError("queue", queue, "name a queue");
+    if (action === "limits") {
+      const stored = await ctx.state.tf.queues.configure(queue, readLimitsForm(form));
+      return seeOther("/queues", `Limits of ${queue}: ${configText(stored)}.`);
+    }
     if (action === "pause") await ctx.state.tf.pauseQueue(queue);
-    else if (action === "resume") await ctx.state.tf.resumeQueue(queue);
-    else throw new InvalidOptionError("action", action, "must be pause or resume");
+    else await ctx.state.tf.resumeQueue(queue);
     const done = `${action === "pause" ? "Paused" : "Resumed"} ${queue}.`;
     return seeOther("/queues", done);
   },
@@ -73,6 +94,7 @@ export default function Queues({ data, state }: PageProps<Data, DashboardState>)
                 <th>Length (Enqueued)</th>
                 <th>Next to run</th>
                 {others.map((s) => <th key={s}>{s}</th>)}
+                <th>Limits</th>
               </tr>
             </thead>
             <tbody>
@@ -118,11 +140,21 @@ export default function Queues({ data, state }: PageProps<Data, DashboardState>)
                       : "–"}
                   </td>
                   {others.map((s) => <td key={s}>{count(q.counts[s])}</td>)}
+                  <td data-limits={q.name}>
+                    <LimitsText limits={q.limits} use={q.use} />
+                    {!readOnly && <LimitsForm queue={q.name} limits={q.limits} csrf={state.csrf} />}
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
         )}
+      {!readOnly && (
+        <section class="limits">
+          <h2>Limits of another queue</h2>
+          <LimitsForm limits={{}} csrf={state.csrf} open />
+        </section>
+      )}
     </>
   );
 }

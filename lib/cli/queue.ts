@@ -5,59 +5,17 @@
  * `tf.queues`, the same call a program makes.
  */
 
-import { InvalidOptionError } from "../../storage/errors.ts";
 import { redact } from "../../storage/redact.ts";
 import { TaskFlow } from "../client.ts";
 import {
   configText,
-  MAX_QUEUE_CONCURRENCY,
-  MAX_RATE,
-  MAX_RATE_WINDOW_MS,
+  parseConcurrency,
+  parseRate,
   type QueueConfigUpdate,
-  type RateLimit,
 } from "../queues/config.ts";
 import { limitsOf } from "../queues/store.ts";
 import type { Flag, Parsed, Settings } from "./flags.ts";
 import { UsageError } from "./flags.ts";
-
-const PERIODS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  min: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-const RATE_RULE = "must be MAX/PERIOD such as 100/1s, 100/s, 5/1m or 10/250ms, or none";
-
-/** Reads `--rate` / `--partition-rate`: `100/1s` → `{ max: 100, perMs: 1000 }`; `none` → null. */
-export function rateOf(flag: Flag, text: string): RateLimit | null {
-  if (text.trim() === "none") return null;
-  const match = /^(\d+)\/(\d+(?:\.\d+)?)?(ms|s|min|m|h|d)$/.exec(text.trim());
-  if (!match) throw new InvalidOptionError(`--${flag}`, text, RATE_RULE);
-  const max = Number(match[1]);
-  const perMs = Math.round(Number(match[2] ?? 1) * PERIODS[match[3]]);
-  if (max < 1 || max > MAX_RATE) {
-    throw new InvalidOptionError(`--${flag}`, text, `MAX must be from 1 to ${MAX_RATE}`);
-  }
-  if (perMs < 1 || perMs > MAX_RATE_WINDOW_MS) {
-    throw new InvalidOptionError(`--${flag}`, text, "PERIOD must be from 1ms to 1d");
-  }
-  return { max, perMs };
-}
-
-function countOf(flag: Flag, text: string): number | null {
-  if (text.trim() === "none") return null;
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || value < 1 || value > MAX_QUEUE_CONCURRENCY) {
-    throw new InvalidOptionError(
-      `--${flag}`,
-      text,
-      `must be a whole number from 1 to ${MAX_QUEUE_CONCURRENCY}, or none`,
-    );
-  }
-  return value;
-}
 
 /**
  * The change the flags ask for; flags are read from the command line only (not from the
@@ -81,14 +39,21 @@ export function updateOf(parsed: Parsed): QueueConfigUpdate | undefined {
   }
   if (!any) return undefined;
   const update: QueueConfigUpdate = {};
-  if (concurrency !== undefined) update.concurrency = countOf("concurrency", concurrency);
-  if (rate !== undefined) update.rateLimit = rateOf("rate", rate);
+  if (concurrency !== undefined) {
+    update.concurrency = parseConcurrency(concurrency, "--concurrency");
+  }
+  if (rate !== undefined) update.rateLimit = parseRate(rate, "--rate");
   if (partConcurrency !== undefined || partRate !== undefined) {
     update.partition = {};
     if (partConcurrency !== undefined) {
-      update.partition.concurrency = countOf("partition-concurrency", partConcurrency);
+      update.partition.concurrency = parseConcurrency(
+        partConcurrency,
+        "--partition-concurrency",
+      );
     }
-    if (partRate !== undefined) update.partition.rateLimit = rateOf("partition-rate", partRate);
+    if (partRate !== undefined) {
+      update.partition.rateLimit = parseRate(partRate, "--partition-rate");
+    }
   }
   return update;
 }

@@ -174,6 +174,57 @@ export function isUnlimited(config: QueueConfig): boolean {
     config.partition === undefined;
 }
 
+const PERIODS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * Reads a rate as people write it: `100/1s`, `100/s`, `5/1m`, `10/250ms` → `{ max, perMs }`;
+ * `none` → null. `where` names the field or flag in the error.
+ */
+export function parseRate(text: string, where: string): RateLimit | null {
+  if (text.trim() === "none") return null;
+  const match = /^(\d+)\/(\d+(?:\.\d+)?)?(ms|s|min|m|h|d)$/.exec(text.trim());
+  if (!match) {
+    throw new InvalidOptionError(
+      where,
+      text,
+      "must be MAX/PERIOD such as 100/1s, 100/s, 5/1m or 10/250ms, or none",
+    );
+  }
+  const max = Number(match[1]);
+  const perMs = Math.round(Number(match[2] ?? 1) * PERIODS[match[3]]);
+  if (max < 1 || max > MAX_RATE) {
+    throw new InvalidOptionError(where, text, `MAX must be from 1 to ${MAX_RATE}`);
+  }
+  if (perMs < 1 || perMs > MAX_RATE_WINDOW_MS) {
+    throw new InvalidOptionError(where, text, "PERIOD must be from 1ms to 1d");
+  }
+  return { max, perMs };
+}
+
+/**
+ * Reads a concurrency as people write it: a whole number, or `none` → null. `where` names the
+ * field or flag in the error.
+ */
+export function parseConcurrency(text: string, where: string): number | null {
+  if (text.trim() === "none") return null;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < 1 || value > MAX_QUEUE_CONCURRENCY) {
+    throw new InvalidOptionError(
+      where,
+      text,
+      `must be a whole number from 1 to ${MAX_QUEUE_CONCURRENCY}, or none`,
+    );
+  }
+  return value;
+}
+
 /** A rate as people say it: 100/s, 5/min, 1000/h, 10/250ms. */
 export function rateText(rate: RateLimit): string {
   const units: [number, string][] = [[86_400_000, "d"], [3_600_000, "h"], [60_000, "min"], [
