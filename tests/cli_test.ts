@@ -159,7 +159,7 @@ Deno.test("cli: an unknown flag or command gets a suggestion and exit code 2", a
   assert.equal(line, "error: unknown flag --concurency (did you mean --concurrency?)");
   assertOneLine(
     await cli(["dashboard", "--concurrency", "5"]),
-    /^error: flag --concurrency does not apply to dashboard \(only to start, worker\)$/,
+    /^error: flag --concurrency does not apply to dashboard \(only to start, worker, queue\)$/,
   );
   assertOneLine(
     await cli(["enqueue", "x", "--queues", "a"]),
