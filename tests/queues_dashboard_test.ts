@@ -107,6 +107,22 @@ Deno.test({
 
 Deno.test({
   ...opts,
+  name: "job page: shows the job's partition key",
+  fn: async () => {
+    const a = await app();
+    try {
+      const keyed = await a.tf.enqueue("mail.send", {}, { partition: "acme<1>" });
+      assert.match(await a.get(`/job/${keyed}`), /<dd data-partition="true">acme&lt;1><\/dd>/);
+      const plain = await a.tf.enqueue("mail.send", {});
+      assert.doesNotMatch(await a.get(`/job/${plain}`), /Partition/);
+    } finally {
+      a.close();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
   name: "queues page: bad limits, a missing CSRF token and read-only mode write nothing",
   fn: async () => {
     const a = await app();

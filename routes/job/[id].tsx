@@ -167,6 +167,12 @@ export default function JobPage(
         <dd>
           <a href="/queues">{job.queue}</a> (priority {job.priority})
         </dd>
+        {job.options.partition !== undefined && (
+          <>
+            <dt>Partition</dt>
+            <dd data-partition>{job.options.partition}</dd>
+          </>
+        )}
         <dt>Created</dt>
         <dd title={iso(job.createdAt)}>{iso(job.createdAt)} ({relative(job.createdAt, now)})</dd>
         <dt>Attempt</dt>
