@@ -15,12 +15,12 @@ import { Script } from "./scripts.ts";
 
 /** The scripts, each with the number of keys it takes. */
 export const SCRIPTS = {
-  append: new Script(APPEND, 3),
-  page: new Script(PAGE, 2),
+  append: new Script(APPEND, 4),
+  page: new Script(PAGE, 3),
   heartbeat: new Script(HEARTBEAT, 4),
   leases: new Script(LEASES, 2),
   recurring: new Script(RECURRING, 1),
-  remove: new Script(REMOVE, 8),
+  remove: new Script(REMOVE, 1),
 };
 
 /** One Redis storage's connection and keys. */
