@@ -10,7 +10,7 @@
  * | `pos` | hash | job id → position: `version:hash`, the hash of the job's placement in the indexes (see `placementHash`), for jobs not in a final state |
  * | `log:<id>` | list | the job's events (one `log_codec.ts` line each), oldest first — the source of truth, for jobs not in a final state |
  * | `done` | hash | job id → a job in a final state, collapsed: its position, then its record and whole log as `log_codec.ts` encodes them (`encodeCollapsed`), one line each |
- * | `events` | stream | one entry per append call: job id → its events (`log_codec.ts` lines in a JSON array); the live feed, capped at about 64 KiB |
+ * | `events` | stream | one entry per append call: job id → a JSON array: the version its events follow, then each event as a `log_codec.ts` line; the live feed, capped at about 64 KiB of events |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
  * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
  * | `due` | zset | Scheduled job ids by run time |

@@ -13,7 +13,8 @@ Per commit it compares the job's stored position with the position the commit wa
 change fails that check, or (in a claim) names a job that is not among the first H ready jobs,
 nothing is written and every failed change's job ids come back: lib sends the rest again.
 Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the events
-stream (field: job id, value: its events as a JSON array; capped by size), stores the new
+stream (field: job id, value: a JSON array of the version the events follow, then their
+lines; capped by size), stores the new
 positions, and runs the operations lib computed for the batch (index moves, record writes,
 leases, counters, time buckets; already merged per key, so each is one multi-member command).
 A commit with a record line (its job enters a final state) collapses the job instead: its log
@@ -193,7 +194,10 @@ for k = 1, ncommits do
     ndone = ndone + 2
   end
   if n > 0 then
-    local value = '[' .. (n == 1 and ARGV[firstEvent] or concat(ARGV, ',', firstEvent, last)) .. ']'
+    -- The events' lines leave out their seq: the value starts with the version they follow.
+    local built = ARGV[a + 1]
+    local value = '[' .. (built == '' and '0' or sub(built, 1, find(built, ':', 1, true) - 1)) ..
+      ',' .. (n == 1 and ARGV[firstEvent] or concat(ARGV, ',', firstEvent, last)) .. ']'
     feed[nfeed + 1], feed[nfeed + 2] = id, value
     nfeed = nfeed + 2
     feedBytes = feedBytes + #value
