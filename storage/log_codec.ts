@@ -153,16 +153,37 @@ export function decodeCollapsed(
   id: string,
   text: string,
 ): { record: JobRecord; events: JobEvent[] } {
-  const [line, ...lines] = text.split("\n");
-  const n = lines.length;
-  const last = n > 1 && lines[n - 1] !== IMPLIED ? decodeEvent(id, lines[n - 1], n - 1) : undefined;
-  const record = decodeRecord(id, line, last);
-  const events = lines.map((l, i) =>
-    i === 0 && l === IMPLIED
+  const lines = text.split("\n");
+  const n = lines.length - 1;
+  const { record, last } = recordOfLines(id, lines[0], lines[n], n);
+  const events = new Array<JobEvent>(n);
+  for (let i = 0; i < n; i++) {
+    const line = lines[i + 1];
+    events[i] = i === 0 && line === IMPLIED
       ? impliedCreated(record)
       : i === n - 1 && last
       ? last
-      : decodeEvent(id, l, i)
-  );
+      : decodeEvent(id, line, i);
+  }
   return { record, events };
+}
+
+/** Only the record of {@link decodeCollapsed}: the events before the last are not parsed. */
+export function decodeCollapsedRecord(id: string, text: string): JobRecord {
+  const end = text.indexOf("\n");
+  if (end < 0) return recordOfLines(id, text, text, 0).record;
+  let n = 0;
+  for (let at = end; at >= 0; at = text.indexOf("\n", at + 1)) n++;
+  return recordOfLines(id, text.slice(0, end), text.slice(text.lastIndexOf("\n") + 1), n).record;
+}
+
+/** The record from a collapsed job's record line and last line, of `n` event lines. */
+function recordOfLines(
+  id: string,
+  line: string,
+  lastLine: string,
+  n: number,
+): { record: JobRecord; last: JobEvent | undefined } {
+  const last = n > 1 && lastLine !== IMPLIED ? decodeEvent(id, lastLine, n - 1) : undefined;
+  return { record: decodeRecord(id, line, last), last };
 }

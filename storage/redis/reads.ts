@@ -11,7 +11,7 @@ import type { State } from "../../lib/states.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
 import { bucketStart, isFinal, zeroDurations, zeroStates, zeroTotals } from "../effects.ts";
 import { CorruptRecordError } from "../errors.ts";
-import { decodeCollapsed, decodeEvent } from "../log_codec.ts";
+import { decodeCollapsed, decodeCollapsedRecord, decodeEvent } from "../log_codec.ts";
 import {
   type BatchCounts,
   type Counts,
@@ -50,7 +50,9 @@ export interface IndexRange {
  */
 export function recordOf(id: string, text: string | null): JobRecord | null {
   if (text === null || text.startsWith("{")) return parsedRecord(id, text);
-  return collapsed(id, text).record;
+  const at = text.indexOf("\n");
+  if (at < 0) throw new CorruptRecordError(id, "the stored record is not a job record");
+  return decodeCollapsedRecord(id, text.slice(at + 1));
 }
 
 /** A `done` field: its position, record and log. */
