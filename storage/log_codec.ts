@@ -28,19 +28,25 @@ type Fields = Record<string, unknown>;
 
 /** Event `event`, the `index`-th of its log (from 0), as one line. */
 export function encodeEvent(event: JobEvent, index: number): string {
-  const { type, at, seq, ...rest } = event as unknown as Fields & { type: string; seq: number };
-  if (seq !== index + 1) (rest as Fields).seq = seq;
-  if (type === "state") {
-    const { state, data, ...others } = rest as Fields;
-    if (typeof state === "string" && !state.startsWith(".") && data !== 0) {
-      const line: unknown[] = [at, state];
-      const more = Object.keys(others).length > 0;
-      if (data !== undefined || more) line.push(data ?? 0);
-      if (more) line.push(others);
-      return JSON.stringify(line);
-    }
+  const fields = event as unknown as Fields;
+  const state = fields.state, data = fields.data;
+  // Fields are copied one by one (no rest spread): this runs for every event appended.
+  const isState = event.type === "state" && typeof state === "string" &&
+    !state.startsWith(".") && data !== 0;
+  let rest: Fields | undefined;
+  for (const key in fields) {
+    const value = fields[key];
+    if (
+      value === undefined || key === "type" || key === "at" ||
+      (key === "seq" && value === index + 1) || (isState && (key === "state" || key === "data"))
+    ) continue;
+    (rest ??= {})[key] = value;
   }
-  return JSON.stringify(Object.keys(rest).length ? [at, `.${type}`, rest] : [at, `.${type}`]);
+  if (!isState) {
+    return JSON.stringify(rest ? [event.at, `.${event.type}`, rest] : [event.at, `.${event.type}`]);
+  }
+  if (rest) return JSON.stringify([event.at, state, data === undefined ? 0 : data, rest]);
+  return JSON.stringify(data === undefined ? [event.at, state] : [event.at, state, data]);
 }
 
 /** The `index`-th event of job `id`'s log from its line; throws when it is not one. */
@@ -54,14 +60,19 @@ export function decodeEvent(id: string, line: string, index: number): JobEvent {
   if (!Array.isArray(value) || typeof value[1] !== "string") {
     throw new CorruptRecordError(id, `event ${index + 1} of the stored log is not an event`);
   }
-  const [at, head, body, rest] = value as [unknown, string, unknown, unknown];
-  const event: Fields = head.startsWith(".") ? { type: head.slice(1), at, ...(body as Fields) } : {
-    type: "state",
-    at,
-    state: head,
-    ...(body === 0 || body === undefined ? {} : { data: body }),
-    ...(rest as Fields),
-  };
+  const head = value[1] as string;
+  let event: Fields, rest: unknown;
+  if (head.startsWith(".")) {
+    event = { type: head.slice(1), at: value[0] };
+    rest = value[2];
+  } else {
+    event = { type: "state", at: value[0], state: head };
+    if (value[2] !== undefined && value[2] !== 0) event.data = value[2];
+    rest = value[3];
+  }
+  if (rest !== null && typeof rest === "object") {
+    for (const key in rest as Fields) event[key] = (rest as Fields)[key];
+  }
   event.seq ??= index + 1;
   return event as unknown as JobEvent;
 }
@@ -95,42 +106,61 @@ export function impliedCreated(record: JobRecord): JobEvent {
  * (undefined) when it is the job's first event.
  */
 export function encodeRecord(record: JobRecord, last: JobEvent | undefined): string {
-  const { id: _, ...rest } = record as unknown as Fields;
-  if (last?.type !== "state") return JSON.stringify(rest);
-  if (rest.state === last.state && rest.stateAt === last.at) {
-    delete rest.state;
-    delete rest.stateAt;
+  const fields = record as unknown as Fields;
+  const data = last?.type === "state" ? last.data as Fields | undefined : undefined;
+  const sameState = last?.type === "state" && record.state === last.state &&
+    record.stateAt === last.at;
+  // Copied field by field (no deletes, which would slow every later access to the object).
+  const rest: Fields = {};
+  for (const key in fields) {
+    if (key === "id" || (sameState && (key === "state" || key === "stateAt"))) continue;
+    const value = fields[key];
+    if (data && value !== undefined && key in data && same(value, data[key])) continue;
+    rest[key] = value;
   }
-  const absent: string[] = [];
-  for (const [field, value] of Object.entries(last.data ?? {})) {
-    if (rest[field] === undefined) absent.push(field);
-    else if (JSON.stringify(rest[field]) === JSON.stringify(value)) delete rest[field];
+  if (data) {
+    let absent: string[] | undefined;
+    for (const key in data) {
+      if (data[key] !== undefined && fields[key] === undefined) (absent ??= []).push(key);
+    }
+    if (absent) rest[ABSENT] = absent;
   }
-  if (absent.length) rest[ABSENT] = absent;
   return JSON.stringify(rest);
+}
+
+/** Whether two JSON values are the same (numbers and strings compared directly). */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  return typeof a === "object" && typeof b === "object" && JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** The record of job `id` from its record line and its last event (see {@link encodeRecord}). */
 export function decodeRecord(id: string, line: string, last: JobEvent | undefined): JobRecord {
-  let rest: Fields;
+  let record: Fields;
   try {
-    rest = JSON.parse(line);
+    // The id goes in first, as a field of the text: the record keeps its usual field order.
+    record = JSON.parse(
+      line.length > 2 && line[0] === "{" ? `{"id":${JSON.stringify(id)},${line.slice(1)}` : line,
+    );
   } catch {
     throw new CorruptRecordError(id, "the stored record is not JSON");
   }
-  if (typeof rest !== "object" || rest === null || Array.isArray(rest)) {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) {
     throw new CorruptRecordError(id, "the stored record is not a job record");
   }
-  const record: Fields = { id, ...rest };
+  if (record.id !== id) record.id = id;
   if (last?.type === "state") {
-    if (!("state" in record)) {
+    if (record.state === undefined) {
       record.state = last.state;
       record.stateAt = last.at;
     }
-    const absent = new Set(Array.isArray(rest[ABSENT]) ? rest[ABSENT] as string[] : []);
-    delete record[ABSENT];
-    for (const [field, value] of Object.entries(last.data ?? {})) {
-      if (!absent.has(field) && !(field in record)) record[field] = value;
+    const data = last.data as Fields | undefined;
+    const absent = record[ABSENT] as string[] | undefined;
+    if (absent !== undefined) delete record[ABSENT];
+    for (const key in data) {
+      if (record[key] === undefined && data[key] !== undefined && !absent?.includes(key)) {
+        record[key] = data[key];
+      }
     }
   }
   if (typeof record.state !== "string") {

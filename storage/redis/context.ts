@@ -27,6 +27,11 @@ export const SCRIPTS = {
 export interface RedisDb {
   conn: RespConnection;
   keys: Keys;
+  /**
+   * The done fields of the last page of finished jobs read (by id), which `remove` usually
+   * removes next: it need not read them again (its script checks every position anyway).
+   */
+  finished?: Map<string, string>;
 }
 
 /** Sends one command (numbers become their text). */

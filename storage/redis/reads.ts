@@ -113,8 +113,8 @@ export async function page(
   db: RedisDb,
   index: string,
   range: IndexRange,
-): Promise<[string[], (JobRecord | null)[]]> {
-  const [members, records] = await script(db, "page", [
+): Promise<[string[], (JobRecord | null)[], (string | null)[]]> {
+  const [members, texts] = await script(db, "page", [
     index,
     ...(range.records ?? [db.keys.jobs, db.keys.done]),
     range.byScore ? "BYSCORE" : "BYLEX",
@@ -125,7 +125,7 @@ export async function page(
     range.idAt,
   ]) as [string[], (string | null)[]];
   const ids = members.map((m) => m.slice(range.idAt - 1));
-  return [members, records.map((text, i) => recordOf(ids[i], text))];
+  return [members, texts.map((text, i) => recordOf(ids[i], text)), texts];
 }
 
 /** A page of a state index (newest first) or of a ready queue (claim order). */

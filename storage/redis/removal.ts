@@ -19,6 +19,9 @@ import { command, type RedisDb, script } from "./context.ts";
 import { type Keys, placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
 import { collapsed, page } from "./reads.ts";
 
+/** A finished job as its done field holds it. */
+type Collapsed = ReturnType<typeof collapsed>;
+
 /** Most arguments of one operation (the script passes them to `unpack`). */
 const OP_ARGS = 1_000;
 
@@ -36,7 +39,7 @@ export async function finished(db: RedisDb, query: FinishedQuery): Promise<Page>
     }
     after = key[0];
   }
-  const [members, records] = await page(db, db.keys.state(query.state), {
+  const [members, records, texts] = await page(db, db.keys.state(query.state), {
     start: after ? `(${after}` : "-",
     // Members are the time of entering the state, then the id: all of `before` sort below this.
     stop: `(${stateMember(Math.floor(query.before) + 1, "")}`,
@@ -46,23 +49,43 @@ export async function finished(db: RedisDb, query: FinishedQuery): Promise<Page>
   });
   const result: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };
   if (members.length === limit) result.cursor = encodeCursor([members[members.length - 1]]);
+  db.finished = new Map();
+  records.forEach((record, i) => {
+    if (record && !texts[i]!.startsWith("{")) db.finished!.set(record.id, texts[i]!);
+  });
   return result;
 }
 
-/** The finished jobs of `ids` (null where absent, live or unreadable: those are refused). */
+/**
+ * The finished jobs of `removals` (null where absent, live or unreadable: those are refused):
+ * from the last page `finished` read when it has them at the version asked for, else read.
+ */
 async function readable(
   db: RedisDb,
-  ids: string[],
-): Promise<(ReturnType<typeof collapsed> | null)[]> {
-  if (!ids.length) return [];
-  const found = await command(db, "HMGET", db.keys.done, ...ids) as (string | null)[];
-  return found.map((text, i) => {
+  removals: readonly Removal[],
+): Promise<(Collapsed | null)[]> {
+  const decode = (id: string, text: string | null | undefined) => {
     try {
-      return text === null ? null : collapsed(ids[i], text);
+      return text == null ? null : collapsed(id, text);
     } catch {
       return null;
     }
+  };
+  const recent = db.finished;
+  db.finished = undefined;
+  const jobs = removals.map(({ id, version }): Collapsed | null | undefined => {
+    const job = decode(id, recent?.get(id));
+    return job?.record.version === version ? job : undefined;
   });
+  const unread = removals.filter((_, i) => jobs[i] === undefined).map((r) => r.id);
+  if (unread.length) {
+    const found = await command(db, "HMGET", db.keys.done, ...unread) as (string | null)[];
+    let u = 0;
+    jobs.forEach((job, i) => {
+      if (job === undefined) jobs[i] = decode(removals[i].id, found[u++]);
+    });
+  }
+  return jobs as (Collapsed | null)[];
 }
 
 /**
@@ -71,7 +94,7 @@ async function readable(
  * whole call and names the jobs that moved on; those are refused and the rest go again.
  */
 export async function remove(db: RedisDb, removals: readonly Removal[]): Promise<RemoveResult> {
-  const read = await readable(db, removals.map((r) => r.id));
+  const read = await readable(db, removals);
   const byId = new Map(read.flatMap((job) => job ? [[job.record.id, job]] : []));
   const { records, refused } = removable(
     removals,
@@ -93,7 +116,7 @@ export async function remove(db: RedisDb, removals: readonly Removal[]): Promise
 function removeArgs(
   k: Keys,
   records: readonly JobRecord[],
-  byId: Map<string, ReturnType<typeof collapsed>>,
+  byId: Map<string, Collapsed>,
 ): string[] {
   const args = [k.done, k.prefix, String(records.length)];
   const ops = new Ops();
@@ -114,7 +137,7 @@ function removeArgs(
 /** Writes merged per key (and per field for increments), as the remove script takes them. */
 class Ops {
   #members = new Map<string, string[]>();
-  #counts = new Map<string, [string, string, number, string]>();
+  #counts = new Map<string, Map<string, { n: number; expiry: string }>>();
 
   /** One more member or field for `command` (HDEL, ZREM) on `key`. */
   add(command: string, key: string, member: string): void {
@@ -126,10 +149,11 @@ class Ops {
 
   /** An increment of `field` of hash `key`, which then expires at `expiry` ("" for never). */
   count(key: string, field: string, increment: number, expiry = ""): void {
-    const name = `${key}\n${field}`;
-    const op = this.#counts.get(name);
-    if (op) op[2] += increment;
-    else this.#counts.set(name, [key, field, increment, expiry]);
+    let fields = this.#counts.get(key);
+    if (!fields) this.#counts.set(key, fields = new Map());
+    const op = fields.get(field);
+    if (op) op.n += increment;
+    else fields.set(field, { n: increment, expiry });
   }
 
   /** Number of operations, then per operation: command, key, number of arguments, arguments. */
@@ -142,8 +166,12 @@ class Ops {
         out.push(name.slice(0, at), name.slice(at + 1), String(part.length), ...part);
       }
     }
-    for (const [key, field, n, expiry] of this.#counts.values()) {
-      if (n !== 0) out.push("HINCRBY", key, "2", field, String(n));
+    for (const [key, fields] of this.#counts) {
+      let expiry = "";
+      for (const [field, op] of fields) {
+        if (op.n !== 0) out.push("HINCRBY", key, "2", field, String(op.n));
+        expiry ||= op.expiry;
+      }
       if (expiry) out.push("PEXPIREAT", key, "1", expiry);
     }
     let count = 0;
