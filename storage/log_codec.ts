@@ -201,10 +201,23 @@ export function decodeCollapsed(
 /** Only the record of {@link decodeCollapsed}: the events before the last are not parsed. */
 export function decodeCollapsedRecord(id: string, text: string): JobRecord {
   const end = text.indexOf("\n");
-  if (end < 0) return recordOfLines(id, text, text, 0).record;
-  let n = 0;
-  for (let at = end; at >= 0; at = text.indexOf("\n", at + 1)) n++;
-  return recordOfLines(id, text.slice(0, end), text.slice(text.lastIndexOf("\n") + 1), n).record;
+  if (end < 0) return decodeRecord(id, text, undefined);
+  const from = text.lastIndexOf("\n");
+  // Only the last event restores fields, when it is a state event and not the first event.
+  const lastLine = text.slice(from + 1);
+  if (from === end || lastLine === IMPLIED) return decodeRecord(id, text.slice(0, end), undefined);
+  let value: unknown[];
+  try {
+    value = JSON.parse(lastLine);
+  } catch {
+    throw new CorruptRecordError(id, "the last event of the stored log is not JSON");
+  }
+  const head = Array.isArray(value) ? value[1] : undefined;
+  // Parsed in place: the event itself is not needed, only its state, time and data.
+  const last = typeof head === "string" && !head.startsWith(".")
+    ? { type: "state", at: value[0], state: head, data: value[2] || undefined } as JobEvent
+    : undefined;
+  return decodeRecord(id, text.slice(0, end), last);
 }
 
 /** The record from a collapsed job's record line and last line, of `n` event lines. */
