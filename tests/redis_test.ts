@@ -181,7 +181,8 @@ await redisCase(
     const bytes = entries.reduce((sum, [, fields]) => sum + fields[1].length, 0);
     // Trimming is approximate (whole stream nodes): 64 KiB to about twice that stays.
     assert.ok(bytes >= 64 * 1024 && bytes <= 160 * 1024, `kept ${bytes} bytes`);
-    assert.ok(entries.length < 300, `kept ${entries.length} of 300 entries`);
+    // About 60 calls of 1 KB: a cap counted in calls (~100) would keep more.
+    assert.ok(entries.length < 100, `kept ${entries.length} of 300 entries`);
     assert.equal((await tf.counts()).states.Enqueued, 300, "the logs keep every job");
   },
 );
