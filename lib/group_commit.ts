@@ -5,7 +5,7 @@
  * a moment (see {@link GroupCommitter.hold}); a busy one amortizes each fsync-bound commit over
  * every change that arrived meanwhile.
  *
- * Up to `pipeline` writes (the storage's `appendPipeline`) are in flight at once, so that the storage works on one group while
+ * Up to `pipeline` writes are in flight at once, so that the storage works on one group while
  * the process builds the next (with one, each side waits for the other: many concurrent callers
  * left both half idle). Callers that all resubmit when one write settles would stay one cohort,
  * so a large queue goes out as several writes of at least `minGroup` changes: their answers come
@@ -27,9 +27,9 @@ interface Waiting {
 export interface GroupCommitOptions {
   /** Most changes in one append call (default 500). */
   maxBatch?: number;
-  /** Most append calls in flight at once (default: the storage's `appendPipeline`, else 1). */
+  /** Most append calls in flight at once (default 4; 1 writes one group at a time). */
   pipeline?: number;
-  /** Fewest changes in a write that a large queue is split into (default 25). */
+  /** Fewest changes in a write that a large queue is split into (default 16). */
   minGroup?: number;
 }
 
@@ -53,8 +53,8 @@ export class GroupCommitter {
   constructor(storage: Storage, options: GroupCommitOptions = {}) {
     this.#storage = storage;
     this.#maxBatch = options.maxBatch ?? 500;
-    this.#pipeline = Math.max(1, options.pipeline ?? storage.appendPipeline ?? 1);
-    this.#minGroup = options.minGroup ?? 25;
+    this.#pipeline = options.pipeline ?? 4;
+    this.#minGroup = options.minGroup ?? 16;
   }
 
   /** Queues `change` for the next write and resolves with its outcome. */

@@ -272,12 +272,6 @@ export interface Storage {
   readonly limits: Limits;
   /** Present when the backend can wake workers; absent means workers rely on polling. */
   readonly notifier?: Notifier;
-  /**
-   * How many append calls may usefully be in flight at once (lib's group commit pipelines up
-   * to this many): a backend that runs them in order on one connection gains from several
-   * (Redis); absent, one at a time (an fsync-bound backend gains nothing from splitting).
-   */
-  readonly appendPipeline?: number;
 
   /**
    * Applies each change atomically (compare-and-set on every commit's `expect`), appending

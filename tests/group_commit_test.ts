@@ -105,9 +105,7 @@ function gated(): { storage: Storage; calls: string[][]; openAll(): void } {
 
 Deno.test("group commit: a write goes out while another is in flight, up to the pipeline's depth", async () => {
   const g = gated();
-  // As the storage declares it (Redis: several writes in flight on its one connection).
-  const declared = overriding(g.storage, { appendPipeline: 2 } as Partial<Storage>);
-  const committer = new GroupCommitter(declared);
+  const committer = new GroupCommitter(g.storage, { pipeline: 2 });
   const writes = [committer.submit(created("a"))];
   await turn();
   writes.push(committer.submit(created("b")));
@@ -123,8 +121,7 @@ Deno.test("group commit: a write goes out while another is in flight, up to the 
   assert.deepEqual(await Promise.all(writes), [{ ok: true }, { ok: true }, { ok: true }]);
 
   const one = gated();
-  // A storage that does not declare an appendPipeline is written one group at a time.
-  const serial = new GroupCommitter(one.storage);
+  const serial = new GroupCommitter(one.storage, { pipeline: 1 });
   const first = serial.submit(created("a"));
   await turn();
   const second = serial.submit(created("b"));

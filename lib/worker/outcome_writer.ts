@@ -24,9 +24,7 @@ export class OutcomeWriter {
   constructor(ctx: WorkerContext, storage: Storage) {
     this.#ctx = ctx;
     this.#storage = storage;
-    // One write at a time: a slot frees when its handler settles, not when its outcome is
-    // written, so more writes in flight would only split the worker's groups (more calls).
-    this.committer = new GroupCommitter(storage, { pipeline: 1 });
+    this.committer = new GroupCommitter(storage);
   }
 
   /** Group-commits one job's commit with its continuation releases; false when fenced. */
