@@ -1,18 +1,9 @@
 /**
  * @module
- * Group commit: changes submitted while writes are in flight are written together by the next
+ * Group commit: changes submitted while a write is in flight are written together by the next
  * one. An idle system writes at once (one microtask later) unless a worker holds its writes for
  * a moment (see {@link GroupCommitter.hold}); a busy one amortizes each fsync-bound commit over
  * every change that arrived meanwhile.
- *
- * Up to `pipeline` writes are in flight at once, so that the storage works on one group while
- * the process builds the next (with one, each side waits for the other: many concurrent callers
- * left both half idle). Callers that all resubmit when one write settles would stay one cohort,
- * so a large queue goes out as several writes of at least `minGroup` changes: their answers come
- * back one after the other and the cohorts take turns. Writes in flight never share a job: a change touching a job of one
- * waits, with everything submitted after it, until that write has settled. Each change is
- * still one atomic write of its own group, and changes of one job are written in submission
- * order, as before.
  */
 
 import type { AppendResult, Change, Storage } from "../storage/storage.ts";
@@ -23,38 +14,18 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** How a {@link GroupCommitter} groups its writes. */
-export interface GroupCommitOptions {
-  /** Most changes in one append call (default 500). */
-  maxBatch?: number;
-  /** Most append calls in flight at once (default 4; 1 writes one group at a time). */
-  pipeline?: number;
-  /** Fewest changes in a write that a large queue is split into (default 16). */
-  minGroup?: number;
-}
-
 /** Batches `storage.append` calls. */
 export class GroupCommitter {
   #storage: Storage;
   #queue: Waiting[] = [];
-  /** Append calls in flight. */
-  #inFlight = 0;
-  /** A write is scheduled for the next microtask. */
-  #scheduled = false;
-  /** Jobs of the writes in flight, with how many of them touch each. */
-  #busyJobs = new Map<string, number>();
+  #writing = false;
   #held = false;
   #maxBatch: number;
-  #pipeline: number;
-  #minGroup: number;
-  #settled: Array<() => void> = [];
 
-  /** Batches writes to `storage` (see {@link GroupCommitOptions}). */
-  constructor(storage: Storage, options: GroupCommitOptions = {}) {
+  /** Batches writes to `storage`, at most `maxBatch` changes per append call. */
+  constructor(storage: Storage, maxBatch = 500) {
     this.#storage = storage;
-    this.#maxBatch = options.maxBatch ?? 500;
-    this.#pipeline = options.pipeline ?? 4;
-    this.#minGroup = options.minGroup ?? 16;
+    this.#maxBatch = maxBatch;
   }
 
   /** Queues `change` for the next write and resolves with its outcome. */
@@ -68,7 +39,7 @@ export class GroupCommitter {
   /**
    * Holds back writes not yet started until {@link GroupCommitter.release}: a worker holds
    * its outcomes while it gathers the slots that freed up, and releases them once its claim
-   * is sent, so that the storage runs the claim first. Writes in flight finish.
+   * is sent, so that the storage runs the claim first. A write in flight finishes.
    */
   hold(): void {
     this.#held = true;
@@ -81,77 +52,26 @@ export class GroupCommitter {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#held || !this.#queue.length) return;
-    if (this.#inFlight >= this.#pipeline) return;
-    this.#scheduled = true;
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      this.#write();
-    });
+    if (this.#writing || this.#held || !this.#queue.length) return;
+    this.#writing = true;
+    queueMicrotask(() => this.#drain());
   }
 
   /** Resolves once everything submitted so far has been written. */
   async flush(): Promise<void> {
-    while (this.#inFlight || this.#queue.length) {
-      if (this.#inFlight) await new Promise<void>((resolve) => this.#settled.push(resolve));
-      else await new Promise((r) => setTimeout(r, 1));
-    }
+    while (this.#writing || this.#queue.length) await new Promise((r) => setTimeout(r, 1));
   }
 
-  /** Starts one write of what is queued, if it may start now. */
-  #write(): void {
-    if (this.#held || this.#inFlight >= this.#pipeline) return;
-    const batch = this.#take();
-    if (!batch.length) return;
-    const jobs = batch.flatMap((w) => w.change.commits.map((commit) => commit.id));
-    for (const id of jobs) this.#busyJobs.set(id, (this.#busyJobs.get(id) ?? 0) + 1);
-    this.#inFlight++;
-    let write: Promise<AppendResult[]>;
-    try {
-      write = this.#storage.append(batch.map((w) => w.change));
-    } catch (error) {
-      write = Promise.reject(error);
-    }
-    write.then(
-      (results) => batch.forEach((w, i) => w.resolve(results[i])),
-      (error) => batch.forEach((w) => w.reject(error)),
-    ).finally(() => {
-      for (const id of jobs) {
-        const left = this.#busyJobs.get(id)! - 1;
-        if (left) this.#busyJobs.set(id, left);
-        else this.#busyJobs.delete(id);
-      }
-      this.#inFlight--;
-      const settled = this.#settled;
-      this.#settled = [];
-      for (const wake of settled) wake();
-      this.#schedule();
-    });
-    // More queued than one write takes: the next goes out behind it.
-    this.#schedule();
-  }
-
-  /**
-   * The next group, oldest first: its share of the queue split over the free writes (at least
-   * `minGroup` changes, at most `maxBatch`), ending before the first change that touches a job
-   * of a write in flight (it and those behind it wait for that write).
-   */
-  #take(): Waiting[] {
-    let count = 0;
-    const queued = this.#queue.length;
-    const parts = Math.max(
-      1,
-      Math.min(this.#pipeline - this.#inFlight, Math.floor(queued / this.#minGroup)),
-    );
-    const limit = Math.min(this.#maxBatch, Math.ceil(queued / parts));
-    if (this.#busyJobs.size === 0) count = limit;
-    else {
-      while (count < limit) {
-        const commits = this.#queue[count].change.commits;
-        if (commits.some((commit) => this.#busyJobs.has(commit.id))) break;
-        count++;
+  async #drain(): Promise<void> {
+    while (this.#queue.length && !this.#held) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      try {
+        const results = await this.#storage.append(batch.map((w) => w.change));
+        batch.forEach((w, i) => w.resolve(results[i]));
+      } catch (error) {
+        batch.forEach((w) => w.reject(error));
       }
     }
-    return this.#queue.splice(0, count);
+    this.#writing = false;
   }
 }
