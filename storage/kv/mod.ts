@@ -39,10 +39,11 @@ import { checkedRecord } from "../stored_record.ts";
 import { closedStorage, unavailable } from "../unavailable.ts";
 import { counts, timeline } from "./counters.ts";
 import { KnownRecords } from "./known.ts";
-import { type KvDb, prune, rebuild } from "./maintenance.ts";
+import { type KvDb, logOf, prune, rebuild } from "./maintenance.ts";
 import type { Key } from "./projections.ts";
 import { MAX_REMOVALS, remove } from "./removal.ts";
 import { KvWakeups } from "./wakeups.ts";
+import { isRow, type Row, storedRecord } from "./rows.ts";
 import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
 
 /** Options of the KV backend. */
@@ -121,13 +122,13 @@ export class KvStorage implements Storage {
 
   async get(id: string): Promise<JobRecord | null> {
     this.#open();
-    return checkedRecord(id, (await this.kv.get<JobRecord>(this.#key("job", id))).value);
+    return checkedRecord(id, storedRecord(id, (await this.kv.get(this.#key("job", id))).value));
   }
 
   async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
     this.#open();
-    const entries = await getMany<JobRecord>(this.kv, ids.map((id) => this.#key("job", id)));
-    return entries.map((entry, i) => checkedRecord(ids[i], entry.value));
+    const entries = await getMany<unknown>(this.kv, ids.map((id) => this.#key("job", id)));
+    return entries.map((entry, i) => checkedRecord(ids[i], storedRecord(ids[i], entry.value)));
   }
 
   /**
@@ -135,12 +136,15 @@ export class KvStorage implements Storage {
    * ready queue or of due jobs they are also kept in #known for the write that follows.
    */
   async #listed(ids: readonly string[], remember = false): Promise<JobRecord[]> {
-    const entries = await getMany<JobRecord>(this.kv, ids.map((id) => this.#key("job", id)));
+    const entries = await getMany<unknown>(this.kv, ids.map((id) => this.#key("job", id)));
     return entries.flatMap((entry, i) => {
       try {
-        const record = checkedRecord(ids[i], entry.value);
+        const record = checkedRecord(ids[i], storedRecord(ids[i], entry.value));
         if (!record) return [];
-        if (remember) this.#known.keep(ids[i], entry as Deno.KvEntry<JobRecord>);
+        if (remember) {
+          const row = entry.value as Row;
+          this.#known.keep(ids[i], { key: entry.key, versionstamp: entry.versionstamp, row, record });
+        }
         return record;
       } catch {
         return [];
@@ -150,11 +154,8 @@ export class KvStorage implements Storage {
 
   async events(id: string): Promise<JobEvent[]> {
     this.#open();
-    const events: JobEvent[] = [];
-    for await (const entry of this.kv.list<JobEvent>({ prefix: this.#key("ev", id) })) {
-      events.push(entry.value);
-    }
-    return events;
+    const { value } = await this.kv.get(this.#key("job", id));
+    return isRow(value) ? await logOf(this.#db, id, value) : [];
   }
 
   async list(query: ListQuery): Promise<Page> {
