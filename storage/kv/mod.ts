@@ -143,7 +143,12 @@ export class KvStorage implements Storage {
         if (!record) return [];
         if (remember) {
           const row = entry.value as Row;
-          this.#known.keep(ids[i], { key: entry.key, versionstamp: entry.versionstamp, row, record });
+          this.#known.keep(ids[i], {
+            key: entry.key,
+            versionstamp: entry.versionstamp,
+            row,
+            record,
+          });
         }
         return record;
       } catch {

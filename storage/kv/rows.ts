@@ -343,7 +343,5 @@ function same(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   const ka = Object.keys(a), kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
-  return ka.every((k) =>
-    Object.hasOwn(b, k) && same((a as Loose)[k], (b as Loose)[k])
-  );
+  return ka.every((k) => Object.hasOwn(b, k) && same((a as Loose)[k], (b as Loose)[k]));
 }

@@ -11,7 +11,7 @@ import type { AppendResult, Change } from "../storage.ts";
 import { message, unavailable } from "../unavailable.ts";
 import type { KnownRecords } from "./known.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
-import { nextRow, rowEntry, type RowEntry } from "./rows.ts";
+import { nextRow, type RowEntry, rowEntry } from "./rows.ts";
 import { type KvWakeups, WAKE } from "./wakeups.ts";
 
 // Limits of one atomic operation; we stay a little under each.
