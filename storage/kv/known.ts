@@ -12,7 +12,10 @@ import type { Row, RowEntry } from "./rows.ts";
 /** Most entries kept (the map is emptied beyond). */
 const MAX_KNOWN = 10_000;
 
-/** Records known at a versionstamp: ready-queue and due listings, and this instance's claims. */
+/**
+ * Records known at a versionstamp: ready-queue, due and finished listings (for the claims,
+ * promotions and removals that follow them), and this instance's claims.
+ */
 export class KnownRecords {
   #known = new Map<string, RowEntry>();
 
@@ -44,7 +47,7 @@ export class KnownRecords {
    * rest through `read`. Every entry is taken out (a write follows that changes it).
    */
   async current(
-    commits: readonly Commit[],
+    commits: readonly Pick<Commit, "id" | "expect">[],
     read: (ids: string[]) => Promise<Map<string, RowEntry>>,
   ): Promise<Map<string, RowEntry>> {
     const current = new Map<string, RowEntry>();

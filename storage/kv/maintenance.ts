@@ -9,14 +9,16 @@ import type { Lease } from "../../lib/projection.ts";
 import { effectsOf, keptBuckets } from "../effects.ts";
 import { type Derive, type RebuildResult, type Resolution, RESOLUTIONS } from "../storage.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
+import type { KnownRecords } from "./known.ts";
 import { isRow, type Row, rowEvents, withRecord } from "./rows.ts";
 import { type KvWriter, MAX_BYTES } from "./writer.ts";
 
-/** The database, its keys and its writer. */
+/** The database, its keys, its writer and the records it knows. */
 export interface KvDb {
   kv: Deno.Kv;
   key: KeyOf;
   writer: KvWriter;
+  known: KnownRecords;
 }
 
 /** Recomputes every projection from the event logs (the storage contract's `rebuild`). */

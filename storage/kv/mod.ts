@@ -83,7 +83,7 @@ export class KvStorage implements Storage {
     this.notifier = { listen: (wake) => this.#wakeups.listen(wake) };
     const key = this.#key.bind(this);
     this.#writer = new KvWriter(kv, address, key, { wakeups: this.#wakeups, known: this.#known });
-    this.#db = { kv, key, writer: this.#writer };
+    this.#db = { kv, key, writer: this.#writer, known: this.#known };
   }
 
   /** Opens the database at `path` (absent: Deno's default database, the project's KV on Deploy). */
@@ -133,7 +133,8 @@ export class KvStorage implements Storage {
 
   /**
    * Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. For a
-   * ready queue or of due jobs they are also kept in #known for the write that follows.
+   * ready queue, of due or of finished jobs they are also kept in #known for the write that
+   * follows.
    */
   async #listed(ids: readonly string[], remember = false): Promise<JobRecord[]> {
     const entries = await getMany<unknown>(this.kv, ids.map((id) => this.#key("job", id)));
@@ -202,7 +203,8 @@ export class KvStorage implements Storage {
       if (query.cursor === undefined) throw error;
       throw badCursor(query.cursor);
     }
-    const page: Page = { jobs: await this.#listed(ids) };
+    // Kept for the removal that usually follows (retention's scan).
+    const page: Page = { jobs: await this.#listed(ids, true) };
     if (ids.length === limit) page.cursor = encodeCursor([iterator.cursor]);
     return page;
   }

@@ -37,7 +37,11 @@ export async function remove(db: KvDb, removals: readonly Removal[]): Promise<Re
   const refused: string[] = [];
   let pending = removals;
   for (let attempt = 1; pending.length; attempt++) {
-    const entries = await db.writer.readRecords(pending.map((r) => r.id));
+    // Rows listed just before (retention's scan) are not read again: a stale one fails its check.
+    const entries = await db.known.current(
+      pending.map(({ id, version }) => ({ id, expect: version })),
+      (ids) => db.writer.readRecords(ids),
+    );
     const checked = removable(
       pending,
       pending.map(({ id }) => entries.get(id)?.record ?? null),
