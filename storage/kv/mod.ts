@@ -43,7 +43,7 @@ import { type KvDb, logOf, prune, rebuild } from "./maintenance.ts";
 import type { Key } from "./projections.ts";
 import { MAX_REMOVALS, remove } from "./removal.ts";
 import { KvWakeups } from "./wakeups.ts";
-import { isRow, type Row, storedRecord } from "./rows.ts";
+import { isRow, storedRecord } from "./rows.ts";
 import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
 
 /** Options of the KV backend. */
@@ -142,14 +142,9 @@ export class KvStorage implements Storage {
       try {
         const record = checkedRecord(ids[i], storedRecord(ids[i], entry.value));
         if (!record) return [];
-        if (remember) {
-          const row = entry.value as Row;
-          this.#known.keep(ids[i], {
-            key: entry.key,
-            versionstamp: entry.versionstamp,
-            row,
-            record,
-          });
+        if (remember && isRow(entry.value)) {
+          const { key, versionstamp, value: row } = entry;
+          this.#known.keep(ids[i], { key, versionstamp, row, record });
         }
         return record;
       } catch {

@@ -25,8 +25,11 @@ export interface RowEntry {
   record: JobRecord | null;
 }
 
-/** Characters (as JSON) a row grows to before later events go to rows of their own. */
-export const ROW_CHARS = 16 * 1024;
+/**
+ * Characters (as JSON) a row grows to before later events go to rows of their own: each commit
+ * rewrites the row, so a chatty job's log must not make every write large.
+ */
+export const ROW_CHARS = 8 * 1024;
 
 // Every state, as lib/states.ts lists them; a state not here is stored by name.
 const STATES: readonly State[] = [
@@ -85,8 +88,6 @@ const FIELDS = [
   "batchId",
   "keep",
 ] as const;
-/** Presence bit of a trailing object with the record's fields not in FIELDS. */
-const EXTRA = 1 << FIELDS.length;
 
 type Loose = Record<string, unknown>;
 
@@ -157,20 +158,6 @@ export function withRecord(row: Row, record: JobRecord | null): Row {
   return spilled ? [packed, log, spilled] : [packed, log];
 }
 
-/** A row of `record` and `events`, as commits of one event each would have left it. */
-export function rowOf(
-  record: JobRecord | null,
-  events: readonly JobEvent[],
-): { row: Row; own: readonly JobEvent[] } {
-  let row: Row = [null, []];
-  for (let i = 0; i < events.length; i++) {
-    const next = nextRow(row, record ?? ({} as JobRecord), [events[i]]);
-    if (next.own.length) return { row: withRecord(next.row, record), own: events.slice(i) };
-    row = next.row;
-  }
-  return { row: withRecord(row, record), own: [] };
-}
-
 function first(log: unknown[]): JobEvent | undefined {
   return log.length ? unpackEvent(log[0], 0, undefined) : undefined;
 }
@@ -188,7 +175,9 @@ function baseOf(log: unknown[]): number | undefined {
 function packEvent(event: JobEvent, i: number, base: number): unknown {
   const e = event as unknown as Loose;
   const type = TYPES.indexOf(event.type);
-  if (type < 0 || event.seq !== i + 1 || typeof event.at !== "number") return event;
+  if (type < 0 || event.seq !== i + 1 || typeof event.at !== "number" || isNaN(base)) {
+    return event;
+  }
   const shape = SHAPES[event.type];
   for (const key in e) {
     if (key !== "type" && key !== "seq" && key !== "at" && !shape.includes(key)) return event;
