@@ -20,6 +20,7 @@ import type { NewEvent } from "../events.ts";
 import type { WorkerLogger, WorkerStats } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
 import { MAX_TIMER_MS } from "../options.ts";
+import { IsolatePool } from "./isolate/pool.ts";
 
 /** Longest log line kept; longer ones are cut. */
 export const MAX_LOG_LINE = 4_000;
@@ -61,6 +62,8 @@ export class Runner {
   #running = new Map<string, Running>();
   #finishing = new Set<Promise<void>>();
   #host: RunHost;
+  /** Web Workers for isolated jobs, started on the first one. */
+  #isolate?: IsolatePool;
 
   /** Runs jobs of `storage` in `pool`; `settleBatch` is told when a batch member ends. */
   constructor(
@@ -83,7 +86,18 @@ export class Runner {
       requeueShutdown: (job) => this.requeueShutdown(job),
       done: (job) => this.#running.delete(job.record.id),
       settleBatch,
+      isolated: (name) => {
+        const module = config.isolated.get(name);
+        if (module === undefined) return undefined;
+        this.#isolate ??= new IsolatePool(config.isolateWorkers, config.log);
+        return { module, pool: this.#isolate };
+      },
     };
+  }
+
+  /** Terminates the Web Workers of isolated jobs (once every job has settled). */
+  close(): void {
+    this.#isolate?.close();
   }
 
   /** Jobs held now (running, or writing their outcome). */
@@ -182,6 +196,8 @@ interface RunHost {
   done(job: Running): void;
   /** A batch member ended: release the batch's continuation if it was the last. */
   settleBatch(batchId: string): void;
+  /** Where job `name` runs isolated: the module to import and the pool; else undefined. */
+  isolated(name: string): { module: string; pool: IsolatePool } | undefined;
 }
 
 /**
@@ -269,8 +285,15 @@ async function invoke(
   if (record.attempt > allowed) {
     return { ok: false, error: new AttemptsExhaustedError(record.attempt, allowed), retry: false };
   }
+  const ctx = context(worker, job);
+  const isolated = worker.isolated(record.name);
+  if (isolated) {
+    const { module, pool } = isolated;
+    const { id: jobId, name, attempt, args } = record;
+    return await pool.run({ module, name, jobId, attempt, args }, ctx);
+  }
   try {
-    const value = await definition.handler(record.args, context(worker, job));
+    const value = await definition.handler(record.args, ctx);
     return { ok: true, value };
   } catch (error) {
     return { ok: false, error, retry: true };
