@@ -31,6 +31,12 @@ let running: AbortController | undefined;
 const pending = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
 let seq = 0;
 
+// Reported as the job's failure (with the rejection's own stack) instead of an uncaught error.
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  port.postMessage({ type: "crash", error: toWire(event.reason) });
+});
+
 port.onmessage = ({ data }) => {
   if (data.type === "run") void run(data.task);
   else if (data.type === "abort") running?.abort(fromWire(data.reason));

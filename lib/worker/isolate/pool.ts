@@ -8,6 +8,7 @@
 
 import type { Settled } from "../outcome.ts";
 import type { WorkerLogger } from "../config.ts";
+import { message } from "../context.ts";
 import { type FromIsolate, fromWire, type IsolateTask, type ToIsolate, toWire } from "./wire.ts";
 
 /**
@@ -132,6 +133,7 @@ export class IsolatePool {
               : { ok: false, error: fromWire(data.error), retry: data.retry },
           );
         }
+        if (data.type === "crash") return crash(fromWire(data.error));
         const { seq } = data;
         const write = data.type === "progress"
           ? hooks.progress(data.value)
@@ -141,12 +143,15 @@ export class IsolatePool {
           (error) => send({ type: "ack", seq, error: toWire(error) }),
         );
       };
+      // Uncaught in the Web Worker (a rejection nobody handled, a throwing timer): fail the
+      // job, not the process, and start a fresh Web Worker.
+      const crash = (error: unknown) => {
+        this.#log("warn", `job ${task.jobId}: uncaught in its Web Worker: ${message(error)}`);
+        end({ ok: false, error, retry: true }, false);
+      };
       worker.onerror = (event) => {
-        // Uncaught in the Web Worker (a rejection nobody awaited, ...): fail the job, not the
-        // process, and start afresh.
         event.preventDefault();
-        this.#log("warn", `job ${task.jobId}: its Web Worker failed: ${event.message}`);
-        end({ ok: false, error: event.error ?? new Error(event.message), retry: true }, false);
+        crash(event.error ?? new Error(event.message));
       };
       this.#busy.set(worker, end);
       hooks.signal.addEventListener("abort", abort, { once: true });

@@ -45,7 +45,9 @@ export type FromIsolate =
   /** The handler returned `value` (already a plain JSON copy). */
   | { type: "done"; ok: true; value: Json | undefined }
   /** The handler threw, or the job could not run (`retry` false: it never can). */
-  | { type: "done"; ok: false; error: WireError; retry: boolean };
+  | { type: "done"; ok: false; error: WireError; retry: boolean }
+  /** A rejection nobody handled: this Web Worker is not to be trusted with another job. */
+  | { type: "crash"; error: WireError };
 
 /** `error` in a cloneable form. */
 export function toWire(error: unknown): WireError {
