@@ -294,3 +294,35 @@ Deno.test({
       assert.deepEqual(reaped(events), []);
     }),
 });
+
+Deno.test({
+  name: "cli: --isolate N runs every job of the --jobs module in Web Workers; a bad N exits 2",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "taskflow-isolate-cli-" });
+    const url = `kv:${dir}/jobs.sqlite`;
+    const spawn = (isolate: string) =>
+      spawnWorkerProcess({
+        url,
+        jobs: "tests/fixtures/isolate_jobs.ts",
+        runs: `${dir}/runs.txt`,
+        args: ["--isolate", isolate, "--poll-ms", "50"],
+      });
+    const tf = await TaskFlow.open(url);
+    const child = spawn("1");
+    try {
+      const isolated = await settled(tf, await tf.enqueue(jobs.where, null), "Succeeded");
+      const loop = await settled(tf, await tf.enqueue(jobs.whereLoop, null), "Succeeded");
+      assert.deepEqual([isolated.result, loop.result], ["function", "undefined"]);
+      const bad = await spawn("two").output();
+      assert.equal(bad.code, 2);
+      assert.match(new TextDecoder().decode(bad.stderr), /--isolate \(TASKFLOW_ISOLATE\) "two"/);
+    } finally {
+      child.kill("SIGTERM");
+      await child.output();
+      await tf.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
