@@ -144,7 +144,7 @@ export interface DefineOptions extends JobDefaults {
 
 /** Global hook a Web Worker sets to collect the definitions a module makes as it loads (shared
  * by every copy of this file, so that a module importing TaskFlow by another URL is seen too). */
-export const DEFINED_HOOK: unique symbol = Symbol.for("taskflow.isolate.defined") as never;
+export const DEFINED_HOOK: unique symbol = Symbol.for("taskflow.isolate.defined");
 
 /** Default queue name. */
 export const DEFAULT_QUEUE = "default";

@@ -49,6 +49,13 @@ async function settled(tf: TaskFlow, id: string, state: string, timeoutMs = 10_0
   }, timeoutMs);
 }
 
+/** Waits until job `id` logged `line` (its handler runs in a Web Worker by then). */
+async function logged(tf: TaskFlow, id: string, line: string): Promise<void> {
+  await eventually(async () => {
+    assert.ok((await tf.events(id)).some((e) => e.type === "log" && e.message === line));
+  }, 10_000);
+}
+
 Deno.test("an isolated handler runs in a Web Worker with jobId, name, attempt, log and progress", () =>
   withWorker({}, async (tf) => {
     const id = await tf.enqueue(jobs.echo, { n: 7 });
@@ -122,12 +129,25 @@ Deno.test("a timeout terminates a Web Worker that never yields, and a new one ru
     assert.equal((await settled(tf, next, "Succeeded")).attempt, 1);
   }));
 
+Deno.test("timeoutMs and the duration count from when a Web Worker takes the job, not the claim", () =>
+  withWorker({ queues: ["cpu"], concurrency: 4, isolateWorkers: 1 }, async (tf) => {
+    // Four jobs of 400 ms share one Web Worker: the last waits 1.2 s for it.
+    const ids = [];
+    for (let i = 0; i < 4; i++) {
+      ids.push(await tf.enqueue(jobs.cpuIsolated, { ms: 400 }, { timeoutMs: 1_500, attempts: 1 }));
+    }
+    for (const id of ids) {
+      const record = await settled(tf, id, "Succeeded");
+      assert.ok(record.durationMs! < 1_200, `${record.durationMs} ms counts the wait`);
+    }
+  }));
+
 Deno.test("deleting a running isolated job fires its signal in the Web Worker (which may write files)", async () => {
   const file = await Deno.makeTempFile();
   try {
     await withWorker({}, async (tf) => {
       const id = await tf.enqueue(jobs.awaitAbort, { file });
-      await settled(tf, id, "Processing");
+      await logged(tf, id, "waiting");
       await tf.delete(id);
       const text = await eventually(async () => {
         const text = await Deno.readTextFile(file);
@@ -144,9 +164,7 @@ Deno.test("deleting a running isolated job fires its signal in the Web Worker (w
 Deno.test("deleting a job that never yields terminates its Web Worker", () =>
   withWorker({ concurrency: 1, isolateWorkers: 1 }, async (tf) => {
     const id = await tf.enqueue(jobs.spin, null);
-    await eventually(async () => {
-      assert.ok((await tf.events(id)).some((e) => e.type === "log" && e.message === "spinning"));
-    });
+    await logged(tf, id, "spinning");
     await tf.delete(id);
     const next = await tf.enqueue(jobs.echo, { n: 2 });
     await settled(tf, next, "Succeeded");
@@ -195,6 +213,18 @@ Deno.test("a job its module does not define, or a module that cannot load, fails
       assert.equal(record.error?.name, "JobModuleError");
       assert.ok(record.error?.message.includes(`"${job.name}"`), record.error?.message);
     }
+  });
+});
+
+Deno.test("a module that creates a worker as a Web Worker imports it fails its job, naming the fix", async () => {
+  const { selfish } = await import("./fixtures/isolate_starts_worker.ts");
+  await withWorker({ jobs: [selfish] }, async (tf) => {
+    const record = await settled(tf, await tf.enqueue(selfish, null), "Failed");
+    assert.equal(record.error?.code, "JOB_MODULE_INVALID");
+    assert.match(
+      record.error!.message,
+      /"iso\.selfish".*must not create a worker.*import\.meta\.main/,
+    );
   });
 });
 

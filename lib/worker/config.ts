@@ -9,6 +9,7 @@ import { systemClock } from "../clock.ts";
 import {
   checkQueueName,
   DEFAULT_QUEUE,
+  DEFINED_HOOK,
   isJobDefinition,
   type JobDefinition,
   moduleUrl,
@@ -191,6 +192,16 @@ const defaultLogger: WorkerLogger = (level, message) => {
 
 /** Validates `options` and fills in every default (throws {@link InvalidOptionError}). */
 export function resolveConfig(input: WorkerOptions): WorkerConfig {
+  if (typeof (globalThis as Record<symbol, unknown>)[DEFINED_HOOK] === "function") {
+    // The module was imported by a Web Worker of the isolate pool, which would start workers
+    // of its own, each with a pool of its own.
+    throw new InvalidOptionError(
+      "createWorker",
+      "(in a Web Worker of the isolate pool)",
+      "a module that isolated jobs name must not create a worker as it loads: create it " +
+        "behind if (import.meta.main) or in another module",
+    );
+  }
   const options = readOptions(input, { call: "createWorker", allowed: WORKER_OPTIONS }) as
     & WorkerOptions
     & Record<string, unknown>;

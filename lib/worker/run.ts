@@ -211,18 +211,25 @@ async function runJob(
   definition: JobDefinition | undefined,
   unknown: () => Error,
 ): Promise<void> {
-  const started = worker.now();
+  let started = worker.now();
   const settled = await new Promise<Settled>((resolve) => {
     job.abandon = () =>
       resolve({ ok: false, error: new Error("abandoned at shutdown"), retry: false });
     void pool.run(async () => {
       const timeoutMs = job.record.options.timeoutMs ?? definition?.defaults.timeoutMs;
-      const cancel = timeoutMs === undefined ? undefined : startTimer(timeoutMs, () => {
-        const error = new JobTimeoutError(timeoutMs);
-        job.controller.abort(error);
-        resolve({ ok: false, error, retry: true });
-      });
-      resolve(await invoke(worker, job, definition, unknown));
+      let cancel: (() => void) | undefined;
+      // The timeout and the duration count from the handler's start: an isolated job may first
+      // wait for a free Web Worker.
+      const begin = () => {
+        started = worker.now();
+        if (timeoutMs === undefined) return;
+        cancel = startTimer(timeoutMs, () => {
+          const error = new JobTimeoutError(timeoutMs);
+          job.controller.abort(error);
+          resolve({ ok: false, error, retry: true });
+        });
+      };
+      resolve(await invoke(worker, job, { definition, unknown, begin }));
       cancel?.();
     });
   });
@@ -276,23 +283,24 @@ export function startTimer(ms: number, fire: () => void, chunkMs = MAX_TIMER_MS)
 async function invoke(
   worker: RunHost,
   job: Running,
-  definition: JobDefinition | undefined,
-  unknown: () => Error,
+  how: { definition: JobDefinition | undefined; unknown: () => Error; begin: () => void },
 ): Promise<Settled> {
   const { record } = job;
-  if (!definition) return { ok: false, error: unknown(), retry: false };
+  const { definition, begin } = how;
+  if (!definition) return { ok: false, error: how.unknown(), retry: false };
   const allowed = maxAttempts(record, definition);
   if (record.attempt > allowed) {
     return { ok: false, error: new AttemptsExhaustedError(record.attempt, allowed), retry: false };
   }
   const ctx = context(worker, job);
   const isolated = worker.isolated(record.name);
-  if (isolated) {
-    const { module, pool } = isolated;
-    const { id: jobId, name, attempt, args } = record;
-    return await pool.run({ module, name, jobId, attempt, args }, ctx);
-  }
   try {
+    if (isolated) {
+      const { module, pool } = isolated;
+      const { id: jobId, name, attempt, args } = record;
+      return await pool.run({ module, name, jobId, attempt, args }, { ...ctx, begin });
+    }
+    begin();
     const value = await definition.handler(record.args, ctx);
     return { ok: true, value };
   } catch (error) {

@@ -55,6 +55,8 @@ async function run(task: IsolateTask): Promise<void> {
   try {
     const definition = await find(task);
     try {
+      // Aborted while its module loaded: the handler would only see a signal already fired.
+      if (controller.signal.aborted) throw controller.signal.reason;
       const value = await definition.handler(task.args, context(task, controller.signal));
       try {
         // Checked here, where the value still is what the handler returned (a class instance

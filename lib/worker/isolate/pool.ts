@@ -21,6 +21,8 @@ export const ABORT_GRACE_MS = 500;
 export interface IsolateHooks {
   /** Aborts the job: the handler's signal fires, then its Web Worker is terminated. */
   signal: AbortSignal;
+  /** The job goes to a Web Worker now (after any wait for a free one). */
+  begin(): void;
   progress(value: number): Promise<void>;
   log(message: string): Promise<void>;
 }
@@ -65,7 +67,13 @@ export class IsolatePool {
     if (this.#closed) {
       return { ok: false, error: new Error("the isolate pool is closed"), retry: true };
     }
-    return await this.#execute(this.#idle.pop() ?? this.#spawn(), task, hooks);
+    let worker: Worker;
+    try {
+      worker = this.#idle.pop() ?? this.#spawn();
+    } catch (error) {
+      return { ok: false, error, retry: true }; // a runtime without Web Workers, a permission
+    }
+    return await this.#execute(worker, task, hooks);
   }
 
   /** Terminates every Web Worker; a job still running in one ends as failed (to retry). */
@@ -155,6 +163,7 @@ export class IsolatePool {
       };
       this.#busy.set(worker, end);
       hooks.signal.addEventListener("abort", abort, { once: true });
+      hooks.begin();
       send({ type: "run", task });
     });
   }
