@@ -190,6 +190,31 @@ Deno.test("stopping the worker aborts a job that never yields, requeues it, and 
   // The test's op and resource sanitizers fail it if a Web Worker is left running.
 });
 
+Deno.test({
+  name: "stop() terminates every Web Worker: a process that ran isolated jobs ends by itself",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./fixtures/isolate_stop.ts", import.meta.url).pathname],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([
+      child.output(),
+      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 30_000)),
+    ]);
+    clearTimeout(timer);
+    if (!ended) {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    assert.ok(ended, "the process is still running 30 s after stop(): a Web Worker outlived it");
+    assert.equal(new TextDecoder().decode(ended.stdout), "stopped\n");
+  },
+});
+
 Deno.test("a rejection nobody handles fails the job, not the worker", () =>
   withWorker({ concurrency: 1, isolateWorkers: 1, logger: () => {} }, async (tf) => {
     const id = await tf.enqueue(jobs.unhandled, null);
