@@ -62,7 +62,7 @@ export class Runner {
   #running = new Map<string, Running>();
   #finishing = new Set<Promise<void>>();
   #host: RunHost;
-  /** Web Workers for isolated jobs, started on the first one. */
+  /** Web Workers for isolated jobs, started with the worker when it has any. */
   #isolate?: IsolatePool;
 
   /** Runs jobs of `storage` in `pool`; `settleBatch` is told when a batch member ends. */
@@ -88,11 +88,14 @@ export class Runner {
       settleBatch,
       isolated: (name) => {
         const module = config.isolated.get(name);
-        if (module === undefined) return undefined;
-        this.#isolate ??= new IsolatePool(config.isolateWorkers, config.log);
-        return { module, pool: this.#isolate };
+        return module === undefined || !this.#isolate ? undefined : { module, pool: this.#isolate };
       },
     };
+    if (config.isolated.size > 0) {
+      // Web Workers start and import their modules while the worker registers and claims.
+      this.#isolate = new IsolatePool(config.isolateWorkers, config.log);
+      this.#isolate.warm([...new Set(config.isolated.values())]);
+    }
   }
 
   /** Terminates the Web Workers of isolated jobs (once every job has settled). */

@@ -39,7 +39,9 @@ globalThis.addEventListener("unhandledrejection", (event) => {
 
 port.onmessage = ({ data }) => {
   if (data.type === "run") void run(data.task);
-  else if (data.type === "abort") running?.abort(fromWire(data.reason));
+  else if (data.type === "import") {
+    for (const module of data.modules) import(module).catch(() => {});
+  } else if (data.type === "abort") running?.abort(fromWire(data.reason));
   else {
     const waiting = pending.get(data.seq);
     pending.delete(data.seq);

@@ -2,7 +2,7 @@
  * @module
  * The isolate pool: Web Workers that run isolated handlers one job at a time each, so a handler
  * that computes never stalls the worker's event loop (its heartbeats, claims and writes).
- * Web Workers start on first use and stay for the next jobs; an aborted job's Web Worker is
+ * Web Workers start with the worker and stay for the next jobs; an aborted job's Web Worker is
  * terminated and a new one takes its place.
  */
 
@@ -55,6 +55,23 @@ export class IsolatePool {
   /** Web Workers alive now (idle or running a job). */
   get alive(): number {
     return this.#idle.length + this.#busy.size;
+  }
+
+  /**
+   * Starts every Web Worker now and has each import `modules`, so that the first jobs do not
+   * wait for that (a module that fails to import fails its jobs when they run).
+   */
+  warm(modules: readonly string[]): void {
+    try {
+      while (!this.#closed && this.alive < this.size) {
+        const worker = this.#spawn();
+        worker.postMessage({ type: "import", modules: [...modules] } satisfies ToIsolate);
+        this.#idle.push(worker);
+      }
+    } catch (error) {
+      // Each isolated job then fails with this error, instead of the worker not starting.
+      this.#log("warn", `the isolate pool cannot start a Web Worker: ${message(error)}`);
+    }
   }
 
   /** Runs `task` in a Web Worker (waiting for one when all are busy) and tells how it ended. */
