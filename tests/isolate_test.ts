@@ -41,7 +41,7 @@ async function withWorker(
   }
 }
 
-async function settled(tf: TaskFlow, id: string, state: string, timeoutMs = 10_000) {
+async function settled(tf: TaskFlow, id: string, state: string, timeoutMs = 30_000) {
   return await eventually(async () => {
     const record = (await tf.get(id))!;
     assert.equal(record.state, state, `${record.name}: ${record.reason ?? ""}`);
@@ -53,7 +53,7 @@ async function settled(tf: TaskFlow, id: string, state: string, timeoutMs = 10_0
 async function logged(tf: TaskFlow, id: string, line: string): Promise<void> {
   await eventually(async () => {
     assert.ok((await tf.events(id)).some((e) => e.type === "log" && e.message === line));
-  }, 10_000);
+  }, 30_000);
 }
 
 Deno.test("an isolated handler runs in a Web Worker with jobId, name, attempt, log and progress", () =>
@@ -153,7 +153,7 @@ Deno.test("deleting a running isolated job fires its signal in the Web Worker (w
         const text = await Deno.readTextFile(file);
         assert.notEqual(text, "");
         return text;
-      });
+      }, 30_000);
       assert.match(text, /^Error: the job was deleted/);
     });
   } finally {

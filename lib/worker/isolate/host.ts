@@ -39,7 +39,7 @@ globalThis.addEventListener("unhandledrejection", (event) => {
 
 port.onmessage = ({ data }) => {
   if (data.type === "run") void run(data.task);
-  else if (data.type === "import") {
+  else if (data.type === "preload") {
     for (const module of data.modules) import(module).catch(() => {});
   } else if (data.type === "abort") running?.abort(fromWire(data.reason));
   else {

@@ -65,7 +65,7 @@ export class IsolatePool {
     try {
       while (!this.#closed && this.alive < this.size) {
         const worker = this.#spawn();
-        worker.postMessage({ type: "import", modules: [...modules] } satisfies ToIsolate);
+        worker.postMessage({ type: "preload", modules: [...modules] } satisfies ToIsolate);
         this.#idle.push(worker);
       }
     } catch (error) {

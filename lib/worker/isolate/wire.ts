@@ -35,8 +35,8 @@ export type WireError =
 /** From the worker to a Web Worker. */
 export type ToIsolate =
   | { type: "run"; task: IsolateTask }
-  /** Import these modules now, before the first job needs them (failures wait for that job). */
-  | { type: "import"; modules: string[] }
+  /** Load these modules now, before the first job needs them (failures wait for that job). */
+  | { type: "preload"; modules: string[] }
   | { type: "abort"; reason: WireError }
   | { type: "ack"; seq: number; error?: WireError };
 
