@@ -125,7 +125,29 @@ export interface JobDefinition<A = unknown, R = unknown> {
   readonly handler: Handler<A, R>;
   /** Defaults applied to each enqueue of this job. */
   readonly defaults: Readonly<JobDefaults>;
+  /** Run in a Web Worker (`true`), on the event loop (`false`), or as the worker says (absent). */
+  readonly isolate?: boolean;
+  /** URL of the module that defines this job, imported by a Web Worker to run it isolated. */
+  readonly module?: string;
 }
+
+/** What only a definition takes besides its {@link JobDefaults}. */
+export interface DefineOptions extends JobDefaults {
+  /**
+   * Run the handler in the worker's pool of Web Workers, so that computing never stalls the
+   * worker's heartbeats (`false` keeps it on the event loop even when the worker isolates all).
+   */
+  isolate?: boolean;
+  /**
+   * The URL of the module whose top level defines this job (pass `import.meta.url`): a Web Worker
+   * imports it and runs the handler of the job of this name defined there. Needed to isolate.
+   */
+  module?: string | URL;
+}
+
+/** Global hook a Web Worker sets to collect the definitions a module makes as it loads (shared
+ * by every copy of this file, so that a module importing TaskFlow by another URL is seen too). */
+export const DEFINED_HOOK: unique symbol = Symbol.for("taskflow.isolate.defined");
 
 /** Default queue name. */
 export const DEFAULT_QUEUE = "default";
@@ -276,19 +298,65 @@ export function jobOf(job: unknown): { name: string; defaults: Readonly<JobDefau
 
 /**
  * Defines a job: a name that producers use to enqueue it, the handler a worker runs, and
- * defaults (queue, attempts, backoff, timeout, priority).
+ * defaults (queue, attempts, backoff, timeout, priority). With `isolate: true` and
+ * `module: import.meta.url`, a worker runs the handler in a Web Worker that imports `module`.
+ *
+ * @example
+ * ```ts
+ * import { defineJob } from "./mod.ts";
+ * export const resize = defineJob("image.resize", (args: { id: string }) => {
+ *   return { id: args.id }; // CPU-heavy work here does not stall the worker's heartbeats
+ * }, { isolate: true, module: import.meta.url });
+ * ```
  */
 export function defineJob<A, R>(
   name: string,
   handler: Handler<A, R>,
-  defaults: JobDefaults = {},
+  defaults: DefineOptions = {},
 ): JobDefinition<A, R> {
   checkJobName(name);
   if (typeof handler !== "function") {
     throw new InvalidOptionError("handler", typeof handler, "must be a function");
   }
-  const checked = readJobOptions(defaults, { call: "defineJob", where: "defaults" });
-  return Object.freeze({ name, handler, defaults: Object.freeze(checked) });
+  const checked = readJobOptions(defaults, {
+    call: "defineJob",
+    where: "defaults",
+    extra: ["isolate", "module"],
+  });
+  const { isolate, module, ...jobDefaults } = checked;
+  if (isolate !== undefined && typeof isolate !== "boolean") {
+    throw new InvalidOptionError("defaults.isolate", isolate, "must be true or false");
+  }
+  const url = module === undefined ? undefined : moduleUrl(module, "defaults.module");
+  if (isolate === true && url === undefined) {
+    throw new InvalidOptionError(
+      "defaults.module",
+      undefined,
+      `job "${name}" is isolated, so a Web Worker must import the module defining it: ` +
+        "pass module: import.meta.url",
+    );
+  }
+  const definition: JobDefinition<A, R> = Object.freeze({
+    name,
+    handler,
+    defaults: Object.freeze(jobDefaults),
+    ...(isolate === undefined ? {} : { isolate }),
+    ...(url === undefined ? {} : { module: url }),
+  });
+  const collect = (globalThis as Record<symbol, unknown>)[DEFINED_HOOK];
+  if (typeof collect === "function") collect(definition);
+  return definition;
+}
+
+/** An absolute module URL (`import.meta.url`, `https:`, `file:`), else {@link InvalidOptionError}. */
+export function moduleUrl(value: unknown, option: string): string {
+  const text = value instanceof URL ? value.href : value;
+  if (typeof text === "string" && URL.canParse(text)) return new URL(text).href;
+  throw new InvalidOptionError(
+    option,
+    text,
+    "must be an absolute module URL such as import.meta.url",
+  );
 }
 
 /** True when `value` looks like a {@link JobDefinition}. */

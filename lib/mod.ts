@@ -70,6 +70,7 @@ export {
   DEFAULT_ATTEMPTS,
   DEFAULT_QUEUE,
   defineJob,
+  type DefineOptions,
   type Handler,
   type JobContext,
   type JobDefaults,

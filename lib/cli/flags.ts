@@ -93,6 +93,13 @@ export const FLAGS = {
     help: "Deno Deploy mode (automatic when DENO_DEPLOYMENT_ID is set): storage defaults to " +
       "kv:, no KV queue, no file writes; a Deno.cron drains due and ready jobs every minute",
   },
+  isolate: {
+    env: "TASKFLOW_ISOLATE",
+    arg: "N|cores",
+    help: "run every job's handler in a pool of N Web Workers (cores: one per core) that " +
+      "import the --jobs module, so computing never stalls heartbeats; without it only jobs " +
+      "defined with isolate: true run there",
+  },
   retention: {
     env: "TASKFLOW_RETENTION",
     arg: "RULES",
@@ -154,6 +161,7 @@ const WORKER: readonly Flag[] = [
   "heartbeat-ms",
   "poll-ms",
   "shutdown-timeout-ms",
+  "isolate",
   "retention",
   "archive",
 ];

@@ -51,7 +51,30 @@ function workerSettings(settings: Settings) {
     pollIntervalMs: integer(settings, "poll-ms", 1, MAX_TIMER_MS),
     shutdownTimeoutMs: integer(settings, "shutdown-timeout-ms", 0, MAX_TIMER_MS),
     retention: retentionSettings(settings),
+    ...isolateSettings(settings),
   };
+}
+
+/** `--isolate N|cores`: every job in a pool of Web Workers that import the --jobs module. */
+function isolateSettings(settings: Settings) {
+  const text = settings("isolate")?.trim();
+  if (text === undefined) return {};
+  if (text !== "cores" && !/^\d+$/.test(text)) {
+    throw new InvalidOptionError(
+      flagName("isolate"),
+      text,
+      'must be "cores" or a number of workers',
+    );
+  }
+  return {
+    isolate: true,
+    isolateWorkers: text === "cores" ? undefined : integer(settings, "isolate", 1, 1_024),
+    isolateModule: jobsModuleOf(settings),
+  };
+}
+
+function jobsModuleOf(settings: Settings): string {
+  return settings("jobs") ?? "./examples/jobs.ts";
 }
 
 /** The dashboard's address from `--host`/`--port` (checked; defaults 127.0.0.1:8000). */
@@ -83,7 +106,7 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
     const { checkBind } = await import("../dashboard/app.ts");
     checkBind(bind.hostname, await security(settings, parts), parts.insecure);
   }
-  const jobsModule = settings("jobs") ?? "./examples/jobs.ts";
+  const jobsModule = jobsModuleOf(settings);
   const jobs = parts.worker ? await loadJobs(jobsModule) : [];
   const storage = await openStorage(
     settings("storage") ?? (parts.deploy ? "kv:" : undefined),

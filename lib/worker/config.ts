@@ -6,7 +6,14 @@
 import type { Storage } from "../../storage/storage.ts";
 import { InvalidOptionError } from "../../storage/errors.ts";
 import { systemClock } from "../clock.ts";
-import { checkQueueName, DEFAULT_QUEUE, isJobDefinition, type JobDefinition } from "../job.ts";
+import {
+  checkQueueName,
+  DEFAULT_QUEUE,
+  DEFINED_HOOK,
+  isJobDefinition,
+  type JobDefinition,
+  moduleUrl,
+} from "../job.ts";
 import {
   checkDuration,
   checkFunctions,
@@ -41,6 +48,9 @@ const WORKER_OPTIONS = [
   "logger",
   "retention",
   "pruneIntervalMs",
+  "isolate",
+  "isolateWorkers",
+  "isolateModule",
 ] as const satisfies readonly (keyof WorkerOptions)[];
 // Compile-time check: an option added to WorkerOptions but not to this list fails `deno check`.
 const _everyOption: [Exclude<keyof WorkerOptions, typeof WORKER_OPTIONS[number]>] extends [never]
@@ -94,6 +104,18 @@ export interface WorkerOptions {
   retention?: RetentionPolicy | false;
   /** How often this worker prunes, in ms (default 10,000). */
   pruneIntervalMs?: number;
+  /**
+   * Run every job's handler in a pool of Web Workers (default false: only jobs defined with
+   * `isolate: true`; a job defined with `isolate: false` stays on the event loop).
+   */
+  isolate?: boolean;
+  /** Web Workers in the pool (default: one per core, at most `concurrency`). */
+  isolateWorkers?: number;
+  /**
+   * The module a Web Worker imports for an isolated job defined without `module` (a URL, or a
+   * path from the working directory); the command line passes its `--jobs` module.
+   */
+  isolateModule?: string;
 }
 
 /** Counters of what a worker did since it started. */
@@ -158,6 +180,10 @@ export interface WorkerConfig {
   readonly archive?: RetentionPolicy["archive"];
   /** Pruning period. */
   readonly pruneIntervalMs: number;
+  /** The module URL a Web Worker imports, for each job that runs isolated. */
+  readonly isolated: ReadonlyMap<string, string>;
+  /** Web Workers in the isolate pool. */
+  readonly isolateWorkers: number;
 }
 
 const defaultLogger: WorkerLogger = (level, message) => {
@@ -166,6 +192,16 @@ const defaultLogger: WorkerLogger = (level, message) => {
 
 /** Validates `options` and fills in every default (throws {@link InvalidOptionError}). */
 export function resolveConfig(input: WorkerOptions): WorkerConfig {
+  if (typeof (globalThis as Record<symbol, unknown>)[DEFINED_HOOK] === "function") {
+    // The module was imported by a Web Worker of the isolate pool, which would start workers
+    // of its own, each with a pool of its own.
+    throw new InvalidOptionError(
+      "createWorker",
+      "(in a Web Worker of the isolate pool)",
+      "a module that isolated jobs name must not create a worker as it loads: create it " +
+        "behind if (import.meta.main) or in another module",
+    );
+  }
   const options = readOptions(input, { call: "createWorker", allowed: WORKER_OPTIONS }) as
     & WorkerOptions
     & Record<string, unknown>;
@@ -217,6 +253,16 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
   }
   const heartbeatMs = options.heartbeatMs ?? 5_000;
   const { policy, archive } = readRetention(options.retention);
+  const isolated = isolatedJobs(options, definitions);
+  const isolateWorkers = options.isolateWorkers ??
+    Math.min(navigator.hardwareConcurrency || 1, concurrency);
+  if (!Number.isInteger(isolateWorkers) || isolateWorkers < 1 || isolateWorkers > 1_024) {
+    throw new InvalidOptionError(
+      "isolateWorkers",
+      isolateWorkers,
+      "must be an integer from 1 to 1024",
+    );
+  }
   return Object.freeze({
     id: options.id ?? `${safeHostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
     storage: options.storage,
@@ -239,7 +285,44 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
     retention: Object.freeze(policy),
     archive,
     pruneIntervalMs: options.pruneIntervalMs ?? 10_000,
+    isolated,
+    isolateWorkers,
   });
+}
+
+/** Which jobs run in a Web Worker, and the module each one's Web Worker imports. */
+function isolatedJobs(
+  options: WorkerOptions,
+  definitions: ReadonlyMap<string, JobDefinition>,
+): Map<string, string> {
+  const { isolate, isolateModule } = options;
+  if (isolate !== undefined && typeof isolate !== "boolean") {
+    throw new InvalidOptionError("isolate", isolate, "must be true or false");
+  }
+  const fallback = isolateModule === undefined ? undefined : moduleOf(isolateModule);
+  const isolated = new Map<string, string>();
+  for (const [name, definition] of definitions) {
+    if (!(definition.isolate ?? isolate ?? false)) continue;
+    const module = definition.module ?? fallback;
+    if (module === undefined) {
+      throw new InvalidOptionError(
+        "jobs",
+        name,
+        "runs isolated but names no module for its Web Worker to import: define it with " +
+          "{ module: import.meta.url } or give the worker isolateModule",
+      );
+    }
+    isolated.set(name, module);
+  }
+  return isolated;
+}
+
+/** `isolateModule` as a URL: as given when it has a scheme, else a path from the working dir. */
+function moduleOf(specifier: unknown): string {
+  checkText(specifier, "isolateModule", 4_096);
+  const text = specifier as string;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(text)) return moduleUrl(text, "isolateModule");
+  return new URL(text, `file://${Deno.cwd().split("/").map(encodeURIComponent).join("/")}/`).href;
 }
 
 /** The host's name, or "unknown-host" where the runtime may not read it. */

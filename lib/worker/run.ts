@@ -20,6 +20,7 @@ import type { NewEvent } from "../events.ts";
 import type { WorkerLogger, WorkerStats } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
 import { MAX_TIMER_MS } from "../options.ts";
+import { IsolatePool } from "./isolate/pool.ts";
 
 /** Longest log line kept; longer ones are cut. */
 export const MAX_LOG_LINE = 4_000;
@@ -61,6 +62,8 @@ export class Runner {
   #running = new Map<string, Running>();
   #finishing = new Set<Promise<void>>();
   #host: RunHost;
+  /** Web Workers for isolated jobs, started with the worker when it has any. */
+  #isolate?: IsolatePool;
 
   /** Runs jobs of `storage` in `pool`; `settleBatch` is told when a batch member ends. */
   constructor(
@@ -83,7 +86,21 @@ export class Runner {
       requeueShutdown: (job) => this.requeueShutdown(job),
       done: (job) => this.#running.delete(job.record.id),
       settleBatch,
+      isolated: (name) => {
+        const module = config.isolated.get(name);
+        return module === undefined || !this.#isolate ? undefined : { module, pool: this.#isolate };
+      },
     };
+    if (config.isolated.size > 0) {
+      // Web Workers start and import their modules while the worker registers and claims.
+      this.#isolate = new IsolatePool(config.isolateWorkers, config.log);
+      this.#isolate.warm([...new Set(config.isolated.values())]);
+    }
+  }
+
+  /** Terminates the Web Workers of isolated jobs (once every job has settled). */
+  close(): void {
+    this.#isolate?.close();
   }
 
   /** Jobs held now (running, or writing their outcome). */
@@ -182,6 +199,8 @@ interface RunHost {
   done(job: Running): void;
   /** A batch member ended: release the batch's continuation if it was the last. */
   settleBatch(batchId: string): void;
+  /** Where job `name` runs isolated: the module to import and the pool; else undefined. */
+  isolated(name: string): { module: string; pool: IsolatePool } | undefined;
 }
 
 /**
@@ -195,18 +214,25 @@ async function runJob(
   definition: JobDefinition | undefined,
   unknown: () => Error,
 ): Promise<void> {
-  const started = worker.now();
+  let started = worker.now();
   const settled = await new Promise<Settled>((resolve) => {
     job.abandon = () =>
       resolve({ ok: false, error: new Error("abandoned at shutdown"), retry: false });
     void pool.run(async () => {
       const timeoutMs = job.record.options.timeoutMs ?? definition?.defaults.timeoutMs;
-      const cancel = timeoutMs === undefined ? undefined : startTimer(timeoutMs, () => {
-        const error = new JobTimeoutError(timeoutMs);
-        job.controller.abort(error);
-        resolve({ ok: false, error, retry: true });
-      });
-      resolve(await invoke(worker, job, definition, unknown));
+      let cancel: (() => void) | undefined;
+      // The timeout and the duration count from the handler's start: an isolated job may first
+      // wait for a free Web Worker.
+      const begin = () => {
+        started = worker.now();
+        if (timeoutMs === undefined) return;
+        cancel = startTimer(timeoutMs, () => {
+          const error = new JobTimeoutError(timeoutMs);
+          job.controller.abort(error);
+          resolve({ ok: false, error, retry: true });
+        });
+      };
+      resolve(await invoke(worker, job, { definition, unknown, begin }));
       cancel?.();
     });
   });
@@ -260,17 +286,25 @@ export function startTimer(ms: number, fire: () => void, chunkMs = MAX_TIMER_MS)
 async function invoke(
   worker: RunHost,
   job: Running,
-  definition: JobDefinition | undefined,
-  unknown: () => Error,
+  how: { definition: JobDefinition | undefined; unknown: () => Error; begin: () => void },
 ): Promise<Settled> {
   const { record } = job;
-  if (!definition) return { ok: false, error: unknown(), retry: false };
+  const { definition, begin } = how;
+  if (!definition) return { ok: false, error: how.unknown(), retry: false };
   const allowed = maxAttempts(record, definition);
   if (record.attempt > allowed) {
     return { ok: false, error: new AttemptsExhaustedError(record.attempt, allowed), retry: false };
   }
+  const ctx = context(worker, job);
+  const isolated = worker.isolated(record.name);
   try {
-    const value = await definition.handler(record.args, context(worker, job));
+    if (isolated) {
+      const { module, pool } = isolated;
+      const { id: jobId, name, attempt, args } = record;
+      return await pool.run({ module, name, jobId, attempt, args }, { ...ctx, begin });
+    }
+    begin();
+    const value = await definition.handler(record.args, ctx);
     return { ok: true, value };
   } catch (error) {
     return { ok: false, error, retry: true };

@@ -222,6 +222,7 @@ export class Worker {
       await runner.requeueAll();
     }
     await runner.settled();
+    runner.close();
     await writer.flush();
     await maintenance.stop();
     await recurring?.stop();
