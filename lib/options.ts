@@ -35,6 +35,8 @@ const OWNERS: Record<string, string> = {
   keep: "enqueue-like calls and defineJob",
   partition: "enqueue-like calls and defineJob",
   retention: "createWorker({ retention })",
+  isolate: "defineJob(name, handler, { isolate }) and createWorker({ isolate })",
+  module: "defineJob(name, handler, { isolate, module })",
 };
 
 /**

@@ -9,7 +9,8 @@ import type { JobDefinition } from "../job.ts";
 import { InvalidOptionError } from "../../storage/errors.ts";
 import { redact } from "../../storage/redact.ts";
 import { loadJobs } from "../worker/load.ts";
-import { duration, type Parsed, type Settings, UsageError } from "./flags.ts";
+import { type Parsed, type Settings, UsageError } from "./flags.ts";
+import { duration } from "./values.ts";
 import { firstLine } from "./report.ts";
 import { dashboardAddress } from "./serve.ts";
 

@@ -17,7 +17,8 @@ import {
   type RetentionPolicy,
 } from "../retention/policy.ts";
 import { policyText, readStoredRetention } from "../retention/store.ts";
-import { duration, flagName, type Settings } from "./flags.ts";
+import { flagName, type Settings } from "./flags.ts";
+import { duration } from "./values.ts";
 
 const RULE = "give state=rule pairs separated by commas, states succeeded, failed, deleted; " +
   "a rule is a duration (1h, 30d), count:N (keep the newest N), both joined by + " +
