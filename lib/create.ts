@@ -26,6 +26,8 @@ import { checkSize, toJson } from "./payload.ts";
 import type { JobKeep } from "./retention/keep.ts";
 import { partitionOf } from "./queues/partition.ts";
 import type { State } from "./states.ts";
+import { storedUnique, type UniqueOptions, type UniqueSpec } from "./unique/options.ts";
+import { settleUnique } from "./unique/write.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
 export type JobRef = JobDefinition<any, any> | string;
@@ -48,6 +50,11 @@ export interface EnqueueOptions {
   keep?: JobKeep;
   /** The partition key (1–128 characters, e.g. a tenant id) the queue's partition limits apply to. */
   partition?: string;
+  /**
+   * At most one job with this key while it is pending: a duplicate enqueue creates nothing and
+   * returns the existing job's id (or throws `JobExistsError` with `onDuplicate: "error"`).
+   */
+  unique?: Omit<UniqueOptions, "key"> & { key?: string };
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */
@@ -106,6 +113,8 @@ export interface PreparedJob {
   created: Omit<CreatedEvent, "seq">;
   /** The state it starts in. */
   first: FirstState;
+  /** A unique job: its key, and whether a duplicate enqueue throws instead of returning. */
+  unique?: { key: string; error: boolean };
 }
 
 /**
@@ -158,6 +167,18 @@ export function prepareJob(
   if (keep !== undefined) stored.keep = keep;
   const partition = partitionOf(options.partition, defaults.partition, { args: json, name, where });
   if (partition !== undefined) stored.partition = partition;
+  const spec = (options.unique ?? defaults.unique) as UniqueSpec | undefined;
+  let unique: PreparedJob["unique"];
+  if (spec && (how.id !== false || options.unique !== undefined)) {
+    const conflict = how.id === false
+      ? `${call} cannot take it: a batch member or recurring occurrence is unique by its id`
+      : custom !== undefined
+      ? "cannot be combined with a custom id (an id is a uniqueness key of its own)"
+      : undefined;
+    if (conflict) throw new InvalidOptionError(`${where}.unique`, options.unique ?? spec, conflict);
+    stored.unique = storedUnique(spec, { name, args: json, where });
+    unique = { key: stored.unique.key, error: spec.onDuplicate === "error" };
+  }
   const created: Omit<CreatedEvent, "seq"> = {
     type: "created",
     at: 0,
@@ -167,7 +188,9 @@ export function prepareJob(
     priority: options.priority ?? defaults.priority ?? 0,
     options: stored,
   };
-  return { id, custom: custom !== undefined, created, first };
+  const prepared: PreparedJob = { id, custom: custom !== undefined, created, first };
+  if (unique) prepared.unique = unique;
+  return prepared;
 }
 
 /** Reads the items of `enqueueMany` or a batch: an array of `{ job, args, options? }`. */
@@ -204,6 +227,8 @@ export function createdCommit(
 /**
  * Writes prepared jobs (one atomic write per job, as few calls as the backend allows) and
  * returns their ids; refuses with {@link JobExistsError} an id given twice or already taken.
+ * A unique job whose key is held returns the holder's id (see lib/unique/write.ts); a unique
+ * job repeating the key of an earlier one of the same call is absorbed by that one.
  */
 export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promise<string[]> {
   const ids = jobs.map((p) => p.id);
@@ -214,14 +239,71 @@ export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promis
   }
   const custom = jobs.filter((p) => p.custom).map((p) => p.id);
   if (custom.length) await refuseTaken(writer.storage, custom);
+  const { leaders, duplicates } = sameKeys(jobs);
+  const written = jobs.filter((_, i) => leaders[i] === i);
   const at = writer.now();
-  const changes = jobs.map((job) => ({ commits: [createdCommit(job, at)] }));
-  const results = jobs.length === 1 && writer.submit
+  const changes = written.map((job) => ({
+    commits: [claimingCommit(job, at, null, duplicates.get(job.id) ?? 0)],
+  }));
+  const results = written.length === 1 && writer.submit
     ? [await writer.submit(changes[0])]
     : await writer.storage.append(changes);
-  const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
+  const taken = results.flatMap((r, i) => r.ok || written[i].unique ? [] : r.conflicts);
   if (taken.length) throw new JobExistsError(taken[0]);
-  return ids;
+  const standing = new Map<string, string>();
+  await Promise.all(written.map(async (job, i) => {
+    if (results[i].ok) return standing.set(job.id, job.id);
+    const stands = await settleUnique(writer, {
+      id: job.id,
+      key: job.unique!.key,
+      duplicates: duplicates.get(job.id) ?? 0,
+      error: job.unique!.error,
+      commit: (at, holder) => claimingCommit(job, at, holder, duplicates.get(job.id) ?? 0),
+    });
+    standing.set(job.id, stands);
+  }));
+  return jobs.map((_, i) => standing.get(jobs[leaders[i]].id)!);
+}
+
+/**
+ * For each job, the index of the job of the call that stands for it (itself, or the first one
+ * with its unique key), and how many later ones each first one absorbs.
+ */
+function sameKeys(jobs: PreparedJob[]): { leaders: number[]; duplicates: Map<string, number> } {
+  const first = new Map<string, number>();
+  const duplicates = new Map<string, number>();
+  const leaders = jobs.map((job, i) => {
+    if (!job.unique) return i;
+    const leader = first.get(job.unique.key);
+    if (leader === undefined) return first.set(job.unique.key, i), i;
+    if (job.unique.error) throw new JobExistsError(jobs[leader].id, job.unique.key);
+    duplicates.set(jobs[leader].id, (duplicates.get(jobs[leader].id) ?? 0) + 1);
+    return leader;
+  });
+  return { leaders, duplicates };
+}
+
+/**
+ * The create commit of `job`; a unique one claims its key from `holder` and carries a
+ * `deduplicated` event for each of `duplicates` (enqueues of the same call it absorbs).
+ */
+function claimingCommit(
+  job: PreparedJob,
+  at: number,
+  holder: string | null,
+  duplicates: number,
+): Commit {
+  const commit = createdCommit(job, at);
+  if (!job.unique) return commit;
+  const absorbed: NewEvent[] = Array.from({ length: duplicates }, () => ({
+    type: "deduplicated",
+    at,
+  }));
+  const claim = absorbed.length
+    ? createCommit(job.id, commit.events[0] as CreatedEvent, [commit.events[1], ...absorbed])
+    : commit;
+  claim.unique = { key: job.unique.key, holder };
+  return claim;
 }
 
 /**

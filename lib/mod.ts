@@ -56,6 +56,7 @@ export type {
   ContinuationAddedEvent,
   ContinueOn,
   CreatedEvent,
+  DeduplicatedEvent,
   ErrorInfo,
   JobEvent,
   LogEvent,
@@ -63,7 +64,14 @@ export type {
   StateData,
   StateEvent,
   StoredOptions,
+  StoredUnique,
 } from "./events.ts";
+export {
+  MAX_UNIQUE_KEY_LENGTH,
+  UNIQUE_STATES,
+  type UniqueKeyFunction,
+  type UniqueOptions,
+} from "./unique/options.ts";
 export {
   type BackoffFunction,
   type ContinuationRef,
@@ -183,6 +191,7 @@ export type {
   ServerInfo,
   Storage,
   TimelinePoint,
+  UniqueClaim,
 } from "../storage/storage.ts";
 export {
   isOrphaned,

@@ -34,6 +34,7 @@ const OWNERS: Record<string, string> = {
   timeoutMs: "enqueue-like calls",
   keep: "enqueue-like calls and defineJob",
   partition: "enqueue-like calls and defineJob",
+  unique: "enqueue, schedule, enqueueMany and defineJob",
   retention: "createWorker({ retention })",
 };
 

@@ -49,6 +49,9 @@ export function project(record: JobRecord | null, event: JobEvent): JobRecord {
     case "continuation":
       next.continuations = [...record.continuations, { id: event.childId, on: event.on }];
       return next;
+    case "deduplicated":
+      next.deduplicated = (record.deduplicated ?? 0) + 1;
+      return next;
   }
 }
 

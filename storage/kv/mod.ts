@@ -148,6 +148,10 @@ export class KvStorage implements Storage {
     });
   }
 
+  uniqueHolder(_key: string): Promise<string | null> {
+    return Promise.reject(new Error("unique keys: not yet on this backend"));
+  }
+
   async events(id: string): Promise<JobEvent[]> {
     this.#open();
     const events: JobEvent[] = [];

@@ -219,6 +219,10 @@ export class RedisStorage implements Storage {
     return this.#run(() => reads.getMany(this.#db, ids));
   }
 
+  uniqueHolder(_key: string): Promise<string | null> {
+    return Promise.reject(new Error("unique keys: not yet on this backend"));
+  }
+
   events(id: string): Promise<JobEvent[]> {
     return this.#run(() => reads.events(this.#db, id));
   }
