@@ -11,7 +11,7 @@ import {
   UnknownStorageError,
 } from "../storage/errors.ts";
 import { TaskFlow } from "../lib/client.ts";
-import { appendCommit } from "../lib/changes.ts";
+import { appendCommit, createCommit } from "../lib/changes.ts";
 import { doctor } from "../lib/doctor.ts";
 import { scheduleRecurring } from "../lib/recurring.ts";
 import { defineJob, type JobRecord } from "../lib/job.ts";
@@ -19,6 +19,7 @@ import { openStorage } from "../storage/open.ts";
 import type { RedisStorage } from "../storage/redis/mod.ts";
 import { parseRedisUrl } from "../storage/redis/url.ts";
 import { placeOf } from "../storage/redis/keys.ts";
+import { decodeEvent } from "../storage/log_codec.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit } from "./helpers.ts";
 import { openTestRedis, scanPrefix, whenRedis } from "./redis_helpers.ts";
@@ -140,7 +141,11 @@ await redisCase(
     const feed = entries.map(([, fields]) => {
       const byJob = new Map<string, unknown>();
       for (let i = 0; i < fields.length; i += 2) {
-        byJob.set(fields[i], JSON.parse(fields[i + 1]));
+        const [version, ...lines] = JSON.parse(fields[i + 1]) as [number, ...unknown[]];
+        byJob.set(
+          fields[i],
+          lines.map((line, n) => decodeEvent(fields[i], JSON.stringify(line), version + n)),
+        );
       }
       return byJob;
     });
@@ -154,8 +159,9 @@ await redisCase(
     const bulk = await tf.enqueueMany(
       Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
     );
+    // The last three entries are the three calls (the stream keeps about 64 KiB, more than 250).
     const more = (await redis.command<Entry[]>("XRANGE", `${redis.prefix}:events`, "-", "+")).slice(
-      2,
+      -3,
     );
     assert.deepEqual(more.map(([, fields]) => fields.length / 2), [250, 250, 100]);
     assert.deepEqual(more.flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0)), bulk);
@@ -165,14 +171,76 @@ await redisCase(
 
 await redisCase(
   "redis events stream cap",
-  "redis events stream: a live feed that keeps about the last 100 calls, not every job's history",
+  "redis events stream: a live feed that keeps about the last 64 KiB of events, not every job's history",
   "streamcap",
   async (storage, tf) => {
-    for (let n = 0; n < 300; n += 1) await tf.enqueue("x", { n });
-    const kept = await storage.command<number>("XLEN", `${storage.prefix}:events`);
-    // Trimming is approximate (whole stream nodes of 100 entries): 100 to 200 calls stay.
-    assert.ok(kept >= 100 && kept <= 200, `kept ${kept} entries`);
+    const pad = "x".repeat(1_000);
+    for (let n = 0; n < 300; n += 1) await tf.enqueue("x", { n, pad });
+    const stream = `${storage.prefix}:events`;
+    const entries = await storage.command<Entry[]>("XRANGE", stream, "-", "+");
+    const bytes = entries.reduce((sum, [, fields]) => sum + fields[1].length, 0);
+    // Trimming is approximate (whole stream nodes): 64 KiB to about twice that stays.
+    assert.ok(bytes >= 64 * 1024 && bytes <= 160 * 1024, `kept ${bytes} bytes`);
+    // About 60 calls of 1 KB: a cap counted in calls (~100) would keep more.
+    assert.ok(entries.length < 100, `kept ${entries.length} of 300 entries`);
     assert.equal((await tf.counts()).states.Enqueued, 300, "the logs keep every job");
+  },
+);
+
+await redisCase(
+  "redis finished jobs",
+  "redis: a finished job is one done field (no record, position or log key of its own); leaving its final state expands it",
+  "done",
+  async (storage, tf) => {
+    const p = `${storage.prefix}:`;
+    const ids = await tf.enqueueMany([1, 2].map((n) => ({ job: "x", args: { n } })));
+    const claims = ((await storage.getMany(ids)) as JobRecord[]).map((r) =>
+      claimCommit(r, Date.now())
+    );
+    await storage.append(claims.map((commit) => ({ commits: [commit] })));
+    const ends = ["Succeeded", "Failed"] as const;
+    await storage.append(claims.map((claim, i) => ({
+      commits: [appendCommit(claim.record, [{
+        type: "state",
+        at: Date.now(),
+        state: ends[i],
+        data: i ? { error: { name: "E", message: "no" } } : { result: { ok: i } },
+      }])],
+    })));
+    const keys = (await scanPrefix(storage)).filter((key) => ids.some((id) => key.includes(id)));
+    assert.deepEqual(keys, [], "no per-job key");
+    for (const id of ids) {
+      assert.equal(await storage.command("HEXISTS", `${p}jobs`, id), 0);
+      assert.equal(await storage.command("HEXISTS", `${p}pos`, id), 0);
+      const field = await storage.command<string>("HGET", `${p}done`, id);
+      const record = (await tf.get(id))!;
+      assert.equal(field.split("\n")[0], placeOf(record).position);
+      assert.equal((await tf.events(id)).length, 4);
+    }
+    const [succeeded, failed] = (await storage.getMany(ids)) as JobRecord[];
+    assert.deepEqual(succeeded.result, { ok: 0 });
+    assert.equal(failed.error?.message, "no");
+    // Leaving a final state: the log is a list again, and the events read the same.
+    const before = await tf.events(ids[1]);
+    await tf.requeue(ids[1]);
+    assert.equal(await storage.command("HEXISTS", `${p}done`, ids[1]), 0);
+    assert.equal(await storage.command("LLEN", `${p}log:${ids[1]}`), 5);
+    assert.deepEqual((await tf.events(ids[1])).slice(0, 4), before);
+    assert.equal((await tf.get(ids[1]))!.state, "Enqueued");
+    // A finished job cannot be created again while it is kept.
+    const again = createCommit(succeeded.id, {
+      type: "created",
+      at: Date.now(),
+      name: "x",
+      queue: "default",
+      args: {},
+      priority: 0,
+      options: {},
+    }, [{ type: "state", at: Date.now(), state: "Enqueued" }]);
+    assert.deepEqual(await storage.append([{ commits: [again] }]), [
+      { ok: false, conflicts: [ids[0]] },
+    ]);
+    await assertConsistent(storage);
   },
 );
 

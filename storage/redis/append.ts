@@ -113,6 +113,7 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
     k.pos,
     k.events,
     k.jobs,
+    k.done,
     k.prefix,
     call.wake ? k.wake : "",
     String(queues.length),

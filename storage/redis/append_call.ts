@@ -6,7 +6,8 @@
  */
 
 import type { JobRecord } from "../../lib/job.ts";
-import { DURATION_BUCKETS_MS, effectsOf } from "../effects.ts";
+import { DURATION_BUCKETS_MS, effectsOf, isFinal } from "../effects.ts";
+import { encodeEvent, encodeRecord, impliedCreated } from "../log_codec.ts";
 import { type Commit, RESOLUTIONS } from "../storage.ts";
 import { type Keys, placeOf } from "./keys.ts";
 
@@ -93,16 +94,34 @@ export class AppendCall {
     const { id, record } = commit;
     this.#ids.add(id);
     const from = before ? placeOf(before) : undefined, to = placeOf(record);
-    const events = this.#replay ? [] : commit.events.map((event) => JSON.stringify(event));
+    const base = commit.expect;
+    const events = this.#replay
+      ? []
+      : commit.events.map((event, i) => encodeEvent(event, base + i));
     const built = from?.position ?? "";
-    this.commits.push(id, built, to.position, String(events.length));
+    // A job entering a final state collapses into one `done` field (record line and log, see
+    // `../log_codec.ts`); one leaving it is a list again: the script needs the created event
+    // the stored record implies, to expand the line standing for it.
+    let part = "", guess = "", implied = "";
+    if (isFinal(record.state)) {
+      const n = commit.events.length;
+      part = encodeRecord(record, n && base + n > 1 ? commit.events[n - 1] : undefined);
+      guess = encodeEvent(impliedCreated(record), 0);
+      this.#room(this.#hashes, k.jobs).remove.push(id);
+      this.#room(this.#hashes, k.pos).remove.push(id);
+    } else {
+      const json = JSON.stringify(record);
+      this.chars += json.length;
+      this.#room(this.#hashes, k.jobs).add.push(id, json);
+    }
+    if (before && isFinal(before.state)) implied = encodeEvent(impliedCreated(before), 0);
+    this.commits.push(id, built, to.position, part, guess, implied, String(events.length));
     for (const event of events) {
       this.commits.push(event);
       this.chars += event.length;
     }
-    const json = JSON.stringify(record);
-    this.chars += id.length + built.length + to.position.length + json.length;
-    this.#room(this.#hashes, k.jobs).add.push(id, json);
+    this.chars += id.length + built.length + to.position.length + part.length + guess.length +
+      implied.length;
 
     const effects = effectsOf(before, commit);
     if (from && effects.removeState) {

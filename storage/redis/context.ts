@@ -15,18 +15,23 @@ import { Script } from "./scripts.ts";
 
 /** The scripts, each with the number of keys it takes. */
 export const SCRIPTS = {
-  append: new Script(APPEND, 3),
-  page: new Script(PAGE, 2),
+  append: new Script(APPEND, 4),
+  page: new Script(PAGE, 3),
   heartbeat: new Script(HEARTBEAT, 4),
   leases: new Script(LEASES, 2),
   recurring: new Script(RECURRING, 1),
-  remove: new Script(REMOVE, 8),
+  remove: new Script(REMOVE, 1),
 };
 
 /** One Redis storage's connection and keys. */
 export interface RedisDb {
   conn: RespConnection;
   keys: Keys;
+  /**
+   * The done fields of the last page of finished jobs read (by id), which `remove` usually
+   * removes next: it need not read them again (its script checks every position anyway).
+   */
+  finished?: Map<string, string>;
 }
 
 /** Sends one command (numbers become their text). */

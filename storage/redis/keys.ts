@@ -6,10 +6,11 @@
  *
  * | key | type | holds |
  * |---|---|---|
- * | `jobs` | hash | job id → record JSON |
- * | `pos` | hash | job id → position: `version:hash`, the hash of the job's placement in the indexes (see `placementHash`) |
- * | `log:<id>` | list | the job's events (JSON), oldest first — the source of truth |
- * | `events` | stream | one entry per append call: job id → its events (JSON array); the live feed, capped (~100 calls) |
+ * | `jobs` | hash | job id → record JSON, for jobs not in a final state |
+ * | `pos` | hash | job id → position: `version:hash`, the hash of the job's placement in the indexes (see `placementHash`), for jobs not in a final state |
+ * | `log:<id>` | list | the job's events (one `log_codec.ts` line each), oldest first — the source of truth, for jobs not in a final state |
+ * | `done` | hash | job id → a job in a final state, collapsed: its position, then its record and whole log as `log_codec.ts` encodes them (`encodeCollapsed`), one line each |
+ * | `events` | stream | one entry per append call: job id → a JSON array: the version its events follow, then each event as a `log_codec.ts` line; the live feed, capped at about 64 KiB of events |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
  * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
  * | `due` | zset | Scheduled job ids by run time |
@@ -121,6 +122,7 @@ export function keysOf(prefix: string) {
   return {
     prefix: p,
     jobs: `${p}jobs`,
+    done: `${p}done`,
     pos: `${p}pos`,
     log: (id: string) => `${p}log:${id}`,
     events: `${p}events`,

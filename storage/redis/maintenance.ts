@@ -16,6 +16,8 @@ import {
 import { append } from "./append.ts";
 import { command, fields, type RedisDb } from "./context.ts";
 import { globEscape } from "./keys.ts";
+import { decodeEvent, encodeEvent } from "../log_codec.ts";
+import { collapsed } from "./reads.ts";
 
 /** Jobs replayed per call by rebuild. */
 const REBUILD_BATCH = 200;
@@ -57,16 +59,22 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
   for (let i = 0; i < stale.length; i += DELETE_KEYS) {
     await command(db, "DEL", ...stale.slice(i, i + DELETE_KEYS));
   }
+  const skipped = await expandDone(db);
   const logs = await scan(db, `${globEscape(k.prefix)}log:*`);
   const ids = [...new Set(logs.map((key) => key.slice(k.prefix.length + 4)))];
-  const skipped: string[] = [];
   for (let i = 0; i < ids.length; i += REBUILD_BATCH) {
     const batch = ids.slice(i, i + REBUILD_BATCH);
     const logsOfBatch = await Promise.all(
       batch.map((id) => command(db, "LRANGE", k.log(id), 0, -1) as Promise<string[]>),
     );
     const changes = batch.flatMap((id, j): Change[] => {
-      const events = logsOfBatch[j].map((json) => JSON.parse(json) as JobEvent);
+      let events: JobEvent[];
+      try {
+        events = logsOfBatch[j].map((line, n) => decodeEvent(id, line, n));
+      } catch {
+        skipped.push(id);
+        return [];
+      }
       const derived = derive(id, events);
       if (!derived) {
         skipped.push(id);
@@ -86,6 +94,44 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
   if (pruned > 0) await command(db, "HINCRBY", k.totals, "pruned", pruned);
   await addPrunedBase(db);
   return { jobs: ids.length - skipped.length, skipped };
+}
+
+/**
+ * Turns every finished job's done field back into a log list, so that rebuild replays it like
+ * any other (the append script collapses it again); returns the ids of fields that do not
+ * decode (left in place: nothing to rebuild from).
+ */
+async function expandDone(db: RedisDb): Promise<string[]> {
+  const k = db.keys;
+  const broken: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, flat] = await command(db, "HSCAN", k.done, cursor, "COUNT", REBUILD_BATCH) as [
+      string,
+      string[],
+    ];
+    cursor = next;
+    const writes: string[][] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const id = flat[i];
+      let events: JobEvent[];
+      try {
+        events = collapsed(id, flat[i + 1]).events;
+      } catch {
+        broken.push(id);
+        continue;
+      }
+      writes.push(
+        ["MULTI"],
+        ["DEL", k.log(id)],
+        ["RPUSH", k.log(id), ...events.map(encodeEvent)],
+        ["HDEL", k.done, id],
+        ["EXEC"],
+      );
+    }
+    if (writes.length) await db.conn.callMany(writes);
+  } while (cursor !== "0");
+  return [...new Set(broken)];
 }
 
 /**

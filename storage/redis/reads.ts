@@ -9,7 +9,9 @@ import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
-import { bucketStart, zeroDurations, zeroStates, zeroTotals } from "../effects.ts";
+import { bucketStart, isFinal, zeroDurations, zeroStates, zeroTotals } from "../effects.ts";
+import { CorruptRecordError } from "../errors.ts";
+import { decodeCollapsed, decodeCollapsedRecord, decodeEvent } from "../log_codec.ts";
 import {
   type BatchCounts,
   type Counts,
@@ -38,29 +40,72 @@ export interface IndexRange {
   idAt: number;
   reverse?: boolean;
   byScore?: boolean;
-  /** The hash of the records (default: the job records). */
-  records?: string;
+  /** Where the records are (default: live jobs, then finished ones). */
+  records?: [string, string];
+}
+
+/**
+ * Job `id` from what the `jobs` hash (record JSON) or the `done` hash (a collapsed job, after its
+ * position's line) holds for it; null when absent.
+ */
+export function recordOf(id: string, text: string | null): JobRecord | null {
+  if (text === null || text.startsWith("{")) return parsedRecord(id, text);
+  const at = text.indexOf("\n");
+  if (at < 0) throw new CorruptRecordError(id, "the stored record is not a job record");
+  return decodeCollapsedRecord(id, text.slice(at + 1));
+}
+
+/** A `done` field: its position, record and log. */
+export function collapsed(
+  id: string,
+  text: string,
+): { position: string; record: JobRecord; events: JobEvent[] } {
+  const at = text.indexOf("\n");
+  if (at < 0) throw new CorruptRecordError(id, "the stored record is not a job record");
+  return { position: text.slice(0, at), ...decodeCollapsed(id, text.slice(at + 1)) };
+}
+
+/** The stored texts of `ids`: live records, then finished jobs for the rest (null: neither). */
+export async function texts(db: RedisDb, ids: readonly string[]): Promise<(string | null)[]> {
+  const found = await hmget(db, db.keys.jobs, ids);
+  const missing = ids.filter((_, i) => found[i] === null);
+  if (!missing.length) return found;
+  const more = await hmget(db, db.keys.done, missing);
+  let m = 0;
+  return found.map((text) => text ?? more[m++]);
+}
+
+/** HMGETs of `ids` in `hash`, in bounded sizes. */
+async function hmget(db: RedisDb, hash: string, ids: readonly string[]) {
+  const parts: Promise<(string | null)[]>[] = [];
+  for (let i = 0; i < ids.length; i += HMGET_IDS) {
+    const some = ids.slice(i, i + HMGET_IDS);
+    parts.push(command(db, "HMGET", hash, ...some) as Promise<(string | null)[]>);
+  }
+  return (await Promise.all(parts)).flat();
 }
 
 /** The record of job `id`, or null. */
 export async function get(db: RedisDb, id: string): Promise<JobRecord | null> {
-  return parsedRecord(id, await command(db, "HGET", db.keys.jobs, id) as string | null);
+  return recordOf(id, (await texts(db, [id]))[0]);
 }
 
 /** The records of `ids` (null where absent), in HMGETs of a bounded size. */
 export async function getMany(db: RedisDb, ids: readonly string[]): Promise<(JobRecord | null)[]> {
-  const parts: Promise<(string | null)[]>[] = [];
-  for (let i = 0; i < ids.length; i += HMGET_IDS) {
-    const some = ids.slice(i, i + HMGET_IDS);
-    parts.push(command(db, "HMGET", db.keys.jobs, ...some) as Promise<(string | null)[]>);
-  }
-  return (await Promise.all(parts)).flat().map((json, i) => parsedRecord(ids[i], json));
+  return (await texts(db, ids)).map((text, i) => recordOf(ids[i], text));
 }
 
 /** The log of job `id`, oldest first. */
 export async function events(db: RedisDb, id: string): Promise<JobEvent[]> {
-  const entries = await command(db, "LRANGE", db.keys.log(id), 0, -1) as string[];
-  return entries.map((json) => JSON.parse(json) as JobEvent);
+  const replies = await db.conn.callMany([
+    ["MULTI"],
+    ["LRANGE", db.keys.log(id), "0", "-1"],
+    ["HGET", db.keys.done, id],
+    ["EXEC"],
+  ]);
+  const [lines, done] = replies[3] as [string[], string | null];
+  if (!lines.length && done !== null) return collapsed(id, done).events;
+  return lines.map((line, i) => decodeEvent(id, line, i));
 }
 
 /** One index range with the records it names (see the page script). */
@@ -68,10 +113,10 @@ export async function page(
   db: RedisDb,
   index: string,
   range: IndexRange,
-): Promise<[string[], (JobRecord | null)[]]> {
-  const [members, records] = await script(db, "page", [
+): Promise<[string[], (JobRecord | null)[], (string | null)[]]> {
+  const [members, texts] = await script(db, "page", [
     index,
-    range.records ?? db.keys.jobs,
+    ...(range.records ?? [db.keys.jobs, db.keys.done]),
     range.byScore ? "BYSCORE" : "BYLEX",
     range.start,
     range.stop,
@@ -80,7 +125,7 @@ export async function page(
     range.idAt,
   ]) as [string[], (string | null)[]];
   const ids = members.map((m) => m.slice(range.idAt - 1));
-  return [members, records.map((json, i) => parsedRecord(ids[i], json))];
+  return [members, texts.map((text, i) => recordOf(ids[i], text)), texts];
 }
 
 /** A page of a state index (newest first) or of a ready queue (claim order). */
@@ -94,6 +139,7 @@ export async function list(db: RedisDb, query: ListQuery): Promise<Page> {
       reverse: true,
       limit,
       idAt: STATE_ID_AT,
+      records: isFinal(query.state) ? [db.keys.done, db.keys.jobs] : undefined,
     })
     : await page(db, db.keys.ready(query.queue!), {
       start: after ? `(${after}` : "-",
@@ -117,11 +163,9 @@ export async function search(db: RedisDb, query: SearchQuery): Promise<Page> {
     ...["ZRANGE", db.keys.names, from, `(${prefix}\xff`, "BYLEX", "LIMIT", 0, limit],
   ) as string[];
   const ids = members.map((m) => m.slice(m.lastIndexOf("\u0000") + 1));
-  const records = ids.length
-    ? await command(db, "HMGET", db.keys.jobs, ...ids) as (string | null)[]
-    : [];
+  const records = ids.length ? await texts(db, ids) : [];
   const result: Page = {
-    jobs: records.map((json, i) => parsedRecord(ids[i], json)).filter((r): r is JobRecord =>
+    jobs: records.map((text, i) => recordOf(ids[i], text)).filter((r): r is JobRecord =>
       r !== null
     ),
   };
@@ -240,6 +284,7 @@ export async function servers(db: RedisDb): Promise<ServerInfo[]> {
   const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   const [, infos] = await script(db, "page", [
     db.keys.serverExpiry,
+    db.keys.servers,
     db.keys.servers,
     "BYSCORE",
     `(${now}`,

@@ -4,7 +4,6 @@
  * remove script per `remove`).
  */
 
-import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
 import { historyOf, keptBuckets, removable } from "../effects.ts";
@@ -18,8 +17,13 @@ import {
 import { DURATION_FIELDS, gaugeField, nameMember } from "./append_call.ts";
 import { command, type RedisDb, script } from "./context.ts";
 import { type Keys, placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
-import { page } from "./reads.ts";
-import { parsedRecord } from "../stored_record.ts";
+import { collapsed, page } from "./reads.ts";
+
+/** A finished job as its done field holds it. */
+type Collapsed = ReturnType<typeof collapsed>;
+
+/** Most arguments of one operation (the script passes them to `unpack`). */
+const OP_ARGS = 1_000;
 
 /** Most removals per call: one script call removes them all. */
 export const MAX_REMOVALS = 500;
@@ -35,102 +39,163 @@ export async function finished(db: RedisDb, query: FinishedQuery): Promise<Page>
     }
     after = key[0];
   }
-  const [members, records] = await page(db, db.keys.state(query.state), {
+  const [members, records, texts] = await page(db, db.keys.state(query.state), {
     start: after ? `(${after}` : "-",
     // Members are the time of entering the state, then the id: all of `before` sort below this.
     stop: `(${stateMember(Math.floor(query.before) + 1, "")}`,
     limit,
     idAt: STATE_ID_AT,
+    records: [db.keys.done, db.keys.jobs],
   });
   const result: Page = { jobs: records.filter((r): r is JobRecord => r !== null) };
   if (members.length === limit) result.cursor = encodeCursor([members[members.length - 1]]);
+  db.finished = new Map();
+  records.forEach((record, i) => {
+    if (record && !texts[i]!.startsWith("{")) db.finished!.set(record.id, texts[i]!);
+  });
   return result;
 }
 
-/** The records of `ids`, null where absent or unreadable (a corrupt record is refused, not fatal). */
-async function readable(db: RedisDb, ids: string[]): Promise<(JobRecord | null)[]> {
-  if (!ids.length) return [];
-  const found = await command(db, "HMGET", db.keys.jobs, ...ids) as (string | null)[];
-  return found.map((json, i) => {
+/**
+ * The finished jobs of `removals` (null where absent, live or unreadable: those are refused):
+ * from the last page `finished` read when it has them at the version asked for, else read.
+ */
+async function readable(
+  db: RedisDb,
+  removals: readonly Removal[],
+): Promise<(Collapsed | null)[]> {
+  const decode = (id: string, text: string | null | undefined) => {
     try {
-      return parsedRecord(ids[i], json);
+      return text == null ? null : collapsed(id, text);
     } catch {
       return null;
     }
+  };
+  const recent = db.finished;
+  db.finished = undefined;
+  const jobs = removals.map(({ id, version }): Collapsed | null | undefined => {
+    const job = decode(id, recent?.get(id));
+    return job?.record.version === version ? job : undefined;
   });
-}
-
-/** Removes finished jobs (the storage contract's `remove`): one script call. */
-export async function remove(db: RedisDb, removals: readonly Removal[]): Promise<RemoveResult> {
-  const read = await readable(db, removals.map((r) => r.id));
-  const { records, refused } = removable(removals, read, MAX_REMOVALS);
-  if (!records.length) return { removed: [], refused };
-  const k = db.keys;
-  // The logs are read here, so that their history is counted by the same `effectsOf` as
-  // every append and rebuild (not a second version in Lua); the script's position check
-  // proves each log is still the one read (a log only grows with its position's version).
-  const logs = await Promise.all(
-    records.map((r) => command(db, "LRANGE", k.log(r.id), 0, -1) as Promise<string[]>),
-  );
-  const args: (string | number)[] = [
-    k.pos,
-    k.jobs,
-    k.gauges,
-    k.totals,
-    k.names,
-    k.due,
-    k.lease,
-    k.leases,
-    k.prefix,
-    records.length,
-  ];
-  const now = Date.now();
-  records.forEach((record, i) => {
-    const place = placeOf(record);
-    args.push(
-      record.id,
-      place.position,
-      record.state,
-      place.stateMember,
-      record.queue,
-      place.readyMember,
-      nameMember(record.name, record.createdAt, record.id),
-      gaugeField(record.queue, record.state),
-    );
-    const events = logs[i].map((json) => JSON.parse(json) as JobEvent);
-    const base = prunedBase(k, historyOf(record, events), now);
-    args.push(base.length / 4, ...base);
-  });
-  const removed = await script(db, "remove", args) as string[];
-  const gone = new Set(removed);
-  for (const record of records) if (!gone.has(record.id)) refused.push(record.id);
-  return { removed, refused };
+  const unread = removals.filter((_, i) => jobs[i] === undefined).map((r) => r.id);
+  if (unread.length) {
+    const found = await command(db, "HMGET", db.keys.done, ...unread) as (string | null)[];
+    let u = 0;
+    jobs.forEach((job, i) => {
+      if (job === undefined) jobs[i] = decode(removals[i].id, found[u++]);
+    });
+  }
+  return jobs as (Collapsed | null)[];
 }
 
 /**
- * A removed job's share of the pruned base, as the remove script's increments (hash key, field,
- * increment, expiry): the fields its log added to `totals`, buckets and batch counts. Buckets
- * past their keep are left out; the others expire with the buckets.
+ * Removes finished jobs (the storage contract's `remove`): one read of their done fields, then
+ * one script call that checks every position and applies the merged writes, or refuses the
+ * whole call and names the jobs that moved on; those are refused and the rest go again.
  */
-function prunedBase(k: Keys, history: ReturnType<typeof historyOf>, now: number): string[] {
-  const adds = new Map<string, [string, string, number, string]>();
-  const add = (key: string, field: string, increment: number, expiry = "") => {
-    const name = `${key}\n${field}`;
-    const op = adds.get(name);
-    if (op) op[2] += increment;
-    else adds.set(name, [key, field, increment, expiry]);
-  };
-  for (const total of history.totals) add(k.prunedTotals, total, 1);
+export async function remove(db: RedisDb, removals: readonly Removal[]): Promise<RemoveResult> {
+  const read = await readable(db, removals);
+  const byId = new Map(read.flatMap((job) => job ? [[job.record.id, job]] : []));
+  const { records, refused } = removable(
+    removals,
+    read.map((job) => job?.record ?? null),
+    MAX_REMOVALS,
+  );
+  let pending = records;
+  while (pending.length) {
+    const moved = await script(db, "remove", removeArgs(db.keys, pending, byId)) as string[];
+    if (!moved.length) break;
+    const gone = new Set(moved);
+    refused.push(...moved);
+    pending = pending.filter((record) => !gone.has(record.id));
+  }
+  return { removed: pending.map((record) => record.id), refused };
+}
+
+/** The remove script's arguments for `records` (see its header). */
+function removeArgs(
+  k: Keys,
+  records: readonly JobRecord[],
+  byId: Map<string, Collapsed>,
+): string[] {
+  const args = [k.done, k.prefix, String(records.length)];
+  const ops = new Ops();
+  const now = Date.now();
+  for (const record of records) {
+    const job = byId.get(record.id)!;
+    args.push(record.id, job.position);
+    ops.add("HDEL", k.done, record.id);
+    ops.add("ZREM", k.state(record.state), placeOf(record).stateMember);
+    ops.add("ZREM", k.names, nameMember(record.name, record.createdAt, record.id));
+    ops.count(k.gauges, gaugeField(record.queue, record.state), -1);
+    prunedBase(k, ops, historyOf(record, job.events), now);
+  }
+  ops.count(k.totals, "pruned", records.length);
+  return [...args, ...ops.flat()];
+}
+
+/** Writes merged per key (and per field for increments), as the remove script takes them. */
+class Ops {
+  #members = new Map<string, string[]>();
+  #counts = new Map<string, Map<string, { n: number; expiry: string }>>();
+
+  /** One more member or field for `command` (HDEL, ZREM) on `key`. */
+  add(command: string, key: string, member: string): void {
+    const name = `${command} ${key}`;
+    const members = this.#members.get(name);
+    if (members) members.push(member);
+    else this.#members.set(name, [member]);
+  }
+
+  /** An increment of `field` of hash `key`, which then expires at `expiry` ("" for never). */
+  count(key: string, field: string, increment: number, expiry = ""): void {
+    let fields = this.#counts.get(key);
+    if (!fields) this.#counts.set(key, fields = new Map());
+    const op = fields.get(field);
+    if (op) op.n += increment;
+    else fields.set(field, { n: increment, expiry });
+  }
+
+  /** Number of operations, then per operation: command, key, number of arguments, arguments. */
+  flat(): string[] {
+    const out: string[] = [];
+    for (const [name, members] of this.#members) {
+      const at = name.indexOf(" ");
+      for (let s = 0; s < members.length; s += OP_ARGS) {
+        const part = members.slice(s, s + OP_ARGS);
+        out.push(name.slice(0, at), name.slice(at + 1), String(part.length), ...part);
+      }
+    }
+    for (const [key, fields] of this.#counts) {
+      let expiry = "";
+      for (const [field, op] of fields) {
+        if (op.n !== 0) out.push("HINCRBY", key, "2", field, String(op.n));
+        expiry ||= op.expiry;
+      }
+      if (expiry) out.push("PEXPIREAT", key, "1", expiry);
+    }
+    let count = 0;
+    for (let o = 0; o < out.length; o += 3 + Number(out[o + 2])) count++;
+    return [String(count), ...out];
+  }
+}
+
+/**
+ * A removed job's share of the pruned base, as increments: the fields its log added to
+ * `totals`, buckets and batch counts. Buckets past their keep are left out; the others expire
+ * with the buckets.
+ */
+function prunedBase(k: Keys, ops: Ops, history: ReturnType<typeof historyOf>, now: number): void {
+  for (const total of history.totals) ops.count(k.prunedTotals, total, 1);
   for (const { bucket, ms } of history.durations) {
-    add(k.prunedTotals, DURATION_FIELDS[bucket], 1);
-    add(k.prunedTotals, "duration_ms", Math.max(0, Math.round(ms)));
+    ops.count(k.prunedTotals, DURATION_FIELDS[bucket], 1);
+    ops.count(k.prunedTotals, "duration_ms", Math.max(0, Math.round(ms)));
   }
   for (const hit of keptBuckets(history.buckets, now)) {
     const expiry = String(hit.at + RESOLUTIONS[hit.resolution].keepMs);
-    add(k.prunedBucket(hit.resolution, hit.at), hit.kind, 1, expiry);
+    ops.count(k.prunedBucket(hit.resolution, hit.at), hit.kind, 1, expiry);
   }
   for (const { kind, delta } of history.batch?.deltas ?? []) {
-    add(k.prunedBatchCount(history.batch!.id), kind, delta);
+    ops.count(k.prunedBatchCount(history.batch!.id), kind, delta);
   }
-  return [...adds.values()].flatMap(([key, field, n, expiry]) => [key, field, String(n), expiry]);
 }

@@ -12,12 +12,19 @@ Per commit it compares the job's stored position with the position the commit wa
 (the version and a hash of everything that places the job in the indexes). When a
 change fails that check, or (in a claim) names a job that is not among the first H ready jobs,
 nothing is written and every failed change's job ids come back: lib sends the rest again.
-Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the capped events
-stream (field: job id, value: its events as a JSON array), stores the new positions, and runs
-the operations lib computed for the batch (index moves, record writes, leases, counters, time
-buckets; already merged per key, so each is one multi-member command).
+Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the events
+stream (field: job id, value: a JSON array of the version the events follow, then their
+lines; capped by size), stores the new
+positions, and runs the operations lib computed for the batch (index moves, record writes,
+leases, counters, time buckets; already merged per key, so each is one multi-member command).
+A commit with a record line (its job enters a final state) collapses the job instead: its log
+list (or its earlier done entry's log) and new events become one done field, "position\\n
+record line\\nevent lines" (storage/log_codec.ts), the first line "=" when it is the created
+event lib says the record implies. A job in done has no pos entry: its position is the done
+field's first line. A commit on a done job expands that log again ("=" back to the created
+event lib sends) unless it collapses again.
 
-KEYS[1] pos hash (id -> position)   KEYS[2] events stream (capped)   KEYS[3] jobs hash
+KEYS[1] pos hash (id -> position)   KEYS[2] events stream   KEYS[3] jobs hash   KEYS[4] done hash
 ARGV[1] key prefix with its colon, e.g. "taskflow:" (log:<id> keys)
 ARGV[2] channel to PUBLISH a wake-up on after writing ("" for none)
 ARGV[3] number Q of ready-index keys of a claim (0 for a plain append); ARGV[4..3+Q] the keys
@@ -29,7 +36,9 @@ then, only when Q > 0 (a claim), three more:
   where the job id starts in a ready member
 then: number of changes; then per change: number of commits; then per commit:
   id, position it was built on ("" when the job must not exist), new position,
-  number of events, events (JSON)...
+  record line ("" unless the job collapses), the created event line the new record implies
+  ("" unless it collapses), the one the stored record implies ("" unless the job is in done),
+  number of events, events (log_codec lines)...
 then: number of operations; per operation: command, key, number of arguments, arguments...
   (command "BUCKET" takes field, increment, expiry: HINCRBY, then PEXPIREAT when the field is new)
 Returns, when every change applied: the first P ready jobs' records (an empty array for P = 0);
@@ -41,10 +50,12 @@ than the rest of the reply.)
 -- Globals read once: each use of a global (ARGV too) is a table lookup in Lua.
 local ARGV, KEYS = ARGV, KEYS
 local call, tonumber, unpack, ipairs = redis.call, tonumber, unpack, ipairs
-local byte = string.byte
-local sub, concat, min = string.sub, table.concat, math.min
+local byte, find, gmatch = string.byte, string.find, string.gmatch
+local sub, concat, min, ceil = string.sub, table.concat, math.min, math.ceil
 local prefix, channel = ARGV[1], ARGV[2]
 local CHUNK = 500
+-- The events stream keeps about this many bytes of events: a live feed, not history.
+local FEED_BYTES = 65536
 local nq = tonumber(ARGV[3])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[3 + q] end
@@ -83,11 +94,11 @@ for c = 1, nchanges do
       nids = nids + 1
       ids[nids] = id
     end
-    local n = ARGV[j + 3]
+    local n = ARGV[j + 6]
     n = #n == 1 and byte(n) - 48 or tonumber(n)
     ncommits = ncommits + 1
     at[ncommits], nev[ncommits] = j, n
-    j = j + 4 + n
+    j = j + 7 + n
   end
   i = j
 end
@@ -97,6 +108,23 @@ for s = 1, nids, CHUNK do
   local last = min(s + CHUNK - 1, nids)
   local found = call('HMGET', KEYS[1], unpack(ids, s, last))
   for k = 1, #found do pos[ids[s + k - 1]] = found[k] end
+end
+-- Jobs without a pos entry are new, or finished: a done field starts with its position.
+local missing, done = {}, {}
+for _, id in ipairs(ids) do
+  if not pos[id] then missing[#missing + 1] = id end
+end
+for s = 1, #missing, CHUNK do
+  local last = min(s + CHUNK - 1, #missing)
+  local found = call('HMGET', KEYS[4], unpack(missing, s, last))
+  for k = 1, #found do
+    local entry = found[k]
+    if entry then
+      local id = missing[s + k - 1]
+      done[id] = entry
+      pos[id] = sub(entry, 1, (find(entry, '\\n', 1, true) or #entry + 1) - 1)
+    end
+  end
 end
 
 local atHead = nil
@@ -128,25 +156,58 @@ for c = 1, nchanges do
 end
 if refused then return { results } end
 
-local posPairs, feed, npairs, nfeed = {}, {}, 0, 0
+local posPairs, donePairs, feed, npairs, ndone, nfeed, feedBytes = {}, {}, {}, 0, 0, 0, 0
+local function push(key, lines, first, last)
+  for s = first, last, CHUNK do call('RPUSH', key, unpack(lines, s, min(s + CHUNK - 1, last))) end
+end
 for k = 1, ncommits do
   local a, n = at[k], nev[k]
-  local id = ARGV[a]
-  posPairs[npairs + 1], posPairs[npairs + 2] = id, ARGV[a + 2]
-  npairs = npairs + 2
-  if n > 0 then
-    local firstEvent, last = a + 4, a + 3 + n
-    local log = prefix .. 'log:' .. id
-    for s = firstEvent, last, CHUNK do
-      call('RPUSH', log, unpack(ARGV, s, min(s + CHUNK - 1, last)))
+  local id, part = ARGV[a], ARGV[a + 3]
+  local firstEvent, last = a + 7, a + 6 + n
+  local log = prefix .. 'log:' .. id
+  local stored = done[id]
+  local lines = nil
+  if stored then
+    -- The done field's log, its first line the created event again.
+    local s = find(stored, '\\n', (find(stored, '\\n', 1, true) or #stored) + 1, true)
+    lines = {}
+    if s then for line in gmatch(sub(stored, s + 1), '[^\\n]+') do lines[#lines + 1] = line end end
+    if lines[1] == '=' then lines[1] = ARGV[a + 5] end
+    if part == '' then
+      call('HDEL', KEYS[4], id)
+      push(log, lines, 1, #lines)
     end
-    feed[nfeed + 1] = id
-    feed[nfeed + 2] = '[' .. (n == 1 and ARGV[firstEvent] or concat(ARGV, ',', firstEvent, last)) .. ']'
+  end
+  if part == '' then
+    posPairs[npairs + 1], posPairs[npairs + 2] = id, ARGV[a + 2]
+    npairs = npairs + 2
+    if n > 0 then push(log, ARGV, firstEvent, last) end
+  else
+    if not lines then
+      lines = call('LRANGE', log, 0, -1)
+      if #lines > 0 then call('DEL', log) end
+    end
+    for e = firstEvent, last do lines[#lines + 1] = ARGV[e] end
+    if #lines > 1 and lines[1] == ARGV[a + 4] then lines[1] = '=' end
+    donePairs[ndone + 1] = id
+    donePairs[ndone + 2] = ARGV[a + 2] .. '\\n' .. part .. '\\n' .. concat(lines, '\\n')
+    ndone = ndone + 2
+  end
+  if n > 0 then
+    -- The events' lines leave out their seq: the value starts with the version they follow.
+    local built = ARGV[a + 1]
+    local value = '[' .. (built == '' and '0' or sub(built, 1, find(built, ':', 1, true) - 1)) ..
+      ',' .. (n == 1 and ARGV[firstEvent] or concat(ARGV, ',', firstEvent, last)) .. ']'
+    feed[nfeed + 1], feed[nfeed + 2] = id, value
     nfeed = nfeed + 2
+    feedBytes = feedBytes + #value
   end
 end
 for s = 1, npairs, 2 * CHUNK do
   call('HSET', KEYS[1], unpack(posPairs, s, min(s + 2 * CHUNK - 1, npairs)))
+end
+for s = 1, ndone, 2 * CHUNK do
+  call('HSET', KEYS[4], unpack(donePairs, s, min(s + 2 * CHUNK - 1, ndone)))
 end
 
 local o = ops + 1
@@ -163,10 +224,14 @@ for _ = 1, tonumber(ARGV[ops]) do
   o = o + 3 + n
 end
 
--- The stream is a live feed, not history (each job's log is): it keeps only the last ~100
--- calls, so a finished job costs it nothing once the feed has moved on.
-for s = 1, nfeed, 2 * CHUNK do
-  call('XADD', KEYS[2], 'MAXLEN', '~', 100, '*', unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
+-- The stream is a live feed, not history (each job's log is): it keeps about the last
+-- FEED_BYTES of events (as many entries as calls of this size make), so a finished job costs
+-- it nothing once the feed has moved on.
+if nfeed > 0 then
+  local keep = ceil(FEED_BYTES * (nfeed <= 2 * CHUNK and 1 or 2 * CHUNK / nfeed) / feedBytes)
+  for s = 1, nfeed, 2 * CHUNK do
+    call('XADD', KEYS[2], 'MAXLEN', '~', keep, '*', unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
+  end
 end
 if channel ~= '' then call('PUBLISH', channel, '1') end
 local next = peekSize > 0 and head(peekSize) or {}

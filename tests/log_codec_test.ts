@@ -1,0 +1,128 @@
+/**
+ * @module
+ * The compact log encoding (storage/log_codec.ts): every log and record round-trips exactly,
+ * the shortcuts apply only when they hold, and broken text is a typed error.
+ */
+
+import assert from "node:assert/strict";
+import type { JobEvent } from "../lib/events.ts";
+import type { JobRecord } from "../lib/job.ts";
+import { fold } from "../lib/projection.ts";
+import { CorruptRecordError } from "../storage/errors.ts";
+import {
+  decodeCollapsed,
+  decodeCollapsedRecord,
+  decodeEvent,
+  encodeCollapsed,
+  encodeEvent,
+  IMPLIED,
+} from "../storage/log_codec.ts";
+
+const T = 1_796_619_237_419;
+
+/** A job that was created, run, failed once, retried and succeeded. */
+function finishedLog(): JobEvent[] {
+  const events = [
+    {
+      type: "created",
+      at: T,
+      name: "mail.send",
+      queue: "mail",
+      args: { to: "a@example.com", n: [1, 2] },
+      priority: 3,
+      options: { attempts: 2 },
+      batchId: "b1",
+    },
+    { type: "state", at: T, state: "Enqueued" },
+    { type: "state", at: T + 5, state: "Processing", data: { serverId: "s1", leaseUntil: T + 9 } },
+    { type: "progress", at: T + 6, value: 40 },
+    {
+      type: "state",
+      at: T + 7,
+      state: "Scheduled",
+      reason: "retry",
+      data: { runAt: T + 100, retryOf: 1, error: { name: "Error", message: "no" }, durationMs: 2 },
+    },
+    { type: "state", at: T + 100, state: "Enqueued" },
+    { type: "log", at: T + 101, message: "line\nbreak" },
+    {
+      type: "state",
+      at: T + 102,
+      state: "Processing",
+      data: { serverId: "s2", leaseUntil: T + 9 },
+    },
+    {
+      type: "state",
+      at: T + 110,
+      state: "Succeeded",
+      data: { result: { ok: "\n" }, durationMs: 8 },
+    },
+  ];
+  return events.map((event, i) => ({ ...event, seq: i + 1 })) as JobEvent[];
+}
+
+Deno.test("log codec: events round-trip, seq and the state tag left out when implied", () => {
+  const events = finishedLog();
+  events.forEach((event, i) => {
+    const line = encodeEvent(event, i);
+    assert.ok(!line.includes("\n"), "one line each");
+    assert.ok(!line.includes('"seq"'), `seq ${event.seq} is the place in the log`);
+    assert.deepEqual(decodeEvent("j", line, i), event);
+  });
+  assert.equal(encodeEvent(events[1], 1), `[${T},"Enqueued"]`);
+  // A seq that is not its place, a state that looks like a type tag, data 0: kept as they are.
+  const odd = [
+    { type: "state", at: 1, state: "Enqueued", seq: 9 },
+    { type: "state", at: 2, state: ".created", seq: 2 },
+    { type: "state", at: 3, state: "Failed", data: 0, seq: 3 },
+    { type: "state", at: 4, state: "Failed", reason: "r", seq: 4 },
+  ] as unknown as JobEvent[];
+  odd.forEach((event, i) => assert.deepEqual(decodeEvent("j", encodeEvent(event, i), i), event));
+});
+
+Deno.test("log codec: a finished job is its record line and log, the created event implied", () => {
+  const events = finishedLog();
+  const record = fold("j1", events);
+  const text = encodeCollapsed(record, events);
+  const lines = text.split("\n");
+  assert.equal(lines.length, 1 + events.length);
+  assert.equal(lines[1], IMPLIED, "the record carries the created event");
+  assert.doesNotMatch(lines[0], /"result"|"id"|"Succeeded"/, "restored from the last event");
+  assert.deepEqual(decodeCollapsed("j1", text), { record, events });
+  assert.deepEqual(decodeCollapsedRecord("j1", text), record);
+  assert.ok(text.length < JSON.stringify(record).length + JSON.stringify(events).length);
+});
+
+Deno.test("log codec: a record that does not match its log still round-trips exactly", () => {
+  const events = finishedLog();
+  const real = fold("j1", events);
+  const records: JobRecord[] = [
+    { ...real, queue: "elsewhere", state: "Failed", stateAt: 1 },
+    { ...real, result: { ok: "other" } },
+    (({ result: _, ...rest }) => rest as JobRecord)(real),
+    { ...real, args: "changed", createdAt: 5 },
+  ];
+  for (const record of records) {
+    const text = encodeCollapsed(record, events);
+    assert.deepEqual(decodeCollapsed("j1", text), { record, events });
+    assert.deepEqual(decodeCollapsedRecord("j1", text), record);
+  }
+  assert.notEqual(encodeCollapsed(records[3], events).split("\n")[1], IMPLIED);
+  // A log of one event: nothing is implied from it.
+  const first = events.slice(0, 1);
+  assert.deepEqual(decodeCollapsed("j1", encodeCollapsed(real, first)), {
+    record: real,
+    events: first,
+  });
+  assert.deepEqual(decodeCollapsedRecord("j1", encodeCollapsed(real, first)), real);
+});
+
+Deno.test("log codec: broken text is a CorruptRecordError naming the job", () => {
+  for (const text of ['not json\n[1,"Enqueued"]', "{}\n{oops", "{}\n[1,2]", '[]\n[1,".log"]']) {
+    assert.throws(() => decodeCollapsed("j9", text), (error: unknown) => {
+      assert.ok(error instanceof CorruptRecordError);
+      assert.match(error.message, /job "j9" is corrupt/);
+      return true;
+    });
+  }
+});
