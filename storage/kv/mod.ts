@@ -153,8 +153,9 @@ export class KvStorage implements Storage {
     });
   }
 
-  uniqueHolder(_key: string): Promise<string | null> {
-    return Promise.reject(new Error("unique keys: not yet on this backend"));
+  async uniqueHolder(key: string): Promise<string | null> {
+    this.#open();
+    return (await this.kv.get<string>(this.#key("unique", key))).value;
   }
 
   async events(id: string): Promise<JobEvent[]> {

@@ -41,7 +41,7 @@ const STATES: readonly State[] = [
   "Failed",
   "Deleted",
 ];
-const TYPES = ["created", "state", "progress", "log", "continuation"] as const;
+const TYPES = ["created", "state", "progress", "log", "continuation", "deduplicated"] as const;
 type Type = typeof TYPES[number];
 /** The fields of each event type after type, seq and at, in their stored order. */
 const SHAPES: Record<Type, readonly string[]> = {
@@ -50,6 +50,7 @@ const SHAPES: Record<Type, readonly string[]> = {
   progress: ["value"],
   log: ["message"],
   continuation: ["childId", "on"],
+  deduplicated: [],
 };
 const DATA = [
   "serverId",
