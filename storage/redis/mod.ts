@@ -219,8 +219,10 @@ export class RedisStorage implements Storage {
     return this.#run(() => reads.getMany(this.#db, ids));
   }
 
-  uniqueHolder(_key: string): Promise<string | null> {
-    return Promise.reject(new Error("unique keys: not yet on this backend"));
+  uniqueHolder(key: string): Promise<string | null> {
+    return this.#run(async () =>
+      await command(this.#db, "HGET", this.#db.keys.unique, key) as string | null
+    );
   }
 
   events(id: string): Promise<JobEvent[]> {
