@@ -26,8 +26,13 @@ import { checkSize, toJson } from "./payload.ts";
 import type { JobKeep } from "./retention/keep.ts";
 import { partitionOf } from "./queues/partition.ts";
 import type { State } from "./states.ts";
-import { storedUnique, type UniqueOptions, type UniqueSpec } from "./unique/options.ts";
-import { settleUnique } from "./unique/write.ts";
+import {
+  type DebounceOptions,
+  flowOf,
+  type FlowSpec,
+  type UniqueOptions,
+} from "./unique/options.ts";
+import { absorbedEvents, type Incoming, settleUnique } from "./unique/write.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
 export type JobRef = JobDefinition<any, any> | string;
@@ -55,6 +60,11 @@ export interface EnqueueOptions {
    * returns the existing job's id (or throws `JobExistsError` with `onDuplicate: "error"`).
    */
   unique?: Omit<UniqueOptions, "key"> & { key?: string };
+  /**
+   * Run once per key, `delayMs` after the last enqueue with it and with its arguments (at most
+   * `maxWaitMs` after the first): enqueues meanwhile reschedule the one pending job.
+   */
+  debounce?: Omit<DebounceOptions, "key"> & { key: string };
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */
@@ -113,8 +123,8 @@ export interface PreparedJob {
   created: Omit<CreatedEvent, "seq">;
   /** The state it starts in. */
   first: FirstState;
-  /** A unique job: its key, and whether a duplicate enqueue throws instead of returning. */
-  unique?: { key: string; error: boolean };
+  /** A unique or debounced job: its key, and how it treats a duplicate enqueue. */
+  unique?: FlowSpec;
 }
 
 /**
@@ -167,17 +177,17 @@ export function prepareJob(
   if (keep !== undefined) stored.keep = keep;
   const partition = partitionOf(options.partition, defaults.partition, { args: json, name, where });
   if (partition !== undefined) stored.partition = partition;
-  const spec = (options.unique ?? defaults.unique) as UniqueSpec | undefined;
-  let unique: PreparedJob["unique"];
-  if (spec && (how.id !== false || options.unique !== undefined)) {
-    const conflict = how.id === false
-      ? `${call} cannot take it: a batch member or recurring occurrence is unique by its id`
-      : custom !== undefined
-      ? "cannot be combined with a custom id (an id is a uniqueness key of its own)"
-      : undefined;
-    if (conflict) throw new InvalidOptionError(`${where}.unique`, options.unique ?? spec, conflict);
-    stored.unique = storedUnique(spec, { name, args: json, where });
-    unique = { key: stored.unique.key, error: spec.onDuplicate === "error" };
+  const flow = flowOf(options, defaults, {
+    name,
+    args: json,
+    where,
+    call,
+    custom: options.id !== undefined,
+    fixed: how.id === false,
+  });
+  if (flow) {
+    stored.unique = flow.unique;
+    if (flow.debounce) stored.debounce = flow.debounce;
   }
   const created: Omit<CreatedEvent, "seq"> = {
     type: "created",
@@ -189,7 +199,7 @@ export function prepareJob(
     options: stored,
   };
   const prepared: PreparedJob = { id, custom: custom !== undefined, created, first };
-  if (unique) prepared.unique = unique;
+  if (flow) prepared.unique = flow.spec;
   return prepared;
 }
 
@@ -241,9 +251,10 @@ export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promis
   if (custom.length) await refuseTaken(writer.storage, custom);
   const { leaders, duplicates } = sameKeys(jobs);
   const written = jobs.filter((_, i) => leaders[i] === i);
+  const incoming = (job: PreparedJob) => [job, ...duplicates.get(job.id) ?? []].map(incomingOf);
   const at = writer.now();
   const changes = written.map((job) => ({
-    commits: [claimingCommit(job, at, null, duplicates.get(job.id) ?? 0)],
+    commits: [claimingCommit(job, at, null, duplicates.get(job.id))],
   }));
   const results = written.length === 1 && writer.submit
     ? [await writer.submit(changes[0])]
@@ -256,51 +267,64 @@ export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promis
     const stands = await settleUnique(writer, {
       id: job.id,
       key: job.unique!.key,
-      duplicates: duplicates.get(job.id) ?? 0,
+      incoming: incoming(job),
       error: job.unique!.error,
-      commit: (at, holder) => claimingCommit(job, at, holder, duplicates.get(job.id) ?? 0),
+      commit: (at, holder) => claimingCommit(job, at, holder, duplicates.get(job.id)),
     });
     standing.set(job.id, stands);
   }));
   return jobs.map((_, i) => standing.get(jobs[leaders[i]].id)!);
 }
 
+function incomingOf(job: PreparedJob): Incoming {
+  const debounce = job.unique?.debounce;
+  return debounce ? { args: job.created.args, debounce } : { args: job.created.args };
+}
+
 /**
  * For each job, the index of the job of the call that stands for it (itself, or the first one
- * with its unique key), and how many later ones each first one absorbs.
+ * with its unique key), and the later ones each first one absorbs.
  */
-function sameKeys(jobs: PreparedJob[]): { leaders: number[]; duplicates: Map<string, number> } {
+function sameKeys(
+  jobs: PreparedJob[],
+): { leaders: number[]; duplicates: Map<string, PreparedJob[]> } {
   const first = new Map<string, number>();
-  const duplicates = new Map<string, number>();
+  const duplicates = new Map<string, PreparedJob[]>();
   const leaders = jobs.map((job, i) => {
     if (!job.unique) return i;
     const leader = first.get(job.unique.key);
     if (leader === undefined) return first.set(job.unique.key, i), i;
     if (job.unique.error) throw new JobExistsError(jobs[leader].id, job.unique.key);
-    duplicates.set(jobs[leader].id, (duplicates.get(jobs[leader].id) ?? 0) + 1);
+    const id = jobs[leader].id;
+    duplicates.set(id, [...duplicates.get(id) ?? [], job]);
     return leader;
   });
   return { leaders, duplicates };
 }
 
 /**
- * The create commit of `job`; a unique one claims its key from `holder` and carries a
- * `deduplicated` event for each of `duplicates` (enqueues of the same call it absorbs).
+ * The create commit of `job` at `at`; a unique one claims its key from `holder` and absorbs
+ * `duplicates` (later enqueues of the same call, see `absorbedEvents`); a debounced one is due
+ * `delayMs` later (at most `maxWaitMs`).
  */
 function claimingCommit(
   job: PreparedJob,
   at: number,
   holder: string | null,
-  duplicates: number,
+  duplicates: PreparedJob[] = [],
 ): Commit {
-  const commit = createdCommit(job, at);
-  if (!job.unique) return commit;
-  const absorbed: NewEvent[] = Array.from({ length: duplicates }, () => ({
-    type: "deduplicated",
+  if (!job.unique) return createdCommit(job, at);
+  const bounce = job.unique.debounce;
+  const delay = bounce && Math.min(bounce.delayMs, bounce.maxWaitMs ?? Infinity);
+  const commit = createdCommit(
+    bounce ? { ...job, first: { state: "Scheduled", runAt: at + delay! } } : job,
     at,
-  }));
-  const claim = absorbed.length
-    ? createCommit(job.id, commit.events[0] as CreatedEvent, [commit.events[1], ...absorbed])
+  );
+  const claim = duplicates.length
+    ? createCommit(job.id, commit.events[0] as CreatedEvent, [
+      commit.events[1],
+      ...absorbedEvents(commit.record, duplicates.map(incomingOf), at),
+    ])
     : commit;
   claim.unique = { key: job.unique.key, holder };
   return claim;

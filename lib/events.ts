@@ -31,6 +31,16 @@ export interface StoredOptions {
   partition?: string;
   /** The job's unique key, and while it holds it (see `UniqueOptions`). */
   unique?: StoredUnique;
+  /** A debounced job: how far each enqueue of its key postpones it, and at most how far. */
+  debounce?: StoredDebounce;
+}
+
+/** A debounced job's timing (its key is stored as `unique.key`, held while Scheduled). */
+export interface StoredDebounce {
+  /** The job runs this many ms after the last enqueue of its key. */
+  delayMs: number;
+  /** ...but no later than this many ms after the first one (its creation). */
+  maxWaitMs?: number;
 }
 
 /** A unique job's key as stored in its created event (`rebuild` recomputes key holders from it). */
@@ -165,6 +175,20 @@ export interface DeduplicatedEvent {
   at: number;
 }
 
+/** An enqueue of this debounced job's key postponed it and replaced its arguments. */
+export interface DebouncedEvent {
+  /** Event kind discriminator. */
+  type: "debounced";
+  /** Position in the job's log, 1 for the first event. */
+  seq: number;
+  /** When the event happened (ms since epoch). */
+  at: number;
+  /** The arguments of that enqueue, which the job now runs with. */
+  args: Json;
+  /** When the job is now due. */
+  runAt: number;
+}
+
 /** Any event of a job's log. */
 export type JobEvent =
   | CreatedEvent
@@ -172,7 +196,8 @@ export type JobEvent =
   | ProgressEvent
   | LogEvent
   | ContinuationAddedEvent
-  | DeduplicatedEvent;
+  | DeduplicatedEvent
+  | DebouncedEvent;
 
 /** An event before it is given its sequence number. */
 export type NewEvent =
@@ -181,4 +206,5 @@ export type NewEvent =
   | Omit<ProgressEvent, "seq">
   | Omit<LogEvent, "seq">
   | Omit<ContinuationAddedEvent, "seq">
-  | Omit<DeduplicatedEvent, "seq">;
+  | Omit<DeduplicatedEvent, "seq">
+  | Omit<DebouncedEvent, "seq">;

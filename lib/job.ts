@@ -10,7 +10,12 @@ import type { Json } from "./payload.ts";
 import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
 import { checkPartitionDefault, type PartitionFunction } from "./queues/partition.ts";
 import type { State } from "./states.ts";
-import { readUnique, type UniqueOptions } from "./unique/options.ts";
+import {
+  type DebounceOptions,
+  readDebounce,
+  readUnique,
+  type UniqueOptions,
+} from "./unique/options.ts";
 
 /** A continuation attached to a job. */
 export interface ContinuationRef {
@@ -77,6 +82,8 @@ export interface JobRecord {
   keep?: JobKeep;
   /** Enqueues of its unique key this job absorbed (its `deduplicated` events). */
   deduplicated?: number;
+  /** Enqueues of its debounce key that postponed this job (its `debounced` events). */
+  debounced?: number;
 }
 
 /** What a handler receives besides its arguments. */
@@ -120,6 +127,8 @@ export interface JobDefaults {
   partition?: string | PartitionFunction;
   /** At most one pending job per key (see {@link UniqueOptions}); in `defineJob` the key may be a function of the arguments. */
   unique?: UniqueOptions;
+  /** Run once, `delayMs` after the last enqueue with the key (see {@link DebounceOptions}). */
+  debounce?: DebounceOptions;
 }
 
 /** A named job with its handler and defaults, created by {@link defineJob}. */
@@ -192,6 +201,7 @@ export const JOB_OPTIONS = [
   "keep",
   "partition",
   "unique",
+  "debounce",
 ] as const;
 
 /** Validates job defaults / options shared by definitions and enqueue calls. */
@@ -267,6 +277,9 @@ export function readJobOptions(
   if (options.keep !== undefined) options.keep = checkJobKeep(options.keep, `${where}.keep`);
   if (options.unique !== undefined) {
     options.unique = readUnique(options.unique, `${where}.unique`, call === "defineJob");
+  }
+  if (options.debounce !== undefined) {
+    options.debounce = readDebounce(options.debounce, `${where}.debounce`, call === "defineJob");
   }
   checkDefaults(options as JobDefaults, where);
   return options as JobDefaults & Record<string, unknown>;

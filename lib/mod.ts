@@ -56,6 +56,7 @@ export type {
   ContinuationAddedEvent,
   ContinueOn,
   CreatedEvent,
+  DebouncedEvent,
   DeduplicatedEvent,
   ErrorInfo,
   JobEvent,
@@ -63,10 +64,12 @@ export type {
   ProgressEvent,
   StateData,
   StateEvent,
+  StoredDebounce,
   StoredOptions,
   StoredUnique,
 } from "./events.ts";
 export {
+  type DebounceOptions,
   MAX_UNIQUE_KEY_LENGTH,
   UNIQUE_STATES,
   type UniqueKeyFunction,

@@ -35,6 +35,7 @@ const OWNERS: Record<string, string> = {
   keep: "enqueue-like calls and defineJob",
   partition: "enqueue-like calls and defineJob",
   unique: "enqueue, schedule, enqueueMany and defineJob",
+  debounce: "enqueue, enqueueMany and defineJob",
   retention: "createWorker({ retention })",
 };
 

@@ -6,7 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { InvalidOptionError } from "../../storage/errors.ts";
-import type { StoredUnique } from "../events.ts";
+import type { StoredDebounce, StoredUnique } from "../events.ts";
 import { errorText, guard, MAX_DELAY_MS, readOptions } from "../options.ts";
 import type { Json } from "../payload.ts";
 import { type State, STATES } from "../states.ts";
@@ -31,6 +31,43 @@ export interface UniqueOptions {
   states?: readonly State[];
   /** What a duplicate enqueue does: return the existing job's id (default), or throw. */
   onDuplicate?: "return" | "error";
+}
+
+/** The `debounce` option: one job per key, run `delayMs` after the last enqueue of the key. */
+export interface DebounceOptions {
+  /** The key (1–512 characters; shares the namespace of unique keys). */
+  key: string | UniqueKeyFunction;
+  /** The job runs this many ms after the last enqueue with the key, with its arguments. */
+  delayMs: number;
+  /** ...but at most this many ms after the first enqueue, however many follow. */
+  maxWaitMs?: number;
+}
+
+/** A debounce option read and checked. */
+export interface DebounceSpec {
+  key: string | UniqueKeyFunction;
+  delayMs: number;
+  maxWaitMs?: number;
+}
+
+/** Reads and checks a `debounce` option at `where` (`fn` allows a key function: defineJob). */
+export function readDebounce(value: unknown, where: string, fn = false): DebounceSpec {
+  const read = readOptions(value, {
+    call: "debounce",
+    where,
+    allowed: ["key", "delayMs", "maxWaitMs"],
+  });
+  if (value === undefined || value === null) {
+    throw new InvalidOptionError(where, value, "must be an object { key, delayMs, maxWaitMs? }");
+  }
+  const key = typeof read.key === "function" && fn
+    ? read.key as UniqueKeyFunction
+    : checkUniqueKey(read.key, `${where}.key`);
+  const spec: DebounceSpec = { key, delayMs: checkPositive(read.delayMs, `${where}.delayMs`) };
+  if (read.maxWaitMs !== undefined) {
+    spec.maxWaitMs = checkPositive(read.maxWaitMs, `${where}.maxWaitMs`);
+  }
+  return spec;
 }
 
 /** A unique option read and checked, before its key is computed from the arguments. */
@@ -120,22 +157,39 @@ export function storedUnique(
   spec: UniqueSpec,
   job: { name: string; args: Json; where: string },
 ): StoredUnique {
-  let key: string;
-  if (typeof spec.key === "function") {
-    const path = `unique key of job ${JSON.stringify(job.name)}`;
-    let made: unknown;
-    try {
-      made = spec.key(job.args);
-    } catch (error) {
-      throw new InvalidOptionError(path, "(threw)", `its function threw: ${errorText(error)}`);
-    }
-    key = checkUniqueKey(made, path);
-  } else key = spec.key ?? defaultKey(job.name, job.args);
+  const key = keyOf(spec.key, job, "unique");
   const stored: StoredUnique = { key };
   if (spec.ttlMs !== undefined) stored.ttlMs = spec.ttlMs;
   const states = spec.states;
   if (states && states.join() !== UNIQUE_STATES.join()) stored.states = states;
   return stored;
+}
+
+/** What a debounced job stores: its key (held while Scheduled) and its timing. */
+export function storedDebounce(
+  spec: DebounceSpec,
+  job: { name: string; args: Json; where: string },
+): { unique: StoredUnique; debounce: StoredDebounce } {
+  const debounce: StoredDebounce = { delayMs: spec.delayMs };
+  if (spec.maxWaitMs !== undefined) debounce.maxWaitMs = spec.maxWaitMs;
+  return { unique: { key: keyOf(spec.key, job, "debounce"), states: ["Scheduled"] }, debounce };
+}
+
+/** A key as given, made by the definition's function, or the default key. */
+function keyOf(
+  given: string | UniqueKeyFunction | undefined,
+  job: { name: string; args: Json },
+  what: string,
+): string {
+  if (typeof given !== "function") return given ?? defaultKey(job.name, job.args);
+  const path = `${what} key of job ${JSON.stringify(job.name)}`;
+  let made: unknown;
+  try {
+    made = given(job.args);
+  } catch (error) {
+    throw new InvalidOptionError(path, "(threw)", `its function threw: ${errorText(error)}`);
+  }
+  return checkUniqueKey(made, path);
 }
 
 /** The job's name and its arguments as canonical JSON (hashed when that would be too long). */
@@ -151,4 +205,55 @@ export function canonicalJson(value: Json): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   const keys = Object.keys(value).sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+}
+
+/** A unique or debounced job's key and how a duplicate enqueue is handled. */
+export interface FlowSpec {
+  /** The key it claims. */
+  key: string;
+  /** A duplicate throws `JobExistsError` instead of returning the holder's id (unique only). */
+  error: boolean;
+  /** Debounced: its timing. */
+  debounce?: StoredDebounce;
+}
+
+/**
+ * Settles an enqueue's `unique` or `debounce` (its own options, else its definition's): what
+ * its created event stores, and its {@link FlowSpec}; undefined for a plain job. Refuses both
+ * together, either with a custom id, and on calls that cannot take them (a definition's default
+ * is then left out: a batch member or continuation is its own job).
+ */
+export function flowOf(
+  own: { unique?: unknown; debounce?: unknown },
+  defaults: { unique?: unknown; debounce?: unknown },
+  job: { name: string; args: Json; where: string; call: string; custom: boolean; fixed: boolean },
+): { unique: StoredUnique; debounce?: StoredDebounce; spec: FlowSpec } | undefined {
+  const given = own.unique !== undefined || own.debounce !== undefined;
+  const { unique, debounce } = given ? own : defaults;
+  if (unique === undefined && debounce === undefined) return undefined;
+  const option = debounce === undefined ? "unique" : "debounce";
+  const where = `${job.where}.${option}`;
+  const value = unique ?? debounce;
+  const conflict = unique !== undefined && debounce !== undefined
+    ? "cannot be combined with unique (a debounced job is unique by its key already)"
+    : job.custom
+    ? "cannot be combined with a custom id (an id is a uniqueness key of its own)"
+    : option === "debounce" && job.call === "schedule"
+    ? "cannot be scheduled: a debounced job's due time comes from its delayMs"
+    : undefined;
+  const caller = job.fixed || job.call === "continueWith";
+  if (caller && !given) return undefined;
+  if (caller) {
+    const reason = `${job.call} cannot take it: a batch member, continuation or recurring ` +
+      "occurrence is its own job";
+    throw new InvalidOptionError(where, value, reason);
+  }
+  if (conflict) throw new InvalidOptionError(where, value, conflict);
+  if (debounce !== undefined) {
+    const stored = storedDebounce(debounce as DebounceSpec, job);
+    return { ...stored, spec: { key: stored.unique.key, error: false, debounce: stored.debounce } };
+  }
+  const spec = unique as UniqueSpec;
+  const stored = storedUnique(spec, job);
+  return { unique: stored, spec: { key: stored.key, error: spec.onDuplicate === "error" } };
 }

@@ -41,7 +41,15 @@ const STATES: readonly State[] = [
   "Failed",
   "Deleted",
 ];
-const TYPES = ["created", "state", "progress", "log", "continuation", "deduplicated"] as const;
+const TYPES = [
+  "created",
+  "state",
+  "progress",
+  "log",
+  "continuation",
+  "deduplicated",
+  "debounced",
+] as const;
 type Type = typeof TYPES[number];
 /** The fields of each event type after type, seq and at, in their stored order. */
 const SHAPES: Record<Type, readonly string[]> = {
@@ -51,6 +59,7 @@ const SHAPES: Record<Type, readonly string[]> = {
   log: ["message"],
   continuation: ["childId", "on"],
   deduplicated: [],
+  debounced: ["args", "runAt"],
 };
 const DATA = [
   "serverId",
