@@ -23,6 +23,7 @@ import { allIds, assertConsistent, claimCommit, eventually, seeded, TestClock } 
 import { removalCases } from "./removal_contract.ts";
 import { queueCases } from "./queues_contract.ts";
 import { uniqueCases } from "./unique_contract.ts";
+import { debounceCases } from "./debounce_contract.ts";
 
 /** What a backend's test file hands the suite. */
 export interface ContractBackend {
@@ -852,4 +853,5 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
   removalCases(test);
   queueCases(test);
   uniqueCases(test);
+  debounceCases(test);
 }

@@ -26,6 +26,13 @@ Deno.test({
       const page = await get(`/job/${id}`);
       assert.match(page, /<dd data-unique="true" class="mono">user&lt;7><\/dd>/);
       assert.match(page, /<dd data-deduplicated="true">3 enqueues absorbed<\/dd>/);
+      const debounce = { key: "d", delayMs: 500, maxWaitMs: 2_000 };
+      const bounced = await tf.enqueue("user.sync", { n: 1 }, { debounce });
+      await tf.enqueue("user.sync", { n: 2 }, { debounce });
+      assert.match(
+        await get(`/job/${bounced}`),
+        /<dd data-debounced="true">1 enqueue postponed it \(500 ms each, at most 2000 ms after the first\)<\/dd>/,
+      );
       const plain = await tf.enqueue("user.sync", {});
       assert.doesNotMatch(await get(`/job/${plain}`), /Deduplicated|Unique key/);
     } finally {

@@ -115,3 +115,51 @@ Deno.test("unique: the default key is the name and canonical JSON, hashed when l
   assert.match(long, /^x:sha256:[0-9a-f]{64}$/);
   assert.notEqual(long, defaultKey("x", { text: "y".repeat(601) }));
 });
+
+Deno.test("debounce: bad options get typed errors naming the value and write nothing", async () => {
+  await withClient(async (tf) => {
+    const bad: [unknown, RegExp][] = [
+      [{ delayMs: 5 }, /options\.debounce\.key undefined: must be a string of 1 to 512/],
+      [{ key: "", delayMs: 5 }, /options\.debounce\.key ""/],
+      [{ key: "k", delayMs: 0 }, /options\.debounce\.delayMs 0: must be a positive integer/],
+      [{ key: "k" }, /options\.debounce\.delayMs undefined/],
+      [{ key: "k", delayMs: 5, maxWaitMs: 1.5 }, /options\.debounce\.maxWaitMs 1\.5/],
+      [{ key: "k", delayMs: 5, wait: 1 }, /unknown option "wait"/],
+      ["k", /options\.debounce "k"/],
+    ];
+    for (const [debounce, message] of bad) {
+      await assert.rejects(
+        tf.enqueue("a.job", {}, { debounce } as never),
+        (e: unknown) => e instanceof InvalidOptionError && message.test(e.message),
+        `debounce ${JSON.stringify(debounce)}`,
+      );
+    }
+    const debounce = { key: "k", delayMs: 5 };
+    await assert.rejects(
+      tf.enqueue("a.job", {}, { debounce, unique: {} }),
+      /options\.debounce .*cannot be combined with unique/,
+    );
+    await assert.rejects(
+      tf.enqueue("a.job", {}, { debounce, id: "mine" }),
+      /options\.debounce .*cannot be combined with a custom id/,
+    );
+    await assert.rejects(
+      tf.schedule("a.job", {}, { debounce, delayMs: 5 } as never),
+      /options\.debounce .*cannot be scheduled/,
+    );
+    const parent = await tf.enqueue("parent", {});
+    await assert.rejects(
+      tf.continueWith(parent, "a.job", {}, { debounce } as never),
+      /options\.debounce .*continueWith cannot take it/,
+    );
+    await assert.rejects(
+      tf.continueWith(parent, "a.job", {}, { unique: {} } as never),
+      /options\.unique .*continueWith cannot take it/,
+    );
+    assert.throws(
+      () => defineJob("b", () => {}, { debounce: { key: "k", delayMs: -1 } }),
+      /defaults\.debounce\.delayMs -1/,
+    );
+    assert.equal((await tf.counts()).totals.created, 1);
+  });
+});
