@@ -46,7 +46,7 @@ async function race(url: string): Promise<string[]> {
   }
 }
 
-function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string> {
+function lineReader(stream: Deno.ChildProcess["stdout"]): () => Promise<string> {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   return async () => {
