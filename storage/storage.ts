@@ -320,8 +320,8 @@ export interface Storage {
    * one is skipped and the others still go. A removed job's record, event log, every index
    * entry (state, queue, name, due), lease, unique key it still holds and any other key of it
    * are deleted; the per-state and per-queue gauges go down and `totals.pruned` goes up by the
-   * number removed. The other
-   * all-time totals, the duration histogram, time buckets and batch counts are not touched.
+   * number removed. The other all-time totals, the duration histogram, time buckets and batch
+   * counts are not touched.
    * Idempotent: a job already gone is refused, without error. A removed id can be created
    * again.
    */
