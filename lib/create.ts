@@ -26,6 +26,13 @@ import { checkSize, toJson } from "./payload.ts";
 import type { JobKeep } from "./retention/keep.ts";
 import { partitionOf } from "./queues/partition.ts";
 import type { State } from "./states.ts";
+import {
+  type DebounceOptions,
+  flowOf,
+  type FlowSpec,
+  type UniqueOptions,
+} from "./unique/options.ts";
+import { absorbedEvents, type Incoming, settleUnique } from "./unique/write.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
 export type JobRef = JobDefinition<any, any> | string;
@@ -48,6 +55,16 @@ export interface EnqueueOptions {
   keep?: JobKeep;
   /** The partition key (1–128 characters, e.g. a tenant id) the queue's partition limits apply to. */
   partition?: string;
+  /**
+   * At most one job with this key while it is pending: a duplicate enqueue creates nothing and
+   * returns the existing job's id (or throws `JobExistsError` with `onDuplicate: "error"`).
+   */
+  unique?: Omit<UniqueOptions, "key"> & { key?: string };
+  /**
+   * Run once per key, `delayMs` after the last enqueue with it and with its arguments (at most
+   * `maxWaitMs` after the first): enqueues meanwhile reschedule the one pending job.
+   */
+  debounce?: Omit<DebounceOptions, "key"> & { key: string };
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */
@@ -106,6 +123,8 @@ export interface PreparedJob {
   created: Omit<CreatedEvent, "seq">;
   /** The state it starts in. */
   first: FirstState;
+  /** A unique or debounced job: its key, and how it treats a duplicate enqueue. */
+  unique?: FlowSpec;
 }
 
 /**
@@ -158,6 +177,18 @@ export function prepareJob(
   if (keep !== undefined) stored.keep = keep;
   const partition = partitionOf(options.partition, defaults.partition, { args: json, name, where });
   if (partition !== undefined) stored.partition = partition;
+  const flow = flowOf(options, defaults, {
+    name,
+    args: json,
+    where,
+    call,
+    custom: options.id !== undefined,
+    fixed: how.id === false,
+  });
+  if (flow) {
+    stored.unique = flow.unique;
+    if (flow.debounce) stored.debounce = flow.debounce;
+  }
   const created: Omit<CreatedEvent, "seq"> = {
     type: "created",
     at: 0,
@@ -167,7 +198,9 @@ export function prepareJob(
     priority: options.priority ?? defaults.priority ?? 0,
     options: stored,
   };
-  return { id, custom: custom !== undefined, created, first };
+  const prepared: PreparedJob = { id, custom: custom !== undefined, created, first };
+  if (flow) prepared.unique = flow.spec;
+  return prepared;
 }
 
 /** Reads the items of `enqueueMany` or a batch: an array of `{ job, args, options? }`. */
@@ -204,6 +237,8 @@ export function createdCommit(
 /**
  * Writes prepared jobs (one atomic write per job, as few calls as the backend allows) and
  * returns their ids; refuses with {@link JobExistsError} an id given twice or already taken.
+ * A unique job whose key is held returns the holder's id (see lib/unique/write.ts); a unique
+ * job repeating the key of an earlier one of the same call is absorbed by that one.
  */
 export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promise<string[]> {
   const ids = jobs.map((p) => p.id);
@@ -214,14 +249,85 @@ export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promis
   }
   const custom = jobs.filter((p) => p.custom).map((p) => p.id);
   if (custom.length) await refuseTaken(writer.storage, custom);
+  const { leaders, duplicates } = sameKeys(jobs);
+  const written = jobs.filter((_, i) => leaders[i] === i);
+  const incoming = (job: PreparedJob) => [job, ...duplicates.get(job.id) ?? []].map(incomingOf);
   const at = writer.now();
-  const changes = jobs.map((job) => ({ commits: [createdCommit(job, at)] }));
-  const results = jobs.length === 1 && writer.submit
+  const changes = written.map((job) => ({
+    commits: [claimingCommit(job, at, null, duplicates.get(job.id))],
+  }));
+  const results = written.length === 1 && writer.submit
     ? [await writer.submit(changes[0])]
     : await writer.storage.append(changes);
-  const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
+  const taken = results.flatMap((r, i) => r.ok || written[i].unique ? [] : r.conflicts);
   if (taken.length) throw new JobExistsError(taken[0]);
-  return ids;
+  const standing = new Map<string, string>();
+  await Promise.all(written.map(async (job, i) => {
+    if (results[i].ok) return standing.set(job.id, job.id);
+    const stands = await settleUnique(writer, {
+      id: job.id,
+      key: job.unique!.key,
+      incoming: incoming(job),
+      error: job.unique!.error,
+      commit: (at, holder) => claimingCommit(job, at, holder, duplicates.get(job.id)),
+    });
+    standing.set(job.id, stands);
+  }));
+  return jobs.map((_, i) => standing.get(jobs[leaders[i]].id)!);
+}
+
+function incomingOf(job: PreparedJob): Incoming {
+  const debounce = job.unique?.debounce;
+  return debounce ? { args: job.created.args, debounce } : { args: job.created.args };
+}
+
+/**
+ * For each job, the index of the job of the call that stands for it (itself, or the first one
+ * with its unique key), and the later ones each first one absorbs.
+ */
+function sameKeys(
+  jobs: PreparedJob[],
+): { leaders: number[]; duplicates: Map<string, PreparedJob[]> } {
+  const first = new Map<string, number>();
+  const duplicates = new Map<string, PreparedJob[]>();
+  const leaders = jobs.map((job, i) => {
+    if (!job.unique) return i;
+    const leader = first.get(job.unique.key);
+    if (leader === undefined) return first.set(job.unique.key, i), i;
+    if (job.unique.error) throw new JobExistsError(jobs[leader].id, job.unique.key);
+    const id = jobs[leader].id;
+    duplicates.set(id, [...duplicates.get(id) ?? [], job]);
+    return leader;
+  });
+  return { leaders, duplicates };
+}
+
+/**
+ * The create commit of `job` at `at`; a unique one claims its key from `holder` and absorbs
+ * `duplicates` (later enqueues of the same call, see `absorbedEvents`); a debounced one is due
+ * `delayMs` later (at most `maxWaitMs`).
+ */
+function claimingCommit(
+  job: PreparedJob,
+  at: number,
+  holder: string | null,
+  duplicates: PreparedJob[] = [],
+): Commit {
+  if (!job.unique) return createdCommit(job, at);
+  const bounce = job.unique.debounce;
+  const delay = bounce && Math.min(bounce.delayMs, bounce.maxWaitMs ?? Infinity);
+  const commit = createdCommit(
+    bounce ? { ...job, first: { state: "Scheduled", runAt: at + delay! } } : job,
+    at,
+  );
+  const claim = duplicates.length
+    ? createCommit(job.id, commit.events[0] as CreatedEvent, [
+      commit.events[1],
+      ...absorbedEvents(commit.record, duplicates.map(incomingOf), at),
+    ])
+    : commit;
+  claim.unique = { key: job.unique.key, holder };
+  return claim;
 }
 
 /**

@@ -29,6 +29,28 @@ export interface StoredOptions {
   keep?: JobKeep;
   /** The partition key the queue's `partition` limits apply to (e.g. a tenant id). */
   partition?: string;
+  /** The job's unique key, and while it holds it (see `UniqueOptions`). */
+  unique?: StoredUnique;
+  /** A debounced job: how far each enqueue of its key postpones it, and at most how far. */
+  debounce?: StoredDebounce;
+}
+
+/** A debounced job's timing (its key is stored as `unique.key`, held while Scheduled). */
+export interface StoredDebounce {
+  /** The job runs this many ms after the last enqueue of its key. */
+  delayMs: number;
+  /** ...but no later than this many ms after the first one (its creation). */
+  maxWaitMs?: number;
+}
+
+/** A unique job's key as stored in its created event (`rebuild` recomputes key holders from it). */
+export interface StoredUnique {
+  /** The key: at most one job holds it at a time. */
+  key: string;
+  /** The job also holds the key until this many ms after it was created, whatever its state. */
+  ttlMs?: number;
+  /** States in which the job holds its key, when not Scheduled, Enqueued, Awaiting, Processing. */
+  states?: State[];
 }
 
 /** What failed, as stored with a failed attempt. */
@@ -143,13 +165,39 @@ export interface ContinuationAddedEvent {
   on: ContinueOn;
 }
 
+/** An enqueue of this job's unique key was absorbed by this job: it created nothing. */
+export interface DeduplicatedEvent {
+  /** Event kind discriminator. */
+  type: "deduplicated";
+  /** Position in the job's log, 1 for the first event. */
+  seq: number;
+  /** When the event happened (ms since epoch). */
+  at: number;
+}
+
+/** An enqueue of this debounced job's key postponed it and replaced its arguments. */
+export interface DebouncedEvent {
+  /** Event kind discriminator. */
+  type: "debounced";
+  /** Position in the job's log, 1 for the first event. */
+  seq: number;
+  /** When the event happened (ms since epoch). */
+  at: number;
+  /** The arguments of that enqueue, which the job now runs with. */
+  args: Json;
+  /** When the job is now due. */
+  runAt: number;
+}
+
 /** Any event of a job's log. */
 export type JobEvent =
   | CreatedEvent
   | StateEvent
   | ProgressEvent
   | LogEvent
-  | ContinuationAddedEvent;
+  | ContinuationAddedEvent
+  | DeduplicatedEvent
+  | DebouncedEvent;
 
 /** An event before it is given its sequence number. */
 export type NewEvent =
@@ -157,4 +205,6 @@ export type NewEvent =
   | Omit<StateEvent, "seq">
   | Omit<ProgressEvent, "seq">
   | Omit<LogEvent, "seq">
-  | Omit<ContinuationAddedEvent, "seq">;
+  | Omit<ContinuationAddedEvent, "seq">
+  | Omit<DeduplicatedEvent, "seq">
+  | Omit<DebouncedEvent, "seq">;

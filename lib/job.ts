@@ -10,6 +10,12 @@ import type { Json } from "./payload.ts";
 import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
 import { checkPartitionDefault, type PartitionFunction } from "./queues/partition.ts";
 import type { State } from "./states.ts";
+import {
+  type DebounceOptions,
+  readDebounce,
+  readUnique,
+  type UniqueOptions,
+} from "./unique/options.ts";
 
 /** A continuation attached to a job. */
 export interface ContinuationRef {
@@ -74,6 +80,10 @@ export interface JobRecord {
   batchId?: string;
   /** The job's own retention (from its created event), overriding the policy in force. */
   keep?: JobKeep;
+  /** Enqueues of its unique key this job absorbed (its `deduplicated` events). */
+  deduplicated?: number;
+  /** Enqueues of its debounce key that postponed this job (its `debounced` events). */
+  debounced?: number;
 }
 
 /** What a handler receives besides its arguments. */
@@ -115,6 +125,10 @@ export interface JobDefaults {
   keep?: JobKeep;
   /** The partition key (e.g. a tenant id), or in `defineJob` a function of the arguments giving it. */
   partition?: string | PartitionFunction;
+  /** At most one pending job per key (see {@link UniqueOptions}); in `defineJob` the key may be a function of the arguments. */
+  unique?: UniqueOptions;
+  /** Run once, `delayMs` after the last enqueue with the key (see {@link DebounceOptions}). */
+  debounce?: DebounceOptions;
 }
 
 /** A named job with its handler and defaults, created by {@link defineJob}. */
@@ -208,6 +222,8 @@ export const JOB_OPTIONS = [
   "timeoutMs",
   "keep",
   "partition",
+  "unique",
+  "debounce",
 ] as const;
 
 /** Validates job defaults / options shared by definitions and enqueue calls. */
@@ -281,6 +297,12 @@ export function readJobOptions(
   }
   // A checked copy, so that what was checked is what is stored.
   if (options.keep !== undefined) options.keep = checkJobKeep(options.keep, `${where}.keep`);
+  if (options.unique !== undefined) {
+    options.unique = readUnique(options.unique, `${where}.unique`, call === "defineJob");
+  }
+  if (options.debounce !== undefined) {
+    options.debounce = readDebounce(options.debounce, `${where}.debounce`, call === "defineJob");
+  }
   checkDefaults(options as JobDefaults, where);
   return options as JobDefaults & Record<string, unknown>;
 }

@@ -56,14 +56,25 @@ export type {
   ContinuationAddedEvent,
   ContinueOn,
   CreatedEvent,
+  DebouncedEvent,
+  DeduplicatedEvent,
   ErrorInfo,
   JobEvent,
   LogEvent,
   ProgressEvent,
   StateData,
   StateEvent,
+  StoredDebounce,
   StoredOptions,
+  StoredUnique,
 } from "./events.ts";
+export {
+  type DebounceOptions,
+  MAX_UNIQUE_KEY_LENGTH,
+  UNIQUE_STATES,
+  type UniqueKeyFunction,
+  type UniqueOptions,
+} from "./unique/options.ts";
 export {
   type BackoffFunction,
   type ContinuationRef,
@@ -184,6 +195,7 @@ export type {
   ServerInfo,
   Storage,
   TimelinePoint,
+  UniqueClaim,
 } from "../storage/storage.ts";
 export {
   isOrphaned,

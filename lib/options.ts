@@ -34,6 +34,8 @@ const OWNERS: Record<string, string> = {
   timeoutMs: "enqueue-like calls",
   keep: "enqueue-like calls and defineJob",
   partition: "enqueue-like calls and defineJob",
+  unique: "enqueue, schedule, enqueueMany and defineJob",
+  debounce: "enqueue, enqueueMany and defineJob",
   retention: "createWorker({ retention })",
   isolate: "defineJob(name, handler, { isolate }) and createWorker({ isolate })",
   module: "defineJob(name, handler, { isolate, module })",

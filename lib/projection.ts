@@ -49,6 +49,17 @@ export function project(record: JobRecord | null, event: JobEvent): JobRecord {
     case "continuation":
       next.continuations = [...record.continuations, { id: event.childId, on: event.on }];
       return next;
+    case "deduplicated":
+      next.deduplicated = (record.deduplicated ?? 0) + 1;
+      return next;
+    case "debounced":
+      if (record.state !== "Scheduled") {
+        throw new InvalidTransitionError(record.id, record.state, "Scheduled (debounced)");
+      }
+      next.args = event.args;
+      next.runAt = event.runAt;
+      next.debounced = (record.debounced ?? 0) + 1;
+      return next;
   }
 }
 

@@ -292,6 +292,17 @@ export function removable(
   return { records, refused };
 }
 
+/**
+ * True when job `a` was created after job `b` (by `createdAt`, then id): in a rebuild, the
+ * later of two jobs with the same unique key holds it, as every claim is made by a create.
+ */
+export function createdLater(
+  a: Pick<JobRecord, "createdAt" | "id">,
+  b: Pick<JobRecord, "createdAt" | "id">,
+): boolean {
+  return a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
+}
+
 /** True for a job waiting to retry after a failed attempt. */
 export function isRetry(record: JobRecord): boolean {
   return record.state === "Scheduled" && record.retryOf !== undefined;

@@ -94,9 +94,15 @@ export class JobNotFoundError extends TaskFlowError {
 
 /** A job with that id already exists (custom or deterministic ids). */
 export class JobExistsError extends TaskFlowError {
-  /** Builds the error for the already existing job `id`. */
-  constructor(id: string) {
-    super("JOB_EXISTS", `job ${JSON.stringify(id)} already exists`, { id });
+  /** Builds the error for the already existing job `id` (holding unique key `key`, if given). */
+  constructor(id: string, key?: string) {
+    super(
+      "JOB_EXISTS",
+      key === undefined
+        ? `job ${JSON.stringify(id)} already exists`
+        : `job ${JSON.stringify(id)} already holds unique key ${JSON.stringify(key)}`,
+      key === undefined ? { id } : { id, key },
+    );
   }
 }
 

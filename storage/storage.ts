@@ -31,6 +31,21 @@ export interface Commit {
    * and must still refuse the commit when the stored job is not at `expect`.
    */
   before?: JobRecord;
+  /**
+   * A create commit claiming a unique key: the commit applies only if the key's current holder
+   * is `holder` (null: no job holds it), and makes this job its holder in the same atomic
+   * write. Otherwise the commit's change is refused with this job's id among the conflicts.
+   * Storage only compares and writes; lib decides whether the current holder still holds it.
+   */
+  unique?: UniqueClaim;
+}
+
+/** See {@link Commit.unique}. */
+export interface UniqueClaim {
+  /** The key (1–512 characters). */
+  key: string;
+  /** The job expected to hold the key now, or null when no job should. */
+  holder: string | null;
 }
 
 /** Commits that are applied all together or not at all (a parent and its continuations). */
@@ -285,6 +300,12 @@ export interface Storage {
   getMany(ids: readonly string[]): Promise<(JobRecord | null)[]>;
   /** A job's event log, oldest first. */
   events(id: string): Promise<JobEvent[]>;
+  /**
+   * The id of the job that holds unique key `key` (the last commit that claimed it), or null.
+   * The holder keeps the key until another claim replaces it or it is removed (`remove`
+   * deletes a removed job's keys when it still holds them).
+   */
+  uniqueHolder(key: string): Promise<string | null>;
   /** One page of jobs matching `query`. */
   list(query: ListQuery): Promise<Page>;
   /**
@@ -297,9 +318,10 @@ export interface Storage {
    * `limits.maxRemovals` removals). Each removal is checked: the stored job must be at
    * `version` (compare-and-set) and in a final state (Succeeded, Failed or Deleted); a refused
    * one is skipped and the others still go. A removed job's record, event log, every index
-   * entry (state, queue, name, due), lease and any other key of it are deleted; the per-state
-   * and per-queue gauges go down and `totals.pruned` goes up by the number removed. The other
-   * all-time totals, the duration histogram, time buckets and batch counts are not touched.
+   * entry (state, queue, name, due), lease, unique key it still holds and any other key of it
+   * are deleted; the per-state and per-queue gauges go down and `totals.pruned` goes up by the
+   * number removed. The other all-time totals, the duration histogram, time buckets and batch
+   * counts are not touched.
    * Idempotent: a job already gone is refused, without error. A removed id can be created
    * again.
    */
@@ -355,8 +377,10 @@ export interface Storage {
   batchCounts(id: string): Promise<BatchCounts>;
 
   /**
-   * Recomputes every projection (records, indexes, counters, time buckets, leases) from the
-   * event logs, using `derive` (lib's fold). Returns how many jobs were rebuilt.
+   * Recomputes every projection (records, indexes, counters, time buckets, leases, unique key
+   * holders) from the event logs, using `derive` (lib's fold). Each unique key goes to the job
+   * with that key (`options.unique.key`) created last (by `createdAt`, then id), since every
+   * claim is made by a create. Returns how many jobs were rebuilt.
    */
   rebuild(derive: Derive): Promise<RebuildResult>;
   /** Drops time buckets older than their retention. */

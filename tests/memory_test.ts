@@ -19,6 +19,7 @@ function footprint(storage: MemoryStorage): string[] {
       Object.keys(gauge).map((state) => `gauge:${queue}|${state}`)
     ),
     ...[...indexes.batchCounts.keys()].map((id) => `batchcount:${id}`),
+    ...[...indexes.unique.keys()].map((key) => `unique:${key}`),
   ].sort();
 }
 

@@ -22,6 +22,8 @@ import { RESOLUTIONS, type Storage } from "../storage/storage.ts";
 import { allIds, assertConsistent, claimCommit, eventually, seeded, TestClock } from "./helpers.ts";
 import { removalCases } from "./removal_contract.ts";
 import { queueCases } from "./queues_contract.ts";
+import { uniqueCases } from "./unique_contract.ts";
+import { debounceCases } from "./debounce_contract.ts";
 
 /** What a backend's test file hands the suite. */
 export interface ContractBackend {
@@ -850,4 +852,6 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
 
   removalCases(test);
   queueCases(test);
+  uniqueCases(test);
+  debounceCases(test);
 }

@@ -12,6 +12,7 @@ import { memberId, STAGED } from "../lib/batch.ts";
 import { createCommit } from "../lib/changes.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit, eventually, overriding, TestClock } from "./helpers.ts";
+import { debounceWorkerCases } from "./debounce_contract.ts";
 
 /** A fresh, empty storage and how to dispose of it. */
 export interface WorkerBackend {
@@ -19,7 +20,8 @@ export interface WorkerBackend {
   cleanup(): Promise<void>;
 }
 
-interface Harness {
+/** What each worker case gets: a client on the test's clock, and workers on its storage. */
+export interface Harness {
   tf: TaskFlow;
   clock: TestClock;
   logs: string[];
@@ -855,4 +857,6 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.equal(archived[0].events, archived[0].version, "the whole log");
     assert.equal(archived[0].present, true, "archived before the removal");
   });
+
+  debounceWorkerCases(test);
 }

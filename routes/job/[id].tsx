@@ -173,6 +173,34 @@ export default function JobPage(
             <dd data-partition>{job.options.partition}</dd>
           </>
         )}
+        {job.options.unique !== undefined && (
+          <>
+            <dt>Unique key</dt>
+            <dd data-unique class="mono">{job.options.unique.key}</dd>
+            {job.options.debounce
+              ? (
+                <>
+                  <dt>Debounced</dt>
+                  <dd data-debounced>
+                    {job.debounced ?? 0} {job.debounced === 1 ? "enqueue" : "enqueues"}{" "}
+                    postponed it ({job.options.debounce.delayMs} ms each
+                    {job.options.debounce.maxWaitMs === undefined
+                      ? ""
+                      : `, at most ${job.options.debounce.maxWaitMs} ms after the first`})
+                  </dd>
+                </>
+              )
+              : (
+                <>
+                  <dt>Deduplicated</dt>
+                  <dd data-deduplicated>
+                    {job.deduplicated ?? 0} {job.deduplicated === 1 ? "enqueue" : "enqueues"}{" "}
+                    absorbed
+                  </dd>
+                </>
+              )}
+          </>
+        )}
         <dt>Created</dt>
         <dd title={iso(job.createdAt)}>{iso(job.createdAt)} ({relative(job.createdAt, now)})</dd>
         <dt>Attempt</dt>

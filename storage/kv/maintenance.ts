@@ -6,7 +6,8 @@
 
 import type { JobEvent } from "../../lib/events.ts";
 import type { Lease } from "../../lib/projection.ts";
-import { effectsOf, keptBuckets } from "../effects.ts";
+import type { JobRecord } from "../../lib/job.ts";
+import { createdLater, effectsOf, keptBuckets } from "../effects.ts";
 import { type Derive, type RebuildResult, type Resolution, RESOLUTIONS } from "../storage.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
 import type { KnownRecords } from "./known.ts";
@@ -40,6 +41,7 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
     "bucket",
     "name",
     "duration",
+    "unique",
   ];
   for (const room of [...rooms, "duration_ms", "retrying", "batchcount"]) {
     await deletePrefix(db, key(room));
@@ -51,6 +53,8 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
   let jobs = 0;
   const skipped: string[] = [];
+  // Each unique key goes to the job with it created last (see the storage contract).
+  const holders = new Map<string, Pick<JobRecord, "createdAt" | "id">>();
   for await (const entry of kv.list({ prefix: key("job") })) {
     const id = entry.key[2] as string;
     const row = entry.value;
@@ -64,6 +68,13 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
       continue;
     }
     const { record, lease } = derived;
+    const unique = record.options.unique?.key;
+    if (unique !== undefined) {
+      const held = holders.get(unique);
+      if (!held || !createdLater(held, record)) {
+        holders.set(unique, { createdAt: record.createdAt, id: record.id });
+      }
+    }
     const writes: Array<(a: Deno.AtomicOperation) => void> = [];
     const rebuilt = withRecord(row as Row, record);
     writes.push((a) => a.set(entry.key, rebuilt));
@@ -80,6 +91,9 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   }
   for (const { key, delta } of sums.values()) {
     await sink.add([(a) => a.set(key, new Deno.KvU64(u64(delta)))]);
+  }
+  for (const [unique, record] of holders) {
+    await sink.add([(a) => a.set(key("unique", unique), record.id)]);
   }
   await sink.flush();
   return { jobs, skipped };

@@ -153,6 +153,11 @@ export class KvStorage implements Storage {
     });
   }
 
+  async uniqueHolder(key: string): Promise<string | null> {
+    this.#open();
+    return (await this.kv.get<string>(this.#key("unique", key))).value;
+  }
+
   async events(id: string): Promise<JobEvent[]> {
     this.#open();
     const { value } = await this.kv.get(this.#key("job", id));

@@ -29,6 +29,8 @@ interface Doomed {
   entry: RowEntry & { row: Row };
   record: JobRecord;
   history: Array<{ key: Key; delta: number }>;
+  /** The unique key the job still holds, as read (removed with it, checked). */
+  unique?: Deno.KvEntry<string>;
 }
 
 /** Removes finished jobs (the storage contract's `remove`). */
@@ -76,7 +78,13 @@ async function doomed(db: KvDb, record: JobRecord, entry: RowEntry): Promise<Doo
   const sums = new Sums();
   const pruned = (...parts: Deno.KvKeyPart[]) => db.key("pruned", ...parts);
   count(sums, pruned, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
-  return { entry: { ...entry, row }, record, history: [...sums.values()] };
+  const job: Doomed = { entry: { ...entry, row }, record, history: [...sums.values()] };
+  const key = record.options.unique?.key;
+  if (key !== undefined) {
+    const held = await db.kv.get<string>(db.key("unique", key));
+    if (held.value === record.id) job.unique = held as Deno.KvEntry<string>;
+  }
+  return job;
 }
 
 /** Commits the removals of `jobs`, as few atomics as fit; returns those that went, and the rest. */
@@ -86,13 +94,14 @@ async function commitAll(
 ): Promise<{ removed: string[]; retry: string[] }> {
   const removed: string[] = [], retry: string[] = [];
   // Mutations: each job's own, one per counter (gauge, pruned base) moved, and the pruned total.
-  let batch: Doomed[] = [], mutations = 1, counters = new Set<string>();
+  let batch: Doomed[] = [], mutations = 1, checks = 0, counters = new Set<string>();
   const flush = async () => {
     if (!batch.length) return;
     const ok = (await db.writer.commit(removalAtomic(db, batch))).ok;
     (ok ? removed : retry).push(...batch.map((job) => job.record.id));
     batch = [];
     mutations = 1;
+    checks = 0;
     counters = new Set();
   };
   for (const job of jobs) {
@@ -102,8 +111,11 @@ async function commitAll(
       ...job.history.map(({ key }) => JSON.stringify(key)),
     ];
     const size = () => mutationsOf(job) + names.filter((n) => !counters.has(n)).length;
-    if (mutations + size() > MAX_MUTATIONS) await flush();
+    // A held unique key is one more check (KV takes 100 per atomic).
+    const checked = job.unique ? 2 : 1;
+    if (mutations + size() > MAX_MUTATIONS || checks + checked > MAX_CHECKS) await flush();
     mutations += size();
+    checks += checked;
     batch.push(job);
     for (const name of names) counters.add(name);
   }
@@ -114,7 +126,8 @@ async function commitAll(
 /** Mutations removing a job takes: row, state, lease, name, ready, due, and its own events. */
 function mutationsOf(job: Doomed): number {
   const { first, last } = ownEvents(job);
-  return 6 + Math.max(0, Math.min(last - first + 1, LOG_IN_ATOMIC));
+  return 6 + Number(job.unique !== undefined) +
+    Math.max(0, Math.min(last - first + 1, LOG_IN_ATOMIC));
 }
 
 /** Sequence numbers of a job's events in rows of their own (none: first > last). */
@@ -147,6 +160,7 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
     if (due) atomic.delete(key("due", due.runAt, id));
     atomic.delete(key("lease", id));
     atomic.delete(key("name", record.name, -record.createdAt, id));
+    if (job.unique) atomic.check(job.unique).delete(job.unique.key);
     sums.add(key("gauge", record.queue, record.state), -1);
     sums.add(key("total", "pruned"), 1);
   }

@@ -41,7 +41,15 @@ const STATES: readonly State[] = [
   "Failed",
   "Deleted",
 ];
-const TYPES = ["created", "state", "progress", "log", "continuation"] as const;
+const TYPES = [
+  "created",
+  "state",
+  "progress",
+  "log",
+  "continuation",
+  "deduplicated",
+  "debounced",
+] as const;
 type Type = typeof TYPES[number];
 /** The fields of each event type after type, seq and at, in their stored order. */
 const SHAPES: Record<Type, readonly string[]> = {
@@ -50,6 +58,8 @@ const SHAPES: Record<Type, readonly string[]> = {
   progress: ["value"],
   log: ["message"],
   continuation: ["childId", "on"],
+  deduplicated: [],
+  debounced: ["args", "runAt"],
 };
 const DATA = [
   "serverId",

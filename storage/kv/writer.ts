@@ -12,6 +12,7 @@ import { message, unavailable } from "../unavailable.ts";
 import type { KnownRecords } from "./known.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
 import { nextRow, type RowEntry, rowEntry } from "./rows.ts";
+import { claim, claimRefused, claimsOf, readClaims, type UniqueEntry } from "./unique.ts";
 import { type KvWakeups, WAKE } from "./wakeups.ts";
 
 // Limits of one atomic operation; we stay a little under each.
@@ -55,7 +56,7 @@ export class KvWriter {
     // A malformed commit is refused before anything is written.
     changes.forEach(checkChange);
     const results: AppendResult[] = new Array(changes.length);
-    // A job touched twice in one call: the later change waits for a later round.
+    // A job (or unique key) touched twice in one call: the later change waits for a later round.
     let pending: Item[] = changes.map((change, index) => ({ change, index }));
     while (pending.length) {
       const seen = new Set<string>();
@@ -63,6 +64,7 @@ export class KvWriter {
       const later: typeof pending = [];
       for (const item of pending) {
         const ids = item.change.commits.map((c) => c.id);
+        for (const key of claimsOf(item.change)) ids.push(`\0unique\0${key}`);
         if (ids.some((id) => seen.has(id))) later.push(item);
         else {
           ids.forEach((id) => seen.add(id));
@@ -78,25 +80,28 @@ export class KvWriter {
   async #appendRound(round: Item[], results: AppendResult[]): Promise<void> {
     const commits = round.flatMap(({ change }) => change.commits);
     const current = await this.#known.current(commits, (ids) => this.readRecords(ids));
+    const claims = await readClaims(this.#kv, this.#key, commits);
     let batch: Item[] = [];
     const WAKEUPS = 2; // at most one immediate and one delayed queue message per atomic
     let checks = 0, mutations = WAKEUPS, bytes = 0;
     const flush = async () => {
-      if (batch.length) await this.#commitBatch(batch, current, results);
+      if (batch.length) await this.#commitBatch(batch, { current, claims }, results);
       batch = [];
       checks = bytes = 0;
       mutations = WAKEUPS;
     };
     for (const item of round) {
       const conflicts = item.change.commits
-        .filter((c) => (current.get(c.id)?.record?.version ?? 0) !== c.expect)
+        .filter((c) =>
+          (current.get(c.id)?.record?.version ?? 0) !== c.expect || claimRefused(c, claims)
+        )
         .map((c) => c.id);
       if (conflicts.length) {
         results[item.index] = { ok: false, conflicts };
         continue;
       }
       item.rows = rowsOf(item.change, current);
-      const size = measure(item.rows);
+      const size = measure(item.rows, claimsOf(item.change).length);
       if (
         checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
         bytes + size.bytes > MAX_BYTES
@@ -112,9 +117,11 @@ export class KvWriter {
   /** Commits a batch; on a failed check, drops the changes that conflicted and tries again. */
   async #commitBatch(
     batch: Item[],
-    current: Map<string, RowEntry>,
+    read: { current: Map<string, RowEntry>; claims: Map<string, UniqueEntry> },
     results: AppendResult[],
   ): Promise<void> {
+    const { current } = read;
+    let claims = read.claims;
     while (batch.length) {
       const atomic = this.#kv.atomic();
       // Counters one batch moves many times are summed once per key.
@@ -126,6 +133,7 @@ export class KvWriter {
           const { row, own } = rows![c];
           atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
           atomic.set(entry.key, row);
+          claim(atomic, this.#key, commit, claims);
           for (const event of own) atomic.set(this.#key("ev", commit.id, event.seq), event);
           const effects = effectsOf(entry.record, commit);
           moveIndexes(atomic, this.#key, effects);
@@ -154,13 +162,15 @@ export class KvWriter {
         return;
       }
       // Someone else wrote one of these jobs since we read it: find which, and retry the rest.
-      const fresh = await this.readRecords(
-        batch.flatMap(({ change }) => change.commits.map((c) => c.id)),
-      );
+      const commits = batch.flatMap(({ change }) => change.commits);
+      const fresh = await this.readRecords(commits.map((c) => c.id));
+      claims = await readClaims(this.#kv, this.#key, commits, true);
       const survivors: typeof batch = [];
       for (const item of batch) {
         const conflicts = item.change.commits
-          .filter((c) => (fresh.get(c.id)?.record?.version ?? 0) !== c.expect)
+          .filter((c) =>
+            (fresh.get(c.id)?.record?.version ?? 0) !== c.expect || claimRefused(c, claims)
+          )
           .map((c) => c.id);
         if (conflicts.length) results[item.index] = { ok: false, conflicts };
         else survivors.push(item);
@@ -229,13 +239,16 @@ function rowsOf(change: Change, current: Map<string, RowEntry>): NewRow[] {
 }
 
 /** What a change takes of an atomic: checks, mutations and (about) bytes. */
-function measure(rows: readonly NewRow[]): { checks: number; mutations: number; bytes: number } {
-  let mutations = 0, bytes = 0;
+function measure(
+  rows: readonly NewRow[],
+  claims: number,
+): { checks: number; mutations: number; bytes: number } {
+  let mutations = claims, bytes = claims * 1_100;
   for (const { chars, own } of rows) {
     bytes += 2 * (chars + (own.length ? JSON.stringify(own).length : 0)) + 512;
     mutations += own.length + 16;
   }
-  return { checks: rows.length, mutations, bytes };
+  return { checks: rows.length + claims, mutations, bytes };
 }
 
 /** Entries of `keys`, read in parallel chunks of what one getMany takes. */

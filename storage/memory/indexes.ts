@@ -8,6 +8,7 @@ import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import {
+  createdLater,
   type DueEntry,
   dueEntry,
   type Effects,
@@ -20,7 +21,7 @@ import {
   zeroStates,
   zeroTotals,
 } from "../effects.ts";
-import type { BatchCounts, Counts, Resolution } from "../storage.ts";
+import type { BatchCounts, Commit, Counts, Resolution } from "../storage.ts";
 import { SortedSet, type Tuple } from "./sorted.ts";
 
 const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
@@ -41,6 +42,21 @@ export class MemoryIndexes {
   names = new SortedSet();
   durations = zeroDurations();
   retrying = 0;
+  /** Unique key → the job holding it. */
+  unique = new Map<string, string>();
+
+  /** True when `commit`'s unique claim (if any) expects the key's current holder. */
+  canClaim(commit: Commit): boolean {
+    return !commit.unique || (this.unique.get(commit.unique.key) ?? null) === commit.unique.holder;
+  }
+
+  /** Rebuild: `record` takes its key unless the holder so far was created later. */
+  rebuildClaim(record: JobRecord, holder: (id: string) => JobRecord | undefined): void {
+    const key = record.options.unique?.key;
+    if (key === undefined) return;
+    const held = holder(this.unique.get(key) ?? "");
+    if (!held || !createdLater(held, record)) this.unique.set(key, record.id);
+  }
 
   /** Applies one transition's effects. */
   apply(effects: Effects): void {
@@ -100,6 +116,8 @@ export class MemoryIndexes {
     if (ready) this.readySet(ready.queue).delete(readyKey(ready));
     if (due) this.due.delete(dueKey(due));
     this.leases.delete(record.id);
+    const key = record.options.unique?.key;
+    if (key !== undefined && this.unique.get(key) === record.id) this.unique.delete(key);
     this.names.delete([record.name, -record.createdAt, record.id]);
     const gauge = this.gauges.get(record.queue) ?? zeroStates();
     gauge[record.state]--;

@@ -102,7 +102,8 @@ export class MemoryStorage implements Storage {
     const results = changes.map((change): AppendResult => {
       let conflicts: string[] | undefined;
       for (const c of change.commits) {
-        if ((this.#jobs.get(c.id)?.version ?? 0) !== c.expect) (conflicts ??= []).push(c.id);
+        const version = this.#jobs.get(c.id)?.version ?? 0;
+        if (version !== c.expect || !this.#ix.canClaim(c)) (conflicts ??= []).push(c.id);
       }
       if (conflicts) return { ok: false, conflicts };
       for (const commit of change.commits) {
@@ -113,6 +114,7 @@ export class MemoryStorage implements Storage {
         this.#events.set(commit.id, log);
         this.#ix.apply(effectsOf(before, commit));
         if (commit.lease) this.#ix.leases.set(commit.id, { ...commit.lease });
+        if (commit.unique) this.#ix.unique.set(commit.unique.key, commit.id);
         wake ||= commit.record.state === "Enqueued" || commit.record.state === "Scheduled";
       }
       return { ok: true };
@@ -169,6 +171,11 @@ export class MemoryStorage implements Storage {
   events(id: string): Promise<JobEvent[]> {
     this.#open();
     return Promise.resolve(clone(this.#events.get(id) ?? []));
+  }
+
+  uniqueHolder(key: string): Promise<string | null> {
+    this.#open();
+    return Promise.resolve(this.#ix.unique.get(key) ?? null);
   }
 
   list(query: ListQuery): Promise<Page> {
@@ -390,6 +397,7 @@ export class MemoryStorage implements Storage {
       const { record, lease } = derived;
       this.#jobs.set(id, record);
       this.#ix.apply(effectsOf(null, { id, expect: 0, events, record }));
+      this.#ix.rebuildClaim(record, (holder) => this.#jobs.get(holder));
       // A heartbeat may have extended the lease past the one recorded at claim time.
       const kept = leases.get(id);
       if (lease) this.#ix.leases.set(id, kept?.serverId === lease.serverId ? kept : lease);

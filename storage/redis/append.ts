@@ -121,7 +121,7 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
   for (const queue of queues) header.push(k.ready(queue));
   if (queues.length) header.push(String(head), String(peek), String(READY_ID_AT));
   header.push(String(call.changes));
-  return SCRIPTS.append.run(db.conn, [header, call.commits, call.operations()]);
+  return SCRIPTS.append.run(db.conn, [header, call.commits, call.claims(), call.operations()]);
 }
 
 /**

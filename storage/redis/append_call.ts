@@ -64,6 +64,8 @@ export class AppendCall {
   #counters = new Map<string, Map<string, number>>();
   #buckets = new Map<string, Map<string, BucketOp>>();
   #bucketKeys = new Map<string, Map<number, string>>();
+  /** Unique claims: change number (from 1), key, expected holder ("" for none), job id, ... */
+  #claims: string[] = [];
 
   /** A call on the keys of one prefix; `replay` (rebuild) writes no log, stream or wake-up. */
   constructor(keys: Keys, replay = false) {
@@ -80,6 +82,13 @@ export class AppendCall {
   add(commits: readonly { commit: Commit; before: JobRecord | null }[]): void {
     this.changes++;
     this.commits.push(String(commits.length));
+    for (const { commit } of commits) {
+      if (!commit.unique || this.#replay) continue;
+      const { key, holder } = commit.unique;
+      this.#claims.push(String(this.changes), key, holder ?? "", commit.id);
+      this.#room(this.#hashes, this.#keys.unique).add.push(key, commit.id);
+      this.chars += 2 * key.length;
+    }
     for (const { commit, before } of commits) this.#commit(commit, before);
   }
 
@@ -205,6 +214,11 @@ export class AppendCall {
     if (key === this.#keys.leases) return ["+inf", LEASES_KEEPER];
     if (key === this.#keys.state("Processing")) return ["0", PROCESSING_KEEPER];
     return undefined;
+  }
+
+  /** The claims section of ARGV (see the script's header). */
+  claims(): string[] {
+    return [String(this.#claims.length / 4), ...this.#claims];
   }
 
   /** The operations section of ARGV (see the script's header). */

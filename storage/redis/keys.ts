@@ -22,6 +22,7 @@
  * | `recurring` | hash | recurring id → record JSON |
  * | `settings` | hash | setting id → record JSON (the retention policy in force) |
  * | `wake` | channel | published when a write makes jobs Enqueued or Scheduled |
+ * | `unique` | hash | unique key → the job holding it (set by the create commit that claims it) |
  *
  * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an
  * exclusive bound is exact even when thousands of jobs share one timestamp. `state:Processing`
@@ -146,6 +147,7 @@ export function keysOf(prefix: string) {
     prunedTotals: `${p}pruned:totals`,
     prunedBucket: (resolution: string, at: number) => `${p}pruned:bucket:${resolution}:${at}`,
     prunedBatchCount: (id: string) => `${p}pruned:batchcount:${id}`,
+    unique: `${p}unique`,
   };
 }
 

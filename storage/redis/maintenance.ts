@@ -5,7 +5,9 @@
  */
 
 import type { JobEvent } from "../../lib/events.ts";
+import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
+import { createdLater } from "../effects.ts";
 import {
   type Change,
   type Derive,
@@ -52,7 +54,7 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
   const kept = await heldLeases(db);
   // Removed jobs left no log to count them from: their count is kept as it was.
   const pruned = Number(await command(db, "HGET", k.totals, "pruned") ?? 0);
-  const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.names];
+  const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.names, k.unique];
   for (const room of ["state", "ready", "bucket", "batchcount"]) {
     stale.push(...await scan(db, `${globEscape(k.prefix)}${room}:*`));
   }
@@ -62,6 +64,8 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
   const skipped = await expandDone(db);
   const logs = await scan(db, `${globEscape(k.prefix)}log:*`);
   const ids = [...new Set(logs.map((key) => key.slice(k.prefix.length + 4)))];
+  // Each unique key goes to the job with it created last (see the storage contract).
+  const holders = new Map<string, Pick<JobRecord, "createdAt" | "id">>();
   for (let i = 0; i < ids.length; i += REBUILD_BATCH) {
     const batch = ids.slice(i, i + REBUILD_BATCH);
     const logsOfBatch = await Promise.all(
@@ -81,15 +85,24 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
         return [];
       }
       const { record, lease } = derived;
+      const unique = record.options.unique?.key;
+      const held = unique === undefined ? undefined : holders.get(unique);
+      if (unique !== undefined && (!held || !createdLater(held, record))) {
+        holders.set(unique, { createdAt: record.createdAt, id: record.id });
+      }
       // A heartbeat may have extended the lease past the one recorded at claim time.
-      const held = kept.get(id);
+      const leased = kept.get(id);
       const commit = { id, expect: 0, events, record };
       if (!lease) return [{ commits: [commit] }];
       return [{
-        commits: [{ ...commit, lease: held?.serverId === lease.serverId ? held : lease }],
+        commits: [{ ...commit, lease: leased?.serverId === lease.serverId ? leased : lease }],
       }];
     });
     await append(db, changes, { replay: true });
+  }
+  const pairs = [...holders].flatMap(([unique, { id }]) => [unique, id]);
+  for (let i = 0; i < pairs.length; i += DELETE_KEYS) {
+    await command(db, "HSET", k.unique, ...pairs.slice(i, i + DELETE_KEYS));
   }
   if (pruned > 0) await command(db, "HINCRBY", k.totals, "pruned", pruned);
   await addPrunedBase(db);

@@ -219,6 +219,12 @@ export class RedisStorage implements Storage {
     return this.#run(() => reads.getMany(this.#db, ids));
   }
 
+  uniqueHolder(key: string): Promise<string | null> {
+    return this.#run(async () =>
+      await command(this.#db, "HGET", this.#db.keys.unique, key) as string | null
+    );
+  }
+
   events(id: string): Promise<JobEvent[]> {
     return this.#run(() => reads.events(this.#db, id));
   }

@@ -128,6 +128,11 @@ function removeArgs(
     ops.add("ZREM", k.state(record.state), placeOf(record).stateMember);
     ops.add("ZREM", k.names, nameMember(record.name, record.createdAt, record.id));
     ops.count(k.gauges, gaugeField(record.queue, record.state), -1);
+    const unique = record.options.unique?.key;
+    // The key goes only while the job still holds it (a newer job may have taken it over).
+    if (unique !== undefined) {
+      ops.add("HDELIF", k.unique, unique), ops.add("HDELIF", k.unique, record.id);
+    }
     prunedBase(k, ops, historyOf(record, job.events), now);
   }
   ops.count(k.totals, "pruned", records.length);

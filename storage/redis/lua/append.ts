@@ -39,6 +39,10 @@ then: number of changes; then per change: number of commits; then per commit:
   record line ("" unless the job collapses), the created event line the new record implies
   ("" unless it collapses), the one the stored record implies ("" unless the job is in done),
   number of events, events (log_codec lines)...
+then: number of unique claims; per claim: its change's number (from 1), the key, the holder it
+  expects ("" for none), the claiming job's id. A claim whose key (in the hash ARGV[1].."unique")
+  is held by another job than expected makes its change conflict, as does a second claim of a
+  key in one call (the operations then set each claimed key to its job).
 then: number of operations; per operation: command, key, number of arguments, arguments...
   (command "BUCKET" takes field, increment, expiry: HINCRBY, then PEXPIREAT when the field is new)
 Returns, when every change applied: the first P ready jobs' records (an empty array for P = 0);
@@ -103,6 +107,24 @@ for c = 1, nchanges do
   i = j
 end
 first[nchanges + 1] = ncommits + 1
+-- Unique claims by change: claimsOf[c] lists the ARGV index of each of change c's claims.
+local claimsOf = {}
+for q = 1, tonumber(ARGV[i]) do
+  local a = i + 1 + 4 * (q - 1)
+  local c = tonumber(ARGV[a])
+  claimsOf[c] = claimsOf[c] or {}
+  claimsOf[c][#claimsOf[c] + 1] = a
+end
+i = i + 1 + 4 * tonumber(ARGV[i])
+local uniqueKey, holders = prefix .. 'unique', {}
+local function holderOf(key)
+  local holder = holders[key]
+  if holder == nil then
+    holder = call('HGET', uniqueKey, key) or ''
+    holders[key] = holder
+  end
+  return holder
+end
 local ops = i
 for s = 1, nids, CHUNK do
   local last = min(s + CHUNK - 1, nids)
@@ -147,10 +169,17 @@ for c = 1, nchanges do
       conflicts[#conflicts + 1] = id
     end
   end
+  for _, a in ipairs(claimsOf[c] or none) do
+    if holderOf(ARGV[a + 1]) ~= ARGV[a + 2] then
+      conflicts = conflicts or {}
+      conflicts[#conflicts + 1] = ARGV[a + 3]
+    end
+  end
   if conflicts then
     refused = true
   else
     for k = first[c], first[c + 1] - 1 do pos[ARGV[at[k]]] = ARGV[at[k] + 2] end
+    for _, a in ipairs(claimsOf[c] or none) do holders[ARGV[a + 1]] = ARGV[a + 3] end
   end
   results[c] = conflicts or none
 end

@@ -19,6 +19,8 @@ KEYS[1] done hash (id -> position, then the collapsed job)
 ARGV[1] key prefix with its colon (unused by the script: every key comes in the operations)
 ARGV[2] number N of jobs; then per job: id, position read
 then: number of operations; per operation: command, key, number of arguments, arguments...
+  (command "HDELIF" takes field, value pairs: each field is deleted if it holds that value, so
+  a unique key goes with its holder and stays with a newer one)
 Returns: the ids whose done field no longer starts with the position read (empty: all removed).
 ]]
 local ARGV, KEYS = ARGV, KEYS
@@ -37,7 +39,13 @@ if #moved > 0 then return moved end
 local o = 3 + 2 * n
 for _ = 1, tonumber(ARGV[o]) do
   local command, key, count = ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3])
-  call(command, key, unpack(ARGV, o + 4, o + 3 + count))
+  if command == 'HDELIF' then
+    for a = o + 4, o + 3 + count, 2 do
+      if call('HGET', key, ARGV[a]) == ARGV[a + 1] then call('HDEL', key, ARGV[a]) end
+    end
+  else
+    call(command, key, unpack(ARGV, o + 4, o + 3 + count))
+  end
   o = o + 3 + count
 end
 return {}
