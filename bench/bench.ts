@@ -255,6 +255,28 @@ if (!only || only.some((o) => "retention soak".includes(o))) {
     );
   }
 }
+if (!only || only.some((o) => "cpu-bound isolated".includes(o))) {
+  // Issue 20: 200 jobs × 50 ms of CPU at c=2, on the event loop and in Web Workers, alternating.
+  const jobs = Math.round(200 * scale);
+  const times: Record<string, number[]> = { loop: [], isolated: [] };
+  for (let run = 0; run < runs; run++) {
+    for (const mode of run % 2 ? ["isolated", "loop"] : ["loop", "isolated"]) {
+      const script = new URL("./isolate.ts", import.meta.url).pathname;
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", script, "--child", mode, "--jobs", String(jobs)],
+        stderr: "inherit",
+      }).output();
+      if (!output.success) throw new Error(`the ${mode} run of bench/isolate.ts failed`);
+      times[mode].push(JSON.parse(new TextDecoder().decode(output.stdout)).elapsed);
+    }
+  }
+  const median = (list: number[]) => [...list].sort((a, b) => a - b)[list.length >> 1];
+  record("memory", `cpu-bound, ${jobs} jobs × 50 ms at c=2: isolated over event loop`, {
+    value: median(times.loop) / median(times.isolated),
+    unit: "× faster",
+    extra: { loopMs: median(times.loop), isolatedMs: median(times.isolated) },
+  });
+}
 if (!only || only.some((o) => "rss".includes(o))) {
   record(
     "kv disk",
