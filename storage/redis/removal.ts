@@ -6,6 +6,7 @@
 
 import type { JobRecord } from "../../lib/job.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
+import { decodeHistoryEvents } from "../log_codec.ts";
 import { historyOf, keptBuckets, removable } from "../effects.ts";
 import {
   type FinishedQuery,
@@ -19,7 +20,7 @@ import { command, type RedisDb, script } from "./context.ts";
 import { type Keys, placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
 import { collapsed, page } from "./reads.ts";
 
-/** A finished job as its done field holds it. */
+/** A finished job as its done field holds it (its log possibly only as history needs it). */
 type Collapsed = ReturnType<typeof collapsed>;
 
 /** Most arguments of one operation (the script passes them to `unpack`). */
@@ -51,14 +52,16 @@ export async function finished(db: RedisDb, query: FinishedQuery): Promise<Page>
   if (members.length === limit) result.cursor = encodeCursor([members[members.length - 1]]);
   db.finished = new Map();
   records.forEach((record, i) => {
-    if (record && !texts[i]!.startsWith("{")) db.finished!.set(record.id, texts[i]!);
+    const text = texts[i]!;
+    if (record && !text.startsWith("{")) db.finished!.set(record.id, { text, record });
   });
   return result;
 }
 
 /**
  * The finished jobs of `removals` (null where absent, live or unreadable: those are refused):
- * from the last page `finished` read when it has them at the version asked for, else read.
+ * from the last page `finished` read when it has them at the version asked for (its record
+ * reused, the log read only as far as history needs it), else read.
  */
 async function readable(
   db: RedisDb,
@@ -74,8 +77,15 @@ async function readable(
   const recent = db.finished;
   db.finished = undefined;
   const jobs = removals.map(({ id, version }): Collapsed | null | undefined => {
-    const job = decode(id, recent?.get(id));
-    return job?.record.version === version ? job : undefined;
+    const read = recent?.get(id);
+    if (read?.record.version !== version) return undefined;
+    const at = read.text.indexOf("\n");
+    try {
+      const events = decodeHistoryEvents(read.record, read.text.slice(at + 1));
+      return { position: read.text.slice(0, at), record: read.record, events };
+    } catch {
+      return null;
+    }
   });
   const unread = removals.filter((_, i) => jobs[i] === undefined).map((r) => r.id);
   if (unread.length) {
