@@ -7,17 +7,18 @@
 import type { JobRecord } from "../../lib/job.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
 import { decodeHistoryEvents } from "../log_codec.ts";
-import { historyOf, keptBuckets, removable } from "../effects.ts";
+import { historyOf, removable } from "../effects.ts";
 import {
   type FinishedQuery,
   type Page,
   type Removal,
   type RemoveResult,
+  type Resolution,
   RESOLUTIONS,
 } from "../storage.ts";
 import { DURATION_FIELDS, gaugeField, nameMember } from "./append_call.ts";
 import { command, type RedisDb, script } from "./context.ts";
-import { type Keys, placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
+import { type Keys, STATE_ID_AT, stateMember } from "./keys.ts";
 import { collapsed, page } from "./reads.ts";
 
 /** A finished job as its done field holds it (its log possibly only as history needs it). */
@@ -130,17 +131,26 @@ function removeArgs(
 ): string[] {
   const args = [k.done, k.prefix, String(records.length)];
   const ops = new Ops();
-  const now = Date.now();
+  const base = new PrunedBase(Date.now());
+  const ids: string[] = [], names: string[] = [];
+  const members = new Map<string, string[]>();
   for (const record of records) {
     const job = byId.get(record.id)!;
     args.push(record.id, job.position);
-    ops.add("HDEL", k.done, record.id);
-    ops.add("ZREM", k.state(record.state), placeOf(record).stateMember);
-    ops.add("ZREM", k.names, nameMember(record.name, record.createdAt, record.id));
+    ids.push(record.id);
+    names.push(nameMember(record.name, record.createdAt, record.id));
+    const inState = members.get(record.state);
+    const member = stateMember(record.stateAt, record.id);
+    if (inState) inState.push(member);
+    else members.set(record.state, [member]);
     ops.count(k.gauges, gaugeField(record.queue, record.state), -1);
-    prunedBase(k, ops, historyOf(record, job.events), now);
+    base.add(historyOf(record, job.events));
   }
+  ops.add("HDEL", k.done, ids);
+  ops.add("ZREM", k.names, names);
+  for (const [state, list] of members) ops.add("ZREM", k.state(state), list);
   ops.count(k.totals, "pruned", records.length);
+  base.write(k, ops);
   return [...args, ...ops.flat()];
 }
 
@@ -149,12 +159,9 @@ class Ops {
   #members = new Map<string, string[]>();
   #counts = new Map<string, Map<string, { n: number; expiry: string }>>();
 
-  /** One more member or field for `command` (HDEL, ZREM) on `key`. */
-  add(command: string, key: string, member: string): void {
-    const name = `${command} ${key}`;
-    const members = this.#members.get(name);
-    if (members) members.push(member);
-    else this.#members.set(name, [member]);
+  /** Members or fields for `command` (HDEL, ZREM) on `key` (each key once per call). */
+  add(command: string, key: string, members: string[]): void {
+    this.#members.set(`${command} ${key}`, members);
   }
 
   /** An increment of `field` of hash `key`, which then expires at `expiry` ("" for never). */
@@ -191,21 +198,57 @@ class Ops {
 }
 
 /**
- * A removed job's share of the pruned base, as increments: the fields its log added to
- * `totals`, buckets and batch counts. Buckets past their keep are left out; the others expire
- * with the buckets.
+ * The removed jobs' shares of the pruned base, summed: the fields their logs added to `totals`,
+ * buckets and batch counts. Buckets past their keep are left out; the others expire with the
+ * buckets. Summed by field before any key is named: most jobs of a call share their buckets.
  */
-function prunedBase(k: Keys, ops: Ops, history: ReturnType<typeof historyOf>, now: number): void {
-  for (const total of history.totals) ops.count(k.prunedTotals, total, 1);
-  for (const { bucket, ms } of history.durations) {
-    ops.count(k.prunedTotals, DURATION_FIELDS[bucket], 1);
-    ops.count(k.prunedTotals, "duration_ms", Math.max(0, Math.round(ms)));
+class PrunedBase {
+  #now: number;
+  #totals = new Map<string, number>();
+  #buckets = new Map<Resolution, Map<number, Map<string, number>>>();
+  #batches = new Map<string, Map<string, number>>();
+
+  constructor(now: number) {
+    this.#now = now;
   }
-  for (const hit of keptBuckets(history.buckets, now)) {
-    const expiry = String(hit.at + RESOLUTIONS[hit.resolution].keepMs);
-    ops.count(k.prunedBucket(hit.resolution, hit.at), hit.kind, 1, expiry);
+
+  /** Adds one removed job's history. */
+  add(history: ReturnType<typeof historyOf>): void {
+    for (const total of history.totals) bump(this.#totals, total, 1);
+    for (const { bucket, ms } of history.durations) {
+      bump(this.#totals, DURATION_FIELDS[bucket], 1);
+      bump(this.#totals, "duration_ms", Math.max(0, Math.round(ms)));
+    }
+    for (const hit of history.buckets) {
+      if (hit.at < this.#now - RESOLUTIONS[hit.resolution].keepMs) continue;
+      let byAt = this.#buckets.get(hit.resolution);
+      if (!byAt) this.#buckets.set(hit.resolution, byAt = new Map());
+      let kinds = byAt.get(hit.at);
+      if (!kinds) byAt.set(hit.at, kinds = new Map());
+      bump(kinds, hit.kind, 1);
+    }
+    if (history.batch) {
+      let kinds = this.#batches.get(history.batch.id);
+      if (!kinds) this.#batches.set(history.batch.id, kinds = new Map());
+      for (const { kind, delta } of history.batch.deltas) bump(kinds, kind, delta);
+    }
   }
-  for (const { kind, delta } of history.batch?.deltas ?? []) {
-    ops.count(k.prunedBatchCount(history.batch!.id), kind, delta);
+
+  /** The increments, as operations. */
+  write(k: Keys, ops: Ops): void {
+    for (const [field, n] of this.#totals) ops.count(k.prunedTotals, field, n);
+    for (const [resolution, byAt] of this.#buckets) {
+      for (const [at, kinds] of byAt) {
+        const expiry = String(at + RESOLUTIONS[resolution].keepMs);
+        for (const [kind, n] of kinds) ops.count(k.prunedBucket(resolution, at), kind, n, expiry);
+      }
+    }
+    for (const [id, kinds] of this.#batches) {
+      for (const [kind, n] of kinds) ops.count(k.prunedBatchCount(id), kind, n);
+    }
   }
+}
+
+function bump(counts: Map<string, number>, field: string, n: number): void {
+  counts.set(field, (counts.get(field) ?? 0) + n);
 }
