@@ -260,11 +260,20 @@ function historyEvent(record: JobRecord, line: string, index: number): JobEvent 
   const head = line.slice(comma + 2, close);
   if (
     line[0] !== "[" || comma < 2 || line[comma + 1] !== '"' || close < 0 ||
-    !Number.isFinite(at) || head.includes("\\") || head === ".state" ||
-    line.includes('"durationMs"')
+    !Number.isFinite(at) || head.includes("\\") || head === ".state"
   ) return decodeEvent(record.id, line, index);
-  const event = head[0] === "."
+  const event: Fields = head[0] === "."
     ? { type: head.slice(1), at, seq: index + 1 }
     : { type: "state", at, state: head, seq: index + 1 };
+  // Only a state event's data, its third item, holds a duration.
+  if (head[0] !== "." && line.includes('"durationMs"')) {
+    let value: unknown[];
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new CorruptRecordError(record.id, `event ${index + 1} of the stored log is not JSON`);
+    }
+    if (value[2] !== 0) event.data = value[2];
+  }
   return event as unknown as JobEvent;
 }
