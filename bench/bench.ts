@@ -31,6 +31,7 @@ import {
 import { bullmqAvailable, runBullmq } from "./peers.ts";
 import { kvFootprint, redisFootprint } from "./footprint.ts";
 import { retentionSoak } from "./soak.ts";
+import { concurrentProducers, mixedLoad, realisticJobs, workerProcesses } from "./shapes.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -120,6 +121,44 @@ const scenarios: Scenario[] = [
     warm: "tenth",
   },
   { name: "cross-process enqueue→start", size: 200, measure: crossProcess, warm: "tenth" },
+  // Issue 20: the shapes users run (bench/shapes.ts).
+  {
+    name: "concurrent producers (50 callers × 400 awaited enqueues)",
+    size: 400,
+    measure: (b: Backend, n: number) => concurrentProducers(b, 50, n),
+    peer: "producers",
+    warm: "full",
+  },
+  ...[1, 2, 4].map((processes) => ({
+    name: `${processes} worker process${processes > 1 ? "es" : ""}, c=50 each`,
+    size: 40_000,
+    measure: (b: Backend, n: number) => workerProcesses(b, processes, n),
+    peer: `processes${processes}`,
+    warm: "tenth" as const,
+  })),
+  ...([
+    ["realistic jobs (2 KB args, 1 KB result, 5 ms await), c=100", true, 5, "realistic"],
+    ["realistic jobs without payloads (5 ms await), c=100", false, 5, "realisticWait"],
+    [
+      "realistic jobs without the await (2 KB args, 1 KB result), c=100",
+      true,
+      0,
+      "realisticPayload",
+    ],
+  ] as const).map(([name, payload, waitMs, peer]) => ({
+    name,
+    size: 20_000,
+    measure: (b: Backend, n: number) => realisticJobs(b, { payload, waitMs }, n),
+    peer,
+    warm: "full" as const,
+  })),
+  {
+    name: "mixed: 5,000 jobs/s, 10% delayed 100 ms, 5% failing once, c=50",
+    size: 20_000,
+    measure: (b: Backend, n: number) => mixedLoad(b, 5_000, n / 5_000),
+    peer: "mixed",
+    warm: "tenth",
+  },
   // Issue 19: retention may cost at most 15% of throughput. Off and on alternate per backend.
   ...[false, true].map((on) => ({
     name: `processing with retention on vs off: ${on ? "on (succeeded kept 0 s)" : "off"}, c=50`,

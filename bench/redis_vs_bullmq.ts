@@ -2,14 +2,16 @@
  * @module
  * TaskFlow on Redis side by side with BullMQ 6 on the same Redis, in one run: no-op jobs/s at
  * concurrency 10 and 50 (first to last completion), and enqueue jobs/s (one awaited enqueue at
- * a time, and enqueueMany in chunks of 1,000). Each side runs in a fresh process per round and
+ * a time, and enqueueMany in chunks of 1,000); then issue 20's shapes (`bench/shapes.ts`):
+ * 50 concurrent producers, 1/2/4 worker processes, realistic jobs (and their two halves), and
+ * a mixed steady load (end-to-end latency in ms: its ratio is BullMQ's over TaskFlow's). Each side runs in a fresh process per round and
  * measures every scenario after an unmeasured pass at full size (bench/warm.mjs), rounds
  * interleave the two engines (alternating which goes first), and medians are printed.
  *
  * ```sh
  * (cd bench/peers/bullmq && npm ci)
  * deno run -A bench/redis_vs_bullmq.ts [--url redis://127.0.0.1:6379] [--rounds 3]
- *   [--jobs 20000] [--single 5000]
+ *   [--jobs 20000] [--single 5000] [--only process50,producers,...]
  * ```
  */
 
@@ -19,6 +21,8 @@ import { defineJob } from "../lib/job.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import { RedisStorage } from "../storage/redis/mod.ts";
 import { warm } from "./warm.mjs";
+import { backends, type Figure } from "./scenarios.ts";
+import { concurrentProducers, mixedLoad, realisticJobs, workerProcesses } from "./shapes.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -34,8 +38,26 @@ const { values } = parseArgs({
 /** Jobs per scenario and single enqueues. */
 const size = { jobs: Number(values.jobs), single: Number(values.single) };
 const CHUNK = 1_000;
-const SCENARIOS = ["enqueueSingle", "enqueueMany", "process10", "process50"] as const;
-type Result = Record<(typeof SCENARIOS)[number], number> & { engine: string };
+const SCENARIOS = [
+  "enqueueSingle",
+  "enqueueMany",
+  "process10",
+  "process50",
+  "producers",
+  "processes1",
+  "processes2",
+  "processes4",
+  "realistic",
+  "realisticWait",
+  "realisticPayload",
+  "mixed",
+] as const;
+type Name = (typeof SCENARIOS)[number];
+/** A scenario's figure: jobs/s, or (mixed) p50 ms, with more figures beside it. */
+type Measured = number | { value: number; [more: string]: number };
+type Result = Partial<Record<Name, Measured>> & { engine: string };
+/** Smaller is better (latency): the ratio is BullMQ's over TaskFlow's. */
+const LOWER_IS_BETTER: readonly Name[] = ["mixed"];
 
 const noop = defineJob("noop", () => {});
 
@@ -99,19 +121,33 @@ function processAt(concurrency: number): Promise<number> {
   });
 }
 
+/** A shape of `bench/shapes.ts` as a figure with its extras flattened. */
+function shape(measure: () => Promise<Figure>): () => Promise<Measured> {
+  return async () => {
+    const figure = await measure();
+    return { value: figure.value, ...figure.extra };
+  };
+}
+
 /** The TaskFlow side: every scenario, or those named by `--only` (comma-separated). */
-async function taskflowSide(): Promise<Partial<Result>> {
-  const runs: Record<(typeof SCENARIOS)[number], () => Promise<number>> = {
+async function taskflowSide(): Promise<Result> {
+  const redis = backends(["redis"], values.url)[0];
+  const runs: Record<Name, () => Promise<Measured>> = {
     enqueueSingle,
     enqueueMany,
     process10: () => processAt(10),
     process50: () => processAt(50),
+    producers: shape(() => concurrentProducers(redis, 50, 400)),
+    processes1: shape(() => workerProcesses(redis, 1)),
+    processes2: shape(() => workerProcesses(redis, 2)),
+    processes4: shape(() => workerProcesses(redis, 4)),
+    realistic: shape(() => realisticJobs(redis, { payload: true, waitMs: 5 })),
+    realisticWait: shape(() => realisticJobs(redis, { payload: false, waitMs: 5 })),
+    realisticPayload: shape(() => realisticJobs(redis, { payload: true, waitMs: 0 })),
+    mixed: shape(() => mixedLoad(redis)),
   };
-  const only = values.only?.split(",") ?? SCENARIOS;
-  const result: Partial<Result> = { engine: "taskflow" };
-  for (const scenario of SCENARIOS) {
-    if (only.includes(scenario)) result[scenario] = await warm(runs[scenario]);
-  }
+  const result: Result = { engine: "taskflow" };
+  for (const scenario of selected) result[scenario] = await warm(runs[scenario]);
   return result;
 }
 
@@ -124,6 +160,8 @@ async function runSide(engine: "taskflow" | "bullmq"): Promise<Result> {
     String(size.jobs),
     "--single",
     String(size.single),
+    "--only",
+    selected.join(","),
   ];
   const command = engine === "taskflow"
     ? new Deno.Command(Deno.execPath(), {
@@ -144,6 +182,28 @@ async function runSide(engine: "taskflow" | "bullmq"): Promise<Result> {
   return JSON.parse(text) as Result;
 }
 
+const valueOf = (m: Measured) => typeof m === "number" ? m : m.value;
+
+/** A round's figure and its extras, for the log. */
+function describe(m: Measured | undefined): string {
+  if (m === undefined) return "-";
+  if (typeof m === "number") return String(Math.round(m));
+  return Object.entries(m).map(([k, v]) => `${k === "value" ? "" : k + " "}${v.toFixed(1)}`)
+    .join(" ");
+}
+
+/** The medians of a scenario's extra figures over the rounds, as " (name x, ...)". */
+function extras(figures: Measured[]): string {
+  const keys = figures.flatMap((m) => typeof m === "number" ? [] : Object.keys(m))
+    .filter((k, i, all) => k !== "value" && all.indexOf(k) === i);
+  if (!keys.length) return "";
+  const each = keys.map((k) => {
+    const v = median(figures.map((m) => (m as Record<string, number>)[k]));
+    return `${k} ${v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(1)}`;
+  });
+  return ` (${each.join(", ")})`;
+}
+
 function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -161,18 +221,27 @@ async function compare(): Promise<void> {
     for (const engine of order) {
       const result = await runSide(engine);
       results[engine].push(result);
-      const line = SCENARIOS.map((s) => `${s} ${Math.round(result[s])}`).join(", ");
+      const line = selected.map((s) => `${s} ${describe(result[s])}`).join(", ");
       console.log(`round ${round + 1} ${engine.padEnd(8)} ${line}`);
     }
   }
   load.push(Deno.loadavg());
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-  console.log(`\n| scenario (jobs/s, median of ${rounds}) | TaskFlow | BullMQ 6.7.0 | ratio |`);
+  console.log(
+    `\n| scenario (jobs/s; mixed: p50 ms; median of ${rounds}) | TaskFlow | BullMQ 6.7.0 | ratio |`,
+  );
   console.log("|---|---:|---:|---:|");
-  for (const scenario of SCENARIOS) {
-    const t = median(results.taskflow.map((r) => r[scenario]));
-    const b = median(results.bullmq.map((r) => r[scenario]));
-    console.log(`| ${scenario} | ${fmt(t)} | ${fmt(b)} | ${(t / b).toFixed(2)}× |`);
+  for (const scenario of selected) {
+    const figures = (engine: string) => results[engine].map((r) => r[scenario]!);
+    const t = median(figures("taskflow").map(valueOf));
+    const b = median(figures("bullmq").map(valueOf));
+    const ratio = LOWER_IS_BETTER.includes(scenario) ? b / t : t / b;
+    const more = (engine: string) => extras(figures(engine));
+    console.log(
+      `| ${scenario} | ${fmt(t)}${more("taskflow")} | ${fmt(b)}${more("bullmq")} | ${
+        ratio.toFixed(2)
+      }× |`,
+    );
   }
   console.log(
     `\nloadavg before ${load[0].map((x) => x.toFixed(2)).join(" ")}, after ${
@@ -180,6 +249,9 @@ async function compare(): Promise<void> {
     }; ${navigator.hardwareConcurrency} cores; jobs ${size.jobs}, single enqueues ${size.single}`,
   );
 }
+
+/** The scenarios of this run: `--only`'s (comma-separated), else all. */
+const selected = SCENARIOS.filter((s) => values.only?.split(",").includes(s) ?? true);
 
 if (values.side === "taskflow") console.log(JSON.stringify(await taskflowSide()));
 else await compare();

@@ -165,7 +165,7 @@ async function processWith(
  * `storage` with its writes timed: when the first and the `n`th Succeeded outcome were stored,
  * and how many were stored by the write that stored the first.
  */
-function timeCompletions(
+export function timeCompletions(
   storage: Storage,
   n: number,
 ): { storage: Storage; done: Promise<{ first: number; last: number; atFirst: number }> } {

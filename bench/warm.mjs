@@ -8,8 +8,9 @@
  * tiering up and growing its young generation: the memory backend at concurrency 50 measured
  * about a quarter lower than in a process that had run other scenarios before.)
  *
- * @param {() => Promise<number>} fn
- * @returns {Promise<number>}
+ * @template T
+ * @param {() => Promise<T>} fn
+ * @returns {Promise<T>}
  */
 export async function warm(fn) {
   await fn();

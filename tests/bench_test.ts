@@ -79,3 +79,34 @@ Deno.test("bench --child: one measurement in a process of its own, its figure as
   }).output();
   assert.equal(unknown.success, false, "an unknown scenario is an error, not a figure");
 });
+
+Deno.test("bench: issue 20's shapes report their figures (producers, realistic jobs, mixed load)", async () => {
+  const report = JSON.parse(
+    await bench(["--json", "--backends", "memory", "--only", "producers,realistic,mixed"]),
+  );
+  const rows = report.results as Array<Record<string, any>>;
+  assert.deepEqual(rows.map((r) => r.scenario), [
+    "concurrent producers (50 callers × 400 awaited enqueues)",
+    "realistic jobs (2 KB args, 1 KB result, 5 ms await), c=100",
+    "realistic jobs without payloads (5 ms await), c=100",
+    "realistic jobs without the await (2 KB args, 1 KB result), c=100",
+    "mixed: 5,000 jobs/s, 10% delayed 100 ms, 5% failing once, c=50",
+  ]);
+  for (const row of rows) {
+    assert.ok(row.value > 0, `${row.scenario}: ${row.value}`);
+    if (!row.scenario.startsWith("mixed")) assert.equal(row.unit, "jobs/s");
+  }
+  const mixed = rows.at(-1)!;
+  assert.equal(mixed.unit, "ms p50");
+  assert.ok(mixed.extra.p99 >= mixed.value && mixed.extra["jobs/s"] > 0);
+});
+
+Deno.test("bench: several worker processes share one KV file; memory has no such figure", async () => {
+  const report = JSON.parse(
+    await bench(["--json", "--backends", "memory,kv-disk", "--only", "2 worker processes"]),
+  );
+  const rows = report.results as Array<Record<string, any>>;
+  const of = (backend: string) => rows.find((r) => r.backend === backend)!;
+  assert.ok(of("kv disk").value > 0);
+  assert.equal(of("memory").value, null, "no second process can open a memory store");
+});

@@ -12,6 +12,7 @@ import { defineJob } from "../lib/job.ts";
 import { rebuild } from "../lib/rebuild.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import type { KvStorage } from "../storage/kv/mod.ts";
+import { type Row, withRecord } from "../storage/kv/rows.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { claimCommit, eventually, TestClock } from "./helpers.ts";
 
@@ -42,13 +43,16 @@ Deno.test({
       const [garbled, orphan, edited, healthy] = await tf.enqueueMany(
         Array.from({ length: 4 }, (_, i) => ({ job: "doc.job", args: { i } })),
       );
+      // A job's row holds its record and its log: each is damaged apart from the other.
       const kv = (tf.storage as KvStorage).kv;
-      await kv.set(["taskflow", "job", garbled], "not a job record {");
-      for await (const entry of kv.list({ prefix: ["taskflow", "ev", orphan] })) {
-        await kv.delete(entry.key);
-      }
+      const row = async (id: string) => (await kv.get<Row>(["taskflow", "job", id])).value!;
+      await kv.set(["taskflow", "job", garbled], [["not a job record {"], (await row(garbled))[1]]);
+      await kv.set(["taskflow", "job", orphan], withRecord([null, []], (await tf.get(orphan))!));
       const record = (await tf.get(edited))!;
-      await kv.set(["taskflow", "job", edited], { ...record, queue: "tampered" });
+      await kv.set(
+        ["taskflow", "job", edited],
+        withRecord(await row(edited), { ...record, queue: "tampered" }),
+      );
 
       const report = await doctor(tf.storage);
       const problems = Object.fromEntries(report.findings.map((f) => [f.id, f.problem]));

@@ -1,19 +1,26 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
+import type { JobRecord } from "../lib/job.ts";
 import { KvStorage } from "../storage/kv/mod.ts";
+import { type Row, withRecord } from "../storage/kv/rows.ts";
 import type { Storage } from "../storage/storage.ts";
 import { eventually } from "./helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
+/** Damages records (a job's row keeps its log, which is the truth) and counters. */
 async function corrupt(storage: Storage, ids: string[]): Promise<void> {
   const kv = (storage as KvStorage).kv;
-  await kv.delete(["taskflow", "job", ids[0]]);
+  const replace = async (id: string, record: unknown) => {
+    const { key, value } = await kv.get<Row>(["taskflow", "job", id]);
+    await kv.set(key, withRecord(value!, record as JobRecord | null));
+  };
+  await replace(ids[0], null);
   await kv.set(["taskflow", "total", "succeeded"], new Deno.KvU64(999n));
   for await (const entry of kv.list({ prefix: ["taskflow", "state", "Enqueued"] })) {
     await kv.delete(entry.key);
   }
-  await kv.set(["taskflow", "job", ids[1]], { id: ids[1], state: "Failed", version: 99 });
+  await replace(ids[1], { id: ids[1], state: "Failed", version: 99 });
 }
 
 /** Every key of the database under the storage's prefix, as text (values left out). */

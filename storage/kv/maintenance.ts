@@ -9,13 +9,16 @@ import type { Lease } from "../../lib/projection.ts";
 import { effectsOf, keptBuckets } from "../effects.ts";
 import { type Derive, type RebuildResult, type Resolution, RESOLUTIONS } from "../storage.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
+import type { KnownRecords } from "./known.ts";
+import { isRow, type Row, rowEvents, withRecord } from "./rows.ts";
 import { type KvWriter, MAX_BYTES } from "./writer.ts";
 
-/** The database, its keys and its writer. */
+/** The database, its keys, its writer and the records it knows. */
 export interface KvDb {
   kv: Deno.Kv;
   key: KeyOf;
   writer: KvWriter;
+  known: KnownRecords;
 }
 
 /** Recomputes every projection from the event logs (the storage contract's `rebuild`). */
@@ -28,7 +31,6 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   // Removed jobs left no log to count them from: their count is kept as it was.
   const pruned = (await kv.get<Deno.KvU64>(key("total", "pruned"))).value?.value ?? 0n;
   const rooms = [
-    "job",
     "state",
     "ready",
     "due",
@@ -49,15 +51,22 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
   const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
   let jobs = 0;
   const skipped: string[] = [];
-  const rebuildJob = async (id: string, events: JobEvent[]) => {
-    const derived = derive(id, events);
+  for await (const entry of kv.list({ prefix: key("job") })) {
+    const id = entry.key[2] as string;
+    const row = entry.value;
+    // A value that is no row holds no log to rebuild from; a broken log keeps its row, bare.
+    const events = isRow(row) ? await logOf(db, id, row) : [];
+    const derived = isRow(row) ? derive(id, events) : null;
     if (!derived) {
       skipped.push(id);
-      return;
+      if (isRow(row)) await sink.add([(a) => a.set(entry.key, withRecord(row, null))]);
+      else await sink.add([(a) => a.delete(entry.key)]);
+      continue;
     }
     const { record, lease } = derived;
     const writes: Array<(a: Deno.AtomicOperation) => void> = [];
-    writes.push((a) => a.set(key("job", id), record));
+    const rebuilt = withRecord(row as Row, record);
+    writes.push((a) => a.set(entry.key, rebuilt));
     const effects = effectsOf(null, { id, expect: 0, events, record });
     count(sums, key, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
     writes.push((a) => moveIndexes(a, key, effects));
@@ -66,26 +75,25 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
       const value = kept?.serverId === lease.serverId ? kept : lease;
       writes.push((a) => a.set(key("lease", id), value));
     }
-    await sink.add(writes, 2 * JSON.stringify(record).length);
+    await sink.add(writes, 2 * JSON.stringify(rebuilt).length);
     jobs++;
-  };
-  let currentId: string | undefined;
-  let events: JobEvent[] = [];
-  for await (const entry of kv.list<JobEvent>({ prefix: key("ev") })) {
-    const id = entry.key[2] as string;
-    if (id !== currentId) {
-      if (currentId !== undefined) await rebuildJob(currentId, events);
-      currentId = id;
-      events = [];
-    }
-    events.push(entry.value);
   }
-  if (currentId !== undefined) await rebuildJob(currentId, events);
   for (const { key, delta } of sums.values()) {
     await sink.add([(a) => a.set(key, new Deno.KvU64(u64(delta)))]);
   }
   await sink.flush();
   return { jobs, skipped };
+}
+
+/** A job's whole log: the events its row holds, then those in rows of their own. */
+export async function logOf(db: KvDb, id: string, row: Row): Promise<JobEvent[]> {
+  const events = rowEvents(row);
+  if (row[2] === 1) {
+    for await (const entry of db.kv.list<JobEvent>({ prefix: db.key("ev", id) })) {
+      events.push(entry.value);
+    }
+  }
+  return events;
 }
 
 /**

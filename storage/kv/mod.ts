@@ -39,10 +39,11 @@ import { checkedRecord } from "../stored_record.ts";
 import { closedStorage, unavailable } from "../unavailable.ts";
 import { counts, timeline } from "./counters.ts";
 import { KnownRecords } from "./known.ts";
-import { type KvDb, prune, rebuild } from "./maintenance.ts";
+import { type KvDb, logOf, prune, rebuild } from "./maintenance.ts";
 import type { Key } from "./projections.ts";
 import { MAX_REMOVALS, remove } from "./removal.ts";
 import { KvWakeups } from "./wakeups.ts";
+import { isRow, storedRecord } from "./rows.ts";
 import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
 
 /** Options of the KV backend. */
@@ -82,7 +83,7 @@ export class KvStorage implements Storage {
     this.notifier = { listen: (wake) => this.#wakeups.listen(wake) };
     const key = this.#key.bind(this);
     this.#writer = new KvWriter(kv, address, key, { wakeups: this.#wakeups, known: this.#known });
-    this.#db = { kv, key, writer: this.#writer };
+    this.#db = { kv, key, writer: this.#writer, known: this.#known };
   }
 
   /** Opens the database at `path` (absent: Deno's default database, the project's KV on Deploy). */
@@ -121,26 +122,30 @@ export class KvStorage implements Storage {
 
   async get(id: string): Promise<JobRecord | null> {
     this.#open();
-    return checkedRecord(id, (await this.kv.get<JobRecord>(this.#key("job", id))).value);
+    return checkedRecord(id, storedRecord(id, (await this.kv.get(this.#key("job", id))).value));
   }
 
   async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
     this.#open();
-    const entries = await getMany<JobRecord>(this.kv, ids.map((id) => this.#key("job", id)));
-    return entries.map((entry, i) => checkedRecord(ids[i], entry.value));
+    const entries = await getMany<unknown>(this.kv, ids.map((id) => this.#key("job", id)));
+    return entries.map((entry, i) => checkedRecord(ids[i], storedRecord(ids[i], entry.value)));
   }
 
   /**
    * Records for a listing: an unreadable one is left out (get(id) reports it), not fatal. For a
-   * ready queue or of due jobs they are also kept in #known for the write that follows.
+   * ready queue, of due or of finished jobs they are also kept in #known for the write that
+   * follows.
    */
   async #listed(ids: readonly string[], remember = false): Promise<JobRecord[]> {
-    const entries = await getMany<JobRecord>(this.kv, ids.map((id) => this.#key("job", id)));
+    const entries = await getMany<unknown>(this.kv, ids.map((id) => this.#key("job", id)));
     return entries.flatMap((entry, i) => {
       try {
-        const record = checkedRecord(ids[i], entry.value);
+        const record = checkedRecord(ids[i], storedRecord(ids[i], entry.value));
         if (!record) return [];
-        if (remember) this.#known.keep(ids[i], entry as Deno.KvEntry<JobRecord>);
+        if (remember && isRow(entry.value)) {
+          const { key, versionstamp, value: row } = entry;
+          this.#known.keep(ids[i], { key, versionstamp, row, record });
+        }
         return record;
       } catch {
         return [];
@@ -150,11 +155,8 @@ export class KvStorage implements Storage {
 
   async events(id: string): Promise<JobEvent[]> {
     this.#open();
-    const events: JobEvent[] = [];
-    for await (const entry of this.kv.list<JobEvent>({ prefix: this.#key("ev", id) })) {
-      events.push(entry.value);
-    }
-    return events;
+    const { value } = await this.kv.get(this.#key("job", id));
+    return isRow(value) ? await logOf(this.#db, id, value) : [];
   }
 
   async list(query: ListQuery): Promise<Page> {
@@ -196,7 +198,8 @@ export class KvStorage implements Storage {
       if (query.cursor === undefined) throw error;
       throw badCursor(query.cursor);
     }
-    const page: Page = { jobs: await this.#listed(ids) };
+    // Kept for the removal that usually follows (retention's scan).
+    const page: Page = { jobs: await this.#listed(ids, true) };
     if (ids.length === limit) page.cursor = encodeCursor([iterator.cursor]);
     return page;
   }

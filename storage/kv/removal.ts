@@ -1,33 +1,33 @@
 /**
  * @module
- * Removal of finished jobs for good (retention) on Deno KV: each job's record, log, index
- * entries, lease and name entry are deleted and its gauge decremented in one atomic write,
- * checked against the record's versionstamp.
+ * Removal of finished jobs for good (retention) on Deno KV: each job's row (record and log),
+ * events in rows of their own, index entries, lease and name entry are deleted and its gauge
+ * decremented in one atomic write, checked against the row's versionstamp.
  */
 
-import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { dueEntry, historyOf, keptBuckets, readyEntry, removable } from "../effects.ts";
 import { StorageUnavailableError } from "../errors.ts";
 import type { Removal, RemoveResult } from "../storage.ts";
-import type { KvDb } from "./maintenance.ts";
+import { type KvDb, logOf } from "./maintenance.ts";
 import { count, type Key, Sums, u64 } from "./projections.ts";
+import { lastSeq, type Row, type RowEntry } from "./rows.ts";
 import { MAX_CHECKS } from "./writer.ts";
 
 /**
- * Most mutations of one atomic (KV allows 1,000): a job takes 5 and one per event, so 100
- * finished jobs of the usual 4 to 6 events fit one atomic with their counters.
+ * Most mutations of one atomic (KV allows 1,000): a job takes 6 and one per event in a row of
+ * its own (none for the usual job, whose log fits its row).
  */
 const MAX_MUTATIONS = 950;
-/** Events of one job an atomic deletes along with the rest of it (see `trimLog`). */
+/** Events in rows of their own an atomic deletes along with the rest of a job (see `trimLog`). */
 const LOG_IN_ATOMIC = MAX_MUTATIONS - 10;
 /** Most removals per call: one check each, and KV checks at most 100 per atomic. */
 export const MAX_REMOVALS = MAX_CHECKS;
 
-type Entry = Deno.KvEntry<JobRecord>;
-/** A job to remove: its record entry, and its history's share of the pruned base. */
+/** A job to remove: its row, its record, and its history's share of the pruned base. */
 interface Doomed {
-  entry: Entry;
+  entry: RowEntry & { row: Row };
+  record: JobRecord;
   history: Array<{ key: Key; delta: number }>;
 }
 
@@ -37,19 +37,23 @@ export async function remove(db: KvDb, removals: readonly Removal[]): Promise<Re
   const refused: string[] = [];
   let pending = removals;
   for (let attempt = 1; pending.length; attempt++) {
-    const entries = await db.writer.readRecords(pending.map((r) => r.id));
+    // Rows listed just before (retention's scan) are not read again: a stale one fails its check.
+    const entries = await db.known.current(
+      pending.map(({ id, version }) => ({ id, expect: version })),
+      (ids) => db.writer.readRecords(ids),
+    );
     const checked = removable(
       pending,
-      pending.map(({ id }) => entries.get(id)?.value ?? null),
+      pending.map(({ id }) => entries.get(id)?.record ?? null),
       MAX_REMOVALS,
     );
     refused.push(...checked.refused);
     const jobs = await Promise.all(
-      checked.records.map((record) => doomed(db, entries.get(record.id) as Entry)),
+      checked.records.map((record) => doomed(db, record, entries.get(record.id)!)),
     );
     // A job whose log alone fills an atomic sheds its newest events first, each step checked
-    // against the record (which does not change): an interrupted removal is finished by the next.
-    for (const { entry } of jobs) await trimLog(db, entry);
+    // against the row (which does not change): an interrupted removal is finished by the next.
+    for (const job of jobs) await trimLog(db, job);
     const outcome = await commitAll(db, jobs);
     removed.push(...outcome.removed);
     // A check failed: those jobs moved (or went) meanwhile; they are judged again, from a read.
@@ -62,18 +66,17 @@ export async function remove(db: KvDb, removals: readonly Removal[]): Promise<Re
 }
 
 /**
- * A job to remove with its history (read before the atomic: the atomic's check of the record's
- * versionstamp proves the log is still this one, since a log only grows with its record).
+ * A job to remove with its history (its log is in its row, but for events in rows of their own,
+ * read before the atomic: the check of the row's versionstamp proves the log is still this one).
  * Time buckets past their keep are left out, as they would have expired.
  */
-async function doomed(db: KvDb, entry: Entry): Promise<Doomed> {
-  const { kv, key } = db;
-  const log = await Array.fromAsync(kv.list<JobEvent>({ prefix: key("ev", entry.value.id) }));
-  const effects = historyOf(entry.value, log.map((e) => e.value));
+async function doomed(db: KvDb, record: JobRecord, entry: RowEntry): Promise<Doomed> {
+  const row = entry.row!;
+  const effects = historyOf(record, await logOf(db, record.id, row));
   const sums = new Sums();
-  const pruned = (...parts: Deno.KvKeyPart[]) => key("pruned", ...parts);
+  const pruned = (...parts: Deno.KvKeyPart[]) => db.key("pruned", ...parts);
   count(sums, pruned, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
-  return { entry, history: [...sums.values()] };
+  return { entry: { ...entry, row }, record, history: [...sums.values()] };
 }
 
 /** Commits the removals of `jobs`, as few atomics as fit; returns those that went, and the rest. */
@@ -87,18 +90,18 @@ async function commitAll(
   const flush = async () => {
     if (!batch.length) return;
     const ok = (await db.writer.commit(removalAtomic(db, batch))).ok;
-    (ok ? removed : retry).push(...batch.map((job) => job.entry.value.id));
+    (ok ? removed : retry).push(...batch.map((job) => job.record.id));
     batch = [];
     mutations = 1;
     counters = new Set();
   };
   for (const job of jobs) {
-    const record = job.entry.value;
+    const record = job.record;
     const names = [
       `${record.queue}\n${record.state}`,
       ...job.history.map(({ key }) => JSON.stringify(key)),
     ];
-    const size = () => mutationsOf(record) + names.filter((n) => !counters.has(n)).length;
+    const size = () => mutationsOf(job) + names.filter((n) => !counters.has(n)).length;
     if (mutations + size() > MAX_MUTATIONS) await flush();
     mutations += size();
     batch.push(job);
@@ -108,9 +111,17 @@ async function commitAll(
   return { removed, retry };
 }
 
-/** Mutations removing `record` takes: record, state, lease, name, ready, due, and its log. */
-function mutationsOf(record: JobRecord): number {
-  return 6 + Math.min(record.version, LOG_IN_ATOMIC);
+/** Mutations removing a job takes: row, state, lease, name, ready, due, and its own events. */
+function mutationsOf(job: Doomed): number {
+  const { first, last } = ownEvents(job);
+  return 6 + Math.max(0, Math.min(last - first + 1, LOG_IN_ATOMIC));
+}
+
+/** Sequence numbers of a job's events in rows of their own (none: first > last). */
+function ownEvents({ entry, record }: Doomed): { first: number; last: number } {
+  return entry.row[2] === 1
+    ? { first: lastSeq(entry.row) + 1, last: record.version }
+    : { first: 1, last: 0 };
 }
 
 /**
@@ -121,14 +132,15 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
   const { kv, key } = db;
   const atomic = kv.atomic();
   const sums = new Sums();
-  for (const { entry, history } of jobs) {
+  for (const job of jobs) {
+    const { entry, record, history } = job;
     for (const { key, delta } of history) sums.add(key, delta);
-    const record = entry.value;
     const id = record.id;
     atomic.check(entry).delete(entry.key);
-    // Events past LOG_IN_ATOMIC went before, in `trimLog`.
-    const events = Math.min(record.version, LOG_IN_ATOMIC);
-    for (let seq = 1; seq <= events; seq++) atomic.delete(key("ev", id, seq));
+    // Events past LOG_IN_ATOMIC of them went before, in `trimLog`.
+    const own = ownEvents(job);
+    const last = Math.min(own.last, own.first + LOG_IN_ATOMIC - 1);
+    for (let seq = own.first; seq <= last; seq++) atomic.delete(key("ev", id, seq));
     atomic.delete(key("state", record.state, record.stateAt, id));
     const ready = readyEntry(record), due = dueEntry(record);
     if (ready) atomic.delete(key("ready", ready.queue, ready.rank, ready.at, id));
@@ -145,12 +157,13 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
 }
 
 /** Deletes the newest events of a job whose removal would not fit one atomic, step by step. */
-async function trimLog(db: KvDb, entry: Entry): Promise<void> {
-  const keep = LOG_IN_ATOMIC;
-  for (let last = entry.value.version; last > keep;) {
+async function trimLog(db: KvDb, job: Doomed): Promise<void> {
+  const { entry, record } = job;
+  const keep = ownEvents(job).first + LOG_IN_ATOMIC - 1;
+  for (let last = record.version; last > keep;) {
     const from = Math.max(keep + 1, last - MAX_MUTATIONS + 2);
     const atomic = db.kv.atomic().check(entry);
-    for (let seq = from; seq <= last; seq++) atomic.delete(db.key("ev", entry.value.id, seq));
+    for (let seq = from; seq <= last; seq++) atomic.delete(db.key("ev", record.id, seq));
     // A failed check: the job moved on; the removal's own check refuses it next.
     if (!(await db.writer.commit(atomic)).ok) return;
     last = from - 1;

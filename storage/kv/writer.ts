@@ -5,13 +5,13 @@
  * more jobs per second); a failed check drops only the changes that conflicted.
  */
 
-import type { JobRecord } from "../../lib/job.ts";
 import { checkChange, effectsOf } from "../effects.ts";
 import { PayloadTooLargeError, StorageUnavailableError } from "../errors.ts";
 import type { AppendResult, Change } from "../storage.ts";
 import { message, unavailable } from "../unavailable.ts";
 import type { KnownRecords } from "./known.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
+import { nextRow, type RowEntry, rowEntry } from "./rows.ts";
 import { type KvWakeups, WAKE } from "./wakeups.ts";
 
 // Limits of one atomic operation; we stay a little under each.
@@ -56,7 +56,7 @@ export class KvWriter {
     changes.forEach(checkChange);
     const results: AppendResult[] = new Array(changes.length);
     // A job touched twice in one call: the later change waits for a later round.
-    let pending = changes.map((change, index) => ({ change, index }));
+    let pending: Item[] = changes.map((change, index) => ({ change, index }));
     while (pending.length) {
       const seen = new Set<string>();
       const round: typeof pending = [];
@@ -75,13 +75,10 @@ export class KvWriter {
     return results;
   }
 
-  async #appendRound(
-    round: { change: Change; index: number }[],
-    results: AppendResult[],
-  ): Promise<void> {
+  async #appendRound(round: Item[], results: AppendResult[]): Promise<void> {
     const commits = round.flatMap(({ change }) => change.commits);
     const current = await this.#known.current(commits, (ids) => this.readRecords(ids));
-    let batch: { change: Change; index: number }[] = [];
+    let batch: Item[] = [];
     const WAKEUPS = 2; // at most one immediate and one delayed queue message per atomic
     let checks = 0, mutations = WAKEUPS, bytes = 0;
     const flush = async () => {
@@ -92,13 +89,14 @@ export class KvWriter {
     };
     for (const item of round) {
       const conflicts = item.change.commits
-        .filter((c) => (current.get(c.id)?.value?.version ?? 0) !== c.expect)
+        .filter((c) => (current.get(c.id)?.record?.version ?? 0) !== c.expect)
         .map((c) => c.id);
       if (conflicts.length) {
         results[item.index] = { ok: false, conflicts };
         continue;
       }
-      const size = this.#measure(item.change);
+      item.rows = rowsOf(item.change, current);
+      const size = measure(item.rows);
       if (
         checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
         bytes + size.bytes > MAX_BYTES
@@ -111,23 +109,10 @@ export class KvWriter {
     await flush();
   }
 
-  #measure(change: Change): { checks: number; mutations: number; bytes: number } {
-    let mutations = 0, bytes = 0;
-    for (const commit of change.commits) {
-      const recordChars = JSON.stringify(commit.record).length;
-      if (recordChars > MAX_VALUE_CHARS) {
-        throw new PayloadTooLargeError(`job ${commit.id} record`, recordChars, MAX_VALUE_CHARS);
-      }
-      bytes += 2 * (recordChars + JSON.stringify(commit.events).length) + 512;
-      mutations += commit.events.length + 16;
-    }
-    return { checks: change.commits.length, mutations, bytes };
-  }
-
   /** Commits a batch; on a failed check, drops the changes that conflicted and tries again. */
   async #commitBatch(
-    batch: { change: Change; index: number }[],
-    current: Map<string, Deno.KvEntryMaybe<JobRecord>>,
+    batch: Item[],
+    current: Map<string, RowEntry>,
     results: AppendResult[],
   ): Promise<void> {
     while (batch.length) {
@@ -135,15 +120,14 @@ export class KvWriter {
       // Counters one batch moves many times are summed once per key.
       const sums = new Sums();
       let earliestDue = Infinity, ready = false;
-      for (const { change } of batch) {
-        for (const commit of change.commits) {
+      for (const { change, rows } of batch) {
+        change.commits.forEach((commit, c) => {
           const entry = current.get(commit.id)!;
+          const { row, own } = rows![c];
           atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
-          atomic.set(entry.key, commit.record);
-          for (const event of commit.events) {
-            atomic.set(this.#key("ev", commit.id, event.seq), event);
-          }
-          const effects = effectsOf(entry.value, commit);
+          atomic.set(entry.key, row);
+          for (const event of own) atomic.set(this.#key("ev", commit.id, event.seq), event);
+          const effects = effectsOf(entry.record, commit);
           moveIndexes(atomic, this.#key, effects);
           count(sums, this.#key, effects);
           if (commit.lease) atomic.set(this.#key("lease", commit.id), commit.lease);
@@ -151,7 +135,7 @@ export class KvWriter {
           if (commit.record.state === "Scheduled") {
             earliestDue = Math.min(earliestDue, commit.record.runAt ?? 0);
           }
-        }
+        });
       }
       for (const { key, delta } of sums.values()) {
         if (delta !== 0) atomic.sum(key, u64(delta));
@@ -176,12 +160,14 @@ export class KvWriter {
       const survivors: typeof batch = [];
       for (const item of batch) {
         const conflicts = item.change.commits
-          .filter((c) => (fresh.get(c.id)?.value?.version ?? 0) !== c.expect)
+          .filter((c) => (fresh.get(c.id)?.record?.version ?? 0) !== c.expect)
           .map((c) => c.id);
         if (conflicts.length) results[item.index] = { ok: false, conflicts };
         else survivors.push(item);
       }
       for (const [id, entry] of fresh) current.set(id, entry);
+      // Built again on what is there now (a rebuild may have rewritten a row at its version).
+      for (const item of survivors) item.rows = rowsOf(item.change, current);
       batch = survivors;
     }
   }
@@ -214,12 +200,42 @@ export class KvWriter {
     }
   }
 
-  /** The stored entries of job records `ids` (each once). */
-  async readRecords(ids: readonly string[]): Promise<Map<string, Deno.KvEntryMaybe<JobRecord>>> {
+  /** The stored rows of jobs `ids` (each once). */
+  async readRecords(ids: readonly string[]): Promise<Map<string, RowEntry>> {
     const keys = [...new Set(ids)].map((id) => this.#key("job", id));
-    const entries = await getMany<JobRecord>(this.#kv, keys);
-    return new Map(entries.map((entry) => [entry.key[2] as string, entry]));
+    const entries = await getMany<unknown>(this.#kv, keys);
+    return new Map(entries.map((entry) => [entry.key[2] as string, rowEntry(entry)]));
   }
+}
+
+/** A change of an append call, with the rows its commits leave (built once it is checked). */
+interface Item {
+  change: Change;
+  index: number;
+  rows?: NewRow[];
+}
+
+type NewRow = ReturnType<typeof nextRow>;
+
+/** The rows `change`'s commits leave, from the rows they found; a row over KV's limit is refused. */
+function rowsOf(change: Change, current: Map<string, RowEntry>): NewRow[] {
+  return change.commits.map((commit) => {
+    const next = nextRow(current.get(commit.id)?.row ?? null, commit.record, commit.events);
+    if (next.chars > MAX_VALUE_CHARS) {
+      throw new PayloadTooLargeError(`job ${commit.id} record`, next.chars, MAX_VALUE_CHARS);
+    }
+    return next;
+  });
+}
+
+/** What a change takes of an atomic: checks, mutations and (about) bytes. */
+function measure(rows: readonly NewRow[]): { checks: number; mutations: number; bytes: number } {
+  let mutations = 0, bytes = 0;
+  for (const { chars, own } of rows) {
+    bytes += 2 * (chars + (own.length ? JSON.stringify(own).length : 0)) + 512;
+    mutations += own.length + 16;
+  }
+  return { checks: rows.length, mutations, bytes };
 }
 
 /** Entries of `keys`, read in parallel chunks of what one getMany takes. */

@@ -1,8 +1,8 @@
 // BullMQ side of TaskFlow's Redis benchmarks: the same scenarios as TaskFlow's side, on the same
 // Redis, each under a queue name of its own (obliterated afterwards).
 //
-//   node bench.mjs [--url redis://127.0.0.1:6379] [--jobs 20000] [--single 5000]
-//     every scenario, one JSON line (bench/redis_vs_bullmq.ts)
+//   node bench.mjs [--url redis://127.0.0.1:6379] [--jobs 20000] [--single 5000] [--only a,b]
+//     every scenario (or those named), one JSON line (bench/redis_vs_bullmq.ts)
 //   node bench.mjs <enqueueSingle|enqueueBulk|c1|c10|c50> [--quick]   (REDIS_URL in the env)
 //     one scenario as {"value": jobs/s} (bench/peers.ts, `deno task bench`); --quick: 1/10 size
 //   node bench.mjs footprint [--quick] [--jobs 10000]
@@ -12,12 +12,14 @@
 //   enqueueSingle  `await queue.add()` one job at a time
 //   enqueueMany    `queue.addBulk()` in chunks of 1,000 (enqueueBulk)
 //   process10/50   no-op jobs at concurrency 10/50 (c10/c50), from the first completion to the last
+//   producers, processes1/2/4, realistic(Wait|Payload), mixed: issue 20's shapes (shapes.mjs)
 //   footprint      TaskFlow's `storage footprint`: 10,000 jobs { i, to: "user<i>@example.com" }
 //                  returning { ok: i } at concurrency 50, kept (removeOnComplete off, the default)
 import { parseArgs } from "node:util";
 import { Queue, Worker } from "bullmq";
 import IORedis from "ioredis";
 import { warm } from "../../warm.mjs";
+import { shapes } from "./shapes.mjs";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,6 +28,7 @@ const { values, positionals } = parseArgs({
     jobs: { type: "string" },
     single: { type: "string" },
     quick: { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
 const scenario = positionals[0];
@@ -144,6 +147,9 @@ const one = {
   c50: () => processAt(50),
   footprint,
 };
+const extra = shapes({ url: values.url, run, scale });
+/** Issue 20's scenarios: a figure, or {value, ...more figures}. */
+for (const [name, fn] of Object.entries(extra)) one[name] = fn;
 if (scenario !== undefined) {
   if (!(scenario in one)) {
     console.error(`unknown scenario ${scenario} (known: ${Object.keys(one).join(", ")})`);
@@ -151,14 +157,18 @@ if (scenario !== undefined) {
   }
   // A footprint is not a speed: one pass, nothing to warm.
   const measure = scenario === "footprint" ? footprint : () => warm(one[scenario]);
-  console.log(JSON.stringify({ value: await measure() }));
+  const figure = await measure();
+  console.log(JSON.stringify(typeof figure === "number" ? { value: figure } : figure));
 } else {
-  const result = {
-    engine: "bullmq",
-    enqueueSingle: await warm(enqueueSingle),
-    enqueueMany: await warm(enqueueMany),
-    process10: await warm(() => processAt(10)),
-    process50: await warm(() => processAt(50)),
+  // Every scenario of bench/redis_vs_bullmq.ts, or those its --only names.
+  const all = {
+    enqueueSingle,
+    enqueueMany,
+    process10: () => processAt(10),
+    process50: () => processAt(50),
+    ...extra,
   };
+  const result = { engine: "bullmq" };
+  for (const name of values.only?.split(",") ?? Object.keys(all)) result[name] = await warm(all[name]);
   console.log(JSON.stringify(result));
 }
