@@ -232,8 +232,44 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
  * removed job leaves no log to count it from. Its gauges and index entries are not history.
  */
 export function historyOf(record: JobRecord, events: readonly JobEvent[]): Effects {
-  const effects = effectsOf(null, { id: record.id, expect: 0, events: [...events], record });
-  return { ...effects, addState: undefined, addName: undefined, gauges: NONE, retrying: 0 };
+  // What `effectsOf(null, ...)` counts for the whole log, without its index entries: this runs
+  // for every job pruned.
+  const totals: (keyof Counts["totals"])[] = [];
+  const durations: DurationHit[] = [];
+  const buckets: BucketHit[] = [];
+  for (const event of events) {
+    if (event.type === "created") totals.push("created");
+    if (event.type !== "state") continue;
+    const ms = event.data?.durationMs;
+    if (
+      ms !== undefined &&
+      (event.state === "Succeeded" || event.state === "Failed" || event.state === "Scheduled")
+    ) {
+      durations.push({ bucket: durationBucket(ms), ms });
+    }
+    const kind = endKind(event.state);
+    if (!kind) continue;
+    totals.push(kind);
+    if (kind === "deleted") continue;
+    for (const resolution of RESOLUTION_NAMES) buckets.push(bucketHit(resolution, event.at, kind));
+  }
+  const joined = record.batchId ? endKind(record.state) : undefined;
+  return {
+    removeState: undefined,
+    addState: undefined,
+    removeReady: undefined,
+    addReady: readyEntry(record),
+    removeDue: undefined,
+    addDue: dueEntry(record),
+    dropLease: false,
+    gauges: NONE,
+    totals,
+    buckets,
+    addName: undefined,
+    batch: joined ? { id: record.batchId!, deltas: [{ kind: joined, delta: 1 }] } : undefined,
+    retrying: 0,
+    durations,
+  };
 }
 
 /** The hits of `buckets` still within their resolution's keep at `now` (older ones are dropped). */

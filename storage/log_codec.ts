@@ -230,3 +230,50 @@ function recordOfLines(
   const last = n > 1 && lastLine !== IMPLIED ? decodeEvent(id, lastLine, n - 1) : undefined;
   return { record: decodeRecord(id, line, last), last };
 }
+
+/**
+ * The log of a collapsed job (`text`, as {@link encodeCollapsed} made it, of `record`) as far
+ * as its history needs it: each event's type and time, a state event's state and its data's
+ * `durationMs`. Lines are read in place; one that may hold a duration, or that the shortcut
+ * cannot read, is decoded whole.
+ */
+export function decodeHistoryEvents(record: JobRecord, text: string): JobEvent[] {
+  const events: JobEvent[] = [];
+  for (let from = text.indexOf("\n"), index = 0; from >= 0; index++) {
+    const end = text.indexOf("\n", from + 1);
+    const line = end < 0 ? text.slice(from + 1) : text.slice(from + 1, end);
+    events.push(historyEvent(record, line, index));
+    from = end;
+  }
+  return events;
+}
+
+/** One event of {@link decodeHistoryEvents}. */
+function historyEvent(record: JobRecord, line: string, index: number): JobEvent {
+  if (index === 0 && line === IMPLIED) {
+    return { type: "created", at: record.createdAt, seq: 1 } as unknown as JobEvent;
+  }
+  // `[at,"head"...`: heads are event types and state names, JSON strings without escapes.
+  const comma = line.indexOf(",");
+  const close = line.indexOf('"', comma + 2);
+  const at = Number(line.slice(1, comma));
+  const head = line.slice(comma + 2, close);
+  if (
+    line[0] !== "[" || comma < 2 || line[comma + 1] !== '"' || close < 0 ||
+    !Number.isFinite(at) || head.includes("\\") || head === ".state"
+  ) return decodeEvent(record.id, line, index);
+  const event: Fields = head[0] === "."
+    ? { type: head.slice(1), at, seq: index + 1 }
+    : { type: "state", at, state: head, seq: index + 1 };
+  // Only a state event's data, its third item, holds a duration.
+  if (head[0] !== "." && line.includes('"durationMs"')) {
+    let value: unknown[];
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new CorruptRecordError(record.id, `event ${index + 1} of the stored log is not JSON`);
+    }
+    if (value[2] !== 0) event.data = value[2];
+  }
+  return event as unknown as JobEvent;
+}

@@ -8,11 +8,13 @@ import assert from "node:assert/strict";
 import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import { fold } from "../lib/projection.ts";
+import { effectsOf, historyOf } from "../storage/effects.ts";
 import { CorruptRecordError } from "../storage/errors.ts";
 import {
   decodeCollapsed,
   decodeCollapsedRecord,
   decodeEvent,
+  decodeHistoryEvents,
   encodeCollapsed,
   encodeEvent,
   IMPLIED,
@@ -125,4 +127,43 @@ Deno.test("log codec: broken text is a CorruptRecordError naming the job", () =>
       return true;
     });
   }
+});
+
+Deno.test("log codec: a collapsed job's log read for history counts what the whole log counts", () => {
+  const events = finishedLog();
+  const real = fold("j1", events);
+  const odd = [
+    { type: "state", at: T + 200, state: "Failed", data: 0 },
+    { type: "state", at: T + 201, state: ".created" },
+    { type: "state", at: T + 202, state: "Deleted", reason: "r", data: { durationMs: 3 } },
+    { type: "state", at: T + 203, state: "Succeeded", data: { note: '"durationMs"' } },
+    { type: "state", at: T + 204, state: "Succeeded", data: 7 },
+    { type: "note", at: T + 205, text: "durationMs" },
+    { type: "state", at: T + 206.5, state: "Failed", data: { durationMs: 1.5 }, seq: 40 },
+  ].map((event, i) => ({ seq: events.length + i + 1, ...event })) as unknown as JobEvent[];
+  const cases: Array<[JobRecord, JobEvent[]]> = [
+    [real, events],
+    [{ ...real, args: "changed" }, events],
+    [real, [...events, ...odd]],
+    [{ ...real, batchId: undefined }, events.slice(0, 1)],
+  ];
+  for (const [record, log] of cases) {
+    const text = encodeCollapsed(record, log);
+    const whole = historyOf(record, decodeCollapsed("j1", text).events);
+    assert.deepEqual(historyOf(record, decodeHistoryEvents(record, text)), whole);
+    // What the log adds when it is appended in one go, without the index entries.
+    const appended = effectsOf(null, { id: "j1", expect: 0, events: log, record });
+    assert.deepEqual(whole, {
+      ...appended,
+      addState: undefined,
+      addName: undefined,
+      gauges: [],
+      retrying: 0,
+    });
+  }
+  assert.ok(historyOf(real, events).durations.length === 2, "the retry's and the success's");
+  assert.throws(
+    () => decodeHistoryEvents(real, '{}\n=\n[1,"Succeeded",{"durationMs":oops}]'),
+    CorruptRecordError,
+  );
 });

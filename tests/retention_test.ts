@@ -21,7 +21,7 @@ import {
 import { createWorker } from "../lib/worker/worker.ts";
 import { MemoryStorage } from "../storage/memory/mod.ts";
 import type { BatchRecord } from "../lib/batch.ts";
-import { claimCommit, TestClock } from "./helpers.ts";
+import { claimCommit, eventually, TestClock } from "./helpers.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { ndjsonArchive, readRetentionFlag } from "../lib/cli/retention.ts";
 
@@ -448,5 +448,37 @@ Deno.test("drain: the Deploy cron's pass says it prunes once a minute", async ()
     assert.equal(stored?.lastPass?.everyMs, 60_000);
   } finally {
     await tf.close();
+  }
+});
+
+Deno.test("worker pruner: the sweep for jobs' own keeps reads at most one page per state every 10 s, however short the interval", async () => {
+  const storage = new MemoryStorage();
+  const clock = new TestClock(NOW);
+  const reads = { age: 0, own: 0 };
+  const finished = storage.finished.bind(storage);
+  // Failed jobs are kept forever by this policy: only the sweep for own keeps reads them.
+  storage.finished = (query) => {
+    if (query.state === "Succeeded" && query.before === clock.now() - HOUR) reads.age++;
+    if (query.state === "Failed") reads.own++;
+    return finished(query);
+  };
+  const worker = createWorker({
+    storage,
+    jobs: [defineJob("x", () => 1)],
+    logger: () => {},
+    now: clock.now,
+    pruneIntervalMs: 2,
+    retention: { succeeded: { maxAgeMs: HOUR }, failed: false, deleted: false },
+  });
+  await worker.start();
+  try {
+    await eventually(() => assert.ok(reads.age >= 10, `${reads.age} passes`));
+    assert.equal(reads.own, 1, "one sweep for many passes within 10 s");
+    clock.advance(10_000);
+    const passes = reads.age;
+    await eventually(() => assert.ok(reads.age >= passes + 5, `${reads.age} passes`));
+    assert.equal(reads.own, 2, "the next sweep 10 s later");
+  } finally {
+    await worker.stop();
   }
 });

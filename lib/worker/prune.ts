@@ -13,8 +13,13 @@ import { message, type WorkerContext } from "./context.ts";
 
 /** Remove calls per state and scan in one pass (each of at most `limits.maxRemovals` jobs). */
 const PAGES_PER_PASS = 10;
-/** Pages the sweep for jobs' own, shorter keeps reads per state and pass. */
+/** Pages the sweep for jobs' own, shorter keeps reads per state, at most every `SWEEP_EVERY_MS`. */
 const SWEEP_PAGES = 1;
+/**
+ * Least time between two sweeps: it reads jobs that are mostly not due, so a short prune
+ * interval must not turn it into a steady stream of reads.
+ */
+const SWEEP_EVERY_MS = 10_000;
 /** Most jobs one pass removes. */
 const REMOVALS_PER_PASS = 5_000;
 
@@ -25,6 +30,8 @@ export class Pruner {
   #timer?: ReturnType<typeof setInterval>;
   #running?: Promise<void>;
   #cursors: ScanCursors = new Map();
+  /** When the last pass that swept for own keeps started. */
+  #sweptAt = -Infinity;
   /** The last problem reported, so that a lasting one is logged once, not every pass. */
   #problem?: string;
 
@@ -80,13 +87,16 @@ export class Pruner {
             "removing them, and this worker has no archive",
         );
       }
+      const now = config.now();
+      const sweep = now - this.#sweptAt >= SWEEP_EVERY_MS;
+      if (sweep) this.#sweptAt = now;
       const { removed, kept, more } = await prunePass(this.#storage, {
         policy,
         archive: config.archive,
-        now: config.now(),
+        now,
         limit: REMOVALS_PER_PASS,
         pages: PAGES_PER_PASS,
-        sweepPages: SWEEP_PAGES,
+        sweepPages: sweep ? SWEEP_PAGES : 0,
         cursors: this.#cursors,
       });
       this.#problem = undefined;

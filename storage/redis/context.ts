@@ -3,6 +3,7 @@
  * What the parts of the Redis backend share: the connection, the key names and the scripts.
  */
 
+import type { JobRecord } from "../../lib/job.ts";
 import type { RespConnection } from "./connection.ts";
 import type { Keys } from "./keys.ts";
 import { APPEND } from "./lua/append.ts";
@@ -28,10 +29,11 @@ export interface RedisDb {
   conn: RespConnection;
   keys: Keys;
   /**
-   * The done fields of the last page of finished jobs read (by id), which `remove` usually
-   * removes next: it need not read them again (its script checks every position anyway).
+   * The done fields of the last page of finished jobs read (by id), with the records decoded
+   * from them, which `remove` usually removes next: it need not read or decode them again (its
+   * script checks every position anyway).
    */
-  finished?: Map<string, string>;
+  finished?: Map<string, { text: string; record: JobRecord }>;
 }
 
 /** Sends one command (numbers become their text). */

@@ -6,20 +6,22 @@
 
 import type { JobRecord } from "../../lib/job.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
-import { historyOf, keptBuckets, removable } from "../effects.ts";
+import { decodeHistoryEvents } from "../log_codec.ts";
+import { historyOf, removable } from "../effects.ts";
 import {
   type FinishedQuery,
   type Page,
   type Removal,
   type RemoveResult,
+  type Resolution,
   RESOLUTIONS,
 } from "../storage.ts";
 import { DURATION_FIELDS, gaugeField, nameMember } from "./append_call.ts";
 import { command, type RedisDb, script } from "./context.ts";
-import { type Keys, placeOf, STATE_ID_AT, stateMember } from "./keys.ts";
+import { type Keys, STATE_ID_AT, stateMember } from "./keys.ts";
 import { collapsed, page } from "./reads.ts";
 
-/** A finished job as its done field holds it. */
+/** A finished job as its done field holds it (its log possibly only as history needs it). */
 type Collapsed = ReturnType<typeof collapsed>;
 
 /** Most arguments of one operation (the script passes them to `unpack`). */
@@ -51,14 +53,16 @@ export async function finished(db: RedisDb, query: FinishedQuery): Promise<Page>
   if (members.length === limit) result.cursor = encodeCursor([members[members.length - 1]]);
   db.finished = new Map();
   records.forEach((record, i) => {
-    if (record && !texts[i]!.startsWith("{")) db.finished!.set(record.id, texts[i]!);
+    const text = texts[i]!;
+    if (record && !text.startsWith("{")) db.finished!.set(record.id, { text, record });
   });
   return result;
 }
 
 /**
  * The finished jobs of `removals` (null where absent, live or unreadable: those are refused):
- * from the last page `finished` read when it has them at the version asked for, else read.
+ * from the last page `finished` read when it has them at the version asked for (its record
+ * reused, the log read only as far as history needs it), else read.
  */
 async function readable(
   db: RedisDb,
@@ -74,8 +78,15 @@ async function readable(
   const recent = db.finished;
   db.finished = undefined;
   const jobs = removals.map(({ id, version }): Collapsed | null | undefined => {
-    const job = decode(id, recent?.get(id));
-    return job?.record.version === version ? job : undefined;
+    const read = recent?.get(id);
+    if (read?.record.version !== version) return undefined;
+    const at = read.text.indexOf("\n");
+    try {
+      const events = decodeHistoryEvents(read.record, read.text.slice(at + 1));
+      return { position: read.text.slice(0, at), record: read.record, events };
+    } catch {
+      return null;
+    }
   });
   const unread = removals.filter((_, i) => jobs[i] === undefined).map((r) => r.id);
   if (unread.length) {
@@ -120,22 +131,31 @@ function removeArgs(
 ): string[] {
   const args = [k.done, k.prefix, String(records.length)];
   const ops = new Ops();
-  const now = Date.now();
+  const base = new PrunedBase(Date.now());
+  const ids: string[] = [], names: string[] = [];
+  const members = new Map<string, string[]>();
+  const uniques: string[] = [];
   for (const record of records) {
     const job = byId.get(record.id)!;
     args.push(record.id, job.position);
-    ops.add("HDEL", k.done, record.id);
-    ops.add("ZREM", k.state(record.state), placeOf(record).stateMember);
-    ops.add("ZREM", k.names, nameMember(record.name, record.createdAt, record.id));
+    ids.push(record.id);
+    names.push(nameMember(record.name, record.createdAt, record.id));
+    const inState = members.get(record.state);
+    const member = stateMember(record.stateAt, record.id);
+    if (inState) inState.push(member);
+    else members.set(record.state, [member]);
     ops.count(k.gauges, gaugeField(record.queue, record.state), -1);
     const unique = record.options.unique?.key;
     // The key goes only while the job still holds it (a newer job may have taken it over).
-    if (unique !== undefined) {
-      ops.add("HDELIF", k.unique, unique), ops.add("HDELIF", k.unique, record.id);
-    }
-    prunedBase(k, ops, historyOf(record, job.events), now);
+    if (unique !== undefined) uniques.push(unique, record.id);
+    base.add(historyOf(record, job.events));
   }
+  ops.add("HDEL", k.done, ids);
+  ops.add("ZREM", k.names, names);
+  if (uniques.length) ops.add("HDELIF", k.unique, uniques);
+  for (const [state, list] of members) ops.add("ZREM", k.state(state), list);
   ops.count(k.totals, "pruned", records.length);
+  base.write(k, ops);
   return [...args, ...ops.flat()];
 }
 
@@ -144,12 +164,9 @@ class Ops {
   #members = new Map<string, string[]>();
   #counts = new Map<string, Map<string, { n: number; expiry: string }>>();
 
-  /** One more member or field for `command` (HDEL, ZREM) on `key`. */
-  add(command: string, key: string, member: string): void {
-    const name = `${command} ${key}`;
-    const members = this.#members.get(name);
-    if (members) members.push(member);
-    else this.#members.set(name, [member]);
+  /** Members or fields for `command` (HDEL, ZREM) on `key` (each key once per call). */
+  add(command: string, key: string, members: string[]): void {
+    this.#members.set(`${command} ${key}`, members);
   }
 
   /** An increment of `field` of hash `key`, which then expires at `expiry` ("" for never). */
@@ -186,21 +203,57 @@ class Ops {
 }
 
 /**
- * A removed job's share of the pruned base, as increments: the fields its log added to
- * `totals`, buckets and batch counts. Buckets past their keep are left out; the others expire
- * with the buckets.
+ * The removed jobs' shares of the pruned base, summed: the fields their logs added to `totals`,
+ * buckets and batch counts. Buckets past their keep are left out; the others expire with the
+ * buckets. Summed by field before any key is named: most jobs of a call share their buckets.
  */
-function prunedBase(k: Keys, ops: Ops, history: ReturnType<typeof historyOf>, now: number): void {
-  for (const total of history.totals) ops.count(k.prunedTotals, total, 1);
-  for (const { bucket, ms } of history.durations) {
-    ops.count(k.prunedTotals, DURATION_FIELDS[bucket], 1);
-    ops.count(k.prunedTotals, "duration_ms", Math.max(0, Math.round(ms)));
+class PrunedBase {
+  #now: number;
+  #totals = new Map<string, number>();
+  #buckets = new Map<Resolution, Map<number, Map<string, number>>>();
+  #batches = new Map<string, Map<string, number>>();
+
+  constructor(now: number) {
+    this.#now = now;
   }
-  for (const hit of keptBuckets(history.buckets, now)) {
-    const expiry = String(hit.at + RESOLUTIONS[hit.resolution].keepMs);
-    ops.count(k.prunedBucket(hit.resolution, hit.at), hit.kind, 1, expiry);
+
+  /** Adds one removed job's history. */
+  add(history: ReturnType<typeof historyOf>): void {
+    for (const total of history.totals) bump(this.#totals, total, 1);
+    for (const { bucket, ms } of history.durations) {
+      bump(this.#totals, DURATION_FIELDS[bucket], 1);
+      bump(this.#totals, "duration_ms", Math.max(0, Math.round(ms)));
+    }
+    for (const hit of history.buckets) {
+      if (hit.at < this.#now - RESOLUTIONS[hit.resolution].keepMs) continue;
+      let byAt = this.#buckets.get(hit.resolution);
+      if (!byAt) this.#buckets.set(hit.resolution, byAt = new Map());
+      let kinds = byAt.get(hit.at);
+      if (!kinds) byAt.set(hit.at, kinds = new Map());
+      bump(kinds, hit.kind, 1);
+    }
+    if (history.batch) {
+      let kinds = this.#batches.get(history.batch.id);
+      if (!kinds) this.#batches.set(history.batch.id, kinds = new Map());
+      for (const { kind, delta } of history.batch.deltas) bump(kinds, kind, delta);
+    }
   }
-  for (const { kind, delta } of history.batch?.deltas ?? []) {
-    ops.count(k.prunedBatchCount(history.batch!.id), kind, delta);
+
+  /** The increments, as operations. */
+  write(k: Keys, ops: Ops): void {
+    for (const [field, n] of this.#totals) ops.count(k.prunedTotals, field, n);
+    for (const [resolution, byAt] of this.#buckets) {
+      for (const [at, kinds] of byAt) {
+        const expiry = String(at + RESOLUTIONS[resolution].keepMs);
+        for (const [kind, n] of kinds) ops.count(k.prunedBucket(resolution, at), kind, n, expiry);
+      }
+    }
+    for (const [id, kinds] of this.#batches) {
+      for (const [kind, n] of kinds) ops.count(k.prunedBatchCount(id), kind, n);
+    }
   }
+}
+
+function bump(counts: Map<string, number>, field: string, n: number): void {
+  counts.set(field, (counts.get(field) ?? 0) + n);
 }
