@@ -97,6 +97,7 @@ export class KvWriter {
       }
       item.rows = rowsOf(item.change, current);
       const size = measure(item.rows);
+      if (item.change.cap) size.checks++; // its queue's gauge
       if (
         checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
         bytes + size.bytes > MAX_BYTES
@@ -117,6 +118,8 @@ export class KvWriter {
   ): Promise<void> {
     while (batch.length) {
       const atomic = this.#kv.atomic();
+      batch = await this.#fitCaps(batch, atomic, results);
+      if (!batch.length) return;
       // Counters one batch moves many times are summed once per key.
       const sums = new Sums();
       let earliestDue = Infinity, ready = false;
@@ -170,6 +173,36 @@ export class KvWriter {
       for (const item of survivors) item.rows = rowsOf(item.change, current);
       batch = survivors;
     }
+  }
+
+  /**
+   * The changes of `batch` whose caps hold, the others refused as limited; `atomic` checks the
+   * Processing gauges read, so a claim elsewhere meanwhile fails it and the batch is read again.
+   */
+  async #fitCaps(
+    batch: Item[],
+    atomic: Deno.AtomicOperation,
+    results: AppendResult[],
+  ): Promise<Item[]> {
+    const queues = [...new Set(batch.flatMap(({ change }) => change.cap?.queue ?? []))];
+    if (!queues.length) return batch;
+    const keys = queues.map((queue) => this.#key("gauge", queue, "Processing"));
+    const entries = await getMany<Deno.KvU64>(this.#kv, keys);
+    const used = new Map<string, number>();
+    entries.forEach((entry, i) => {
+      atomic.check(entry);
+      used.set(queues[i], Number(BigInt.asIntN(64, entry.value?.value ?? 0n)));
+    });
+    return batch.filter(({ change, index }) => {
+      if (!change.cap) return true;
+      const after = used.get(change.cap.queue)! + change.commits.length;
+      if (after > change.cap.max) {
+        results[index] = { ok: false, conflicts: [], limited: true };
+        return false;
+      }
+      used.set(change.cap.queue, after);
+      return true;
+    });
   }
 
   /** Commits `atomic`, waiting out another process's write lock. */

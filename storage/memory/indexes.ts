@@ -89,6 +89,11 @@ export class MemoryIndexes {
     }
   }
 
+  /** Jobs of `queue` Processing now (what a global concurrency limit counts). */
+  processing(queue: string): number {
+    return this.gauges.get(queue)?.Processing ?? 0;
+  }
+
   /**
    * Takes a finished job out of every index, lease and gauge (its removal for good); the
    * all-time totals other than `pruned`, durations, buckets and batch counts stay (the

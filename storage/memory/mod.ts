@@ -22,6 +22,7 @@ import { closedStorage } from "../unavailable.ts";
 import {
   type AppendResult,
   type BatchCounts,
+  type Cap,
   type Change,
   type ClaimBuilder,
   type ClaimQuery,
@@ -105,6 +106,11 @@ export class MemoryStorage implements Storage {
         if ((this.#jobs.get(c.id)?.version ?? 0) !== c.expect) (conflicts ??= []).push(c.id);
       }
       if (conflicts) return { ok: false, conflicts };
+      if (
+        change.cap && this.#ix.processing(change.cap.queue) + change.commits.length > change.cap.max
+      ) {
+        return { ok: false, conflicts: [], limited: true };
+      }
       for (const commit of change.commits) {
         const before = this.#jobs.get(commit.id) ?? null;
         this.#jobs.set(commit.id, clone(commit.record));
@@ -129,17 +135,23 @@ export class MemoryStorage implements Storage {
   async claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
     this.#open();
     const commits: Commit[] = [];
+    const caps = new Map<Commit, Cap>();
     for (const queue of query.queues) {
-      const limit = query.limit - commits.length;
-      if (limit <= 0) break;
+      const max = query.caps?.[queue];
+      const room = max === undefined ? Infinity : max - this.#ix.processing(queue);
+      const limit = Math.min(query.limit - commits.length, room);
+      if (limit <= 0) continue;
       for (const key of this.#ix.readySet(queue).range({ limit })) {
         const record = this.#jobs.get(String(key[key.length - 1]));
         const commit = record && build(record);
         if (commit) commits.push(commit);
+        if (commit && max !== undefined) caps.set(commit, { queue, max });
       }
     }
     if (!commits.length) return { claimed: [], contended: false };
-    const results = await this.append(commits.map((commit) => ({ commits: [commit] })));
+    const results = await this.append(
+      commits.map((commit) => ({ commits: [commit], cap: caps.get(commit) })),
+    );
     const claimed = commits.filter((_, i) => results[i].ok);
     return { claimed, contended: claimed.length < commits.length };
   }

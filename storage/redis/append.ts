@@ -99,6 +99,7 @@ function* pack(
     }
     packed.call.add(
       changes[index].commits.map((commit) => ({ commit, before: befores.get(commit)! })),
+      changes[index].cap,
     );
     packed.indexes.push(index);
   }
@@ -120,7 +121,7 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
   ];
   for (const queue of queues) header.push(k.ready(queue));
   if (queues.length) header.push(String(head), String(peek), String(READY_ID_AT));
-  header.push(String(call.changes));
+  header.push(String(call.caps.length / 3), ...call.caps, String(call.changes));
   return SCRIPTS.append.run(db.conn, [header, call.commits, call.operations()]);
 }
 
@@ -137,7 +138,8 @@ function readReply(
   if (replies.length === 1 && Array.isArray(replies[0])) {
     const again: number[] = [];
     (replies[0] as string[][]).forEach((conflicts, i) => {
-      if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
+      if (conflicts[0] === "") results[indexes[i]] = { ok: false, conflicts: [], limited: true };
+      else if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
       else again.push(indexes[i]);
     });
     return { again, records: [] };

@@ -8,7 +8,7 @@
 import type { JobRecord } from "../../lib/job.ts";
 import { DURATION_BUCKETS_MS, effectsOf, isFinal } from "../effects.ts";
 import { encodeEvent, encodeRecord, impliedCreated } from "../log_codec.ts";
-import { type Commit, RESOLUTIONS } from "../storage.ts";
+import { type Cap, type Commit, RESOLUTIONS } from "../storage.ts";
 import { type Keys, placeOf } from "./keys.ts";
 
 /** Most arguments of one operation (the script passes them to `unpack`). */
@@ -50,6 +50,8 @@ export class AppendCall {
   readonly commits: string[] = [];
   /** Changes in this call. */
   changes = 0;
+  /** Per capped change: its number, its queue's Processing gauge field, its limit. */
+  readonly caps: string[] = [];
   /** Characters of ARGV so far (a bound on the call's size). */
   chars = 0;
   /** Whether a commit makes a job Enqueued or Scheduled (workers are woken). */
@@ -76,9 +78,12 @@ export class AppendCall {
     return commits.some((commit) => this.#ids.has(commit.id));
   }
 
-  /** Adds a change: its commits, each built on `before` (null for a new job). */
-  add(commits: readonly { commit: Commit; before: JobRecord | null }[]): void {
+  /** Adds a change: its commits, each built on `before` (null for a new job), and its cap. */
+  add(commits: readonly { commit: Commit; before: JobRecord | null }[], cap?: Cap): void {
     this.changes++;
+    if (cap) {
+      this.caps.push(String(this.changes), gaugeField(cap.queue, "Processing"), `${cap.max}`);
+    }
     this.commits.push(String(commits.length));
     for (const { commit, before } of commits) this.#commit(commit, before);
   }

@@ -34,6 +34,10 @@ then, only when Q > 0 (a claim), three more:
   peek size P: how many ready jobs (after the writes) to return, with their records (P is at
     most lib's MAX_CLAIM, 500: one HMGET)
   where the job id starts in a ready member
+then: number N of capped changes; per capped change: its number (1-based), the gauges field
+  of its queue's Processing jobs, and the limit L: the change applies only if that gauge plus
+  the changes applied before it in this call plus its commits stay at most L (else its
+  conflicts are the single id "": it is limited)
 then: number of changes; then per change: number of commits; then per commit:
   id, position it was built on ("" when the job must not exist), new position,
   record line ("" unless the job collapses), the created event line the new record implies
@@ -79,6 +83,9 @@ end
 -- change c holds commits first[c] .. first[c + 1] - 1; every job's stored position comes with
 -- one HMGET per 500 ids. Counts are mostly one digit: those are read with string.byte, cheaper
 -- than tonumber's strtod (here and in the operations).
+local caps = {}
+for k = 1, tonumber(ARGV[i]) do caps[tonumber(ARGV[i + 3 * k - 2])] = i + 3 * k - 2 end
+i = i + 1 + 3 * tonumber(ARGV[i])
 local at, nev, first, ids, pos = {}, {}, {}, {}, {}
 local ncommits, nids = 0, 0
 local nchanges = tonumber(ARGV[i])
@@ -135,7 +142,7 @@ end
 
 -- Every change is checked; any conflict refuses the whole call, and each change's conflicting
 -- job ids come back (an empty list for a change that would apply).
-local results, refused, none = {}, false, {}
+local results, refused, none, taken = {}, false, {}, {}
 for c = 1, nchanges do
   local conflicts = nil
   for k = first[c], first[c + 1] - 1 do
@@ -146,6 +153,13 @@ for c = 1, nchanges do
       conflicts = conflicts or {}
       conflicts[#conflicts + 1] = id
     end
+  end
+  local cap = caps[c]
+  if cap and not conflicts then
+    local field = ARGV[cap + 1]
+    local used = taken[field] or tonumber(call('HGET', prefix .. 'gauges', field) or '0')
+    used = used + first[c + 1] - first[c]
+    if used > tonumber(ARGV[cap + 2]) then conflicts = { '' } else taken[field] = used end
   end
   if conflicts then
     refused = true
