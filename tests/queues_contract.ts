@@ -141,5 +141,12 @@ export function queueCases(test: Case): void {
     );
     assert.deepEqual(none, { claimed: [], contended: false });
     assert.equal((await tf.counts()).queues.mail.Processing, 3);
+    // A full queue does not hold back the next one.
+    const next = await tf.enqueue("x", 1, { queue: "other" });
+    const past = await storage.claim(
+      { queues: ["mail", "other"], limit: 1, caps: { mail: 3 } },
+      (record) => claimCommit(record, clock.t),
+    );
+    assert.deepEqual(past.claimed.map((c) => c.id), [next]);
   });
 }

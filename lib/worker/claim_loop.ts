@@ -10,6 +10,7 @@ import { appendCommit } from "../changes.ts";
 import type { NewEvent } from "../events.ts";
 import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
+import { QueueLimits } from "../queues/limits_cache.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Pool } from "./pool.ts";
 import type { Runner } from "./run.ts";
@@ -78,6 +79,8 @@ export class ClaimLoop {
   #dueTimer?: ReturnType<typeof setTimeout>;
   /** Paused queues, as of the last heartbeat. */
   #paused = new Set<string>();
+  /** The queues' limits, read on a short cache. */
+  #limits: QueueLimits;
   #done?: Promise<void>;
 
   /** A loop claiming from `storage` into `pool`, writing through `committer`. */
@@ -92,6 +95,7 @@ export class ClaimLoop {
     this.#pool = parts.pool;
     this.#runner = parts.runner;
     this.#hold = new OutcomeHold(ctx, parts.committer, storage.claim !== undefined);
+    this.#limits = new QueueLimits(storage, { clock: ctx.config.monotonic });
   }
 
   /** Starts the loop; it ends when the worker leaves the running phase. */
@@ -150,11 +154,13 @@ export class ClaimLoop {
       let progress = false;
       try {
         // Independent reads: sent together they cost one round trip.
+        if (!this.#limits.loaded) await this.#limits.load();
         const asked = this.#pool.free;
         const queues = this.#activeQueues();
+        const caps = this.#limits.caps(queues);
         const reading = Promise.all([
           dueCheck ? this.#readDue() : undefined,
-          this.#claim(asked, queues),
+          this.#claim(asked, queues, caps),
         ]);
         hold.release();
         const [due, claim] = await reading;
@@ -164,7 +170,9 @@ export class ClaimLoop {
           hold.release();
           this.#dueRead(due.next);
           const drained = claim.claimed < asked && !claim.contended;
-          promoted = await this.#promote(due.ready, drained ? queues : []);
+          // A limited queue's due jobs are only promoted: its claims go through its cap.
+          const direct = drained ? queues.filter((queue) => caps?.[queue] === undefined) : [];
+          promoted = await this.#promote(due.ready, direct);
         }
         progress = promoted > 0 || claim.claimed > 0 || claim.contended;
         this.#ctx.recovered();
@@ -264,24 +272,29 @@ export class ClaimLoop {
     return this.#ctx.config.queues.filter((queue) => !this.#paused.has(queue));
   }
 
+  /** Claims up to `free` jobs of `queues`, each limited queue's claims under its cap. */
   async #claim(
     free: number,
     queues: string[],
+    caps: Record<string, number> | undefined,
   ): Promise<{ claimed: number; contended: boolean }> {
     if (queues.length === 0) return { claimed: 0, contended: false };
-    if (this.#storage.claim) return await this.#claimNatively(free, queues);
+    if (this.#storage.claim) return await this.#claimNatively(free, queues, caps);
     let claimed = 0, contended = false;
     for (const queue of queues) {
       if (claimed >= free) break;
       const page = await this.#storage.list({ queue, limit: free - claimed });
       const build = this.#claimBuilder();
       const commits = page.jobs.map(build).filter((commit): commit is Commit => commit !== null);
+      const max = caps?.[queue];
+      const cap = max === undefined ? undefined : { queue, max };
       const results = await Promise.all(
-        commits.map((commit) => this.#committer.submit({ commits: [commit] })),
+        commits.map((commit) => this.#committer.submit({ commits: [commit], cap })),
       );
       results.forEach((result, i) => {
         if (!result.ok) {
-          contended = true;
+          // A claim refused by its cap waits for a slot, not for another claimer.
+          contended ||= !result.limited;
           return;
         }
         claimed++;
@@ -317,8 +330,10 @@ export class ClaimLoop {
   async #claimNatively(
     free: number,
     queues: string[],
+    caps: Record<string, number> | undefined,
   ): Promise<{ claimed: number; contended: boolean }> {
-    const result = await this.#storage.claim!({ queues, limit: free }, this.#claimBuilder());
+    const query = caps ? { queues, limit: free, caps } : { queues, limit: free };
+    const result = await this.#storage.claim!(query, this.#claimBuilder());
     if (result.claimed.length) this.#hold.hold();
     for (const commit of result.claimed) this.#runner.start(commit.record);
     return { claimed: result.claimed.length, contended: result.contended };

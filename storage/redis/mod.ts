@@ -193,13 +193,18 @@ export class RedisStorage implements Storage {
       let candidates = this.#candidates.get(key) ?? [];
       this.#candidates.delete(key);
       if (!candidates.length) {
-        const claim = { queues: query.queues, head: 0, peek: limit };
+        const claim = { queues: query.queues, head: 0, peek: limit, caps: query.caps };
         candidates = (await append(this.#db, [], { claim })).records;
         if (!candidates.length) return { claimed: [], contended: false };
       }
       const considered = candidates.slice(0, limit);
       const commits = considered.map(build).filter((c): c is Commit => c !== null);
-      const claim = { queues: query.queues, head: considered.length, peek: limit };
+      const claim = {
+        queues: query.queues,
+        head: considered.length,
+        peek: limit,
+        caps: query.caps,
+      };
       const caps = query.caps ?? {};
       const { results, records } = await append(
         this.#db,

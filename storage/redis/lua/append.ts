@@ -34,6 +34,8 @@ then, only when Q > 0 (a claim), three more:
   peek size P: how many ready jobs (after the writes) to return, with their records (P is at
     most lib's MAX_CLAIM, 500: one HMGET)
   where the job id starts in a ready member
+  then per ready key: the queue's global concurrency limit ("" for none) and its Processing
+    gauges field: the first H and P ready jobs take at most limit - gauge jobs of that queue
 then: number N of capped changes; per capped change: its number (1-based), the gauges field
   of its queue's Processing jobs, and the limit L: the change applies only if that gauge plus
   the changes applied before it in this call plus its commits stay at most L (else its
@@ -64,17 +66,28 @@ local nq = tonumber(ARGV[3])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[3 + q] end
 local headSize, peekSize, idAt, i = 0, 0, 0, 4 + nq
+local limits = {}
 if nq > 0 then
   headSize, peekSize, idAt = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  i = i + 3
+  for q = 1, nq do
+    if ARGV[i + 1 + 2 * q] ~= '' then limits[q] = i + 1 + 2 * q end
+  end
+  i = i + 3 + 2 * nq
 end
 
 local function head(limit)
   local ids = {}
-  for _, key in ipairs(queues) do
+  for q, key in ipairs(queues) do
     if #ids >= limit then break end
-    local members = call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, limit - #ids)
-    for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
+    local take, cap = limit - #ids, limits[q]
+    if cap then
+      local used = tonumber(call('HGET', prefix .. 'gauges', ARGV[cap + 1]) or '0')
+      take = min(take, tonumber(ARGV[cap]) - used)
+    end
+    if take > 0 then
+      local members = call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, take)
+      for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
+    end
   end
   return ids
 end
