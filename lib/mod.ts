@@ -158,6 +158,7 @@ export {
 export type {
   AppendResult,
   BatchCounts,
+  Cap,
   Change,
   ClaimBuilder,
   ClaimQuery,
