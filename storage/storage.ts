@@ -39,6 +39,12 @@ export interface Change {
   commits: Commit[];
   /** A queue's global concurrency limit the change's claims must fit in (see {@link Cap}). */
   cap?: Cap;
+  /**
+   * A settings record written in the same atomic write, by compare-and-set on its version (a
+   * queue's rate window, counting the change's claims): when the stored version is not
+   * `expect` (0: absent), the change is refused with the conflict `setting:<id>`.
+   */
+  setting?: { record: RecurringRecord; expect: number };
 }
 
 /**

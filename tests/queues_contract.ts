@@ -149,4 +149,37 @@ export function queueCases(test: Case): void {
     );
     assert.deepEqual(past.claimed.map((c) => c.id), [next]);
   });
+
+  test("a change writes a setting by compare-and-set in the same atomic write", async (
+    tf,
+    clock,
+  ) => {
+    const { storage } = tf;
+    const [a, b] = await tf.enqueueMany([{ job: "x", args: 1 }, { job: "x", args: 2 }]);
+    const claim = async (id: string) => claimCommit((await tf.get(id))!, clock.t);
+    const record = { id: "rate:default", version: 1, slots: [[1, 1]] };
+    const first = await storage.append([{
+      commits: [await claim(a)],
+      setting: { record, expect: 0 },
+    }]);
+    assert.deepEqual(first, [{ ok: true }]);
+    assert.deepEqual(await storage.settings.get("rate:default"), record);
+    // A stale version refuses the whole change: the claim does not happen either.
+    const stale = await storage.append([{
+      commits: [await claim(b)],
+      setting: { record: { ...record, version: 2 }, expect: 0 },
+    }]);
+    assert.deepEqual(stale, [{ ok: false, conflicts: ["setting:rate:default"] }]);
+    assert.equal((await tf.get(b))!.state, "Enqueued");
+    assert.deepEqual(await storage.settings.get("rate:default"), record);
+    const next = { id: "rate:default", version: 2, slots: [[1, 2]] };
+    const second = await storage.append([{
+      commits: [await claim(b)],
+      setting: { record: next, expect: 1 },
+      cap: { queue: "default", max: 2 },
+    }]);
+    assert.deepEqual(second, [{ ok: true }]);
+    assert.deepEqual(await storage.settings.get("rate:default"), next);
+    assert.equal((await tf.get(b))!.state, "Processing");
+  });
 }

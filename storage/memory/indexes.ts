@@ -20,7 +20,14 @@ import {
   zeroStates,
   zeroTotals,
 } from "../effects.ts";
-import type { BatchCounts, Counts, Resolution } from "../storage.ts";
+import type {
+  AppendResult,
+  BatchCounts,
+  Change,
+  Counts,
+  RecurringRecord,
+  Resolution,
+} from "../storage.ts";
 import { SortedSet, type Tuple } from "./sorted.ts";
 
 const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
@@ -146,5 +153,20 @@ export class MemoryIndexes {
     let set = this.ready.get(queue);
     if (!set) this.ready.set(queue, set = new SortedSet());
     return set;
+  }
+}
+
+/** Why `change`'s cap or setting refuses it now (undefined: they let it through). */
+export function guardsRefuse(
+  change: Change,
+  ix: MemoryIndexes,
+  settings: ReadonlyMap<string, RecurringRecord>,
+): AppendResult | undefined {
+  const { cap, setting } = change;
+  if (setting && (settings.get(setting.record.id)?.version ?? 0) !== setting.expect) {
+    return { ok: false, conflicts: [`setting:${setting.record.id}`] };
+  }
+  if (cap && ix.processing(cap.queue) + change.commits.length > cap.max) {
+    return { ok: false, conflicts: [], limited: true };
   }
 }

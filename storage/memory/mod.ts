@@ -48,7 +48,7 @@ import {
   type Storage,
   type TimelinePoint,
 } from "../storage.ts";
-import { MemoryIndexes } from "./indexes.ts";
+import { guardsRefuse, MemoryIndexes } from "./indexes.ts";
 import type { SortedSet } from "./sorted.ts";
 
 /**
@@ -106,11 +106,10 @@ export class MemoryStorage implements Storage {
         if ((this.#jobs.get(c.id)?.version ?? 0) !== c.expect) (conflicts ??= []).push(c.id);
       }
       if (conflicts) return { ok: false, conflicts };
-      if (
-        change.cap && this.#ix.processing(change.cap.queue) + change.commits.length > change.cap.max
-      ) {
-        return { ok: false, conflicts: [], limited: true };
-      }
+      const refused = guardsRefuse(change, this.#ix, this.#settings);
+      if (refused) return refused;
+      const put = change.setting?.record;
+      if (put) this.#settings.set(put.id, clone(put));
       for (const commit of change.commits) {
         const before = this.#jobs.get(commit.id) ?? null;
         this.#jobs.set(commit.id, clone(commit.record));
@@ -348,7 +347,8 @@ export class MemoryStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(new Map());
   readonly batches: RecordStore = this.#store(new Map());
-  readonly settings: RecordStore = this.#store(new Map());
+  #settings = new Map<string, RecurringRecord>();
+  readonly settings: RecordStore = this.#store(this.#settings);
 
   #store(records: Map<string, RecurringRecord>): RecordStore {
     return {

@@ -101,7 +101,7 @@ function* pack(
     }
     packed.call.add(
       changes[index].commits.map((commit) => ({ commit, before: befores.get(commit)! })),
-      changes[index].cap,
+      changes[index],
     );
     packed.indexes.push(index);
   }
@@ -128,7 +128,13 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
     if (max === undefined) header.push("", "");
     else header.push(String(max), gaugeField(queue, "Processing"));
   }
-  header.push(String(call.caps.length / 3), ...call.caps, String(call.changes));
+  header.push(
+    String(call.caps.length / 3),
+    ...call.caps,
+    String(call.puts.length / 4),
+    ...call.puts,
+  );
+  header.push(String(call.changes));
   return SCRIPTS.append.run(db.conn, [header, call.commits, call.operations()]);
 }
 

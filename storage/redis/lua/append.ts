@@ -40,6 +40,10 @@ then: number N of capped changes; per capped change: its number (1-based), the g
   of its queue's Processing jobs, and the limit L: the change applies only if that gauge plus
   the changes applied before it in this call plus its commits stay at most L (else its
   conflicts are the single id "": it is limited)
+then: number S of changes that write a setting; per such change: its number, the setting id,
+  the version expected (0: absent) and the record JSON: the change applies only if the stored
+  record (settings hash) is at that version (else its conflicts are "setting:<id>"), and then
+  the record is written
 then: number of changes; then per change: number of commits; then per commit:
   id, position it was built on ("" when the job must not exist), new position,
   record line ("" unless the job collapses), the created event line the new record implies
@@ -99,6 +103,9 @@ end
 local caps = {}
 for k = 1, tonumber(ARGV[i]) do caps[tonumber(ARGV[i + 3 * k - 2])] = i + 3 * k - 2 end
 i = i + 1 + 3 * tonumber(ARGV[i])
+local puts = {}
+for k = 1, tonumber(ARGV[i]) do puts[tonumber(ARGV[i + 4 * k - 3])] = i + 4 * k - 3 end
+i = i + 1 + 4 * tonumber(ARGV[i])
 local at, nev, first, ids, pos = {}, {}, {}, {}, {}
 local ncommits, nids = 0, 0
 local nchanges = tonumber(ARGV[i])
@@ -167,6 +174,15 @@ for c = 1, nchanges do
       conflicts[#conflicts + 1] = id
     end
   end
+  local put = puts[c]
+  if put and not conflicts then
+    local old, stored = call('HGET', prefix .. 'settings', ARGV[put + 1]), 0
+    if old then
+      local ok, decoded = pcall(cjson.decode, old)
+      if ok and type(decoded) == 'table' then stored = tonumber(decoded.version) or 0 end
+    end
+    if stored ~= tonumber(ARGV[put + 2]) then conflicts = { 'setting:' .. ARGV[put + 1] } end
+  end
   local cap = caps[c]
   if cap and not conflicts then
     local field = ARGV[cap + 1]
@@ -183,6 +199,7 @@ for c = 1, nchanges do
 end
 if refused then return { results } end
 
+for _, put in pairs(puts) do call('HSET', prefix .. 'settings', ARGV[put + 1], ARGV[put + 3]) end
 local posPairs, donePairs, feed, npairs, ndone, nfeed, feedBytes = {}, {}, {}, 0, 0, 0, 0
 local function push(key, lines, first, last)
   for s = first, last, CHUNK do call('RPUSH', key, unpack(lines, s, min(s + CHUNK - 1, last))) end
