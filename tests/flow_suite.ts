@@ -28,6 +28,17 @@ export function mostAtOnce(spans: readonly (readonly [number, number])[]): numbe
   return most;
 }
 
+/** The most of `times` in any window of `ms` (a start at exactly `t + ms` is in the next one). */
+export function mostInWindow(times: readonly number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[i] - sorted[j] >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
 /** Registers the flow-control cases for backend `name`. */
 export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): void {
   const test = (title: string, fn: (b: FlowBackend, tf: TaskFlow) => Promise<void>) =>
@@ -82,6 +93,28 @@ export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): vo
     }
     assert.equal(spans.length, 60);
     assert.equal(mostAtOnce(spans), 3, "the limit is reached and never passed");
+    await assertConsistent(tf.storage);
+  });
+
+  test("rate limit 20/s over 60 jobs on three workers: no second holds more than 20 starts", async (
+    backend,
+    tf,
+  ) => {
+    const job = defineJob("flow.rated", () => sleep(5));
+    await tf.queues.configure("default", { rateLimit: { max: 20, perMs: 1_000 } });
+    const ids = await tf.enqueueMany(Array.from({ length: 60 }, (_, i) => ({ job, args: i })));
+    const running = await workers(backend, [job], 10);
+    try {
+      await eventually(
+        async () => assert.equal((await tf.counts()).states.Succeeded, 60),
+        30_000,
+      );
+    } finally {
+      await Promise.all(running.map((w) => w.stop()));
+    }
+    // A start is the claim's time, the one the window counted (on the claiming worker's clock).
+    const starts = (await tf.storage.getMany(ids)).map((record) => record!.startedAt!);
+    assert.equal(mostInWindow(starts, 1_000), 20, "the limit is reached and never passed");
     await assertConsistent(tf.storage);
   });
 

@@ -10,7 +10,9 @@ import { appendCommit } from "../changes.ts";
 import type { NewEvent } from "../events.ts";
 import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
+import { isUnlimited, type QueueConfig } from "../queues/config.ts";
 import { QueueLimits } from "../queues/limits_cache.ts";
+import { claimRated } from "./rated_claim.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Pool } from "./pool.ts";
 import type { Runner } from "./run.ts";
@@ -79,6 +81,8 @@ export class ClaimLoop {
   #dueTimer?: ReturnType<typeof setTimeout>;
   /** Paused queues, as of the last heartbeat. */
   #paused = new Set<string>();
+  /** When a rate-limited queue's window admits a start again (the last claim found it full). */
+  #retryAt = Infinity;
   /** The queues' limits, read on a short cache. */
   #limits: QueueLimits;
   #done?: Promise<void>;
@@ -171,7 +175,9 @@ export class ClaimLoop {
           this.#dueRead(due.next);
           const drained = claim.claimed < asked && !claim.contended;
           // A limited queue's due jobs are only promoted: its claims go through its cap.
-          const direct = drained ? queues.filter((queue) => caps?.[queue] === undefined) : [];
+          const direct = drained
+            ? queues.filter((queue) => isUnlimited(this.#limits.get(queue)))
+            : [];
           promoted = await this.#promote(due.ready, direct);
         }
         progress = promoted > 0 || claim.claimed > 0 || claim.contended;
@@ -186,7 +192,7 @@ export class ClaimLoop {
         idle = config.minPollIntervalMs;
         continue;
       }
-      const untilDue = this.#nextDue - config.now();
+      const untilDue = Math.min(this.#nextDue, this.#retryAt) - config.now();
       await this.#sleep(Math.max(0, Math.min(idle, untilDue)));
       idle = Math.min(idle * 2, config.pollIntervalMs);
     }
@@ -272,13 +278,61 @@ export class ClaimLoop {
     return this.#ctx.config.queues.filter((queue) => !this.#paused.has(queue));
   }
 
-  /** Claims up to `free` jobs of `queues`, each limited queue's claims under its cap. */
+  /** Claims up to `free` jobs of `queues`, each limited queue's claims under its limits. */
   async #claim(
     free: number,
     queues: string[],
     caps: Record<string, number> | undefined,
   ): Promise<{ claimed: number; contended: boolean }> {
+    this.#retryAt = Infinity;
     if (queues.length === 0) return { claimed: 0, contended: false };
+    if (!queues.some((queue) => this.#limits.get(queue).rateLimit)) {
+      return await this.#claimPlain(free, queues, caps);
+    }
+    // Queue by queue, in order: a rate-limited one through its rate window.
+    let claimed = 0, contended = false;
+    for (const queue of queues) {
+      if (claimed >= free) break;
+      const config = this.#limits.get(queue);
+      const got = config.rateLimit
+        ? await this.#claimRated(queue, config, free - claimed, caps?.[queue])
+        : await this.#claimPlain(free - claimed, [queue], caps);
+      claimed += got.claimed;
+      contended ||= got.contended;
+    }
+    return { claimed, contended };
+  }
+
+  /** Claims of a rate-limited queue (see rated_claim.ts); the next turn waits for a slot. */
+  async #claimRated(
+    queue: string,
+    config: QueueConfig,
+    want: number,
+    cap: number | undefined,
+  ): Promise<{ claimed: number; contended: boolean }> {
+    // Its claims go through the group commit, which must not wait for this turn's end.
+    this.#hold.release();
+    const now = this.#ctx.config.now();
+    const parts = {
+      storage: this.#storage,
+      committer: this.#committer,
+      build: this.#claimBuilder(now),
+      now,
+    };
+    const result = await claimRated(parts, { queue, config, want, cap });
+    for (const commit of result.claimed) this.#runner.start(commit.record);
+    if (result.retryInMs !== undefined) {
+      this.#retryAt = Math.min(this.#retryAt, now + result.retryInMs);
+    }
+    return { claimed: result.claimed.length, contended: result.contended };
+  }
+
+  /** Claims without a rate limit: natively where the storage can, else list + append. */
+  async #claimPlain(
+    free: number,
+    queues: string[],
+    caps: Record<string, number> | undefined,
+  ): Promise<{ claimed: number; contended: boolean }> {
     if (this.#storage.claim) return await this.#claimNatively(free, queues, caps);
     let claimed = 0, contended = false;
     for (const queue of queues) {
@@ -305,8 +359,7 @@ export class ClaimLoop {
   }
 
   /** Builds the commit moving an Enqueued job to Processing under a fresh lease (else null). */
-  #claimBuilder(): (job: JobRecord) => Commit | null {
-    const now = this.#ctx.config.now();
+  #claimBuilder(now = this.#ctx.config.now()): (job: JobRecord) => Commit | null {
     const lease = this.#lease(now);
     return (job) =>
       job.state !== "Enqueued" ? null : appendCommit(job, [this.#processing(now, lease)], lease);
