@@ -13,11 +13,7 @@ import type { QueueConfig } from "../queues/config.ts";
 import { chooseJobs } from "../queues/fair.ts";
 import { emptyLimiter } from "../queues/limiter.ts";
 import type { RateWindow } from "../queues/rate.ts";
-
-/** The settings record id of a queue's rate window. */
-export function rateWindowId(queue: string): string {
-  return `rate:${queue}`;
-}
+import { rateWindowId } from "../queues/wait.ts";
 
 /** What one rated claim did: the commits applied, and when a slot frees if none fitted. */
 export interface RatedClaim {
