@@ -1,13 +1,14 @@
 /**
  * @module
  * Queue limits across worker processes: three `main.ts worker` subprocesses on one KV file, and
- * on one Redis prefix, share a queue's global concurrency limit.
+ * on one Redis prefix, share a queue's global concurrency limit, then its rate limit.
  */
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
+import { LIMITS_REFRESH_MS } from "../lib/queues/limits_cache.ts";
 import { eventually, spawnWorkerProcess } from "./helpers.ts";
-import { mostAtOnce } from "./flow_suite.ts";
+import { mostAtOnce, mostInWindow } from "./flow_suite.ts";
 import { deletePrefix, REDIS_URL, whenRedis } from "./redis_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -45,6 +46,19 @@ async function threeProcesses(url: string, dir: string): Promise<void> {
     assert.equal(mostAtOnce(spans), 3, "the limit is reached and never passed");
     const pids = new Set(lines.map((line) => line.split(" ")[2]));
     assert.equal(pids.size, 3, "every process took jobs");
+    // Then a rate limit of 20 starts per second over 60 more jobs, counted at their claims.
+    await tf.queues.configure("default", {
+      concurrency: null,
+      rateLimit: { max: 20, perMs: 1_000 },
+    });
+    // Running workers read the change within their refresh interval of the limits.
+    await new Promise((r) => setTimeout(r, LIMITS_REFRESH_MS + 500));
+    const ids = await tf.enqueueMany(
+      Array.from({ length: 60 }, () => ({ job: "count", args: {} })),
+    );
+    await eventually(async () => assert.equal((await tf.counts()).states.Succeeded, 120), 60_000);
+    const starts = (await tf.getMany(ids)).map((record) => record!.startedAt!);
+    assert.equal(mostInWindow(starts, 1_000), 20, "the rate limit is reached and never passed");
   } finally {
     for (const worker of workers) worker.kill("SIGTERM");
     for (const worker of workers) await worker.output();
@@ -54,7 +68,8 @@ async function threeProcesses(url: string, dir: string): Promise<void> {
 
 Deno.test({
   ...opts,
-  name: "three worker processes on one KV file keep a queue's global concurrency of 3",
+  name:
+    "three worker processes on one KV file keep a queue's global concurrency of 3 and rate of 20/s",
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "taskflow-flowp-" });
     try {
@@ -68,7 +83,8 @@ Deno.test({
 await whenRedis("redis flow processes", () =>
   Deno.test({
     ...opts,
-    name: "three worker processes on one Redis prefix keep a queue's global concurrency of 3",
+    name:
+      "three worker processes on one Redis prefix keep a queue's global concurrency of 3 and rate of 20/s",
     fn: async () => {
       const dir = await Deno.makeTempDir({ prefix: "taskflow-flowp-" });
       const prefix = `tftest-flowp-${crypto.randomUUID().slice(0, 12)}`;
