@@ -170,6 +170,7 @@ export {
 export type {
   AppendResult,
   BatchCounts,
+  Cap,
   Change,
   ClaimBuilder,
   ClaimQuery,

@@ -1,7 +1,12 @@
 import type { Handlers } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import { STATES } from "../lib/states.ts";
-import { DURATION_BUCKETS_MS, type PartitionLimits, type QueueSettings } from "../lib/mod.ts";
+import {
+  DURATION_BUCKETS_MS,
+  type LimiterUse,
+  type PartitionLimits,
+  type QueueSettings,
+} from "../lib/mod.ts";
 
 const escape = (v: string) =>
   v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
@@ -74,15 +79,16 @@ export const handler: Handlers<unknown, DashboardState> = {
       "# TYPE taskflow_jobs_in_flight gauge",
     );
     lines.push(`taskflow_jobs_in_flight ${servers.reduce((n, s) => n + s.inFlight, 0)}`);
-    lines.push(...limitLines(limits));
+    const uses = await Promise.all(limits.map((q) => ctx.state.tf.queues.use(q.name, counts)));
+    lines.push(...limitLines(limits, uses));
     return new Response(lines.join("\n") + "\n", {
       headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
     });
   },
 };
 
-/** The stored queue limits (current use follows once the claim commit keeps limiter records). */
-function limitLines(queues: QueueSettings[]): string[] {
+/** The stored queue limits and their current use. */
+function limitLines(queues: QueueSettings[], uses: (LimiterUse | null)[]): string[] {
   if (!queues.length) return [];
   const lines = [
     "# HELP taskflow_queue_limit Stored queue limits: concurrency, rate_max starts per " +
@@ -106,5 +112,19 @@ function limitLines(queues: QueueSettings[]): string[] {
     add(queue.name, "queue", queue);
     if (queue.partition) add(queue.name, "partition", queue.partition);
   }
+  lines.push(
+    "# HELP taskflow_queue_limit_use Current use of queue limits: running jobs, starts in the " +
+      "rate window.",
+    "# TYPE taskflow_queue_limit_use gauge",
+  );
+  queues.forEach((queue, i) => {
+    const use = uses[i];
+    if (!use) return;
+    const name = escape(queue.name);
+    lines.push(`taskflow_queue_limit_use{queue="${name}",use="running"} ${use.running}`);
+    lines.push(
+      `taskflow_queue_limit_use{queue="${name}",use="rate_starts"} ${use.startsInWindow}`,
+    );
+  });
   return lines;
 }

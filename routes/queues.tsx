@@ -27,7 +27,7 @@ interface Data {
       servedBy: number;
       /** The queue's stored limits (`tf.queues`); `{}` when it has none. */
       limits: QueueConfig;
-      /** Current use of the limits; absent until the claim commit keeps limiter records. */
+      /** Current use of the limits (queues with limits only). */
       use?: LimiterUse;
     }
   >;
@@ -46,7 +46,10 @@ export const handler: Handlers<Data, DashboardState> = {
     const limits = new Map(configured.map(({ name, updatedAt: _, ...config }) => [name, config]));
     const names = [...new Set([...Object.keys(counts.queues), ...paused, ...limits.keys()])]
       .sort();
-    const heads = await Promise.all(names.map((queue) => tf.list({ queue, limit: 1 })));
+    const [heads, uses] = await Promise.all([
+      Promise.all(names.map((queue) => tf.list({ queue, limit: 1 }))),
+      Promise.all(names.map((queue) => limits.has(queue) ? tf.queues.use(queue, counts) : null)),
+    ]);
     return ctx.render({
       queues: names.map((name, i) => ({
         name,
@@ -55,6 +58,7 @@ export const handler: Handlers<Data, DashboardState> = {
         paused: paused.includes(name),
         servedBy: servers.filter((server) => server.queues.includes(name)).length,
         limits: limits.get(name) ?? {},
+        use: uses[i] ?? undefined,
       })),
       done: ctx.url.searchParams.get("done") ?? undefined,
     });

@@ -391,6 +391,7 @@ export function checkCommit(commit: Commit): void {
 
 /** Refuses a malformed change: a bad commit (see {@link checkCommit}), or one job twice. */
 export function checkChange(change: Change): void {
+  if (change.cap) checkCap(change);
   if (change.commits.length === 1) return checkCommit(change.commits[0]);
   const ids = new Set<string>();
   for (const commit of change.commits) {
@@ -399,5 +400,14 @@ export function checkChange(change: Change): void {
       throw new CorruptRecordError(commit.id, "a change with two commits on the same job");
     }
     ids.add(commit.id);
+  }
+}
+
+/** A capped change only claims jobs of its queue (the backends count its commits as claims). */
+function checkCap({ cap, commits }: Change): void {
+  for (const { id, record } of commits) {
+    if (record.state !== "Processing" || record.queue !== cap!.queue) {
+      throw new CorruptRecordError(id, `a change capped on queue ${cap!.queue} that is no claim`);
+    }
   }
 }

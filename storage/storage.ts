@@ -52,10 +52,34 @@ export interface UniqueClaim {
 export interface Change {
   /** The commits, one per job, applied atomically together. */
   commits: Commit[];
+  /** A queue's global concurrency limit the change's claims must fit in (see {@link Cap}). */
+  cap?: Cap;
+  /**
+   * A settings record written in the same atomic write, by compare-and-set on its version (a
+   * queue's rate window, counting the change's claims): when the stored version is not
+   * `expect` (0: absent), the change is refused with the conflict `setting:<id>`.
+   */
+  setting?: { record: RecurringRecord; expect: number };
 }
 
-/** The outcome of one {@link Change}: applied, or refused because these jobs had moved on. */
-export type AppendResult = { ok: true } | { ok: false; conflicts: string[] };
+/**
+ * A global concurrency limit checked in the same atomic write as a claim: every commit of the
+ * change moves a job of `queue` into Processing, and the change applies only if the queue's
+ * Processing gauge (counting changes applied before it in the same write) plus its commits stays
+ * at most `max`; otherwise it is refused with `limited: true` and no conflicts.
+ */
+export interface Cap {
+  /** The queue whose Processing jobs are counted. */
+  queue: string;
+  /** Most jobs of the queue Processing at once, across all workers. */
+  max: number;
+}
+
+/**
+ * The outcome of one {@link Change}: applied, or refused because these jobs had moved on, or
+ * (`limited`) because its {@link Cap} was full.
+ */
+export type AppendResult = { ok: true } | { ok: false; conflicts: string[]; limited?: true };
 
 /** A page of jobs and the cursor of the next page (absent on the last page). */
 export interface Page {
@@ -262,6 +286,11 @@ export interface ClaimQuery {
   queues: readonly string[];
   /** Most jobs to claim. */
   limit: number;
+  /**
+   * Global concurrency limits by queue: claims of a listed queue carry its {@link Cap}, checked
+   * in the claim's atomic write. Queues not listed are claimed as before.
+   */
+  caps?: Readonly<Record<string, number>>;
 }
 
 /**

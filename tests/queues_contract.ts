@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import type { TaskFlow } from "../lib/client.ts";
 import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
-import type { TestClock } from "./helpers.ts";
+import { appendCommit } from "../lib/changes.ts";
+import { claimCommit, type TestClock } from "./helpers.ts";
 
 type Case = (title: string, fn: (tf: TaskFlow, clock: TestClock) => Promise<void>) => void;
 
@@ -84,5 +85,101 @@ export function queueCases(test: Case): void {
     await assert.rejects(tf.queues.configure("-bad", { concurrency: 1 }), InvalidNameError);
     await assert.rejects(tf.queues.get("a b"), InvalidNameError);
     assert.deepEqual(await tf.queues.list(), []);
+  });
+
+  test("a capped claim applies only while its queue's Processing jobs fit the limit", async (
+    tf,
+    clock,
+  ) => {
+    const { storage } = tf;
+    const ids = await tf.enqueueMany(
+      Array.from({ length: 6 }, (_, i) => ({ job: "x", args: i, options: { queue: "mail" } })),
+    );
+    const other = await tf.enqueue("x", 0, { queue: "other" });
+    const claim = async (id: string) => claimCommit((await tf.get(id))!, clock.t);
+    const cap = { queue: "mail", max: 2 };
+    // Three claims in one write: the third would make three running.
+    const first = await storage.append(
+      await Promise.all(ids.slice(0, 3).map(async (id) => ({ commits: [await claim(id)], cap }))),
+    );
+    assert.deepEqual(first, [{ ok: true }, { ok: true }, {
+      ok: false,
+      conflicts: [],
+      limited: true,
+    }]);
+    assert.equal((await tf.get(ids[2]))!.state, "Enqueued");
+    // Another queue is not counted; a claim without a cap is not limited.
+    assert.deepEqual(
+      await storage.append([{ commits: [await claim(other)], cap: { queue: "other", max: 1 } }]),
+      [{ ok: true }],
+    );
+    const full = await storage.append([{ commits: [await claim(ids[2])], cap }]);
+    assert.deepEqual(full, [{ ok: false, conflicts: [], limited: true }]);
+    // A finished job gives its place back.
+    const running = await tf.get(ids[0]);
+    await storage.append([{
+      commits: [appendCommit(running!, [{ type: "state", at: clock.t, state: "Succeeded" }])],
+    }]);
+    assert.deepEqual(await storage.append([{ commits: [await claim(ids[2])], cap }]), [{
+      ok: true,
+    }]);
+    // A claim that does not fit in two changes' worth: a change of two commits counts both.
+    const pair = [await claim(ids[3]), await claim(ids[4])];
+    const wide = await storage.append([{ commits: pair, cap: { queue: "mail", max: 3 } }]);
+    assert.deepEqual(wide, [{ ok: false, conflicts: [], limited: true }]);
+    assert.equal((await tf.counts()).queues.mail.Processing, 2);
+    if (!storage.claim) return; // KV claims through append (above)
+    const native = await storage.claim(
+      { queues: ["mail"], limit: 5, caps: { mail: 3 } },
+      (record) => claimCommit(record, clock.t),
+    );
+    assert.deepEqual(native.claimed.map((c) => c.id), [ids[3]]);
+    assert.equal(native.contended, false);
+    const none = await storage.claim(
+      { queues: ["mail"], limit: 5, caps: { mail: 3 } },
+      (record) => claimCommit(record, clock.t),
+    );
+    assert.deepEqual(none, { claimed: [], contended: false });
+    assert.equal((await tf.counts()).queues.mail.Processing, 3);
+    // A full queue does not hold back the next one.
+    const next = await tf.enqueue("x", 1, { queue: "other" });
+    const past = await storage.claim(
+      { queues: ["mail", "other"], limit: 1, caps: { mail: 3 } },
+      (record) => claimCommit(record, clock.t),
+    );
+    assert.deepEqual(past.claimed.map((c) => c.id), [next]);
+  });
+
+  test("a change writes a setting by compare-and-set in the same atomic write", async (
+    tf,
+    clock,
+  ) => {
+    const { storage } = tf;
+    const [a, b] = await tf.enqueueMany([{ job: "x", args: 1 }, { job: "x", args: 2 }]);
+    const claim = async (id: string) => claimCommit((await tf.get(id))!, clock.t);
+    const record = { id: "rate:default", version: 1, slots: [[1, 1]] };
+    const first = await storage.append([{
+      commits: [await claim(a)],
+      setting: { record, expect: 0 },
+    }]);
+    assert.deepEqual(first, [{ ok: true }]);
+    assert.deepEqual(await storage.settings.get("rate:default"), record);
+    // A stale version refuses the whole change: the claim does not happen either.
+    const stale = await storage.append([{
+      commits: [await claim(b)],
+      setting: { record: { ...record, version: 2 }, expect: 0 },
+    }]);
+    assert.deepEqual(stale, [{ ok: false, conflicts: ["setting:rate:default"] }]);
+    assert.equal((await tf.get(b))!.state, "Enqueued");
+    assert.deepEqual(await storage.settings.get("rate:default"), record);
+    const next = { id: "rate:default", version: 2, slots: [[1, 2]] };
+    const second = await storage.append([{
+      commits: [await claim(b)],
+      setting: { record: next, expect: 1 },
+      cap: { queue: "default", max: 2 },
+    }]);
+    assert.deepEqual(second, [{ ok: true }]);
+    assert.deepEqual(await storage.settings.get("rate:default"), next);
+    assert.equal((await tf.get(b))!.state, "Processing");
   });
 }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { createDashboard } from "../lib/dashboard/app.ts";
 import type { SecurityConfig } from "../lib/dashboard/security.ts";
+import { claimCommit } from "./helpers.ts";
 
 const ORIGIN = "http://127.0.0.1:8000";
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -159,6 +160,35 @@ Deno.test({
       assert.equal((await ro.tf.queues.get("mail"))?.concurrency, 3);
     } finally {
       ro.close();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "a job held by its queue's limit says why on its page and in the API; use is shown and exported",
+  fn: async () => {
+    const a = await app();
+    try {
+      await a.tf.queues.configure("mail", { concurrency: 1, rateLimit: { max: 10, perMs: 1_000 } });
+      const [first, second] = await a.tf.enqueueMany([
+        { job: "mail.send", args: 1, options: { queue: "mail" } },
+        { job: "mail.send", args: 2, options: { queue: "mail" } },
+      ]);
+      const record = (await a.tf.get(first))!;
+      await a.tf.storage.append([{ commits: [claimCommit(record, a.tf.now())] }]);
+      const api = JSON.parse(await a.get(`/api/jobs/${second}`));
+      assert.equal(api.waiting, "queue mail at its concurrency limit 1");
+      assert.equal(JSON.parse(await a.get(`/api/jobs/${first}`)).waiting, undefined);
+      assert.match(await a.get(`/job/${second}`), /waits: queue mail at its concurrency limit 1/);
+      assert.match(limitsCell(await a.get("/queues"), "mail"), /1 of 1 running/);
+      const metrics = await a.get("/metrics");
+      assert.match(metrics, /taskflow_queue_limit_use\{queue="mail",use="running"\} 1/);
+      assert.match(metrics, /taskflow_queue_limit_use\{queue="mail",use="rate_starts"\} 0/);
+    } finally {
+      await a.close();
+      await a.tf.close();
     }
   },
 });

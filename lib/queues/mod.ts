@@ -10,3 +10,4 @@ export * from "./limiter.ts";
 export * from "./fair.ts";
 export * from "./rate.ts";
 export * from "./partition.ts";
+export * from "./wait.ts";

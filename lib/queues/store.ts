@@ -4,7 +4,10 @@
  * worker and dashboard obeys and shows the same ones; written by compare-and-set.
  */
 
-import type { RecurringRecord, Storage } from "../../storage/storage.ts";
+import type { Counts, RecurringRecord, Storage } from "../../storage/storage.ts";
+import type { JobRecord } from "../job.ts";
+import type { LimiterUse } from "./limiter.ts";
+import { useOf, waitText } from "./wait.ts";
 import { ConflictError } from "../../storage/errors.ts";
 import { checkQueueName } from "../job.ts";
 import {
@@ -90,6 +93,26 @@ export class QueuesApi {
     checkQueueName(name);
     const record = await this.#client.storage.settings.get(queueSettingsId(name));
     return record ? settingsOf(record) : null;
+  }
+
+  /**
+   * Current use of a queue's limits (jobs running, starts in the rate window), or null when
+   * it has none. `counts` saves a read when the caller has them.
+   */
+  async use(name: string, counts?: Counts): Promise<LimiterUse | null> {
+    const settings = await this.get(name);
+    if (!settings) return null;
+    const { storage, now } = this.#client;
+    return await useOf(storage, name, { config: limitsOf(settings), now: now(), counts });
+  }
+
+  /** Why an Enqueued job waits under its queue's limits, in words; undefined when none holds it. */
+  async waiting(job: JobRecord): Promise<string | undefined> {
+    if (job.state !== "Enqueued") return undefined;
+    const settings = await this.get(job.queue);
+    if (!settings) return undefined;
+    const { storage, now } = this.#client;
+    return await waitText(storage, job, { config: limitsOf(settings), now: now() });
   }
 
   /** Every queue that has limits, by name. */

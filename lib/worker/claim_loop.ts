@@ -10,6 +10,9 @@ import { appendCommit } from "../changes.ts";
 import type { NewEvent } from "../events.ts";
 import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
+import { isUnlimited, type QueueConfig } from "../queues/config.ts";
+import { QueueLimits } from "../queues/limits_cache.ts";
+import { claimRated } from "./rated_claim.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Pool } from "./pool.ts";
 import type { Runner } from "./run.ts";
@@ -78,6 +81,10 @@ export class ClaimLoop {
   #dueTimer?: ReturnType<typeof setTimeout>;
   /** Paused queues, as of the last heartbeat. */
   #paused = new Set<string>();
+  /** When a rate-limited queue's window admits a start again (the last claim found it full). */
+  #retryAt = Infinity;
+  /** The queues' limits, read on a short cache. */
+  #limits: QueueLimits;
   #done?: Promise<void>;
 
   /** A loop claiming from `storage` into `pool`, writing through `committer`. */
@@ -92,6 +99,7 @@ export class ClaimLoop {
     this.#pool = parts.pool;
     this.#runner = parts.runner;
     this.#hold = new OutcomeHold(ctx, parts.committer, storage.claim !== undefined);
+    this.#limits = new QueueLimits(storage, { clock: ctx.config.monotonic });
   }
 
   /** Starts the loop; it ends when the worker leaves the running phase. */
@@ -150,11 +158,13 @@ export class ClaimLoop {
       let progress = false;
       try {
         // Independent reads: sent together they cost one round trip.
+        if (!this.#limits.loaded) await this.#limits.load();
         const asked = this.#pool.free;
         const queues = this.#activeQueues();
+        const caps = this.#limits.caps(queues);
         const reading = Promise.all([
           dueCheck ? this.#readDue() : undefined,
-          this.#claim(asked, queues),
+          this.#claim(asked, queues, caps),
         ]);
         hold.release();
         const [due, claim] = await reading;
@@ -164,7 +174,11 @@ export class ClaimLoop {
           hold.release();
           this.#dueRead(due.next);
           const drained = claim.claimed < asked && !claim.contended;
-          promoted = await this.#promote(due.ready, drained ? queues : []);
+          // A limited queue's due jobs are only promoted: its claims go through its cap.
+          const direct = drained
+            ? queues.filter((queue) => isUnlimited(this.#limits.get(queue)))
+            : [];
+          promoted = await this.#promote(due.ready, direct);
         }
         progress = promoted > 0 || claim.claimed > 0 || claim.contended;
         this.#ctx.recovered();
@@ -178,7 +192,7 @@ export class ClaimLoop {
         idle = config.minPollIntervalMs;
         continue;
       }
-      const untilDue = this.#nextDue - config.now();
+      const untilDue = Math.min(this.#nextDue, this.#retryAt) - config.now();
       await this.#sleep(Math.max(0, Math.min(idle, untilDue)));
       idle = Math.min(idle * 2, config.pollIntervalMs);
     }
@@ -264,24 +278,77 @@ export class ClaimLoop {
     return this.#ctx.config.queues.filter((queue) => !this.#paused.has(queue));
   }
 
+  /** Claims up to `free` jobs of `queues`, each limited queue's claims under its limits. */
   async #claim(
     free: number,
     queues: string[],
+    caps: Record<string, number> | undefined,
   ): Promise<{ claimed: number; contended: boolean }> {
+    this.#retryAt = Infinity;
     if (queues.length === 0) return { claimed: 0, contended: false };
-    if (this.#storage.claim) return await this.#claimNatively(free, queues);
+    if (!queues.some((queue) => this.#limits.get(queue).rateLimit)) {
+      return await this.#claimPlain(free, queues, caps);
+    }
+    // Queue by queue, in order: a rate-limited one through its rate window.
+    let claimed = 0, contended = false;
+    for (const queue of queues) {
+      if (claimed >= free) break;
+      const config = this.#limits.get(queue);
+      const got = config.rateLimit
+        ? await this.#claimRated(queue, config, free - claimed, caps?.[queue])
+        : await this.#claimPlain(free - claimed, [queue], caps);
+      claimed += got.claimed;
+      contended ||= got.contended;
+    }
+    return { claimed, contended };
+  }
+
+  /** Claims of a rate-limited queue (see rated_claim.ts); the next turn waits for a slot. */
+  async #claimRated(
+    queue: string,
+    config: QueueConfig,
+    want: number,
+    cap: number | undefined,
+  ): Promise<{ claimed: number; contended: boolean }> {
+    // Its claims go through the group commit, which must not wait for this turn's end.
+    this.#hold.release();
+    const now = this.#ctx.config.now();
+    const parts = {
+      storage: this.#storage,
+      committer: this.#committer,
+      build: this.#claimBuilder(now),
+      now,
+    };
+    const result = await claimRated(parts, { queue, config, want, cap });
+    for (const commit of result.claimed) this.#runner.start(commit.record);
+    if (result.retryInMs !== undefined) {
+      this.#retryAt = Math.min(this.#retryAt, now + result.retryInMs);
+    }
+    return { claimed: result.claimed.length, contended: result.contended };
+  }
+
+  /** Claims without a rate limit: natively where the storage can, else list + append. */
+  async #claimPlain(
+    free: number,
+    queues: string[],
+    caps: Record<string, number> | undefined,
+  ): Promise<{ claimed: number; contended: boolean }> {
+    if (this.#storage.claim) return await this.#claimNatively(free, queues, caps);
     let claimed = 0, contended = false;
     for (const queue of queues) {
       if (claimed >= free) break;
       const page = await this.#storage.list({ queue, limit: free - claimed });
       const build = this.#claimBuilder();
       const commits = page.jobs.map(build).filter((commit): commit is Commit => commit !== null);
+      const max = caps?.[queue];
+      const cap = max === undefined ? undefined : { queue, max };
       const results = await Promise.all(
-        commits.map((commit) => this.#committer.submit({ commits: [commit] })),
+        commits.map((commit) => this.#committer.submit({ commits: [commit], cap })),
       );
       results.forEach((result, i) => {
         if (!result.ok) {
-          contended = true;
+          // A claim refused by its cap waits for a slot, not for another claimer.
+          contended ||= !result.limited;
           return;
         }
         claimed++;
@@ -292,8 +359,7 @@ export class ClaimLoop {
   }
 
   /** Builds the commit moving an Enqueued job to Processing under a fresh lease (else null). */
-  #claimBuilder(): (job: JobRecord) => Commit | null {
-    const now = this.#ctx.config.now();
+  #claimBuilder(now = this.#ctx.config.now()): (job: JobRecord) => Commit | null {
     const lease = this.#lease(now);
     return (job) =>
       job.state !== "Enqueued" ? null : appendCommit(job, [this.#processing(now, lease)], lease);
@@ -317,8 +383,10 @@ export class ClaimLoop {
   async #claimNatively(
     free: number,
     queues: string[],
+    caps: Record<string, number> | undefined,
   ): Promise<{ claimed: number; contended: boolean }> {
-    const result = await this.#storage.claim!({ queues, limit: free }, this.#claimBuilder());
+    const query = caps ? { queues, limit: free, caps } : { queues, limit: free };
+    const result = await this.#storage.claim!(query, this.#claimBuilder());
     if (result.claimed.length) this.#hold.hold();
     for (const commit of result.claimed) this.#runner.start(commit.record);
     return { claimed: result.claimed.length, contended: result.contended };

@@ -26,6 +26,8 @@ interface Data {
   awaitedBatch: BatchStatus | null;
   /** The client's clock when the page was read. */
   now: number;
+  /** Why an Enqueued job waits under its queue's limits. */
+  waiting?: string;
   /** When a finished job will be pruned, and by which rule. */
   forecast?: string;
   /** True when no policy is stored yet (the forecast then uses the defaults). */
@@ -85,13 +87,15 @@ export const handler: Handlers<Data | Missing, DashboardState> = {
     if (!job) return ctx.render({ missing: id, pruned: await missingJob(tf, id) }, { status: 404 });
     const processing = job.state === "Processing";
     const batchId = batchOfContinuation(job);
-    const [children, lease, servers, awaitedBatch] = await Promise.all([
+    const [children, lease, servers, awaitedBatch, waiting] = await Promise.all([
       tf.getMany(job.continuations.map((c) => c.id)),
       processing ? tf.lease(id) : null,
       processing ? tf.servers() : [],
       batchId ? tf.batchStatus(batchId) : null,
+      tf.queues.waiting(job),
     ]);
     return ctx.render({
+      waiting,
       job,
       events,
       children,
@@ -150,6 +154,7 @@ export default function JobPage(
         <span class={`state big ${job.state.toLowerCase()}`}>{job.state}</span>
         <span>{relative(job.stateAt, now)}</span>
         {job.reason && <span class="reason">{job.reason}</span>}
+        {data.waiting && <span class="badge waiting">waits: {data.waiting}</span>}
         {orphan && (
           <span class="badge orphaned" data-orphan={job.id}>{orphanText(orphan, now)}</span>
         )}

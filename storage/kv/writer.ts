@@ -102,6 +102,8 @@ export class KvWriter {
       }
       item.rows = rowsOf(item.change, current);
       const size = measure(item.rows, claimsOf(item.change).length);
+      if (item.change.cap) size.checks++; // its queue's gauge
+      if (item.change.setting) size.checks++;
       if (
         checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
         bytes + size.bytes > MAX_BYTES
@@ -124,6 +126,8 @@ export class KvWriter {
     let claims = read.claims;
     while (batch.length) {
       const atomic = this.#kv.atomic();
+      batch = await this.#fitGuards(batch, atomic, results);
+      if (!batch.length) return;
       // Counters one batch moves many times are summed once per key.
       const sums = new Sums();
       let earliestDue = Infinity, ready = false;
@@ -180,6 +184,55 @@ export class KvWriter {
       for (const item of survivors) item.rows = rowsOf(item.change, current);
       batch = survivors;
     }
+  }
+
+  /**
+   * The changes of `batch` whose caps and settings hold, the others refused; `atomic` checks
+   * the Processing gauges and settings read (a claim elsewhere meanwhile fails it and the batch
+   * is read again) and writes the settings.
+   */
+  async #fitGuards(
+    batch: Item[],
+    atomic: Deno.AtomicOperation,
+    results: AppendResult[],
+  ): Promise<Item[]> {
+    const queues = [...new Set(batch.flatMap(({ change }) => change.cap?.queue ?? []))];
+    const settings = batch.flatMap(({ change }) => change.setting ?? []);
+    if (!queues.length && !settings.length) return batch;
+    const gaugeKeys = queues.map((queue) => this.#key("gauge", queue, "Processing"));
+    const settingKeys = settings.map(({ record }) => this.#key("setting", record.id));
+    const entries = await getMany<unknown>(this.#kv, [...gaugeKeys, ...settingKeys]);
+    const used = new Map<string, number>();
+    queues.forEach((queue, i) => {
+      const value = (entries[i].value as Deno.KvU64 | null)?.value ?? 0n;
+      used.set(queue, Number(BigInt.asIntN(64, value)));
+    });
+    const stored = new Map<string, number>();
+    settings.forEach(({ record }, i) => {
+      const value = entries[queues.length + i].value as { version?: number } | null;
+      stored.set(record.id, value?.version ?? 0);
+    });
+    for (const entry of entries) atomic.check(entry);
+    return batch.filter(({ change, index }) => {
+      const { cap, setting } = change;
+      if (setting && stored.get(setting.record.id) !== setting.expect) {
+        results[index] = { ok: false, conflicts: [`setting:${setting.record.id}`] };
+        return false;
+      }
+      if (cap) {
+        const after = used.get(cap.queue)! + change.commits.length;
+        if (after > cap.max) {
+          results[index] = { ok: false, conflicts: [], limited: true };
+          return false;
+        }
+        used.set(cap.queue, after);
+      }
+      if (setting) {
+        stored.set(setting.record.id, setting.record.version);
+        atomic.set(this.#key("setting", setting.record.id), setting.record);
+      }
+      return true;
+    });
   }
 
   /** Commits `atomic`, waiting out another process's write lock. */

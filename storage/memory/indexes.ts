@@ -8,6 +8,7 @@ import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import {
+  bucketStart,
   createdLater,
   type DueEntry,
   dueEntry,
@@ -21,7 +22,17 @@ import {
   zeroStates,
   zeroTotals,
 } from "../effects.ts";
-import type { BatchCounts, Commit, Counts, Resolution } from "../storage.ts";
+import {
+  type AppendResult,
+  type BatchCounts,
+  type Change,
+  type Commit,
+  type Counts,
+  type RecurringRecord,
+  type Resolution,
+  RESOLUTIONS,
+  type TimelinePoint,
+} from "../storage.ts";
 import { SortedSet, type Tuple } from "./sorted.ts";
 
 const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
@@ -84,6 +95,25 @@ export class MemoryIndexes {
     this.history(effects);
   }
 
+  /** Succeeded and failed per bucket of `resolution` from `from` to `to`. */
+  timeline(resolution: Resolution, from: number, to: number): TimelinePoint[] {
+    const points: TimelinePoint[] = [];
+    for (let at = bucketStart(resolution, from); at <= to; at += RESOLUTIONS[resolution].ms) {
+      const bucket = this.buckets.get(resolution)?.get(at);
+      points.push({ at, succeeded: bucket?.succeeded ?? 0, failed: bucket?.failed ?? 0 });
+    }
+    return points;
+  }
+
+  /** Drops time buckets past their keep. */
+  pruneBuckets(now: number): void {
+    for (const [resolution, buckets] of this.buckets) {
+      for (const at of buckets.keys()) {
+        if (at < now - RESOLUTIONS[resolution].keepMs) buckets.delete(at);
+      }
+    }
+  }
+
   /** Applies the history part of `effects`: totals, batch counts, durations, time buckets. */
   history(effects: Effects): void {
     for (const total of effects.totals) this.totals[total]++;
@@ -103,6 +133,11 @@ export class MemoryIndexes {
       if (!bucket) buckets.set(hit.at, bucket = { succeeded: 0, failed: 0 });
       bucket[hit.kind]++;
     }
+  }
+
+  /** Jobs of `queue` Processing now (what a global concurrency limit counts). */
+  processing(queue: string): number {
+    return this.gauges.get(queue)?.Processing ?? 0;
   }
 
   /**
@@ -159,5 +194,20 @@ export class MemoryIndexes {
     let set = this.ready.get(queue);
     if (!set) this.ready.set(queue, set = new SortedSet());
     return set;
+  }
+}
+
+/** Why `change`'s cap or setting refuses it now (undefined: they let it through). */
+export function guardsRefuse(
+  change: Change,
+  ix: MemoryIndexes,
+  settings: ReadonlyMap<string, RecurringRecord>,
+): AppendResult | undefined {
+  const { cap, setting } = change;
+  if (setting && (settings.get(setting.record.id)?.version ?? 0) !== setting.expect) {
+    return { ok: false, conflicts: [`setting:${setting.record.id}`] };
+  }
+  if (cap && ix.processing(cap.queue) + change.commits.length > cap.max) {
+    return { ok: false, conflicts: [], limited: true };
   }
 }

@@ -9,19 +9,13 @@ import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
 import type { State } from "../../lib/states.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
-import {
-  bucketStart,
-  checkChange,
-  effectsOf,
-  historyOf,
-  removable,
-  zeroBatchCounts,
-} from "../effects.ts";
+import { checkChange, effectsOf, historyOf, removable, zeroBatchCounts } from "../effects.ts";
 import { byId, canDelete, canPut } from "../record_store.ts";
 import { closedStorage } from "../unavailable.ts";
 import {
   type AppendResult,
   type BatchCounts,
+  type Cap,
   type Change,
   type ClaimBuilder,
   type ClaimQuery,
@@ -41,13 +35,12 @@ import {
   type Removal,
   type RemoveResult,
   type Resolution,
-  RESOLUTIONS,
   type SearchQuery,
   type ServerInfo,
   type Storage,
   type TimelinePoint,
 } from "../storage.ts";
-import { MemoryIndexes } from "./indexes.ts";
+import { guardsRefuse, MemoryIndexes } from "./indexes.ts";
 import type { SortedSet } from "./sorted.ts";
 
 /**
@@ -106,6 +99,10 @@ export class MemoryStorage implements Storage {
         if (version !== c.expect || !this.#ix.canClaim(c)) (conflicts ??= []).push(c.id);
       }
       if (conflicts) return { ok: false, conflicts };
+      const refused = guardsRefuse(change, this.#ix, this.#settings);
+      if (refused) return refused;
+      const put = change.setting?.record;
+      if (put) this.#settings.set(put.id, clone(put));
       for (const commit of change.commits) {
         const before = this.#jobs.get(commit.id) ?? null;
         this.#jobs.set(commit.id, clone(commit.record));
@@ -131,41 +128,46 @@ export class MemoryStorage implements Storage {
   async claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
     this.#open();
     const commits: Commit[] = [];
+    const caps = new Map<Commit, Cap>();
     for (const queue of query.queues) {
-      const limit = query.limit - commits.length;
-      if (limit <= 0) break;
+      const max = query.caps?.[queue];
+      const room = max === undefined ? Infinity : max - this.#ix.processing(queue);
+      const limit = Math.min(query.limit - commits.length, room);
+      if (limit <= 0) continue;
       for (const key of this.#ix.readySet(queue).range({ limit })) {
         const record = this.#jobs.get(String(key[key.length - 1]));
         const commit = record && build(record);
         if (commit) commits.push(commit);
+        if (commit && max !== undefined) caps.set(commit, { queue, max });
       }
     }
     if (!commits.length) return { claimed: [], contended: false };
-    const results = await this.append(commits.map((commit) => ({ commits: [commit] })));
+    const results = await this.append(
+      commits.map((commit) => ({ commits: [commit], cap: caps.get(commit) })),
+    );
     const claimed = commits.filter((_, i) => results[i].ok);
     return { claimed, contended: claimed.length < commits.length };
   }
 
+  /** A copy of the record of `id`, or null. */
+  #copy(id: string): JobRecord | null {
+    const record = this.#jobs.get(id);
+    return record ? clone(record) : null;
+  }
+
   /** Copies of the records of `ids`, skipping index entries whose record is missing. */
   #records(ids: string[]): JobRecord[] {
-    return ids.flatMap((id) => {
-      const record = this.#jobs.get(id);
-      return record ? [clone(record)] : [];
-    });
+    return ids.flatMap((id) => this.#copy(id) ?? []);
   }
 
   get(id: string): Promise<JobRecord | null> {
     this.#open();
-    const record = this.#jobs.get(id);
-    return Promise.resolve(record ? clone(record) : null);
+    return Promise.resolve(this.#copy(id));
   }
 
   getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
     this.#open();
-    return Promise.resolve(ids.map((id) => {
-      const record = this.#jobs.get(id);
-      return record ? clone(record) : null;
-    }));
+    return Promise.resolve(ids.map((id) => this.#copy(id)));
   }
 
   events(id: string): Promise<JobEvent[]> {
@@ -235,13 +237,7 @@ export class MemoryStorage implements Storage {
 
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
     this.#open();
-    const points: TimelinePoint[] = [];
-    const step = RESOLUTIONS[resolution].ms;
-    for (let at = bucketStart(resolution, from); at <= to; at += step) {
-      const bucket = this.#ix.buckets.get(resolution)?.get(at);
-      points.push({ at, succeeded: bucket?.succeeded ?? 0, failed: bucket?.failed ?? 0 });
-    }
-    return Promise.resolve(points);
+    return Promise.resolve(this.#ix.timeline(resolution, from, to));
   }
 
   due(
@@ -343,7 +339,8 @@ export class MemoryStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(new Map());
   readonly batches: RecordStore = this.#store(new Map());
-  readonly settings: RecordStore = this.#store(new Map());
+  #settings = new Map<string, RecurringRecord>();
+  readonly settings: RecordStore = this.#store(this.#settings);
 
   #store(records: Map<string, RecurringRecord>): RecordStore {
     return {
@@ -407,13 +404,7 @@ export class MemoryStorage implements Storage {
   }
 
   prune(now: number): Promise<void> {
-    for (const ix of [this.#ix, this.#pruned]) {
-      for (const [resolution, buckets] of ix.buckets) {
-        for (const at of buckets.keys()) {
-          if (at < now - RESOLUTIONS[resolution].keepMs) buckets.delete(at);
-        }
-      }
-    }
+    for (const ix of [this.#ix, this.#pruned]) ix.pruneBuckets(now);
     return Promise.resolve();
   }
 

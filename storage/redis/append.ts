@@ -8,7 +8,7 @@
 import type { JobRecord } from "../../lib/job.ts";
 import { checkChange } from "../effects.ts";
 import type { AppendResult, Change, Commit } from "../storage.ts";
-import { AppendCall } from "./append_call.ts";
+import { AppendCall, gaugeField } from "./append_call.ts";
 import { type RedisDb, SCRIPTS } from "./context.ts";
 import { type Keys, READY_ID_AT } from "./keys.ts";
 import type { Reply } from "./protocol.ts";
@@ -25,6 +25,8 @@ export interface ClaimCall {
   queues: readonly string[];
   head: number;
   peek: number;
+  /** Global concurrency limits by queue: the head and peek take no more than fit. */
+  caps?: Readonly<Record<string, number>>;
 }
 
 /** Options of {@link append}. */
@@ -99,6 +101,7 @@ function* pack(
     }
     packed.call.add(
       changes[index].commits.map((commit) => ({ commit, before: befores.get(commit)! })),
+      changes[index],
     );
     packed.indexes.push(index);
   }
@@ -108,7 +111,7 @@ function* pack(
 /** Sends one call (see the script's header for the order of its arguments). */
 function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Promise<Reply> {
   const k = db.keys;
-  const { queues = [], head = 0, peek = 0 } = claim ?? {};
+  const { queues = [], head = 0, peek = 0, caps } = claim ?? {};
   const header = [
     k.pos,
     k.events,
@@ -120,6 +123,17 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
   ];
   for (const queue of queues) header.push(k.ready(queue));
   if (queues.length) header.push(String(head), String(peek), String(READY_ID_AT));
+  for (const queue of queues) {
+    const max = caps?.[queue];
+    if (max === undefined) header.push("", "");
+    else header.push(String(max), gaugeField(queue, "Processing"));
+  }
+  header.push(
+    String(call.caps.length / 3),
+    ...call.caps,
+    String(call.puts.length / 4),
+    ...call.puts,
+  );
   header.push(String(call.changes));
   return SCRIPTS.append.run(db.conn, [header, call.commits, call.claims(), call.operations()]);
 }
@@ -137,7 +151,8 @@ function readReply(
   if (replies.length === 1 && Array.isArray(replies[0])) {
     const again: number[] = [];
     (replies[0] as string[][]).forEach((conflicts, i) => {
-      if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
+      if (conflicts[0] === "") results[indexes[i]] = { ok: false, conflicts: [], limited: true };
+      else if (conflicts.length) results[indexes[i]] = { ok: false, conflicts };
       else again.push(indexes[i]);
     });
     return { again, records: [] };

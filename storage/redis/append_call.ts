@@ -8,7 +8,7 @@
 import type { JobRecord } from "../../lib/job.ts";
 import { DURATION_BUCKETS_MS, effectsOf, isFinal } from "../effects.ts";
 import { encodeEvent, encodeRecord, impliedCreated } from "../log_codec.ts";
-import { type Commit, RESOLUTIONS } from "../storage.ts";
+import { type Change, type Commit, RESOLUTIONS } from "../storage.ts";
 import { type Keys, placeOf } from "./keys.ts";
 
 /** Most arguments of one operation (the script passes them to `unpack`). */
@@ -50,6 +50,10 @@ export class AppendCall {
   readonly commits: string[] = [];
   /** Changes in this call. */
   changes = 0;
+  /** Per capped change: its number, its queue's Processing gauge field, its limit. */
+  readonly caps: string[] = [];
+  /** Per change writing a setting: its number, the setting's id, expected version, JSON. */
+  readonly puts: string[] = [];
   /** Characters of ARGV so far (a bound on the call's size). */
   chars = 0;
   /** Whether a commit makes a job Enqueued or Scheduled (workers are woken). */
@@ -78,9 +82,20 @@ export class AppendCall {
     return commits.some((commit) => this.#ids.has(commit.id));
   }
 
-  /** Adds a change: its commits, each built on `before` (null for a new job). */
-  add(commits: readonly { commit: Commit; before: JobRecord | null }[]): void {
+  /** Adds a change: its commits, each built on `before` (null for a new job), and its cap. */
+  add(
+    commits: readonly { commit: Commit; before: JobRecord | null }[],
+    guards: Pick<Change, "cap" | "setting"> = {},
+  ): void {
     this.changes++;
+    const { cap, setting } = guards;
+    if (setting) {
+      const { record, expect } = setting;
+      this.puts.push(String(this.changes), record.id, `${expect}`, JSON.stringify(record));
+    }
+    if (cap) {
+      this.caps.push(String(this.changes), gaugeField(cap.queue, "Processing"), `${cap.max}`);
+    }
     this.commits.push(String(commits.length));
     for (const { commit } of commits) {
       if (!commit.unique || this.#replay) continue;

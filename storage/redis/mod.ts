@@ -193,21 +193,34 @@ export class RedisStorage implements Storage {
       let candidates = this.#candidates.get(key) ?? [];
       this.#candidates.delete(key);
       if (!candidates.length) {
-        const claim = { queues: query.queues, head: 0, peek: limit };
+        const claim = { queues: query.queues, head: 0, peek: limit, caps: query.caps };
         candidates = (await append(this.#db, [], { claim })).records;
         if (!candidates.length) return { claimed: [], contended: false };
       }
       const considered = candidates.slice(0, limit);
       const commits = considered.map(build).filter((c): c is Commit => c !== null);
-      const claim = { queues: query.queues, head: considered.length, peek: limit };
+      const claim = {
+        queues: query.queues,
+        head: considered.length,
+        peek: limit,
+        caps: query.caps,
+      };
+      const caps = query.caps ?? {};
       const { results, records } = await append(
         this.#db,
-        commits.map((commit) => ({ commits: [commit] })),
+        commits.map((commit) => {
+          const max = caps[commit.record.queue];
+          return {
+            commits: [commit],
+            cap: max === undefined ? undefined : { queue: commit.record.queue, max },
+          };
+        }),
         { claim },
       );
       this.#candidates.set(key, records);
       const claimed = commits.filter((_, i) => results[i].ok);
-      return { claimed, contended: claimed.length < commits.length };
+      const raced = results.some((result) => !result.ok && !result.limited);
+      return { claimed, contended: raced };
     });
   }
 

@@ -6,7 +6,8 @@ import { checkJobId } from "../../../lib/job.ts";
 import { prunedText } from "../../../lib/retention/explain.ts";
 
 /**
- * GET /api/jobs/:id: the job's record and its events; 404 when there is none, saying when the
+ * GET /api/jobs/:id: the job's record and its events (and, for an Enqueued job held by its
+ * queue's limits, `waiting`: why); 404 when there is none, saying when the
  * id's format and age say it was probably pruned by the retention policy.
  */
 export const handler: Handlers<unknown, DashboardState> = {
@@ -22,6 +23,7 @@ export const handler: Handlers<unknown, DashboardState> = {
         status: 404,
       });
     }
-    return json({ job, events });
+    const waiting = await ctx.state.tf.queues.waiting(job);
+    return json(waiting ? { job, events, waiting } : { job, events });
   },
 };

@@ -34,6 +34,16 @@ then, only when Q > 0 (a claim), three more:
   peek size P: how many ready jobs (after the writes) to return, with their records (P is at
     most lib's MAX_CLAIM, 500: one HMGET)
   where the job id starts in a ready member
+  then per ready key: the queue's global concurrency limit ("" for none) and its Processing
+    gauges field: the first H and P ready jobs take at most limit - gauge jobs of that queue
+then: number N of capped changes; per capped change: its number (1-based), the gauges field
+  of its queue's Processing jobs, and the limit L: the change applies only if that gauge plus
+  the changes applied before it in this call plus its commits stay at most L (else its
+  conflicts are the single id "": it is limited)
+then: number S of changes that write a setting; per such change: its number, the setting id,
+  the version expected (0: absent) and the record JSON: the change applies only if the stored
+  record (settings hash) is at that version (else its conflicts are "setting:<id>"), and then
+  the record is written
 then: number of changes; then per change: number of commits; then per commit:
   id, position it was built on ("" when the job must not exist), new position,
   record line ("" unless the job collapses), the created event line the new record implies
@@ -64,17 +74,28 @@ local nq = tonumber(ARGV[3])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[3 + q] end
 local headSize, peekSize, idAt, i = 0, 0, 0, 4 + nq
+local limits = {}
 if nq > 0 then
   headSize, peekSize, idAt = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  i = i + 3
+  for q = 1, nq do
+    if ARGV[i + 1 + 2 * q] ~= '' then limits[q] = i + 1 + 2 * q end
+  end
+  i = i + 3 + 2 * nq
 end
 
 local function head(limit)
   local ids = {}
-  for _, key in ipairs(queues) do
+  for q, key in ipairs(queues) do
     if #ids >= limit then break end
-    local members = call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, limit - #ids)
-    for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
+    local take, cap = limit - #ids, limits[q]
+    if cap then
+      local used = tonumber(call('HGET', prefix .. 'gauges', ARGV[cap + 1]) or '0')
+      take = min(take, tonumber(ARGV[cap]) - used)
+    end
+    if take > 0 then
+      local members = call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, take)
+      for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
+    end
   end
   return ids
 end
@@ -83,6 +104,12 @@ end
 -- change c holds commits first[c] .. first[c + 1] - 1; every job's stored position comes with
 -- one HMGET per 500 ids. Counts are mostly one digit: those are read with string.byte, cheaper
 -- than tonumber's strtod (here and in the operations).
+local caps = {}
+for k = 1, tonumber(ARGV[i]) do caps[tonumber(ARGV[i + 3 * k - 2])] = i + 3 * k - 2 end
+i = i + 1 + 3 * tonumber(ARGV[i])
+local puts = {}
+for k = 1, tonumber(ARGV[i]) do puts[tonumber(ARGV[i + 4 * k - 3])] = i + 4 * k - 3 end
+i = i + 1 + 4 * tonumber(ARGV[i])
 local at, nev, first, ids, pos = {}, {}, {}, {}, {}
 local ncommits, nids = 0, 0
 local nchanges = tonumber(ARGV[i])
@@ -157,7 +184,7 @@ end
 
 -- Every change is checked; any conflict refuses the whole call, and each change's conflicting
 -- job ids come back (an empty list for a change that would apply).
-local results, refused, none = {}, false, {}
+local results, refused, none, taken = {}, false, {}, {}
 for c = 1, nchanges do
   local conflicts = nil
   for k = first[c], first[c + 1] - 1 do
@@ -175,6 +202,22 @@ for c = 1, nchanges do
       conflicts[#conflicts + 1] = ARGV[a + 3]
     end
   end
+  local put = puts[c]
+  if put and not conflicts then
+    local old, stored = call('HGET', prefix .. 'settings', ARGV[put + 1]), 0
+    if old then
+      local ok, decoded = pcall(cjson.decode, old)
+      if ok and type(decoded) == 'table' then stored = tonumber(decoded.version) or 0 end
+    end
+    if stored ~= tonumber(ARGV[put + 2]) then conflicts = { 'setting:' .. ARGV[put + 1] } end
+  end
+  local cap = caps[c]
+  if cap and not conflicts then
+    local field = ARGV[cap + 1]
+    local used = taken[field] or tonumber(call('HGET', prefix .. 'gauges', field) or '0')
+    used = used + first[c + 1] - first[c]
+    if used > tonumber(ARGV[cap + 2]) then conflicts = { '' } else taken[field] = used end
+  end
   if conflicts then
     refused = true
   else
@@ -185,6 +228,7 @@ for c = 1, nchanges do
 end
 if refused then return { results } end
 
+for _, put in pairs(puts) do call('HSET', prefix .. 'settings', ARGV[put + 1], ARGV[put + 3]) end
 local posPairs, donePairs, feed, npairs, ndone, nfeed, feedBytes = {}, {}, {}, 0, 0, 0, 0
 local function push(key, lines, first, last)
   for s = first, last, CHUNK do call('RPUSH', key, unpack(lines, s, min(s + CHUNK - 1, last))) end

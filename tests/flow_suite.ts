@@ -1,0 +1,156 @@
+/**
+ * @module
+ * Queue limits enforced by workers (issue 21), run against every backend with three workers
+ * on one store: {@link runFlowSuite}.
+ */
+
+import assert from "node:assert/strict";
+import { TaskFlow } from "../lib/client.ts";
+import { defineJob } from "../lib/job.ts";
+import { createWorker, type Worker } from "../lib/worker/worker.ts";
+import type { Storage } from "../storage/storage.ts";
+import { assertConsistent, eventually } from "./helpers.ts";
+
+/** Three handles on one fresh, empty store (three connections where the backend has them). */
+export interface FlowBackend {
+  storages: [Storage, Storage, Storage];
+  cleanup(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The most intervals open at once, from `[start, end]` pairs (an end before a start at a tie). */
+export function mostAtOnce(spans: readonly (readonly [number, number])[]): number {
+  const marks = spans.flatMap(([start, end]) => [[start, 1], [end, -1]] as const)
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let open = 0, most = 0;
+  for (const [, step] of marks) most = Math.max(most, open += step);
+  return most;
+}
+
+/** The most of `times` in any window of `ms` (a start at exactly `t + ms` is in the next one). */
+export function mostInWindow(times: readonly number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[i] - sorted[j] >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
+/** Registers the flow-control cases for backend `name`. */
+export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): void {
+  const test = (title: string, fn: (b: FlowBackend, tf: TaskFlow) => Promise<void>) =>
+    Deno.test({
+      name: `${name} flow: ${title}`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const backend = await open();
+        const tf = new TaskFlow(backend.storages[0]);
+        try {
+          await fn(backend, tf);
+        } finally {
+          await backend.cleanup();
+        }
+      },
+    });
+
+  /** Starts one worker per handle, each running up to `concurrency` jobs. */
+  async function workers(
+    backend: FlowBackend,
+    jobs: Parameters<typeof createWorker>[0]["jobs"],
+    concurrency: number,
+  ): Promise<Worker[]> {
+    const started = backend.storages.map((storage) =>
+      createWorker({ storage, jobs, concurrency, heartbeatMs: 200, pollIntervalMs: 50 })
+    );
+    for (const worker of started) await worker.start();
+    return started;
+  }
+
+  test("global concurrency 3 over 60 jobs of 50 ms on three workers: at most 3 run at once", async (
+    backend,
+    tf,
+  ) => {
+    const spans: [number, number][] = [];
+    const job = defineJob("flow.capped", async () => {
+      const start = performance.now();
+      await sleep(50);
+      spans.push([start, performance.now()]);
+    });
+    await tf.queues.configure("default", { concurrency: 3 });
+    await tf.enqueueMany(Array.from({ length: 60 }, (_, i) => ({ job, args: i })));
+    const running = await workers(backend, [job], 5);
+    try {
+      await eventually(
+        async () => assert.equal((await tf.counts()).states.Succeeded, 60),
+        30_000,
+      );
+    } finally {
+      await Promise.all(running.map((w) => w.stop()));
+    }
+    assert.equal(spans.length, 60);
+    assert.equal(mostAtOnce(spans), 3, "the limit is reached and never passed");
+    await assertConsistent(tf.storage);
+  });
+
+  test("rate limit 20/s over 60 jobs on three workers: no second holds more than 20 starts", async (
+    backend,
+    tf,
+  ) => {
+    const job = defineJob("flow.rated", () => sleep(5));
+    await tf.queues.configure("default", { rateLimit: { max: 20, perMs: 1_000 } });
+    const ids = await tf.enqueueMany(Array.from({ length: 60 }, (_, i) => ({ job, args: i })));
+    const running = await workers(backend, [job], 10);
+    try {
+      await eventually(
+        async () => assert.equal((await tf.counts()).states.Succeeded, 60),
+        30_000,
+      );
+    } finally {
+      await Promise.all(running.map((w) => w.stop()));
+    }
+    // A start is the claim's time, the one the window counted (on the claiming worker's clock).
+    const starts = (await tf.storage.getMany(ids)).map((record) => record!.startedAt!);
+    assert.equal(mostInWindow(starts, 1_000), 20, "the limit is reached and never passed");
+    await assertConsistent(tf.storage);
+  });
+
+  test("a queue without limits is not held back by a limited one", async (backend, tf) => {
+    const spans: [number, number][] = [];
+    const job = defineJob("flow.free", async () => {
+      const start = performance.now();
+      await sleep(50);
+      spans.push([start, performance.now()]);
+    });
+    await tf.queues.configure("slow", { concurrency: 1 });
+    await tf.enqueueMany(
+      Array.from({ length: 20 }, (_, i) => ({ job, args: i, options: { queue: "slow" } })),
+    );
+    const free = await tf.enqueueMany(Array.from({ length: 12 }, (_, i) => ({ job, args: i })));
+    const running = await Promise.all(backend.storages.map(async (storage) => {
+      const worker = createWorker({
+        storage,
+        jobs: [job],
+        concurrency: 4,
+        queues: ["slow", "default"],
+        heartbeatMs: 200,
+        pollIntervalMs: 50,
+      });
+      await worker.start();
+      return worker;
+    }));
+    try {
+      for (const id of free) {
+        await eventually(async () => assert.equal((await tf.get(id))!.state, "Succeeded"), 10_000);
+      }
+      const counts = await tf.counts();
+      assert.ok(counts.queues.slow.Enqueued > 0, "the slow queue is still waiting");
+      assert.ok(counts.queues.slow.Processing <= 1);
+    } finally {
+      await Promise.all(running.map((w) => w.stop()));
+    }
+  });
+}
