@@ -96,7 +96,10 @@ export function LimitsForm(
           />
         </label>
         <button type="submit">Save limits</button>
-        <small>A blank field means no limit. Every worker obeys what is saved here.</small>
+        <small>
+          A blank field means no limit. Every worker obeys the queue's limits saved here;
+          per-partition limits are stored but not enforced yet.
+        </small>
       </form>
     </details>
   );
