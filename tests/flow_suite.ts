@@ -153,4 +153,47 @@ export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): vo
       await Promise.all(running.map((w) => w.stop()));
     }
   });
+
+  test(
+    "partition concurrency 1, 5 tenants × 10 jobs enqueued tenant after tenant: fair and apart",
+    async (
+      backend,
+      tf,
+    ) => {
+      const spans = new Map<string, [number, number][]>();
+      const job = defineJob("flow.tenant", async (tenant: string) => {
+        const start = performance.now();
+        await sleep(30);
+        const own = spans.get(tenant) ?? [];
+        spans.set(tenant, own);
+        own.push([start, performance.now()]);
+      });
+      const tenants = ["t1", "t2", "t3", "t4", "t5"];
+      await tf.queues.configure("default", { partition: { concurrency: 1 } });
+      // Tenant after tenant: in enqueue order the last tenant would wait for all the others.
+      await tf.enqueueMany(
+        tenants.flatMap((tenant) =>
+          Array.from({ length: 10 }, () => ({ job, args: tenant, options: { partition: tenant } }))
+        ),
+      );
+      const running = await workers(backend, [job], 5);
+      try {
+        await eventually(
+          async () => assert.equal((await tf.counts()).states.Succeeded, 50),
+          30_000,
+        );
+      } finally {
+        await Promise.all(running.map((w) => w.stop()));
+      }
+      for (const tenant of tenants) {
+        assert.equal(spans.get(tenant)?.length, 10, tenant);
+        assert.equal(mostAtOnce(spans.get(tenant)!), 1, `${tenant}'s jobs never overlap`);
+      }
+      assert.ok(mostAtOnce([...spans.values()].flat()) > 1, "tenants run in parallel");
+      const firstOfLast = Math.min(...spans.get("t5")!.map(([start]) => start));
+      const lastOfFirst = Math.max(...spans.get("t1")!.map(([start]) => start));
+      assert.ok(firstOfLast < lastOfFirst, "the last tenant starts before the first one is done");
+      await assertConsistent(tf.storage);
+    },
+  );
 }

@@ -286,15 +286,15 @@ export class ClaimLoop {
   ): Promise<{ claimed: number; contended: boolean }> {
     this.#retryAt = Infinity;
     if (queues.length === 0) return { claimed: 0, contended: false };
-    if (!queues.some((queue) => this.#limits.get(queue).rateLimit)) {
+    if (!queues.some((queue) => isRated(this.#limits.get(queue)))) {
       return await this.#claimPlain(free, queues, caps);
     }
-    // Queue by queue, in order: a rate-limited one through its rate window.
+    // Queue by queue, in order: a rate- or partition-limited one through its limiter record.
     let claimed = 0, contended = false;
     for (const queue of queues) {
       if (claimed >= free) break;
       const config = this.#limits.get(queue);
-      const got = config.rateLimit
+      const got = isRated(config)
         ? await this.#claimRated(queue, config, free - claimed, caps?.[queue])
         : await this.#claimPlain(free - claimed, [queue], caps);
       claimed += got.claimed;
@@ -303,7 +303,7 @@ export class ClaimLoop {
     return { claimed, contended };
   }
 
-  /** Claims of a rate-limited queue (see rated_claim.ts); the next turn waits for a slot. */
+  /** Claims of a rate- or partition-limited queue (see rated_claim.ts). */
   async #claimRated(
     queue: string,
     config: QueueConfig,
@@ -391,4 +391,9 @@ export class ClaimLoop {
     for (const commit of result.claimed) this.#runner.start(commit.record);
     return { claimed: result.claimed.length, contended: result.contended };
   }
+}
+
+/** True when a queue's claims go through its limiter record (see rated_claim.ts). */
+function isRated(config: QueueConfig): boolean {
+  return config.rateLimit !== undefined || config.partition !== undefined;
 }

@@ -1,9 +1,9 @@
 /**
  * @module
- * Claims of a rate-limited queue: the queue's rate window (settings record `rate:<queue>`) is
- * read with the ready jobs, lib admits what fits, and the window counting those starts is
- * written by compare-and-set in the same atomic write as the claims. A throttled job writes
- * nothing.
+ * Claims of a queue with a rate limit or per-partition limits: the queue's limiter record
+ * (settings `rate:<queue>`: its rate window and its partitions' windows) is read with the ready
+ * jobs, lib admits what fits, and the record counting those starts is written by compare-and-set
+ * in the same atomic write as the claims. A job that does not fit writes nothing.
  */
 
 import type { Change, Commit, RecurringRecord, Storage } from "../../storage/storage.ts";
@@ -11,9 +11,15 @@ import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
 import type { QueueConfig } from "../queues/config.ts";
 import { chooseJobs } from "../queues/fair.ts";
-import { emptyLimiter } from "../queues/limiter.ts";
+import { emptyLimiter, type LimitUse } from "../queues/limiter.ts";
 import type { RateWindow } from "../queues/rate.ts";
 import { rateWindowId } from "../queues/wait.ts";
+
+/** Ready jobs read per claim of a partitioned queue: partitions beyond them wait their turn. */
+export const PARTITION_WINDOW = 1_000;
+
+/** Processing jobs read per page when counting a partitioned queue's running jobs. */
+const RUNNING_PAGE = 500;
 
 /** What one rated claim did: the commits applied, and when a slot frees if none fitted. */
 export interface RatedClaim {
@@ -25,7 +31,7 @@ export interface RatedClaim {
   retryInMs?: number;
 }
 
-/** Claims up to `want` ready jobs of `queue` under its rate limit (and its cap, if any). */
+/** Claims up to `want` ready jobs of `queue` under its limits (and its cap, if any). */
 export async function claimRated(
   parts: {
     storage: Storage;
@@ -36,27 +42,40 @@ export async function claimRated(
   how: { queue: string; config: QueueConfig; want: number; cap?: number },
 ): Promise<RatedClaim> {
   const { storage, committer, build, now } = parts;
-  const id = rateWindowId(how.queue);
+  const { queue, config: { rateLimit, partition } } = how;
+  const id = rateWindowId(queue);
+  const window = partition ? Math.max(how.want, PARTITION_WINDOW) : how.want;
+  // The record is read before the running jobs: every claim of the queue bumps its version, so
+  // a claim made after this read and missed by the count below fails the compare-and-set.
   const [stored, page] = await Promise.all([
     storage.settings.get(id),
-    storage.list({ queue: how.queue, limit: how.want }),
+    storage.list({ queue, limit: window }),
   ]);
+  const running = partition?.concurrency !== undefined
+    ? await runningByPartition(storage, queue)
+    : new Map<string, number>();
   const expect = stored?.version ?? 0;
-  const state = { ...emptyLimiter(), rate: stored?.window as RateWindow | undefined };
-  const config = { rateLimit: how.config.rateLimit };
-  const jobs = page.jobs.filter((job) => job.state === "Enqueued");
+  const state = {
+    ...emptyLimiter(),
+    rate: stored?.window as RateWindow | undefined,
+    partitions: partitionUse(stored?.partitions, running),
+    lastPartition: stored?.lastPartition as string | undefined,
+  };
+  const jobs = page.jobs.filter((job) => job.state === "Enqueued")
+    .map((job) => ({ id: job.id, queue, partition: job.options.partition, job }));
   // A cap refuses a change of several claims whole: the second try takes one job only.
   for (const want of [how.want, 1]) {
-    const choice = chooseJobs(config, state, jobs, { now, want });
-    const commits = choice.admitted.map(build).filter((c): c is Commit => c !== null);
-    if (!commits.length) {
-      const reason = [...choice.waiting.values()][0];
-      const retryInMs = reason?.limit === "rate" ? reason.retryInMs : undefined;
-      return { claimed: [], contended: false, retryInMs };
-    }
-    const record: RecurringRecord = { id, version: expect + 1, window: choice.state.rate };
+    const choice = chooseJobs({ rateLimit, partition }, state, jobs, { now, want });
+    const commits = choice.admitted.map((c) => build(c.job)).filter((c): c is Commit => !!c);
+    if (!commits.length) return { claimed: [], contended: false, retryInMs: retryIn(choice) };
+    const record: RecurringRecord = {
+      id,
+      version: expect + 1,
+      window: choice.state.rate,
+      ...(partition ? partitionRecord(choice.state) : {}),
+    };
     const change: Change = { commits, setting: { record, expect } };
-    if (how.cap !== undefined) change.cap = { queue: how.queue, max: how.cap };
+    if (how.cap !== undefined) change.cap = { queue, max: how.cap };
     const result = await committer.submit(change);
     if (result.ok) return { claimed: commits, contended: false };
     if (!result.limited || commits.length === 1) {
@@ -64,4 +83,54 @@ export async function claimRated(
     }
   }
   return { claimed: [], contended: false };
+}
+
+/** Jobs of `queue` Processing now, by partition key. */
+async function runningByPartition(storage: Storage, queue: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let cursor: string | undefined;
+  do {
+    const page = await storage.list({ state: "Processing", limit: RUNNING_PAGE, cursor });
+    for (const job of page.jobs) {
+      const key = job.options.partition;
+      if (job.queue !== queue || job.state !== "Processing" || key === undefined) continue;
+      out.set(key, (out.get(key) ?? 0) + 1);
+    }
+    cursor = page.cursor;
+  } while (cursor);
+  return out;
+}
+
+/** The partitions' use: running counts from the jobs, rate windows from the stored record. */
+function partitionUse(
+  stored: unknown,
+  running: ReadonlyMap<string, number>,
+): Record<string, LimitUse> {
+  const out: Record<string, LimitUse> = {};
+  const windows = (stored ?? {}) as Record<string, RateWindow>;
+  for (const [key, rate] of Object.entries(windows)) out[key] = { running: 0, rate };
+  for (const [key, count] of running) (out[key] ??= { running: 0 }).running = count;
+  return out;
+}
+
+/** What the record keeps of the partitions: their rate windows, and the last one served. */
+function partitionRecord(
+  state: { partitions: Record<string, LimitUse>; lastPartition?: string },
+): Record<string, unknown> {
+  const partitions: Record<string, RateWindow> = {};
+  for (const [key, use] of Object.entries(state.partitions)) {
+    if (use.rate) partitions[key] = use.rate;
+  }
+  return { partitions, lastPartition: state.lastPartition };
+}
+
+/** The soonest a refused rate slot frees (a concurrency slot frees when a job ends). */
+function retryIn(
+  choice: { waiting: Map<string, { limit: string; retryInMs?: number }> },
+): number | undefined {
+  let soonest: number | undefined;
+  for (const reason of choice.waiting.values()) {
+    if (reason.limit === "rate") soonest = Math.min(soonest ?? Infinity, reason.retryInMs!);
+  }
+  return soonest;
 }
