@@ -196,4 +196,41 @@ export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): vo
       await assertConsistent(tf.storage);
     },
   );
+
+  test(
+    "partition rate 5/s, 2 tenants × 10 jobs: no second holds more than 5 starts of a tenant",
+    async (
+      backend,
+      tf,
+    ) => {
+      const job = defineJob("flow.tenant-rated", () => sleep(5));
+      await tf.queues.configure("default", {
+        partition: { rateLimit: { max: 5, perMs: 1_000 } },
+      });
+      const ids = await tf.enqueueMany(
+        ["a", "b"].flatMap((tenant) =>
+          Array.from({ length: 10 }, () => ({ job, args: 0, options: { partition: tenant } }))
+        ),
+      );
+      const running = await workers(backend, [job], 10);
+      try {
+        await eventually(
+          async () => assert.equal((await tf.counts()).states.Succeeded, 20),
+          30_000,
+        );
+      } finally {
+        await Promise.all(running.map((w) => w.stop()));
+      }
+      const records = (await tf.storage.getMany(ids)).map((record) => record!);
+      for (const tenant of ["a", "b"]) {
+        const starts = records.filter((r) => r.options.partition === tenant).map((r) =>
+          r.startedAt!
+        );
+        assert.equal(mostInWindow(starts, 1_000), 5, `tenant ${tenant}: reached, never passed`);
+      }
+      const all = records.map((r) => r.startedAt!);
+      assert.equal(mostInWindow(all, 1_000), 10, "each tenant has its own window");
+      await assertConsistent(tf.storage);
+    },
+  );
 }
