@@ -98,7 +98,7 @@ export function LimitsForm(
         <button type="submit">Save limits</button>
         <small>
           A blank field means no limit. Every worker obeys the queue's limits saved here;
-          per-partition limits are stored but not enforced yet.
+          per-partition limits apply to each partition key separately.
         </small>
       </form>
     </details>

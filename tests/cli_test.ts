@@ -384,7 +384,7 @@ Deno.test("cli: queue shows and changes a queue's stored limits", async () => {
     assertOneLine(await cli(["queue", "a b", "--storage", storage]), /INVALID_NAME/);
     assert.match(
       (await run()).stdout,
-      /: concurrency 5, per partition: concurrency 1, rate 5\/min \(not enforced yet\)$/m,
+      /: concurrency 5, per partition: concurrency 1, rate 5\/min$/m,
     );
     const cleared = await run("--clear");
     assert.match(cleared.stdout, /: no limits \(saved/);

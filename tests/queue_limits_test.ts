@@ -243,6 +243,6 @@ Deno.test("rate and config words", () => {
       rateLimit: { max: 100, perMs: 1_000 },
       partition: { concurrency: 1 },
     }),
-    "concurrency 5, rate 100/s, per partition: concurrency 1 (not enforced yet)",
+    "concurrency 5, rate 100/s, per partition: concurrency 1",
   );
 });

@@ -84,6 +84,7 @@ Deno.test({
         limitsCell(page, "mail"),
         /concurrency 5, rate 100\/s, per partition: concurrency 1/,
       );
+      assert.doesNotMatch(page, /not enforced/, "partition limits are enforced now");
       // The form holds every limit: a blank field removes that one.
       await a.post({ _csrf: a.csrf, action: "limits", queue: "bulk", rate: "" });
       assert.equal(await a.tf.queues.get("bulk"), null);

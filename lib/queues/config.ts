@@ -238,7 +238,7 @@ export function rateText(rate: RateLimit): string {
   return `${rate.max}/${rate.perMs}ms`;
 }
 
-/** A config as one line: "concurrency 5, rate 100/s, per partition: concurrency 1 (...)". */
+/** A config as one line: "concurrency 5, rate 100/s, per partition: concurrency 1". */
 export function configText(config: QueueConfig): string {
   const limits = (l: PartitionLimits) =>
     [
@@ -247,8 +247,7 @@ export function configText(config: QueueConfig): string {
     ].filter(Boolean);
   const parts = limits(config);
   if (config.partition) {
-    // Stored and shown, but no claim checks them yet: say so wherever the config is shown.
-    parts.push(`per partition: ${limits(config.partition).join(", ")} (not enforced yet)`);
+    parts.push(`per partition: ${limits(config.partition).join(", ")}`);
   }
   return parts.length ? parts.join(", ") : "no limits";
 }
