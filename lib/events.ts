@@ -83,6 +83,8 @@ export interface StateData {
   error?: ErrorInfo;
   /** Enqueued by an operator: the attempt counter starts again. */
   resetAttempts?: boolean;
+  /** Scheduled by the handler's snooze: the attempt that ran is not counted. */
+  snoozed?: boolean;
 }
 
 /** The first event of every job. */

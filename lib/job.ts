@@ -100,6 +100,12 @@ export interface JobContext {
   progress(value: number): Promise<void>;
   /** Appends a line to the job's log. */
   log(message: string): Promise<void>;
+  /**
+   * Puts the job back to Scheduled for `ms` without spending an attempt, by throwing a
+   * `SnoozeError` (so the handler stops here; don't catch it). A bad `ms` throws
+   * `InvalidOptionError` instead.
+   */
+  snooze(ms: number): never;
 }
 
 /** A job handler: receives the arguments and a context; its return value is the job's result. */

@@ -6,14 +6,14 @@
  * for another call is an error instead of being silently ignored.
  */
 
-import { InvalidOptionError, TaskFlowError } from "../storage/errors.ts";
+import { InvalidOptionError, MAX_SNOOZE_MS, TaskFlowError } from "../storage/errors.ts";
 import { closest } from "./suggest.ts";
 
 /**
  * Farthest a due time (or a delay, timeout or retry delay) may lie ahead: 10 years. Further is
  * almost always a unit mistake (µs for ms), and every time stays far inside what a `Date` holds.
  */
-export const MAX_DELAY_MS = 3_652.5 * 86_400_000;
+export const MAX_DELAY_MS: number = MAX_SNOOZE_MS;
 
 /** Longest period a timer (`setTimeout`) can wait; worker periods must fit in one. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

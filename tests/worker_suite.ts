@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { DiscardError } from "../storage/errors.ts";
+import { DiscardError, SnoozeError } from "../storage/errors.ts";
 import { defineJob, type JobDefinition, type JobRecord } from "../lib/job.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../lib/worker/worker.ts";
 import { memberId, STAGED } from "../lib/batch.ts";
@@ -225,6 +225,62 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     const done = await h.waitFor(id, "Succeeded");
     assert.equal(done.attempt, 3);
     assert.equal(done.result, "ok");
+  });
+
+  test("snooze puts the job back to Scheduled without spending an attempt; the log says why", async (h) => {
+    const attempts: number[] = [];
+    const busy = defineJob("busy", (_args: unknown, ctx) => {
+      attempts.push(ctx.attempt);
+      if (attempts.length === 1) ctx.snooze(5_000);
+      if (attempts.length === 2) throw new SnoozeError(90_000);
+      return "done";
+    }, { attempts: 1 });
+    const id = await h.tf.enqueue(busy, {});
+    await h.worker([busy]);
+    const first = await h.waitFor(id, "Scheduled");
+    assert.equal(first.reason, "snoozed for 5 s by the handler");
+    assert.equal(first.runAt, first.stateAt + 5_000);
+    assert.equal(first.attempt, 0, "the snoozed run gave its attempt back");
+    assert.equal(first.retryOf, undefined);
+    h.clock.advance(5_000);
+    const second = await eventually(async () => {
+      const r = (await h.tf.get(id))!;
+      assert.equal(r.reason, "snoozed for 90 s by the handler");
+      return r;
+    });
+    assert.equal(second.state, "Scheduled");
+    assert.equal(second.runAt, second.stateAt + 90_000);
+    h.clock.advance(90_000);
+    const done = await h.waitFor(id, "Succeeded");
+    assert.deepEqual(attempts, [1, 1, 1], "ctx.attempt stays 1; attempts: 1 is not used up");
+    assert.equal(done.attempt, 1);
+    assert.equal(done.result, "done");
+    const reasons = (await h.tf.events(id)).flatMap((e) =>
+      e.type === "state" && e.state === "Scheduled" ? [e.reason] : []
+    );
+    assert.deepEqual(reasons, [
+      "snoozed for 5 s by the handler",
+      "snoozed for 90 s by the handler",
+    ]);
+  });
+
+  test("a bad snooze fails the attempt with a typed error naming the value", async (h) => {
+    const bad = defineJob("bad.snooze", (ms: number, ctx) => ctx.snooze(ms), { attempts: 1 });
+    const ids = [
+      await h.tf.enqueue(bad, 0),
+      await h.tf.enqueue(bad, -5),
+      await h.tf.enqueue(bad, 4e11),
+    ];
+    await h.worker([bad]);
+    for (const [i, id] of ids.entries()) {
+      const failed = await h.waitFor(id, "Failed");
+      assert.equal(failed.error?.code, "INVALID_OPTION");
+      assert.match(
+        failed.error!.message,
+        new RegExp(`invalid snooze ${[0, -5, 4e11][i]}: must be`),
+      );
+    }
+    assert.throws(() => new SnoozeError(Number.NaN), /invalid snooze NaN/);
   });
 
   test("default backoff is Hangfire's curve; exhausted attempts fail with the stack", async (h) => {

@@ -9,6 +9,7 @@ import {
   AttemptsExhaustedError,
   InvalidOptionError,
   JobTimeoutError,
+  SnoozeError,
   UnknownJobError,
 } from "../../storage/errors.ts";
 import { appendCommit } from "../changes.ts";
@@ -260,7 +261,7 @@ async function runJob(
     if (finishedMember(job.record)) worker.settleBatch(job.record.batchId!);
     if (state === "Succeeded") worker.stats.succeeded++;
     else if (state === "Failed") worker.stats.failed++;
-    else if (state === "Scheduled") worker.stats.retried++;
+    else if (state === "Scheduled" && job.record.retryOf !== undefined) worker.stats.retried++;
   } finally {
     worker.done(job);
   }
@@ -333,6 +334,9 @@ function context(worker: RunHost, job: Running): JobContext {
       if (text.length > MAX_LOG_LINE) text = `${text.slice(0, MAX_LOG_LINE)}… (cut)`;
       if (!text.isWellFormed()) text = text.toWellFormed();
       return write({ type: "log", at: worker.now(), message: text });
+    },
+    snooze(ms: number): never {
+      throw new SnoozeError(ms);
     },
   };
 }
