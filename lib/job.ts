@@ -8,6 +8,7 @@ import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
 import { checkDelay, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
 import type { Json } from "./payload.ts";
 import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
+import { checkExpiresIn } from "./expiry.ts";
 import { checkPartitionDefault, type PartitionFunction } from "./queues/partition.ts";
 import type { State } from "./states.ts";
 import {
@@ -135,6 +136,8 @@ export interface JobDefaults {
   unique?: UniqueOptions;
   /** Run once, `delayMs` after the last enqueue with the key (see {@link DebounceOptions}). */
   debounce?: DebounceOptions;
+  /** Not started within this many ms of its enqueue, the job never runs (Deleted, "expired"). */
+  expiresInMs?: number;
 }
 
 /** A named job with its handler and defaults, created by {@link defineJob}. */
@@ -230,6 +233,7 @@ export const JOB_OPTIONS = [
   "partition",
   "unique",
   "debounce",
+  "expiresInMs",
 ] as const;
 
 /** Validates job defaults / options shared by definitions and enqueue calls. */
@@ -263,6 +267,9 @@ export function checkDefaults(options: JobDefaults, where = "options"): void {
     );
   }
   if (backoff !== undefined && typeof backoff !== "function") checkBackoff(backoff, where);
+  if (options.expiresInMs !== undefined) {
+    checkExpiresIn(options.expiresInMs, `${where}.expiresInMs`);
+  }
   if (options.partition !== undefined) {
     checkPartitionDefault(options.partition, `${where}.partition`);
   }

@@ -32,6 +32,8 @@ const OWNERS: Record<string, string> = {
   attempts: "enqueue-like calls",
   backoff: "enqueue-like calls",
   timeoutMs: "enqueue-like calls",
+  expiresInMs: "enqueue-like calls and defineJob",
+  expiresAt: "enqueue-like calls",
   keep: "enqueue-like calls and defineJob",
   partition: "enqueue-like calls and defineJob",
   unique: "enqueue, schedule, enqueueMany and defineJob",

@@ -283,6 +283,49 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.throws(() => new SnoozeError(Number.NaN), /invalid snooze NaN/);
   });
 
+  test('expiry: a job not started by its expiry never runs and ends Deleted, "expired"', async (h) => {
+    let runs = 0;
+    const late = defineJob("late", () => ++runs, { queue: "later" });
+    const lateAt = defineJob("late.at", () => ++runs, { queue: "later", expiresInMs: 1_000 });
+    const stale = await h.tf.enqueue(late, {}, { expiresInMs: 1_000 });
+    const byDefault = await h.tf.enqueue(lateAt, {});
+    const at = await h.tf.enqueue(late, {}, { expiresAt: new Date(h.clock.now() + 1_000) });
+    const due = await h.tf.schedule(late, {}, { delayMs: 5_000, expiresInMs: 2_000 });
+    const fresh = await h.tf.enqueue(late, {}, { expiresInMs: 60_000 });
+    assert.equal((await h.tf.get(stale))!.options.expiresAt, h.clock.now() + 1_000);
+    h.clock.advance(1_000);
+    await h.worker([late, lateAt], { queues: ["later"] });
+    assert.equal((await h.waitFor(fresh, "Succeeded")).result, 1, "started in time: runs");
+    for (const id of [stale, byDefault, at]) {
+      assert.equal((await h.waitFor(id, "Deleted")).reason, "expired");
+    }
+    h.clock.advance(5_000);
+    assert.equal((await h.waitFor(due, "Deleted")).reason, "expired");
+    assert.equal(runs, 1, "no expired job ran");
+  });
+
+  test("expiry: bad expiresInMs / expiresAt are typed errors naming the value", async (h) => {
+    const job = defineJob("exp", () => {});
+    const bad: [unknown, RegExp][] = [
+      [{ expiresInMs: 0 }, /invalid options\.expiresInMs 0: must be a number of ms from 1/],
+      [{ expiresInMs: "5" }, /invalid options\.expiresInMs "5"/],
+      [{ expiresAt: h.clock.now() - 1 }, /invalid options\.expiresAt \d+: lies in the past/],
+      [{ expiresAt: "soon" }, /invalid options\.expiresAt "soon": must be a valid Date/],
+      [{ expiresAt: h.clock.now() + 5, expiresInMs: 5 }, /expiresAt or expiresInMs, not both/],
+    ];
+    for (const [options, message] of bad) {
+      await assert.rejects(() => h.tf.enqueue(job, {}, options as never), (error: Error) => {
+        assert.equal((error as { code?: string }).code, "INVALID_OPTION");
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+    assert.throws(
+      () => defineJob("exp.bad", () => {}, { expiresInMs: -1 }),
+      /invalid defaults\.expiresInMs -1/,
+    );
+  });
+
   test("default backoff is Hangfire's curve; exhausted attempts fail with the stack", async (h) => {
     const always = defineJob("always", () => {
       throw new TypeError("nope");
