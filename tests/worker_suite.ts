@@ -304,6 +304,24 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     assert.equal(runs, 1, "no expired job ran");
   });
 
+  test("expiry: an expired job of a paused queue is deleted by the sweep, never Processing", async (h) => {
+    const job = defineJob("late.paused", () => "ran", { queue: "held" });
+    await h.tf.pauseQueue("held");
+    const id = await h.tf.enqueue(job, {}, { expiresInMs: 1_000 });
+    const due = await h.tf.schedule(job, {}, { delayMs: 500, expiresInMs: 1_000 });
+    const kept = await h.tf.enqueue(job, {}, { expiresInMs: 60_000 });
+    h.clock.advance(1_000);
+    await h.worker([job], { queues: ["held"] });
+    for (const expired of [id, due]) {
+      assert.equal((await h.waitFor(expired, "Deleted")).reason, "expired");
+      const states = (await h.tf.events(expired)).flatMap((e) =>
+        e.type === "state" ? [e.state] : []
+      );
+      assert.ok(!states.includes("Processing"), states.join(" → "));
+    }
+    assert.equal((await h.tf.get(kept))!.state, "Enqueued");
+  });
+
   test("expiry: bad expiresInMs / expiresAt are typed errors naming the value", async (h) => {
     const job = defineJob("exp", () => {});
     const bad: [unknown, RegExp][] = [
