@@ -5,7 +5,7 @@
 
 import type { BackoffSpec, ContinueOn, ErrorInfo, StoredOptions } from "./events.ts";
 import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
-import { checkDelay, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
+import { checkBackoff, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
 import type { Json } from "./payload.ts";
 import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
 import { checkExpiresIn } from "./expiry.ts";
@@ -101,11 +101,7 @@ export interface JobContext {
   progress(value: number): Promise<void>;
   /** Appends a line to the job's log. */
   log(message: string): Promise<void>;
-  /**
-   * Puts the job back to Scheduled for `ms` without spending an attempt, by throwing a
-   * `SnoozeError` (so the handler stops here; don't catch it). A bad `ms` throws
-   * `InvalidOptionError` instead.
-   */
+  /** Throws a `SnoozeError` (don't catch it): Scheduled again in `ms`, no attempt spent. */
   snooze(ms: number): never;
 }
 
@@ -273,24 +269,6 @@ export function checkDefaults(options: JobDefaults, where = "options"): void {
   if (options.partition !== undefined) {
     checkPartitionDefault(options.partition, `${where}.partition`);
   }
-}
-
-function checkBackoff(backoff: BackoffSpec, where: string): void {
-  if (backoff === "exponential" || backoff === "fixed") return;
-  const rule =
-    `must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs: 0 to ${MAX_DELAY_MS} } or a function`;
-  if (typeof backoff !== "object" || backoff === null) {
-    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
-  }
-  const { type, delayMs } = readOptions(backoff, {
-    call: "backoff",
-    where: `${where}.backoff`,
-    allowed: ["type", "delayMs"],
-  });
-  if (type !== "exponential" && type !== "fixed") {
-    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
-  }
-  checkDelay(delayMs, `${where}.backoff.delayMs`);
 }
 
 /**

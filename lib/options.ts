@@ -7,6 +7,7 @@
  */
 
 import { InvalidOptionError, MAX_SNOOZE_MS, TaskFlowError } from "../storage/errors.ts";
+import type { BackoffSpec } from "./events.ts";
 import { closest } from "./suggest.ts";
 
 /**
@@ -160,6 +161,25 @@ export function checkTime(value: unknown, option: string, now: number): number {
     );
   }
   return time;
+}
+
+/** Checks a stored backoff rule (a function is checked where it is given: defineJob). */
+export function checkBackoff(backoff: BackoffSpec, where: string): void {
+  if (backoff === "exponential" || backoff === "fixed") return;
+  const rule =
+    `must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs: 0 to ${MAX_DELAY_MS} } or a function`;
+  if (typeof backoff !== "object" || backoff === null) {
+    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
+  }
+  const { type, delayMs } = readOptions(backoff, {
+    call: "backoff",
+    where: `${where}.backoff`,
+    allowed: ["type", "delayMs"],
+  });
+  if (type !== "exponential" && type !== "fixed") {
+    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
+  }
+  checkDelay(delayMs, `${where}.backoff.delayMs`);
 }
 
 /** The message of anything thrown, without ever throwing itself. */
