@@ -7,7 +7,6 @@
  */
 
 import { InvalidOptionError, MAX_SNOOZE_MS, TaskFlowError } from "../storage/errors.ts";
-import type { BackoffSpec } from "./events.ts";
 import { closest } from "./suggest.ts";
 
 /**
@@ -164,7 +163,7 @@ export function checkTime(value: unknown, option: string, now: number): number {
 }
 
 /** Checks a stored backoff rule (a function is checked where it is given: defineJob). */
-export function checkBackoff(backoff: BackoffSpec, where: string): void {
+export function checkBackoff(backoff: unknown, where: string): void {
   if (backoff === "exponential" || backoff === "fixed") return;
   const rule =
     `must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs: 0 to ${MAX_DELAY_MS} } or a function`;
