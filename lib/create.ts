@@ -25,6 +25,7 @@ import { checkDelay, checkTime, guard, readOptions } from "./options.ts";
 import { checkSize, toJson } from "./payload.ts";
 import type { JobKeep } from "./retention/keep.ts";
 import { partitionOf } from "./queues/partition.ts";
+import { expiryOf } from "./expiry.ts";
 import type { State } from "./states.ts";
 import {
   type DebounceOptions,
@@ -65,6 +66,10 @@ export interface EnqueueOptions {
    * `maxWaitMs` after the first): enqueues meanwhile reschedule the one pending job.
    */
   debounce?: Omit<DebounceOptions, "key"> & { key: string };
+  /** Not started within this many ms, the job never runs: it goes to Deleted, "expired". */
+  expiresInMs?: number;
+  /** Not started by this time (a `Date` or ms since epoch), the job never runs (as above). */
+  expiresAt?: Date | number;
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */
@@ -152,7 +157,7 @@ export function prepareJob(
   const options = readJobOptions(item.options, {
     call,
     where,
-    extra: how.id === false ? extra : ["id", ...extra],
+    extra: how.id === false ? [...extra, "expiresAt"] : ["id", "expiresAt", ...extra],
   });
   if (typeof options.backoff === "function") {
     throw new InvalidOptionError(
@@ -175,6 +180,8 @@ export function prepareJob(
   if (timeoutMs !== undefined) stored.timeoutMs = timeoutMs;
   const keep = options.keep ?? defaults.keep;
   if (keep !== undefined) stored.keep = keep;
+  const expiresAt = expiryOf(options, defaults, { where, now: writer.now() });
+  if (expiresAt !== undefined) stored.expiresAt = expiresAt;
   const partition = partitionOf(options.partition, defaults.partition, { args: json, name, where });
   if (partition !== undefined) stored.partition = partition;
   const flow = flowOf(options, defaults, {

@@ -33,6 +33,8 @@ export interface StoredOptions {
   unique?: StoredUnique;
   /** A debounced job: how far each enqueue of its key postpones it, and at most how far. */
   debounce?: StoredDebounce;
+  /** Not started by this time (ms since epoch), the job never runs: it is Deleted, "expired". */
+  expiresAt?: number;
 }
 
 /** A debounced job's timing (its key is stored as `unique.key`, held while Scheduled). */
@@ -83,6 +85,8 @@ export interface StateData {
   error?: ErrorInfo;
   /** Enqueued by an operator: the attempt counter starts again. */
   resetAttempts?: boolean;
+  /** Scheduled by the handler's snooze: the attempt that ran is not counted. */
+  snoozed?: boolean;
 }
 
 /** The first event of every job. */

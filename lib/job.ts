@@ -5,9 +5,10 @@
 
 import type { BackoffSpec, ContinueOn, ErrorInfo, StoredOptions } from "./events.ts";
 import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
-import { checkDelay, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
+import { checkBackoff, guard, MAX_DELAY_MS, readOptions } from "./options.ts";
 import type { Json } from "./payload.ts";
 import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
+import { checkExpiresIn } from "./expiry.ts";
 import { checkPartitionDefault, type PartitionFunction } from "./queues/partition.ts";
 import type { State } from "./states.ts";
 import {
@@ -100,6 +101,8 @@ export interface JobContext {
   progress(value: number): Promise<void>;
   /** Appends a line to the job's log. */
   log(message: string): Promise<void>;
+  /** Throws a `SnoozeError` (don't catch it): Scheduled again in `ms`, no attempt spent. */
+  snooze(ms: number): never;
 }
 
 /** A job handler: receives the arguments and a context; its return value is the job's result. */
@@ -129,6 +132,8 @@ export interface JobDefaults {
   unique?: UniqueOptions;
   /** Run once, `delayMs` after the last enqueue with the key (see {@link DebounceOptions}). */
   debounce?: DebounceOptions;
+  /** Not started within this many ms of its enqueue, the job never runs (Deleted, "expired"). */
+  expiresInMs?: number;
 }
 
 /** A named job with its handler and defaults, created by {@link defineJob}. */
@@ -224,6 +229,7 @@ export const JOB_OPTIONS = [
   "partition",
   "unique",
   "debounce",
+  "expiresInMs",
 ] as const;
 
 /** Validates job defaults / options shared by definitions and enqueue calls. */
@@ -257,27 +263,12 @@ export function checkDefaults(options: JobDefaults, where = "options"): void {
     );
   }
   if (backoff !== undefined && typeof backoff !== "function") checkBackoff(backoff, where);
+  if (options.expiresInMs !== undefined) {
+    checkExpiresIn(options.expiresInMs, `${where}.expiresInMs`);
+  }
   if (options.partition !== undefined) {
     checkPartitionDefault(options.partition, `${where}.partition`);
   }
-}
-
-function checkBackoff(backoff: BackoffSpec, where: string): void {
-  if (backoff === "exponential" || backoff === "fixed") return;
-  const rule =
-    `must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs: 0 to ${MAX_DELAY_MS} } or a function`;
-  if (typeof backoff !== "object" || backoff === null) {
-    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
-  }
-  const { type, delayMs } = readOptions(backoff, {
-    call: "backoff",
-    where: `${where}.backoff`,
-    allowed: ["type", "delayMs"],
-  });
-  if (type !== "exponential" && type !== "fixed") {
-    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
-  }
-  checkDelay(delayMs, `${where}.backoff.delayMs`);
 }
 
 /**

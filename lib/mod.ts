@@ -46,6 +46,7 @@ export {
   JobNotFoundError,
   JobTimeoutError,
   PayloadTooLargeError,
+  SnoozeError,
   StorageUnavailableError,
   TaskFlowError,
   UnknownJobError,

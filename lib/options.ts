@@ -6,14 +6,14 @@
  * for another call is an error instead of being silently ignored.
  */
 
-import { InvalidOptionError, TaskFlowError } from "../storage/errors.ts";
+import { InvalidOptionError, MAX_SNOOZE_MS, TaskFlowError } from "../storage/errors.ts";
 import { closest } from "./suggest.ts";
 
 /**
  * Farthest a due time (or a delay, timeout or retry delay) may lie ahead: 10 years. Further is
  * almost always a unit mistake (µs for ms), and every time stays far inside what a `Date` holds.
  */
-export const MAX_DELAY_MS = 3_652.5 * 86_400_000;
+export const MAX_DELAY_MS: number = MAX_SNOOZE_MS;
 
 /** Longest period a timer (`setTimeout`) can wait; worker periods must fit in one. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -32,6 +32,8 @@ const OWNERS: Record<string, string> = {
   attempts: "enqueue-like calls",
   backoff: "enqueue-like calls",
   timeoutMs: "enqueue-like calls",
+  expiresInMs: "enqueue-like calls and defineJob",
+  expiresAt: "enqueue-like calls",
   keep: "enqueue-like calls and defineJob",
   partition: "enqueue-like calls and defineJob",
   unique: "enqueue, schedule, enqueueMany and defineJob",
@@ -158,6 +160,25 @@ export function checkTime(value: unknown, option: string, now: number): number {
     );
   }
   return time;
+}
+
+/** Checks a stored backoff rule (a function is checked where it is given: defineJob). */
+export function checkBackoff(backoff: unknown, where: string): void {
+  if (backoff === "exponential" || backoff === "fixed") return;
+  const rule =
+    `must be "exponential", "fixed", { type: "exponential" | "fixed", delayMs: 0 to ${MAX_DELAY_MS} } or a function`;
+  if (typeof backoff !== "object" || backoff === null) {
+    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
+  }
+  const { type, delayMs } = readOptions(backoff, {
+    call: "backoff",
+    where: `${where}.backoff`,
+    allowed: ["type", "delayMs"],
+  });
+  if (type !== "exponential" && type !== "fixed") {
+    throw new InvalidOptionError(`${where}.backoff`, backoff, rule);
+  }
+  checkDelay(delayMs, `${where}.backoff.delayMs`);
 }
 
 /** The message of anything thrown, without ever throwing itself. */

@@ -109,6 +109,8 @@ function enter(next: JobRecord, before: JobRecord, event: StateEvent): JobRecord
     case "Scheduled":
       next.runAt = data.runAt ?? event.at;
       if (data.retryOf !== undefined) next.retryOf = data.retryOf;
+      // A snoozed run gives its attempt back: the next claim counts the same number again.
+      if (data.snoozed) next.attempt = Math.max(0, before.attempt - 1);
       if (data.error) next.error = data.error;
       if (data.durationMs !== undefined) next.durationMs = data.durationMs;
       break;

@@ -21,6 +21,7 @@ export type ErrorCode =
   | "UNKNOWN_JOB"
   | "JOB_TIMEOUT"
   | "JOB_DISCARDED"
+  | "JOB_SNOOZED"
   | "ATTEMPTS_EXHAUSTED"
   | "INVALID_CRON"
   | "INVALID_TIMEZONE"
@@ -194,6 +195,37 @@ export class DiscardError extends TaskFlowError {
   /** Builds the error with the reason the job should not be retried. */
   constructor(message: string) {
     super("JOB_DISCARDED", message);
+  }
+}
+
+/** Longest snooze: lib/options.ts's `MAX_DELAY_MS` (10 years), kept here as storage imports no lib values. */
+export const MAX_SNOOZE_MS = 3_652.5 * 86_400_000;
+
+/**
+ * Thrown by a handler (or by `ctx.snooze(ms)`) to put its job back to Scheduled for `ms`
+ * without spending an attempt: the next run has the same `ctx.attempt`.
+ * A bad `ms` (not a number above 0 and at most 10 years) throws {@link InvalidOptionError}.
+ *
+ * @example
+ * ```ts
+ * import { SnoozeError } from "./mod.ts";
+ * throw new SnoozeError(5_000); // the partner API is busy: try again in 5 s
+ * ```
+ */
+export class SnoozeError extends TaskFlowError {
+  /** How long the job waits before it is due again, in ms. */
+  readonly ms: number;
+  /** Builds the error for a snooze of `ms` milliseconds. */
+  constructor(ms: number) {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms <= 0 || ms > MAX_SNOOZE_MS) {
+      throw new InvalidOptionError(
+        "snooze",
+        ms,
+        `must be a finite number of ms above 0, at most ${MAX_SNOOZE_MS} (10 years)`,
+      );
+    }
+    super("JOB_SNOOZED", `snoozed for ${ms} ms by the handler`, { ms });
+    this.ms = ms;
   }
 }
 

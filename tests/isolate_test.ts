@@ -76,6 +76,25 @@ Deno.test("an isolated handler runs in a Web Worker with jobId, name, attempt, l
     assert.equal(record.progress, 50);
   }));
 
+Deno.test("an isolated handler snoozes by ctx.snooze or SnoozeError without spending an attempt", () =>
+  withWorker({}, async (tf) => {
+    const file = await Deno.makeTempFile();
+    try {
+      const id = await tf.enqueue(jobs.snooze, { file });
+      const record = await settled(tf, id, "Succeeded");
+      assert.deepEqual(record.result, { attempt: 1, runs: 3 });
+      const reasons = (await tf.events(id)).flatMap((e) =>
+        e.type === "state" && e.state === "Scheduled" ? [e.reason] : []
+      );
+      assert.deepEqual(reasons, [
+        "snoozed for 20 ms by the handler",
+        "snoozed for 30 ms by the handler",
+      ]);
+    } finally {
+      await Deno.remove(file);
+    }
+  }));
+
 /** A copy of `definition` that runs on the event loop. */
 function onLoop(definition: JobDefinition<any, any>): JobDefinition<any, any> {
   return defineJob(definition.name, definition.handler, { ...definition.defaults, isolate: false });

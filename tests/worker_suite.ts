@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
-import { DiscardError } from "../storage/errors.ts";
+import { DiscardError, SnoozeError } from "../storage/errors.ts";
 import { defineJob, type JobDefinition, type JobRecord } from "../lib/job.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../lib/worker/worker.ts";
 import { memberId, STAGED } from "../lib/batch.ts";
@@ -225,6 +225,123 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     const done = await h.waitFor(id, "Succeeded");
     assert.equal(done.attempt, 3);
     assert.equal(done.result, "ok");
+  });
+
+  test("snooze puts the job back to Scheduled without spending an attempt; the log says why", async (h) => {
+    const attempts: number[] = [];
+    const busy = defineJob("busy", (_args: unknown, ctx) => {
+      attempts.push(ctx.attempt);
+      if (attempts.length === 1) ctx.snooze(5_000);
+      if (attempts.length === 2) throw new SnoozeError(90_000);
+      return "done";
+    }, { attempts: 1 });
+    const id = await h.tf.enqueue(busy, {});
+    await h.worker([busy]);
+    const first = await h.waitFor(id, "Scheduled");
+    assert.equal(first.reason, "snoozed for 5 s by the handler");
+    assert.equal(first.runAt, first.stateAt + 5_000);
+    assert.equal(first.attempt, 0, "the snoozed run gave its attempt back");
+    assert.equal(first.retryOf, undefined);
+    h.clock.advance(5_000);
+    const second = await eventually(async () => {
+      const r = (await h.tf.get(id))!;
+      assert.equal(r.reason, "snoozed for 90 s by the handler");
+      return r;
+    });
+    assert.equal(second.state, "Scheduled");
+    assert.equal(second.runAt, second.stateAt + 90_000);
+    h.clock.advance(90_000);
+    const done = await h.waitFor(id, "Succeeded");
+    assert.deepEqual(attempts, [1, 1, 1], "ctx.attempt stays 1; attempts: 1 is not used up");
+    assert.equal(done.attempt, 1);
+    assert.equal(done.result, "done");
+    const reasons = (await h.tf.events(id)).flatMap((e) =>
+      e.type === "state" && e.state === "Scheduled" ? [e.reason] : []
+    );
+    assert.deepEqual(reasons, [
+      "snoozed for 5 s by the handler",
+      "snoozed for 90 s by the handler",
+    ]);
+  });
+
+  test("a bad snooze fails the attempt with a typed error naming the value", async (h) => {
+    const bad = defineJob("bad.snooze", (ms: number, ctx) => ctx.snooze(ms), { attempts: 1 });
+    const ids = [
+      await h.tf.enqueue(bad, 0),
+      await h.tf.enqueue(bad, -5),
+      await h.tf.enqueue(bad, 4e11),
+    ];
+    await h.worker([bad]);
+    for (const [i, id] of ids.entries()) {
+      const failed = await h.waitFor(id, "Failed");
+      assert.equal(failed.error?.code, "INVALID_OPTION");
+      assert.match(
+        failed.error!.message,
+        new RegExp(`invalid snooze ${[0, -5, 4e11][i]}: must be`),
+      );
+    }
+    assert.throws(() => new SnoozeError(Number.NaN), /invalid snooze NaN/);
+  });
+
+  test('expiry: a job not started by its expiry never runs and ends Deleted, "expired"', async (h) => {
+    let runs = 0;
+    const late = defineJob("late", () => ++runs, { queue: "later" });
+    const lateAt = defineJob("late.at", () => ++runs, { queue: "later", expiresInMs: 1_000 });
+    const stale = await h.tf.enqueue(late, {}, { expiresInMs: 1_000 });
+    const byDefault = await h.tf.enqueue(lateAt, {});
+    const at = await h.tf.enqueue(late, {}, { expiresAt: new Date(h.clock.now() + 1_000) });
+    const due = await h.tf.schedule(late, {}, { delayMs: 5_000, expiresInMs: 2_000 });
+    const fresh = await h.tf.enqueue(late, {}, { expiresInMs: 60_000 });
+    assert.equal((await h.tf.get(stale))!.options.expiresAt, h.clock.now() + 1_000);
+    h.clock.advance(1_000);
+    await h.worker([late, lateAt], { queues: ["later"] });
+    assert.equal((await h.waitFor(fresh, "Succeeded")).result, 1, "started in time: runs");
+    for (const id of [stale, byDefault, at]) {
+      assert.equal((await h.waitFor(id, "Deleted")).reason, "expired");
+    }
+    h.clock.advance(5_000);
+    assert.equal((await h.waitFor(due, "Deleted")).reason, "expired");
+    assert.equal(runs, 1, "no expired job ran");
+  });
+
+  test("expiry: an expired job of a paused queue is deleted by the sweep, never Processing", async (h) => {
+    const job = defineJob("late.paused", () => "ran", { queue: "held" });
+    await h.tf.pauseQueue("held");
+    const id = await h.tf.enqueue(job, {}, { expiresInMs: 1_000 });
+    const due = await h.tf.schedule(job, {}, { delayMs: 500, expiresInMs: 1_000 });
+    const kept = await h.tf.enqueue(job, {}, { expiresInMs: 60_000 });
+    h.clock.advance(1_000);
+    await h.worker([job], { queues: ["held"] });
+    for (const expired of [id, due]) {
+      assert.equal((await h.waitFor(expired, "Deleted")).reason, "expired");
+      const states = (await h.tf.events(expired)).flatMap((e) =>
+        e.type === "state" ? [e.state] : []
+      );
+      assert.ok(!states.includes("Processing"), states.join(" → "));
+    }
+    assert.equal((await h.tf.get(kept))!.state, "Enqueued");
+  });
+
+  test("expiry: bad expiresInMs / expiresAt are typed errors naming the value", async (h) => {
+    const job = defineJob("exp", () => {});
+    const bad: [unknown, RegExp][] = [
+      [{ expiresInMs: 0 }, /invalid options\.expiresInMs 0: must be a number of ms from 1/],
+      [{ expiresInMs: "5" }, /invalid options\.expiresInMs "5"/],
+      [{ expiresAt: h.clock.now() - 1 }, /invalid options\.expiresAt \d+: lies in the past/],
+      [{ expiresAt: "soon" }, /invalid options\.expiresAt "soon": must be a valid Date/],
+      [{ expiresAt: h.clock.now() + 5, expiresInMs: 5 }, /expiresAt or expiresInMs, not both/],
+    ];
+    for (const [options, message] of bad) {
+      await assert.rejects(() => h.tf.enqueue(job, {}, options as never), (error: Error) => {
+        assert.equal((error as { code?: string }).code, "INVALID_OPTION");
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+    assert.throws(
+      () => defineJob("exp.bad", () => {}, { expiresInMs: -1 }),
+      /invalid defaults\.expiresInMs -1/,
+    );
   });
 
   test("default backoff is Hangfire's curve; exhausted attempts fail with the stack", async (h) => {

@@ -5,7 +5,7 @@
  * buckets; and, every `pruneIntervalMs`, the retention pass (the {@link Pruner}).
  */
 
-import type { Storage } from "../../storage/storage.ts";
+import type { Commit, Storage } from "../../storage/storage.ts";
 import { type BatchRecord, settleBatch } from "../batch.ts";
 import { appendCommit } from "../changes.ts";
 import type { JobEvent } from "../events.ts";
@@ -13,11 +13,14 @@ import { systemClock } from "../clock.ts";
 import { safeHostname } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
 import type { OutcomeWriter } from "./outcome_writer.ts";
+import { sweepExpired } from "./expire.ts";
 import { Pruner } from "./prune.ts";
 import { lose, type Runner } from "./run.ts";
 
 /** How often batches are swept: recovery only (members settle their batch as they finish). */
 const SWEEP_MS = 60_000;
+/** How often expired jobs are looked for (a claimed one is deleted unrun meanwhile anyway). */
+const EXPIRY_SWEEP_MS = 1_000;
 /** Pruning runs on one heartbeat in this many ms of heartbeats, on average, per worker. */
 const PRUNE_EVERY_MS = 600_000;
 /** Leases read per page while watching them. */
@@ -56,6 +59,7 @@ export class Maintenance {
   #pruner: Pruner;
   #startedAt = 0;
   #lastSweep = -Infinity;
+  #lastExpirySweep = -Infinity;
   /** Jobs a stale Processing index listed, already reported. */
   #misindexed = new Set<string>();
   /** Leases of other workers' jobs, as first seen unchanged. */
@@ -106,6 +110,7 @@ export class Maintenance {
       if (!this.#ctx.running) return;
       await this.#reap();
       await this.#sweepBatches();
+      await this.#sweepExpired();
       await this.#prune();
       this.#ctx.recovered();
     } catch (error) {
@@ -220,6 +225,16 @@ export class Maintenance {
     for (const batch of await this.#storage.batches.list() as BatchRecord[]) {
       if (batch.state === "open") await settleBatch(this.#storage, batch.id, this.#ctx.config.now);
     }
+  }
+
+  /** Deletes expired jobs of the served queues before they are claimed (see expire.ts). */
+  async #sweepExpired(): Promise<void> {
+    const { config } = this.#ctx;
+    const now = config.monotonic();
+    if (now - this.#lastExpirySweep < EXPIRY_SWEEP_MS) return;
+    this.#lastExpirySweep = now;
+    const submit = (commit: Commit) => this.#writer.submit(commit);
+    await sweepExpired(this.#storage, submit, { queues: config.queues, now: config.now() });
   }
 
   /** Drops expired time buckets, drawn so that all workers together prune now and then. */

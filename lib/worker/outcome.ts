@@ -1,12 +1,14 @@
 /**
  * @module
  * What happens to a job after its handler settles: Succeeded with its result, a retry
- * (Scheduled with the attempt recorded), or Failed. Pure decisions, no I/O.
+ * (Scheduled with the attempt recorded), a snooze (Scheduled, the attempt given back), or
+ * Failed. Pure decisions, no I/O.
  */
 
 import {
   ArgsNotSerializableError,
   PayloadTooLargeError,
+  SnoozeError,
   TaskFlowError,
 } from "../../storage/errors.ts";
 import type { ErrorInfo, NewEvent } from "../events.ts";
@@ -87,6 +89,16 @@ export function outcomeEvents(
     const data = result === undefined ? { durationMs } : { result, durationMs };
     return [{ type: "state", at, state: "Succeeded", data }];
   }
+  const snooze = snoozeMs(settled.error);
+  if (snooze !== undefined) {
+    return [{
+      type: "state",
+      at,
+      state: "Scheduled",
+      reason: `snoozed for ${formatMs(snooze)} by the handler`,
+      data: { runAt: at + snooze, snoozed: true, durationMs },
+    }];
+  }
   const error = errorInfo(settled.error);
   const attempts = maxAttempts(record, definition);
   const discarded = settled.error instanceof TaskFlowError &&
@@ -116,6 +128,14 @@ export function outcomeEvents(
     }: ${error.message}`,
     data: { runAt: at + delay, retryOf: record.attempt, error, durationMs },
   }];
+}
+
+/** The ms of a snooze (a {@link SnoozeError}, also one rebuilt from a Web Worker), else undefined. */
+function snoozeMs(error: unknown): number | undefined {
+  if (error instanceof SnoozeError) return Math.round(error.ms);
+  if (!(error instanceof TaskFlowError) || error.code !== "JOB_SNOOZED") return undefined;
+  const ms = error.details.ms;
+  return typeof ms === "number" && ms > 0 ? Math.round(ms) : undefined;
 }
 
 function formatMs(ms: number): string {

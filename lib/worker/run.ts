@@ -9,6 +9,7 @@ import {
   AttemptsExhaustedError,
   InvalidOptionError,
   JobTimeoutError,
+  SnoozeError,
   UnknownJobError,
 } from "../../storage/errors.ts";
 import { appendCommit } from "../changes.ts";
@@ -20,6 +21,7 @@ import type { NewEvent } from "../events.ts";
 import type { WorkerLogger, WorkerStats } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
 import { MAX_TIMER_MS } from "../options.ts";
+import { EXPIRED_REASON, isExpired } from "../expiry.ts";
 import { IsolatePool } from "./isolate/pool.ts";
 
 /** Longest log line kept; longer ones are cut. */
@@ -214,6 +216,10 @@ async function runJob(
   definition: JobDefinition | undefined,
   unknown: () => Error,
 ): Promise<void> {
+  // Claimed after its expiry (a sweep had not deleted it yet): it never runs.
+  if (isExpired(job.record.options, job.record.startedAt ?? worker.now())) {
+    return await expire(worker, job);
+  }
   let started = worker.now();
   const settled = await new Promise<Settled>((resolve) => {
     job.abandon = () =>
@@ -260,7 +266,20 @@ async function runJob(
     if (finishedMember(job.record)) worker.settleBatch(job.record.batchId!);
     if (state === "Succeeded") worker.stats.succeeded++;
     else if (state === "Failed") worker.stats.failed++;
-    else if (state === "Scheduled") worker.stats.retried++;
+    else if (state === "Scheduled" && job.record.retryOf !== undefined) worker.stats.retried++;
+  } finally {
+    worker.done(job);
+  }
+}
+
+/** Deletes a job claimed after its expiry, without running its handler. */
+async function expire(worker: RunHost, job: Running): Promise<void> {
+  try {
+    const at = worker.now();
+    const deleted: NewEvent = { type: "state", at, state: "Deleted", reason: EXPIRED_REASON };
+    if (await worker.appendOwn(job, [deleted]) && finishedMember(job.record)) {
+      worker.settleBatch(job.record.batchId!);
+    }
   } finally {
     worker.done(job);
   }
@@ -333,6 +352,9 @@ function context(worker: RunHost, job: Running): JobContext {
       if (text.length > MAX_LOG_LINE) text = `${text.slice(0, MAX_LOG_LINE)}… (cut)`;
       if (!text.isWellFormed()) text = text.toWellFormed();
       return write({ type: "log", at: worker.now(), message: text });
+    },
+    snooze(ms: number): never {
+      throw new SnoozeError(ms);
     },
   };
 }

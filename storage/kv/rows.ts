@@ -70,6 +70,7 @@ const DATA = [
   "runAt",
   "retryOf",
   "resetAttempts",
+  "snoozed",
 ] as const;
 // Record fields, the usual ones first (their presence bits stay small).
 const FIELDS = [

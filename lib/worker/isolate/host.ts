@@ -8,7 +8,7 @@
 import { JobModuleError } from "../../../storage/errors.ts";
 import { DEFINED_HOOK, type JobContext, type JobDefinition } from "../../job.ts";
 import { toJson } from "../../payload.ts";
-import { InvalidOptionError } from "../../../storage/errors.ts";
+import { InvalidOptionError, SnoozeError } from "../../../storage/errors.ts";
 import { type FromIsolate, fromWire, type IsolateTask, type ToIsolate, toWire } from "./wire.ts";
 
 /** The Web Worker's side of its port (typed here: this file is checked with the window lib). */
@@ -129,6 +129,9 @@ function context(task: IsolateTask, signal: AbortSignal): JobContext {
     },
     log(message: string): Promise<void> {
       return ask({ type: "log", seq: ++seq, message: String(message) });
+    },
+    snooze(ms: number): never {
+      throw new SnoozeError(ms);
     },
   };
 }

@@ -5,7 +5,7 @@
  * on the event loop (a {@link TaskFlowError} stays one, with its code and details).
  */
 
-import { type ErrorCode, TaskFlowError } from "../../../storage/errors.ts";
+import { type ErrorCode, SnoozeError, TaskFlowError } from "../../../storage/errors.ts";
 import type { Json } from "../../payload.ts";
 
 /** An isolated job to run: where its definition lives and what its handler receives. */
@@ -78,6 +78,16 @@ export function toWire(error: unknown): WireError {
 /** The error `wire` describes, rebuilt on this side. */
 export function fromWire(wire: WireError): unknown {
   if (!wire.error) return wire.thrown;
+  if (wire.code === "JOB_SNOOZED" && typeof wire.details?.ms === "number") {
+    // Rebuilt as the class itself, so `instanceof SnoozeError` holds on this side too.
+    try {
+      const snooze = new SnoozeError(wire.details.ms);
+      if (wire.stack !== undefined) snooze.stack = wire.stack;
+      return snooze;
+    } catch {
+      // An ms the class refuses cannot have come from it: rebuilt below as any other error.
+    }
+  }
   const error = wire.taskflow && wire.code
     ? new TaskFlowError(wire.code as ErrorCode, wire.message, wire.details ?? {})
     : new Error(wire.message);
