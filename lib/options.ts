@@ -234,3 +234,19 @@ export function checkFunctions(
     }
   }
 }
+
+/** Throws {@link InvalidOptionError} unless `value` is 1 to `max` characters, none a control. */
+export function checkKey(value: unknown, where: string, max: number): string {
+  if (
+    typeof value !== "string" || !value || value.length > max ||
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f]/.test(value)
+  ) {
+    throw new InvalidOptionError(
+      where,
+      value,
+      `must be a string of 1 to ${max} characters without control characters`,
+    );
+  }
+  return value;
+}

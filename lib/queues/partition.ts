@@ -5,7 +5,7 @@
  */
 
 import { InvalidOptionError } from "../../storage/errors.ts";
-import { errorText } from "../options.ts";
+import { checkKey, errorText } from "../options.ts";
 
 /** Longest partition key, in characters. */
 export const MAX_PARTITION_LENGTH = 128;
@@ -16,18 +16,7 @@ export type PartitionFunction = (args: any) => string;
 
 /** Throws {@link InvalidOptionError} unless `value` is a key: 1–128 characters, no control ones. */
 export function checkPartition(value: unknown, where: string): string {
-  if (
-    typeof value !== "string" || value.length === 0 || value.length > MAX_PARTITION_LENGTH ||
-    // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f]/.test(value)
-  ) {
-    throw new InvalidOptionError(
-      where,
-      value,
-      `must be a string of 1 to ${MAX_PARTITION_LENGTH} characters without control characters`,
-    );
-  }
-  return value;
+  return checkKey(value, where, MAX_PARTITION_LENGTH);
 }
 
 /** Checks a definition's `partition`: a key or a function of the arguments. */

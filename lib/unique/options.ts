@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { InvalidOptionError } from "../../storage/errors.ts";
 import type { StoredDebounce, StoredUnique } from "../events.ts";
-import { errorText, guard, MAX_DELAY_MS, readOptions } from "../options.ts";
+import { checkKey, errorText, guard, MAX_DELAY_MS, readOptions } from "../options.ts";
 import type { Json } from "../payload.ts";
 import { type State, STATES } from "../states.ts";
 
@@ -111,18 +111,7 @@ export function readUnique(value: unknown, where: string, fn = false): UniqueSpe
 
 /** Throws {@link InvalidOptionError} unless `value` is a key: 1–512 characters, no control ones. */
 export function checkUniqueKey(value: unknown, where: string): string {
-  if (
-    typeof value !== "string" || value.length === 0 || value.length > MAX_UNIQUE_KEY_LENGTH ||
-    // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f]/.test(value)
-  ) {
-    throw new InvalidOptionError(
-      where,
-      value,
-      `must be a string of 1 to ${MAX_UNIQUE_KEY_LENGTH} characters without control characters`,
-    );
-  }
-  return value;
+  return checkKey(value, where, MAX_UNIQUE_KEY_LENGTH);
 }
 
 /** A positive integer number of ms, at most 10 years. */
