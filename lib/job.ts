@@ -79,6 +79,18 @@ export interface JobRecord {
   continuations: ContinuationRef[];
   /** The batch this job belongs to. */
   batchId?: string;
+  /** Jobs this job waits for (`enqueue(..., { dependsOn })`). */
+  dependsOn?: string[];
+  /** Of `dependsOn`, how many are not in a final state (as counted by its `dependency` events). */
+  pending?: number;
+  /** The first dependency that ended Failed or Deleted, while it stays so. */
+  failedDependency?: { id: string; state: State };
+  /** Jobs waiting for this one through their `dependsOn`. */
+  dependents?: string[];
+  /** The flow this job is a node of (its root's id). */
+  flowId?: string;
+  /** A flow node whose flow is still being written: never released until it is unstaged. */
+  staged?: boolean;
   /** The job's own retention (from its created event), overriding the policy in force. */
   keep?: JobKeep;
   /** Enqueues of its unique key this job absorbed (its `deduplicated` events). */
@@ -103,6 +115,21 @@ export interface JobContext {
   log(message: string): Promise<void>;
   /** Throws a `SnoozeError` (don't catch it): Scheduled again in `ms`, no attempt spent. */
   snooze(ms: number): never;
+  /**
+   * The state, result and error of each of the job's dependencies (`dependsOn`, a flow node's
+   * children), by id; empty for a job without any.
+   */
+  dependencies(): Promise<Record<string, DependencyOutcome>>;
+}
+
+/** A dependency as its dependent sees it (see {@link JobContext.dependencies}). */
+export interface DependencyOutcome {
+  /** Its current state. */
+  state: State;
+  /** Succeeded: its handler's return value. */
+  result?: Json;
+  /** Its last error, when it failed. */
+  error?: ErrorInfo;
 }
 
 /** A job handler: receives the arguments and a context; its return value is the job's result. */

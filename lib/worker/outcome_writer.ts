@@ -75,7 +75,8 @@ export class OutcomeWriter {
       const fresh = await this.#storage.get(mine.id);
       if (fresh?.state !== "Processing" || fresh.version <= mine.version) return null;
       const since = (await this.#storage.events(mine.id)).filter((e) => e.seq > mine.version);
-      return since.every((event) => event.type === "continuation") ? fresh : null;
+      // A job gaining waiters (continuations, dependents) while it runs is still ours.
+      return since.every((e) => e.type === "continuation" || e.type === "dependent") ? fresh : null;
     } catch {
       return null; // unreadable now: fenced as before, and the reaper settles it
     }

@@ -1,0 +1,15 @@
+/**
+ * @module
+ * Workflows: jobs that wait for others (`dependsOn`), flows of them, and their release.
+ */
+
+export { enqueueAfter, enqueueManyAfter, hasDependencies } from "./depend.ts";
+export {
+  createFlow,
+  type FlowIds,
+  type FlowNode,
+  type FlowRecord,
+  type FlowStatus,
+  flowStatus,
+  listFlows,
+} from "./flow.ts";
