@@ -212,6 +212,15 @@ async function markFinished(storage: Storage, id: string): Promise<boolean> {
   return false;
 }
 
+/** Settles the batch of `record` when it is a member that has just reached an end state. */
+export async function settleMember(
+  storage: Storage,
+  record: JobRecord,
+  now: () => number,
+): Promise<void> {
+  if (finishedMember(record)) await settleBatch(storage, record.batchId!, now);
+}
+
 /** True when `record` is a batch member that has just reached an end state. */
 export function finishedMember(record: JobRecord): boolean {
   return record.batchId !== undefined && FINAL_STATES.includes(record.state);

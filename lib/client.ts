@@ -10,7 +10,6 @@ import { appendCommit, updateJob } from "./changes.ts";
 import { InvalidOptionError } from "../storage/errors.ts";
 import type { ContinueOn, JobEvent } from "./events.ts";
 import * as batches from "./batch.ts";
-import type { BatchStatus } from "./batch.ts";
 import * as flows from "./workflows/mod.ts";
 import { systemClock } from "./clock.ts";
 import {
@@ -116,9 +115,7 @@ export class TaskFlow {
 
   /** Creates a job ready to run now (or, with `dependsOn`, once those jobs are final); returns its id. */
   async enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
-    if (flows.hasDependencies(options)) {
-      return await flows.enqueueAfter(this, { job, args, options }, "enqueue");
-    }
+    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "enqueue");
     const [id] = await createJobs(this, [
       prepareJob(this, { job, args, options }, { first: ENQUEUED }),
     ]);
@@ -135,9 +132,7 @@ export class TaskFlow {
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
   async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
-    if (flows.hasDependencies(options)) {
-      return await flows.enqueueAfter(this, { job, args, options }, "schedule");
-    }
+    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "schedule");
     const read = readJobOptions(options, { call: "schedule", extra: ["id", "delayMs", "at"] });
     const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
     const how = { first, call: "schedule", extra: ["delayMs", "at"] };
@@ -193,9 +188,7 @@ export class TaskFlow {
     checkJobId(id);
     const reason = readReason(options, "delete", "deleted");
     const record = await this.#markDeleted(id, reason);
-    if (batches.finishedMember(record)) {
-      await batches.settleBatch(this.storage, record.batchId!, this.now);
-    }
+    await batches.settleMember(this.storage, record, this.now);
     return record;
   }
 
@@ -236,32 +229,16 @@ export class TaskFlow {
   }
 
   /** A batch and its progress, or null. */
-  async batchStatus(id: string): Promise<BatchStatus | null> {
+  async batchStatus(id: string): Promise<batches.BatchStatus | null> {
     return await batches.readBatchStatus(this.storage, id);
   }
 
   /** Cancels a batch: deletes its unfinished members and its continuation. */
-  async cancelBatch(id: string): Promise<BatchStatus> {
-    return await batches.cancelBatch(
-      this.storage,
-      id,
-      (jobId, reason) => this.#markDeleted(jobId, reason),
-    );
+  async cancelBatch(id: string): Promise<batches.BatchStatus> {
+    return await batches.cancelBatch(this.storage, id, (job, why) => this.#markDeleted(job, why));
   }
 
-  /**
-   * Creates a flow: every node a job that waits (Awaiting) for its `children` (created first),
-   * any DAG through `dependsOn`; staged like a batch so none runs until all exist. Returns the
-   * ids in the shape of `node`; the root's id is the flow's.
-   *
-   * @example
-   * ```ts
-   * import { TaskFlow } from "./mod.ts";
-   * const tf = await TaskFlow.open("memory:");
-   * const flow = await tf.flow({ job: "report", args: {}, children: [{ job: "fetch", args: 1 }] });
-   * console.log(flow.id, flow.children[0].id, (await tf.flowStatus(flow.id))?.flow.total); // 2
-   * ```
-   */
+  /** Creates a flow of jobs that wait for their `children` (see {@link flows.FlowNode}). */
   async flow(node: flows.FlowNode): Promise<flows.FlowIds> {
     return await flows.createFlow(this, node);
   }
@@ -434,7 +411,7 @@ export class TaskFlow {
    * await tf.close();
    * ```
    */
-  async batches(options: { limit?: number } = {}): Promise<BatchStatus[]> {
+  async batches(options: { limit?: number } = {}): Promise<batches.BatchStatus[]> {
     return await batches.listBatches(this.storage, options);
   }
 

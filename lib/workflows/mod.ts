@@ -3,7 +3,7 @@
  * Workflows: jobs that wait for others (`dependsOn`), flows of them, and their release.
  */
 
-export { enqueueAfter, enqueueManyAfter, hasDependencies } from "./depend.ts";
+export { enqueueAfter as after, enqueueManyAfter, hasDependencies as waits } from "./depend.ts";
 export {
   createFlow,
   type FlowIds,
