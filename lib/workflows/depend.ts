@@ -230,12 +230,20 @@ export async function enqueueAfter(
  */
 export async function enqueueManyAfter(writer: JobWriter, items: unknown): Promise<string[]> {
   const list = readItems(items, "enqueueMany");
-  const prepared = list.map((item, i) => {
+  const prepared: (PreparedJob | PreparedDependent)[] = list.map((item, i) => {
     const how = { call: "enqueueMany", where: `items[${i}]` };
     return hasDependencies(item.options)
       ? prepareDependent(writer, item, how)
       : prepareJob(writer, item, { ...how, first: { state: "Enqueued" } });
   });
+  // Dependencies outside the call must exist before anything is written.
+  const own = new Set(prepared.map((p) => p.id));
+  const outside = [
+    ...new Set(prepared.flatMap((p) => "deps" in p ? p.deps.ids.filter((i) => !own.has(i)) : [])),
+  ];
+  const found = await writer.storage.getMany(outside);
+  const gone = found.findIndex((r) => r === null);
+  if (gone >= 0) throw new DependencyNotFoundError(outside[gone]);
   const plain = prepared.filter((p) => !("deps" in p));
   const created = new Map<number, string>();
   const plainIds = plain.length ? await createJobs(writer, plain) : [];
