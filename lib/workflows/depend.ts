@@ -241,7 +241,7 @@ export async function enqueueManyAfter(writer: JobWriter, items: unknown): Promi
   const outside = [
     ...new Set(prepared.flatMap((p) => "deps" in p ? p.deps.ids.filter((i) => !own.has(i)) : [])),
   ];
-  const found = await writer.storage.getMany(outside);
+  const found = outside.length ? await writer.storage.getMany(outside) : [];
   const gone = found.findIndex((r) => r === null);
   if (gone >= 0) throw new DependencyNotFoundError(outside[gone]);
   const plain = prepared.filter((p) => !("deps" in p));
