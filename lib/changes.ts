@@ -48,7 +48,7 @@ export function releaseCommits(
  * and tells its dependents (lib/workflows/release.ts) when it enters or leaves a final state.
  */
 export async function withContinuations(
-  storage: Storage,
+  storage: Pick<Storage, "getMany">,
   commit: Commit,
   at: number,
 ): Promise<Change> {

@@ -323,6 +323,24 @@ export function workflowWorkerCases(
     await assertConsistent(h.tf.storage);
   });
 
+  test("workflows: 200 children of one root ending at once on two workers: no outcome fenced", async (h) => {
+    const log: string[] = [];
+    const step = stepJob(log);
+    const children = Array.from({ length: 200 }, (_, i) => ({ job: step, args: { n: `c${i}` } }));
+    const flow = await h.tf.flow({ job: step, args: { n: "root" }, children });
+    // Every child's outcome writes the root (its pending count) in the same change.
+    const workers = [
+      await h.worker([step], { concurrency: 40 }),
+      await h.worker([step], { concurrency: 40 }),
+    ];
+    const root = await h.waitFor(flow.id, "Succeeded", 60_000);
+    assert.equal((root.result as { saw: string[] }).saw.length, 200);
+    assert.deepEqual(workers.map((w) => w.stats.fenced), [0, 0]);
+    const records = await h.tf.getMany(flow.children.map((c) => c.id));
+    assert.ok(records.every((r) => r!.state === "Succeeded" && r!.attempt === 1));
+    assert.equal(log.filter((l) => l.startsWith("start")).length, 201, "each ran once");
+  });
+
   test("workflows: a 1,000-node flow never starts a parent before its children end", async (h) => {
     const log: string[] = [];
     const step = stepJob(log);

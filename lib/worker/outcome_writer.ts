@@ -6,7 +6,9 @@
 
 import type { Change, Commit, Storage } from "../../storage/storage.ts";
 import { StorageUnavailableError } from "../../storage/errors.ts";
-import { appendCommit, releases, withContinuations } from "../changes.ts";
+import { appendCommit, backoff, MAX_TRIES, releases, withContinuations } from "../changes.ts";
+import { DependentQueue } from "../workflows/pending.ts";
+import { notifiesDependents } from "../workflows/release.ts";
 import type { NewEvent } from "../events.ts";
 import type { JobRecord } from "../job.ts";
 import { GroupCommitter } from "../group_commit.ts";
@@ -19,6 +21,8 @@ export class OutcomeWriter {
   readonly committer: GroupCommitter;
   #ctx: WorkerContext;
   #storage: Storage;
+  /** Outcomes writing the same dependent go one after another (lib/workflows/pending.ts). */
+  #queue = new DependentQueue();
 
   /** A writer for the worker sharing `ctx`, on `storage`. */
   constructor(ctx: WorkerContext, storage: Storage) {
@@ -29,16 +33,21 @@ export class OutcomeWriter {
 
   /** Group-commits one job's commit with its continuation releases; false when fenced. */
   async submit(commit: Commit): Promise<boolean> {
-    for (let tries = 0; tries < 20; tries++) {
-      const change: Change = releases(commit)
-        ? await withContinuations(this.#storage, commit, this.#ctx.config.now())
-        : { commits: [commit] };
-      const result = await this.committer.submit(change);
-      if (result.ok) return true;
-      if (result.conflicts.includes(commit.id)) return false;
-      // Only a continuation moved meanwhile: re-read the children and try again.
-    }
-    return false;
+    const { now, random } = this.#ctx.config;
+    const dependents = notifiesDependents(commit) ? commit.record.dependents! : [];
+    return await this.#queue.run(dependents, async () => {
+      for (let tries = 0; tries < MAX_TRIES; tries++) {
+        const change: Change = releases(commit)
+          ? await withContinuations(this.#storage, commit, now())
+          : { commits: [commit] };
+        const result = await this.committer.submit(change);
+        if (result.ok) return true;
+        if (result.conflicts.includes(commit.id)) return false;
+        // Only a continuation or dependent moved meanwhile (another writer): re-read them.
+        await backoff(tries, random);
+      }
+      return false;
+    });
   }
 
   /**

@@ -77,7 +77,7 @@ function notice(dependency: JobRecord, at: number): NewEvent {
  * and left to `settleWaiting`).
  */
 export async function dependentCommits(
-  storage: Storage,
+  storage: Pick<Storage, "getMany">,
   head: Commit | Commit[],
   at: number,
 ): Promise<Commit[]> {
