@@ -192,14 +192,14 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     effects.addReady = readyEntry(after);
     effects.addDue = dueEntry(after);
     if (after.state === "Processing") effects.dropLease = false;
-    const group = groupOf(after) ?? (before && groupOf(before));
-    const left = before && groupOf(before) ? endKind(before.state) : undefined;
-    const joined = groupOf(after) ? endKind(after.state) : undefined;
+    const was = before?.batchId ?? before?.flowId, is = after.batchId ?? after.flowId;
+    const left = was !== undefined ? endKind(before!.state) : undefined;
+    const joined = is !== undefined ? endKind(after.state) : undefined;
     if (left || joined) {
       const deltas: Array<{ kind: keyof BatchCounts; delta: number }> = [];
       if (left) deltas.push({ kind: left, delta: -1 });
       if (joined) deltas.push({ kind: joined, delta: 1 });
-      effects.batch = { id: group!, deltas };
+      effects.batch = { id: groupOf(after) ?? groupOf(before!)!, deltas };
     }
   }
   for (const event of commit.events) {

@@ -33,21 +33,26 @@ export class OutcomeWriter {
 
   /** Group-commits one job's commit with its continuation releases; false when fenced. */
   async submit(commit: Commit): Promise<boolean> {
-    const { now, random } = this.#ctx.config;
+    if (!releases(commit)) {
+      const result = await this.committer.submit({ commits: [commit] });
+      return result.ok || !result.conflicts.includes(commit.id) && await this.#release(commit);
+    }
     const dependents = notifiesDependents(commit) ? commit.record.dependents! : [];
-    return await this.#queue.run(dependents, async () => {
-      for (let tries = 0; tries < MAX_TRIES; tries++) {
-        const change: Change = releases(commit)
-          ? await withContinuations(this.#storage, commit, now())
-          : { commits: [commit] };
-        const result = await this.committer.submit(change);
-        if (result.ok) return true;
-        if (result.conflicts.includes(commit.id)) return false;
-        // Only a continuation or dependent moved meanwhile (another writer): re-read them.
-        await backoff(tries, random);
-      }
-      return false;
-    });
+    return await this.#queue.run(dependents, () => this.#release(commit));
+  }
+
+  /** Writes `commit` with its releases, re-read and retried while only they moved meanwhile. */
+  async #release(commit: Commit): Promise<boolean> {
+    const { now, random } = this.#ctx.config;
+    for (let tries = 0; tries < MAX_TRIES; tries++) {
+      const change = await withContinuations(this.#storage, commit, now());
+      const result = await this.committer.submit(change);
+      if (result.ok) return true;
+      if (result.conflicts.includes(commit.id)) return false;
+      // Only a continuation or dependent moved meanwhile (another writer): re-read them.
+      await backoff(tries, random);
+    }
+    return false;
   }
 
   /**
