@@ -4,7 +4,7 @@
  * (compare-and-set on the version it last wrote), and retrying them through a storage outage.
  */
 
-import type { Change, Commit, Storage } from "../../storage/storage.ts";
+import type { Commit, Storage } from "../../storage/storage.ts";
 import { StorageUnavailableError } from "../../storage/errors.ts";
 import { appendCommit, backoff, MAX_TRIES, releases, withContinuations } from "../changes.ts";
 import { DependentQueue } from "../workflows/pending.ts";
