@@ -58,6 +58,7 @@ export function workflowCases(test: Case): void {
     assert.equal(record.state, "Awaiting");
     assert.deepEqual(record.dependsOn, [a]);
     assert.equal(record.pending, 1);
+    assert.equal(record.reason, "waiting for its dependency");
     assert.deepEqual((await tf.get(a))!.dependents, [d]);
     const created = (await tf.counts()).totals.created;
     const missing = await refused(

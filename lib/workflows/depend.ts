@@ -161,13 +161,13 @@ export function dependentCommit(
   for (const [key, value] of Object.entries(extra)) {
     if (value !== undefined) (created as Record<string, unknown>)[key] = value;
   }
+  // A reason true for the whole wait (the job page's graph shows which are still pending).
+  const n = extra.dependsOn.length;
+  const reason = n === 0
+    ? job.first.reason ?? "waiting"
+    : `waiting for ${n === 1 ? "its dependency" : `its ${n} dependencies`}`;
   const events: NewEvent[] = [
-    {
-      type: "state",
-      at,
-      state: "Awaiting",
-      ...job.first.reason ? { reason: job.first.reason } : {},
-    },
+    { type: "state", at, state: "Awaiting", reason },
     ...finalNotices(deps, at),
   ];
   const commit = createCommit(job.id, created, events);

@@ -54,7 +54,9 @@ export function releaseEvent(record: JobRecord, at: number): NewEvent | undefine
     return { type: "state", at, state: "Failed", reason, data: { error: { name, message, code } } };
   }
   const all = record.dependsOn!;
-  const reason = all.length === 1
+  const reason = all.length === 0
+    ? `its flow ${record.flowId} was created`
+    : all.length === 1
     ? `its dependency ${all[0]} finished`
     : `all ${all.length} of its dependencies finished`;
   const runAt = record.options.runAt;
