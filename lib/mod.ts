@@ -180,9 +180,9 @@ export {
   type FlowIds,
   type FlowNode,
   type FlowRecord,
-  type FlowStatus,
   MAX_FLOW,
 } from "./workflows/flow.ts";
+export type { FlowStatus } from "./workflows/status.ts";
 export { MAX_DEPENDENCIES } from "./workflows/depend.ts";
 export type {
   AppendResult,

@@ -12,7 +12,7 @@ import { DEFAULT_RETENTION, prunePass, type ResolvedRetention } from "../lib/ret
 import { CHANGE_BUDGET } from "../lib/workflows/release.ts";
 import { settleWaiting, sweepWorkflows } from "../lib/workflows/sweep.ts";
 import { MemoryStorage } from "../storage/memory/mod.ts";
-import type { FlowRecord } from "../lib/workflows/flow.ts";
+import { type FlowNode, type FlowRecord, MAX_FLOW } from "../lib/workflows/flow.ts";
 import { assertConsistent, claimCommit, overriding, TestClock } from "./helpers.ts";
 
 async function fail(tf: TaskFlow, clock: TestClock, id: string): Promise<void> {
@@ -114,6 +114,22 @@ Deno.test("retention: a dependency is kept while a dependent waits, pruned once 
     assert.ok(await tf.get(a), `a is kept while ${d} waits`);
     await tf.delete(d);
     assert.deepEqual((await pass()).ids, [a]);
+  } finally {
+    await tf.close();
+  }
+});
+
+Deno.test("flows: a 10,000-deep chain is read without recursion; one node more is refused", async () => {
+  const tf = new TaskFlow(new MemoryStorage());
+  try {
+    let node: FlowNode = { job: "x", args: 0 };
+    for (let i = 1; i < MAX_FLOW; i++) node = { job: "x", args: i, children: [node] };
+    const flow = await tf.flow(node);
+    let depth = 0;
+    for (let ids = flow; ids.children.length; ids = ids.children[0]) depth++;
+    assert.equal(depth, MAX_FLOW - 1);
+    assert.equal((await tf.counts()).states.Enqueued, 1, "only the deepest node is released");
+    await assert.rejects(tf.flow({ job: "x", args: 0, children: [node] }), /more than 10000 nodes/);
   } finally {
     await tf.close();
   }

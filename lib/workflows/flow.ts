@@ -7,13 +7,7 @@
  * nothing runnable; one that dies after is finished by the workers' sweep (`settleFlows`).
  */
 
-import type {
-  BatchCounts,
-  Change,
-  Commit,
-  RecurringRecord,
-  Storage,
-} from "../../storage/storage.ts";
+import type { Change, Commit, RecurringRecord, Storage } from "../../storage/storage.ts";
 import {
   ConflictError,
   DependencyNotFoundError,
@@ -32,8 +26,7 @@ import {
   refuseTaken,
 } from "../create.ts";
 import { type JobRecord, readJobOptions } from "../job.ts";
-import { checkLimit, guard, readOptions } from "../options.ts";
-import { FINAL_STATES } from "../states.ts";
+import { guard, readOptions } from "../options.ts";
 import {
   checkRoom,
   type Dependencies,
@@ -86,22 +79,6 @@ export interface FlowRecord extends RecurringRecord {
   createdAt: number;
 }
 
-/** A flow with its progress. */
-export interface FlowStatus {
-  /** The stored flow. */
-  flow: FlowRecord;
-  /** Nodes now in each end state. */
-  counts: BatchCounts;
-  /** Nodes in an end state. */
-  done: number;
-  /** Nodes that ended Failed or Deleted. */
-  failed: number;
-  /** The root's state (absent once pruned). */
-  root?: JobRecord["state"];
-  /** True once the root is in an end state. */
-  finished: boolean;
-}
-
 interface Node {
   job: PreparedJob;
   deps: Dependencies | undefined;
@@ -113,7 +90,7 @@ interface Node {
 /** Reads and prepares the tree under `value` (nothing is written). */
 function readTree(writer: JobWriter, value: unknown): { root: Node; nodes: Node[] } {
   const nodes: Node[] = [];
-  const read = (value: unknown, where: string): Node => {
+  const read = (value: unknown, where: string): { self: Node; list: unknown[] } => {
     const node = readOptions(value, {
       call: "flow",
       where,
@@ -154,11 +131,23 @@ function readTree(writer: JobWriter, value: unknown): { root: Node; nodes: Node[
     }
     const self: Node = { job, deps, children: [], waitsFor: [] };
     nodes.push(self);
-    self.children = list.map((child, i) => read(child, `${where}.children[${i}]`));
-    self.waitsFor = [...new Set([...self.children.map((c) => c.job.id), ...deps?.ids ?? []])];
-    return self;
+    return { self, list };
   };
-  return { root: read(value, "flow"), nodes };
+  // Depth first without recursion (a 10,000-deep chain must not overflow the stack); a deep
+  // node's place is named by its number rather than a path of thousands of steps.
+  const root = read(value, "flow");
+  const stack = [{ ...root, where: "flow" }];
+  while (stack.length) {
+    const { self, list, where } = stack.pop()!;
+    const children = list.map((child, i) => {
+      const at = where.length > 200 ? `flow node ${nodes.length + 1}` : `${where}.children[${i}]`;
+      return { ...read(child, at), where: at };
+    });
+    self.children = children.map((c) => c.self);
+    self.waitsFor = [...new Set([...self.children.map((c) => c.job.id), ...self.deps?.ids ?? []])];
+    stack.push(...children.reverse());
+  }
+  return { root: root.self, nodes };
 }
 
 /** The nodes children first (a topological order of the flow's own edges); refuses a cycle. */
@@ -259,8 +248,9 @@ export async function createFlow(writer: JobWriter, tree: FlowNode): Promise<Flo
   const open = { ...flow, version: 2, state: "open" as const };
   if (!await storage.flows.put(open, 1)) throw new JobExistsError(`flow:${flowId}`);
   await releaseFlow(storage, open, writer.now);
-  const shape = (node: Node): FlowIds => ({ id: node.job.id, children: node.children.map(shape) });
-  return shape(root);
+  const ids = new Map(nodes.map((node) => [node, { id: node.job.id, children: [] as FlowIds[] }]));
+  for (const [node, shaped] of ids) shaped.children = node.children.map((c) => ids.get(c)!);
+  return ids.get(root)!;
 
   function commitOf(node: Node, outsideDeps: JobRecord[], at: number) {
     const waiting = dependents.get(node.job.id);
@@ -357,40 +347,4 @@ export async function flowNodes(storage: Storage, flowId: string): Promise<strin
     level = [...new Set(next)];
   }
   return out;
-}
-
-/** A flow's progress from its record (one read of its counts and one of its root). */
-export async function flowStatus(storage: Storage, id: string): Promise<FlowStatus | null> {
-  const flow = await storage.flows.get(id) as FlowRecord | null;
-  return flow ? await statusOfFlow(storage, flow) : null;
-}
-
-/** The progress of a flow record already read. */
-export async function statusOfFlow(storage: Storage, flow: FlowRecord): Promise<FlowStatus> {
-  const [counts, root] = await Promise.all([
-    storage.batchCounts(`flow/${flow.id}`),
-    storage.get(flow.id),
-  ]);
-  const done = counts.succeeded + counts.failed + counts.deleted;
-  const status: FlowStatus = {
-    flow,
-    counts,
-    done,
-    failed: counts.failed + counts.deleted,
-    finished: root ? FINAL_STATES.includes(root.state) : done >= flow.total,
-  };
-  if (root) status.root = root.state;
-  return status;
-}
-
-/** The newest flows (at most `limit`) with their progress, newest first. */
-export async function listFlows(
-  storage: Storage,
-  options: { limit?: number } = {},
-): Promise<FlowStatus[]> {
-  const read = readOptions(options, { call: "flows", allowed: ["limit"] });
-  const limit = checkLimit(read.limit, "flows limit") ?? 200;
-  const flows = (await storage.flows.list() as FlowRecord[])
-    .sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
-  return await Promise.all(flows.map((flow) => statusOfFlow(storage, flow)));
 }

@@ -4,12 +4,5 @@
  */
 
 export { enqueueAfter as after, enqueueManyAfter, hasDependencies as waits } from "./depend.ts";
-export {
-  createFlow,
-  type FlowIds,
-  type FlowNode,
-  type FlowRecord,
-  type FlowStatus,
-  flowStatus,
-  listFlows,
-} from "./flow.ts";
+export { createFlow, type FlowIds, type FlowNode, type FlowRecord } from "./flow.ts";
+export { type FlowStatus, flowStatus, listFlows } from "./status.ts";
