@@ -198,7 +198,10 @@ export async function createFlow(writer: JobWriter, tree: FlowNode): Promise<Flo
       if (id === node.job.id) {
         throw new InvalidOptionError("flow", id, "a job cannot wait for itself");
       }
-      if (byId.has(id)) dependents.set(id, [...dependents.get(id) ?? [], node.job.id]);
+      if (!byId.has(id)) continue;
+      const list = dependents.get(id);
+      if (list) list.push(node.job.id);
+      else dependents.set(id, [node.job.id]);
     }
   }
   for (const [id, list] of dependents) {
@@ -241,7 +244,8 @@ export async function createFlow(writer: JobWriter, tree: FlowNode): Promise<Flo
     const taken = results.flatMap((r) => r.ok ? [] : r.conflicts);
     if (taken.length) throw new JobExistsError(taken[0]);
   }
-  for (const node of order.filter((n) => !plain.includes(n))) {
+  const written = new Set(plain);
+  for (const node of order.filter((n) => !written.has(n))) {
     const ids = node.waitsFor.filter((id) => external.has(id));
     await writeWithOutside(writer, node, ids, commitOf);
   }
