@@ -330,9 +330,10 @@ export function workflowWorkerCases(
     const children = Array.from({ length: 200 }, (_, i) => ({ job: step, args: { n: `c${i}` } }));
     const flow = await h.tf.flow({ job: step, args: { n: "root" }, children });
     // Every child's outcome writes the root (its pending count) in the same change.
+    // Leases of 3 s: a loaded machine's late heartbeat must not get a child reaped meanwhile.
     const workers = [
-      await h.worker([step], { concurrency: 40 }),
-      await h.worker([step], { concurrency: 40 }),
+      await h.worker([step], { concurrency: 40, heartbeatMs: 1_000 }),
+      await h.worker([step], { concurrency: 40, heartbeatMs: 1_000 }),
     ];
     const root = await h.waitFor(flow.id, "Succeeded", 60_000);
     assert.equal((root.result as { saw: string[] }).saw.length, 200);

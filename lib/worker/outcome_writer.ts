@@ -7,7 +7,7 @@
 import type { Commit, Storage } from "../../storage/storage.ts";
 import { StorageUnavailableError } from "../../storage/errors.ts";
 import { appendCommit, backoff, MAX_TRIES, releases, withContinuations } from "../changes.ts";
-import { DependentQueue } from "../workflows/pending.ts";
+import { DependentWrites } from "../workflows/pending.ts";
 import { notifiesDependents } from "../workflows/release.ts";
 import type { NewEvent } from "../events.ts";
 import type { JobRecord } from "../job.ts";
@@ -21,14 +21,15 @@ export class OutcomeWriter {
   readonly committer: GroupCommitter;
   #ctx: WorkerContext;
   #storage: Storage;
-  /** Outcomes writing the same dependent go one after another (lib/workflows/pending.ts). */
-  #queue = new DependentQueue();
+  /** Outcomes that tell dependents, written together (lib/workflows/pending.ts). */
+  #dependents: DependentWrites;
 
   /** A writer for the worker sharing `ctx`, on `storage`. */
   constructor(ctx: WorkerContext, storage: Storage) {
     this.#ctx = ctx;
     this.#storage = storage;
     this.committer = new GroupCommitter(storage);
+    this.#dependents = new DependentWrites(storage, (c) => this.committer.submit(c), ctx.config);
   }
 
   /** Group-commits one job's commit with its continuation releases; false when fenced. */
@@ -37,8 +38,8 @@ export class OutcomeWriter {
       const result = await this.committer.submit({ commits: [commit] });
       return result.ok || !result.conflicts.includes(commit.id) && await this.#release(commit);
     }
-    const dependents = notifiesDependents(commit) ? commit.record.dependents! : [];
-    return await this.#queue.run(dependents, () => this.#release(commit));
+    if (notifiesDependents(commit)) return await this.#dependents.write(commit);
+    return await this.#release(commit);
   }
 
   /** Writes `commit` with its releases, re-read and retried while only they moved meanwhile. */
