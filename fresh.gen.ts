@@ -15,16 +15,17 @@ import * as $10 from "./routes/api/servers.ts";
 import * as $11 from "./routes/api/stats.ts";
 import * as $12 from "./routes/batch/[id].tsx";
 import * as $13 from "./routes/batches.tsx";
-import * as $14 from "./routes/index.tsx";
-import * as $15 from "./routes/job/[id].tsx";
-import * as $16 from "./routes/jobs/[state].tsx";
-import * as $17 from "./routes/jobs/index.ts";
-import * as $18 from "./routes/metrics.ts";
-import * as $19 from "./routes/queues.tsx";
-import * as $20 from "./routes/recurring.tsx";
-import * as $21 from "./routes/retries.tsx";
-import * as $22 from "./routes/search.tsx";
-import * as $23 from "./routes/servers.tsx";
+import * as $14 from "./routes/flows.tsx";
+import * as $15 from "./routes/index.tsx";
+import * as $16 from "./routes/job/[id].tsx";
+import * as $17 from "./routes/jobs/[state].tsx";
+import * as $18 from "./routes/jobs/index.ts";
+import * as $19 from "./routes/metrics.ts";
+import * as $20 from "./routes/queues.tsx";
+import * as $21 from "./routes/recurring.tsx";
+import * as $22 from "./routes/retries.tsx";
+import * as $23 from "./routes/search.tsx";
+import * as $24 from "./routes/servers.tsx";
 import * as $$0 from "./islands/LiveCounters.tsx";
 import * as $$1 from "./islands/ProcessingList.tsx";
 import * as $$2 from "./islands/RealtimeGraph.tsx";
@@ -48,16 +49,17 @@ const manifest: Manifest = {
     "./routes/api/stats.ts": $11,
     "./routes/batch/[id].tsx": $12,
     "./routes/batches.tsx": $13,
-    "./routes/index.tsx": $14,
-    "./routes/job/[id].tsx": $15,
-    "./routes/jobs/[state].tsx": $16,
-    "./routes/jobs/index.ts": $17,
-    "./routes/metrics.ts": $18,
-    "./routes/queues.tsx": $19,
-    "./routes/recurring.tsx": $20,
-    "./routes/retries.tsx": $21,
-    "./routes/search.tsx": $22,
-    "./routes/servers.tsx": $23,
+    "./routes/flows.tsx": $14,
+    "./routes/index.tsx": $15,
+    "./routes/job/[id].tsx": $16,
+    "./routes/jobs/[state].tsx": $17,
+    "./routes/jobs/index.ts": $18,
+    "./routes/metrics.ts": $19,
+    "./routes/queues.tsx": $20,
+    "./routes/recurring.tsx": $21,
+    "./routes/retries.tsx": $22,
+    "./routes/search.tsx": $23,
+    "./routes/servers.tsx": $24,
   },
   islands: {
     "./islands/LiveCounters.tsx": $$0,

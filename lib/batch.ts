@@ -25,7 +25,7 @@ import {
   readItem,
   readItems,
 } from "./create.ts";
-import { readOptions } from "./options.ts";
+import { checkLimit, readOptions } from "./options.ts";
 import type { ContinueOn } from "./events.ts";
 import { checkJobId, type JobRecord, newJobId } from "./job.ts";
 import { FINAL_STATES } from "./states.ts";
@@ -88,6 +88,24 @@ export const STAGED = "waiting for its batch to be created";
 export function awaitingReason(batch: Pick<BatchRecord, "id" | "total" | "on">): string {
   const members = batch.total === 1 ? "its 1 member has" : `all ${batch.total} members have`;
   return `awaiting batch ${batch.id}: runs when ${members} ${batch.on}`;
+}
+
+/** `TaskFlow.batchStatus`: the batch `id` (checked) and its progress, or null. */
+export async function readBatchStatus(storage: Storage, id: string): Promise<BatchStatus | null> {
+  checkJobId(thenId(checkJobId(id)));
+  return await batchStatus(storage, id);
+}
+
+/** `TaskFlow.batches`: the newest batches (at most `limit`, default 200) with their progress. */
+export async function listBatches(
+  storage: Storage,
+  options: { limit?: number } = {},
+): Promise<BatchStatus[]> {
+  const read = readOptions(options, { call: "batches", allowed: ["limit"] });
+  const limit = checkLimit(read.limit, "batches limit") ?? 200;
+  const batches = (await storage.batches.list() as BatchRecord[])
+    .sort((a, b) => b.createdAt - a.createdAt);
+  return await Promise.all(batches.slice(0, limit).map((b) => statusOf(storage, b)));
 }
 
 /** The batch and its progress, or null. */
@@ -194,6 +212,15 @@ async function markFinished(storage: Storage, id: string): Promise<boolean> {
   return false;
 }
 
+/** Settles the batch of `record` when it is a member that has just reached an end state. */
+export async function settleMember(
+  storage: Storage,
+  record: JobRecord,
+  now: () => number,
+): Promise<void> {
+  if (finishedMember(record)) await settleBatch(storage, record.batchId!, now);
+}
+
 /** True when `record` is a batch member that has just reached an end state. */
 export function finishedMember(record: JobRecord): boolean {
   return record.batchId !== undefined && FINAL_STATES.includes(record.state);
@@ -290,6 +317,7 @@ export async function cancelBatch(
   id: string,
   remove: (jobId: string, reason: string) => Promise<unknown>,
 ): Promise<BatchStatus> {
+  checkJobId(thenId(checkJobId(id)));
   const status = await batchStatus(storage, id);
   if (!status) throw new JobNotFoundError(`batch:${id}`);
   const { batch } = status;

@@ -6,46 +6,16 @@
 
 import type { AppendResult, Change, Commit, Storage } from "../storage/storage.ts";
 import { ConflictError, JobNotFoundError } from "../storage/errors.ts";
-import type { CreatedEvent, JobEvent, NewEvent } from "./events.ts";
 import type { JobRecord } from "./job.ts";
 import { systemClock } from "./clock.ts";
-import { create, type Lease, project } from "./projection.ts";
 import { FINAL_STATES } from "./states.ts";
+import { appendCommit } from "./commits.ts";
+import { dependentCommits, notifiesDependents } from "./workflows/release.ts";
+
+export { appendCommit, createCommit } from "./commits.ts";
 
 /** How many times a read-decide-write operation re-reads after losing a race. */
 export const MAX_TRIES = 50;
-
-/** A commit creating job `id` from its created event and its first state event(s). */
-export function createCommit(
-  id: string,
-  created: Omit<CreatedEvent, "seq">,
-  then: NewEvent[],
-): Commit {
-  const events = numbered(0, [created, ...then]);
-  let record = create(id, events[0]);
-  for (const event of events.slice(1)) record = project(record, event);
-  return { id, expect: 0, events, record };
-}
-
-/** A commit appending `events` to a job whose current record is `record`. */
-export function appendCommit(record: JobRecord, events: NewEvent[], lease?: Lease): Commit {
-  const numberedEvents = numbered(record.version, events);
-  let next = record;
-  for (const event of numberedEvents) next = project(next, event);
-  const commit: Commit = {
-    id: record.id,
-    expect: record.version,
-    events: numberedEvents,
-    record: next,
-    before: record,
-  };
-  if (lease) commit.lease = lease;
-  return commit;
-}
-
-function numbered(version: number, events: NewEvent[]): JobEvent[] {
-  return events.map((event, i) => ({ ...event, seq: version + i + 1 }) as JobEvent);
-}
 
 /**
  * The commits that move a finished parent's Awaiting continuations on: `finished` ones to
@@ -73,22 +43,31 @@ export function releaseCommits(
   return commits;
 }
 
-/** Wraps a job's commit into a change that also releases its continuations when it finishes. */
+/**
+ * Wraps a job's commit into a change that also releases its continuations when it finishes,
+ * and tells its dependents (lib/workflows/release.ts) when it enters or leaves a final state.
+ */
 export async function withContinuations(
-  storage: Storage,
+  storage: Pick<Storage, "getMany">,
   commit: Commit,
   at: number,
 ): Promise<Change> {
   if (!releases(commit)) return { commits: [commit] };
   const parent = commit.record;
-  const children = await storage.getMany(parent.continuations.map((c) => c.id));
-  return { commits: [commit, ...releaseCommits(parent, children, at)] };
+  const continuing = parent.continuations.length > 0 && FINAL_STATES.includes(parent.state);
+  const children = continuing ? await storage.getMany(parent.continuations.map((c) => c.id)) : [];
+  const released = continuing ? releaseCommits(parent, children, at) : [];
+  return { commits: [commit, ...released, ...await dependentCommits(storage, commit, at)] };
 }
 
-/** True when `commit` finishes a job that has continuations (see {@link withContinuations}). */
+/**
+ * True when `commit` finishes a job that has continuations, or moves a job with dependents
+ * into or out of a final state (see {@link withContinuations}).
+ */
 export function releases(commit: Commit): boolean {
   const parent = commit.record;
-  return parent.continuations.length > 0 && FINAL_STATES.includes(parent.state);
+  return (parent.continuations.length > 0 && FINAL_STATES.includes(parent.state)) ||
+    notifiesDependents(commit);
 }
 
 /**

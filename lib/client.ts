@@ -9,17 +9,8 @@ import type { AppendResult, Change, Counts, ListQuery, Page, Storage } from "../
 import { appendCommit, updateJob } from "./changes.ts";
 import { InvalidOptionError } from "../storage/errors.ts";
 import type { ContinueOn, JobEvent } from "./events.ts";
-import {
-  type BatchRecord,
-  type BatchStatus,
-  batchStatus,
-  cancelBatch,
-  createBatch,
-  finishedMember,
-  settleBatch,
-  statusOf,
-  thenId,
-} from "./batch.ts";
+import * as batches from "./batch.ts";
+import * as flows from "./workflows/mod.ts";
 import { systemClock } from "./clock.ts";
 import {
   checkContinueOn,
@@ -31,7 +22,6 @@ import {
   type FirstState,
   type JobRef,
   prepareJob,
-  readItems,
   scheduledAt,
   type ScheduleOptions,
 } from "./create.ts";
@@ -123,8 +113,9 @@ export class TaskFlow {
     return this.#committer.submit(change);
   }
 
-  /** Creates a job ready to run now; returns its id. */
+  /** Creates a job ready to run now (or, with `dependsOn`, once those jobs are final); returns its id. */
   async enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
+    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "enqueue");
     const [id] = await createJobs(this, [
       prepareJob(this, { job, args, options }, { first: ENQUEUED }),
     ]);
@@ -136,14 +127,12 @@ export class TaskFlow {
    * memory; about 60 per write on Deno KV). Every item is validated before anything is written.
    */
   async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
-    const prepared = readItems(items, "enqueueMany").map((item, i) =>
-      prepareJob(this, item, { first: ENQUEUED, call: "enqueueMany", where: `items[${i}]` })
-    );
-    return await createJobs(this, prepared);
+    return await flows.enqueueManyAfter(this, items);
   }
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
   async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
+    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "schedule");
     const read = readJobOptions(options, { call: "schedule", extra: ["id", "delayMs", "at"] });
     const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
     const how = { first, call: "schedule", extra: ["delayMs", "at"] };
@@ -199,7 +188,7 @@ export class TaskFlow {
     checkJobId(id);
     const reason = readReason(options, "delete", "deleted");
     const record = await this.#markDeleted(id, reason);
-    if (finishedMember(record)) await settleBatch(this.storage, record.batchId!, this.now);
+    await batches.settleMember(this.storage, record, this.now);
     return record;
   }
 
@@ -236,19 +225,32 @@ export class TaskFlow {
     items: readonly EnqueueItem[],
     options: { id?: string; then?: EnqueueItem; on?: ContinueOn } = {},
   ): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
-    return await createBatch(this, items, options);
+    return await batches.createBatch(this, items, options);
   }
 
   /** A batch and its progress, or null. */
-  async batchStatus(id: string): Promise<BatchStatus | null> {
-    checkJobId(thenId(checkJobId(id)));
-    return await batchStatus(this.storage, id);
+  async batchStatus(id: string): Promise<batches.BatchStatus | null> {
+    return await batches.readBatchStatus(this.storage, id);
   }
 
   /** Cancels a batch: deletes its unfinished members and its continuation. */
-  async cancelBatch(id: string): Promise<BatchStatus> {
-    checkJobId(thenId(checkJobId(id)));
-    return await cancelBatch(this.storage, id, (jobId, reason) => this.#markDeleted(jobId, reason));
+  async cancelBatch(id: string): Promise<batches.BatchStatus> {
+    return await batches.cancelBatch(this.storage, id, (job, why) => this.#markDeleted(job, why));
+  }
+
+  /** Creates a flow of jobs that wait for their `children` (see {@link flows.FlowNode}). */
+  async flow(node: flows.FlowNode): Promise<flows.FlowIds> {
+    return await flows.createFlow(this, node);
+  }
+
+  /** A flow (by its root's id) and its progress, or null. */
+  async flowStatus(rootId: string): Promise<flows.FlowStatus | null> {
+    return await flows.flowStatus(this.storage, checkJobId(rootId));
+  }
+
+  /** The newest flows (at most `limit`, default 200, up to 1,000) with their progress. */
+  async flows(options: { limit?: number } = {}): Promise<flows.FlowStatus[]> {
+    return await flows.listFlows(this.storage, options);
   }
 
   /** The job's current record, or null when no job has that id. */
@@ -409,12 +411,8 @@ export class TaskFlow {
    * await tf.close();
    * ```
    */
-  async batches(options: { limit?: number } = {}): Promise<BatchStatus[]> {
-    const read = readOptions(options, { call: "batches", allowed: ["limit"] });
-    const limit = checkLimit(read.limit, "batches limit") ?? 200;
-    const batches = (await this.storage.batches.list() as BatchRecord[])
-      .sort((a, b) => b.createdAt - a.createdAt);
-    return await Promise.all(batches.slice(0, limit).map((b) => statusOf(this.storage, b)));
+  async batches(options: { limit?: number } = {}): Promise<batches.BatchStatus[]> {
+    return await batches.listBatches(this.storage, options);
   }
 
   /** The retention policy in force (null before a worker stored one), with the last prune passes. */

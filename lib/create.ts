@@ -12,7 +12,14 @@ import {
   JobNotFoundError,
 } from "../storage/errors.ts";
 import { appendCommit, backoff, createCommit, MAX_TRIES, releaseCommits } from "./changes.ts";
-import type { BackoffSpec, ContinueOn, CreatedEvent, NewEvent, StoredOptions } from "./events.ts";
+import type {
+  BackoffSpec,
+  ContinueOn,
+  CreatedEvent,
+  DependencyFailure,
+  NewEvent,
+  StoredOptions,
+} from "./events.ts";
 import {
   checkJobId,
   DEFAULT_QUEUE,
@@ -70,6 +77,13 @@ export interface EnqueueOptions {
   expiresInMs?: number;
   /** Not started by this time (a `Date` or ms since epoch), the job never runs (as above). */
   expiresAt?: Date | number;
+  /**
+   * Ids of jobs this one waits for (`enqueue`, `schedule`, `enqueueMany`, flow nodes): it stays
+   * Awaiting until every one is in a final state (one already final counts at once).
+   */
+  dependsOn?: string[];
+  /** When a dependency ends Failed or Deleted: `"fail"` (default), `"delete"` or `"run"`. */
+  onDependencyFailure?: DependencyFailure;
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */
@@ -93,7 +107,10 @@ export interface EnqueueItem {
   options?: EnqueueOptions;
 }
 
-/** Most continuations one job may have; fan-out beyond that belongs in batches. */
+/**
+ * Most continuations and dependents one job may have together (all are released in its own
+ * commit); fan-out beyond that belongs in batches.
+ */
 export const MAX_CONTINUATIONS = 64;
 
 /** What jobs are created through: a storage, its clock, and optionally a group committer. */
@@ -354,11 +371,11 @@ export async function createContinuation(
   for (let tries = 0; tries < MAX_TRIES; tries++) {
     const parent = await writer.storage.get(parentId);
     if (!parent) throw new JobNotFoundError(parentId);
-    if (parent.continuations.length >= MAX_CONTINUATIONS) {
+    if (parent.continuations.length + (parent.dependents?.length ?? 0) >= MAX_CONTINUATIONS) {
       throw new InvalidOptionError(
         "continueWith parent",
         parentId,
-        `already has ${MAX_CONTINUATIONS} continuations, the most one job may have`,
+        `already has ${MAX_CONTINUATIONS} continuations and dependents, the most one job may have`,
       );
     }
     const at = writer.now();

@@ -2,8 +2,9 @@
  * @module
  * The doctor: checks that every listed job's record is readable and equals the fold of its
  * events, that counters equal index sizes, and names Processing jobs whose server stopped
- * heartbeating, and continuations left waiting for a parent that is gone. Jobs removed by the
- * retention policy are no problem: the pruner never removes a parent while a continuation still
+ * heartbeating, continuations left waiting for a parent that is gone, and jobs waiting for
+ * dependencies whose pending count disagrees with them (lib/workflows/check.ts). Jobs removed
+ * by the retention policy are no problem: the pruner never removes a parent while a continuation still
  * waits for it, so a missing parent of a finished or released job is simply a pruned one. It
  * reads only; `rebuild` repairs what the event logs can repair.
  */
@@ -12,6 +13,7 @@ import type { Storage } from "../storage/storage.ts";
 import type { JobRecord } from "./job.ts";
 import { leaseText, liveServers, type Orphan, orphanOf } from "./liveness.ts";
 import { fold } from "./projection.ts";
+import { checkWaiting } from "./workflows/check.ts";
 import { STATES } from "./states.ts";
 
 /** One problem found, about one job (or `"counters"`). */
@@ -39,6 +41,7 @@ export async function doctor(
   const listed: Record<string, number> = {};
   const processing: JobRecord[] = [];
   const awaiting: JobRecord[] = [];
+  const waiting: JobRecord[] = [];
   let jobs = 0;
   for (const state of STATES) {
     listed[state] = 0;
@@ -53,6 +56,7 @@ export async function doctor(
         if (problems[i]) findings.push({ id: job.id, problem: problems[i]! });
         else if (state === "Processing") processing.push(job);
         else if (state === "Awaiting" && job.parentId !== undefined) awaiting.push(job);
+        else if (state === "Awaiting" && job.dependsOn !== undefined) waiting.push(job);
       });
       cursor = page.cursor;
     } while (cursor);
@@ -69,6 +73,7 @@ export async function doctor(
     }
   }
   findings.push(...await strandedContinuations(storage, awaiting));
+  findings.push(...await checkWaiting(storage, waiting));
   const orphans = await findOrphans(storage, processing);
   if (orphans.length) {
     findings.push({ id: "orphans", problem: orphanProblem(orphans, (options.now ?? Date.now)()) });

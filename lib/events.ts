@@ -35,7 +35,18 @@ export interface StoredOptions {
   debounce?: StoredDebounce;
   /** Not started by this time (ms since epoch), the job never runs: it is Deleted, "expired". */
   expiresAt?: number;
+  /** A job with dependencies: what a dependency that ends Failed or Deleted does to it. */
+  onDependencyFailure?: DependencyFailure;
+  /** A scheduled job with dependencies: released to Scheduled for this time (ms since epoch). */
+  runAt?: number;
 }
+
+/**
+ * What a job does when one of its dependencies ends Failed or Deleted: `"fail"` (it ends
+ * Failed, naming the dependency), `"delete"` (it ends Deleted), or `"run"` (it runs anyway once
+ * every dependency is final).
+ */
+export type DependencyFailure = "fail" | "delete" | "run";
 
 /** A debounced job's timing (its key is stored as `unique.key`, held while Scheduled). */
 export interface StoredDebounce {
@@ -113,6 +124,14 @@ export interface CreatedEvent {
   parentId?: string;
   /** For continuations: the condition on the parent that releases this job. */
   on?: ContinueOn;
+  /** Jobs this job waits for (`dependsOn`). */
+  dependsOn?: string[];
+  /** Jobs created waiting for this one (the other nodes of its flow). */
+  dependents?: string[];
+  /** For flow nodes: the flow (its root's id). */
+  flowId?: string;
+  /** A flow node created staged: not released until its whole flow is written. */
+  staged?: true;
 }
 
 /** The job entered `state`. */
@@ -169,6 +188,45 @@ export interface ContinuationAddedEvent {
   on: ContinueOn;
 }
 
+/** A job was created waiting for this one (`dependsOn`). */
+export interface DependentAddedEvent {
+  /** Event kind discriminator. */
+  type: "dependent";
+  /** Position in the job's log, 1 for the first event. */
+  seq: number;
+  /** When the event happened (ms since epoch). */
+  at: number;
+  /** The id of the job that waits. */
+  childId: string;
+}
+
+/**
+ * A dependency of this job entered `state`: into a final state it counts as done (the pending
+ * count goes down), out of one (requeued) it counts as pending again.
+ */
+export interface DependencyEvent {
+  /** Event kind discriminator. */
+  type: "dependency";
+  /** Position in the job's log, 1 for the first event. */
+  seq: number;
+  /** When the event happened (ms since epoch). */
+  at: number;
+  /** The dependency's id. */
+  id: string;
+  /** The state the dependency entered. */
+  state: State;
+}
+
+/** The flow this staged job belongs to is written whole: it may be released. */
+export interface UnstagedEvent {
+  /** Event kind discriminator. */
+  type: "unstaged";
+  /** Position in the job's log, 1 for the first event. */
+  seq: number;
+  /** When the event happened (ms since epoch). */
+  at: number;
+}
+
 /** An enqueue of this job's unique key was absorbed by this job: it created nothing. */
 export interface DeduplicatedEvent {
   /** Event kind discriminator. */
@@ -201,7 +259,10 @@ export type JobEvent =
   | LogEvent
   | ContinuationAddedEvent
   | DeduplicatedEvent
-  | DebouncedEvent;
+  | DebouncedEvent
+  | DependentAddedEvent
+  | DependencyEvent
+  | UnstagedEvent;
 
 /** An event before it is given its sequence number. */
 export type NewEvent =
@@ -211,4 +272,7 @@ export type NewEvent =
   | Omit<LogEvent, "seq">
   | Omit<ContinuationAddedEvent, "seq">
   | Omit<DeduplicatedEvent, "seq">
-  | Omit<DebouncedEvent, "seq">;
+  | Omit<DebouncedEvent, "seq">
+  | Omit<DependentAddedEvent, "seq">
+  | Omit<DependencyEvent, "seq">
+  | Omit<UnstagedEvent, "seq">;

@@ -11,6 +11,8 @@ import { checkJobKeep, type JobKeep } from "./retention/keep.ts";
 import { checkExpiresIn } from "./expiry.ts";
 import { checkPartitionDefault, type PartitionFunction } from "./queues/partition.ts";
 import type { State } from "./states.ts";
+
+export { idCreatedAt, newJobId } from "./ids.ts";
 import {
   type DebounceOptions,
   readDebounce,
@@ -79,6 +81,18 @@ export interface JobRecord {
   continuations: ContinuationRef[];
   /** The batch this job belongs to. */
   batchId?: string;
+  /** Jobs this job waits for (`enqueue(..., { dependsOn })`). */
+  dependsOn?: string[];
+  /** Of `dependsOn`, how many are not in a final state (as counted by its `dependency` events). */
+  pending?: number;
+  /** The first dependency that ended Failed or Deleted, while it stays so. */
+  failedDependency?: { id: string; state: State };
+  /** Jobs waiting for this one through their `dependsOn`. */
+  dependents?: string[];
+  /** The flow this job is a node of (its root's id). */
+  flowId?: string;
+  /** A flow node whose flow is still being written: never released until it is unstaged. */
+  staged?: boolean;
   /** The job's own retention (from its created event), overriding the policy in force. */
   keep?: JobKeep;
   /** Enqueues of its unique key this job absorbed (its `deduplicated` events). */
@@ -103,6 +117,21 @@ export interface JobContext {
   log(message: string): Promise<void>;
   /** Throws a `SnoozeError` (don't catch it): Scheduled again in `ms`, no attempt spent. */
   snooze(ms: number): never;
+  /**
+   * The state, result and error of each of the job's dependencies (`dependsOn`, a flow node's
+   * children), by id; empty for a job without any.
+   */
+  dependencies(): Promise<Record<string, DependencyOutcome>>;
+}
+
+/** A dependency as its dependent sees it (see {@link JobContext.dependencies}). */
+export interface DependencyOutcome {
+  /** Its current state. */
+  state: State;
+  /** Succeeded: its handler's return value. */
+  result?: Json;
+  /** Its last error, when it failed. */
+  error?: ErrorInfo;
 }
 
 /** A job handler: receives the arguments and a context; its return value is the job's result. */
@@ -378,63 +407,4 @@ export function isJobDefinition(value: unknown): value is JobDefinition {
     typeof (value as JobDefinition).name === "string" &&
     typeof (value as JobDefinition).handler === "function" &&
     typeof (value as JobDefinition).defaults === "object";
-}
-
-const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-let lastTime = -1;
-let lastRandom: number[] = [];
-
-/**
- * A new job id: 26 characters, sortable by creation time (ULID layout), monotonic within one
- * process so that jobs created in the same millisecond keep their order. `now` is the caller's
- * clock; the random part comes from `crypto.getRandomValues` (ids need uniqueness, not replay).
- */
-export function newJobId(now: number): string {
-  let random: number[];
-  if (now <= lastTime) {
-    random = increment(lastRandom);
-    now = lastTime;
-  } else {
-    random = new Array(16);
-    for (let i = 0; i < 16; i++) random[i] = randomByte() & 31;
-    random[0] &= 15; // leave room to increment without overflow
-  }
-  lastTime = now;
-  lastRandom = random;
-  let time = "";
-  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
-  for (const digit of random) time += CROCKFORD[digit];
-  return time;
-}
-
-/** The creation time a {@link newJobId} id encodes, or undefined for an id of another form. */
-export function idCreatedAt(id: string): number | undefined {
-  if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) return undefined;
-  let at = 0;
-  for (const digit of id.slice(0, 10)) at = at * 32 + CROCKFORD.indexOf(digit);
-  return at;
-}
-
-/** Random bytes drawn 4 KiB at a time: one call into the system's generator per 256 ids. */
-const randomPool = new Uint8Array(4096);
-let randomAt = randomPool.length;
-
-function randomByte(): number {
-  if (randomAt === randomPool.length) {
-    crypto.getRandomValues(randomPool);
-    randomAt = 0;
-  }
-  return randomPool[randomAt++];
-}
-
-function increment(digits: number[]): number[] {
-  const next = digits.slice();
-  for (let i = next.length - 1; i >= 0; i--) {
-    if (next[i] < 31) {
-      next[i]++;
-      return next;
-    }
-    next[i] = 0;
-  }
-  return next;
 }

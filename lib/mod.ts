@@ -34,6 +34,8 @@ export {
   AttemptsExhaustedError,
   ConflictError,
   CorruptRecordError,
+  DependencyFailedError,
+  DependencyNotFoundError,
   DiscardError,
   type ErrorCode,
   InvalidCronError,
@@ -59,6 +61,9 @@ export type {
   CreatedEvent,
   DebouncedEvent,
   DeduplicatedEvent,
+  DependencyEvent,
+  DependencyFailure,
+  DependentAddedEvent,
   ErrorInfo,
   JobEvent,
   LogEvent,
@@ -68,6 +73,7 @@ export type {
   StoredDebounce,
   StoredOptions,
   StoredUnique,
+  UnstagedEvent,
 } from "./events.ts";
 export {
   type DebounceOptions,
@@ -83,6 +89,7 @@ export {
   DEFAULT_QUEUE,
   defineJob,
   type DefineOptions,
+  type DependencyOutcome,
   type Handler,
   type JobContext,
   type JobDefaults,
@@ -168,6 +175,15 @@ export {
   settleBatch,
   thenId,
 } from "./batch.ts";
+export {
+  FLOW_STAGED,
+  type FlowIds,
+  type FlowNode,
+  type FlowRecord,
+  MAX_FLOW,
+} from "./workflows/flow.ts";
+export type { FlowStatus } from "./workflows/status.ts";
+export { MAX_DEPENDENCIES } from "./workflows/depend.ts";
 export type {
   AppendResult,
   BatchCounts,

@@ -5,9 +5,9 @@
  */
 
 import { CorruptRecordError, InvalidTransitionError } from "../storage/errors.ts";
-import type { JobEvent, StateEvent } from "./events.ts";
+import type { DependencyEvent, JobEvent, StateEvent } from "./events.ts";
 import type { JobRecord } from "./job.ts";
-import { canTransition } from "./states.ts";
+import { canTransition, FINAL_STATES } from "./states.ts";
 
 /** A Processing job's lease: which server holds it, and until when. */
 export interface Lease {
@@ -52,6 +52,14 @@ export function project(record: JobRecord | null, event: JobEvent): JobRecord {
     case "deduplicated":
       next.deduplicated = (record.deduplicated ?? 0) + 1;
       return next;
+    case "dependent":
+      next.dependents = [...record.dependents ?? [], event.childId];
+      return next;
+    case "dependency":
+      return countDependency(next, event);
+    case "unstaged":
+      delete next.staged;
+      return next;
     case "debounced":
       if (record.state !== "Scheduled") {
         throw new InvalidTransitionError(record.id, record.state, "Scheduled (debounced)");
@@ -89,6 +97,13 @@ export function create(id: string, event: JobEvent): JobRecord {
     record.on = event.on;
   }
   if (event.batchId !== undefined) record.batchId = event.batchId;
+  if (event.dependsOn !== undefined) {
+    record.dependsOn = event.dependsOn;
+    record.pending = event.dependsOn.length;
+  }
+  if (event.dependents !== undefined) record.dependents = event.dependents;
+  if (event.flowId !== undefined) record.flowId = event.flowId;
+  if (event.staged) record.staged = true;
   if (event.options.keep !== undefined) record.keep = event.options.keep;
   return record;
 }
@@ -133,6 +148,25 @@ function enter(next: JobRecord, before: JobRecord, event: StateEvent): JobRecord
       if (data.error) next.error = data.error;
       if (data.durationMs !== undefined) next.durationMs = data.durationMs;
       break;
+  }
+  return next;
+}
+
+/**
+ * A dependency entered a state: into a final one it is done (pending goes down; Failed or
+ * Deleted is remembered while the first to end so), out of one it is pending again. Only what
+ * a dependent that still waits is told: its log says each dependency's finality once per change.
+ */
+function countDependency(next: JobRecord, event: DependencyEvent): JobRecord {
+  if (!next.dependsOn?.includes(event.id)) {
+    throw new CorruptRecordError(next.id, `a dependency event of ${event.id}, not a dependency`);
+  }
+  const final = FINAL_STATES.includes(event.state);
+  next.pending = (next.pending ?? 0) + (final ? -1 : 1);
+  if (final && event.state !== "Succeeded" && !next.failedDependency) {
+    next.failedDependency = { id: event.id, state: event.state };
+  } else if (!final && next.failedDependency?.id === event.id) {
+    delete next.failedDependency;
   }
   return next;
 }

@@ -28,12 +28,14 @@ export const FINAL_STATES: readonly State[] = ["Succeeded", "Failed", "Deleted"]
  * - Processing → Enqueued: lease expired (server died), server shutdown, or manual requeue.
  * - Processing → Scheduled: a retry after a failed attempt.
  * - Succeeded/Failed/Deleted → Enqueued: manual requeue.
+ * - Awaiting → Scheduled: dependencies done, a scheduled job waits for its time.
+ * - Awaiting → Failed: a dependency failed (`onDependencyFailure: "fail"`).
  */
 export const TRANSITIONS: Readonly<Record<State | "new", readonly State[]>> = {
   new: ["Enqueued", "Scheduled", "Awaiting"],
   Scheduled: ["Enqueued", "Deleted"],
   Enqueued: ["Processing", "Deleted"],
-  Awaiting: ["Enqueued", "Deleted"],
+  Awaiting: ["Enqueued", "Deleted", "Scheduled", "Failed"],
   Processing: ["Succeeded", "Failed", "Scheduled", "Enqueued", "Deleted"],
   Succeeded: ["Enqueued", "Deleted"],
   Failed: ["Enqueued", "Deleted"],

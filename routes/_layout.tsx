@@ -8,6 +8,7 @@ const NAV = [
   ["/retries", "Retries"],
   ["/recurring", "Recurring"],
   ["/batches", "Batches"],
+  ["/flows", "Flows"],
   ["/servers", "Servers"],
 ] as const;
 

@@ -192,13 +192,14 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     effects.addReady = readyEntry(after);
     effects.addDue = dueEntry(after);
     if (after.state === "Processing") effects.dropLease = false;
-    const left = before?.batchId ? endKind(before.state) : undefined;
-    const joined = after.batchId ? endKind(after.state) : undefined;
+    const was = before?.batchId ?? before?.flowId, is = after.batchId ?? after.flowId;
+    const left = was !== undefined ? endKind(before!.state) : undefined;
+    const joined = is !== undefined ? endKind(after.state) : undefined;
     if (left || joined) {
       const deltas: Array<{ kind: keyof BatchCounts; delta: number }> = [];
       if (left) deltas.push({ kind: left, delta: -1 });
       if (joined) deltas.push({ kind: joined, delta: 1 });
-      effects.batch = { id: (after.batchId ?? before?.batchId)!, deltas };
+      effects.batch = { id: groupOf(after) ?? groupOf(before!)!, deltas };
     }
   }
   for (const event of commit.events) {
@@ -253,7 +254,8 @@ export function historyOf(record: JobRecord, events: readonly JobEvent[]): Effec
     if (kind === "deleted") continue;
     for (const resolution of RESOLUTION_NAMES) buckets.push(bucketHit(resolution, event.at, kind));
   }
-  const joined = record.batchId ? endKind(record.state) : undefined;
+  const group = groupOf(record);
+  const joined = group ? endKind(record.state) : undefined;
   return {
     removeState: undefined,
     addState: undefined,
@@ -266,7 +268,7 @@ export function historyOf(record: JobRecord, events: readonly JobEvent[]): Effec
     totals,
     buckets,
     addName: undefined,
-    batch: joined ? { id: record.batchId!, deltas: [{ kind: joined, delta: 1 }] } : undefined,
+    batch: joined ? { id: group!, deltas: [{ kind: joined, delta: 1 }] } : undefined,
     retrying: 0,
     durations,
   };
@@ -279,6 +281,14 @@ export function keptBuckets(buckets: readonly BucketHit[], now: number): BucketH
 
 function bucketHit(resolution: Resolution, at: number, kind: BucketHit["kind"]): BucketHit {
   return { resolution, at: bucketStart(resolution, at), kind };
+}
+
+/**
+ * Whose end-state counts a job moves: its batch's, or its flow's (`flow/<root id>`: no batch id
+ * has a `/`), or none.
+ */
+export function groupOf(record: JobRecord): string | undefined {
+  return record.batchId ?? (record.flowId === undefined ? undefined : `flow/${record.flowId}`);
 }
 
 /** The end-state count (batch counts, totals, time buckets) a state adds to. */

@@ -25,7 +25,8 @@ export type ErrorCode =
   | "ATTEMPTS_EXHAUSTED"
   | "INVALID_CRON"
   | "INVALID_TIMEZONE"
-  | "JOB_MODULE_INVALID";
+  | "JOB_MODULE_INVALID"
+  | "DEPENDENCY_FAILED";
 
 /** Base class of every error TaskFlow throws on purpose. */
 export class TaskFlowError extends Error {
@@ -90,6 +91,23 @@ export class JobNotFoundError extends TaskFlowError {
   /** Builds the error for the missing job `id`. */
   constructor(id: string) {
     super("JOB_NOT_FOUND", `job ${JSON.stringify(id)} does not exist`, { id });
+  }
+}
+
+/** A job's dependency (`dependsOn`) does not exist. */
+export class DependencyNotFoundError extends JobNotFoundError {
+  /** Builds the error for the missing dependency `id`, named in `option`. */
+  constructor(id: string, option = "dependsOn") {
+    super(id);
+    this.message = `${option} names job ${JSON.stringify(id)}, which does not exist`;
+  }
+}
+
+/** A job ended Failed without running because a dependency of it did not succeed. */
+export class DependencyFailedError extends TaskFlowError {
+  /** Builds the error for dependency `id`, which ended in `state`. */
+  constructor(id: string, state: string) {
+    super("DEPENDENCY_FAILED", `dependency ${JSON.stringify(id)} ended ${state}`, { id, state });
   }
 }
 

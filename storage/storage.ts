@@ -400,6 +400,8 @@ export interface Storage {
   recurring: RecordStore;
   /** Batch records (progress lives in the members' projections; see `batchCounts`). */
   batches: RecordStore;
+  /** Flow records (progress lives in the nodes' projections: `batchCounts("flow/<id>")`). */
+  flows: RecordStore;
   /** Small settings records by id (the retention policy in force is "retention"). */
   readonly settings: RecordStore;
   /** How many members of batch `id` are now Succeeded, Failed and Deleted. */

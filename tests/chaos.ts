@@ -11,7 +11,7 @@ import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { TaskFlow } from "../lib/client.ts";
 import { doctor } from "../lib/doctor.ts";
-import type { ArchivedJob } from "../lib/mod.ts";
+import type { ArchivedJob, FlowIds, FlowNode } from "../lib/mod.ts";
 import { assertConsistent, seeded, spawnWorkerProcess } from "./helpers.ts";
 import { deletePrefix } from "./redis_helpers.ts";
 
@@ -37,6 +37,8 @@ export interface ChaosOptions {
   keepSucceededMs?: number;
   /** Longest wait for the drain after the kills stop. */
   drainMs?: number;
+  /** Flows enqueued too (each a root, 3 children, 9 grandchildren): none may start early. */
+  flows?: number;
   log?: (line: string) => void;
 }
 
@@ -116,6 +118,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let kills = 0;
   const killed = new Set<number>();
   const ids: string[] = [];
+  /** Flow nodes and the nodes they wait for. */
+  const flowEdges: Array<{ id: string; children: string[] }> = [];
   try {
     for (let i = 0; i < options.jobs; i += 500) {
       const n = Math.min(500, options.jobs - i);
@@ -127,6 +131,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           },
         }))),
       );
+    }
+    for (let f = 0; f < (options.flows ?? 0); f++) {
+      const node = (depth: number): FlowNode => ({
+        job: "chaos.work",
+        args: { ms: Math.floor(random() * 20) },
+        children: depth < 2 ? [0, 1, 2].map(() => node(depth + 1)) : [],
+      });
+      const walk = (ids_: FlowIds) => {
+        ids.push(ids_.id);
+        flowEdges.push({ id: ids_.id, children: ids_.children.map((c) => c.id) });
+        ids_.children.forEach(walk);
+      };
+      walk(await tf.flow(node(0)));
     }
     log(
       `enqueued ${ids.length} jobs; killing a worker every ~${options.killEveryMs} ms for ${options.killForMs} ms`,
@@ -179,11 +196,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // Executions are counted by the jobs themselves (their start lines).
   const starts = new Map<string, number>();
   const ended = new Set<string>();
-  for (const line of (await Deno.readTextFile(runsFile).catch(() => "")).split("\n")) {
+  // Line numbers: appends from every process land in the file in the order they happened.
+  const firstStart = new Map<string, number>(), lastEnd = new Map<string, number>();
+  const lines = (await Deno.readTextFile(runsFile).catch(() => "")).split("\n");
+  for (const [at, line] of lines.entries()) {
     const [kind, id] = line.split(" ");
     if (kind === "start") starts.set(id, (starts.get(id) ?? 0) + 1);
+    if (kind === "start" && !firstStart.has(id)) firstStart.set(id, at);
     if (kind === "end") ended.add(id);
+    if (kind === "end") lastEnd.set(id, at);
   }
+  // A flow node starts only after each of its children's last run ended (the one committed).
+  const early = flowEdges.flatMap(({ id, children }) =>
+    children.filter((child) => (firstStart.get(id) ?? Infinity) <= (lastEnd.get(child) ?? -1))
+      .map((child) => `${id} before ${child}`)
+  );
   // In flight at a kill: the job's log shows a claim by a killed worker that ended in a reap
   // (its handler may have run, even to its end, without the outcome being committed).
   let inFlightAtKills = 0;
@@ -220,6 +247,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     );
   }
   if (lost) problems.push(`${lost} jobs lost`);
+  if (early.length) {
+    problems.push(`${early.length} flow nodes started before a child ended: ${early[0]}`);
+  }
   if (stuck) problems.push(`${stuck} jobs stuck in Processing/Enqueued/Scheduled`);
   if (notSucceeded) problems.push(`${notSucceeded} jobs did not end Succeeded`);
   if (neverRan) problems.push(`${neverRan} jobs never started`);
@@ -296,6 +326,7 @@ if (import.meta.main) {
       jobs: { type: "string", default: "10000" },
       seconds: { type: "string", default: "30" },
       "keep-succeeded-ms": { type: "string" },
+      flows: { type: "string", default: "100" },
     },
   });
   const dir = await Deno.makeTempDir({ prefix: "taskflow-chaos-kv-" });
@@ -318,6 +349,7 @@ if (import.meta.main) {
       killForMs: Number(values.seconds) * 1_000,
       killEveryMs: 2_000,
       skewsMs: [60_000, -60_000],
+      flows: Number(values.flows),
       keepSucceededMs: values["keep-succeeded-ms"]
         ? Number(values["keep-succeeded-ms"])
         : undefined,

@@ -37,3 +37,28 @@ Deno.test("the README is for users: at most 350 lines, the quick start on its fi
   assert.match(lines.slice(quick, 50).join("\n"), /deno task start/);
   assert.match(lines.slice(quick, 50).join("\n"), /deno task test/);
 });
+
+Deno.test("the README's workflows example runs as written", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("### Workflows"));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(code, "README has a ts example under ### Workflows");
+  const mod = new URL("../lib/mod.ts", import.meta.url).href;
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-readme-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/example.ts`,
+      code.replaceAll('"./lib/mod.ts"', JSON.stringify(mod)),
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-kv", "--no-config", "example.ts"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.match(new TextDecoder().decode(output.stdout), /^Awaiting 3$/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -24,6 +24,7 @@ import { removalCases } from "./removal_contract.ts";
 import { queueCases } from "./queues_contract.ts";
 import { uniqueCases } from "./unique_contract.ts";
 import { debounceCases } from "./debounce_contract.ts";
+import { workflowCases } from "./workflow_contract.ts";
 
 /** What a backend's test file hands the suite. */
 export interface ContractBackend {
@@ -854,4 +855,5 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
   queueCases(test);
   uniqueCases(test);
   debounceCases(test);
+  workflowCases(test);
 }

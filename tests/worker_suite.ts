@@ -13,6 +13,7 @@ import { createCommit } from "../lib/changes.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit, eventually, overriding, TestClock } from "./helpers.ts";
 import { debounceWorkerCases } from "./debounce_contract.ts";
+import { workflowWorkerCases } from "./workflow_contract.ts";
 
 /** A fresh, empty storage and how to dispose of it. */
 export interface WorkerBackend {
@@ -978,4 +979,5 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
   });
 
   debounceWorkerCases(test);
+  workflowWorkerCases(test);
 }

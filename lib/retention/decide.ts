@@ -53,15 +53,15 @@ export interface Dependants {
   batches: ReadonlyMap<string, BatchRecord | null>;
 }
 
-/** The ids whose records {@link blockedBy} reads for `record`: its continuations. */
+/** The ids whose records {@link blockedBy} reads for `record`: continuations, dependents. */
 export function dependantIds(record: JobRecord): string[] {
-  return record.continuations.map((c) => c.id);
+  return [...record.continuations.map((c) => c.id), ...record.dependents ?? []];
 }
 
 /**
  * Why `record` must stay whatever its rule says, or undefined when it may go: a non-final
- * job; a job with a continuation that has not finished (Awaiting, or released and not yet
- * done: it may still read this job's result); a batch member while its batch is being created
+ * job; a job with a continuation or a dependent that has not finished (Awaiting, or released
+ * and not yet done: it may still read this job's result); a batch member while its batch is being created
  * or open, or while the batch's continuation has not finished.
  */
 export function blockedBy(record: JobRecord, deps: Dependants): string | undefined {
@@ -69,6 +69,11 @@ export function blockedBy(record: JobRecord, deps: Dependants): string | undefin
   for (const { id } of record.continuations) {
     const state = deps.jobs.get(id)?.state;
     if (state && !finalKey(state)) return `its continuation ${id} is ${state}`;
+  }
+  // A dependent reads this job's result when it runs: kept until every dependent finished.
+  for (const id of record.dependents ?? []) {
+    const state = deps.jobs.get(id)?.state;
+    if (state && !finalKey(state)) return `its dependent ${id} is ${state}`;
   }
   if (record.batchId !== undefined) {
     const batch = deps.batches.get(record.batchId);

@@ -15,6 +15,7 @@ import { message, type WorkerContext } from "./context.ts";
 import type { OutcomeWriter } from "./outcome_writer.ts";
 import { sweepExpired } from "./expire.ts";
 import { Pruner } from "./prune.ts";
+import { sweepWorkflows } from "../workflows/sweep.ts";
 import { lose, type Runner } from "./run.ts";
 
 /** How often batches are swept: recovery only (members settle their batch as they finish). */
@@ -225,6 +226,7 @@ export class Maintenance {
     for (const batch of await this.#storage.batches.list() as BatchRecord[]) {
       if (batch.state === "open") await settleBatch(this.#storage, batch.id, this.#ctx.config.now);
     }
+    await sweepWorkflows(this.#storage, this.#ctx.config.now);
   }
 
   /** Deletes expired jobs of the served queues before they are claimed (see expire.ts). */

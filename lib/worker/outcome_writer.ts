@@ -4,9 +4,11 @@
  * (compare-and-set on the version it last wrote), and retrying them through a storage outage.
  */
 
-import type { Change, Commit, Storage } from "../../storage/storage.ts";
+import type { Commit, Storage } from "../../storage/storage.ts";
 import { StorageUnavailableError } from "../../storage/errors.ts";
-import { appendCommit, releases, withContinuations } from "../changes.ts";
+import { appendCommit, backoff, MAX_TRIES, releases, withContinuations } from "../changes.ts";
+import { DependentWrites } from "../workflows/pending.ts";
+import { notifiesDependents } from "../workflows/release.ts";
 import type { NewEvent } from "../events.ts";
 import type { JobRecord } from "../job.ts";
 import { GroupCommitter } from "../group_commit.ts";
@@ -19,24 +21,37 @@ export class OutcomeWriter {
   readonly committer: GroupCommitter;
   #ctx: WorkerContext;
   #storage: Storage;
+  /** Outcomes that tell dependents, written together (lib/workflows/pending.ts). */
+  #dependents: DependentWrites;
 
   /** A writer for the worker sharing `ctx`, on `storage`. */
   constructor(ctx: WorkerContext, storage: Storage) {
     this.#ctx = ctx;
     this.#storage = storage;
     this.committer = new GroupCommitter(storage);
+    this.#dependents = new DependentWrites(storage, (c) => this.committer.submit(c), ctx.config);
   }
 
   /** Group-commits one job's commit with its continuation releases; false when fenced. */
   async submit(commit: Commit): Promise<boolean> {
-    for (let tries = 0; tries < 20; tries++) {
-      const change: Change = releases(commit)
-        ? await withContinuations(this.#storage, commit, this.#ctx.config.now())
-        : { commits: [commit] };
+    if (!releases(commit)) {
+      const result = await this.committer.submit({ commits: [commit] });
+      return result.ok || !result.conflicts.includes(commit.id) && await this.#release(commit);
+    }
+    if (notifiesDependents(commit)) return await this.#dependents.write(commit);
+    return await this.#release(commit);
+  }
+
+  /** Writes `commit` with its releases, re-read and retried while only they moved meanwhile. */
+  async #release(commit: Commit): Promise<boolean> {
+    const { now, random } = this.#ctx.config;
+    for (let tries = 0; tries < MAX_TRIES; tries++) {
+      const change = await withContinuations(this.#storage, commit, now());
       const result = await this.committer.submit(change);
       if (result.ok) return true;
       if (result.conflicts.includes(commit.id)) return false;
-      // Only a continuation moved meanwhile: re-read the children and try again.
+      // Only a continuation or dependent moved meanwhile (another writer): re-read them.
+      await backoff(tries, random);
     }
     return false;
   }
@@ -75,7 +90,8 @@ export class OutcomeWriter {
       const fresh = await this.#storage.get(mine.id);
       if (fresh?.state !== "Processing" || fresh.version <= mine.version) return null;
       const since = (await this.#storage.events(mine.id)).filter((e) => e.seq > mine.version);
-      return since.every((event) => event.type === "continuation") ? fresh : null;
+      // A job gaining waiters (continuations, dependents) while it runs is still ours.
+      return since.every((e) => e.type === "continuation" || e.type === "dependent") ? fresh : null;
     } catch {
       return null; // unreadable now: fenced as before, and the reaper settles it
     }

@@ -13,7 +13,8 @@ import {
   UnknownJobError,
 } from "../../storage/errors.ts";
 import { appendCommit } from "../changes.ts";
-import type { JobContext, JobDefinition, JobRecord } from "../job.ts";
+import type { DependencyOutcome, JobContext, JobDefinition, JobRecord } from "../job.ts";
+import { readDependencies } from "../workflows/results.ts";
 import { finishedMember } from "../batch.ts";
 import { maxAttempts, outcomeEvents, type Settled } from "./outcome.ts";
 import type { Pool } from "./pool.ts";
@@ -84,6 +85,7 @@ export class Runner {
       log: (level, text) => config.log(level, text),
       stats: ctx.stats,
       resultLimit: () => storage.limits.result,
+      dependencies: (record) => readDependencies(storage, record),
       appendOwn: (job, events) => writes.appendOwn(job, events),
       requeueShutdown: (job) => this.requeueShutdown(job),
       done: (job) => this.#running.delete(job.record.id),
@@ -194,6 +196,8 @@ interface RunHost {
   log: WorkerLogger;
   stats: WorkerStats;
   resultLimit(): number;
+  /** The outcomes of a job's dependencies (`ctx.dependencies()`). */
+  dependencies(record: JobRecord): Promise<Record<string, DependencyOutcome>>;
   /** Writes events as the job's holder; false (and the job marked lost) when fenced. */
   appendOwn(job: Running, events: NewEvent[]): Promise<boolean>;
   requeueShutdown(job: Running): Promise<void>;
@@ -320,7 +324,10 @@ async function invoke(
     if (isolated) {
       const { module, pool } = isolated;
       const { id: jobId, name, attempt, args } = record;
-      return await pool.run({ module, name, jobId, attempt, args }, { ...ctx, begin });
+      // An isolated handler gets its dependencies' outcomes read before it starts.
+      const dependencies = record.dependsOn ? await ctx.dependencies() : undefined;
+      const task = { module, name, jobId, attempt, args, ...dependencies ? { dependencies } : {} };
+      return await pool.run(task, { ...ctx, begin });
     }
     begin();
     const value = await definition.handler(record.args, ctx);
@@ -356,5 +363,6 @@ function context(worker: RunHost, job: Running): JobContext {
     snooze(ms: number): never {
       throw new SnoozeError(ms);
     },
+    dependencies: () => worker.dependencies(job.record),
   };
 }

@@ -11,6 +11,7 @@ import { actionParam } from "../../components/params.ts";
 import { count, duration, iso, noun, plural, relative } from "../../components/format.ts";
 import { type BatchStatus, liveServers, type Orphan, orphanOf, orphanText } from "../../lib/mod.ts";
 import { seeOther } from "../../components/problem.ts";
+import { DependencyGraph, dependencyGraph, type Graph } from "../../components/DependencyGraph.tsx";
 import { DEFAULT_RETENTION, type StoredRetention } from "../../lib/mod.ts";
 import { finalKey } from "../../lib/retention/keep.ts";
 import { prunedText, pruneForecast } from "../../lib/retention/explain.ts";
@@ -33,6 +34,8 @@ interface Data {
   /** True when no policy is stored yet (the forecast then uses the defaults). */
   defaults?: boolean;
   done?: string;
+  /** Its dependencies and dependents, when it has any. */
+  graph?: Graph | null;
 }
 
 /** A job id nothing was found under, and why it is probably gone when that can be told. */
@@ -104,6 +107,7 @@ export const handler: Handlers<Data | Missing, DashboardState> = {
       awaitedBatch,
       now: tf.now(),
       ...await forecastOf(tf, job, children),
+      graph: await dependencyGraph(tf, job),
       done: ctx.url.searchParams.get("done") ?? undefined,
     });
   },
@@ -317,6 +321,7 @@ export default function JobPage(
           </ul>
         </>
       )}
+      {data.graph && <DependencyGraph graph={data.graph} current={job.id} />}
       <h2>Timeline</h2>
       <table class="timeline">
         <thead>

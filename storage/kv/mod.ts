@@ -361,6 +361,7 @@ export class KvStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store("recurring");
   readonly batches: RecordStore = this.#store("batch");
+  readonly flows: RecordStore = this.#store("flow");
   readonly settings: RecordStore = this.#store("setting");
 
   #store(room: string): RecordStore {

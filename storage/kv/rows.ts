@@ -49,6 +49,9 @@ const TYPES = [
   "continuation",
   "deduplicated",
   "debounced",
+  "dependent",
+  "dependency",
+  "unstaged",
 ] as const;
 type Type = typeof TYPES[number];
 /** The fields of each event type after type, seq and at, in their stored order. */
@@ -60,6 +63,9 @@ const SHAPES: Record<Type, readonly string[]> = {
   continuation: ["childId", "on"],
   deduplicated: [],
   debounced: ["args", "runAt"],
+  dependent: ["childId"],
+  dependency: ["id", "state"],
+  unstaged: [],
 };
 const DATA = [
   "serverId",

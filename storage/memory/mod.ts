@@ -339,6 +339,7 @@ export class MemoryStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(new Map());
   readonly batches: RecordStore = this.#store(new Map());
+  readonly flows: RecordStore = this.#store(new Map());
   #settings = new Map<string, RecurringRecord>();
   readonly settings: RecordStore = this.#store(this.#settings);
 

@@ -143,6 +143,7 @@ export function keysOf(prefix: string) {
     names: `${p}names`,
     paused: `${p}paused`,
     batches: `${p}batches`,
+    flows: `${p}flows`,
     batchCount: (id: string) => `${p}batchcount:${id}`,
     prunedTotals: `${p}pruned:totals`,
     prunedBucket: (resolution: string, at: number) => `${p}pruned:bucket:${resolution}:${at}`,

@@ -328,6 +328,7 @@ export class RedisStorage implements Storage {
 
   readonly recurring: RecordStore = this.#store(() => this.#db.keys.recurring);
   readonly batches: RecordStore = this.#store(() => this.#db.keys.batches);
+  readonly flows: RecordStore = this.#store(() => this.#db.keys.flows);
   readonly settings: RecordStore = this.#store(() => this.#db.keys.settings);
 
   #store(hash: () => string): RecordStore {

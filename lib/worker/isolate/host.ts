@@ -133,5 +133,6 @@ function context(task: IsolateTask, signal: AbortSignal): JobContext {
     snooze(ms: number): never {
       throw new SnoozeError(ms);
     },
+    dependencies: () => Promise.resolve(structuredClone(task.dependencies ?? {})),
   };
 }

@@ -7,6 +7,7 @@
 
 import { type ErrorCode, SnoozeError, TaskFlowError } from "../../../storage/errors.ts";
 import type { Json } from "../../payload.ts";
+import type { DependencyOutcome } from "../../job.ts";
 
 /** An isolated job to run: where its definition lives and what its handler receives. */
 export interface IsolateTask {
@@ -16,6 +17,8 @@ export interface IsolateTask {
   jobId: string;
   attempt: number;
   args: Json;
+  /** The outcomes of the job's dependencies, read before it started. */
+  dependencies?: Record<string, DependencyOutcome>;
 }
 
 /** Anything thrown, in a form structured clone keeps. */
