@@ -386,3 +386,29 @@ await whenRedis(
       }
     }),
 );
+
+await redisCase(
+  "redis overlapping claims",
+  "redis: claims sent while another is in flight take the next jobs, none twice and none refused, in queue order",
+  "overlap",
+  async (storage, tf) => {
+    const ids = await tf.enqueueMany(
+      Array.from({ length: 40 }, (_, n) => ({ job: "x", args: { n } })),
+    );
+    const build = (record: JobRecord) => claimCommit(record, Date.now());
+    // Warm: the first claim peeks 20 jobs ahead.
+    const first = await storage.claim({ queues: ["default"], limit: 5, peek: 20 }, build);
+    // Three claims in flight at once: each takes candidates the others have not.
+    const overlapping = await Promise.all(
+      [5, 6, 7].map((limit) => storage.claim({ queues: ["default"], limit, peek: 20 }, build)),
+    );
+    const claims = [first, ...overlapping];
+    assert.ok(claims.every((claim) => !claim.contended), "no claim was refused");
+    const claimed = claims.flatMap((claim) => claim.claimed.map((commit) => commit.id));
+    assert.deepEqual(claimed, ids.slice(0, 23), "the first 23 jobs, in order, once each");
+    // The next claim, after all answered, goes on from there.
+    const next = await storage.claim({ queues: ["default"], limit: 4 }, build);
+    assert.deepEqual(next.claimed.map((commit) => commit.id), ids.slice(23, 27));
+    assert.equal((await tf.counts()).states.Processing, 27);
+  },
+);

@@ -16,6 +16,7 @@ import { claimRated } from "./rated_claim.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Pool } from "./pool.ts";
 import type { Runner } from "./run.ts";
+import { Overlap } from "./overlap.ts";
 
 /** Most Scheduled jobs one turn of the claim loop promotes. */
 const DUE_PAGE = 200;
@@ -85,6 +86,8 @@ export class ClaimLoop {
   #retryAt = Infinity;
   /** The queues' limits, read on a short cache. */
   #limits: QueueLimits;
+  /** Claims sent without waiting for the one in flight, and the slots they asked for. */
+  #overlap: Overlap;
   #done?: Promise<void>;
 
   /** A loop claiming from `storage` into `pool`, writing through `committer`. */
@@ -100,6 +103,7 @@ export class ClaimLoop {
     this.#runner = parts.runner;
     this.#hold = new OutcomeHold(ctx, parts.committer, storage.claim !== undefined);
     this.#limits = new QueueLimits(storage, { clock: ctx.config.monotonic });
+    this.#overlap = new Overlap(ctx, parts.pool);
   }
 
   /** Starts the loop; it ends when the worker leaves the running phase. */
@@ -130,7 +134,9 @@ export class ClaimLoop {
     try {
       await this.#turns();
     } finally {
-      // Whatever ended the loop, held outcomes are written (a stop waits for them).
+      // Whatever ended the loop, no claim is left in flight and held outcomes are written (a
+      // stop waits for them).
+      await this.#overlap.settled();
       this.#hold.release();
     }
   }
@@ -139,14 +145,17 @@ export class ClaimLoop {
     const { config } = this.#ctx;
     const hold = this.#hold;
     let idle = config.minPollIntervalMs;
+    const overlap = this.#overlap;
     while (this.#ctx.running) {
       // Outcomes are held only while the next claim is near, not while this loop waits for a
       // slot: a long wait would hold progress writes too.
-      if (this.#pool.free === 0) hold.release();
+      if (overlap.free === 0) hold.release();
       hold.arm();
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
-      await this.#pool.whenFree(hold.hold);
+      await overlap.whenFree(hold.hold);
+      // Woken by a claim in flight that settled: its jobs took the slots.
+      if (overlap.free === 0 && this.#ctx.running) continue;
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
       if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
@@ -154,6 +163,18 @@ export class ClaimLoop {
       // Due jobs are read when one may have come due: after a wake-up, at the earliest due
       // time seen, and at least every minimum poll interval (not on every busy turn).
       const dueCheck = this.#woken || config.now() >= this.#nextDue || this.#dueStale;
+      if (this.#overlaps()) {
+        // The queues have a backlog: slots that freed up are claimed now, while the claim
+        // before is still in flight, instead of waiting for it in synchronized waves.
+        this.#woken = false;
+        const queues = this.#activeQueues();
+        overlap.send((asked, peek) => this.#overlapped(dueCheck, asked, queues, peek));
+        hold.release();
+        continue;
+      }
+      // Anything else (rate limits, an empty queue) takes the turn alone.
+      await overlap.settled();
+      if (this.#pool.free === 0) continue;
       this.#woken = false;
       let progress = false;
       try {
@@ -181,6 +202,7 @@ export class ClaimLoop {
           promoted = await this.#promote(due.ready, direct);
         }
         progress = promoted > 0 || claim.claimed > 0 || claim.contended;
+        overlap.flowing = claim.claimed > 0;
         this.#ctx.recovered();
       } catch (error) {
         hold.disarm();
@@ -271,6 +293,40 @@ export class ClaimLoop {
       }
     });
     return results.filter((result) => result.ok).length;
+  }
+
+  /**
+   * A turn that overlaps the claims in flight: its claim, and due jobs promoted (with a backlog
+   * none is claimed directly). A due read is marked done as it starts, so that the turns
+   * overlapping it do not read again.
+   */
+  async #overlapped(
+    dueCheck: boolean,
+    asked: number,
+    queues: string[],
+    peek: number,
+  ): Promise<{ claimed: number; contended: boolean }> {
+    if (dueCheck) [this.#dueStale, this.#nextDue] = [false, Infinity];
+    try {
+      const [due, claim] = await Promise.all([
+        dueCheck ? this.#readDue() : undefined,
+        this.#claimNatively(asked, queues, this.#limits.caps(queues), peek),
+      ]);
+      if (due) {
+        this.#dueRead(due.next);
+        await this.#promote(due.ready, []);
+      }
+      return claim;
+    } catch (error) {
+      if (dueCheck) this.#dueStale = true;
+      throw error;
+    }
+  }
+
+  /** Whether claims may overlap now: native ones, no rate-limited queue, a backlog seen. */
+  #overlaps(): boolean {
+    if (!this.#overlap.flowing || !this.#storage.claim || !this.#limits.loaded) return false;
+    return !this.#activeQueues().some((queue) => isRated(this.#limits.get(queue)));
   }
 
   /** The served queues that are not paused (as of the last heartbeat). */
@@ -384,8 +440,9 @@ export class ClaimLoop {
     free: number,
     queues: string[],
     caps: Record<string, number> | undefined,
+    peek = this.#overlap.peek(),
   ): Promise<{ claimed: number; contended: boolean }> {
-    const query = caps ? { queues, limit: free, caps } : { queues, limit: free };
+    const query = caps ? { queues, limit: free, caps, peek } : { queues, limit: free, peek };
     const result = await this.#storage.claim!(query, this.#claimBuilder());
     if (result.claimed.length) this.#hold.hold();
     for (const commit of result.claimed) this.#runner.start(commit.record);

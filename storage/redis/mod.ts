@@ -57,6 +57,13 @@ const COMMAND_TIMEOUT_MS = 30_000;
 /** Most jobs one claim call takes (the worker calls again for more). */
 const MAX_CLAIM = 500;
 
+/** A claim call in flight: the jobs it takes, and when it has settled. */
+interface InFlightClaim {
+  ids: string[];
+  done: Promise<void>;
+  settle(): void;
+}
+
 /** Options of the Redis backend. */
 export interface RedisStorageOptions {
   /** Key prefix (default `"taskflow"`); a `?prefix=` in the URL takes precedence. */
@@ -81,6 +88,8 @@ export class RedisStorage implements Storage {
   #closed = false;
   /** Per list of queues: the next ready jobs, as the last claim call saw them. */
   #candidates = new Map<string, JobRecord[]>();
+  /** Per list of queues: the claims in flight, oldest first. */
+  #claims = new Map<string, InFlightClaim[]>();
 
   private constructor(options: RespOptions, address: string, prefix: string) {
     this.#options = options;
@@ -184,44 +193,72 @@ export class RedisStorage implements Storage {
    * Claims with one Lua call once warm: the previous call returned the records of the next ready
    * jobs, lib builds their claim commits, and the call applies those still at the head of the
    * queues (compare-and-set on each) and returns the next candidates. Cold (nothing cached) it
-   * peeks first.
+   * peeks first. Claims may overlap: each takes its candidates off the cache, and an answer's
+   * candidates leave out those of the claims sent after it.
    */
   claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
     return this.#run(async () => {
       const key = query.queues.join("\n");
       const limit = Math.max(0, Math.min(query.limit, MAX_CLAIM));
+      const peek = Math.max(limit, Math.min(query.peek ?? limit, MAX_CLAIM));
       let candidates = this.#candidates.get(key) ?? [];
-      this.#candidates.delete(key);
+      // The claim in flight brings fresh candidates: wait for them rather than peek again.
+      const before = this.#claims.get(key)?.at(-1);
+      if (!candidates.length && before) {
+        await before.done.catch(() => {});
+        candidates = this.#candidates.get(key) ?? [];
+      }
       if (!candidates.length) {
-        const claim = { queues: query.queues, head: 0, peek: limit, caps: query.caps };
+        const claim = { queues: query.queues, head: 0, peek, caps: query.caps };
         candidates = (await append(this.#db, [], { claim })).records;
         if (!candidates.length) return { claimed: [], contended: false };
       }
       const considered = candidates.slice(0, limit);
+      this.#candidates.set(key, candidates.slice(limit));
       const commits = considered.map(build).filter((c): c is Commit => c !== null);
-      const claim = {
-        queues: query.queues,
-        head: considered.length,
-        peek: limit,
-        caps: query.caps,
-      };
+      const claim = { queues: query.queues, head: considered.length, peek, caps: query.caps };
       const caps = query.caps ?? {};
-      const { results, records } = await append(
-        this.#db,
-        commits.map((commit) => {
-          const max = caps[commit.record.queue];
-          return {
-            commits: [commit],
-            cap: max === undefined ? undefined : { queue: commit.record.queue, max },
-          };
-        }),
-        { claim },
-      );
-      this.#candidates.set(key, records);
-      const claimed = commits.filter((_, i) => results[i].ok);
-      const raced = results.some((result) => !result.ok && !result.limited);
-      return { claimed, contended: raced };
+      const mine = this.#inFlight(key, considered);
+      try {
+        const { results, records } = await append(
+          this.#db,
+          commits.map((commit) => {
+            const max = caps[commit.record.queue];
+            return {
+              commits: [commit],
+              cap: max === undefined ? undefined : { queue: commit.record.queue, max },
+            };
+          }),
+          { claim },
+        );
+        // Claims sent after this one (answered later) take some of these candidates first.
+        const taken = new Set(this.#claims.get(key)!.flatMap((c) => c === mine ? [] : c.ids));
+        this.#candidates.set(key, records.filter((record) => !taken.has(record.id)));
+        const claimed = commits.filter((_, i) => results[i].ok);
+        const raced = results.some((result) => !result.ok && !result.limited);
+        return { claimed, contended: raced };
+      } finally {
+        mine.settle();
+      }
     });
+  }
+
+  /** Registers a claim in flight of `considered` on the queues of `key` until it settles. */
+  #inFlight(key: string, considered: JobRecord[]): InFlightClaim {
+    const list = this.#claims.get(key) ?? [];
+    this.#claims.set(key, list);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const claim: InFlightClaim = {
+      ids: considered.map((record) => record.id),
+      done: promise,
+      settle: () => {
+        list.splice(list.indexOf(claim), 1);
+        if (!list.length) this.#claims.delete(key);
+        resolve();
+      },
+    };
+    list.push(claim);
+    return claim;
   }
 
   get(id: string): Promise<JobRecord | null> {
