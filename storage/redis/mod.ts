@@ -57,6 +57,19 @@ const COMMAND_TIMEOUT_MS = 30_000;
 /** Most jobs one claim call takes (the worker calls again for more). */
 const MAX_CLAIM = 500;
 
+/**
+ * The id of a record's JSON: records are written with their id first, so it is read off the
+ * start unless it holds an escape (then the record is parsed).
+ */
+function idOf(json: string): string {
+  if (json.startsWith('{"id":"')) {
+    const end = json.indexOf('"', 7);
+    const id = json.slice(7, end);
+    if (end > 7 && !id.includes("\\")) return id;
+  }
+  return (JSON.parse(json) as JobRecord).id;
+}
+
 /** A claim call in flight: the jobs it takes, and when it has settled. */
 interface InFlightClaim {
   ids: string[];
@@ -86,8 +99,8 @@ export class RedisStorage implements Storage {
   #subscriber?: Subscriber;
   #listeners = new Set<() => void>();
   #closed = false;
-  /** Per list of queues: the next ready jobs, as the last claim call saw them. */
-  #candidates = new Map<string, JobRecord[]>();
+  /** Per list of queues: the next ready jobs' records (JSON), as the last claim call saw them. */
+  #candidates = new Map<string, string[]>();
   /** Per list of queues: the claims in flight, oldest first. */
   #claims = new Map<string, InFlightClaim[]>();
 
@@ -213,7 +226,7 @@ export class RedisStorage implements Storage {
         candidates = (await append(this.#db, [], { claim })).records;
         if (!candidates.length) return { claimed: [], contended: false };
       }
-      const considered = candidates.slice(0, limit);
+      const considered = candidates.slice(0, limit).map((json) => JSON.parse(json) as JobRecord);
       this.#candidates.set(key, candidates.slice(limit));
       const commits = considered.map(build).filter((c): c is Commit => c !== null);
       const claim = { queues: query.queues, head: considered.length, peek, caps: query.caps };
@@ -233,7 +246,10 @@ export class RedisStorage implements Storage {
         );
         // Claims sent after this one (answered later) take some of these candidates first.
         const taken = new Set(this.#claims.get(key)!.flatMap((c) => c === mine ? [] : c.ids));
-        this.#candidates.set(key, records.filter((record) => !taken.has(record.id)));
+        this.#candidates.set(
+          key,
+          taken.size ? records.filter((json) => !taken.has(idOf(json))) : records,
+        );
         const claimed = commits.filter((_, i) => results[i].ok);
         const raced = results.some((result) => !result.ok && !result.limited);
         return { claimed, contended: raced };
