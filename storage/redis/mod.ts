@@ -17,7 +17,6 @@ import type {
   ClaimBuilder,
   ClaimQuery,
   ClaimResult,
-  Commit,
   Counts,
   Derive,
   FinishedQuery,
@@ -40,6 +39,7 @@ import type {
 import { InvalidOptionError } from "../errors.ts";
 import { closedStorage, message, unavailable } from "../unavailable.ts";
 import { append } from "./append.ts";
+import { Claims } from "./claim.ts";
 import { ConnectionError, type RespOptions } from "./connection.ts";
 import { RespConnection } from "./connection.ts";
 import { command, fields, type RedisDb, script } from "./context.ts";
@@ -54,28 +54,6 @@ import { parseRedisUrl } from "./url.ts";
 /** Longest wait for a connection, and for an answer. */
 const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 30_000;
-/** Most jobs one claim call takes (the worker calls again for more). */
-const MAX_CLAIM = 500;
-
-/**
- * The id of a record's JSON: records are written with their id first, so it is read off the
- * start unless it holds an escape (then the record is parsed).
- */
-function idOf(json: string): string {
-  if (json.startsWith('{"id":"')) {
-    const end = json.indexOf('"', 7);
-    const id = json.slice(7, end);
-    if (end > 7 && !id.includes("\\")) return id;
-  }
-  return (JSON.parse(json) as JobRecord).id;
-}
-
-/** A claim call in flight: the jobs it takes, and when it has settled. */
-interface InFlightClaim {
-  ids: string[];
-  done: Promise<void>;
-  settle(): void;
-}
 
 /** Options of the Redis backend. */
 export interface RedisStorageOptions {
@@ -99,10 +77,8 @@ export class RedisStorage implements Storage {
   #subscriber?: Subscriber;
   #listeners = new Set<() => void>();
   #closed = false;
-  /** Per list of queues: the next ready jobs' records (JSON), as the last claim call saw them. */
-  #candidates = new Map<string, string[]>();
-  /** Per list of queues: the claims in flight, oldest first. */
-  #claims = new Map<string, InFlightClaim[]>();
+  /** The next ready jobs each list of queues' last claim saw, and the claims in flight. */
+  #claims = new Claims();
 
   private constructor(options: RespOptions, address: string, prefix: string) {
     this.#options = options;
@@ -205,76 +181,10 @@ export class RedisStorage implements Storage {
   /**
    * Claims with one Lua call once warm: the previous call returned the records of the next ready
    * jobs, lib builds their claim commits, and the call applies those still at the head of the
-   * queues (compare-and-set on each) and returns the next candidates. Cold (nothing cached) it
-   * peeks first. Claims may overlap: each takes its candidates off the cache, and an answer's
-   * candidates leave out those of the claims sent after it.
+   * queues (compare-and-set on each) and returns the next candidates (see `claim.ts`).
    */
   claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
-    return this.#run(async () => {
-      const key = query.queues.join("\n");
-      const limit = Math.max(0, Math.min(query.limit, MAX_CLAIM));
-      const peek = Math.max(limit, Math.min(query.peek ?? limit, MAX_CLAIM));
-      let candidates = this.#candidates.get(key) ?? [];
-      // The claim in flight brings fresh candidates: wait for them rather than peek again.
-      const before = this.#claims.get(key)?.at(-1);
-      if (!candidates.length && before) {
-        await before.done.catch(() => {});
-        candidates = this.#candidates.get(key) ?? [];
-      }
-      if (!candidates.length) {
-        const claim = { queues: query.queues, head: 0, peek, caps: query.caps };
-        candidates = (await append(this.#db, [], { claim })).records;
-        if (!candidates.length) return { claimed: [], contended: false };
-      }
-      const considered = candidates.slice(0, limit).map((json) => JSON.parse(json) as JobRecord);
-      this.#candidates.set(key, candidates.slice(limit));
-      const commits = considered.map(build).filter((c): c is Commit => c !== null);
-      const claim = { queues: query.queues, head: considered.length, peek, caps: query.caps };
-      const caps = query.caps ?? {};
-      const mine = this.#inFlight(key, considered);
-      try {
-        const { results, records } = await append(
-          this.#db,
-          commits.map((commit) => {
-            const max = caps[commit.record.queue];
-            return {
-              commits: [commit],
-              cap: max === undefined ? undefined : { queue: commit.record.queue, max },
-            };
-          }),
-          { claim },
-        );
-        // Claims sent after this one (answered later) take some of these candidates first.
-        const taken = new Set(this.#claims.get(key)!.flatMap((c) => c === mine ? [] : c.ids));
-        this.#candidates.set(
-          key,
-          taken.size ? records.filter((json) => !taken.has(idOf(json))) : records,
-        );
-        const claimed = commits.filter((_, i) => results[i].ok);
-        const raced = results.some((result) => !result.ok && !result.limited);
-        return { claimed, contended: raced };
-      } finally {
-        mine.settle();
-      }
-    });
-  }
-
-  /** Registers a claim in flight of `considered` on the queues of `key` until it settles. */
-  #inFlight(key: string, considered: JobRecord[]): InFlightClaim {
-    const list = this.#claims.get(key) ?? [];
-    this.#claims.set(key, list);
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const claim: InFlightClaim = {
-      ids: considered.map((record) => record.id),
-      done: promise,
-      settle: () => {
-        list.splice(list.indexOf(claim), 1);
-        if (!list.length) this.#claims.delete(key);
-        resolve();
-      },
-    };
-    list.push(claim);
-    return claim;
+    return this.#run(() => this.#claims.claim(this.#db, query, build));
   }
 
   get(id: string): Promise<JobRecord | null> {
