@@ -16,7 +16,7 @@ import { claimRated } from "./rated_claim.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Pool } from "./pool.ts";
 import type { Runner } from "./run.ts";
-import { Overlap } from "./overlap.ts";
+import { Overlap, type OverlappingClaim } from "./overlap.ts";
 import { OutcomeHold } from "./outcome_hold.ts";
 
 /** Most Scheduled jobs one turn of the claim loop promotes. */
@@ -112,7 +112,7 @@ export class ClaimLoop {
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
       await overlap.whenFree(hold.hold);
-      // Woken by a claim in flight that settled: its jobs took the slots.
+      // Nothing to claim yet: woken (a stop, a short claim) with every free slot reserved.
       if (overlap.free === 0 && this.#ctx.running) continue;
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
@@ -126,7 +126,7 @@ export class ClaimLoop {
         // before is still in flight, instead of waiting for it in synchronized waves.
         this.#woken = false;
         const queues = this.#activeQueues();
-        overlap.send((asked, peek) => this.#overlapped(dueCheck, asked, queues, peek));
+        overlap.send((claim) => this.#overlapped(dueCheck, queues, claim));
         hold.release();
         continue;
       }
@@ -260,21 +260,21 @@ export class ClaimLoop {
    */
   async #overlapped(
     dueCheck: boolean,
-    asked: number,
     queues: string[],
-    peek: number,
+    claim: OverlappingClaim,
   ): Promise<{ claimed: number; contended: boolean }> {
     if (dueCheck) [this.#dueStale, this.#nextDue] = [false, Infinity];
     try {
-      const [due, claim] = await Promise.all([
+      const caps = this.#limits.caps(queues);
+      const [due, claimed] = await Promise.all([
         dueCheck ? this.#readDue() : undefined,
-        this.#claimNatively(asked, queues, this.#limits.caps(queues), peek),
+        this.#claimNatively(claim.asked, queues, caps, claim),
       ]);
       if (due) {
         this.#dueRead(due.next);
         await this.#promote(due.ready, []);
       }
-      return claim;
+      return claimed;
     } catch (error) {
       if (dueCheck) this.#dueStale = true;
       throw error;
@@ -398,10 +398,13 @@ export class ClaimLoop {
     free: number,
     queues: string[],
     caps: Record<string, number> | undefined,
-    peek = this.#overlap.peek(),
+    overlapping?: OverlappingClaim,
   ): Promise<{ claimed: number; contended: boolean }> {
+    const peek = overlapping?.peek ?? this.#overlap.peek();
     const query = caps ? { queues, limit: free, caps, peek } : { queues, limit: free, peek };
     const result = await this.#storage.claim!(query, this.#claimBuilder());
+    // Its reserved slots are free again before its jobs take theirs (no turn sees them twice).
+    overlapping?.unreserve();
     if (result.claimed.length) this.#hold.hold();
     for (const commit of result.claimed) this.#runner.start(commit.record);
     return { claimed: result.claimed.length, contended: result.contended };

@@ -9,11 +9,13 @@
 import type { WorkerContext } from "./context.ts";
 import type { Pool } from "./pool.ts";
 
-/** A claim of `asked` jobs that may look `peek` ready jobs ahead. */
-export type OverlappingClaim = (
-  asked: number,
-  peek: number,
-) => Promise<{ claimed: number; contended: boolean }>;
+/** A claim sent while others are in flight: its size, how far it looks ahead, its slots. */
+export interface OverlappingClaim {
+  asked: number;
+  peek: number;
+  /** Frees its reserved slots; called as its answer comes, before its jobs take slots. */
+  unreserve(): void;
+}
 
 /** The claims in flight of one claim loop and the slots they reserve. */
 export class Overlap {
@@ -48,16 +50,26 @@ export class Overlap {
     return this.#pool.size + this.#reserved;
   }
 
-  /** Sends `claim` for every free slot, without waiting for it. */
-  send(claim: OverlappingClaim): void {
+  /**
+   * Sends `claim` for every free slot, without waiting for it. The loop is woken when it
+   * settles only if slots are left free (fewer jobs than asked, or a failure).
+   */
+  send(claim: (claim: OverlappingClaim) => Promise<{ claimed: number }>): void {
     const asked = this.free;
     if (asked <= 0) return;
-    const peek = this.peek();
+    let reserved = true;
+    const unreserve = () => {
+      if (reserved) this.#reserved -= asked;
+      reserved = false;
+    };
+    const overlapping = { asked, peek: this.peek(), unreserve };
     this.#reserved += asked;
-    const sent: Promise<void> = claim(asked, peek).then(
+    let short = true;
+    const sent: Promise<void> = claim(overlapping).then(
       (result) => {
         // Fewer than asked may be the candidates' shortfall: only an empty claim stops it.
         this.flowing = result.claimed > 0;
+        short = result.claimed < asked;
         this.#ctx.recovered();
       },
       (error) => {
@@ -66,9 +78,9 @@ export class Overlap {
         this.#ctx.failed(error);
       },
     ).finally(() => {
-      this.#reserved -= asked;
+      unreserve();
       this.#pending.delete(sent);
-      this.#pool.wake();
+      if (short) this.#pool.wake();
     });
     this.#pending.add(sent);
   }
