@@ -119,6 +119,7 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
     k.done,
     k.prefix,
     call.wake ? k.wake : "",
+    call.wakeMessage,
     String(queues.length),
   ];
   for (const queue of queues) header.push(k.ready(queue));

@@ -27,10 +27,31 @@ export class Claims {
   #candidates = new Map<string, string[]>();
   /** The claims in flight, oldest first. */
   #inFlight = new Map<string, InFlight[]>();
+  /** The lists of queues claimed from, by key. */
+  #lists = new Map<string, readonly string[]>();
+
+  /**
+   * A job just made Enqueued (its record JSON, from a wake-up): the next candidate of every list
+   * of queues that holds its queue and saw none ready, with no claim in flight. If other jobs
+   * are ahead of it after all, its claim is refused and the one after it reads the queues.
+   */
+  offer(json: string): void {
+    let queue: unknown;
+    try {
+      queue = (JSON.parse(json) as Partial<JobRecord>).queue;
+    } catch {
+      return; // not a record: a plain wake-up
+    }
+    for (const [key, queues] of this.#lists) {
+      if (!queues.includes(queue as string) || this.#inFlight.has(key)) continue;
+      if (!this.#candidates.get(key)?.length) this.#candidates.set(key, [json]);
+    }
+  }
 
   /** Claims up to `query.limit` ready jobs, building each commit with `build`. */
   async claim(db: RedisDb, query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
     const key = query.queues.join("\n");
+    if (!this.#lists.has(key)) this.#lists.set(key, [...query.queues]);
     const limit = Math.max(0, Math.min(query.limit, MAX_CLAIM));
     const peek = Math.max(limit, Math.min(query.peek ?? limit, MAX_CLAIM));
     let candidates = this.#candidates.get(key) ?? [];

@@ -139,7 +139,9 @@ export class RedisStorage implements Storage {
     this.#subscriber = new Subscriber(
       { ...this.#options, timeoutMs: Infinity },
       this.#db.keys.wake,
-      () => {
+      (message) => {
+        // A single new job comes with its record: the next claim need not read it first.
+        if (message.startsWith("{")) this.#claims.offer(message);
         for (const listener of this.#listeners) listener();
       },
     );
