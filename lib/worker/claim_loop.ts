@@ -407,6 +407,11 @@ export class ClaimLoop {
     overlapping?.unreserve();
     if (result.claimed.length) this.#hold.hold();
     for (const commit of result.claimed) this.#runner.start(commit.record);
+    // Every slot taken: no claim is near until one frees, so what the jobs write (progress too)
+    // is not held past this turn (the loop, waiting, does not release it).
+    if (overlapping && this.#overlap.free === 0) {
+      setTimeout(() => this.#overlap.free === 0 && this.#hold.release(), 0);
+    }
     return { claimed: result.claimed.length, contended: result.contended };
   }
 }
