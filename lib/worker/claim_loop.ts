@@ -92,8 +92,9 @@ export class ClaimLoop {
     try {
       await this.#turns();
     } finally {
-      // Whatever ended the loop, no claim is left in flight and held outcomes are written (a
-      // stop waits for them).
+      // Whatever ended the loop, held outcomes are written (a stop waits for them) and no claim
+      // is left in flight (one promoting due jobs writes through the group commit).
+      this.#hold.release();
       await this.#overlap.settled();
       this.#hold.release();
     }
@@ -130,8 +131,12 @@ export class ClaimLoop {
         hold.release();
         continue;
       }
-      // Anything else (rate limits, an empty queue) takes the turn alone.
-      await overlap.settled();
+      // Anything else (rate limits, an empty queue) takes the turn alone, once the claims in
+      // flight have settled (they may be promoting due jobs through the group commit).
+      if (overlap.pending) {
+        hold.release();
+        await overlap.settled();
+      }
       if (this.#pool.free === 0) continue;
       this.#woken = false;
       let progress = false;

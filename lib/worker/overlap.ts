@@ -85,6 +85,11 @@ export class Overlap {
     this.#pending.add(sent);
   }
 
+  /** Whether a claim is in flight. */
+  get pending(): boolean {
+    return this.#pending.size > 0;
+  }
+
   /** Resolves once no claim is in flight. */
   async settled(): Promise<void> {
     while (this.#pending.size) await Promise.all(this.#pending);
