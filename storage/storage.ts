@@ -291,6 +291,11 @@ export interface ClaimQuery {
    * in the claim's atomic write. Queues not listed are claimed as before.
    */
   caps?: Readonly<Record<string, number>>;
+  /**
+   * How many ready jobs a storage that reads ahead (Redis returns the next candidates with each
+   * claim) should look at for the claims that follow; `limit` when absent.
+   */
+  peek?: number;
 }
 
 /**

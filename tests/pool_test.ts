@@ -69,3 +69,18 @@ Deno.test("pool: whenFree's onFree runs as the slot frees, before the waiter res
   assert.deepEqual(order.at(-1), "onFree on wake-up");
   await again;
 });
+
+Deno.test("pool: whenFree(onFree, reserved) waits for a slot beyond the reserved ones (claims in flight)", async () => {
+  const pool = new Pool(3);
+  const gate = Promise.withResolvers<void>();
+  const task = pool.run(() => gate.promise);
+  // Two slots are free, and a claim in flight has asked for both.
+  let resumed = false;
+  const waiting = pool.whenFree(undefined, 2).then(() => resumed = true);
+  await turn();
+  assert.equal(resumed, false, "the free slots are all reserved");
+  gate.resolve();
+  await Promise.all([task, waiting]);
+  assert.equal(pool.free, 3, "the busy slot freed: one beyond the reserved two");
+  await pool.whenFree(undefined, 2);
+});

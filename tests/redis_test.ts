@@ -18,11 +18,14 @@ import { defineJob, type JobRecord } from "../lib/job.ts";
 import { openStorage } from "../storage/open.ts";
 import type { RedisStorage } from "../storage/redis/mod.ts";
 import { parseRedisUrl } from "../storage/redis/url.ts";
-import { placeOf } from "../storage/redis/keys.ts";
+import { keysOf, placeOf } from "../storage/redis/keys.ts";
+import { Claims } from "../storage/redis/claim.ts";
+import { RespConnection } from "../storage/redis/connection.ts";
+import { Subscriber } from "../storage/redis/subscriber.ts";
 import { decodeEvent } from "../storage/log_codec.ts";
 import type { Storage } from "../storage/storage.ts";
-import { assertConsistent, claimCommit } from "./helpers.ts";
-import { openTestRedis, scanPrefix, whenRedis } from "./redis_helpers.ts";
+import { assertConsistent, claimCommit, eventually } from "./helpers.ts";
+import { openTestRedis, REDIS_URL, scanPrefix, whenRedis } from "./redis_helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
 /** An events stream entry as XRANGE returns it: id, then field, value, ... */
@@ -385,4 +388,79 @@ await whenRedis(
         await cleanup();
       }
     }),
+);
+
+await redisCase(
+  "redis overlapping claims",
+  "redis: claims sent while another is in flight take the next jobs, none twice and none refused, in queue order",
+  "overlap",
+  async (storage, tf) => {
+    const ids = await tf.enqueueMany(
+      Array.from({ length: 40 }, (_, n) => ({ job: "x", args: { n } })),
+    );
+    const build = (record: JobRecord) => claimCommit(record, Date.now());
+    // Warm: the first claim peeks 20 jobs ahead.
+    const first = await storage.claim({ queues: ["default"], limit: 5, peek: 20 }, build);
+    // Three claims in flight at once: each takes candidates the others have not.
+    const overlapping = await Promise.all(
+      [5, 6, 7].map((limit) => storage.claim({ queues: ["default"], limit, peek: 20 }, build)),
+    );
+    const claims = [first, ...overlapping];
+    assert.ok(claims.every((claim) => !claim.contended), "no claim was refused");
+    const claimed = claims.flatMap((claim) => claim.claimed.map((commit) => commit.id));
+    assert.deepEqual(claimed, ids.slice(0, 23), "the first 23 jobs, in order, once each");
+    // The next claim, after all answered, goes on from there.
+    const next = await storage.claim({ queues: ["default"], limit: 4 }, build);
+    assert.deepEqual(next.claimed.map((commit) => commit.id), ids.slice(23, 27));
+    assert.equal((await tf.counts()).states.Processing, 27);
+  },
+);
+
+await redisCase(
+  "redis wake-up records",
+  "redis: the wake-up of a single new job carries its record, and a claim takes it without reading the queue first",
+  "wakerecord",
+  async (storage, tf) => {
+    const connection = {
+      ...parseRedisUrl(REDIS_URL).connection,
+      connectTimeoutMs: 5_000,
+      timeoutMs: 5_000,
+    };
+    const messages: string[] = [];
+    const heard = new Subscriber(connection, `${storage.prefix}:wake`, (m) => messages.push(m));
+    try {
+      // Subscribed once the first message gets through.
+      await eventually(async () => {
+        await tf.enqueueMany([{ job: "x", args: { n: 0 } }, { job: "x", args: { n: 1 } }]);
+        assert.ok(messages.length > 0);
+      });
+      assert.ok(messages.every((m) => m === "1"), "several jobs: a plain wake-up");
+      messages.length = 0;
+      const single = await tf.enqueue("x", { n: 2 });
+      await eventually(() => assert.equal(messages.length, 1));
+      assert.deepEqual(JSON.parse(messages[0]), await storage.get(single));
+    } finally {
+      heard.close();
+    }
+    // A claim on the storage's own cache: drained first, then offered the new job's record.
+    const db = { conn: new RespConnection(connection), keys: keysOf(storage.prefix) };
+    const calls: string[] = [];
+    const call = db.conn.callParts.bind(db.conn);
+    db.conn.callParts = (parts) => (calls.push(parts[0][0]), call(parts));
+    try {
+      const claims = new Claims();
+      const build = (record: JobRecord) => claimCommit(record, Date.now());
+      const ready = (await tf.counts()).states.Enqueued;
+      const drained = await claims.claim(db, { queues: ["default"], limit: 50 }, build);
+      assert.equal(drained.claimed.length, ready, "every ready job claimed: none left to peek");
+      const id = await tf.enqueue("x", { n: 3 });
+      claims.offer(JSON.stringify(await storage.get(id)));
+      calls.length = 0;
+      const next = await claims.claim(db, { queues: ["default"], limit: 10 }, build);
+      assert.deepEqual(next.claimed.map((commit) => commit.id), [id]);
+      assert.equal(calls.length, 1, "one call: the offered record needed no read");
+    } finally {
+      db.conn.close();
+    }
+  },
 );

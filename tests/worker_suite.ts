@@ -122,6 +122,18 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     await assertConsistent(h.tf.storage);
   });
 
+  test("handlers that await their progress while every slot is busy, behind a backlog, are not held up", async (h) => {
+    // Claims overlap behind a backlog; a claim that fills every slot must not hold back what its
+    // jobs write until a slot frees (here none would: each handler waits for its write).
+    const job = defineJob("progressing", async (_args: { i: number }, ctx) => {
+      await ctx.progress(50);
+      await sleep(2);
+    });
+    await h.tf.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ job, args: { i } })));
+    await h.worker([job], { concurrency: 1 });
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Succeeded, 30), 20_000);
+  });
+
   test("a stop in the middle of a stream of fast jobs settles at once and leaves none Processing", async (h) => {
     // The stop comes from a handler, at a set count: in the middle of the stream on every
     // backend, however fast it is.

@@ -16,52 +16,11 @@ import { claimRated } from "./rated_claim.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Pool } from "./pool.ts";
 import type { Runner } from "./run.ts";
+import { Overlap, type OverlappingClaim } from "./overlap.ts";
+import { OutcomeHold } from "./outcome_hold.ts";
 
 /** Most Scheduled jobs one turn of the claim loop promotes. */
 const DUE_PAGE = 200;
-
-/**
- * The hold of outcome writes around a one-call claim: outcomes wait from the moment claimed jobs
- * start (or an awaited slot frees up) until the next claim is sent, so the storage runs the claim
- * first and the two overlap instead of taking turns. An outcome submitted before the hold is
- * still caught: the group commit looks at the hold again before it writes. Every hold and
- * release of the worker's writes is in this class.
- */
-class OutcomeHold {
-  #committer: GroupCommitter;
-  #ctx: WorkerContext;
-  #native: boolean;
-  /** Whether the loop's turn in progress may hold: a turn that failed must not hold what its
-   * claim started while the loop backs off. */
-  #armed = false;
-
-  constructor(ctx: WorkerContext, committer: GroupCommitter, nativeClaim: boolean) {
-    this.#ctx = ctx;
-    this.#committer = committer;
-    this.#native = nativeClaim;
-  }
-
-  /** The turn in progress may hold from now on. */
-  arm(): void {
-    this.#armed = true;
-  }
-
-  /** Holds outcomes if the turn in progress may (only a one-call claim gains from it). */
-  hold = (): void => {
-    if (this.#armed && this.#native && this.#ctx.running) this.#committer.hold();
-  };
-
-  /** Writes what was held. */
-  release(): void {
-    this.#committer.release();
-  }
-
-  /** A turn failed: releases, and nothing more is held until the next turn arms. */
-  disarm(): void {
-    this.#armed = false;
-    this.#committer.release();
-  }
-}
 
 /** Claims and promotes jobs into a worker's pool until the worker stops. */
 export class ClaimLoop {
@@ -85,6 +44,8 @@ export class ClaimLoop {
   #retryAt = Infinity;
   /** The queues' limits, read on a short cache. */
   #limits: QueueLimits;
+  /** Claims sent without waiting for the one in flight, and the slots they asked for. */
+  #overlap: Overlap;
   #done?: Promise<void>;
 
   /** A loop claiming from `storage` into `pool`, writing through `committer`. */
@@ -100,6 +61,7 @@ export class ClaimLoop {
     this.#runner = parts.runner;
     this.#hold = new OutcomeHold(ctx, parts.committer, storage.claim !== undefined);
     this.#limits = new QueueLimits(storage, { clock: ctx.config.monotonic });
+    this.#overlap = new Overlap(ctx, parts.pool);
   }
 
   /** Starts the loop; it ends when the worker leaves the running phase. */
@@ -130,7 +92,10 @@ export class ClaimLoop {
     try {
       await this.#turns();
     } finally {
-      // Whatever ended the loop, held outcomes are written (a stop waits for them).
+      // Whatever ended the loop, held outcomes are written (a stop waits for them) and no claim
+      // is left in flight (one promoting due jobs writes through the group commit).
+      this.#hold.release();
+      await this.#overlap.settled();
       this.#hold.release();
     }
   }
@@ -139,14 +104,17 @@ export class ClaimLoop {
     const { config } = this.#ctx;
     const hold = this.#hold;
     let idle = config.minPollIntervalMs;
+    const overlap = this.#overlap;
     while (this.#ctx.running) {
       // Outcomes are held only while the next claim is near, not while this loop waits for a
       // slot: a long wait would hold progress writes too.
-      if (this.#pool.free === 0) hold.release();
+      if (overlap.free === 0) hold.release();
       hold.arm();
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
-      await this.#pool.whenFree(hold.hold);
+      await overlap.whenFree(hold.hold);
+      // Nothing to claim yet: woken (a stop, a short claim) with every free slot reserved.
+      if (overlap.free === 0 && this.#ctx.running) continue;
       // Let the other handlers that finished in this turn free their slots too, so one claim
       // fills several slots (only when busy: an idle worker claims at once).
       if (this.#pool.busy > 0) await new Promise((r) => setTimeout(r, 0));
@@ -154,6 +122,22 @@ export class ClaimLoop {
       // Due jobs are read when one may have come due: after a wake-up, at the earliest due
       // time seen, and at least every minimum poll interval (not on every busy turn).
       const dueCheck = this.#woken || config.now() >= this.#nextDue || this.#dueStale;
+      if (this.#overlaps()) {
+        // The queues have a backlog: slots that freed up are claimed now, while the claim
+        // before is still in flight, instead of waiting for it in synchronized waves.
+        this.#woken = false;
+        const queues = this.#activeQueues();
+        overlap.send((claim) => this.#overlapped(dueCheck, queues, claim));
+        hold.release();
+        continue;
+      }
+      // Anything else (rate limits, an empty queue) takes the turn alone, once the claims in
+      // flight have settled (they may be promoting due jobs through the group commit).
+      if (overlap.pending) {
+        hold.release();
+        await overlap.settled();
+      }
+      if (this.#pool.free === 0) continue;
       this.#woken = false;
       let progress = false;
       try {
@@ -181,6 +165,7 @@ export class ClaimLoop {
           promoted = await this.#promote(due.ready, direct);
         }
         progress = promoted > 0 || claim.claimed > 0 || claim.contended;
+        overlap.flowing = claim.claimed > 0;
         this.#ctx.recovered();
       } catch (error) {
         hold.disarm();
@@ -271,6 +256,40 @@ export class ClaimLoop {
       }
     });
     return results.filter((result) => result.ok).length;
+  }
+
+  /**
+   * A turn that overlaps the claims in flight: its claim, and due jobs promoted (with a backlog
+   * none is claimed directly). A due read is marked done as it starts, so that the turns
+   * overlapping it do not read again.
+   */
+  async #overlapped(
+    dueCheck: boolean,
+    queues: string[],
+    claim: OverlappingClaim,
+  ): Promise<{ claimed: number; contended: boolean }> {
+    if (dueCheck) [this.#dueStale, this.#nextDue] = [false, Infinity];
+    try {
+      const caps = this.#limits.caps(queues);
+      const [due, claimed] = await Promise.all([
+        dueCheck ? this.#readDue() : undefined,
+        this.#claimNatively(claim.asked, queues, caps, claim),
+      ]);
+      if (due) {
+        this.#dueRead(due.next);
+        await this.#promote(due.ready, []);
+      }
+      return claimed;
+    } catch (error) {
+      if (dueCheck) this.#dueStale = true;
+      throw error;
+    }
+  }
+
+  /** Whether claims may overlap now: native ones, no rate-limited queue, a backlog seen. */
+  #overlaps(): boolean {
+    if (!this.#overlap.flowing || !this.#storage.claim || !this.#limits.loaded) return false;
+    return !this.#activeQueues().some((queue) => isRated(this.#limits.get(queue)));
   }
 
   /** The served queues that are not paused (as of the last heartbeat). */
@@ -384,11 +403,20 @@ export class ClaimLoop {
     free: number,
     queues: string[],
     caps: Record<string, number> | undefined,
+    overlapping?: OverlappingClaim,
   ): Promise<{ claimed: number; contended: boolean }> {
-    const query = caps ? { queues, limit: free, caps } : { queues, limit: free };
+    const peek = overlapping?.peek ?? this.#overlap.peek();
+    const query = caps ? { queues, limit: free, caps, peek } : { queues, limit: free, peek };
     const result = await this.#storage.claim!(query, this.#claimBuilder());
+    // Its reserved slots are free again before its jobs take theirs (no turn sees them twice).
+    overlapping?.unreserve();
     if (result.claimed.length) this.#hold.hold();
     for (const commit of result.claimed) this.#runner.start(commit.record);
+    // Every slot taken: no claim is near until one frees, so what the jobs write (progress too)
+    // is not held past this turn (the loop, waiting, does not release it).
+    if (overlapping && this.#overlap.free === 0) {
+      setTimeout(() => this.#overlap.free === 0 && this.#hold.release(), 0);
+    }
     return { claimed: result.claimed.length, contended: result.contended };
   }
 }

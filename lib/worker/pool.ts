@@ -62,10 +62,11 @@ export class Pool {
   /**
    * Resolves when a slot frees up (at once if one is free), or on {@link Pool.wake}.
    * `onFree` runs synchronously as the slot frees (or on the wake-up), before the waiter
-   * resumes; not when a slot is free at once.
+   * resumes; not when a slot is free at once. `reserved` free slots are spoken for (claims in
+   * flight): only a slot beyond them counts as free.
    */
-  whenFree(onFree?: () => void): Promise<void> {
-    if (this.free > 0) return Promise.resolve();
+  whenFree(onFree?: () => void, reserved = 0): Promise<void> {
+    if (this.free > reserved) return Promise.resolve();
     return new Promise((resolve) => {
       this.#waiters.push(onFree ? () => (onFree(), resolve()) : resolve);
     });

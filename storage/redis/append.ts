@@ -51,11 +51,11 @@ export async function append(
   db: RedisDb,
   changes: readonly Change[],
   options: AppendOptions = {},
-): Promise<{ results: AppendResult[]; records: JobRecord[] }> {
+): Promise<{ results: AppendResult[]; records: string[] }> {
   const results: AppendResult[] = new Array(changes.length);
   const befores = await beforesOf(db, changes, results);
   let pending = changes.flatMap((_, i) => results[i] ? [] : [i]);
-  let records: JobRecord[] = [];
+  let records: string[] = [];
   for (let round = 0;; round++) {
     const calls: Promise<number[]>[] = [];
     for (const packed of pack(db.keys, changes, pending, befores, options, round === 0)) {
@@ -119,6 +119,7 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
     k.done,
     k.prefix,
     call.wake ? k.wake : "",
+    call.wakeMessage,
     String(queues.length),
   ];
   for (const queue of queues) header.push(k.ready(queue));
@@ -140,13 +141,14 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
 
 /**
  * Reads a call's reply into `results`. Refused: `[per-change conflicts]`, and the changes
- * without conflicts come back to go again; applied: the peeked records.
+ * without conflicts come back to go again; applied: the peeked records' JSON (parsed by the
+ * claim that takes them: overlapping claims leave many of them to the next answer).
  */
 function readReply(
   reply: Reply,
   indexes: readonly number[],
   results: AppendResult[],
-): { again: number[]; records: JobRecord[] } {
+): { again: number[]; records: string[] } {
   const replies = reply as Reply[];
   if (replies.length === 1 && Array.isArray(replies[0])) {
     const again: number[] = [];
@@ -158,9 +160,7 @@ function readReply(
     return { again, records: [] };
   }
   for (const index of indexes) results[index] = { ok: true };
-  const records = (replies as (string | null)[]).flatMap((json) =>
-    json === null ? [] : [JSON.parse(json) as JobRecord]
-  );
+  const records = (replies as (string | null)[]).filter((json): json is string => json !== null);
   return { again: [], records };
 }
 

@@ -11,6 +11,8 @@ import { encodeEvent, encodeRecord, impliedCreated } from "../log_codec.ts";
 import { type Change, type Commit, RESOLUTIONS } from "../storage.ts";
 import { type Keys, placeOf } from "./keys.ts";
 
+/** Largest record a wake-up carries (every subscribed worker receives it). */
+const MAX_WAKE_RECORD = 8 * 1024;
 /** Most arguments of one operation (the script passes them to `unpack`). */
 const OP_ARGS = 1_000;
 
@@ -58,6 +60,8 @@ export class AppendCall {
   chars = 0;
   /** Whether a commit makes a job Enqueued or Scheduled (workers are woken). */
   wake = false;
+  /** The record JSON of the one job this call makes Enqueued, "" for none, null for several. */
+  #enqueued: string | null = "";
   #keys: Keys;
   #replay: boolean;
   #ids = new Set<string>();
@@ -107,6 +111,15 @@ export class AppendCall {
     for (const { commit, before } of commits) this.#commit(commit, before);
   }
 
+  /**
+   * The wake-up's message: the record of the one job this call makes Enqueued when it is small
+   * (a waiting worker claims it without reading it first), else "1".
+   */
+  get wakeMessage(): string {
+    const json = this.#enqueued;
+    return json && json.length <= MAX_WAKE_RECORD ? json : "1";
+  }
+
   /** Number of ARGV entries so far (commit parts; operations are a fraction of it). */
   get args(): number {
     return this.commits.length;
@@ -126,7 +139,7 @@ export class AppendCall {
     // A job entering a final state collapses into one `done` field (record line and log, see
     // `../log_codec.ts`); one leaving it is a list again: the script needs the created event
     // the stored record implies, to expand the line standing for it.
-    let part = "", guess = "", implied = "";
+    let part = "", guess = "", implied = "", json = "";
     if (isFinal(record.state)) {
       const n = commit.events.length;
       part = encodeRecord(record, n && base + n > 1 ? commit.events[n - 1] : undefined);
@@ -134,7 +147,7 @@ export class AppendCall {
       this.#room(this.#hashes, k.jobs).remove.push(id);
       this.#room(this.#hashes, k.pos).remove.push(id);
     } else {
-      const json = JSON.stringify(record);
+      json = JSON.stringify(record);
       this.chars += json.length;
       this.#room(this.#hashes, k.jobs).add.push(id, json);
     }
@@ -164,6 +177,7 @@ export class AppendCall {
       if (!this.#replay && (record.state === "Enqueued" || record.state === "Scheduled")) {
         this.wake = true;
       }
+      if (record.state === "Enqueued") this.#enqueued = this.#enqueued === "" ? json : null;
     }
     if (effects.addName) {
       const { name, createdAt } = effects.addName;

@@ -54,8 +54,10 @@ interface Pending {
 }
 
 const encoder = new TextEncoder();
-/** Bytes of requests encoded in place before one gets bytes of its own. */
+/** Bytes of requests encoded in place, to start with. */
 const WRITE_SIZE = 256 * 1024;
+/** Largest the write buffer grows to; a larger request gets bytes of its own. */
+const MAX_WRITE_SIZE = 8 * 1024 * 1024;
 /** Reply bytes kept in the read buffer before it is compacted. */
 const READ_SIZE = 64 * 1024;
 
@@ -128,10 +130,19 @@ export class RespConnection {
    * Encodes a request into the free end of the write buffer when it fits and is all ASCII (the
    * common case), else into bytes of its own. The buffer is reused once everything queued in it
    * is written: a fresh buffer per request was external memory that V8 counted towards its
-   * garbage collections.
+   * garbage collections. A request that does not fit starts a larger buffer (up to a bound):
+   * encoding into place is several times faster than into new bytes, and outcome calls of jobs
+   * with kilobyte payloads are often larger than the first buffer.
    */
   #encode(parts: readonly (readonly string[])[]): Uint8Array {
     const text = frame(parts, false);
+    if (text.length > this.#out.length - this.#used && text.length <= MAX_WRITE_SIZE / 2) {
+      // Requests queued in the old buffer keep their views of it until written.
+      let size = this.#out.length;
+      while (size < 1.25 * text.length) size *= 2;
+      this.#out = new Uint8Array(Math.min(size, MAX_WRITE_SIZE));
+      this.#used = 0;
+    }
     if (text.length <= this.#out.length - this.#used) {
       const room = this.#out.subarray(this.#used);
       const { read, written } = encoder.encodeInto(text, room);

@@ -17,7 +17,6 @@ import type {
   ClaimBuilder,
   ClaimQuery,
   ClaimResult,
-  Commit,
   Counts,
   Derive,
   FinishedQuery,
@@ -40,6 +39,7 @@ import type {
 import { InvalidOptionError } from "../errors.ts";
 import { closedStorage, message, unavailable } from "../unavailable.ts";
 import { append } from "./append.ts";
+import { Claims } from "./claim.ts";
 import { ConnectionError, type RespOptions } from "./connection.ts";
 import { RespConnection } from "./connection.ts";
 import { command, fields, type RedisDb, script } from "./context.ts";
@@ -54,8 +54,6 @@ import { parseRedisUrl } from "./url.ts";
 /** Longest wait for a connection, and for an answer. */
 const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 30_000;
-/** Most jobs one claim call takes (the worker calls again for more). */
-const MAX_CLAIM = 500;
 
 /** Options of the Redis backend. */
 export interface RedisStorageOptions {
@@ -79,8 +77,8 @@ export class RedisStorage implements Storage {
   #subscriber?: Subscriber;
   #listeners = new Set<() => void>();
   #closed = false;
-  /** Per list of queues: the next ready jobs, as the last claim call saw them. */
-  #candidates = new Map<string, JobRecord[]>();
+  /** The next ready jobs each list of queues' last claim saw, and the claims in flight. */
+  #claims = new Claims();
 
   private constructor(options: RespOptions, address: string, prefix: string) {
     this.#options = options;
@@ -141,7 +139,9 @@ export class RedisStorage implements Storage {
     this.#subscriber = new Subscriber(
       { ...this.#options, timeoutMs: Infinity },
       this.#db.keys.wake,
-      () => {
+      (message) => {
+        // A single new job comes with its record: the next claim need not read it first.
+        if (message.startsWith("{")) this.#claims.offer(message);
         for (const listener of this.#listeners) listener();
       },
     );
@@ -183,45 +183,10 @@ export class RedisStorage implements Storage {
   /**
    * Claims with one Lua call once warm: the previous call returned the records of the next ready
    * jobs, lib builds their claim commits, and the call applies those still at the head of the
-   * queues (compare-and-set on each) and returns the next candidates. Cold (nothing cached) it
-   * peeks first.
+   * queues (compare-and-set on each) and returns the next candidates (see `claim.ts`).
    */
   claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
-    return this.#run(async () => {
-      const key = query.queues.join("\n");
-      const limit = Math.max(0, Math.min(query.limit, MAX_CLAIM));
-      let candidates = this.#candidates.get(key) ?? [];
-      this.#candidates.delete(key);
-      if (!candidates.length) {
-        const claim = { queues: query.queues, head: 0, peek: limit, caps: query.caps };
-        candidates = (await append(this.#db, [], { claim })).records;
-        if (!candidates.length) return { claimed: [], contended: false };
-      }
-      const considered = candidates.slice(0, limit);
-      const commits = considered.map(build).filter((c): c is Commit => c !== null);
-      const claim = {
-        queues: query.queues,
-        head: considered.length,
-        peek: limit,
-        caps: query.caps,
-      };
-      const caps = query.caps ?? {};
-      const { results, records } = await append(
-        this.#db,
-        commits.map((commit) => {
-          const max = caps[commit.record.queue];
-          return {
-            commits: [commit],
-            cap: max === undefined ? undefined : { queue: commit.record.queue, max },
-          };
-        }),
-        { claim },
-      );
-      this.#candidates.set(key, records);
-      const claimed = commits.filter((_, i) => results[i].ok);
-      const raced = results.some((result) => !result.ok && !result.limited);
-      return { claimed, contended: raced };
-    });
+    return this.#run(() => this.#claims.claim(this.#db, query, build));
   }
 
   get(id: string): Promise<JobRecord | null> {

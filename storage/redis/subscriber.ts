@@ -9,7 +9,7 @@ import { RespConnection, type RespOptions } from "./connection.ts";
 /** Pause before subscribing again after a failure. */
 const RETRY_MS = 1_000;
 
-/** A subscription to one channel, calling `onMessage` for each message on it. */
+/** A subscription to one channel, calling `onMessage` with each message on it. */
 export class Subscriber {
   #conn: RespConnection;
   #channel: string;
@@ -20,13 +20,13 @@ export class Subscriber {
   constructor(
     options: Omit<RespOptions, "onPush" | "onDrop">,
     channel: string,
-    onMessage: () => void,
+    onMessage: (message: string) => void,
   ) {
     this.#channel = channel;
     this.#conn = new RespConnection({
       ...options,
-      onPush: ([, from]) => {
-        if (from === channel) onMessage();
+      onPush: ([, from, message]) => {
+        if (from === channel) onMessage(typeof message === "string" ? message : "");
       },
       onDrop: () => this.#again(),
     });

@@ -27,7 +27,9 @@ event lib sends) unless it collapses again.
 KEYS[1] pos hash (id -> position)   KEYS[2] events stream   KEYS[3] jobs hash   KEYS[4] done hash
 ARGV[1] key prefix with its colon, e.g. "taskflow:" (log:<id> keys)
 ARGV[2] channel to PUBLISH a wake-up on after writing ("" for none)
-ARGV[3] number Q of ready-index keys of a claim (0 for a plain append); ARGV[4..3+Q] the keys
+ARGV[3] the wake-up's message: the record JSON of the one job the call makes Enqueued (workers
+  take it as their next candidate), else "1"
+ARGV[4] number Q of ready-index keys of a claim (0 for a plain append); ARGV[5..4+Q] the keys
 then, only when Q > 0 (a claim), three more:
   head size H: a commit applies only if its job is among the first H ready jobs of those keys
     (claim order: key order, then the ready index)
@@ -66,14 +68,14 @@ local ARGV, KEYS = ARGV, KEYS
 local call, tonumber, unpack, ipairs = redis.call, tonumber, unpack, ipairs
 local byte, find, gmatch = string.byte, string.find, string.gmatch
 local sub, concat, min, ceil = string.sub, table.concat, math.min, math.ceil
-local prefix, channel = ARGV[1], ARGV[2]
+local prefix, channel, message = ARGV[1], ARGV[2], ARGV[3]
 local CHUNK = 500
 -- The events stream keeps about this many bytes of events: a live feed, not history.
 local FEED_BYTES = 65536
-local nq = tonumber(ARGV[3])
+local nq = tonumber(ARGV[4])
 local queues = {}
-for q = 1, nq do queues[q] = ARGV[3 + q] end
-local headSize, peekSize, idAt, i = 0, 0, 0, 4 + nq
+for q = 1, nq do queues[q] = ARGV[4 + q] end
+local headSize, peekSize, idAt, i = 0, 0, 0, 5 + nq
 local limits = {}
 if nq > 0 then
   headSize, peekSize, idAt = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -306,7 +308,7 @@ if nfeed > 0 then
     call('XADD', KEYS[2], 'MAXLEN', '~', keep, '*', unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
   end
 end
-if channel ~= '' then call('PUBLISH', channel, '1') end
+if channel ~= '' then call('PUBLISH', channel, message) end
 local next = peekSize > 0 and head(peekSize) or {}
 if #next == 0 then return {} end
 return call('HMGET', KEYS[3], unpack(next))
