@@ -79,6 +79,8 @@ export interface JobRecord {
   continuations: ContinuationRef[];
   /** The batch this job belongs to. */
   batchId?: string;
+  /** Jobs this job waits for (`enqueue(..., { dependsOn })`). */
+  dependsOn?: string[];
   /** The job's own retention (from its created event), overriding the policy in force. */
   keep?: JobKeep;
   /** Enqueues of its unique key this job absorbed (its `deduplicated` events). */

@@ -45,6 +45,8 @@ import { MAX_REMOVALS, remove } from "./removal.ts";
 import { KvWakeups } from "./wakeups.ts";
 import { isRow, storedRecord } from "./rows.ts";
 import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
+import { KvFeed } from "./feed.ts";
+import type { EventFeed } from "../feed.ts";
 
 /** Options of the KV backend. */
 export interface KvOptions {
@@ -58,12 +60,17 @@ export interface KvOptions {
    * drain later.
    */
   queueWakeups?: boolean;
+  /** Event feed entries kept (default `KV_FEED_WINDOW`, 10,000 appends). */
+  feedWindow?: number;
 }
 
 /** Storage on a Deno KV database. */
 export class KvStorage implements Storage {
   readonly limits = { args: 30 * 1024, result: 16 * 1024, maxRemovals: MAX_REMOVALS };
   readonly notifier: Notifier;
+  /** Appends in commit order; a handler's own writes may join an outcome's commit. */
+  readonly feed: EventFeed;
+  readonly atomicExtras = true;
   readonly address: string;
   readonly kv: Deno.Kv;
   #p: string;
@@ -82,7 +89,17 @@ export class KvStorage implements Storage {
     this.#wakeups = new KvWakeups(kv, options.queueWakeups ?? false);
     this.notifier = { listen: (wake) => this.#wakeups.listen(wake) };
     const key = this.#key.bind(this);
-    this.#writer = new KvWriter(kv, address, key, { wakeups: this.#wakeups, known: this.#known });
+    const feed = new KvFeed(kv, key, options.feedWindow);
+    this.feed = {
+      read: (query) => feed.read(query),
+      head: () => feed.head(),
+      listen: (wake) => {
+        const stop = [feed.listen(wake), this.#wakeups.listenFeed(() => wake())];
+        return () => stop.forEach((f) => f());
+      },
+    };
+    const parts = { wakeups: this.#wakeups, known: this.#known, feed };
+    this.#writer = new KvWriter(kv, address, key, parts);
     this.#db = { kv, key, writer: this.#writer, known: this.#known };
   }
 
