@@ -14,6 +14,8 @@ import { seeOther } from "../../components/problem.ts";
 import { DEFAULT_RETENTION, type StoredRetention } from "../../lib/mod.ts";
 import { finalKey } from "../../lib/retention/keep.ts";
 import { prunedText, pruneForecast } from "../../lib/retention/explain.ts";
+import { Explanation } from "../../components/Explanation.tsx";
+import type { Explanation as Why } from "../../lib/mod.ts";
 
 interface Data {
   job: JobRecord;
@@ -24,6 +26,8 @@ interface Data {
   orphan: Orphan | null;
   /** The batch a batch continuation waits for, with its progress. */
   awaitedBatch: BatchStatus | null;
+  /** Why the job is where it is (`tf.explain`). */
+  explanation: Why;
   /** The client's clock when the page was read. */
   now: number;
   /** Why an Enqueued job waits under its queue's limits. */
@@ -102,6 +106,7 @@ export const handler: Handlers<Data | Missing, DashboardState> = {
       lease,
       orphan: processing ? orphanOf(job, lease, liveServers(servers)) : null,
       awaitedBatch,
+      explanation: await tf.explain(id),
       now: tf.now(),
       ...await forecastOf(tf, job, children),
       done: ctx.url.searchParams.get("done") ?? undefined,
@@ -165,6 +170,7 @@ export default function JobPage(
           readOnly={state.security.readOnly}
         />
       </section>
+      <Explanation explanation={data.explanation} />
       <dl class="facts">
         <dt>Name</dt>
         <dd>{job.name}</dd>
