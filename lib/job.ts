@@ -105,6 +105,14 @@ export interface JobContext {
   log(message: string): Promise<void>;
   /** Throws a `SnoozeError` (don't catch it): Scheduled again in `ms`, no attempt spent. */
   snooze(ms: number): never;
+  /**
+   * Deno KV only: adds `fn`'s checks and writes (`op.check`, `op.set`, `op.sum`, ...) to the
+   * atomic write that records this job Succeeded: they commit together or not at all, fenced
+   * by the job's version, so a crash or a rerun never applies them twice. `fn` runs at once
+   * (it is recorded and replayed); a failed check of its fails the attempt
+   * (`ATOMIC_CHECK_FAILED`, retried). Elsewhere it throws `UnsupportedError`.
+   */
+  atomic(fn: (op: Deno.AtomicOperation) => void): void;
 }
 
 /** A job handler: receives the arguments and a context; its return value is the job's result. */

@@ -18,6 +18,7 @@
  */
 
 export { TaskFlow, type TaskFlowOptions } from "./client.ts";
+export { ClientReads } from "./client_reads.ts";
 export { MAX_BATCH } from "./batch.ts";
 export {
   type ContinueOptions,
@@ -39,7 +40,7 @@ export {
   UnsupportedError,
   WaitTimeoutError,
 } from "../storage/event_errors.ts";
-export type { EventFeed, FeedEntry, FeedQuery, FeedRef } from "../storage/feed.ts";
+export type { AtomicExtra, EventFeed, FeedEntry, FeedQuery, FeedRef } from "../storage/feed.ts";
 export {
   ArgsNotSerializableError,
   AttemptsExhaustedError,

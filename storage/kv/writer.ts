@@ -135,7 +135,7 @@ export class KvWriter {
     while (batch.length) {
       const atomic = this.#kv.atomic();
       batch = await this.#fitGuards(batch, atomic, results);
-      if (!batch.length) return;
+      if (!batch.length || !addExtras(batch, atomic, results)) return;
       const turn = await this.#feed.turn();
       // Counters one batch moves many times are summed once per key.
       const sums = new Sums();
@@ -170,7 +170,6 @@ export class KvWriter {
       let outcome: Deno.KvCommitResult | Deno.KvCommitError = { ok: false };
       try {
         turn.write(atomic, refsOf(commits));
-        for (const { extra } of commits) extra?.(atomic);
         outcome = await this.commit(atomic);
       } finally {
         turn.end(outcome.ok ? outcome.versionstamp : null);
@@ -291,6 +290,22 @@ export class KvWriter {
     const keys = [...new Set(ids)].map((id) => this.#key("job", id));
     const entries = await getMany<unknown>(this.#kv, keys);
     return new Map(entries.map((entry) => [entry.key[2] as string, rowEntry(entry)]));
+  }
+}
+
+/**
+ * Adds the handler's own writes of a batch's change (alone in its batch, see `#appendRound`);
+ * false, with the change refused as `atomic:<id>`, when replaying them throws.
+ */
+function addExtras(batch: Item[], atomic: Deno.AtomicOperation, results: AppendResult[]): boolean {
+  const [{ change, index }] = batch;
+  if (batch.length !== 1 || !hasExtra(change)) return true;
+  try {
+    for (const { extra } of change.commits) extra?.(atomic);
+    return true;
+  } catch {
+    results[index] = { ok: false, conflicts: change.commits.map((c) => `atomic:${c.id}`) };
+    return false;
   }
 }
 

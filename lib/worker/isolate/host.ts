@@ -9,6 +9,7 @@ import { JobModuleError } from "../../../storage/errors.ts";
 import { DEFINED_HOOK, type JobContext, type JobDefinition } from "../../job.ts";
 import { toJson } from "../../payload.ts";
 import { InvalidOptionError, SnoozeError } from "../../../storage/errors.ts";
+import { UnsupportedError } from "../../../storage/event_errors.ts";
 import { type FromIsolate, fromWire, type IsolateTask, type ToIsolate, toWire } from "./wire.ts";
 
 /** The Web Worker's side of its port (typed here: this file is checked with the window lib). */
@@ -132,6 +133,10 @@ function context(task: IsolateTask, signal: AbortSignal): JobContext {
     },
     snooze(ms: number): never {
       throw new SnoozeError(ms);
+    },
+    atomic(): void {
+      const hint = "its outcome is committed by the worker outside this Web Worker";
+      throw new UnsupportedError("ctx.atomic", `isolated job ${task.name}`, hint);
     },
   };
 }
