@@ -144,9 +144,17 @@ async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess>
     stdout: "null",
     stderr: "null",
   }).spawn();
+  // Ready once it answers PING with PONG (while it loads its AOF it answers LOADING).
   await eventually(async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.close();
+    try {
+      await conn.write(new TextEncoder().encode("PING\r\n"));
+      const buffer = new Uint8Array(64);
+      const n = await conn.read(buffer);
+      assert.equal(new TextDecoder().decode(buffer.subarray(0, n ?? 0)), "+PONG\r\n");
+    } finally {
+      conn.close();
+    }
   }, 10_000);
   return child;
 }

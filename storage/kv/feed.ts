@@ -16,6 +16,7 @@ import { CursorExpiredError } from "../event_errors.ts";
 import { decodeRefs, encodeRefs, type EventFeed, type FeedEntry, type FeedQuery } from "../feed.ts";
 import type { FeedRef } from "../feed.ts";
 import type { KeyOf } from "./projections.ts";
+import type { FeedWakeups } from "./feed_wakeups.ts";
 
 /** Bytes of refs per slot. */
 export const SLOT_BYTES = 256;
@@ -49,12 +50,14 @@ export class KvFeed implements EventFeed {
   #head?: Head;
   #turn: Promise<void> = Promise.resolve();
   #listeners = new Set<(ids?: readonly string[]) => void>();
+  #wakeups: FeedWakeups;
 
-  /** The feed under `key`'s prefix in `kv`, keeping `window` entries. */
-  constructor(kv: Deno.Kv, key: KeyOf, window = KV_FEED_WINDOW) {
+  /** The feed under `key`'s prefix in `kv`, keeping `window` slots; `wakeups` cross processes. */
+  constructor(kv: Deno.Kv, key: KeyOf, how: { window?: number; wakeups: FeedWakeups }) {
     this.#kv = kv;
     this.#key = key;
-    this.#window = window;
+    this.#window = how.window ?? KV_FEED_WINDOW;
+    this.#wakeups = how.wakeups;
   }
 
   /** Waits for this process's turn on the head; the turn must be ended. */
@@ -89,7 +92,10 @@ export class KvFeed implements EventFeed {
         // Failed: another process may have moved the head; read it again next turn.
         if (!versionstamp) this.#head = undefined;
         release();
-        if (written && versionstamp) this.wake(written.ids);
+        if (written && versionstamp) {
+          this.wake(written.ids);
+          this.#wakeups.touch();
+        }
       },
       moved: async () => (await this.#readHead()).versionstamp !== head.versionstamp,
     };
@@ -141,7 +147,11 @@ export class KvFeed implements EventFeed {
 
   listen(wake: (ids?: readonly string[]) => void): () => void {
     this.#listeners.add(wake);
-    return () => this.#listeners.delete(wake);
+    const stop = this.#wakeups.listen(() => wake());
+    return () => {
+      this.#listeners.delete(wake);
+      stop();
+    };
   }
 
   /** Stops waking listeners. */

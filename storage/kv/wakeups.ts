@@ -23,9 +23,6 @@ export class KvWakeups {
   #watcher?: Deno.FsWatcher;
   #touching = false;
   #touchAgain = false;
-  /** The event feed's listeners, woken by other processes' `feed` touches. */
-  #feedListeners = new Set<() => void>();
-  #feedTouch = { touching: false, again: false };
 
   /** Wake-ups for `kv`; `queue`: KV queue messages are sent and listened to. */
   constructor(kv: Deno.Kv, queue: boolean) {
@@ -57,34 +54,6 @@ export class KvWakeups {
     return () => this.#listeners.delete(wake);
   }
 
-  /** Calls `wake` when another process's append wrote feed entries (local files only). */
-  listenFeed(wake: () => void): () => void {
-    this.#feedListeners.add(wake);
-    this.#watchFile();
-    return () => this.#feedListeners.delete(wake);
-  }
-
-  /**
-   * Tells other processes that the feed grew (coalesced), through `<file>.wake/feed`, a file
-   * workers do not wake for.
-   */
-  touchFeed(): void {
-    const state = this.#feedTouch;
-    if (!this.#dir || this.#closed) return;
-    if (state.touching) {
-      state.again = true;
-      return;
-    }
-    state.touching = true;
-    const file = `${this.#dir}/feed`;
-    (async () => {
-      do {
-        state.again = false;
-        await Deno.writeFile(file, TICK);
-      } while (state.again && !this.#closed);
-    })().catch(() => {}).finally(() => state.touching = false);
-  }
-
   /** Wakes this process's listeners. */
   wake(): void {
     for (const listener of this.#listeners) listener();
@@ -113,7 +82,6 @@ export class KvWakeups {
   close(): void {
     this.#closed = true;
     this.#listeners.clear();
-    this.#feedListeners.clear();
     this.#watcher?.close();
   }
 
@@ -145,10 +113,7 @@ export class KvWakeups {
     const watcher = this.#watcher;
     (async () => {
       for await (const event of watcher) {
-        if (event.kind !== "modify" && event.kind !== "create") continue;
-        if (event.paths.every((path) => path.endsWith("/feed"))) {
-          for (const listener of this.#feedListeners) listener();
-        } else this.wake();
+        if (event.kind === "modify" || event.kind === "create") this.wake();
       }
     })().catch(() => {/* ends when closed */});
   }

@@ -136,7 +136,6 @@ export class KvWriter {
       const atomic = this.#kv.atomic();
       batch = await this.#fitGuards(batch, atomic, results);
       if (!batch.length || !addExtras(batch, atomic, results)) return;
-      const turn = await this.#feed.turn();
       // Counters one batch moves many times are summed once per key.
       const sums = new Sums();
       let earliestDue = Infinity, ready = false;
@@ -168,6 +167,7 @@ export class KvWriter {
       }
       const commits = batch.flatMap(({ change }) => change.commits);
       let outcome: Deno.KvCommitResult | Deno.KvCommitError = { ok: false };
+      const turn = await this.#feed.turn();
       try {
         turn.write(atomic, refsOf(commits));
         outcome = await this.commit(atomic);
@@ -179,7 +179,6 @@ export class KvWriter {
         this.#known.remember(batch, outcome.versionstamp, (id) => this.#key("job", id));
         if (ready || earliestDue <= Date.now()) this.#wakeups.wake();
         if (ready || earliestDue < Infinity) this.#wakeups.touch();
-        this.#wakeups.touchFeed();
         return;
       }
       // Someone else wrote one of these jobs since we read it: find which, and retry the rest.
