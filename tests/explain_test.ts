@@ -234,3 +234,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "explain: deno task explain <id> prints the state and one line per reason",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "taskflow-explain-" });
+    const url = `kv:${dir}/e.sqlite`;
+    try {
+      const tf = await TaskFlow.open(url);
+      const id = await tf.schedule("report.build", {}, { delayMs: 3_600_000 });
+      await tf.close();
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "main.ts", "explain", id, "--storage", url],
+        cwd: new URL("..", import.meta.url).pathname,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(output.stdout);
+      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+      assert.match(text, new RegExp(`^${id}: Scheduled\\n  due: due in 60 min\\n`));
+      assert.match(text, /\n {2}no_worker: no live worker serves queue default/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
