@@ -188,6 +188,11 @@ explainCase("Awaiting: dependencies still running (record.dependsOn)", async (tf
   const reason = find(await reasons(tf, "joined"), "dependencies");
   assert.deepEqual(reason.ids, [b]);
   assert.equal(reason.text, `waits for 1 of 2 dependencies: ${b} (Enqueued)`);
+  // Once none holds it (before its release is written), its own reason is what is left.
+  await tf.delete(b);
+  assert.deepEqual(await reasons(tf, "joined"), [
+    { kind: "awaiting", text: "waits for its dependencies" },
+  ]);
 });
 
 explainCase("expiry, final states, and a missing job", async (tf, clock) => {

@@ -30,6 +30,7 @@ export type Reason =
   | { kind: "batch"; text: string; batchId: string; done: number; total: number }
   | { kind: "staged"; text: string; batchId?: string }
   | { kind: "dependencies"; text: string; ids: string[] }
+  | { kind: "awaiting"; text: string }
   | { kind: "attempts"; text: string; attempt: number; attempts: number; nextDelayMs?: number };
 
 /** Why job `id` is where it is. */
@@ -93,9 +94,13 @@ async function reasonsOf(storage: Storage, job: JobRecord, reads: Reads): Promis
       }
       break;
     }
-    case "Awaiting":
-      reasons.push(...await awaiting(storage, job));
+    case "Awaiting": {
+      const held = await awaiting(storage, job);
+      // Nothing known holds it (e.g. its dependencies all ended): its own reason says why.
+      const fallback: Reason = { kind: "awaiting", text: job.reason ?? "awaiting" };
+      reasons.push(...held.length ? held : [fallback]);
       break;
+    }
     case "Processing":
       reasons.push(await processing(storage, job, at));
       break;
