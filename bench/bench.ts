@@ -32,6 +32,7 @@ import { bullmqAvailable, runBullmq } from "./peers.ts";
 import { kvFootprint, redisFootprint } from "./footprint.ts";
 import { retentionSoak } from "./soak.ts";
 import { concurrentProducers, mixedLoad, realisticJobs, workerProcesses } from "./shapes.ts";
+import { waitCrossProcess, waitSameProcess } from "./wait.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -121,6 +122,19 @@ const scenarios: Scenario[] = [
     warm: "tenth",
   },
   { name: "cross-process enqueue→start", size: 200, measure: crossProcess, warm: "tenth" },
+  // Issue 22: waitFor resolves after the final commit (same process; another process).
+  {
+    name: "waitFor after final commit, same process",
+    size: 300,
+    measure: waitSameProcess,
+    warm: "tenth",
+  },
+  {
+    name: "waitFor after final commit, other process",
+    size: 100,
+    measure: waitCrossProcess,
+    warm: "tenth",
+  },
   // Issue 20: the shapes users run (bench/shapes.ts).
   {
     name: "concurrent producers (50 callers × 400 awaited enqueues)",

@@ -7,7 +7,6 @@
 import { openStorage, type OpenStorageOptions } from "../storage/open.ts";
 import type { AppendResult, Change, Counts, ListQuery, Page, Storage } from "../storage/storage.ts";
 import { appendCommit, updateJob } from "./changes.ts";
-import { InvalidOptionError } from "../storage/errors.ts";
 import type { ContinueOn, JobEvent } from "./events.ts";
 import * as batches from "./batch.ts";
 import * as flows from "./workflows/mod.ts";
@@ -29,22 +28,10 @@ import { GroupCommitter } from "./group_commit.ts";
 import { RecurringApi } from "./recurring.ts";
 import { QueuesApi } from "./queues/store.ts";
 import { checkJobId, checkQueueName, type JobRecord, readJobOptions } from "./job.ts";
-import { checkFunctions, checkLimit, checkText, guard, readOptions } from "./options.ts";
-import { readListQuery, readRange, readReason } from "./queries.ts";
-import type { Resolution, ServerInfo, TimelinePoint } from "../storage/storage.ts";
-import { RESOLUTIONS } from "../storage/storage.ts";
-import type { Lease } from "./projection.ts";
+import { checkFunctions, readOptions } from "./options.ts";
+import { readListQuery, readReason, readSearch } from "./queries.ts";
+import { ClientReads } from "./client_reads.ts";
 import * as retention from "./retention/mod.ts";
-
-export { MAX_BATCH } from "./batch.ts";
-export {
-  type ContinueOptions,
-  type EnqueueItem,
-  type EnqueueOptions,
-  type JobRef,
-  MAX_CONTINUATIONS,
-  type ScheduleOptions,
-} from "./create.ts";
 
 /** Options of {@link TaskFlow.open}. */
 export interface TaskFlowOptions extends OpenStorageOptions {
@@ -70,11 +57,7 @@ const OPEN_KEYS = ["prefix", "queueWakeups", "now", "random"];
  * await tf.close();
  * ```
  */
-export class TaskFlow {
-  /** The storage this client reads and writes. */
-  readonly storage: Storage;
-  /** The clock used to stamp events. */
-  readonly now: () => number;
+export class TaskFlow extends ClientReads {
   /** The random source of the jitter after a lost race. */
   readonly random: () => number;
   /** Recurring jobs: `upsert`, `remove`, `trigger`, `pause`, `resume`, `list`, `get`. */
@@ -88,8 +71,7 @@ export class TaskFlow {
     const read = readOptions(options, { call: "new TaskFlow", allowed: ["now", "random"] });
     checkFunctions(read, ["now", "random"], { where: "options", optional: true });
     checkFunctions(storage, ["append", "get", "list", "close"], { where: "storage" });
-    this.storage = storage;
-    this.now = (read.now as () => number) ?? systemClock.now;
+    super(storage, (read.now as () => number) ?? systemClock.now);
     this.random = (read.random as () => number) ?? systemClock.random;
     this.#committer = new GroupCommitter(storage);
     this.recurring = new RecurringApi(this);
@@ -276,20 +258,7 @@ export class TaskFlow {
     namePrefix: string,
     options: { cursor?: string; limit?: number } = {},
   ): Promise<Page> {
-    if (
-      typeof namePrefix !== "string" || namePrefix.length > 128 ||
-      !/^[A-Za-z0-9_.:\/-]*$/.test(namePrefix)
-    ) {
-      throw new InvalidOptionError(
-        "name prefix",
-        namePrefix,
-        "must be up to 128 characters of a job name",
-      );
-    }
-    const read = readOptions(options, { call: "search", allowed: ["cursor", "limit"] });
-    const limit = checkLimit(read.limit, "search limit");
-    const cursor = checkText(read.cursor, "search cursor", 4_096);
-    return await this.storage.search({ namePrefix, cursor, limit });
+    return await this.storage.search(readSearch(namePrefix, options));
   }
 
   /** Stops workers claiming from `queue` (jobs already running finish); see {@link TaskFlow.resumeQueue}. */
@@ -312,90 +281,6 @@ export class TaskFlow {
   /** Current count per state (overall and per queue) and all-time totals. */
   async counts(): Promise<Counts> {
     return await this.storage.counts();
-  }
-
-  /**
-   * The worker servers whose heartbeat has not expired, as each last announced itself
-   * (queues, concurrency, jobs in flight, last heartbeat).
-   *
-   * @example
-   * ```ts
-   * import { TaskFlow } from "./mod.ts";
-   * const tf = await TaskFlow.open("memory:");
-   * for (const server of await tf.servers()) console.log(server.id, server.inFlight);
-   * await tf.close();
-   * ```
-   */
-  async servers(): Promise<ServerInfo[]> {
-    return await this.storage.servers();
-  }
-
-  /**
-   * Jobs succeeded and failed per time bucket (`"minute"` or `"hour"`, see `RESOLUTIONS`) whose
-   * start lies from `range.from` to `range.to` (ms since epoch), oldest first.
-   *
-   * @example
-   * ```ts
-   * import { TaskFlow } from "./mod.ts";
-   * const tf = await TaskFlow.open("memory:");
-   * const now = Date.now();
-   * const lastDay = await tf.timeline("hour", { from: now - 86_400_000, to: now });
-   * console.log(lastDay.reduce((n, point) => n + point.failed, 0), "failed in 24 h");
-   * await tf.close();
-   * ```
-   */
-  async timeline(
-    resolution: Resolution,
-    range: { from: number; to: number },
-  ): Promise<TimelinePoint[]> {
-    if (typeof resolution !== "string" || !Object.hasOwn(RESOLUTIONS, resolution)) {
-      throw new InvalidOptionError(
-        "timeline resolution",
-        resolution,
-        `must be one of ${Object.keys(RESOLUTIONS).join(", ")}`,
-      );
-    }
-    const { from, to } = readRange(range, resolution, RESOLUTIONS[resolution].ms);
-    return await this.storage.timeline(resolution, from, to);
-  }
-
-  /**
-   * The current records of several jobs in one read, in the order of `ids` (null where no job
-   * has that id).
-   *
-   * @example
-   * ```ts
-   * import { TaskFlow } from "./mod.ts";
-   * const tf = await TaskFlow.open("memory:");
-   * const a = await tf.enqueue("report.build", { month: 1 });
-   * const [job, missing] = await tf.getMany([a, "no-such-job"]);
-   * console.log(job?.state, missing); // "Enqueued" null
-   * await tf.close();
-   * ```
-   */
-  async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
-    const list = guard("job ids", () => Array.isArray(ids) ? [...ids] : null);
-    if (!list) throw new InvalidOptionError("job ids", ids, "must be an array");
-    list.forEach((id) => checkJobId(id));
-    return await this.storage.getMany(list);
-  }
-
-  /**
-   * The lease of a Processing job (which server runs it, until when), or null when the job is
-   * not running.
-   *
-   * @example
-   * ```ts
-   * import { TaskFlow } from "./mod.ts";
-   * const tf = await TaskFlow.open("memory:");
-   * const id = await tf.enqueue("report.build", { month: 1 });
-   * console.log(await tf.lease(id)); // null until a worker claims it
-   * await tf.close();
-   * ```
-   */
-  async lease(id: string): Promise<Lease | null> {
-    checkJobId(id);
-    return await this.storage.lease(id);
   }
 
   /**

@@ -122,6 +122,14 @@ export interface JobContext {
    * children), by id; empty for a job without any.
    */
   dependencies(): Promise<Record<string, DependencyOutcome>>;
+  /**
+   * Deno KV only: adds `fn`'s checks and writes (`op.check`, `op.set`, `op.sum`, ...) to the
+   * atomic write that records this job Succeeded: they commit together or not at all, fenced
+   * by the job's version, so a crash or a rerun never applies them twice. `fn` runs at once
+   * (it is recorded and replayed); a failed check of its fails the attempt
+   * (`ATOMIC_CHECK_FAILED`, retried). Elsewhere it throws `UnsupportedError`.
+   */
+  atomic(fn: (op: Deno.AtomicOperation) => void): void;
 }
 
 /** A dependency as its dependent sees it (see {@link JobContext.dependencies}). */

@@ -17,18 +17,30 @@
  * ```
  */
 
+export { TaskFlow, type TaskFlowOptions } from "./client.ts";
+export { ClientReads } from "./client_reads.ts";
+export { MAX_BATCH } from "./batch.ts";
 export {
   type ContinueOptions,
   type EnqueueItem,
   type EnqueueOptions,
   type JobRef,
-  MAX_BATCH,
+  type JobWriter,
   MAX_CONTINUATIONS,
   type ScheduleOptions,
-  TaskFlow,
-  type TaskFlowOptions,
-} from "./client.ts";
-export type { JobWriter } from "./create.ts";
+} from "./create.ts";
+export { WAIT_POLL_MS, type WaitOptions } from "./watch/wait.ts";
+export type { WatchedEvent, WatchOptions } from "./watch/watch.ts";
+export type { ExplainReads, Explanation, Reason } from "./explain/explain.ts";
+export {
+  AtomicCheckError,
+  CursorExpiredError,
+  JobDeletedError,
+  JobFailedError,
+  UnsupportedError,
+  WaitTimeoutError,
+} from "../storage/event_errors.ts";
+export type { AtomicExtra, EventFeed, FeedEntry, FeedQuery, FeedRef } from "../storage/feed.ts";
 export {
   ArgsNotSerializableError,
   AttemptsExhaustedError,

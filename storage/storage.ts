@@ -9,6 +9,7 @@ import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
+import type { AtomicExtra, EventFeed } from "./feed.ts";
 
 /**
  * One job's part of a write: append `events` if the job is still at version `expect`
@@ -38,6 +39,8 @@ export interface Commit {
    * Storage only compares and writes; lib decides whether the current holder still holds it.
    */
   unique?: UniqueClaim;
+  /** A handler's own writes (`ctx.atomic`), only where `Storage.atomicExtras` is true. */
+  extra?: AtomicExtra;
 }
 
 /** See {@link Commit.unique}. */
@@ -321,6 +324,10 @@ export interface Storage {
   readonly limits: Limits;
   /** Present when the backend can wake workers; absent means workers rely on polling. */
   readonly notifier?: Notifier;
+  /** The feed of appends in commit order (`watch`, `waitFor`); see `feed.ts`. */
+  readonly feed?: EventFeed;
+  /** True when commits may carry a handler's own writes ({@link Commit.extra}): Deno KV. */
+  readonly atomicExtras?: boolean;
 
   /**
    * Applies each change atomically (compare-and-set on every commit's `expect`), appending

@@ -23,11 +23,14 @@ async function corrupt(storage: Storage, ids: string[]): Promise<void> {
   await replace(ids[1], { id: ids[1], state: "Failed", version: 99 });
 }
 
-/** Every key of the database under the storage's prefix, as text (values left out). */
+/**
+ * Every key of the database under the storage's prefix, as text (values left out), but the
+ * event feed's entries: a window of recent appends, like the Redis stream's entries.
+ */
 async function footprint(storage: KvStorage): Promise<string[]> {
   const keys: string[] = [];
   for await (const entry of storage.kv.list({ prefix: ["taskflow"] })) {
-    keys.push(JSON.stringify(entry.key));
+    if (entry.key[1] !== "feed") keys.push(JSON.stringify(entry.key));
   }
   return keys.sort();
 }

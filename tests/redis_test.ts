@@ -22,7 +22,6 @@ import { keysOf, placeOf } from "../storage/redis/keys.ts";
 import { Claims } from "../storage/redis/claim.ts";
 import { RespConnection } from "../storage/redis/connection.ts";
 import { Subscriber } from "../storage/redis/subscriber.ts";
-import { decodeEvent } from "../storage/log_codec.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit, eventually } from "./helpers.ts";
 import { openTestRedis, REDIS_URL, scanPrefix, whenRedis } from "./redis_helpers.ts";
@@ -131,62 +130,54 @@ async function redisCase(
 }
 
 await redisCase(
-  "redis events stream",
-  "redis events stream: one entry per append call, job id → its events; large appends pipelined",
+  "redis event feed",
+  "redis event feed: one entry per append call, numbered densely, job id → the log positions it wrote; large appends pipelined",
   "stream",
   async (storage, tf) => {
     const noop = defineJob("noop", () => {});
     const single = await tf.enqueue(noop, { n: 0 });
     const many = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: noop, args: { n } })));
     const redis = storage as RedisStorage;
-    const entries = await redis.command<Entry[]>("XRANGE", `${redis.prefix}:events`, "-", "+");
+    const entries = await redis.command<Entry[]>("XRANGE", `${redis.prefix}:feed`, "-", "+");
     assert.equal(entries.length, 2, "enqueue and enqueueMany: one call each");
-    const feed = entries.map(([, fields]) => {
-      const byJob = new Map<string, unknown>();
-      for (let i = 0; i < fields.length; i += 2) {
-        const [version, ...lines] = JSON.parse(fields[i + 1]) as [number, ...unknown[]];
-        byJob.set(
-          fields[i],
-          lines.map((line, n) => decodeEvent(fields[i], JSON.stringify(line), version + n)),
-        );
-      }
-      return byJob;
-    });
-    assert.deepEqual([...feed[0].keys()], [single]);
-    assert.deepEqual([...feed[1].keys()], many);
-    for (const id of [single, ...many]) {
-      const entry = feed.find((byJob) => byJob.has(id))!;
-      assert.deepEqual(entry.get(id), await tf.events(id));
-    }
+    assert.deepEqual(entries.map(([id]) => id), ["0-1", "0-2"]);
+    assert.deepEqual(entries[0][1], [single, "0 2"], "created and Enqueued, after version 0");
+    assert.deepEqual(entries[1][1], many.flatMap((id) => [id, "0 2"]));
+    await tf.delete(single);
+    const [[, last]] = await redis.command<Entry[]>("XREVRANGE", `${redis.prefix}:feed`, "+", "-");
+    assert.deepEqual(last, [single, "2 1"]);
     // A large append is split into pipelined calls of 250 changes: one entry each.
     const bulk = await tf.enqueueMany(
       Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
     );
-    // The last three entries are the three calls (the stream keeps about 64 KiB, more than 250).
-    const more = (await redis.command<Entry[]>("XRANGE", `${redis.prefix}:events`, "-", "+")).slice(
+    const more = (await redis.command<Entry[]>("XRANGE", `${redis.prefix}:feed`, "-", "+")).slice(
       -3,
     );
+    assert.deepEqual(more.map(([id]) => id), ["0-4", "0-5", "0-6"]);
     assert.deepEqual(more.map(([, fields]) => fields.length / 2), [250, 250, 100]);
     assert.deepEqual(more.flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0)), bulk);
-    assert.equal((await tf.counts()).states.Enqueued, 604);
+    assert.equal((await tf.counts()).states.Enqueued, 603);
   },
 );
 
 await redisCase(
-  "redis events stream cap",
-  "redis events stream: a live feed that keeps about the last 64 KiB of events, not every job's history",
+  "redis event feed cap",
+  "redis event feed: a window of about the last 256 KiB of references, not every job's history",
   "streamcap",
   async (storage, tf) => {
-    const pad = "x".repeat(1_000);
-    for (let n = 0; n < 300; n += 1) await tf.enqueue("x", { n, pad });
-    const stream = `${storage.prefix}:events`;
+    for (let n = 0; n < 60; n += 1) {
+      await tf.enqueueMany(Array.from({ length: 250 }, (_, i) => ({ job: "x", args: i })));
+    }
+    const stream = `${storage.prefix}:feed`;
     const entries = await storage.command<Entry[]>("XRANGE", stream, "-", "+");
-    const bytes = entries.reduce((sum, [, fields]) => sum + fields[1].length, 0);
-    // Trimming is approximate (whole stream nodes): 64 KiB to about twice that stays.
-    assert.ok(bytes >= 64 * 1024 && bytes <= 160 * 1024, `kept ${bytes} bytes`);
-    // About 60 calls of 1 KB: a cap counted in calls (~100) would keep more.
-    assert.ok(entries.length < 100, `kept ${entries.length} of 300 entries`);
-    assert.equal((await tf.counts()).states.Enqueued, 300, "the logs keep every job");
+    const bytes = entries.reduce(
+      (sum, [, fields]) => sum + fields.reduce((n, field) => n + field.length + 1, 0),
+      0,
+    );
+    // Trimming is approximate (whole stream nodes): 256 KiB to about twice that stays.
+    assert.ok(bytes >= 256 * 1024 && bytes <= 600 * 1024, `kept ${bytes} bytes`);
+    assert.ok(entries.length < 60, `kept ${entries.length} of 60 entries`);
+    assert.equal((await tf.counts()).states.Enqueued, 15_000, "the logs keep every job");
   },
 );
 
@@ -257,7 +248,7 @@ await redisCase(
     await storage.append([{
       commits: [appendCommit(rb, [{ type: "log", at: 1, message: "moved on" }])],
     }]);
-    const stream = `${storage.prefix}:events`;
+    const stream = `${storage.prefix}:feed`;
     const before = await storage.command<number>("XLEN", stream);
     const results = await storage.append([
       { commits: [appendCommit(ra, [{ type: "progress", at: 2, value: 10 }])] },

@@ -129,6 +129,11 @@ export const FLAGS = {
     help: "at most MAX starts of one partition in any PERIOD (none: no limit)",
   },
   clear: { help: "remove every limit of the queue" },
+  since: {
+    arg: "CURSOR",
+    help: 'resume after this cursor (printed first on each line), or "start" for the oldest kept',
+  },
+  name: { arg: "NAME", help: "only jobs with this name" },
   delay: {
     arg: "DURATION",
     help: "run after this long: 250ms, 10s, 5m, 1h, 2d (default: now)",
@@ -208,6 +213,19 @@ export const COMMANDS = {
     notes:
       "  Without flags it prints the limits. A flag changes that limit only; the others stay.\n" +
       "  Partitions are the jobs' options.partition keys (e.g. a tenant id).",
+  },
+  watch: {
+    summary: "print every job's events live, in commit order (Ctrl-C stops)",
+    positionals: 0,
+    flags: ["storage", "queue", "name", "since"],
+    flagHelp: { queue: "only jobs of this queue" },
+    notes: "  Each line starts with its cursor: --since it resumes after that event.",
+  },
+  explain: {
+    summary: "say why a job is where it is and what it waits for",
+    args: "<id>",
+    positionals: 1,
+    flags: ["storage"],
   },
   rebuild: {
     summary: "recompute every projection from the event logs (stop workers first)",

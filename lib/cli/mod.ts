@@ -8,6 +8,7 @@
 import { VERSION } from "../version.ts";
 import { build, doctor, rebuild } from "./commands.ts";
 import { enqueue } from "./enqueue.ts";
+import { explainCommand, watchCommand } from "./events.ts";
 import { closest } from "../suggest.ts";
 import {
   COMMANDS,
@@ -91,6 +92,10 @@ async function run(args: readonly string[], options: MainOptions): Promise<numbe
       return await enqueue(parsed, settings);
     case "queue":
       return await queue(parsed, settings);
+    case "watch":
+      return await watchCommand(parsed, settings);
+    case "explain":
+      return await explainCommand(parsed, settings);
     case "rebuild":
       return await rebuild(settings);
     case "doctor":

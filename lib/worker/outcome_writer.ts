@@ -14,6 +14,8 @@ import type { JobRecord } from "../job.ts";
 import { GroupCommitter } from "../group_commit.ts";
 import type { WorkerContext } from "./context.ts";
 import { lose, type Running } from "./run.ts";
+import { AtomicCheckError } from "../../storage/event_errors.ts";
+import { combined } from "./atomic.ts";
 
 /** Writes a worker's commits in groups; a held job's writes are fenced by its version. */
 export class OutcomeWriter {
@@ -50,6 +52,7 @@ export class OutcomeWriter {
       const result = await this.committer.submit(change);
       if (result.ok) return true;
       if (result.conflicts.includes(commit.id)) return false;
+      if (result.conflicts.includes(`atomic:${commit.id}`)) throw new AtomicCheckError(commit.id);
       // Only a continuation or dependent moved meanwhile (another writer): re-read them.
       await backoff(tries, random);
     }
@@ -65,6 +68,10 @@ export class OutcomeWriter {
     if (job.lost) return false;
     for (let tries = 0; tries < 10; tries++) {
       const commit = appendCommit(job.record, events);
+      // ctx.atomic's writes ride only on the commit that records Succeeded.
+      if (job.atomic?.length && commit.record.state === "Succeeded") {
+        commit.extra = combined(job.atomic);
+      }
       let ok: boolean;
       try {
         ok = await this.submit(commit);

@@ -24,6 +24,9 @@ import { message, type WorkerContext } from "./context.ts";
 import { MAX_TIMER_MS } from "../options.ts";
 import { EXPIRED_REASON, isExpired } from "../expiry.ts";
 import { IsolatePool } from "./isolate/pool.ts";
+import type { AtomicExtra } from "../../storage/feed.ts";
+import { AtomicCheckError, UnsupportedError } from "../../storage/event_errors.ts";
+import { recordAtomic } from "./atomic.ts";
 
 /** Longest log line kept; longer ones are cut. */
 export const MAX_LOG_LINE = 4_000;
@@ -40,6 +43,8 @@ export interface Running {
   chain?: Promise<unknown>;
   /** Gives up waiting for a handler that ignores its abort signal (shutdown). */
   abandon?: () => void;
+  /** The handler's `ctx.atomic` writes, committed with Succeeded (Deno KV). */
+  atomic?: AtomicExtra[];
 }
 
 /** Marks `job` lost: nothing more is written for it, and its handler's signal aborts. */
@@ -86,6 +91,8 @@ export class Runner {
       stats: ctx.stats,
       resultLimit: () => storage.limits.result,
       dependencies: (record) => readDependencies(storage, record),
+      atomicExtras: storage.atomicExtras === true,
+      address: storage.address,
       appendOwn: (job, events) => writes.appendOwn(job, events),
       requeueShutdown: (job) => this.requeueShutdown(job),
       done: (job) => this.#running.delete(job.record.id),
@@ -198,6 +205,10 @@ interface RunHost {
   resultLimit(): number;
   /** The outcomes of a job's dependencies (`ctx.dependencies()`). */
   dependencies(record: JobRecord): Promise<Record<string, DependencyOutcome>>;
+  /** True when the storage commits a handler's `ctx.atomic` writes (Deno KV). */
+  atomicExtras: boolean;
+  /** The storage's address, for messages. */
+  address: string;
   /** Writes events as the job's holder; false (and the job marked lost) when fenced. */
   appendOwn(job: Running, events: NewEvent[]): Promise<boolean>;
   requeueShutdown(job: Running): Promise<void>;
@@ -255,14 +266,25 @@ async function runJob(
       return;
     }
     if (job.shuttingDown && !settled.ok) return await worker.requeueShutdown(job);
-    const now = worker.now();
-    const events = outcomeEvents(job.record, definition, settled, {
-      now,
-      durationMs: Math.round(now - started),
-      resultLimit: worker.resultLimit(),
-      random: worker.random,
-    });
-    if (!await worker.appendOwn(job, events)) {
+    const outcome = (settled: Settled) => {
+      const now = worker.now();
+      return outcomeEvents(job.record, definition, settled, {
+        now,
+        durationMs: Math.round(now - started),
+        resultLimit: worker.resultLimit(),
+        random: worker.random,
+      });
+    };
+    let written: boolean;
+    try {
+      written = await worker.appendOwn(job, outcome(settled));
+    } catch (error) {
+      // A check the handler added by ctx.atomic failed: nothing of it was written.
+      if (!(error instanceof AtomicCheckError)) throw error;
+      job.atomic = undefined;
+      written = await worker.appendOwn(job, outcome({ ok: false, error, retry: true }));
+    }
+    if (!written) {
       worker.stats.fenced++;
       return;
     }
@@ -364,5 +386,12 @@ function context(worker: RunHost, job: Running): JobContext {
       throw new SnoozeError(ms);
     },
     dependencies: () => worker.dependencies(job.record),
+    atomic(fn: (op: Deno.AtomicOperation) => void): void {
+      if (!worker.atomicExtras) {
+        const hint = "only Deno KV commits a handler's writes with its outcome";
+        throw new UnsupportedError("ctx.atomic", worker.address, hint);
+      }
+      (job.atomic ??= []).push(recordAtomic(fn));
+    },
   };
 }

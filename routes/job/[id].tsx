@@ -15,6 +15,8 @@ import { DependencyGraph, dependencyGraph, type Graph } from "../../components/D
 import { DEFAULT_RETENTION, type StoredRetention } from "../../lib/mod.ts";
 import { finalKey } from "../../lib/retention/keep.ts";
 import { prunedText, pruneForecast } from "../../lib/retention/explain.ts";
+import { Explanation } from "../../components/Explanation.tsx";
+import type { Explanation as Why } from "../../lib/mod.ts";
 
 interface Data {
   job: JobRecord;
@@ -25,6 +27,8 @@ interface Data {
   orphan: Orphan | null;
   /** The batch a batch continuation waits for, with its progress. */
   awaitedBatch: BatchStatus | null;
+  /** Why the job is where it is (`tf.explain`). */
+  explanation: Why;
   /** The client's clock when the page was read. */
   now: number;
   /** Why an Enqueued job waits under its queue's limits. */
@@ -105,6 +109,7 @@ export const handler: Handlers<Data | Missing, DashboardState> = {
       lease,
       orphan: processing ? orphanOf(job, lease, liveServers(servers)) : null,
       awaitedBatch,
+      explanation: await tf.explain(id),
       now: tf.now(),
       ...await forecastOf(tf, job, children),
       graph: await dependencyGraph(tf, job),
@@ -169,6 +174,7 @@ export default function JobPage(
           readOnly={state.security.readOnly}
         />
       </section>
+      <Explanation explanation={data.explanation} />
       <dl class="facts">
         <dt>Name</dt>
         <dd>{job.name}</dd>

@@ -45,6 +45,8 @@ import { MAX_REMOVALS, remove } from "./removal.ts";
 import { KvWakeups } from "./wakeups.ts";
 import { isRow, storedRecord } from "./rows.ts";
 import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
+import { KvFeed } from "./feed.ts";
+import { FeedWakeups } from "./feed_wakeups.ts";
 
 /** Options of the KV backend. */
 export interface KvOptions {
@@ -58,17 +60,23 @@ export interface KvOptions {
    * drain later.
    */
   queueWakeups?: boolean;
+  /** Event feed entries kept (default `KV_FEED_WINDOW`, 10,000 appends). */
+  feedWindow?: number;
 }
 
 /** Storage on a Deno KV database. */
 export class KvStorage implements Storage {
   readonly limits = { args: 30 * 1024, result: 16 * 1024, maxRemovals: MAX_REMOVALS };
   readonly notifier: Notifier;
+  /** Appends in commit order; a handler's own writes may join an outcome's commit. */
+  readonly feed: KvFeed;
+  readonly atomicExtras = true;
   readonly address: string;
   readonly kv: Deno.Kv;
   #p: string;
   #closed = false;
   #wakeups: KvWakeups;
+  #feedWakeups = new FeedWakeups();
   /** Records kept from ready and due listings for the claims and promotions that follow. */
   #known = new KnownRecords();
   #writer: KvWriter;
@@ -82,7 +90,9 @@ export class KvStorage implements Storage {
     this.#wakeups = new KvWakeups(kv, options.queueWakeups ?? false);
     this.notifier = { listen: (wake) => this.#wakeups.listen(wake) };
     const key = this.#key.bind(this);
-    this.#writer = new KvWriter(kv, address, key, { wakeups: this.#wakeups, known: this.#known });
+    this.feed = new KvFeed(kv, key, { window: options.feedWindow, wakeups: this.#feedWakeups });
+    const parts = { wakeups: this.#wakeups, known: this.#known, feed: this.feed };
+    this.#writer = new KvWriter(kv, address, key, parts);
     this.#db = { kv, key, writer: this.#writer, known: this.#known };
   }
 
@@ -104,6 +114,7 @@ export class KvStorage implements Storage {
       const storage = new KvStorage(await Deno.openKv(path), address, options);
       if (path && path !== ":memory:" && !/^https?:/.test(path)) {
         await storage.#wakeups.useDirectory(path);
+        await storage.#feedWakeups.useDirectory(path);
       }
       return storage;
     } catch (error) {
@@ -416,6 +427,7 @@ export class KvStorage implements Storage {
     if (!this.#closed) {
       this.#closed = true;
       this.#wakeups.close();
+      this.#feedWakeups.close();
       this.kv.close();
     }
     return Promise.resolve();

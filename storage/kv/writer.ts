@@ -14,6 +14,8 @@ import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projectio
 import { nextRow, type RowEntry, rowEntry } from "./rows.ts";
 import { claim, claimRefused, claimsOf, readClaims, type UniqueEntry } from "./unique.ts";
 import { type KvWakeups, WAKE } from "./wakeups.ts";
+import type { KvFeed } from "./feed.ts";
+import { refsOf } from "../feed.ts";
 
 // Limits of one atomic operation; we stay a little under each.
 export const MAX_CHECKS = 100;
@@ -31,19 +33,21 @@ export class KvWriter {
   #key: KeyOf;
   #wakeups: KvWakeups;
   #known: KnownRecords;
+  #feed: KvFeed;
 
   /** Writes to `kv` (named `address` in errors) under the keys of `key`. */
   constructor(
     kv: Deno.Kv,
     address: string,
     key: KeyOf,
-    parts: { wakeups: KvWakeups; known: KnownRecords },
+    parts: { wakeups: KvWakeups; known: KnownRecords; feed: KvFeed },
   ) {
     this.#kv = kv;
     this.#address = address;
     this.#key = key;
     this.#wakeups = parts.wakeups;
     this.#known = parts.known;
+    this.#feed = parts.feed;
   }
 
   /** The database's address, for messages. */
@@ -104,14 +108,18 @@ export class KvWriter {
       const size = measure(item.rows, claimsOf(item.change).length);
       if (item.change.cap) size.checks++; // its queue's gauge
       if (item.change.setting) size.checks++;
+      // A handler's own writes (ctx.atomic) go in an atomic of their own: a failing check of
+      // theirs must not refuse other jobs' outcomes.
+      const alone = hasExtra(item.change);
       if (
-        checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
+        alone || checks + size.checks > MAX_CHECKS || mutations + size.mutations > MAX_MUTATIONS ||
         bytes + size.bytes > MAX_BYTES
       ) await flush();
       batch.push(item);
       checks += size.checks;
       mutations += size.mutations;
       bytes += size.bytes;
+      if (alone) await flush();
     }
     await flush();
   }
@@ -127,7 +135,7 @@ export class KvWriter {
     while (batch.length) {
       const atomic = this.#kv.atomic();
       batch = await this.#fitGuards(batch, atomic, results);
-      if (!batch.length) return;
+      if (!batch.length || !addExtras(batch, atomic, results)) return;
       // Counters one batch moves many times are summed once per key.
       const sums = new Sums();
       let earliestDue = Infinity, ready = false;
@@ -157,7 +165,15 @@ export class KvWriter {
         const delay = Math.max(0, Math.min(earliestDue - Date.now(), MAX_QUEUE_DELAY));
         atomic.enqueue(WAKE, { delay });
       }
-      const outcome = await this.commit(atomic);
+      const commits = batch.flatMap(({ change }) => change.commits);
+      let outcome: Deno.KvCommitResult | Deno.KvCommitError = { ok: false };
+      const turn = await this.#feed.turn();
+      try {
+        turn.write(atomic, refsOf(commits));
+        outcome = await this.commit(atomic);
+      } finally {
+        turn.end(outcome.ok ? outcome.versionstamp : null);
+      }
       if (outcome.ok) {
         for (const { index } of batch) results[index] = { ok: true };
         this.#known.remember(batch, outcome.versionstamp, (id) => this.#key("job", id));
@@ -166,7 +182,6 @@ export class KvWriter {
         return;
       }
       // Someone else wrote one of these jobs since we read it: find which, and retry the rest.
-      const commits = batch.flatMap(({ change }) => change.commits);
       const fresh = await this.readRecords(commits.map((c) => c.id));
       claims = await readClaims(this.#kv, this.#key, commits, true);
       const survivors: typeof batch = [];
@@ -178,6 +193,12 @@ export class KvWriter {
           .map((c) => c.id);
         if (conflicts.length) results[item.index] = { ok: false, conflicts };
         else survivors.push(item);
+      }
+      // Alone in its atomic, with its jobs unchanged and the feed's head where it was: the
+      // handler's own check failed.
+      if (survivors.length === 1 && hasExtra(survivors[0].change) && !await turn.moved()) {
+        const { change, index } = survivors.pop()!;
+        results[index] = { ok: false, conflicts: change.commits.map((c) => `atomic:${c.id}`) };
       }
       for (const [id, entry] of fresh) current.set(id, entry);
       // Built again on what is there now (a rebuild may have rewritten a row at its version).
@@ -269,6 +290,27 @@ export class KvWriter {
     const entries = await getMany<unknown>(this.#kv, keys);
     return new Map(entries.map((entry) => [entry.key[2] as string, rowEntry(entry)]));
   }
+}
+
+/**
+ * Adds the handler's own writes of a batch's change (alone in its batch, see `#appendRound`);
+ * false, with the change refused as `atomic:<id>`, when replaying them throws.
+ */
+function addExtras(batch: Item[], atomic: Deno.AtomicOperation, results: AppendResult[]): boolean {
+  const [{ change, index }] = batch;
+  if (batch.length !== 1 || !hasExtra(change)) return true;
+  try {
+    for (const { extra } of change.commits) extra?.(atomic);
+    return true;
+  } catch {
+    results[index] = { ok: false, conflicts: change.commits.map((c) => `atomic:${c.id}`) };
+    return false;
+  }
+}
+
+/** True when a commit of `change` carries a handler's own writes. */
+function hasExtra(change: Change): boolean {
+  return change.commits.some((commit) => commit.extra !== undefined);
 }
 
 /** A change of an append call, with the rows its commits leave (built once it is checked). */

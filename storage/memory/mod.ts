@@ -41,6 +41,8 @@ import {
   type TimelinePoint,
 } from "../storage.ts";
 import { guardsRefuse, MemoryIndexes } from "./indexes.ts";
+import { MemoryFeed } from "./feed.ts";
+import { type FeedRef, refsOf } from "../feed.ts";
 import type { SortedSet } from "./sorted.ts";
 
 /**
@@ -63,6 +65,8 @@ export class MemoryStorage implements Storage {
   readonly address = "memory:";
   readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: 1_000 };
   readonly notifier: Notifier;
+  /** Appends in commit order (one entry per append call); `feedWindow` entries are kept. */
+  readonly feed: MemoryFeed;
 
   #jobs = new Map<string, JobRecord>();
   #events = new Map<string, JobEvent[]>();
@@ -74,7 +78,8 @@ export class MemoryStorage implements Storage {
   #listeners = new Set<() => void>();
   #closed = false;
 
-  constructor() {
+  constructor(options: { feedWindow?: number } = {}) {
+    this.feed = new MemoryFeed(options.feedWindow);
     this.notifier = {
       listen: (wake) => {
         this.#listeners.add(wake);
@@ -92,6 +97,7 @@ export class MemoryStorage implements Storage {
       return Promise.reject(error);
     }
     let wake = false;
+    const refs: FeedRef[] = [];
     const results = changes.map((change): AppendResult => {
       let conflicts: string[] | undefined;
       for (const c of change.commits) {
@@ -114,8 +120,10 @@ export class MemoryStorage implements Storage {
         if (commit.unique) this.#ix.unique.set(commit.unique.key, commit.id);
         wake ||= commit.record.state === "Enqueued" || commit.record.state === "Scheduled";
       }
+      refs.push(...refsOf(change.commits));
       return { ok: true };
     });
+    this.feed.add(refs);
     if (wake) { for (const listener of this.#listeners) listener(); }
     return Promise.resolve(results);
   }
@@ -429,6 +437,7 @@ export class MemoryStorage implements Storage {
   close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
+    this.feed.close();
     return Promise.resolve();
   }
 

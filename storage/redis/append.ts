@@ -114,7 +114,7 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
   const { queues = [], head = 0, peek = 0, caps } = claim ?? {};
   const header = [
     k.pos,
-    k.events,
+    k.feed,
     k.jobs,
     k.done,
     k.prefix,

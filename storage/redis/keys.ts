@@ -10,7 +10,7 @@
  * | `pos` | hash | job id → position: `version:hash`, the hash of the job's placement in the indexes (see `placementHash`), for jobs not in a final state |
  * | `log:<id>` | list | the job's events (one `log_codec.ts` line each), oldest first — the source of truth, for jobs not in a final state |
  * | `done` | hash | job id → a job in a final state, collapsed: its position, then its record and whole log as `log_codec.ts` encodes them (`encodeCollapsed`), one line each |
- * | `events` | stream | one entry per append call: job id → a JSON array: the version its events follow, then each event as a `log_codec.ts` line; the live feed, capped at about 64 KiB of events |
+ * | `feed` / `feedseq` | stream / string | the event feed: one entry per append call, id `0-<n>` (n from `feedseq`, dense), job id → `<version its events follow> <how many>` (the events are read back from the logs); capped at about 256 KiB |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
  * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
  * | `due` | zset | Scheduled job ids by run time |
@@ -22,6 +22,7 @@
  * | `recurring` | hash | recurring id → record JSON |
  * | `settings` | hash | setting id → record JSON (the retention policy in force) |
  * | `wake` | channel | published when a write makes jobs Enqueued or Scheduled (the record of a single Enqueued job, else "1") |
+ * | `feedwake` | channel | published when an append adds an entry to `feed` |
  * | `unique` | hash | unique key → the job holding it (set by the create commit that claims it) |
  *
  * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an
@@ -126,7 +127,7 @@ export function keysOf(prefix: string) {
     done: `${p}done`,
     pos: `${p}pos`,
     log: (id: string) => `${p}log:${id}`,
-    events: `${p}events`,
+    feed: `${p}feed`,
     state: (state: string) => `${p}state:${state}`,
     ready: (queue: string) => `${p}ready:${queue}`,
     due: `${p}due`,
@@ -140,6 +141,7 @@ export function keysOf(prefix: string) {
     recurring: `${p}recurring`,
     settings: `${p}settings`,
     wake: `${p}wake`,
+    feedWake: `${p}feedwake`,
     names: `${p}names`,
     paused: `${p}paused`,
     batches: `${p}batches`,

@@ -49,6 +49,7 @@ import { type Reply, ReplyError } from "./protocol.ts";
 import * as reads from "./reads.ts";
 import { finished, MAX_REMOVALS, remove } from "./removal.ts";
 import { Subscriber } from "./subscriber.ts";
+import { RedisFeed } from "./feed.ts";
 import { parseRedisUrl } from "./url.ts";
 
 /** Longest wait for a connection, and for an answer. */
@@ -68,6 +69,8 @@ export interface RedisStorageOptions {
 export class RedisStorage implements Storage {
   readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: MAX_REMOVALS };
   readonly notifier: Notifier;
+  /** Appends in commit order: the `events` stream. */
+  readonly feed: RedisFeed;
   /** The address without credentials, e.g. `redis://127.0.0.1:6379/0`. */
   readonly address: string;
   /** The key prefix (without its trailing colon). */
@@ -85,6 +88,7 @@ export class RedisStorage implements Storage {
     this.address = address;
     this.prefix = prefix;
     this.#db = { conn: new RespConnection(options), keys: keysOf(prefix) };
+    this.feed = new RedisFeed(this.#db, (work) => this.#run(work), options);
     this.notifier = {
       listen: (wake) => {
         this.#listeners.add(wake);
@@ -177,7 +181,11 @@ export class RedisStorage implements Storage {
   }
 
   append(changes: readonly Change[]): Promise<AppendResult[]> {
-    return this.#run(async () => (await append(this.#db, changes)).results);
+    return this.#run(async () => {
+      const { results } = await append(this.#db, changes);
+      this.feed.wake(changes.flatMap((c, i) => results[i].ok ? c.commits.map((m) => m.id) : []));
+      return results;
+    });
   }
 
   /**
@@ -335,6 +343,7 @@ export class RedisStorage implements Storage {
     this.#closed = true;
     this.#listeners.clear();
     this.#subscriber?.close();
+    this.feed.close();
     this.#db.conn.close();
     return Promise.resolve();
   }

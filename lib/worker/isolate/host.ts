@@ -9,6 +9,7 @@ import { JobModuleError } from "../../../storage/errors.ts";
 import { DEFINED_HOOK, type JobContext, type JobDefinition } from "../../job.ts";
 import { toJson } from "../../payload.ts";
 import { InvalidOptionError, SnoozeError } from "../../../storage/errors.ts";
+import { UnsupportedError } from "../../../storage/event_errors.ts";
 import { type FromIsolate, fromWire, type IsolateTask, type ToIsolate, toWire } from "./wire.ts";
 
 /** The Web Worker's side of its port (typed here: this file is checked with the window lib). */
@@ -134,5 +135,9 @@ function context(task: IsolateTask, signal: AbortSignal): JobContext {
       throw new SnoozeError(ms);
     },
     dependencies: () => Promise.resolve(structuredClone(task.dependencies ?? {})),
+    atomic(): void {
+      const hint = "its outcome is committed by the worker outside this Web Worker";
+      throw new UnsupportedError("ctx.atomic", `isolated job ${task.name}`, hint);
+    },
   };
 }

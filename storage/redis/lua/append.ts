@@ -12,9 +12,10 @@ Per commit it compares the job's stored position with the position the commit wa
 (the version and a hash of everything that places the job in the indexes). When a
 change fails that check, or (in a claim) names a job that is not among the first H ready jobs,
 nothing is written and every failed change's job ids come back: lib sends the rest again.
-Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the events
-stream (field: job id, value: a JSON array of the version the events follow, then their
-lines; capped by size), stores the new
+Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the feed stream
+(id 0-<n>, n counted densely by INCR <prefix>feedseq so that readers see a trimmed gap; field:
+job id, value: "<version the events follow> <how many>", read back from the logs; capped by
+size), PUBLISHes on <prefix>feedwake, stores the new
 positions, and runs the operations lib computed for the batch (index moves, record writes,
 leases, counters, time buckets; already merged per key, so each is one multi-member command).
 A commit with a record line (its job enters a final state) collapses the job instead: its log
@@ -24,7 +25,7 @@ event lib says the record implies. A job in done has no pos entry: its position 
 field's first line. A commit on a done job expands that log again ("=" back to the created
 event lib sends) unless it collapses again.
 
-KEYS[1] pos hash (id -> position)   KEYS[2] events stream   KEYS[3] jobs hash   KEYS[4] done hash
+KEYS[1] pos hash (id -> position)   KEYS[2] feed stream   KEYS[3] jobs hash   KEYS[4] done hash
 ARGV[1] key prefix with its colon, e.g. "taskflow:" (log:<id> keys)
 ARGV[2] channel to PUBLISH a wake-up on after writing ("" for none)
 ARGV[3] the wake-up's message: the record JSON of the one job the call makes Enqueued (workers
@@ -70,8 +71,9 @@ local byte, find, gmatch = string.byte, string.find, string.gmatch
 local sub, concat, min, ceil = string.sub, table.concat, math.min, math.ceil
 local prefix, channel, message = ARGV[1], ARGV[2], ARGV[3]
 local CHUNK = 500
--- The events stream keeps about this many bytes of events: a live feed, not history.
-local FEED_BYTES = 65536
+-- The events stream keeps about this many bytes of references to events (about 8,000 job
+-- transitions): a window for watchers to resume in, not history (each job's log is).
+local FEED_BYTES = 262144
 local nq = tonumber(ARGV[4])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[4 + q] end
@@ -269,13 +271,12 @@ for k = 1, ncommits do
     ndone = ndone + 2
   end
   if n > 0 then
-    -- The events' lines leave out their seq: the value starts with the version they follow.
     local built = ARGV[a + 1]
-    local value = '[' .. (built == '' and '0' or sub(built, 1, find(built, ':', 1, true) - 1)) ..
-      ',' .. (n == 1 and ARGV[firstEvent] or concat(ARGV, ',', firstEvent, last)) .. ']'
+    local value = (built == '' and '0' or sub(built, 1, find(built, ':', 1, true) - 1)) ..
+      ' ' .. n
     feed[nfeed + 1], feed[nfeed + 2] = id, value
     nfeed = nfeed + 2
-    feedBytes = feedBytes + #value
+    feedBytes = feedBytes + #id + #value + 2
   end
 end
 for s = 1, npairs, 2 * CHUNK do
@@ -299,14 +300,15 @@ for _ = 1, tonumber(ARGV[ops]) do
   o = o + 3 + n
 end
 
--- The stream is a live feed, not history (each job's log is): it keeps about the last
--- FEED_BYTES of events (as many entries as calls of this size make), so a finished job costs
--- it nothing once the feed has moved on.
+-- The stream keeps about the last FEED_BYTES of references (as many entries as calls of this
+-- size make), so a finished job costs it nothing once the feed has moved on.
 if nfeed > 0 then
   local keep = ceil(FEED_BYTES * (nfeed <= 2 * CHUNK and 1 or 2 * CHUNK / nfeed) / feedBytes)
   for s = 1, nfeed, 2 * CHUNK do
-    call('XADD', KEYS[2], 'MAXLEN', '~', keep, '*', unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
+    local n = call('INCR', prefix .. 'feedseq')
+    call('XADD', KEYS[2], 'MAXLEN', '~', keep, '0-' .. n, unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
   end
+  call('PUBLISH', prefix .. 'feedwake', '1')
 end
 if channel ~= '' then call('PUBLISH', channel, message) end
 local next = peekSize > 0 and head(peekSize) or {}

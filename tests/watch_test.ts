@@ -1,0 +1,44 @@
+/**
+ * @module
+ * The event API suite on memory, KV (a file) and Redis.
+ */
+
+import { KvStorage } from "../storage/kv/mod.ts";
+import { MemoryStorage } from "../storage/memory/mod.ts";
+import { runWatchSuite } from "./watch_suite.ts";
+import { openTestRedis, whenRedis } from "./redis_helpers.ts";
+
+runWatchSuite("memory", (feedWindow) => {
+  const storage = new MemoryStorage({ feedWindow });
+  return Promise.resolve({
+    storage,
+    shrink: () => Promise.resolve(),
+    cleanup: () => storage.close(),
+  });
+});
+
+runWatchSuite("kv file", async (feedWindow) => {
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-watch-" });
+  const storage = await KvStorage.open(`${dir}/w.sqlite`, `kv:${dir}/w.sqlite`, { feedWindow });
+  return {
+    storage,
+    shrink: () => Promise.resolve(),
+    cleanup: async () => {
+      await storage.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+});
+
+await whenRedis("redis watch", () =>
+  runWatchSuite("redis", async () => {
+    const { storage, prefix, cleanup } = await openTestRedis("watch");
+    return {
+      storage,
+      // The append script trims by size; here the window moves on at once.
+      shrink: async () => {
+        await storage.command("XTRIM", `${prefix}:feed`, "MAXLEN", 1);
+      },
+      cleanup,
+    };
+  }));
