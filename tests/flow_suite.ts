@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
+import { LIMITS_REFRESH_MS } from "../lib/queues/limits_cache.ts";
 import { createWorker, type Worker } from "../lib/worker/worker.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, eventually } from "./helpers.ts";
@@ -116,6 +117,31 @@ export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): vo
     const starts = (await tf.storage.getMany(ids)).map((record) => record!.startedAt!);
     assert.equal(mostInWindow(starts, 1_000), 20, "the limit is reached and never passed");
     await assertConsistent(tf.storage);
+  });
+
+  test("a limit set while workers run is obeyed after their refresh of the limits", async (
+    backend,
+    tf,
+  ) => {
+    const spans: [number, number][] = [];
+    const job = defineJob("flow.later", async () => {
+      const start = performance.now();
+      await sleep(30);
+      spans.push([start, performance.now()]);
+    });
+    const running = await workers(backend, [job], 5);
+    try {
+      await tf.queues.configure("default", { concurrency: 2 });
+      await sleep(LIMITS_REFRESH_MS + 500);
+      await tf.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ job, args: i })));
+      await eventually(
+        async () => assert.equal((await tf.counts()).states.Succeeded, 30),
+        30_000,
+      );
+    } finally {
+      await Promise.all(running.map((w) => w.stop()));
+    }
+    assert.equal(mostAtOnce(spans), 2, "the new limit is reached and never passed");
   });
 
   test("a queue without limits is not held back by a limited one", async (backend, tf) => {
