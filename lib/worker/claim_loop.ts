@@ -143,7 +143,9 @@ export class ClaimLoop {
       // Outcomes are held only while the next claim is near, not while this loop waits for a
       // slot: a long wait would hold progress writes too.
       if (this.#pool.free === 0) hold.release();
-      hold.arm();
+      // A capped queue's slots free up only when outcomes are written: hold none for it.
+      if (this.#limits.caps(this.#activeQueues())) hold.disarm();
+      else hold.arm();
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
       await this.#pool.whenFree(hold.hold);
