@@ -132,7 +132,7 @@ Deno.test("partitions: each key has its own limit; the queue's limit comes first
   const second = admit(config, state, acme, 0);
   assert.equal(
     !second.ok && second.reason.text,
-    "partition acme of queue mail at its concurrency limit 1",
+    "partition acme at its limit: 1 running at once in queue mail",
   );
   state = admitAll(config, state, [mail], 0); // no key: only the queue's limits
   const full = admit(config, state, { queue: "mail", partition: "gamma" }, 0);
@@ -180,7 +180,7 @@ Deno.test("chooseJobs: skips full partitions, serves others, and says why the re
   assert.deepEqual([...choice.waiting.keys()], ["acme-2", "acme-3"]);
   assert.equal(
     choice.waiting.get("acme-2")?.text,
-    "partition acme of queue mail at its concurrency limit 1",
+    "partition acme at its limit: 1 running at once in queue mail",
   );
   assert.equal(choice.state.running, 2);
   assert.equal(choice.state.lastPartition, "beta");

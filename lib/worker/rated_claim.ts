@@ -13,13 +13,10 @@ import type { QueueConfig } from "../queues/config.ts";
 import { chooseJobs } from "../queues/fair.ts";
 import { emptyLimiter, type LimitUse } from "../queues/limiter.ts";
 import type { RateWindow } from "../queues/rate.ts";
-import { rateWindowId } from "../queues/wait.ts";
+import { rateWindowId, runningByPartition } from "../queues/wait.ts";
 
 /** Ready jobs read per claim of a partitioned queue: partitions beyond them wait their turn. */
 export const PARTITION_WINDOW = 1_000;
-
-/** Processing jobs read per page when counting a partitioned queue's running jobs. */
-const RUNNING_PAGE = 500;
 
 /** What one rated claim did: the commits applied, and when a slot frees if none fitted. */
 export interface RatedClaim {
@@ -83,22 +80,6 @@ export async function claimRated(
     }
   }
   return { claimed: [], contended: false };
-}
-
-/** Jobs of `queue` Processing now, by partition key. */
-async function runningByPartition(storage: Storage, queue: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  let cursor: string | undefined;
-  do {
-    const page = await storage.list({ state: "Processing", limit: RUNNING_PAGE, cursor });
-    for (const job of page.jobs) {
-      const key = job.options.partition;
-      if (job.queue !== queue || job.state !== "Processing" || key === undefined) continue;
-      out.set(key, (out.get(key) ?? 0) + 1);
-    }
-    cursor = page.cursor;
-  } while (cursor);
-  return out;
 }
 
 /** The partitions' use: running counts from the jobs, rate windows from the stored record. */
