@@ -144,6 +144,63 @@ export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): vo
     assert.equal(mostAtOnce(spans), 2, "the new limit is reached and never passed");
   });
 
+  test(
+    "an expired job met by a claim goes Enqueued → Deleted and takes no slot and no rate start",
+    async (backend, tf) => {
+      const spans: [number, number][] = [];
+      const job = defineJob("flow.expiring", async () => {
+        const start = performance.now();
+        await sleep(2);
+        spans.push([start, performance.now()]);
+      });
+      // Behind the first 100 of each queue, where the expiry sweep does not look.
+      await tf.queues.configure("capped", { concurrency: 2 });
+      await tf.queues.configure("rated", { rateLimit: { max: 105, perMs: 600_000 } });
+      const expiring: string[] = [];
+      for (const queue of ["capped", "rated"]) {
+        const options = { queue };
+        await tf.enqueueMany(Array.from({ length: 101 }, (_, i) => ({ job, args: i, options })));
+        expiring.push(
+          ...await tf.enqueueMany(Array.from({ length: 4 }, (_, i) => ({
+            job,
+            args: i,
+            options: { queue, expiresAt: new Date(Date.now() + 300) },
+          }))),
+        );
+        await tf.enqueueMany(Array.from({ length: 4 }, (_, i) => ({ job, args: i, options })));
+      }
+      await sleep(400);
+      const running = await Promise.all(backend.storages.map(async (storage) => {
+        const worker = createWorker({
+          storage,
+          jobs: [job],
+          concurrency: 5,
+          queues: ["capped", "rated"],
+          heartbeatMs: 60_000,
+          pollIntervalMs: 50,
+        });
+        await worker.start();
+        return worker;
+      }));
+      try {
+        await eventually(
+          async () => assert.equal((await tf.counts()).states.Succeeded, 210),
+          30_000,
+        );
+      } finally {
+        await Promise.all(running.map((w) => w.stop()));
+      }
+      for (const id of expiring) {
+        const states = (await tf.events(id)).flatMap((e) => e.type === "state" ? [e] : []);
+        assert.deepEqual(states.map((e) => e.state), ["Enqueued", "Deleted"], id);
+        assert.equal(states[1].reason, "expired");
+      }
+      // The rate window counted the 105 starts only: the expired jobs took none of its room.
+      assert.equal((await tf.queues.use("rated"))?.startsInWindow, 105);
+      await assertConsistent(tf.storage);
+    },
+  );
+
   test("a queue without limits is not held back by a limited one", async (backend, tf) => {
     const spans: [number, number][] = [];
     const job = defineJob("flow.free", async () => {

@@ -10,6 +10,8 @@ import { appendCommit } from "../changes.ts";
 import type { NewEvent } from "../events.ts";
 import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
+import { isExpired } from "../expiry.ts";
+import { expiredCommit } from "./expire.ts";
 import { isUnlimited, type QueueConfig } from "../queues/config.ts";
 import { QueueLimits } from "../queues/limits_cache.ts";
 import { claimRated } from "./rated_claim.ts";
@@ -322,7 +324,7 @@ export class ClaimLoop {
       now,
     };
     const result = await claimRated(parts, { queue, config, want, cap });
-    for (const commit of result.claimed) this.#runner.start(commit.record);
+    this.#start(result.claimed);
     if (result.retryInMs !== undefined) {
       this.#retryAt = Math.min(this.#retryAt, now + result.retryInMs);
     }
@@ -344,9 +346,12 @@ export class ClaimLoop {
       const commits = page.jobs.map(build).filter((commit): commit is Commit => commit !== null);
       const max = caps?.[queue];
       const cap = max === undefined ? undefined : { queue, max };
-      const results = await Promise.all(
-        commits.map((commit) => this.#committer.submit({ commits: [commit], cap })),
-      );
+      const results = await Promise.all(commits.map((commit) =>
+        this.#committer.submit({
+          commits: [commit],
+          cap: commit.record.state === "Processing" ? cap : undefined,
+        })
+      ));
       results.forEach((result, i) => {
         if (!result.ok) {
           // A claim refused by its cap waits for a slot, not for another claimer.
@@ -354,17 +359,30 @@ export class ClaimLoop {
           return;
         }
         claimed++;
-        this.#runner.start(commits[i].record);
+        this.#start([commits[i]]);
       });
     }
     return { claimed, contended };
   }
 
-  /** Builds the commit moving an Enqueued job to Processing under a fresh lease (else null). */
+  /**
+   * Builds the commit moving an Enqueued job to Processing under a fresh lease, or to Deleted
+   * "expired" when its expiry has passed (it never runs, and takes no slot), else null.
+   */
   #claimBuilder(now = this.#ctx.config.now()): (job: JobRecord) => Commit | null {
     const lease = this.#lease(now);
-    return (job) =>
-      job.state !== "Enqueued" ? null : appendCommit(job, [this.#processing(now, lease)], lease);
+    return (job) => {
+      if (job.state !== "Enqueued") return null;
+      if (isExpired(job.options, now)) return expiredCommit(job, now);
+      return appendCommit(job, [this.#processing(now, lease)], lease);
+    };
+  }
+
+  /** Runs the jobs `commits` claimed (an expired job's deletion runs nothing). */
+  #start(commits: readonly Commit[]): void {
+    for (const commit of commits) {
+      if (commit.record.state === "Processing") this.#runner.start(commit.record);
+    }
   }
 
   #lease(now: number): Lease {
@@ -390,7 +408,7 @@ export class ClaimLoop {
     const query = caps ? { queues, limit: free, caps } : { queues, limit: free };
     const result = await this.#storage.claim!(query, this.#claimBuilder());
     if (result.claimed.length) this.#hold.hold();
-    for (const commit of result.claimed) this.#runner.start(commit.record);
+    this.#start(result.claimed);
     return { claimed: result.claimed.length, contended: result.contended };
   }
 }

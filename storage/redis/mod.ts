@@ -209,7 +209,8 @@ export class RedisStorage implements Storage {
       const { results, records } = await append(
         this.#db,
         commits.map((commit) => {
-          const max = caps[commit.record.queue];
+          // Only a claim takes a slot (an expired job's deletion does not).
+          const max = commit.record.state === "Processing" ? caps[commit.record.queue] : undefined;
           return {
             commits: [commit],
             cap: max === undefined ? undefined : { queue: commit.record.queue, max },
