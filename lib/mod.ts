@@ -91,7 +91,7 @@ export {
 } from "./job.ts";
 export type { Json } from "./payload.ts";
 export { fold, type Lease, project } from "./projection.ts";
-export { rebuild } from "./rebuild.ts";
+export { rebuild, type RebuildReport } from "./rebuild.ts";
 export {
   type BrokenDefinition,
   dueOccurrences,
