@@ -216,4 +216,13 @@ export function queueCases(test: Case): void {
     await rebuild(tf.storage);
     assert.equal((await tf.queues.use("default"))?.startsInWindow, 3);
   });
+
+  test("a recurring job's occurrences keep its partition key", async (tf) => {
+    const definition = await tf.recurring.upsert("tenant-digest", "0 9 * * *", "x", {}, {
+      partition: "acme",
+    });
+    assert.equal(definition.options.partition, "acme");
+    const id = await tf.recurring.trigger("tenant-digest");
+    assert.equal((await tf.get(id))!.options.partition, "acme");
+  });
 }
