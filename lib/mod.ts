@@ -141,6 +141,7 @@ export {
   QueuesApi,
   type QueueSettings,
   type RateLimit,
+  type RateSlot,
   type RateWindow,
   type RunningJob,
   type WaitReason,

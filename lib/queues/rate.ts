@@ -19,11 +19,11 @@ export interface RateWindow {
    * slotMs)`. A record written before the last start was kept has pairs: its slots count until
    * their last instant.
    */
-  slots: Slot[];
+  slots: RateSlot[];
 }
 
 /** One slot of a {@link RateWindow}: `[index, starts, last start]`. */
-export type Slot = [number, number, number] | [number, number];
+export type RateSlot = [number, number, number] | [number, number];
 
 /** Slots per window: the window holds at most this many (plus the current one). */
 export const SLOTS = 64;
@@ -40,12 +40,12 @@ export function slotWidth(rate: RateLimit): number {
 }
 
 /** The time of a slot's last start (its last instant for a pair). */
-function lastOf(slot: Slot, slotMs: number): number {
+function lastOf(slot: RateSlot, slotMs: number): number {
   return slot[2] ?? (slot[0] + 1) * slotMs - 1;
 }
 
 /** Starts still counted at `now`: a slot counts while its last start is in `(now - perMs, now]`. */
-function live(window: RateWindow, rate: RateLimit, now: number): Slot[] {
+function live(window: RateWindow, rate: RateLimit, now: number): RateSlot[] {
   const from = now - rate.perMs;
   return window.slots.filter((slot) => lastOf(slot, window.slotMs) > from);
 }
@@ -65,7 +65,7 @@ function recut(window: RateWindow | undefined, rate: RateLimit): RateWindow {
 }
 
 /** `[time, starts]` pairs counted into slots of `slotMs`, each keeping its latest time. */
-function merge(starts: Iterable<readonly [number, number]>, slotMs: number): Slot[] {
+function merge(starts: Iterable<readonly [number, number]>, slotMs: number): RateSlot[] {
   const slots = new Map<number, [number, number, number]>();
   for (const [at, n] of starts) {
     const k = Math.floor(at / slotMs);
@@ -100,14 +100,14 @@ export function takeSlot(
   if (used >= rate.max) return { ok: false, retryInMs: retryIn(cut.slotMs, slots, rate, now) };
   const current = Math.floor(now / cut.slotMs);
   const last = slots.at(-1);
-  const next: Slot[] = last && last[0] >= current
+  const next: RateSlot[] = last && last[0] >= current
     ? [...slots.slice(0, -1), [last[0], last[1] + 1, Math.max(now, lastOf(last, cut.slotMs))]]
     : [...slots, [current, 1, now]];
   return { ok: true, window: { slotMs: cut.slotMs, slots: next } };
 }
 
 /** Ms from `now` until enough old starts leave the window to take one more. */
-function retryIn(slotMs: number, slots: Slot[], rate: RateLimit, now: number): number {
+function retryIn(slotMs: number, slots: RateSlot[], rate: RateLimit, now: number): number {
   let used = 0;
   for (const [, n] of slots) used += n;
   for (const slot of slots) {

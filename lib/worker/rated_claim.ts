@@ -40,7 +40,7 @@ export async function claimRated(
   how: { queue: string; config: QueueConfig; want: number; cap?: number },
 ): Promise<RatedClaim> {
   const { storage, committer, build, now } = parts;
-  const { queue, config: { rateLimit, partition } } = how;
+  const { queue, config: { partition } } = how;
   const id = rateWindowId(queue);
   const window = partition ? Math.max(how.want, PARTITION_WINDOW) : how.want;
   // The record is read before the running jobs: every claim of the queue bumps its version, so
