@@ -31,6 +31,7 @@ import {
 import { bullmqAvailable, runBullmq } from "./peers.ts";
 import { kvFootprint, redisFootprint } from "./footprint.ts";
 import { retentionSoak } from "./soak.ts";
+import { enqueueUnique, processingLimited, rateAchieved } from "./flow.ts";
 import { concurrentProducers, mixedLoad, realisticJobs, workerProcesses } from "./shapes.ts";
 import { waitCrossProcess, waitSameProcess } from "./wait.ts";
 
@@ -91,6 +92,14 @@ interface Scenario {
    */
   warm: "full" | "tenth";
 }
+
+/** Names of the flow-control pairs (the part before the side measured). */
+const FLOW = {
+  limit: "process no-op, c=50, global limit 50 vs none: ",
+  unique: (callers: number) =>
+    `${callers === 1 ? "enqueue (single, awaited)" : "50 callers × awaited enqueues"}, ` +
+    "unique vs plain: ",
+};
 
 const scenarios: Scenario[] = [
   {
@@ -180,6 +189,28 @@ const scenarios: Scenario[] = [
     measure: (b: Backend, n: number) => processingRetention(b, on, n),
     warm: "full" as const,
   })),
+  // Issue 21 (bench/flow.ts): a global limit of 50 at c=50 within 15% of none; a unique enqueue
+  // at most 20% dearer than a plain one; a rate limit met within 2%. Each pair alternates.
+  ...[false, true].map((limited) => ({
+    name: `${FLOW.limit}${limited ? "limit 50" : "none"}`,
+    size: 20_000,
+    measure: (b: Backend, n: number) => processingLimited(b, limited, n),
+    warm: "full" as const,
+  })),
+  ...([[1, 2_000], [50, 20_000]] as const).flatMap(([callers, size]) =>
+    [false, true].map((unique) => ({
+      name: `${FLOW.unique(callers)}${unique ? "unique" : "plain"}`,
+      size,
+      measure: (b: Backend, n: number) => enqueueUnique(b, { unique, callers }, n),
+      warm: "full" as const,
+    }))
+  ),
+  {
+    name: "rate limit 500/s, 2,501 jobs at c=50: achieved start rate over the limit",
+    size: 500,
+    measure: rateAchieved,
+    warm: "tenth",
+  },
 ];
 
 if (values.child !== undefined) {
@@ -342,8 +373,24 @@ const retention = Object.fromEntries(
   }),
 );
 
+/** Flow-control pairs per backend: limit over none, unique over plain (issue 21 point 5). */
+const flow: Record<string, Record<string, number>> = Object.fromEntries(
+  [...new Set(result.map((r) => r.backend))].flatMap((backend) => {
+    const of = (name: string) => result.find((r) => r.backend === backend && r.scenario === name);
+    const pair = (first: string, second: string) => {
+      const a = of(first), b = of(second);
+      return a && b ? [[second, a.value / b.value] as const] : [];
+    };
+    const pairs = [
+      ...pair(`${FLOW.limit}limit 50`, `${FLOW.limit}none`),
+      ...[1, 50].flatMap((c) => pair(`${FLOW.unique(c)}unique`, `${FLOW.unique(c)}plain`)),
+    ].map(([name, ratio]) => [name.replace(/: \w+$/, ""), ratio]);
+    return pairs.length ? [[backend, Object.fromEntries(pairs)]] : [];
+  }),
+);
+
 if (values.json) {
-  console.log(JSON.stringify({ machine, load, results: result, retention }, null, 2));
+  console.log(JSON.stringify({ machine, load, results: result, retention, flow }, null, 2));
 } else {
   console.log(`\nTaskFlow benchmark — ${machine}\n`);
   console.log("| backend | scenario | median | unit | spread (min–max) | more | BullMQ | ratio |");
@@ -357,6 +404,12 @@ if (values.json) {
         r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}×`
       } |`,
     );
+  }
+}
+
+for (const [backend, pairs] of Object.entries(flow)) {
+  for (const [name, ratio] of Object.entries(pairs)) {
+    if (!values.json) console.log(`${backend}, ${name}: ${ratio.toFixed(2)}×`);
   }
 }
 

@@ -6,6 +6,7 @@
 
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
+import type { QueueConfigUpdate } from "../lib/queues/config.ts";
 import type { RetentionPolicy } from "../lib/retention/policy.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import { openStorage } from "../storage/open.ts";
@@ -73,7 +74,8 @@ async function simple(url: string) {
   return { storage: await openStorage(url), url, cleanup: () => Promise.resolve() };
 }
 
-async function withClient<T>(
+/** Runs `fn` with a client on a fresh storage of `backend`, closed and cleaned up after. */
+export async function withClient<T>(
   backend: Backend,
   fn: (tf: TaskFlow, url: string) => Promise<T>,
 ): Promise<T> {
@@ -130,13 +132,23 @@ export function processingRetention(backend: Backend, on: boolean, n = 20_000): 
   });
 }
 
-async function processWith(
+/**
+ * `n` no-op jobs processed by one worker at `concurrency`, from the first completion to the
+ * last; `limits`, when given, are set on the queue first.
+ */
+export async function processWith(
   backend: Backend,
   n: number,
-  options: { concurrency: number; retention?: RetentionPolicy | false; pruneIntervalMs?: number },
+  options: {
+    concurrency: number;
+    retention?: RetentionPolicy | false;
+    pruneIntervalMs?: number;
+    limits?: QueueConfigUpdate;
+  },
 ): Promise<Figure> {
-  const { concurrency, ...retention } = options;
+  const { concurrency, limits, ...retention } = options;
   return await withClient(backend, async (tf) => {
+    if (limits) await tf.queues.configure("default", limits);
     for (let i = 0; i < n; i += 1_000) {
       await tf.enqueueMany(
         Array.from({ length: Math.min(1_000, n - i) }, () => ({ job: noop, args: null })),

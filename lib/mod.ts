@@ -110,7 +110,7 @@ export {
 } from "./job.ts";
 export type { Json } from "./payload.ts";
 export { fold, type Lease, project } from "./projection.ts";
-export { rebuild } from "./rebuild.ts";
+export { rebuild, type RebuildReport } from "./rebuild.ts";
 export {
   type BrokenDefinition,
   dueOccurrences,
@@ -160,6 +160,7 @@ export {
   QueuesApi,
   type QueueSettings,
   type RateLimit,
+  type RateSlot,
   type RateWindow,
   type RunningJob,
   type WaitReason,

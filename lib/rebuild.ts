@@ -7,10 +7,18 @@
 import type { RebuildResult, Storage } from "../storage/storage.ts";
 import { TaskFlowError } from "../storage/errors.ts";
 import { fold, leaseOf } from "./projection.ts";
+import { rebuildLimiterRecords } from "./queues/rebuild.ts";
+
+/** What {@link rebuild} did: the storage's rebuild, and the queues whose limiter records it rewrote. */
+export interface RebuildReport extends RebuildResult {
+  /** Queues with a rate limit whose windows were recomputed from the logs. */
+  limiters: string[];
+}
 
 /**
- * Rebuilds records, indexes, counters, time buckets and leases of every job from its events.
- * Jobs whose log cannot be folded (a gap, a forbidden transition) are left out and named.
+ * Rebuilds records, indexes, counters, time buckets and leases of every job from its events,
+ * then the queues' rate windows from the claims in the logs. Jobs whose log cannot be folded (a
+ * gap, a forbidden transition) are left out and named.
  *
  * @example
  * ```ts
@@ -20,8 +28,8 @@ import { fold, leaseOf } from "./projection.ts";
  * console.log(`rebuilt ${jobs} jobs`);
  * ```
  */
-export async function rebuild(storage: Storage): Promise<RebuildResult> {
-  return await storage.rebuild((id, events) => {
+export async function rebuild(storage: Storage): Promise<RebuildReport> {
+  const result = await storage.rebuild((id, events) => {
     try {
       const record = fold(id, events);
       return { record, lease: leaseOf(record, events) };
@@ -30,4 +38,5 @@ export async function rebuild(storage: Storage): Promise<RebuildResult> {
       throw error;
     }
   });
+  return { ...result, limiters: await rebuildLimiterRecords(storage, Date.now()) };
 }

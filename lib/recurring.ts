@@ -166,6 +166,8 @@ export class RecurringApi {
         (typeof defaults.backoff === "function" ? undefined : defaults.backoff),
       timeoutMs: enqueue.timeoutMs ?? defaults.timeoutMs,
       keep: enqueue.keep ?? defaults.keep,
+      // The key as the occurrences' args give it (the enqueue's own, else the definition's).
+      partition: created.options.partition,
     };
     return await this.#update(id, (current) => {
       const now = this.#tf.now();

@@ -14,6 +14,14 @@ import { doctor } from "../lib/doctor.ts";
 import type { ArchivedJob, FlowIds, FlowNode } from "../lib/mod.ts";
 import { assertConsistent, seeded, spawnWorkerProcess } from "./helpers.ts";
 import { deletePrefix } from "./redis_helpers.ts";
+import {
+  type ChaosLimits,
+  checkLimits,
+  configureLimits,
+  enqueueLimited,
+  killLine,
+  limitedQueues,
+} from "./chaos_limits.ts";
 
 /** How a chaos run is shaped. */
 export interface ChaosOptions {
@@ -35,6 +43,8 @@ export interface ChaosOptions {
    * Skewed workers prune every 250 ms; `main.ts worker` (no flag for it) at its default interval.
    */
   keepSucceededMs?: number;
+  /** A queue at a global concurrency among the kills (see chaos_limits.ts). */
+  limits?: ChaosLimits;
   /** Longest wait for the drain after the kills stop. */
   drainMs?: number;
   /** Flows enqueued too (each a root, 3 children, 9 grandchildren): none may start early. */
@@ -56,6 +66,10 @@ export interface ChaosReport {
   /** Executions beyond one per job, counted by the jobs themselves. */
   duplicates: number;
   seconds: number;
+  /** With `limits`: the most of the limited queue's jobs running at once (see chaos_limits.ts). */
+  limitedMostAtOnce?: number;
+  /** With `limits`: its runs reaped while their worker lived, not held to the limit. */
+  leaseExpiredRuns?: number;
   consistent: boolean;
   problems: string[];
 }
@@ -91,6 +105,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const tf = await TaskFlow.open(options.url);
   const started = performance.now();
   const keepMs = options.keepSucceededMs;
+  if (options.limits) await configureLimits(tf, options.limits);
+  const queues = limitedQueues(options.limits);
   let spawned = 0;
   const spawn = (slot: number) => {
     const skew = options.skewsMs?.[slot];
@@ -101,7 +117,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         TASKFLOW_CHAOS_KEEP_MS: String(keepMs),
         TASKFLOW_CHAOS_ARCHIVE: archive,
       };
-      return spawnSkewedWorker(options.url, runsFile, skew, retention);
+      const served: Record<string, string> = queues
+        ? { TASKFLOW_CHAOS_QUEUES: queues.join(",") }
+        : {};
+      return spawnSkewedWorker(options.url, runsFile, skew, { ...retention, ...served });
     }
     const retention = keepMs === undefined
       ? []
@@ -110,7 +129,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       url: options.url,
       jobs: "tests/fixtures/chaos_jobs.ts",
       runs: runsFile,
-      args: ["--concurrency", "20", "--heartbeat-ms", "1000", "--poll-ms", "100", ...retention],
+      args: [
+        ...["--concurrency", "20", "--heartbeat-ms", "1000", "--poll-ms", "100", ...retention],
+        ...queues ? ["--queues", queues.join(",")] : [],
+      ],
       output: "null",
     });
   };
@@ -120,6 +142,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const ids: string[] = [];
   /** Flow nodes and the nodes they wait for. */
   const flowEdges: Array<{ id: string; children: string[] }> = [];
+  const limitedIds: string[] = [];
   try {
     for (let i = 0; i < options.jobs; i += 500) {
       const n = Math.min(500, options.jobs - i);
@@ -145,6 +168,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       };
       walk(await tf.flow(node(0)));
     }
+    if (options.limits) limitedIds.push(...await enqueueLimited(tf, options.limits, random));
+    ids.push(...limitedIds);
     log(
       `enqueued ${ids.length} jobs; killing a worker every ~${options.killEveryMs} ms for ${options.killForMs} ms`,
     );
@@ -157,6 +182,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await victim.status;
       kills++;
       killed.add(victim.pid);
+      await Deno.writeTextFile(runsFile, killLine(victim.pid), { append: true });
       log(`killed worker pid ${victim.pid}; restarting`);
       workers[index] = spawn(index);
     }
@@ -224,6 +250,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
   }
   const duplicates = [...starts.values()].reduce((n, c) => n + c - 1, 0);
+  const limits = options.limits && await checkLimits(options.limits, {
+    lines: (await Deno.readTextFile(runsFile).catch(() => "")).split("\n").filter(Boolean),
+    ids: limitedIds,
+    killed,
+    events: async (id) => archived.get(id)?.events ?? await tf.events(id),
+  });
+  if (limits) problems.push(...limits.problems);
   const neverRan = ids.filter((id) => !starts.has(id)).length;
   // Succeeded (kept or pruned) only after a handler ran to its end.
   const neverEnded = ids.filter((id) => !ended.has(id)).length;
@@ -283,6 +316,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     pruned,
     duplicates,
     seconds: Math.round((performance.now() - started) / 100) / 10,
+    ...limits && {
+      limitedMostAtOnce: limits.mostAtOnce,
+      leaseExpiredRuns: limits.leaseExpiredRuns,
+    },
     consistent,
     problems,
   };
@@ -350,6 +387,7 @@ if (import.meta.main) {
       killEveryMs: 2_000,
       skewsMs: [60_000, -60_000],
       flows: Number(values.flows),
+      limits: { concurrency: 5, jobs: Math.round(Number(values.jobs) / 10) },
       keepSucceededMs: values["keep-succeeded-ms"]
         ? Number(values["keep-succeeded-ms"])
         : undefined,

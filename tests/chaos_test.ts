@@ -12,6 +12,8 @@ function check(report: ChaosReport): void {
   assert.ok(report.consistent);
   // Retention was on: jobs went while the kills went on, and none before it had succeeded.
   assert.ok(report.pruned > 0, "nothing was pruned");
+  // Issue 21 point 4: a queue at global concurrency 5 among the kills.
+  assert.equal(report.limitedMostAtOnce, 5, "the limit is reached and never passed");
 }
 
 // Enough work to outlast the kills (60 slots, 43 ms a job on average: ~1,400 jobs/s at best), so
@@ -28,6 +30,7 @@ const short = {
   keepSucceededMs: 1_000,
   // 20 flows of 13 nodes: no node may start before its children ended, none may be lost.
   flows: 20,
+  limits: { concurrency: 5, jobs: 500 },
 };
 
 await whenRedis("chaos on Redis", () => {

@@ -4,6 +4,7 @@
  * `main.ts worker` with the chaos run's settings, on the storage named by TASKFLOW_CHAOS_URL.
  * With TASKFLOW_CHAOS_KEEP_MS it prunes Succeeded jobs kept that long, every
  * TASKFLOW_CHAOS_PRUNE_MS, archiving each slice to TASKFLOW_CHAOS_ARCHIVE (a directory) first.
+ * TASKFLOW_CHAOS_QUEUES (comma-separated) names the queues it serves.
  */
 
 import { openStorage } from "../storage/open.ts";
@@ -22,6 +23,7 @@ const worker = createWorker({
   heartbeatMs: 1_000,
   pollIntervalMs: 100,
   handleSignals: true,
+  ...env("QUEUES") ? { queues: env("QUEUES")!.split(",") } : {},
   now: () => Date.now() + skew,
   ...keepMs === undefined ? {} : {
     retention: {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
+import { LIMITS_REFRESH_MS } from "../lib/queues/limits_cache.ts";
 import { createWorker, type Worker } from "../lib/worker/worker.ts";
 import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, eventually } from "./helpers.ts";
@@ -117,6 +118,88 @@ export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): vo
     assert.equal(mostInWindow(starts, 1_000), 20, "the limit is reached and never passed");
     await assertConsistent(tf.storage);
   });
+
+  test("a limit set while workers run is obeyed after their refresh of the limits", async (
+    backend,
+    tf,
+  ) => {
+    const spans: [number, number][] = [];
+    const job = defineJob("flow.later", async () => {
+      const start = performance.now();
+      await sleep(30);
+      spans.push([start, performance.now()]);
+    });
+    const running = await workers(backend, [job], 5);
+    try {
+      await tf.queues.configure("default", { concurrency: 2 });
+      await sleep(LIMITS_REFRESH_MS + 500);
+      await tf.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ job, args: i })));
+      await eventually(
+        async () => assert.equal((await tf.counts()).states.Succeeded, 30),
+        30_000,
+      );
+    } finally {
+      await Promise.all(running.map((w) => w.stop()));
+    }
+    assert.equal(mostAtOnce(spans), 2, "the new limit is reached and never passed");
+  });
+
+  test(
+    "an expired job met by a claim goes Enqueued → Deleted and takes no slot and no rate start",
+    async (backend, tf) => {
+      const spans: [number, number][] = [];
+      const job = defineJob("flow.expiring", async () => {
+        const start = performance.now();
+        await sleep(2);
+        spans.push([start, performance.now()]);
+      });
+      // Behind the first 100 of each queue, where the expiry sweep does not look.
+      await tf.queues.configure("capped", { concurrency: 2 });
+      await tf.queues.configure("rated", { rateLimit: { max: 105, perMs: 600_000 } });
+      const expiring: string[] = [];
+      for (const queue of ["capped", "rated"]) {
+        const options = { queue };
+        await tf.enqueueMany(Array.from({ length: 101 }, (_, i) => ({ job, args: i, options })));
+        expiring.push(
+          ...await tf.enqueueMany(Array.from({ length: 4 }, (_, i) => ({
+            job,
+            args: i,
+            options: { queue, expiresAt: new Date(Date.now() + 300) },
+          }))),
+        );
+        await tf.enqueueMany(Array.from({ length: 4 }, (_, i) => ({ job, args: i, options })));
+      }
+      await sleep(400);
+      const running = await Promise.all(backend.storages.map(async (storage) => {
+        const worker = createWorker({
+          storage,
+          jobs: [job],
+          concurrency: 5,
+          queues: ["capped", "rated"],
+          heartbeatMs: 60_000,
+          pollIntervalMs: 50,
+        });
+        await worker.start();
+        return worker;
+      }));
+      try {
+        await eventually(
+          async () => assert.equal((await tf.counts()).states.Succeeded, 210),
+          30_000,
+        );
+      } finally {
+        await Promise.all(running.map((w) => w.stop()));
+      }
+      for (const id of expiring) {
+        const states = (await tf.events(id)).flatMap((e) => e.type === "state" ? [e] : []);
+        assert.deepEqual(states.map((e) => e.state), ["Enqueued", "Deleted"], id);
+        assert.equal(states[1].reason, "expired");
+      }
+      // The rate window counted the 105 starts only: the expired jobs took none of its room.
+      assert.equal((await tf.queues.use("rated"))?.startsInWindow, 105);
+      await assertConsistent(tf.storage);
+    },
+  );
 
   test("a queue without limits is not held back by a limited one", async (backend, tf) => {
     const spans: [number, number][] = [];

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import type { TaskFlow } from "../lib/client.ts";
 import { InvalidNameError, InvalidOptionError } from "../storage/errors.ts";
 import { appendCommit } from "../lib/changes.ts";
+import { rebuild } from "../lib/rebuild.ts";
+import { type RateWindow, startsInWindow } from "../lib/queues/rate.ts";
 import { claimCommit, type TestClock } from "./helpers.ts";
 
 type Case = (title: string, fn: (tf: TaskFlow, clock: TestClock) => Promise<void>) => void;
@@ -181,5 +183,46 @@ export function queueCases(test: Case): void {
     assert.deepEqual(second, [{ ok: true }]);
     assert.deepEqual(await storage.settings.get("rate:default"), next);
     assert.equal((await tf.get(b))!.state, "Processing");
+  });
+
+  test("rebuild recomputes the queues' rate windows from the claims in the logs", async (
+    tf,
+    clock,
+  ) => {
+    const perMs = 60_000;
+    await tf.queues.configure("default", {
+      rateLimit: { max: 10, perMs },
+      partition: { rateLimit: { max: 5, perMs } },
+    });
+    const ids = await tf.enqueueMany([
+      { job: "x", args: 1, options: { partition: "acme" } },
+      { job: "x", args: 2, options: { partition: "acme" } },
+      { job: "x", args: 3 },
+      { job: "x", args: 4, options: { partition: "acme" } },
+    ]);
+    // Claims without the window's record (a worker's claims write it); the last one long ago.
+    const at = [clock.t, clock.t, clock.t, clock.t - 2 * perMs];
+    for (const [i, id] of ids.entries()) {
+      await tf.storage.append([{ commits: [claimCommit((await tf.get(id))!, at[i])] }]);
+    }
+    assert.equal((await tf.queues.use("default"))?.startsInWindow, 0);
+    const report = await rebuild(tf.storage);
+    assert.deepEqual(report.limiters, ["default"]);
+    assert.equal((await tf.queues.use("default"))?.startsInWindow, 3);
+    const record = await tf.storage.settings.get("rate:default");
+    const acme = (record?.partitions as Record<string, RateWindow>).acme;
+    assert.equal(startsInWindow(acme, { max: 5, perMs }, clock.t), 2);
+    // Run again, it finds the same.
+    await rebuild(tf.storage);
+    assert.equal((await tf.queues.use("default"))?.startsInWindow, 3);
+  });
+
+  test("a recurring job's occurrences keep its partition key", async (tf) => {
+    const definition = await tf.recurring.upsert("tenant-digest", "0 9 * * *", "x", {}, {
+      partition: "acme",
+    });
+    assert.equal(definition.options.partition, "acme");
+    const id = await tf.recurring.trigger("tenant-digest");
+    assert.equal((await tf.get(id))!.options.partition, "acme");
   });
 }

@@ -193,3 +193,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "a job held by its partition's limit names the partition on its page and in the API",
+  fn: async () => {
+    const a = await app();
+    try {
+      await a.tf.queues.configure("mail", { partition: { concurrency: 1 } });
+      const [first, second, other] = await a.tf.enqueueMany([
+        { job: "mail.send", args: 1, options: { queue: "mail", partition: "acme" } },
+        { job: "mail.send", args: 2, options: { queue: "mail", partition: "acme" } },
+        { job: "mail.send", args: 3, options: { queue: "mail", partition: "beta" } },
+      ]);
+      assert.equal(JSON.parse(await a.get(`/api/jobs/${second}`)).waiting, undefined);
+      const record = (await a.tf.get(first))!;
+      await a.tf.storage.append([{ commits: [claimCommit(record, a.tf.now())] }]);
+      const text = "partition acme at its limit: 1 running at once in queue mail";
+      assert.equal(JSON.parse(await a.get(`/api/jobs/${second}`)).waiting, text);
+      assert.match(await a.get(`/job/${second}`), new RegExp(`waits: ${text}`));
+      assert.equal(JSON.parse(await a.get(`/api/jobs/${other}`)).waiting, undefined);
+    } finally {
+      await a.close();
+      await a.tf.close();
+    }
+  },
+});

@@ -116,7 +116,7 @@ function take(
 function concurrencyReason(who: { queue: string; partition?: string }, max: number): WaitReason {
   const text = who.partition === undefined
     ? `queue ${who.queue} at its concurrency limit ${max}`
-    : `partition ${who.partition} of queue ${who.queue} at its concurrency limit ${max}`;
+    : `partition ${who.partition} at its limit: ${max} running at once in queue ${who.queue}`;
   return { ...who, limit: "concurrency", max, text };
 }
 

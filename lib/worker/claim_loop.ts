@@ -10,6 +10,8 @@ import { appendCommit } from "../changes.ts";
 import type { NewEvent } from "../events.ts";
 import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
+import { isExpired } from "../expiry.ts";
+import { expiredCommit } from "./expire.ts";
 import { isUnlimited, type QueueConfig } from "../queues/config.ts";
 import { QueueLimits } from "../queues/limits_cache.ts";
 import { claimRated } from "./rated_claim.ts";
@@ -109,7 +111,9 @@ export class ClaimLoop {
       // Outcomes are held only while the next claim is near, not while this loop waits for a
       // slot: a long wait would hold progress writes too.
       if (overlap.free === 0) hold.release();
-      hold.arm();
+      // A capped queue's slots free up only when outcomes are written: hold none for it.
+      if (this.#limits.caps(this.#activeQueues())) hold.disarm();
+      else hold.arm();
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
       await overlap.whenFree(hold.hold);
@@ -339,7 +343,7 @@ export class ClaimLoop {
       now,
     };
     const result = await claimRated(parts, { queue, config, want, cap });
-    for (const commit of result.claimed) this.#runner.start(commit.record);
+    this.#start(result.claimed);
     if (result.retryInMs !== undefined) {
       this.#retryAt = Math.min(this.#retryAt, now + result.retryInMs);
     }
@@ -361,9 +365,12 @@ export class ClaimLoop {
       const commits = page.jobs.map(build).filter((commit): commit is Commit => commit !== null);
       const max = caps?.[queue];
       const cap = max === undefined ? undefined : { queue, max };
-      const results = await Promise.all(
-        commits.map((commit) => this.#committer.submit({ commits: [commit], cap })),
-      );
+      const results = await Promise.all(commits.map((commit) =>
+        this.#committer.submit({
+          commits: [commit],
+          cap: commit.record.state === "Processing" ? cap : undefined,
+        })
+      ));
       results.forEach((result, i) => {
         if (!result.ok) {
           // A claim refused by its cap waits for a slot, not for another claimer.
@@ -371,17 +378,30 @@ export class ClaimLoop {
           return;
         }
         claimed++;
-        this.#runner.start(commits[i].record);
+        this.#start([commits[i]]);
       });
     }
     return { claimed, contended };
   }
 
-  /** Builds the commit moving an Enqueued job to Processing under a fresh lease (else null). */
+  /**
+   * Builds the commit moving an Enqueued job to Processing under a fresh lease, or to Deleted
+   * "expired" when its expiry has passed (it never runs, and takes no slot), else null.
+   */
   #claimBuilder(now = this.#ctx.config.now()): (job: JobRecord) => Commit | null {
     const lease = this.#lease(now);
-    return (job) =>
-      job.state !== "Enqueued" ? null : appendCommit(job, [this.#processing(now, lease)], lease);
+    return (job) => {
+      if (job.state !== "Enqueued") return null;
+      if (isExpired(job.options, now)) return expiredCommit(job, now);
+      return appendCommit(job, [this.#processing(now, lease)], lease);
+    };
+  }
+
+  /** Runs the jobs `commits` claimed (an expired job's deletion runs nothing). */
+  #start(commits: readonly Commit[]): void {
+    for (const commit of commits) {
+      if (commit.record.state === "Processing") this.#runner.start(commit.record);
+    }
   }
 
   #lease(now: number): Lease {
@@ -411,7 +431,7 @@ export class ClaimLoop {
     // Its reserved slots are free again before its jobs take theirs (no turn sees them twice).
     overlapping?.unreserve();
     if (result.claimed.length) this.#hold.hold();
-    for (const commit of result.claimed) this.#runner.start(commit.record);
+    this.#start(result.claimed);
     // Every slot taken: no claim is near until one frees, so what the jobs write (progress too)
     // is not held past this turn (the loop, waiting, does not release it).
     if (overlapping && this.#overlap.free === 0) {

@@ -2,8 +2,9 @@
  * @module
  * The sweep that deletes expired jobs before any worker claims them: the head of each served
  * queue and the Scheduled jobs now due, each expired one moved to Deleted, "expired" (never
- * through Processing). Jobs deeper in a queue are met when they reach its head; a job claimed
- * after its expiry all the same is deleted by the runner without running (see run.ts).
+ * through Processing). Jobs deeper in a queue are met when they reach its head, where a claim
+ * deletes them instead (claim_loop.ts); one started straight from Scheduled after its expiry
+ * is deleted by the runner without running (see run.ts).
  */
 
 import type { Commit, Storage } from "../../storage/storage.ts";
@@ -28,10 +29,11 @@ export async function sweepExpired(
   const expired = pages.flat().filter((job: JobRecord) =>
     (job.state === "Enqueued" || job.state === "Scheduled") && isExpired(job.options, now)
   );
-  const deleted = await Promise.all(expired.map((job) =>
-    submit(
-      appendCommit(job, [{ type: "state", at: now, state: "Deleted", reason: EXPIRED_REASON }]),
-    )
-  ));
+  const deleted = await Promise.all(expired.map((job) => submit(expiredCommit(job, now))));
   return deleted.filter(Boolean).length;
+}
+
+/** The commit deleting `job` at `at` because it expired before it started. */
+export function expiredCommit(job: JobRecord, at: number): Commit {
+  return appendCommit(job, [{ type: "state", at, state: "Deleted", reason: EXPIRED_REASON }]);
 }

@@ -11,15 +11,13 @@ import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
 import type { QueueConfig } from "../queues/config.ts";
 import { chooseJobs } from "../queues/fair.ts";
-import { emptyLimiter, type LimitUse } from "../queues/limiter.ts";
+import { emptyLimiter, type LimiterState, type LimitUse } from "../queues/limiter.ts";
+import { isExpired } from "../expiry.ts";
 import type { RateWindow } from "../queues/rate.ts";
-import { rateWindowId } from "../queues/wait.ts";
+import { rateWindowId, runningByPartition } from "../queues/wait.ts";
 
 /** Ready jobs read per claim of a partitioned queue: partitions beyond them wait their turn. */
 export const PARTITION_WINDOW = 1_000;
-
-/** Processing jobs read per page when counting a partitioned queue's running jobs. */
-const RUNNING_PAGE = 500;
 
 /** What one rated claim did: the commits applied, and when a slot frees if none fitted. */
 export interface RatedClaim {
@@ -42,7 +40,7 @@ export async function claimRated(
   how: { queue: string; config: QueueConfig; want: number; cap?: number },
 ): Promise<RatedClaim> {
   const { storage, committer, build, now } = parts;
-  const { queue, config: { rateLimit, partition } } = how;
+  const { queue, config: { partition } } = how;
   const id = rateWindowId(queue);
   const window = partition ? Math.max(how.want, PARTITION_WINDOW) : how.want;
   // The record is read before the running jobs: every claim of the queue bumps its version, so
@@ -61,8 +59,28 @@ export async function claimRated(
     partitions: partitionUse(stored?.partitions, running),
     lastPartition: stored?.lastPartition as string | undefined,
   };
-  const jobs = page.jobs.filter((job) => job.state === "Enqueued")
+  // An expired job is deleted, not claimed: it takes no slot and no start in the windows.
+  const expired = await deleteExpired(committer, build, page.jobs, now);
+  const jobs = page.jobs.filter((job) => job.state === "Enqueued" && !isExpired(job.options, now))
     .map((job) => ({ id: job.id, queue, partition: job.options.partition, job }));
+  const claimed = await claimAdmitted(parts, how, { expect, state, jobs });
+  return { ...claimed, claimed: [...expired, ...claimed.claimed] };
+}
+
+/** Claims what `state` admits of `jobs` with the record counting their starts, in one change. */
+async function claimAdmitted(
+  parts: { committer: GroupCommitter; build: (job: JobRecord) => Commit | null; now: number },
+  how: { queue: string; config: QueueConfig; want: number; cap?: number },
+  read: {
+    expect: number;
+    state: LimiterState;
+    jobs: { id: string; queue: string; partition?: string; job: JobRecord }[];
+  },
+): Promise<RatedClaim> {
+  const { committer, build, now } = parts;
+  const { queue, config: { rateLimit, partition } } = how;
+  const { expect, state, jobs } = read;
+  const id = rateWindowId(queue);
   // A cap refuses a change of several claims whole: the second try takes one job only.
   for (const want of [how.want, 1]) {
     const choice = chooseJobs({ rateLimit, partition }, state, jobs, { now, want });
@@ -85,20 +103,17 @@ export async function claimRated(
   return { claimed: [], contended: false };
 }
 
-/** Jobs of `queue` Processing now, by partition key. */
-async function runningByPartition(storage: Storage, queue: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  let cursor: string | undefined;
-  do {
-    const page = await storage.list({ state: "Processing", limit: RUNNING_PAGE, cursor });
-    for (const job of page.jobs) {
-      const key = job.options.partition;
-      if (job.queue !== queue || job.state !== "Processing" || key === undefined) continue;
-      out.set(key, (out.get(key) ?? 0) + 1);
-    }
-    cursor = page.cursor;
-  } while (cursor);
-  return out;
+/** Deletes the expired ones of `jobs` (no cap, no window: they never start); the commits applied. */
+async function deleteExpired(
+  committer: GroupCommitter,
+  build: (job: JobRecord) => Commit | null,
+  jobs: readonly JobRecord[],
+  now: number,
+): Promise<Commit[]> {
+  const commits = jobs.filter((job) => job.state === "Enqueued" && isExpired(job.options, now))
+    .map(build).filter((c): c is Commit => c?.record.state === "Deleted");
+  const results = await Promise.all(commits.map((c) => committer.submit({ commits: [c] })));
+  return commits.filter((_, i) => results[i].ok);
 }
 
 /** The partitions' use: running counts from the jobs, rate windows from the stored record. */

@@ -146,7 +146,10 @@ export class MemoryStorage implements Storage {
         const record = this.#jobs.get(String(key[key.length - 1]));
         const commit = record && build(record);
         if (commit) commits.push(commit);
-        if (commit && max !== undefined) caps.set(commit, { queue, max });
+        // Only a claim takes a slot (an expired job's deletion does not).
+        if (commit?.record.state === "Processing" && max !== undefined) {
+          caps.set(commit, { queue, max });
+        }
       }
     }
     if (!commits.length) return { claimed: [], contended: false };

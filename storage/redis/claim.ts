@@ -76,7 +76,8 @@ export class Claims {
       const { results, records } = await append(
         db,
         commits.map((commit) => {
-          const max = caps[commit.record.queue];
+          // Only a claim takes a slot (an expired job's deletion does not).
+          const max = commit.record.state === "Processing" ? caps[commit.record.queue] : undefined;
           return {
             commits: [commit],
             cap: max === undefined ? undefined : { queue: commit.record.queue, max },
