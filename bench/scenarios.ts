@@ -10,6 +10,8 @@ import type { RetentionPolicy } from "../lib/retention/policy.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
+import { redisStats } from "./redis_info.ts";
+import process from "node:process";
 
 /** A backend under test: how to open a fresh, empty storage of it. */
 export interface Backend {
@@ -136,7 +138,7 @@ async function processWith(
   options: { concurrency: number; retention?: RetentionPolicy | false; pruneIntervalMs?: number },
 ): Promise<Figure> {
   const { concurrency, ...retention } = options;
-  return await withClient(backend, async (tf) => {
+  return await withClient(backend, async (tf, url) => {
     for (let i = 0; i < n; i += 1_000) {
       await tf.enqueueMany(
         Array.from({ length: Math.min(1_000, n - i) }, () => ({ job: noop, args: null })),
@@ -150,13 +152,21 @@ async function processWith(
       logger: quiet,
       ...retention,
     });
+    const redis = url.startsWith("redis") ? url : undefined;
+    const before = redis ? await redisStats(redis) : undefined;
+    const cpu = process.cpuUsage();
     await worker.start();
     const { first, last, atFirst } = await timed.done;
+    // CPU from the worker's start to its last completion, per job: this process, and Redis's.
+    const used = process.cpuUsage(cpu);
+    const after = redis ? await redisStats(redis) : undefined;
     const { pruned } = (await tf.counts()).totals;
     await worker.stop();
     // The completions stored with the first one took no measured time: they are not counted.
     const value = (n - atFirst) / ((last - first) / 1_000);
     const extra: Record<string, number> = options.retention === undefined ? {} : { pruned };
+    extra.cpuUsPerJob = (used.user + used.system) / n;
+    if (before && after) extra.redisCpuUsPerJob = (after.cpuSeconds - before.cpuSeconds) * 1e6 / n;
     return { value, unit: "jobs/s", extra };
   });
 }

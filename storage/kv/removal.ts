@@ -24,11 +24,18 @@ const LOG_IN_ATOMIC = MAX_MUTATIONS - 10;
 /** Most removals per call: one check each, and KV checks at most 100 per atomic. */
 export const MAX_REMOVALS = MAX_CHECKS;
 
+/** A counter delta with its key's name (the key as JSON: keys are named once per job). */
+interface Named {
+  name: string;
+  key: Key;
+  delta: number;
+}
+
 /** A job to remove: its row, its record, and its history's share of the pruned base. */
 interface Doomed {
   entry: RowEntry & { row: Row };
   record: JobRecord;
-  history: Array<{ key: Key; delta: number }>;
+  history: Named[];
   /** The unique key the job still holds, as read (removed with it, checked). */
   unique?: Deno.KvEntry<string>;
 }
@@ -78,7 +85,8 @@ async function doomed(db: KvDb, record: JobRecord, entry: RowEntry): Promise<Doo
   const sums = new Sums();
   const pruned = (...parts: Deno.KvKeyPart[]) => db.key("pruned", ...parts);
   count(sums, pruned, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
-  const job: Doomed = { entry: { ...entry, row }, record, history: [...sums.values()] };
+  const history = [...sums.named()].map(([name, { key, delta }]) => ({ name, key, delta }));
+  const job: Doomed = { entry: { ...entry, row }, record, history };
   const key = record.options.unique?.key;
   if (key !== undefined) {
     const held = await db.kv.get<string>(db.key("unique", key));
@@ -106,10 +114,7 @@ async function commitAll(
   };
   for (const job of jobs) {
     const record = job.record;
-    const names = [
-      `${record.queue}\n${record.state}`,
-      ...job.history.map(({ key }) => JSON.stringify(key)),
-    ];
+    const names = [`${record.queue}\n${record.state}`, ...job.history.map(({ name }) => name)];
     const size = () => mutationsOf(job) + names.filter((n) => !counters.has(n)).length;
     // A held unique key is one more check (KV takes 100 per atomic).
     const checked = job.unique ? 2 : 1;
@@ -145,9 +150,14 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
   const { kv, key } = db;
   const atomic = kv.atomic();
   const sums = new Sums();
+  const base = new Map<string, Named>();
   for (const job of jobs) {
     const { entry, record, history } = job;
-    for (const { key, delta } of history) sums.add(key, delta);
+    for (const named of history) {
+      const summed = base.get(named.name);
+      if (summed) summed.delta += named.delta;
+      else base.set(named.name, { ...named });
+    }
     const id = record.id;
     atomic.check(entry).delete(entry.key);
     // Events past LOG_IN_ATOMIC of them went before, in `trimLog`.
@@ -164,7 +174,7 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
     sums.add(key("gauge", record.queue, record.state), -1);
     sums.add(key("total", "pruned"), 1);
   }
-  for (const { key, delta } of sums.values()) {
+  for (const { key, delta } of [...base.values(), ...sums.values()]) {
     if (delta !== 0) atomic.sum(key, u64(delta));
   }
   return atomic;
