@@ -1,8 +1,9 @@
 /**
  * @module
  * Removal of finished jobs for good (retention) on Deno KV: each job's row (record and log),
- * events in rows of their own, index entries, lease and name entry are deleted and its gauge
- * decremented in one atomic write, checked against the row's versionstamp.
+ * events in rows of their own, index entries and name entry are deleted and its gauge
+ * decremented in one atomic write, checked against the row's versionstamp. A finished job holds
+ * no lease (the commit that took it out of Processing deleted it), as on Redis.
  */
 
 import type { JobRecord } from "../../lib/job.ts";
@@ -15,7 +16,7 @@ import { lastSeq, type Row, type RowEntry } from "./rows.ts";
 import { MAX_CHECKS } from "./writer.ts";
 
 /**
- * Most mutations of one atomic (KV allows 1,000): a job takes 6 and one per event in a row of
+ * Most mutations of one atomic (KV allows 1,000): a job takes 5 and one per event in a row of
  * its own (none for the usual job, whose log fits its row).
  */
 const MAX_MUTATIONS = 950;
@@ -128,10 +129,10 @@ async function commitAll(
   return { removed, retry };
 }
 
-/** Mutations removing a job takes: row, state, lease, name, ready, due, and its own events. */
+/** Mutations removing a job takes: row, state, name, ready, due, and its own events. */
 function mutationsOf(job: Doomed): number {
   const { first, last } = ownEvents(job);
-  return 6 + Number(job.unique !== undefined) +
+  return 5 + Number(job.unique !== undefined) +
     Math.max(0, Math.min(last - first + 1, LOG_IN_ATOMIC));
 }
 
@@ -168,7 +169,6 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
     const ready = readyEntry(record), due = dueEntry(record);
     if (ready) atomic.delete(key("ready", ready.queue, ready.rank, ready.at, id));
     if (due) atomic.delete(key("due", due.runAt, id));
-    atomic.delete(key("lease", id));
     atomic.delete(key("name", record.name, -record.createdAt, id));
     if (job.unique) atomic.check(job.unique).delete(job.unique.key);
     sums.add(key("gauge", record.queue, record.state), -1);
