@@ -10,10 +10,11 @@ start with the position the caller read (its version and the hash of its placeme
 writes the caller computed from that record are the job's own. When one has moved on (or is
 gone), nothing is written and those jobs' ids come back; lib sends the rest again.
 The writes: the done fields deleted (by the script, from the ids), then those computed in
-TypeScript, merged per key: the state and name index members removed, the gauges decremented, the pruned total raised by the number
-removed, and each removed job's share of the all-time totals, durations, time buckets and
-batch counts (computed from its log, read with the position) added to the pruned base,
-which rebuild starts from. The events stream keeps its entries (a live feed, capped by size).
+TypeScript, merged per key: the state and name index members removed, the gauges decremented,
+the pruned total raised by the number removed, and each removed job's share of the all-time
+totals, durations, time buckets and batch counts (computed from its log, read with the
+position) added to the pruned base, which rebuild starts from. The events stream keeps its
+entries (a live feed, capped by size).
 
 KEYS[1] done hash (id -> position, then the collapsed job)
 ARGV[1] key prefix with its colon (unused by the script: every key comes in the operations)
