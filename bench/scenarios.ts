@@ -11,6 +11,8 @@ import type { RetentionPolicy } from "../lib/retention/policy.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
+import { redisStats } from "./redis_info.ts";
+import process from "node:process";
 
 /** A backend under test: how to open a fresh, empty storage of it. */
 export interface Backend {
@@ -147,7 +149,7 @@ export async function processWith(
   },
 ): Promise<Figure> {
   const { concurrency, limits, ...retention } = options;
-  return await withClient(backend, async (tf) => {
+  return await withClient(backend, async (tf, url) => {
     if (limits) await tf.queues.configure("default", limits);
     for (let i = 0; i < n; i += 1_000) {
       await tf.enqueueMany(
@@ -162,13 +164,21 @@ export async function processWith(
       logger: quiet,
       ...retention,
     });
+    const redis = url.startsWith("redis") ? url : undefined;
+    const before = redis ? await redisStats(redis) : undefined;
+    const cpu = process.cpuUsage();
     await worker.start();
     const { first, last, atFirst } = await timed.done;
+    // CPU from the worker's start to its last completion, per job: this process, and Redis's.
+    const used = process.cpuUsage(cpu);
+    const after = redis ? await redisStats(redis) : undefined;
     const { pruned } = (await tf.counts()).totals;
     await worker.stop();
     // The completions stored with the first one took no measured time: they are not counted.
     const value = (n - atFirst) / ((last - first) / 1_000);
     const extra: Record<string, number> = options.retention === undefined ? {} : { pruned };
+    extra.cpuUsPerJob = (used.user + used.system) / n;
+    if (before && after) extra.redisCpuUsPerJob = (after.cpuSeconds - before.cpuSeconds) * 1e6 / n;
     return { value, unit: "jobs/s", extra };
   });
 }

@@ -121,3 +121,52 @@ Deno.test("kv: a log too long for its row goes on in rows of its own, read, rebu
     assert.deepEqual(removed, [id]);
     assert.deepEqual(await keysOf(storage, id), []);
   }));
+
+Deno.test("kv: retention lists the jobs this instance finished without reading them; a job another changed since is not removed on that listing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "taskflow-kv-finals-" });
+  const path = `${dir}/kv.sqlite`;
+  const mine = await KvStorage.open(path, `kv:${path}`);
+  const other = await KvStorage.open(path, `kv:${path}`);
+  const tf = new TaskFlow(mine);
+  try {
+    const finish = async (id: string, at: number) => {
+      const claim = claimCommit((await mine.get(id))!, at);
+      assert.deepEqual(await mine.append([{ commits: [claim] }]), [{ ok: true }]);
+      const done = appendCommit(claim.record, [
+        { type: "state", at: at + 1, state: "Succeeded", data: { durationMs: 1 } },
+      ]);
+      assert.deepEqual(await mine.append([{ commits: [done] }]), [{ ok: true }]);
+      return done.record;
+    };
+    const first = await finish(await tf.enqueue("finals.job", { i: 1 }), 1_000);
+    // A listing that reaches the newest finished job: from now on finished jobs are kept.
+    const listed = await mine.finished({ state: "Succeeded", before: 5_000 });
+    assert.deepEqual(listed.jobs, [first]);
+    const kept = await finish(await tf.enqueue("finals.job", { i: 2 }), 2_000);
+    let reads = 0;
+    const kv = mine.kv, getMany = kv.getMany.bind(kv);
+    kv.getMany = ((keys: Deno.KvKey[]) => (reads += keys.length, getMany(keys))) as typeof getMany;
+    const page = await mine.finished({ state: "Succeeded", before: 5_000 });
+    assert.deepEqual(page.jobs, [first, kept]);
+    assert.equal(reads, 0, "one was read by the listing before, the other finished here");
+
+    // Another instance adds a continuation to the kept job: this one's copy is now old.
+    const child = await tf.enqueue("finals.child", {}, { id: "child-1" });
+    const added = appendCommit(kept, [
+      { type: "continuation", at: 2_500, childId: child, on: "succeeded" },
+    ]);
+    assert.deepEqual(await other.append([{ commits: [added] }]), [{ ok: true }]);
+    const stale = (await mine.finished({ state: "Succeeded", before: 5_000 })).jobs[1];
+    assert.equal(stale.version, kept.version, "the listing may give this instance's own copy");
+    const { removed, refused } = await mine.remove([{ id: kept.id, version: stale.version }]);
+    assert.deepEqual([removed, refused], [[], [kept.id]]);
+    assert.deepStrictEqual(await mine.get(kept.id), added.record);
+    const fresh = await mine.finished({ state: "Succeeded", before: 5_000 });
+    assert.deepEqual(fresh.jobs.map((r) => r.version), [first.version, added.record.version]);
+    await assertConsistent(mine);
+  } finally {
+    await tf.close();
+    await other.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -208,14 +208,27 @@ export class KvStorage implements Storage {
       end: this.#key("state", query.state, Math.floor(query.before) + 1),
     }, { limit, cursor });
     const ids: string[] = [];
+    // The jobs this instance finished (or listed) are not read again: see `KnownRecords`.
+    const known = new Map<string, JobRecord>();
+    let newest: number | undefined;
     try {
-      for await (const entry of iterator) ids.push(entry.key[entry.key.length - 1] as string);
+      for await (const { key } of iterator) {
+        const id = key[key.length - 1] as string;
+        newest = key[key.length - 2] as number;
+        ids.push(id);
+        const record = this.#known.finished(id, query.state, newest)?.record;
+        if (record) known.set(id, record);
+      }
     } catch (error) {
       if (query.cursor === undefined) throw error;
       throw badCursor(query.cursor);
     }
+    if (newest !== undefined) this.#known.listed(newest);
     // Kept for the removal that usually follows (retention's scan).
-    const page: Page = { jobs: await this.#listed(ids, true) };
+    const read = await this.#listed(ids.filter((id) => !known.has(id)), true);
+    const byId = new Map(read.map((record) => [record.id, record]));
+    const jobs = ids.flatMap((id) => known.get(id) ?? byId.get(id) ?? []);
+    const page: Page = { jobs };
     if (ids.length === limit) page.cursor = encodeCursor([iterator.cursor]);
     return page;
   }

@@ -72,6 +72,11 @@ export class Sums {
   values(): IterableIterator<{ key: Key; delta: number }> {
     return this.#deltas.values();
   }
+
+  /** The deltas with their keys' names (as JSON), for merging elsewhere without naming again. */
+  named(): IterableIterator<[string, { key: Key; delta: number }]> {
+    return this.#deltas.entries();
+  }
 }
 
 /** A delta as a KV u64 (sums wrap modulo 2^64, so a negative delta subtracts). */

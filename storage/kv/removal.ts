@@ -1,8 +1,9 @@
 /**
  * @module
  * Removal of finished jobs for good (retention) on Deno KV: each job's row (record and log),
- * events in rows of their own, index entries, lease and name entry are deleted and its gauge
- * decremented in one atomic write, checked against the row's versionstamp.
+ * events in rows of their own, index entries and name entry are deleted and its gauge
+ * decremented in one atomic write, checked against the row's versionstamp. A finished job holds
+ * no lease (the commit that took it out of Processing deleted it), as on Redis.
  */
 
 import type { JobRecord } from "../../lib/job.ts";
@@ -15,7 +16,7 @@ import { lastSeq, type Row, type RowEntry } from "./rows.ts";
 import { MAX_CHECKS } from "./writer.ts";
 
 /**
- * Most mutations of one atomic (KV allows 1,000): a job takes 6 and one per event in a row of
+ * Most mutations of one atomic (KV allows 1,000): a job takes 5 and one per event in a row of
  * its own (none for the usual job, whose log fits its row).
  */
 const MAX_MUTATIONS = 950;
@@ -24,11 +25,18 @@ const LOG_IN_ATOMIC = MAX_MUTATIONS - 10;
 /** Most removals per call: one check each, and KV checks at most 100 per atomic. */
 export const MAX_REMOVALS = MAX_CHECKS;
 
+/** A counter delta with its key's name (the key as JSON: keys are named once per job). */
+interface Named {
+  name: string;
+  key: Key;
+  delta: number;
+}
+
 /** A job to remove: its row, its record, and its history's share of the pruned base. */
 interface Doomed {
   entry: RowEntry & { row: Row };
   record: JobRecord;
-  history: Array<{ key: Key; delta: number }>;
+  history: Named[];
   /** The unique key the job still holds, as read (removed with it, checked). */
   unique?: Deno.KvEntry<string>;
 }
@@ -78,7 +86,8 @@ async function doomed(db: KvDb, record: JobRecord, entry: RowEntry): Promise<Doo
   const sums = new Sums();
   const pruned = (...parts: Deno.KvKeyPart[]) => db.key("pruned", ...parts);
   count(sums, pruned, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
-  const job: Doomed = { entry: { ...entry, row }, record, history: [...sums.values()] };
+  const history = [...sums.named()].map(([name, { key, delta }]) => ({ name, key, delta }));
+  const job: Doomed = { entry: { ...entry, row }, record, history };
   const key = record.options.unique?.key;
   if (key !== undefined) {
     const held = await db.kv.get<string>(db.key("unique", key));
@@ -106,10 +115,7 @@ async function commitAll(
   };
   for (const job of jobs) {
     const record = job.record;
-    const names = [
-      `${record.queue}\n${record.state}`,
-      ...job.history.map(({ key }) => JSON.stringify(key)),
-    ];
+    const names = [`${record.queue}\n${record.state}`, ...job.history.map(({ name }) => name)];
     const size = () => mutationsOf(job) + names.filter((n) => !counters.has(n)).length;
     // A held unique key is one more check (KV takes 100 per atomic).
     const checked = job.unique ? 2 : 1;
@@ -123,10 +129,10 @@ async function commitAll(
   return { removed, retry };
 }
 
-/** Mutations removing a job takes: row, state, lease, name, ready, due, and its own events. */
+/** Mutations removing a job takes: row, state, name, ready, due, and its own events. */
 function mutationsOf(job: Doomed): number {
   const { first, last } = ownEvents(job);
-  return 6 + Number(job.unique !== undefined) +
+  return 5 + Number(job.unique !== undefined) +
     Math.max(0, Math.min(last - first + 1, LOG_IN_ATOMIC));
 }
 
@@ -145,9 +151,14 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
   const { kv, key } = db;
   const atomic = kv.atomic();
   const sums = new Sums();
+  const base = new Map<string, Named>();
   for (const job of jobs) {
     const { entry, record, history } = job;
-    for (const { key, delta } of history) sums.add(key, delta);
+    for (const named of history) {
+      const summed = base.get(named.name);
+      if (summed) summed.delta += named.delta;
+      else base.set(named.name, { ...named });
+    }
     const id = record.id;
     atomic.check(entry).delete(entry.key);
     // Events past LOG_IN_ATOMIC of them went before, in `trimLog`.
@@ -158,13 +169,12 @@ function removalAtomic(db: KvDb, jobs: Doomed[]): Deno.AtomicOperation {
     const ready = readyEntry(record), due = dueEntry(record);
     if (ready) atomic.delete(key("ready", ready.queue, ready.rank, ready.at, id));
     if (due) atomic.delete(key("due", due.runAt, id));
-    atomic.delete(key("lease", id));
     atomic.delete(key("name", record.name, -record.createdAt, id));
     if (job.unique) atomic.check(job.unique).delete(job.unique.key);
     sums.add(key("gauge", record.queue, record.state), -1);
     sums.add(key("total", "pruned"), 1);
   }
-  for (const { key, delta } of sums.values()) {
+  for (const { key, delta } of [...base.values(), ...sums.values()]) {
     if (delta !== 0) atomic.sum(key, u64(delta));
   }
   return atomic;

@@ -132,13 +132,12 @@ function removeArgs(
   const args = [k.done, k.prefix, String(records.length)];
   const ops = new Ops();
   const base = new PrunedBase(Date.now());
-  const ids: string[] = [], names: string[] = [];
+  const names: string[] = [];
   const members = new Map<string, string[]>();
   const uniques: string[] = [];
   for (const record of records) {
     const job = byId.get(record.id)!;
     args.push(record.id, job.position);
-    ids.push(record.id);
     names.push(nameMember(record.name, record.createdAt, record.id));
     const inState = members.get(record.state);
     const member = stateMember(record.stateAt, record.id);
@@ -150,7 +149,6 @@ function removeArgs(
     if (unique !== undefined) uniques.push(unique, record.id);
     base.add(historyOf(record, job.events));
   }
-  ops.add("HDEL", k.done, ids);
   ops.add("ZREM", k.names, names);
   if (uniques.length) ops.add("HDELIF", k.unique, uniques);
   for (const [state, list] of members) ops.add("ZREM", k.state(state), list);
