@@ -11,7 +11,6 @@ import type { Lease } from "../../lib/projection.ts";
 import { badCursor, encodeCursor, unwrapKvCursor } from "../cursor.ts";
 import { zeroBatchCounts } from "../effects.ts";
 import { StorageUnavailableError } from "../errors.ts";
-import { canDelete, canPut } from "../record_store.ts";
 import {
   type AppendResult,
   type BatchCounts,
@@ -26,7 +25,6 @@ import {
   type Page,
   type RebuildResult,
   type RecordStore,
-  type RecurringRecord,
   type Removal,
   type RemoveResult,
   type Resolution,
@@ -44,8 +42,9 @@ import type { Key } from "./projections.ts";
 import { MAX_REMOVALS, remove } from "./removal.ts";
 import { KvWakeups } from "./wakeups.ts";
 import { isRow, storedRecord } from "./rows.ts";
-import { getMany, KvWriter, MAX_CHECKS } from "./writer.ts";
+import { getMany, KvWriter } from "./writer.ts";
 import { KvFeed } from "./feed.ts";
+import { heartbeat, leasePage, recordStore, servers } from "./servers.ts";
 import { FeedWakeups } from "./feed_wakeups.ts";
 
 /** Options of the KV backend. */
@@ -310,72 +309,19 @@ export class KvStorage implements Storage {
     return (await this.kv.get<Lease>(this.#key("lease", id))).value;
   }
 
-  async leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
+  leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
     this.#open();
-    const limit = query.limit ?? 500;
-    const cursor = unwrapKvCursor(query.cursor);
-    const iterator = this.kv.list<Lease>({ prefix: this.#key("lease") }, { limit, cursor });
-    const leases: LeasePage["leases"] = [];
-    try {
-      for await (const entry of iterator) {
-        leases.push({ id: entry.key[2] as string, ...entry.value });
-      }
-    } catch (error) {
-      if (query.cursor === undefined) throw error;
-      throw badCursor(query.cursor);
-    }
-    const page: LeasePage = { leases };
-    if (leases.length === limit) page.cursor = encodeCursor([iterator.cursor]);
-    return page;
+    return leasePage(this.#db, query);
   }
 
-  async heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
+  heartbeat(beat: Heartbeat): Promise<{ lost: string[] }> {
     this.#open();
-    const lost: string[] = [];
-    // The server record and up to 99 leases go in one atomic write; more leases take more.
-    const chunk = MAX_CHECKS - 1;
-    for (let i = 0; i === 0 || i < beat.leases.length; i += chunk) {
-      lost.push(...await this.#beatChunk(beat.leases.slice(i, i + chunk), beat, i === 0));
-    }
-    return { lost };
+    return heartbeat(this.#db, this.address, beat);
   }
 
-  async #beatChunk(ids: string[], beat: Heartbeat, withServer: boolean): Promise<string[]> {
-    for (let attempt = 1;; attempt++) {
-      const entries = await getMany<Lease>(this.kv, ids.map((id) => this.#key("lease", id)));
-      const atomic = this.kv.atomic();
-      if (withServer) {
-        // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
-        const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
-        atomic.set(this.#key("server", beat.server.id), record, { expireIn: beat.ttlMs });
-      }
-      const lost: string[] = [];
-      for (const entry of entries) {
-        if (entry.value?.serverId !== beat.server.id) {
-          lost.push(entry.key[2] as string);
-          continue;
-        }
-        const until = Math.max(beat.leaseUntil, entry.value.until + 1);
-        atomic.check(entry).set(entry.key, { serverId: beat.server.id, until });
-      }
-      // A check fails only when a job finished or moved meanwhile: read again and retry.
-      if ((await this.#writer.commit(atomic)).ok) return lost;
-      if (attempt >= 50) {
-        throw new StorageUnavailableError(this.address, "leases kept changing during a heartbeat");
-      }
-    }
-  }
-
-  async servers(): Promise<ServerInfo[]> {
+  servers(): Promise<ServerInfo[]> {
     this.#open();
-    const now = Date.now();
-    const servers: ServerInfo[] = [];
-    type Stored = ServerInfo & { expiresAt: number };
-    for await (const entry of this.kv.list<Stored>({ prefix: this.#key("server") })) {
-      const { expiresAt, ...info } = entry.value;
-      if (expiresAt > now) servers.push(info);
-    }
-    return servers;
+    return servers(this.#db);
   }
 
   async removeServer(id: string): Promise<void> {
@@ -389,32 +335,7 @@ export class KvStorage implements Storage {
   readonly settings: RecordStore = this.#store("setting");
 
   #store(room: string): RecordStore {
-    return {
-      get: async (id) => {
-        this.#open();
-        return (await this.kv.get<RecurringRecord>(this.#key(room, id))).value;
-      },
-      list: async () => {
-        this.#open();
-        const all: RecurringRecord[] = [];
-        for await (const entry of this.kv.list<RecurringRecord>({ prefix: this.#key(room) })) {
-          all.push(entry.value);
-        }
-        return all;
-      },
-      put: async (record, expect) => {
-        this.#open();
-        const entry = await this.kv.get<RecurringRecord>(this.#key(room, record.id));
-        if (!canPut(entry.value, expect)) return false;
-        return (await this.#writer.commit(this.kv.atomic().check(entry).set(entry.key, record))).ok;
-      },
-      delete: async (id, expect) => {
-        this.#open();
-        const entry = await this.kv.get<RecurringRecord>(this.#key(room, id));
-        if (!canDelete(entry.value, expect)) return false;
-        return (await this.#writer.commit(this.kv.atomic().check(entry).delete(entry.key))).ok;
-      },
-    };
+    return recordStore(this.#db, room, () => this.#open());
   }
 
   async batchCounts(id: string): Promise<BatchCounts> {
