@@ -335,7 +335,10 @@ export class KvStorage implements Storage {
   readonly settings: RecordStore = this.#store("setting");
 
   #store(room: string): RecordStore {
-    return recordStore(this.#db, room, () => this.#open());
+    return recordStore(room, () => {
+      this.#open();
+      return this.#db;
+    });
   }
 
   async batchCounts(id: string): Promise<BatchCounts> {

@@ -93,16 +93,18 @@ export async function servers(db: KvDb): Promise<ServerInfo[]> {
   return found;
 }
 
-/** The record store of `room`; `open` throws once the storage is closed. */
-export function recordStore(db: KvDb, room: string, open: () => void): RecordStore {
-  const { kv, key, writer } = db;
+/**
+ * The record store of `room`; `open` answers the storage's parts and throws once it is closed
+ * (asked per call: the stores are built before the storage's constructor body runs).
+ */
+export function recordStore(room: string, open: () => KvDb): RecordStore {
   return {
     get: async (id) => {
-      open();
+      const { kv, key } = open();
       return (await kv.get<RecurringRecord>(key(room, id))).value;
     },
     list: async () => {
-      open();
+      const { kv, key } = open();
       const all: RecurringRecord[] = [];
       for await (const entry of kv.list<RecurringRecord>({ prefix: key(room) })) {
         all.push(entry.value);
@@ -110,13 +112,13 @@ export function recordStore(db: KvDb, room: string, open: () => void): RecordSto
       return all;
     },
     put: async (record, expect) => {
-      open();
+      const { kv, key, writer } = open();
       const entry = await kv.get<RecurringRecord>(key(room, record.id));
       if (!canPut(entry.value, expect)) return false;
       return (await writer.commit(kv.atomic().check(entry).set(entry.key, record))).ok;
     },
     delete: async (id, expect) => {
-      open();
+      const { kv, key, writer } = open();
       const entry = await kv.get<RecurringRecord>(key(room, id));
       if (!canDelete(entry.value, expect)) return false;
       return (await writer.commit(kv.atomic().check(entry).delete(entry.key))).ok;
