@@ -162,7 +162,6 @@ export {
   type RateLimit,
   type RateSlot,
   type RateWindow,
-  type RunningJob,
   type WaitReason,
 } from "./queues/mod.ts";
 export { MAX_DELAY_MS } from "./options.ts";

@@ -11,10 +11,9 @@ import {
   emptyLimiter,
   type LimitedJob,
   type LimiterState,
-  limiterUse,
   release,
 } from "../lib/queues/limiter.ts";
-import { chooseJobs, rebuildLimiters, roundRobin } from "../lib/queues/fair.ts";
+import { chooseJobs, roundRobin } from "../lib/queues/fair.ts";
 import { slotWidth, takeSlot } from "../lib/queues/rate.ts";
 
 const mail: LimitedJob = { queue: "mail" };
@@ -194,37 +193,6 @@ Deno.test("chooseJobs: stops at want and leaves the state alone when nothing fit
   assert.equal(choice.admitted.length, 0);
   assert.equal(choice.state, full);
   assert.equal(choice.waiting.size, 2);
-});
-
-Deno.test("rebuildLimiters: running counts from Processing jobs, rate windows from starts", () => {
-  const configs = new Map<string, QueueConfig>([
-    ["mail", {
-      concurrency: 5,
-      rateLimit: { max: 10, perMs: 1_000 },
-      partition: { concurrency: 1 },
-    }],
-    ["bulk", { concurrency: 1 }],
-  ]);
-  const job = (queue: string, state: string, startedAt?: number, partition?: string) => ({
-    queue,
-    state,
-    startedAt,
-    options: partition ? { partition } : {},
-  });
-  const limiters = rebuildLimiters([
-    job("mail", "Processing", 9_900, "acme"),
-    job("mail", "Processing", 9_950),
-    job("mail", "Succeeded", 9_990, "acme"),
-    job("mail", "Succeeded", 5_000), // started outside the window
-    job("mail", "Enqueued"),
-    job("other", "Processing", 9_999), // a queue without limits has no record
-  ], { configs, now: 10_000 });
-  assert.deepEqual([...limiters.keys()].sort(), ["bulk", "mail"]);
-  const mail = limiters.get("mail")!;
-  assert.equal(mail.running, 2);
-  assert.deepEqual(mail.partitions, { acme: { running: 1 } });
-  assert.equal(limiterUse(configs.get("mail")!, mail, 10_000).startsInWindow, 3);
-  assert.deepEqual(limiters.get("bulk"), emptyLimiter());
 });
 
 Deno.test("rate and config words", () => {

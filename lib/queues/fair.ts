@@ -6,14 +6,7 @@
  */
 
 import type { QueueConfig } from "./config.ts";
-import {
-  admit,
-  emptyLimiter,
-  type LimitedJob,
-  type LimiterState,
-  type WaitReason,
-} from "./limiter.ts";
-import { windowOf } from "./rate.ts";
+import { admit, type LimitedJob, type LimiterState, type WaitReason } from "./limiter.ts";
 
 /** The group of jobs without a partition key in the round robin. */
 const NO_PARTITION = "";
@@ -81,72 +74,4 @@ export function chooseJobs<J extends LimitedJob & { id: string }>(
     } else waiting.set(job.id, verdict.reason);
   }
   return { admitted, state: current, waiting };
-}
-
-/** The fields of a job record that the limiters are rebuilt from. */
-export interface RunningJob {
-  /** The job's queue. */
-  queue: string;
-  /** The job's state; only Processing jobs hold a concurrency slot. */
-  state: string;
-  /** When its last attempt started. */
-  startedAt?: number;
-  /** Its stored options (the partition key is `options.partition`). */
-  options: { partition?: string };
-}
-
-/**
- * The limiter record of every queue with limits, recomputed from job records: running counts
- * from the Processing jobs, rate windows from the start of each job's last attempt within the
- * window (an earlier attempt of a retried job is not in the record, so it is not counted).
- */
-export function rebuildLimiters(
-  records: Iterable<RunningJob>,
-  how: { configs: ReadonlyMap<string, QueueConfig>; now: number },
-): Map<string, LimiterState> {
-  const out = new Map<string, LimiterState>();
-  const starts = new Map<string, number[]>();
-  const partStarts = new Map<string, Map<string, number[]>>();
-  for (const [queue] of how.configs) out.set(queue, emptyLimiter());
-  for (const job of records) {
-    const state = out.get(job.queue);
-    const config = how.configs.get(job.queue);
-    if (!state || !config) continue;
-    const key = job.options.partition;
-    if (job.state === "Processing") {
-      state.running++;
-      if (key !== undefined && config.partition) {
-        const use = state.partitions[key] ??= { running: 0 };
-        use.running++;
-      }
-    }
-    if (job.startedAt === undefined) continue;
-    if (config.rateLimit) push(starts, job.queue, job.startedAt);
-    if (key !== undefined && config.partition?.rateLimit) {
-      const byKey = partStarts.get(job.queue) ?? new Map<string, number[]>();
-      partStarts.set(job.queue, byKey);
-      push(byKey, key, job.startedAt);
-    }
-  }
-  for (const [queue, state] of out) {
-    const config = how.configs.get(queue)!;
-    if (config.rateLimit) {
-      const window = windowOf(starts.get(queue) ?? [], config.rateLimit, how.now);
-      if (window.slots.length) state.rate = window;
-    }
-    const rate = config.partition?.rateLimit;
-    for (const [key, times] of rate ? partStarts.get(queue) ?? [] : []) {
-      const window = windowOf(times, rate!, how.now);
-      if (!window.slots.length) continue;
-      const use = state.partitions[key] ??= { running: 0 };
-      use.rate = window;
-    }
-  }
-  return out;
-}
-
-function push<K>(map: Map<K, number[]>, key: K, value: number): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
 }
