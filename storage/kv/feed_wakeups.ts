@@ -8,9 +8,10 @@
  * only costs touches until the directory is cleaned.
  */
 
+import { CoalescedWrite, TICK, tickDirectory, watchTicks } from "./tick_dir.ts";
+
 /** How long a writer trusts its last look for listeners. */
 const LOOK_MS = 1_000;
-const TICK = new Uint8Array([0x31]);
 
 /** The feed wake-ups of one KV storage on a local file. */
 export class FeedWakeups {
@@ -19,20 +20,14 @@ export class FeedWakeups {
   #watcher?: Deno.FsWatcher;
   #marker?: string;
   #closed = false;
-  #touching = false;
-  #again = false;
+  #touches = new CoalescedWrite(() => this.#tick(), () => {}, () => this.#closed);
   /** Whether some process listens, and when that was looked up. */
   #listened = { any: false, at: -Infinity };
 
   /** Uses `<path>.feed` (a read-only place: none, and other processes are polled). */
   async useDirectory(path: string): Promise<void> {
-    const dir = `${path}.feed`;
-    try {
-      await Deno.mkdir(dir, { recursive: true });
-      this.#dir = dir;
-    } catch {
-      // read-only place: watchers of other processes poll
-    }
+    // A read-only place has none: watchers of other processes poll.
+    this.#dir = await tickDirectory(path, ".feed");
   }
 
   /** Calls `wake` when another process's commit grew the feed; returns the function that stops. */
@@ -44,25 +39,24 @@ export class FeedWakeups {
 
   /** Tells listening processes that the feed grew (coalesced; nothing when none listens). */
   touch(): void {
-    if (!this.#dir || this.#closed || this.#touching && (this.#again = true)) return;
-    this.#touching = true;
-    const dir = this.#dir;
-    (async () => {
-      do {
-        this.#again = false;
-        if (performance.now() - this.#listened.at > LOOK_MS) {
-          let any = false;
-          for await (const entry of Deno.readDir(dir)) {
-            if (entry.name.startsWith("listener-") && `${dir}/${entry.name}` !== this.#marker) {
-              any = true;
-              break;
-            }
-          }
-          this.#listened = { any, at: performance.now() };
+    if (!this.#dir || this.#closed) return;
+    this.#touches.run();
+  }
+
+  /** Writes the tick file when some other process listens (looked up at most every LOOK_MS). */
+  async #tick(): Promise<void> {
+    const dir = this.#dir!;
+    if (performance.now() - this.#listened.at > LOOK_MS) {
+      let any = false;
+      for await (const entry of Deno.readDir(dir)) {
+        if (entry.name.startsWith("listener-") && `${dir}/${entry.name}` !== this.#marker) {
+          any = true;
+          break;
         }
-        if (this.#listened.any) await Deno.writeFile(`${dir}/tick`, TICK);
-      } while (this.#again && !this.#closed);
-    })().catch(() => {}).finally(() => this.#touching = false);
+      }
+      this.#listened = { any, at: performance.now() };
+    }
+    if (this.#listened.any) await Deno.writeFile(`${dir}/tick`, TICK);
   }
 
   /** Stops watching and removes this process's marker. */
@@ -82,17 +76,12 @@ export class FeedWakeups {
     try {
       this.#marker = `${this.#dir}/listener-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
       Deno.writeFileSync(this.#marker, TICK);
-      this.#watcher = Deno.watchFs(this.#dir, { recursive: false });
     } catch {
-      return; // no write or read permission, or no inotify: polling alone
+      return; // no write permission: polling alone
     }
-    const watcher = this.#watcher;
-    (async () => {
-      for await (const event of watcher) {
-        if (event.paths.some((path) => path.endsWith("/tick"))) {
-          for (const listener of this.#listeners) listener();
-        }
-      }
-    })().catch(() => {/* ends when closed */});
+    const tick = (event: Deno.FsEvent) => event.paths.some((path) => path.endsWith("/tick"));
+    this.#watcher = watchTicks(this.#dir, tick, () => {
+      for (const listener of this.#listeners) listener();
+    });
   }
 }

@@ -5,11 +5,10 @@
  * shorten the wait.
  */
 
+import { CoalescedWrite, TICK, tickDirectory, watchTicks } from "./tick_dir.ts";
+
 /** The queue message of a wake-up. */
 export const WAKE = { taskflow: "wake" } as const;
-
-/** What a writer puts in `<file>.wake/tick`: any write wakes the watchers. */
-const TICK = new Uint8Array([0x31]);
 
 /** The wake-ups of one KV storage. */
 export class KvWakeups {
@@ -21,8 +20,11 @@ export class KvWakeups {
   /** `<file>.wake`, the directory of cross-process wake-ups (local files only). */
   #dir?: string;
   #watcher?: Deno.FsWatcher;
-  #touching = false;
-  #touchAgain = false;
+  #touches = new CoalescedWrite(
+    () => Deno.writeFile(`${this.#dir}/tick`, TICK),
+    () => this.#dir = undefined, // cannot write there: other processes rely on polling
+    () => this.#closed,
+  );
 
   /** Wake-ups for `kv`; `queue`: KV queue messages are sent and listened to. */
   constructor(kv: Deno.Kv, queue: boolean) {
@@ -37,13 +39,8 @@ export class KvWakeups {
 
   /** Makes `<path>.wake` the directory of cross-process wake-ups (read-only places: none). */
   async useDirectory(path: string): Promise<void> {
-    const dir = `${path}.wake`;
-    try {
-      await Deno.mkdir(dir, { recursive: true });
-      this.#dir = dir;
-    } catch {
-      // read-only place: workers in other processes find new jobs by polling
-    }
+    // A read-only place has none: workers in other processes find new jobs by polling.
+    this.#dir = await tickDirectory(path, ".wake");
   }
 
   /** Calls `wake` on every wake-up until the returned function is called. */
@@ -62,20 +59,7 @@ export class KvWakeups {
   /** Tells workers in other processes that jobs became ready or scheduled (coalesced). */
   touch(): void {
     if (!this.#dir || this.#closed) return;
-    if (this.#touching) {
-      this.#touchAgain = true;
-      return;
-    }
-    this.#touching = true;
-    const tick = `${this.#dir}/tick`;
-    (async () => {
-      do {
-        this.#touchAgain = false;
-        await Deno.writeFile(tick, TICK);
-      } while (this.#touchAgain && !this.#closed);
-    })().catch(() => {
-      this.#dir = undefined; // cannot write there: other processes rely on polling
-    }).finally(() => this.#touching = false);
+    this.#touches.run();
   }
 
   /** Stops listening and watching. */
@@ -105,16 +89,7 @@ export class KvWakeups {
    */
   #watchFile(): void {
     if (!this.#dir || this.#watcher) return;
-    try {
-      this.#watcher = Deno.watchFs(this.#dir, { recursive: false });
-    } catch {
-      return; // no read permission or no inotify: polling alone
-    }
-    const watcher = this.#watcher;
-    (async () => {
-      for await (const event of watcher) {
-        if (event.kind === "modify" || event.kind === "create") this.wake();
-      }
-    })().catch(() => {/* ends when closed */});
+    const tick = (event: Deno.FsEvent) => event.kind === "modify" || event.kind === "create";
+    this.#watcher = watchTicks(this.#dir, tick, () => this.wake());
   }
 }
