@@ -618,9 +618,9 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
       await gate.promise;
     });
     const id = await h.tf.enqueue(long, {});
-    // Leases of 3 s, extended every second (room for a loaded machine's stalls); the other
-    // worker's leases last 150 ms, so judging by its own it would reap within a beat.
-    const slow = await h.worker([long], { heartbeatMs: 1_000 });
+    // Leases of 6 s, extended every 2 s (room for a loaded machine's stalls of a few seconds); the
+    // other worker's leases last 150 ms, so judging by its own it would reap within a beat.
+    const slow = await h.worker([long], { heartbeatMs: 2_000 });
     await h.waitFor(id, "Processing");
     const beats = countBeats(h.tf.storage);
     const fast = await h.worker([long], { storage: beats.storage, heartbeatMs: 50 });
