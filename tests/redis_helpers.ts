@@ -147,7 +147,7 @@ export async function scanPrefix(storage: RedisStorage): Promise<string[]> {
       "SCAN",
       cursor,
       "MATCH",
-      `${storage.prefix}:*`,
+      `${storage.keyPrefix}*`,
       "COUNT",
       1_000,
     );

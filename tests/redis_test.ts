@@ -33,7 +33,7 @@ type Entry = [string, string[]];
 /** Damages projections behind the storage's back, as kv_test.ts does. */
 async function corrupt(storage: Storage, ids: string[]): Promise<void> {
   const redis = storage as RedisStorage;
-  const p = `${redis.prefix}:`;
+  const p = redis.keyPrefix;
   await redis.command("HDEL", `${p}jobs`, ids[0]);
   await redis.command("HSET", `${p}totals`, "succeeded", 999);
   await redis.command("DEL", `${p}state:Enqueued`);
@@ -138,19 +138,24 @@ await redisCase(
     const single = await tf.enqueue(noop, { n: 0 });
     const many = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: noop, args: { n } })));
     const redis = storage as RedisStorage;
-    const entries = await redis.command<Entry[]>("XRANGE", `${redis.prefix}:feed`, "-", "+");
+    const entries = await redis.command<Entry[]>("XRANGE", `${redis.keyPrefix}feed`, "-", "+");
     assert.equal(entries.length, 2, "enqueue and enqueueMany: one call each");
     assert.deepEqual(entries.map(([id]) => id), ["0-1", "0-2"]);
     assert.deepEqual(entries[0][1], [single, "0 2"], "created and Enqueued, after version 0");
     assert.deepEqual(entries[1][1], many.flatMap((id) => [id, "0 2"]));
     await tf.delete(single);
-    const [[, last]] = await redis.command<Entry[]>("XREVRANGE", `${redis.prefix}:feed`, "+", "-");
+    const [[, last]] = await redis.command<Entry[]>(
+      "XREVRANGE",
+      `${redis.keyPrefix}feed`,
+      "+",
+      "-",
+    );
     assert.deepEqual(last, [single, "2 1"]);
     // A large append is split into pipelined calls of 250 changes: one entry each.
     const bulk = await tf.enqueueMany(
       Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
     );
-    const more = (await redis.command<Entry[]>("XRANGE", `${redis.prefix}:feed`, "-", "+")).slice(
+    const more = (await redis.command<Entry[]>("XRANGE", `${redis.keyPrefix}feed`, "-", "+")).slice(
       -3,
     );
     assert.deepEqual(more.map(([id]) => id), ["0-4", "0-5", "0-6"]);
@@ -168,7 +173,7 @@ await redisCase(
     for (let n = 0; n < 60; n += 1) {
       await tf.enqueueMany(Array.from({ length: 250 }, (_, i) => ({ job: "x", args: i })));
     }
-    const stream = `${storage.prefix}:feed`;
+    const stream = `${storage.keyPrefix}feed`;
     const entries = await storage.command<Entry[]>("XRANGE", stream, "-", "+");
     const bytes = entries.reduce(
       (sum, [, fields]) => sum + fields.reduce((n, field) => n + field.length + 1, 0),
@@ -186,7 +191,7 @@ await redisCase(
   "redis: a finished job is one done field (no record, position or log key of its own); leaving its final state expands it",
   "done",
   async (storage, tf) => {
-    const p = `${storage.prefix}:`;
+    const p = storage.keyPrefix;
     const ids = await tf.enqueueMany([1, 2].map((n) => ({ job: "x", args: { n } })));
     const claims = ((await storage.getMany(ids)) as JobRecord[]).map((r) =>
       claimCommit(r, Date.now())
@@ -248,7 +253,7 @@ await redisCase(
     await storage.append([{
       commits: [appendCommit(rb, [{ type: "log", at: 1, message: "moved on" }])],
     }]);
-    const stream = `${storage.prefix}:feed`;
+    const stream = `${storage.keyPrefix}feed`;
     const before = await storage.command<number>("XLEN", stream);
     const results = await storage.append([
       { commits: [appendCommit(ra, [{ type: "progress", at: 2, value: 10 }])] },
@@ -276,12 +281,12 @@ await redisCase(
     const records = (await storage.getMany(ids)) as JobRecord[];
     const claims = records.map((record) => claimCommit(record, Date.now()));
     await storage.append(claims.map((commit) => ({ commits: [commit] })));
-    const processing = `${storage.prefix}:state:Processing`,
-      leases = `${storage.prefix}:leases`;
+    const processing = `${storage.keyPrefix}state:Processing`,
+      leases = `${storage.keyPrefix}leases`;
     for (const key of [processing, leases]) {
       assert.equal(await storage.command("OBJECT", "ENCODING", key), "skiplist", key);
     }
-    const holders = `${storage.prefix}:lease`;
+    const holders = `${storage.keyPrefix}lease`;
     assert.equal(await storage.command("OBJECT", "ENCODING", holders), "hashtable", holders);
     assert.equal((await storage.lease(ids[0]))?.serverId, claims[0].lease!.serverId);
     const listed = await storage.list({ state: "Processing", limit: 10 });
@@ -321,7 +326,7 @@ await redisCase(
       job: "x",
       args: { n, label },
     })));
-    const pos = `${storage.prefix}:pos`;
+    const pos = `${storage.keyPrefix}pos`;
     const records = (await storage.getMany(ids)) as JobRecord[];
     for (const record of records) {
       const stored = await storage.command<string | null>("HGET", pos, record.id);
@@ -363,7 +368,7 @@ await whenRedis(
         await tf.recurring.upsert("a-garbage", "* * * * *", "noop", {});
         await tf.recurring.upsert("b-good", "* * * * *", "noop", {});
         const redis = storage as RedisStorage;
-        await redis.command("HSET", `${redis.prefix}:recurring`, "a-garbage", "{not json");
+        await redis.command("HSET", `${redis.keyPrefix}recurring`, "a-garbage", "{not json");
 
         t += 60_000;
         const step = await scheduleRecurring(tf);
@@ -418,7 +423,7 @@ await redisCase(
       timeoutMs: 5_000,
     };
     const messages: string[] = [];
-    const heard = new Subscriber(connection, `${storage.prefix}:wake`, (m) => messages.push(m));
+    const heard = new Subscriber(connection, `${storage.keyPrefix}wake`, (m) => messages.push(m));
     try {
       // Subscribed once the first message gets through.
       await eventually(async () => {
