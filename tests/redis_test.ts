@@ -22,55 +22,24 @@ import { keysOf, placeOf } from "../storage/redis/keys.ts";
 import { Claims } from "../storage/redis/claim.ts";
 import { RespConnection } from "../storage/redis/connection.ts";
 import { Subscriber } from "../storage/redis/subscriber.ts";
-import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit, eventually } from "./helpers.ts";
-import { openTestRedis, REDIS_URL, scanPrefix, whenRedis } from "./redis_helpers.ts";
+import {
+  corruptRedis,
+  openTestRedis,
+  REDIS_URL,
+  redisFootprint,
+  scanPrefix,
+  whenRedis,
+} from "./redis_helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
 /** An events stream entry as XRANGE returns it: id, then field, value, ... */
 type Entry = [string, string[]];
 
-/** Damages projections behind the storage's back, as kv_test.ts does. */
-async function corrupt(storage: Storage, ids: string[]): Promise<void> {
-  const redis = storage as RedisStorage;
-  const p = redis.keyPrefix;
-  await redis.command("HDEL", `${p}jobs`, ids[0]);
-  await redis.command("HSET", `${p}totals`, "succeeded", 999);
-  await redis.command("DEL", `${p}state:Enqueued`);
-  await redis.command(
-    "HSET",
-    `${p}jobs`,
-    ids[1],
-    JSON.stringify({ id: ids[1], state: "Failed", version: 99 }),
-  );
-}
-
-/**
- * Every key under the storage's prefix, with every field of a hash and member of a set or
- * sorted set, as text (values, list items and stream entries left out).
- */
-async function footprint(storage: RedisStorage): Promise<string[]> {
-  const out: string[] = [];
-  const keys = new Set(await scanPrefix(storage));
-  for (const key of keys) {
-    const type = await storage.command<string>("TYPE", key);
-    out.push(`${type} ${key}`);
-    const items = type === "hash"
-      ? await storage.command<string[]>("HKEYS", key)
-      : type === "zset"
-      ? await storage.command<string[]>("ZRANGE", key, 0, -1)
-      : type === "set"
-      ? await storage.command<string[]>("SMEMBERS", key)
-      : [];
-    for (const item of items) out.push(`${type} ${key} ${JSON.stringify(item)}`);
-  }
-  return out.sort();
-}
-
 await whenRedis("redis contract", () =>
   runStorageContract("redis", async () => {
     const { storage, cleanup } = await openTestRedis("contract");
-    return { storage, cleanup, corrupt, footprint: () => footprint(storage) };
+    return { storage, cleanup, corrupt: corruptRedis, footprint: () => redisFootprint(storage) };
   }));
 
 Deno.test("redis URLs: credentials never reach the address or errors; ?prefix= wins", async () => {
