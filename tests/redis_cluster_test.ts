@@ -121,51 +121,8 @@ class LocalCluster {
   }
 
   async start(): Promise<void> {
-    for (const port of PORTS) {
-      try {
-        Deno.listen({ hostname: "127.0.0.1", port }).close();
-      } catch {
-        throw new Error(
-          `port ${port} is taken (a cluster of an earlier run? redis-cli -p ${port} shutdown nosave)`,
-        );
-      }
-    }
     this.#dir = await Deno.makeTempDir({ prefix: "taskflow-cluster-" });
-    for (const port of PORTS) {
-      const child = new Deno.Command("redis-server", {
-        args: [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          `${this.#dir}/nodes-${port}.conf`,
-          // A lost master is marked failed within a second, and the others keep serving their
-          // slots (the default stops the whole cluster while any slot has no master).
-          "--cluster-node-timeout",
-          "1000",
-          "--cluster-require-full-coverage",
-          "no",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--dir",
-          this.#dir,
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      this.#children.set(port, child);
-    }
-    for (const port of PORTS) {
-      await eventually(async () => {
-        const reason = await redisUnreachable(`redis://127.0.0.1:${port}`, 200);
-        assert.equal(reason, undefined);
-      });
-    }
+    for (const port of PORTS) await this.#node(port);
     const created = await new Deno.Command("redis-cli", {
       args: [
         "--cluster",
@@ -186,6 +143,118 @@ class LocalCluster {
         async () => assert.match(await this.cli(port, "CLUSTER", "INFO"), /cluster_state:ok/),
         10_000,
       );
+    }
+  }
+
+  /** Starts a cluster-enabled redis-server on `port` and waits until it answers. */
+  async #node(port: number): Promise<void> {
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch {
+      throw new Error(
+        `port ${port} is taken (a cluster of an earlier run? redis-cli -p ${port} shutdown nosave)`,
+      );
+    }
+    const child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `${this.#dir}/nodes-${port}.conf`,
+        // A lost master is marked failed within a second, and the others keep serving their
+        // slots (the default stops the whole cluster while any slot has no master).
+        "--cluster-node-timeout",
+        "1000",
+        "--cluster-require-full-coverage",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        this.#dir,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    this.#children.set(port, child);
+    await eventually(async () => {
+      const reason = await redisUnreachable(`redis://127.0.0.1:${port}`, 200);
+      assert.equal(reason, undefined);
+    });
+  }
+
+  /** Starts a node on `port` and makes it a replica of the master on `of`, in sync. */
+  async addReplica(port: number, of: number): Promise<void> {
+    await this.#node(port);
+    const added = await new Deno.Command("redis-cli", {
+      args: [
+        "--cluster",
+        "add-node",
+        `127.0.0.1:${port}`,
+        `127.0.0.1:${of}`,
+        "--cluster-slave",
+        "--cluster-master-id",
+        await this.cli(of, "CLUSTER", "MYID"),
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(added.success, new TextDecoder().decode(added.stderr));
+    await eventually(
+      async () =>
+        assert.match(await this.cli(port, "INFO", "replication"), /master_link_status:up/),
+      15_000,
+    );
+  }
+
+  /**
+   * Migrates `slot` from the master on `from` to the one on `to` as `redis-cli --cluster reshard`
+   * does; `halfway` runs once both sides know of the migration, before the keys move.
+   */
+  async migrate(
+    slot: number,
+    from: number,
+    to: number,
+    halfway?: () => Promise<void>,
+  ): Promise<void> {
+    const [fromId, toId] = [
+      await this.cli(from, "CLUSTER", "MYID"),
+      await this.cli(to, "CLUSTER", "MYID"),
+    ];
+    assert.equal(await this.cli(to, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromId), "OK");
+    assert.equal(await this.cli(from, "CLUSTER", "SETSLOT", String(slot), "MIGRATING", toId), "OK");
+    await halfway?.();
+    const keys = (await this.cli(from, "CLUSTER", "GETKEYSINSLOT", String(slot), "10000")).split(
+      "\n",
+    ).filter(Boolean);
+    if (keys.length) {
+      const moved = await this.cli(
+        from,
+        "MIGRATE",
+        "127.0.0.1",
+        String(to),
+        "",
+        "0",
+        "5000",
+        "KEYS",
+        ...keys,
+      );
+      assert.equal(moved, "OK");
+    }
+    // The importing side first: it takes a new config epoch, which wins over the old owner's.
+    for (
+      const port of [
+        to,
+        from,
+        ...[...this.#children.keys()].filter((p) => p !== to && p !== from),
+      ]
+    ) {
+      await this.cli(port, "CLUSTER", "SETSLOT", String(slot), "NODE", toId);
     }
   }
 
@@ -274,9 +343,6 @@ async function portOf(storage: RedisStorage): Promise<number> {
   return Number(port);
 }
 
-/** The node id of the node on `port`. */
-const idOf = (cluster: LocalCluster, port: number) => cluster.cli(port, "CLUSTER", "MYID");
-
 const missing = await toolsMissing();
 if (missing && !REDIS_REQUIRED) {
   console.log(
@@ -314,62 +380,87 @@ if (missing && !REDIS_REQUIRED) {
       const tf = new TaskFlow(storage);
       const job = defineJob("moved", (args: { n: number }) => args.n);
       try {
-        const slot = String(keySlot(storage.keyPrefix));
-        const [from, via, to] = [7101, 7102, 7103];
-        assert.equal(await portOf(storage), from);
-        // An empty slot moves by decree: the storage still routes to `from`, which says MOVED.
-        for (const port of PORTS) {
-          await cluster.cli(port, "CLUSTER", "SETSLOT", slot, "NODE", await idOf(cluster, via));
-        }
+        const slot = keySlot(storage.keyPrefix);
         const first = await tf.enqueue(job, { n: 1 });
-        assert.equal(await portOf(storage), via);
-        // Now `via` migrates the slot to `to`: keys not on `via` yet are asked of `to`.
-        await cluster.cli(to, "CLUSTER", "SETSLOT", slot, "IMPORTING", await idOf(cluster, via));
-        await cluster.cli(via, "CLUSTER", "SETSLOT", slot, "MIGRATING", await idOf(cluster, to));
-        assert.match(
+        assert.equal(await portOf(storage), 7101);
+        await cluster.migrate(slot, 7101, 7102);
+        // The storage still routes to 7101, which answers MOVED.
+        const second = await tf.enqueue(job, { n: 2 });
+        assert.equal(await portOf(storage), 7102);
+        const log = await tf.events(second);
+        await cluster.migrate(slot, 7102, 7103, async () => {
+          // Halfway: the records are on 7103, the logs still on 7102, which answers ASK for them.
           await cluster.cli(
-            via,
+            7102,
             "MIGRATE",
             "127.0.0.1",
-            String(to),
+            "7103",
             "",
             "0",
             "5000",
             "KEYS",
             `${storage.keyPrefix}jobs`,
-          ),
-          /OK/,
-        );
-        // The job's record is on `to` now, its log still on `via`: reading it takes an ASK.
-        assert.equal((await tf.get(first))?.state, "Enqueued");
-        const keys = (await cluster.cli(via, "CLUSTER", "GETKEYSINSLOT", slot, "100")).split("\n");
-        for (const key of keys.filter(Boolean)) {
-          await cluster.cli(via, "MIGRATE", "127.0.0.1", String(to), key, "0", "5000");
-        }
-        for (const port of PORTS) {
-          await cluster.cli(port, "CLUSTER", "SETSLOT", slot, "NODE", await idOf(cluster, to));
-        }
-        const second = await tf.enqueue(job, { n: 2 });
-        assert.equal(await portOf(storage), to);
+          );
+          assert.deepEqual((await tf.getMany([first, second])).map((r) => r?.state), [
+            "Enqueued",
+            "Enqueued",
+          ]);
+          assert.equal(await portOf(storage), 7102);
+        });
+        await cluster.migrate(slot, 7103, 7101);
+        // A command without keys goes wherever the storage routes; one with keys gets MOVED.
+        assert.equal(await portOf(storage), 7102);
         assert.deepEqual((await tf.getMany([first, second])).map((r) => r?.state), [
           "Enqueued",
           "Enqueued",
         ]);
-        // The slot goes home, so the next cases find the layout `redis-cli --cluster create` made.
-        for (
-          const key of (await cluster.cli(to, "CLUSTER", "GETKEYSINSLOT", slot, "1000")).split("\n")
-            .filter(Boolean)
-        ) {
-          await cluster.cli(to, "DEL", key);
-        }
-        for (const port of PORTS) {
-          await cluster.cli(port, "CLUSTER", "SETSLOT", slot, "NODE", await idOf(cluster, from));
-        }
-        // A command without keys goes wherever the storage routes; one with keys gets MOVED.
-        assert.equal(await portOf(storage), to);
-        assert.equal(await tf.get(first), null);
-        assert.equal(await portOf(storage), from);
+        assert.equal(await portOf(storage), 7101);
+        assert.deepEqual(await tf.events(second), log);
       } finally {
+        await tf.close();
+        await cleanup();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      "redis cluster: when a master dies its replica takes over, and the prefix carries on there",
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const [master, replica] = [7103, 7104];
+      await cluster.addReplica(replica, master);
+      const { storage, cleanup } = await openOnCluster(
+        cluster,
+        "failover",
+        prefixIn(10923, 16383, "failover"),
+      );
+      const tf = new TaskFlow(storage);
+      const job = defineJob("survivor", (args: { n: number }) => args.n + 1);
+      const worker = createWorker({ storage, jobs: [job], pollIntervalMs: 50, logger: () => {} });
+      try {
+        const before = await tf.enqueueMany(
+          Array.from({ length: 10 }, (_, n) => ({ job, args: { n } })),
+        );
+        assert.equal(await portOf(storage), master);
+        // Replication is asynchronous: wait until the replica has every write so far.
+        assert.equal(await storage.command("WAIT", 1, 5_000), 1);
+        await cluster.kill(master);
+        await assert.rejects(tf.enqueue(job, { n: -1 }), StorageUnavailableError);
+        // Once promoted, the replica is found through the slot map, without a restart.
+        const after = await eventually(() => tf.enqueue(job, { n: 10 }), 20_000);
+        assert.equal(await portOf(storage), replica);
+        await worker.start();
+        await eventually(async () => {
+          const records = await tf.getMany([...before, after]);
+          assert.deepEqual(
+            records.map((record) => record?.result),
+            Array.from({ length: 11 }, (_, n) => n + 1),
+          );
+        }, 10_000);
+      } finally {
+        await worker.stop({ now: true });
         await tf.close();
         await cleanup();
       }
@@ -404,7 +495,7 @@ if (missing && !REDIS_REQUIRED) {
       try {
         // Each storage's keys hash to its slot, which lives on its own master.
         const ports = await Promise.all(storages.map(portOf));
-        assert.deepEqual(ports, PORTS);
+        assert.equal(new Set(ports).size, 3, `the prefixes live on ${ports.join(", ")}`);
         for (const storage of storages) {
           const slot = await storage.command<number>(
             "CLUSTER",
@@ -428,12 +519,12 @@ if (missing && !REDIS_REQUIRED) {
           }, 20_000);
         };
         await runAll(clients, 20);
-        for (const port of PORTS) {
+        for (const port of ports) {
           const keys = Number(await cluster.cli(port, "DBSIZE"));
           assert.ok(keys > 0, `the node on ${port} holds keys of its prefix`);
         }
 
-        await cluster.kill(PORTS[0]);
+        await cluster.kill(ports[0]);
         // The lost master's prefix fails fast, with the typed error naming the storage.
         await assert.rejects(clients[0].enqueue(job, { n: 0 }), (error: unknown) => {
           assert.ok(error instanceof StorageUnavailableError, String(error));
@@ -443,7 +534,7 @@ if (missing && !REDIS_REQUIRED) {
         });
         // After the others marked it failed (node timeout 1 s) the other prefixes still run.
         await eventually(
-          async () => assert.match(await cluster.cli(PORTS[1], "CLUSTER", "NODES"), /master,fail/),
+          async () => assert.match(await cluster.cli(ports[1], "CLUSTER", "NODES"), /master,fail/),
           10_000,
         );
         await runAll(clients.slice(1), 20);
