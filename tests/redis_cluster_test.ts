@@ -424,6 +424,35 @@ if (missing && !REDIS_REQUIRED) {
   });
 
   Deno.test({
+    name: "redis cluster: wake-ups published by one process's scripts reach another's subscribers",
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const prefix = prefixIn(5461, 10922, "wake");
+      const listening = await openOnCluster(cluster, "wake", prefix);
+      const writing = await openOnCluster(cluster, "wake", prefix);
+      const tf = new TaskFlow(writing.storage);
+      const heard = { jobs: 0, feed: 0 };
+      const stopJobs = listening.storage.notifier.listen(() => heard.jobs++);
+      const stopFeed = listening.storage.feed.listen(() => heard.feed++);
+      try {
+        const job = defineJob("wake", () => {});
+        // The subscriptions are made in the background: enqueue until one is heard.
+        await eventually(async () => {
+          await tf.enqueue(job, {});
+          assert.ok(heard.jobs > 0 && heard.feed > 0, JSON.stringify(heard));
+        });
+      } finally {
+        stopJobs();
+        stopFeed();
+        await tf.close();
+        await writing.cleanup();
+        await listening.storage.close();
+      }
+    },
+  });
+
+  Deno.test({
     name:
       "redis cluster: when a master dies its replica takes over, and the prefix carries on there",
     sanitizeOps: false,
