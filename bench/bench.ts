@@ -1,7 +1,7 @@
 /**
  * @module
- * `deno task bench [--json] [--runs N] [--backends memory,kv-memory,kv-disk,redis] [--quick]
- * [--only NAME,...] [--jobs N]`: every scenario on every backend, runs interleaved (noisy
+ * `deno task bench [--json] [--runs N] [--backends memory,kv-memory,kv-disk,redis,redis-cluster]
+ * [--cluster redis+cluster://host:port,...] [--quick] [--only NAME,...] [--jobs N]`: every scenario on every backend, runs interleaved (noisy
  * machines), medians with their spread, the load average, and TaskFlow/BullMQ ratios for Redis
  * when `bench/peers/bullmq` is installed. `--jobs` and `--rate` set the retention soak's size
  * (200,000) and feed (2,000 jobs/s).
@@ -42,6 +42,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     backends: { type: "string", default: "memory,kv-memory,kv-disk,redis" },
     redis: { type: "string", default: "redis://127.0.0.1:6379" },
+    /** The `redis-cluster` backend's URL (e.g. the cluster tests/redis_cluster_test.ts makes). */
+    cluster: { type: "string" },
     quick: { type: "boolean" },
     only: { type: "string" },
     child: { type: "string" },
@@ -54,9 +56,14 @@ const { values } = parseArgs({
 const runs = Math.max(1, Number(values.runs));
 const quick = values.quick === true;
 const redisUrl = await reachable(values.redis!) ? values.redis : undefined;
+// A cluster URL's first node stands for the cluster.
+const clusterUrl = values.cluster &&
+    await reachable(values.cluster.replace(/^(rediss?)\+cluster:\/\/([^,/?]*).*$/, "$1://$2"))
+  ? values.cluster
+  : undefined;
 const names = values.backends!.split(",");
 const selected = names.flatMap((key) =>
-  backends([key], redisUrl).map((backend) => ({ key, backend }))
+  backends([key], redisUrl, { clusterUrl }).map((backend) => ({ key, backend }))
 );
 const only = values.only?.split(",");
 const scale = quick ? 0.1 : 1;
@@ -216,7 +223,7 @@ const scenarios: Scenario[] = [
 if (values.child !== undefined) {
   // One measurement, in this fresh process: the figure is the last line of stdout.
   const scenario = scenarios[Number(values.child)];
-  const backend = backends([values.backend!], redisUrl)[0];
+  const backend = backends([values.backend!], redisUrl, { clusterUrl })[0];
   if (!scenario || !backend) throw new Error(`no scenario ${values.child} on ${values.backend}`);
   const n = Math.round(scenario.size * scale);
   // As bench/warm.mjs does for both engines: one unmeasured pass first.
@@ -229,6 +236,7 @@ if (values.child !== undefined) {
 async function measureInChild(index: number, key: string): Promise<Figure> {
   const args = ["run", "-A", new URL(import.meta.url).pathname, "--child", String(index)];
   args.push("--backend", key, "--redis", values.redis!, ...(quick ? ["--quick"] : []));
+  if (values.cluster) args.push("--cluster", values.cluster);
   const output = await new Deno.Command(Deno.execPath(), {
     args,
     stdout: "piped",

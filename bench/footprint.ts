@@ -63,8 +63,8 @@ async function runJobs(storage: Storage, n: number, concurrency: number): Promis
 }
 
 /** The kind of a Redis key: its name without the prefix, the job id or the bucket time. */
-function redisRoom(key: string, prefix: string): string {
-  const name = key.slice(prefix.length + 1);
+function redisRoom(key: string, keyPrefix: string): string {
+  const name = key.slice(keyPrefix.length);
   if (name.startsWith("log:")) return "log:<id> (list per job)";
   if (name.startsWith("bucket:")) return "bucket:* (time buckets)";
   return name;
@@ -95,7 +95,7 @@ export async function redisFootprint(
         "SCAN",
         cursor,
         "MATCH",
-        `${prefix}:*`,
+        `${redis.keyPrefix}*`,
         "COUNT",
         1_000,
       );
@@ -103,7 +103,7 @@ export async function redisFootprint(
         keys.map((key) => redis.command<number | null>("MEMORY", "USAGE", key, "SAMPLES", 0)),
       );
       keys.forEach((key, i) => {
-        const room = redisRoom(key, prefix);
+        const room = redisRoom(key, redis.keyPrefix);
         rooms.set(room, (rooms.get(room) ?? 0) + (sizes[i] ?? 0));
       });
       cursor = next;

@@ -4,13 +4,21 @@
  * (`INFO commandstats`), read on a connection of its own with one inline command.
  */
 
-/** CPU seconds (user + system) Redis has used, and the commands it has run, so far. */
+/**
+ * CPU seconds (user + system) Redis has used, and the commands it has run, so far; for a
+ * `redis+cluster://` URL summed over the nodes it lists (they all relay the wake-ups).
+ */
 export async function redisStats(url: string): Promise<{ cpuSeconds: number; calls: number }> {
-  const text = await info(url);
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(text)?.[1]);
-  let calls = 0;
-  for (const match of text.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1]);
-  return { cpuSeconds: field("used_cpu_user") + field("used_cpu_sys"), calls };
+  const cluster = /^rediss?\+cluster:\/\/([^/?]*)/.exec(url)?.[1];
+  const servers = cluster ? cluster.split(",").map((node) => `redis://${node}`) : [url];
+  let cpuSeconds = 0, calls = 0;
+  for (const server of servers) {
+    const text = await info(server);
+    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(text)?.[1]);
+    for (const match of text.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1]);
+    cpuSeconds += field("used_cpu_user") + field("used_cpu_sys");
+  }
+  return { cpuSeconds, calls };
 }
 
 /** `INFO cpu` and `INFO commandstats` as one text (RESP bulk replies, read to their length). */

@@ -32,7 +32,20 @@ const noop = defineJob("bench.noop", () => {});
 const quiet = () => {};
 
 /** Backends by name: memory, kv-memory, kv-disk, and redis (when a URL is given). */
-export function backends(names: string[], redisUrl?: string): Backend[] {
+export function backends(
+  names: string[],
+  redisUrl?: string,
+  options: { clusterUrl?: string } = {},
+): Backend[] {
+  const onRedis = (name: string, base?: string): Backend => ({
+    name,
+    open: async () => {
+      const prefix = `bench-${crypto.randomUUID().slice(0, 8)}`;
+      const url = `${base}${base?.includes("?") ? "&" : "?"}prefix=${prefix}`;
+      const storage = await openStorage(url);
+      return { storage, url, cleanup: () => deleteRedisPrefix(url, prefix) };
+    },
+  });
   const all: Record<string, Backend> = {
     "memory": { name: "memory", open: () => simple("memory:") },
     "kv-memory": { name: "kv :memory:", open: () => simple("kv::memory:") },
@@ -45,18 +58,12 @@ export function backends(names: string[], redisUrl?: string): Backend[] {
         return { storage, url, cleanup: () => Deno.remove(dir, { recursive: true }) };
       },
     },
-    "redis": {
-      name: "redis",
-      open: async () => {
-        const prefix = `bench-${crypto.randomUUID().slice(0, 8)}`;
-        const url = `${redisUrl}${redisUrl?.includes("?") ? "&" : "?"}prefix=${prefix}`;
-        const storage = await openStorage(url);
-        return { storage, url, cleanup: () => deleteRedisPrefix(url, prefix) };
-      },
-    },
+    "redis": onRedis("redis", redisUrl),
+    "redis-cluster": onRedis("redis cluster", options.clusterUrl),
   };
   return names.map((n) => all[n]).filter((b): b is Backend =>
-    b !== undefined && (b.name !== "redis" || !!redisUrl)
+    b !== undefined && (b.name !== "redis" || !!redisUrl) &&
+    (b.name !== "redis cluster" || !!options.clusterUrl)
   );
 }
 

@@ -37,7 +37,7 @@ async function prefixBytes(redis: RedisStorage): Promise<number> {
       "SCAN",
       cursor,
       "MATCH",
-      `${redis.prefix}:*`,
+      `${redis.keyPrefix}*`,
       "COUNT",
       1_000,
     );

@@ -9,6 +9,8 @@
  * - `kv:https://...`: a remote database through KV Connect (`DENO_KV_ACCESS_TOKEN`)
  * - `redis://[user:pass@]host[:port][/db][?prefix=name]`, `rediss://...` (TLS): a Redis server;
  *   its module is imported only when such a URL is opened
+ * - `redis+cluster://host:port,host:port/[?prefix=name]`, `rediss+cluster://...`: a Redis Cluster
+ *   (the nodes listed are where the slot map is first read from)
  */
 
 import { StorageUnavailableError, UnknownStorageError } from "./errors.ts";
@@ -76,7 +78,7 @@ export async function openStorage(
     if (dir !== rest && dir !== "") await makeDirectory(dir, shown);
     return await KvStorage.open(rest, shown, kvOptions);
   }
-  if (/^rediss?:\/\//i.test(target)) {
+  if (/^rediss?(\+cluster)?:\/\//i.test(target)) {
     // Imported lazily so that a KV-only user never loads the Redis backend: Deno prefetches
     // dynamic imports whose specifier is a string literal; a computed one only when it runs.
     const module = new URL("./redis/mod.ts", import.meta.url).href;

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { RedisStorage } from "../storage/redis/mod.ts";
+import type { Storage } from "../storage/storage.ts";
 import { eventually } from "./helpers.ts";
 
 /** The server the Redis tests use. */
@@ -147,7 +148,7 @@ export async function scanPrefix(storage: RedisStorage): Promise<string[]> {
       "SCAN",
       cursor,
       "MATCH",
-      `${storage.prefix}:*`,
+      `${storage.keyPrefix}*`,
       "COUNT",
       1_000,
     );
@@ -155,4 +156,41 @@ export async function scanPrefix(storage: RedisStorage): Promise<string[]> {
     cursor = next;
   } while (cursor !== "0");
   return keys;
+}
+
+/** Damages projections behind the storage's back, as kv_test.ts does. */
+export async function corruptRedis(storage: Storage, ids: string[]): Promise<void> {
+  const redis = storage as RedisStorage;
+  const p = redis.keyPrefix;
+  await redis.command("HDEL", `${p}jobs`, ids[0]);
+  await redis.command("HSET", `${p}totals`, "succeeded", 999);
+  await redis.command("DEL", `${p}state:Enqueued`);
+  await redis.command(
+    "HSET",
+    `${p}jobs`,
+    ids[1],
+    JSON.stringify({ id: ids[1], state: "Failed", version: 99 }),
+  );
+}
+
+/**
+ * Every key under the storage's prefix, with every field of a hash and member of a set or
+ * sorted set, as text (values, list items and stream entries left out).
+ */
+export async function redisFootprint(storage: RedisStorage): Promise<string[]> {
+  const out: string[] = [];
+  const keys = new Set(await scanPrefix(storage));
+  for (const key of keys) {
+    const type = await storage.command<string>("TYPE", key);
+    out.push(`${type} ${key}`);
+    const items = type === "hash"
+      ? await storage.command<string[]>("HKEYS", key)
+      : type === "zset"
+      ? await storage.command<string[]>("ZRANGE", key, 0, -1)
+      : type === "set"
+      ? await storage.command<string[]>("SMEMBERS", key)
+      : [];
+    for (const item of items) out.push(`${type} ${key} ${JSON.stringify(item)}`);
+  }
+  return out.sort();
 }

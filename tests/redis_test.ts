@@ -22,55 +22,24 @@ import { keysOf, placeOf } from "../storage/redis/keys.ts";
 import { Claims } from "../storage/redis/claim.ts";
 import { RespConnection } from "../storage/redis/connection.ts";
 import { Subscriber } from "../storage/redis/subscriber.ts";
-import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit, eventually } from "./helpers.ts";
-import { openTestRedis, REDIS_URL, scanPrefix, whenRedis } from "./redis_helpers.ts";
+import {
+  corruptRedis,
+  openTestRedis,
+  REDIS_URL,
+  redisFootprint,
+  scanPrefix,
+  whenRedis,
+} from "./redis_helpers.ts";
 import { runStorageContract } from "./storage_contract.ts";
 
 /** An events stream entry as XRANGE returns it: id, then field, value, ... */
 type Entry = [string, string[]];
 
-/** Damages projections behind the storage's back, as kv_test.ts does. */
-async function corrupt(storage: Storage, ids: string[]): Promise<void> {
-  const redis = storage as RedisStorage;
-  const p = `${redis.prefix}:`;
-  await redis.command("HDEL", `${p}jobs`, ids[0]);
-  await redis.command("HSET", `${p}totals`, "succeeded", 999);
-  await redis.command("DEL", `${p}state:Enqueued`);
-  await redis.command(
-    "HSET",
-    `${p}jobs`,
-    ids[1],
-    JSON.stringify({ id: ids[1], state: "Failed", version: 99 }),
-  );
-}
-
-/**
- * Every key under the storage's prefix, with every field of a hash and member of a set or
- * sorted set, as text (values, list items and stream entries left out).
- */
-async function footprint(storage: RedisStorage): Promise<string[]> {
-  const out: string[] = [];
-  const keys = new Set(await scanPrefix(storage));
-  for (const key of keys) {
-    const type = await storage.command<string>("TYPE", key);
-    out.push(`${type} ${key}`);
-    const items = type === "hash"
-      ? await storage.command<string[]>("HKEYS", key)
-      : type === "zset"
-      ? await storage.command<string[]>("ZRANGE", key, 0, -1)
-      : type === "set"
-      ? await storage.command<string[]>("SMEMBERS", key)
-      : [];
-    for (const item of items) out.push(`${type} ${key} ${JSON.stringify(item)}`);
-  }
-  return out.sort();
-}
-
 await whenRedis("redis contract", () =>
   runStorageContract("redis", async () => {
     const { storage, cleanup } = await openTestRedis("contract");
-    return { storage, cleanup, corrupt, footprint: () => footprint(storage) };
+    return { storage, cleanup, corrupt: corruptRedis, footprint: () => redisFootprint(storage) };
   }));
 
 Deno.test("redis URLs: credentials never reach the address or errors; ?prefix= wins", async () => {
@@ -138,19 +107,24 @@ await redisCase(
     const single = await tf.enqueue(noop, { n: 0 });
     const many = await tf.enqueueMany([1, 2, 3].map((n) => ({ job: noop, args: { n } })));
     const redis = storage as RedisStorage;
-    const entries = await redis.command<Entry[]>("XRANGE", `${redis.prefix}:feed`, "-", "+");
+    const entries = await redis.command<Entry[]>("XRANGE", `${redis.keyPrefix}feed`, "-", "+");
     assert.equal(entries.length, 2, "enqueue and enqueueMany: one call each");
     assert.deepEqual(entries.map(([id]) => id), ["0-1", "0-2"]);
     assert.deepEqual(entries[0][1], [single, "0 2"], "created and Enqueued, after version 0");
     assert.deepEqual(entries[1][1], many.flatMap((id) => [id, "0 2"]));
     await tf.delete(single);
-    const [[, last]] = await redis.command<Entry[]>("XREVRANGE", `${redis.prefix}:feed`, "+", "-");
+    const [[, last]] = await redis.command<Entry[]>(
+      "XREVRANGE",
+      `${redis.keyPrefix}feed`,
+      "+",
+      "-",
+    );
     assert.deepEqual(last, [single, "2 1"]);
     // A large append is split into pipelined calls of 250 changes: one entry each.
     const bulk = await tf.enqueueMany(
       Array.from({ length: 600 }, (_, n) => ({ job: noop, args: { n } })),
     );
-    const more = (await redis.command<Entry[]>("XRANGE", `${redis.prefix}:feed`, "-", "+")).slice(
+    const more = (await redis.command<Entry[]>("XRANGE", `${redis.keyPrefix}feed`, "-", "+")).slice(
       -3,
     );
     assert.deepEqual(more.map(([id]) => id), ["0-4", "0-5", "0-6"]);
@@ -168,7 +142,7 @@ await redisCase(
     for (let n = 0; n < 60; n += 1) {
       await tf.enqueueMany(Array.from({ length: 250 }, (_, i) => ({ job: "x", args: i })));
     }
-    const stream = `${storage.prefix}:feed`;
+    const stream = `${storage.keyPrefix}feed`;
     const entries = await storage.command<Entry[]>("XRANGE", stream, "-", "+");
     const bytes = entries.reduce(
       (sum, [, fields]) => sum + fields.reduce((n, field) => n + field.length + 1, 0),
@@ -186,7 +160,7 @@ await redisCase(
   "redis: a finished job is one done field (no record, position or log key of its own); leaving its final state expands it",
   "done",
   async (storage, tf) => {
-    const p = `${storage.prefix}:`;
+    const p = storage.keyPrefix;
     const ids = await tf.enqueueMany([1, 2].map((n) => ({ job: "x", args: { n } })));
     const claims = ((await storage.getMany(ids)) as JobRecord[]).map((r) =>
       claimCommit(r, Date.now())
@@ -248,7 +222,7 @@ await redisCase(
     await storage.append([{
       commits: [appendCommit(rb, [{ type: "log", at: 1, message: "moved on" }])],
     }]);
-    const stream = `${storage.prefix}:feed`;
+    const stream = `${storage.keyPrefix}feed`;
     const before = await storage.command<number>("XLEN", stream);
     const results = await storage.append([
       { commits: [appendCommit(ra, [{ type: "progress", at: 2, value: 10 }])] },
@@ -276,12 +250,12 @@ await redisCase(
     const records = (await storage.getMany(ids)) as JobRecord[];
     const claims = records.map((record) => claimCommit(record, Date.now()));
     await storage.append(claims.map((commit) => ({ commits: [commit] })));
-    const processing = `${storage.prefix}:state:Processing`,
-      leases = `${storage.prefix}:leases`;
+    const processing = `${storage.keyPrefix}state:Processing`,
+      leases = `${storage.keyPrefix}leases`;
     for (const key of [processing, leases]) {
       assert.equal(await storage.command("OBJECT", "ENCODING", key), "skiplist", key);
     }
-    const holders = `${storage.prefix}:lease`;
+    const holders = `${storage.keyPrefix}lease`;
     assert.equal(await storage.command("OBJECT", "ENCODING", holders), "hashtable", holders);
     assert.equal((await storage.lease(ids[0]))?.serverId, claims[0].lease!.serverId);
     const listed = await storage.list({ state: "Processing", limit: 10 });
@@ -321,7 +295,7 @@ await redisCase(
       job: "x",
       args: { n, label },
     })));
-    const pos = `${storage.prefix}:pos`;
+    const pos = `${storage.keyPrefix}pos`;
     const records = (await storage.getMany(ids)) as JobRecord[];
     for (const record of records) {
       const stored = await storage.command<string | null>("HGET", pos, record.id);
@@ -363,7 +337,7 @@ await whenRedis(
         await tf.recurring.upsert("a-garbage", "* * * * *", "noop", {});
         await tf.recurring.upsert("b-good", "* * * * *", "noop", {});
         const redis = storage as RedisStorage;
-        await redis.command("HSET", `${redis.prefix}:recurring`, "a-garbage", "{not json");
+        await redis.command("HSET", `${redis.keyPrefix}recurring`, "a-garbage", "{not json");
 
         t += 60_000;
         const step = await scheduleRecurring(tf);
@@ -418,7 +392,7 @@ await redisCase(
       timeoutMs: 5_000,
     };
     const messages: string[] = [];
-    const heard = new Subscriber(connection, `${storage.prefix}:wake`, (m) => messages.push(m));
+    const heard = new Subscriber(connection, `${storage.keyPrefix}wake`, (m) => messages.push(m));
     try {
       // Subscribed once the first message gets through.
       await eventually(async () => {

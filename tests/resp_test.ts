@@ -73,7 +73,7 @@ Deno.test({
       const id = await tf.enqueue("x", { n: 1 });
       assert.equal((await tf.get(id))!.state, "Enqueued");
       // The append went to database 3.
-      assert.equal(await storage.command("HEXISTS", "resp:jobs", id), 1);
+      assert.equal(await storage.command("HEXISTS", "{resp}:jobs", id), 1);
       raw = new RespConnection({
         host: "127.0.0.1",
         port: server.port,

@@ -36,7 +36,7 @@ async function entries(storage: Storage, ids: string[]): Promise<number> {
     for (const key of await scanPrefix(storage)) {
       // The events feed is capped (~10,000 entries, one per append call, not per job): in a
       // short run its filling is warm-up, not growth. The bench's soak counts its bytes.
-      if (key === `${storage.prefix}:events`) continue;
+      if (key === `${storage.keyPrefix}feed`) continue;
       const type = await storage.command<string>("TYPE", key);
       const size: Record<string, string> = {
         hash: "HLEN",

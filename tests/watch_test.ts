@@ -32,12 +32,12 @@ runWatchSuite("kv file", async (feedWindow) => {
 
 await whenRedis("redis watch", () =>
   runWatchSuite("redis", async () => {
-    const { storage, prefix, cleanup } = await openTestRedis("watch");
+    const { storage, cleanup } = await openTestRedis("watch");
     return {
       storage,
       // The append script trims by size; here the window moves on at once.
       shrink: async () => {
-        await storage.command("XTRIM", `${prefix}:feed`, "MAXLEN", 1);
+        await storage.command("XTRIM", `${storage.keyPrefix}feed`, "MAXLEN", 1);
       },
       cleanup,
     };

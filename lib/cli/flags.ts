@@ -30,7 +30,7 @@ export const FLAGS = {
     env: "TASKFLOW_STORAGE",
     arg: "URL",
     help: "memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis://host:port[/db], " +
-      "rediss://...",
+      "rediss://..., redis+cluster://host:port,host:port",
     default: "kv:./data/taskflow.sqlite",
   },
   jobs: {

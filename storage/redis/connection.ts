@@ -63,8 +63,22 @@ const READ_SIZE = 64 * 1024;
 
 const closed = () => new ConnectionError("closed", "the connection is closed");
 
+/** What a storage sends commands through: one connection, or the cluster-aware form (`cluster.ts`). */
+export interface RedisConnection {
+  /** Connects now (a call connects by itself; this surfaces a failure early). */
+  connect(): Promise<void>;
+  /** Sends a command (name and arguments) and resolves with its reply. */
+  call(args: readonly string[]): Promise<Reply>;
+  /** Sends a command given in parts (name and arguments, in order; not copied together). */
+  callParts(parts: readonly (readonly string[])[]): Promise<Reply>;
+  /** Sends commands back to back (nothing else between them, e.g. MULTI ... EXEC). */
+  callMany(commands: readonly (readonly string[])[]): Promise<Reply[]>;
+  /** Closes the connection; requests still waiting fail. */
+  close(): void;
+}
+
 /** One Redis connection with pipelined requests. */
-export class RespConnection {
+export class RespConnection implements RedisConnection {
   #options: RespOptions;
   #conn?: Deno.Conn;
   #connecting?: Promise<Deno.Conn>;

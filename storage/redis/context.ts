@@ -4,7 +4,7 @@
  */
 
 import type { JobRecord } from "../../lib/job.ts";
-import type { RespConnection } from "./connection.ts";
+import type { RedisConnection } from "./connection.ts";
 import type { Keys } from "./keys.ts";
 import { APPEND } from "./lua/append.ts";
 import { HEARTBEAT, LEASES } from "./lua/heartbeat.ts";
@@ -26,7 +26,7 @@ export const SCRIPTS = {
 
 /** One Redis storage's connection and keys. */
 export interface RedisDb {
-  conn: RespConnection;
+  conn: RedisConnection;
   keys: Keys;
   /**
    * The done fields of the last page of finished jobs read (by id), with the records decoded

@@ -8,9 +8,8 @@
 import { badCursor } from "../cursor.ts";
 import { CursorExpiredError } from "../event_errors.ts";
 import type { EventFeed, FeedEntry, FeedQuery, FeedRef } from "../feed.ts";
-import type { RespOptions } from "./connection.ts";
+import { Subscriber, type SubscriberOptions } from "./subscriber.ts";
 import { command, type RedisDb } from "./context.ts";
-import { Subscriber } from "./subscriber.ts";
 
 const CURSOR = /^\d+$/;
 
@@ -28,7 +27,7 @@ function refsOf(flat: string[]): FeedRef[] {
 export class RedisFeed implements EventFeed {
   #db: RedisDb;
   #run: <T>(work: () => Promise<T>) => Promise<T>;
-  #options: Omit<RespOptions, "onPush" | "onDrop">;
+  #options: SubscriberOptions;
   #listeners = new Set<(ids?: readonly string[]) => void>();
   #subscriber?: Subscriber;
   #closed = false;
@@ -37,7 +36,7 @@ export class RedisFeed implements EventFeed {
   constructor(
     db: RedisDb,
     run: <T>(work: () => Promise<T>) => Promise<T>,
-    options: Omit<RespOptions, "onPush" | "onDrop">,
+    options: SubscriberOptions,
   ) {
     this.#db = db;
     this.#run = run;

@@ -2,7 +2,9 @@
  * @module
  * The Redis key layout and the index member encodings that the Lua scripts rely on.
  *
- * Every key starts with `<prefix>:` (default `taskflow:`):
+ * Every key starts with `{<prefix>}:` (default `{taskflow}:`). The braces make the prefix a hash
+ * tag: on a Redis Cluster every key of a storage hashes to one slot, so each script and
+ * transaction touches one node (`cluster.ts`). A plain server has the same layout: one code path.
  *
  * | key | type | holds |
  * |---|---|---|
@@ -118,9 +120,14 @@ function mixNumber(h: number, n: number): number {
   return (Math.imul(h, 31) + 0x7c) | 0;
 }
 
+/** What every key of `prefix` starts with: the prefix as a hash tag, then a colon. */
+export function keyPrefix(prefix: string): string {
+  return `{${prefix}}:`;
+}
+
 /** The names of every key of one prefix. */
 export function keysOf(prefix: string) {
-  const p = `${prefix}:`;
+  const p = keyPrefix(prefix);
   return {
     prefix: p,
     jobs: `${p}jobs`,

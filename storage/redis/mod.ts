@@ -3,7 +3,9 @@
  * The Redis backend: every group of transitions is one call of the append script
  * (`lua/append.ts`), with each job's log in a Redis list and projections in hashes and sorted
  * sets (layout in `keys.ts`). One lean RESP connection (`connection.ts`) carries everything;
- * wake-ups (pub/sub on `<prefix>:wake`) come over a second one (`subscriber.ts`).
+ * wake-ups (pub/sub on `{<prefix>}:wake`) come over a second one (`subscriber.ts`). On a Redis
+ * Cluster the connection is the cluster-aware form (`cluster.ts`): the master owning the
+ * prefix's hash slot carries everything.
  */
 
 import type { JobEvent } from "../../lib/events.ts";
@@ -40,15 +42,15 @@ import { InvalidOptionError } from "../errors.ts";
 import { closedStorage, message, unavailable } from "../unavailable.ts";
 import { append } from "./append.ts";
 import { Claims } from "./claim.ts";
-import { ConnectionError, type RespOptions } from "./connection.ts";
-import { RespConnection } from "./connection.ts";
+import { ClusterConnection, keySlot } from "./cluster.ts";
+import { ConnectionError, type RedisConnection, RespConnection } from "./connection.ts";
 import { command, fields, type RedisDb, script } from "./context.ts";
-import { keysOf } from "./keys.ts";
+import { globEscape, keyPrefix, keysOf } from "./keys.ts";
 import { prune, rebuild, scan, unlink } from "./maintenance.ts";
 import { type Reply, ReplyError } from "./protocol.ts";
 import * as reads from "./reads.ts";
 import { finished, MAX_REMOVALS, remove } from "./removal.ts";
-import { Subscriber } from "./subscriber.ts";
+import { Subscriber, type SubscriberOptions } from "./subscriber.ts";
 import { RedisFeed } from "./feed.ts";
 import { parseRedisUrl } from "./url.ts";
 
@@ -63,8 +65,9 @@ export interface RedisStorageOptions {
 }
 
 /**
- * Storage on a Redis server (6.2 or later). Not for Redis Cluster: scripts build per-job keys
- * from the prefix, so every key must live on one node.
+ * Storage on a Redis server (6.2 or later) or a Redis Cluster. Every key of a storage carries
+ * its prefix as a hash tag, so on a cluster a storage lives on the one master owning its slot;
+ * several prefixes spread over the masters.
  */
 export class RedisStorage implements Storage {
   readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: MAX_REMOVALS };
@@ -75,19 +78,26 @@ export class RedisStorage implements Storage {
   readonly address: string;
   /** The key prefix (without its trailing colon). */
   readonly prefix: string;
+  /** What every key of this storage starts with: the prefix as a hash tag, `{<prefix>}:`. */
+  readonly keyPrefix: string;
   #db: RedisDb;
-  #options: RespOptions;
+  #options: SubscriberOptions;
   #subscriber?: Subscriber;
   #listeners = new Set<() => void>();
   #closed = false;
   /** The next ready jobs each list of queues' last claim saw, and the claims in flight. */
   #claims = new Claims();
 
-  private constructor(options: RespOptions, address: string, prefix: string) {
+  private constructor(
+    conn: RedisConnection,
+    options: SubscriberOptions,
+    names: { address: string; prefix: string },
+  ) {
     this.#options = options;
-    this.address = address;
-    this.prefix = prefix;
-    this.#db = { conn: new RespConnection(options), keys: keysOf(prefix) };
+    this.address = names.address;
+    this.prefix = names.prefix;
+    this.keyPrefix = keyPrefix(names.prefix);
+    this.#db = { conn, keys: keysOf(names.prefix) };
     this.feed = new RedisFeed(this.#db, (work) => this.#run(work), options);
     this.notifier = {
       listen: (wake) => {
@@ -99,20 +109,27 @@ export class RedisStorage implements Storage {
   }
 
   /**
-   * Connects to `redis://[user:pass@]host[:port][/db][?prefix=name]` (or `rediss://` for TLS).
+   * Connects to `redis://[user:pass@]host[:port][/db][?prefix=name]` (or `rediss://` for TLS),
+   * or to a cluster: `redis+cluster://host:port,host:port/?prefix=name` (`rediss+cluster://`).
    * Fails with `StorageUnavailableError` when the server does not answer.
    */
   static async open(url: string, options: RedisStorageOptions = {}): Promise<RedisStorage> {
-    const { connection, address, prefix } = parseRedisUrl(url, options.prefix);
-    const storage = new RedisStorage(
-      {
-        ...connection,
-        connectTimeoutMs: CONNECT_TIMEOUT_MS,
-        timeoutMs: COMMAND_TIMEOUT_MS,
-      },
-      address,
-      prefix,
-    );
+    const { connection, address, prefix, nodes } = parseRedisUrl(url, options.prefix);
+    const resp = {
+      ...connection,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    };
+    let storage: RedisStorage;
+    if (nodes) {
+      const cluster = new ClusterConnection(nodes, keySlot(keyPrefix(prefix)), resp);
+      // Wake-ups are PUBLISHed, which a cluster delivers on every node; the subscriber follows
+      // the owner so that it lives as long as the storage's own node does.
+      const subscriber = { ...resp, locate: () => cluster.owner() };
+      storage = new RedisStorage(cluster, subscriber, { address, prefix });
+    } else {
+      storage = new RedisStorage(new RespConnection(resp), resp, { address, prefix });
+    }
     try {
       await storage.#db.conn.connect();
       // A server that wants a password answers its first command with NOAUTH: ask now.
@@ -134,7 +151,9 @@ export class RedisStorage implements Storage {
 
   /** Deletes every key under this storage's prefix (tests and benchmarks clean up with it). */
   deleteAllKeys(): Promise<number> {
-    return this.#run(async () => await unlink(this.#db, await scan(this.#db, `${this.prefix}:*`)));
+    return this.#run(async () =>
+      await unlink(this.#db, await scan(this.#db, `${globEscape(this.keyPrefix)}*`))
+    );
   }
 
   /** Subscribes to wake-ups on a second connection (a subscribed connection sends nothing else). */

@@ -5,7 +5,7 @@
  */
 
 import { createHash } from "node:crypto";
-import type { RespConnection } from "./connection.ts";
+import type { RedisConnection } from "./connection.ts";
 import { type Reply, ReplyError } from "./protocol.ts";
 
 /** One Lua script taking a fixed number of keys. */
@@ -22,7 +22,7 @@ export class Script {
   }
 
   /** Runs the script with its keys and arguments, given in parts (not copied together). */
-  async run(conn: RespConnection, parts: readonly (readonly string[])[]): Promise<Reply> {
+  async run(conn: RedisConnection, parts: readonly (readonly string[])[]): Promise<Reply> {
     try {
       return await conn.callParts([["EVALSHA", this.#sha, this.#keys], ...parts]);
     } catch (error) {

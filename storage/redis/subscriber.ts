@@ -9,28 +9,36 @@ import { RespConnection, type RespOptions } from "./connection.ts";
 /** Pause before subscribing again after a failure. */
 const RETRY_MS = 1_000;
 
+/**
+ * Where a subscriber connects. `locate`, when given, names the node before each attempt (on a
+ * cluster, the master owning the storage's slot, which a failover moves); else `host`/`port`.
+ */
+export type SubscriberOptions = Omit<RespOptions, "onPush" | "onDrop"> & {
+  locate?: () => Promise<{ host: string; port: number }>;
+};
+
 /** A subscription to one channel, calling `onMessage` with each message on it. */
 export class Subscriber {
+  #options: SubscriberOptions;
   #conn: RespConnection;
+  #at: { host: string; port: number };
   #channel: string;
+  #onMessage: (message: string) => void;
   #closed = false;
   #retry?: ReturnType<typeof setTimeout>;
 
   /** Subscribes to `channel` on a new connection of `options` (no answer timeout applies). */
   constructor(
-    options: Omit<RespOptions, "onPush" | "onDrop">,
+    options: SubscriberOptions,
     channel: string,
     onMessage: (message: string) => void,
   ) {
+    this.#options = options;
     this.#channel = channel;
-    this.#conn = new RespConnection({
-      ...options,
-      onPush: ([, from, message]) => {
-        if (from === channel) onMessage(typeof message === "string" ? message : "");
-      },
-      onDrop: () => this.#again(),
-    });
-    this.#subscribe();
+    this.#onMessage = onMessage;
+    this.#at = { host: options.host, port: options.port };
+    this.#conn = this.#open();
+    void this.#subscribe();
   }
 
   /** Unsubscribes and closes the connection. */
@@ -40,9 +48,33 @@ export class Subscriber {
     this.#conn.close();
   }
 
-  #subscribe(): void {
+  /** A connection to `#at` (it connects on its first command). */
+  #open(): RespConnection {
+    const { locate: _, ...options } = this.#options;
+    return new RespConnection({
+      ...options,
+      ...this.#at,
+      onPush: ([, from, message]) => {
+        if (from === this.#channel) this.#onMessage(typeof message === "string" ? message : "");
+      },
+      onDrop: () => this.#again(),
+    });
+  }
+
+  async #subscribe(): Promise<void> {
     if (this.#closed) return;
-    this.#conn.call(["SUBSCRIBE", this.#channel]).catch(() => this.#again());
+    try {
+      const at = await this.#options.locate?.();
+      if (this.#closed) return;
+      if (at && (at.host !== this.#at.host || at.port !== this.#at.port)) {
+        this.#conn.close();
+        this.#at = { host: at.host, port: at.port };
+        this.#conn = this.#open();
+      }
+      await this.#conn.call(["SUBSCRIBE", this.#channel]);
+    } catch {
+      this.#again();
+    }
   }
 
   /** Subscribes again after a pause (once, however many failures report it). */
@@ -50,7 +82,7 @@ export class Subscriber {
     if (this.#closed || this.#retry !== undefined) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
-      this.#subscribe();
+      void this.#subscribe();
     }, RETRY_MS);
     Deno.unrefTimer(this.#retry);
   }

@@ -1,7 +1,9 @@
 /**
  * @module
- * Redis storage URLs: `redis://[user:pass@]host[:port][/db][?prefix=name]` and `rediss://` (TLS)
- * → connection options, a key prefix, and an address safe to show (no credentials).
+ * Redis storage URLs: `redis://[user:pass@]host[:port][/db][?prefix=name]` and `rediss://` (TLS),
+ * and for a Redis Cluster `redis+cluster://[user:pass@]host:port,host:port,.../[?prefix=name]`
+ * (`rediss+cluster://` for TLS) → connection options, a key prefix, and an address safe to show
+ * (no credentials).
  */
 
 import { InvalidOptionError, UnknownStorageError } from "../errors.ts";
@@ -24,12 +26,67 @@ export interface RedisTarget {
   address: string;
   /** The key prefix (without its trailing colon). */
   prefix: string;
+  /** A cluster URL's seed nodes (`connection` names the first), absent for a single server. */
+  nodes?: { host: string; port: number }[];
 }
 
-/** Parses a `redis://` or `rediss://` URL; `prefix` applies unless the URL names one. */
-export function parseRedisUrl(url: string, prefix?: string): RedisTarget {
-  // Named without the credentials, which must never appear in messages or logs.
+const CLUSTER = /^(rediss?)\+cluster:\/\/(?:(.*)@)?([^/?#@]*)(.*)$/is;
+
+/**
+ * Parses a `redis+cluster://` or `rediss+cluster://` URL: each node of its comma-separated list
+ * is read as a single-server URL would be; a cluster has only database 0.
+ */
+function parseClusterUrl(url: string, prefix?: string): RedisTarget {
   const safe = redact(url);
+  const [, scheme, user, list, rest] = CLUSTER.exec(url) ?? [];
+  if (scheme === undefined) {
+    throw new UnknownStorageError(safe, "the Redis Cluster URL is malformed");
+  }
+  if (list.trim() === "") {
+    throw new UnknownStorageError(safe, "the Redis Cluster URL names no node");
+  }
+  const targets = list.split(",").map((node) => {
+    if (node.trim() === "") {
+      throw new UnknownStorageError(
+        safe,
+        "the Redis Cluster URL has an empty entry in its node list",
+      );
+    }
+    return parseServer(`${scheme}://${user === undefined ? "" : `${user}@`}${node}${rest}`, {
+      safe,
+      prefix,
+    });
+  });
+  const [first] = targets;
+  if (first.connection.db !== 0) {
+    throw new UnknownStorageError(
+      safe,
+      `a Redis Cluster has only database 0, not ${first.connection.db}`,
+    );
+  }
+  const nodes = targets.map(({ connection: { host, port } }) => ({ host, port }));
+  const shown = nodes.map(({ host, port }) => `${host.includes(":") ? `[${host}]` : host}:${port}`);
+  const tail = first.prefix === "taskflow" ? "" : `?prefix=${first.prefix}`;
+  return {
+    connection: first.connection,
+    address: `${scheme.toLowerCase()}+cluster://${shown.join(",")}/${tail}`,
+    prefix: first.prefix,
+    nodes,
+  };
+}
+
+/** Parses a `redis://`, `rediss://` or `redis+cluster://` URL; `prefix` applies unless the URL names one. */
+export function parseRedisUrl(url: string, prefix?: string): RedisTarget {
+  if (/^rediss?\+cluster:/i.test(url)) return parseClusterUrl(url, prefix);
+  // Named without the credentials, which must never appear in messages or logs.
+  return parseServer(url, { safe: redact(url), prefix });
+}
+
+/** Parses a single server's URL; errors name `safe` (the URL the user wrote, redacted). */
+function parseServer(
+  url: string,
+  { safe, prefix }: { safe: string; prefix?: string },
+): RedisTarget {
   let parsed: URL;
   try {
     parsed = new URL(url);
