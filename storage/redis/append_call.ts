@@ -221,6 +221,18 @@ export class AppendCall {
         });
       }
     }
+    for (const { resolution, at, field, n } of effects.stats) {
+      if (resolution === "total") {
+        this.#count(k.stat(resolution, at), field, n);
+        continue;
+      }
+      const key = k.stat(resolution, at);
+      let fields = this.#buckets.get(key);
+      if (!fields) this.#buckets.set(key, fields = new Map());
+      const op = fields.get(field);
+      if (op) op.increment += n;
+      else fields.set(field, { increment: n, expiry: at + RESOLUTIONS[resolution].keepMs });
+    }
   }
 
   #room(
