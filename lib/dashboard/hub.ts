@@ -32,7 +32,7 @@ export interface Snapshot {
   series: TimelinePoint[];
   /** The span of time `series` covers (ms since epoch): the chart's time axis. */
   seriesRange: { from: number; to: number };
-  /** The history charts: read again at most every {@link HISTORY_MS}. */
+  /** The history charts: read again at most every {@link HISTORY_MS} (`historyMs`). */
   history: History;
   /** The newest Processing jobs (at most 20); `orphan` marks those whose server is gone. */
   processing: Array<
@@ -93,8 +93,11 @@ export class LiveHub {
   #polledAt = 0;
   #closed = false;
 
-  /** A hub over `source`, refreshing every `intervalMs` while pages listen. */
-  constructor(source: LiveSource, intervalMs = 1_000) {
+  /**
+   * A hub over `source`, refreshing every `intervalMs` while pages listen, and the history
+   * charts every `historyMs` (or `intervalMs` when longer).
+   */
+  constructor(source: LiveSource, intervalMs = 1_000, readonly historyMs = HISTORY_MS) {
     this.source = source;
     this.intervalMs = intervalMs;
   }
@@ -184,7 +187,7 @@ export class LiveHub {
   /** The history charts, read again when older than {@link HISTORY_MS} (or the interval). */
   async #readHistory(now: number): Promise<History> {
     const age = performance.now() - this.#historyPolledAt;
-    if (this.#history && age < Math.max(HISTORY_MS, this.intervalMs)) return this.#history;
+    if (this.#history && age < Math.max(this.historyMs, this.intervalMs)) return this.#history;
     this.#historyPolledAt = performance.now();
     const hour = 3_600_000, day = 24 * hour;
     const [hourly, waits] = await Promise.all([
