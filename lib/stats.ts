@@ -120,6 +120,13 @@ function observe(h: Histogram, measure: string, n: number): void {
   }
 }
 
+/** How an attempt ended, as the `job` statistics count it. */
+const OUTCOMES = ["succeeded", "failed", "retried", "snoozed"] as const;
+
+function isOutcome(text: string): text is typeof OUTCOMES[number] {
+  return (OUTCOMES as readonly string[]).includes(text);
+}
+
 /** Per job name, what the `job|` counters of `points` add up to, by name. */
 export function jobStatsOf(points: readonly StatPoint[]): JobStats[] {
   const byName = new Map<string, JobStats>();
@@ -144,8 +151,8 @@ export function jobStatsOf(points: readonly StatPoint[]): JobStats[] {
       }
       const [outcome, bucket] = parsed.measure.split(":");
       if (outcome === "ms") observe(stats.durations, "ms", n);
-      else if (bucket !== undefined && outcome in stats) {
-        (stats as unknown as Record<string, number>)[outcome] += n;
+      else if (bucket !== undefined && isOutcome(outcome)) {
+        stats[outcome] += n;
         observe(stats.durations, bucket, n);
       }
     }

@@ -137,7 +137,9 @@ export function statPoints(
     const counts: Record<StatField, number> = {};
     let any = false;
     for (const [field, n] of fields) {
-      if (n !== 0 && field.startsWith(prefix)) counts[field] = (counts[field] ?? 0) + n, any = true;
+      if (n === 0 || !field.startsWith(prefix)) continue;
+      counts[field] = (counts[field] ?? 0) + n;
+      any = true;
     }
     if (any) points.push({ at, counts });
   }

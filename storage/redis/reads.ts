@@ -230,11 +230,11 @@ export async function stats(db: RedisDb, query: StatQuery): Promise<StatPoint[]>
   const starts: number[] = [];
   if (resolution === "total") starts.push(0);
   else {
-    const to = Math.min(query.to ?? Date.now(), Date.now() + RESOLUTIONS[resolution].ms);
-    const from = Math.max(query.from ?? 0, to - RESOLUTIONS[resolution].keepMs);
-    for (let at = bucketStart(resolution, from); at <= to; at += RESOLUTIONS[resolution].ms) {
-      starts.push(at);
-    }
+    // Keys past their keep have expired: the range is cut to what can still be there.
+    const { ms, keepMs } = RESOLUTIONS[resolution];
+    const to = query.to ?? Date.now() + ms;
+    const from = Math.max(query.from ?? 0, to - keepMs - ms);
+    for (let at = bucketStart(resolution, from); at <= to; at += ms) starts.push(at);
   }
   const replies = await Promise.all(
     starts.map((at) => command(db, "HGETALL", db.keys.stat(resolution, at))),
