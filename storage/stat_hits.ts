@@ -36,8 +36,7 @@ export function statHits(
     }
     if (state === "Processing" && readySince !== undefined) {
       const ms = Math.max(0, at - readySince);
-      const measure = String(histogramBucket(ms, WAIT_BUCKETS_MS));
-      count(hits, `wait|${record.queue}|`, at, measure, ms);
+      count(hits, "wait", record.queue, at, String(histogramBucket(ms, WAIT_BUCKETS_MS)), ms);
     }
     readySince = undefined;
     const ms = data?.durationMs;
@@ -50,22 +49,52 @@ export function statHits(
       : undefined;
     if (!outcome) continue;
     const measure = `${outcome}:${ms === undefined ? "-" : histogramBucket(ms)}`;
-    count(hits, `job|${record.name}|`, at, measure, ms);
+    count(hits, "job", record.name, at, measure, ms);
   }
   return hits;
 }
 
 /** One observation: its measure in each bucket and the totals, and its `ms` in the totals. */
-function count(hits: StatHit[], series: string, at: number, measure: string, ms?: number): void {
-  const field = series + measure;
+function count(
+  hits: StatHit[],
+  series: "job" | "wait",
+  subject: string,
+  at: number,
+  measure: string,
+  ms?: number,
+): void {
+  const field = fieldOf(series, subject, measure);
   for (const resolution of STAT_RESOLUTIONS) {
     const size = RESOLUTIONS[resolution].ms;
     hits.push({ resolution, at: Math.floor(at / size) * size, field, n: 1 });
   }
   hits.push({ resolution: "total", at: 0, field, n: 1 });
   if (ms !== undefined) {
-    hits.push({ resolution: "total", at: 0, field: `${series}ms`, n: Math.max(0, Math.round(ms)) });
+    const sum = fieldOf(series, subject, "ms");
+    hits.push({ resolution: "total", at: 0, field: sum, n: Math.max(0, Math.round(ms)) });
   }
+}
+
+/** Field names by series and subject, then measure, made once (bounded: cleared when large). */
+const fields = {
+  job: new Map<string, Map<string, string>>(),
+  wait: new Map<string, Map<string, string>>(),
+};
+
+/**
+ * The field `<series>|<subject>|<measure>`, the same string each time: backends key maps by it,
+ * and a string made anew is hashed anew at every lookup (two transitions per job).
+ */
+function fieldOf(series: "job" | "wait", subject: string, measure: string): string {
+  const bySubject = fields[series];
+  let measures = bySubject.get(subject);
+  if (!measures) {
+    if (bySubject.size >= 1_000) bySubject.clear();
+    bySubject.set(subject, measures = new Map());
+  }
+  let field = measures.get(measure);
+  if (field === undefined) measures.set(measure, field = `${series}|${subject}|${measure}`);
+  return field;
 }
 
 /** The hits of `hits` still within their resolution's keep at `now` (totals are kept for ever). */
