@@ -21,15 +21,18 @@ import * as $16 from "./routes/job/[id].tsx";
 import * as $17 from "./routes/jobs/[state].tsx";
 import * as $18 from "./routes/jobs/index.ts";
 import * as $19 from "./routes/metrics.ts";
-import * as $20 from "./routes/queues.tsx";
-import * as $21 from "./routes/recurring.tsx";
-import * as $22 from "./routes/retries.tsx";
-import * as $23 from "./routes/search.tsx";
-import * as $24 from "./routes/servers.tsx";
-import * as $$0 from "./islands/LiveCounters.tsx";
-import * as $$1 from "./islands/ProcessingList.tsx";
-import * as $$2 from "./islands/RealtimeGraph.tsx";
-import * as $$3 from "./islands/SelectAll.tsx";
+import * as $20 from "./routes/metrics/jobs/[name].tsx";
+import * as $21 from "./routes/metrics/jobs/index.tsx";
+import * as $22 from "./routes/queues.tsx";
+import * as $23 from "./routes/recurring.tsx";
+import * as $24 from "./routes/retries.tsx";
+import * as $25 from "./routes/search.tsx";
+import * as $26 from "./routes/servers.tsx";
+import * as $$0 from "./islands/HistoryCharts.tsx";
+import * as $$1 from "./islands/LiveCounters.tsx";
+import * as $$2 from "./islands/ProcessingList.tsx";
+import * as $$3 from "./islands/RealtimeGraph.tsx";
+import * as $$4 from "./islands/SelectAll.tsx";
 
 import type { Manifest } from "./lib/fresh/types.ts";
 
@@ -55,17 +58,20 @@ const manifest: Manifest = {
     "./routes/jobs/[state].tsx": $17,
     "./routes/jobs/index.ts": $18,
     "./routes/metrics.ts": $19,
-    "./routes/queues.tsx": $20,
-    "./routes/recurring.tsx": $21,
-    "./routes/retries.tsx": $22,
-    "./routes/search.tsx": $23,
-    "./routes/servers.tsx": $24,
+    "./routes/metrics/jobs/[name].tsx": $20,
+    "./routes/metrics/jobs/index.tsx": $21,
+    "./routes/queues.tsx": $22,
+    "./routes/recurring.tsx": $23,
+    "./routes/retries.tsx": $24,
+    "./routes/search.tsx": $25,
+    "./routes/servers.tsx": $26,
   },
   islands: {
-    "./islands/LiveCounters.tsx": $$0,
-    "./islands/ProcessingList.tsx": $$1,
-    "./islands/RealtimeGraph.tsx": $$2,
-    "./islands/SelectAll.tsx": $$3,
+    "./islands/HistoryCharts.tsx": $$0,
+    "./islands/LiveCounters.tsx": $$1,
+    "./islands/ProcessingList.tsx": $$2,
+    "./islands/RealtimeGraph.tsx": $$3,
+    "./islands/SelectAll.tsx": $$4,
   },
   baseUrl: import.meta.url,
 };

@@ -1,6 +1,6 @@
 /**
  * @module
- * Succeeded/failed charts as inline SVG (server-rendered; the realtime one re-renders in an island).
+ * Succeeded/failed bar charts as inline SVG (server-rendered, and re-rendered by islands).
  */
 
 export interface Point {
@@ -53,29 +53,6 @@ export function BarChart(
             {format(points[points.length - 1].at)}
           </text>
         )}
-      </svg>
-      <figcaption>
-        {label} <span class="ok-key">succeeded</span> <span class="bad-key">failed</span>
-      </figcaption>
-    </figure>
-  );
-}
-
-/** A two-series line chart (realtime rates). */
-export function LineChart({ points, label }: { points: Point[]; label: string }) {
-  const width = 1200, height = 200, pad = 28;
-  const max = Math.max(1, ...points.map((p) => Math.max(p.succeeded, p.failed)));
-  const x = (i: number) => pad + (i / Math.max(1, points.length - 1)) * (width - pad);
-  const y = (v: number) => height - pad - (v / max) * (height - 2 * pad);
-  const path = (key: "succeeded" | "failed") =>
-    points.map((p, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`).join(" ");
-  return (
-    <figure class="chart">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
-        <text x="0" y="12" class="axis">{max.toFixed(max < 10 ? 1 : 0)}/s</text>
-        <line x1={pad} y1={height - pad} x2={width} y2={height - pad} class="axis-line" />
-        <path d={path("succeeded")} class="ok-line" />
-        <path d={path("failed")} class="bad-line" />
       </svg>
       <figcaption>
         {label} <span class="ok-key">succeeded</span> <span class="bad-key">failed</span>

@@ -8,6 +8,17 @@ import type { Resolution, ServerInfo, Storage, TimelinePoint } from "../storage/
 import { checkJobId, type JobRecord } from "./job.ts";
 import type { Lease } from "./projection.ts";
 import { readIds, readTimeline } from "./queries.ts";
+import { readOptions } from "./options.ts";
+import {
+  type JobStats,
+  readJobStats,
+  readJobStatsOptions,
+  readWaitTimes,
+  type StatTotals,
+  statTotalsOf,
+  type StatWindow,
+  type WaitPoint,
+} from "./stats.ts";
 import type { QueuesApi } from "./queues/store.ts";
 import { explain, type Explanation } from "./explain/explain.ts";
 import { waitFor, type WaitOptions } from "./watch/wait.ts";
@@ -105,8 +116,10 @@ export abstract class ClientReads {
   }
 
   /**
-   * Jobs succeeded and failed per time bucket (`"minute"` or `"hour"`, see `RESOLUTIONS`) whose
-   * start lies from `range.from` to `range.to` (ms since epoch), oldest first.
+   * Jobs succeeded and failed per time bucket (`"second"`, kept 15 minutes; `"minute"`, kept 3
+   * hours; `"hour"`, kept 8 days: see `RESOLUTIONS`) whose start lies from `range.from` to
+   * `range.to` (ms since epoch), oldest first. The storage counts them in each transition's
+   * commit, so they hold what happened while no dashboard was open.
    *
    * @example
    * ```ts
@@ -123,6 +136,66 @@ export abstract class ClientReads {
     range: { from: number; to: number },
   ): Promise<TimelinePoint[]> {
     return await readTimeline(this.storage, resolution, range);
+  }
+
+  /**
+   * Per job name, over `window` (`"1h"`: minute buckets; `"24h"`, `"7d"`: hour buckets; `"all"`:
+   * since the start; default `"24h"`): attempts by outcome, failure rate, and p50/p95/p99 of the
+   * attempt durations (interpolated within their histogram bucket). `name` reads one name only.
+   * Kept by the storage with each transition, and kept when retention prunes the jobs.
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * for (const s of await tf.jobStats({ window: "1h" })) {
+   *   console.log(s.name, s.succeeded + s.failed, s.failureRate, s.p95Ms);
+   * }
+   * await tf.close();
+   * ```
+   */
+  async jobStats(options: { window?: StatWindow; name?: string } = {}): Promise<JobStats[]> {
+    return await readJobStats(this.storage, readJobStatsOptions(options), this.now());
+  }
+
+  /**
+   * How long jobs waited from entering Enqueued to being started, per minute from
+   * `range.from` to `range.to` (minutes are kept 3 hours): jobs started and the p50/p95 wait,
+   * of every queue together or of `queue`.
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * const now = Date.now();
+   * const lastHour = await tf.waitTimes({ from: now - 3_600_000, to: now }, { queue: "mail" });
+   * console.log(lastHour.at(-1)?.p95Ms);
+   * await tf.close();
+   * ```
+   */
+  async waitTimes(
+    range: { from: number; to: number },
+    options: { queue?: string } = {},
+  ): Promise<WaitPoint[]> {
+    const { queue } = readOptions(options, { call: "waitTimes", allowed: ["queue"] });
+    return await readWaitTimes(this.storage, range, queue as string | undefined);
+  }
+
+  /**
+   * All-time statistics (never pruned): per job name, attempt outcomes and the duration
+   * histogram; per queue, the wait histogram (what `/metrics` exports).
+   *
+   * @example
+   * ```ts
+   * import { TaskFlow } from "./mod.ts";
+   * const tf = await TaskFlow.open("memory:");
+   * const { jobs, waits } = await tf.statTotals();
+   * console.log(Object.keys(jobs), Object.keys(waits));
+   * await tf.close();
+   * ```
+   */
+  async statTotals(): Promise<StatTotals> {
+    return statTotalsOf((await this.storage.stats({ resolution: "total" }))[0]);
   }
 
   /**

@@ -179,6 +179,17 @@ export { redact } from "../storage/redact.ts";
 export { VERSION } from "./version.ts";
 export { RESOLUTIONS } from "../storage/storage.ts";
 export { DURATION_BUCKETS_MS, zeroStates } from "../storage/effects.ts";
+export { WAIT_BUCKETS_MS } from "../storage/stats.ts";
+export type { StatField, StatPoint, StatQuery, StatResolution } from "../storage/stats.ts";
+export {
+  type Histogram,
+  type JobStats,
+  quantile,
+  STAT_WINDOWS,
+  type StatTotals,
+  type StatWindow,
+  type WaitPoint,
+} from "./stats.ts";
 export {
   type BatchRecord,
   type BatchStatus,

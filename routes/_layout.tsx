@@ -10,6 +10,7 @@ const NAV = [
   ["/batches", "Batches"],
   ["/flows", "Flows"],
   ["/servers", "Servers"],
+  ["/metrics/jobs", "Metrics"],
 ] as const;
 
 export default function Layout({ Component, url, state }: AppProps<DashboardState>) {

@@ -1,18 +1,16 @@
 import type { Handlers, PageProps } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import type { Snapshot } from "../lib/dashboard/hub.ts";
-import type { StoredRetention, TimelinePoint } from "../lib/mod.ts";
-import { BarChart } from "../components/Chart.tsx";
+import type { StoredRetention } from "../lib/mod.ts";
 import { plural } from "../components/format.ts";
 import LiveCounters from "../islands/LiveCounters.tsx";
 import RealtimeGraph from "../islands/RealtimeGraph.tsx";
+import HistoryCharts from "../islands/HistoryCharts.tsx";
 import ProcessingList from "../islands/ProcessingList.tsx";
 import { RetentionSummary } from "../components/Retention.tsx";
 
 interface Data {
   snapshot: Snapshot;
-  hours: TimelinePoint[];
-  days: TimelinePoint[];
   recurring: number;
   /** The retention policy in force with the last pruning passes (null before a worker ran). */
   retention: StoredRetention | null;
@@ -20,41 +18,22 @@ interface Data {
   now: number;
 }
 
-const HOUR = 3_600_000, DAY = 86_400_000;
-
 export const handler: Handlers<Data, DashboardState> = {
   async GET(_req, ctx) {
     const { tf, hub } = ctx.state;
-    const now = Date.now();
-    const [snapshot, hourly, recurring, retention] = await Promise.all([
+    const [snapshot, recurring, retention] = await Promise.all([
       hub.snapshot(),
-      tf.timeline("hour", { from: now - 7 * DAY + HOUR, to: now }),
       tf.recurring.list(),
       tf.retention(),
     ]);
-    const hours = hourly.slice(-24);
-    const days: TimelinePoint[] = [];
-    for (const point of hourly) {
-      const at = Math.floor(point.at / DAY) * DAY;
-      const day = days.at(-1)?.at === at
-        ? days.at(-1)!
-        : (days.push({ at, succeeded: 0, failed: 0 }), days.at(-1)!);
-      day.succeeded += point.succeeded;
-      day.failed += point.failed;
-    }
     return ctx.render({
       snapshot,
-      hours,
-      days,
       recurring: recurring.length,
       retention,
       now: tf.now(),
     });
   },
 };
-
-const hourLabel = (at: number) => new Date(at).toISOString().slice(11, 16);
-const dayLabel = (at: number) => new Date(at).toISOString().slice(5, 10);
 
 export default function Overview({ data }: PageProps<Data, DashboardState>) {
   return (
@@ -74,11 +53,7 @@ export default function Overview({ data }: PageProps<Data, DashboardState>) {
         now={data.now}
       />
       <RealtimeGraph initial={data.snapshot} />
-      <section class="history">
-        <h2>History</h2>
-        <BarChart points={data.hours} label="last 24 hours, per hour (UTC)" format={hourLabel} />
-        <BarChart points={data.days} label="last 7 days, per day (UTC)" format={dayLabel} />
-      </section>
+      <HistoryCharts initial={data.snapshot} />
       <ProcessingList initial={data.snapshot} />
     </>
   );

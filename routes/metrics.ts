@@ -1,6 +1,7 @@
 import type { Handlers } from "../lib/fresh/types.ts";
 import type { DashboardState } from "../lib/dashboard/state.ts";
 import { STATES } from "../lib/states.ts";
+import { escapeLabel as escape, histogramLines, labels } from "../lib/dashboard/prometheus.ts";
 import {
   DURATION_BUCKETS_MS,
   type LimiterUse,
@@ -8,16 +9,14 @@ import {
   type QueueSettings,
 } from "../lib/mod.ts";
 
-const escape = (v: string) =>
-  v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
-
 /** GET /metrics: Prometheus text exposition of counters (from the live hub's snapshot). */
 export const handler: Handlers<unknown, DashboardState> = {
   async GET(_req, ctx) {
-    const [snapshot, retention, limits] = await Promise.all([
+    const [snapshot, retention, limits, stats] = await Promise.all([
       ctx.state.hub.snapshot(),
       ctx.state.tf.retention(),
       ctx.state.tf.queues.list(),
+      ctx.state.tf.statTotals(),
     ]);
     const { counts, servers } = snapshot;
     const lines: string[] = [
@@ -57,19 +56,31 @@ export const handler: Handlers<unknown, DashboardState> = {
         ),
       );
     }
+    lines.push(...histogramLines(
+      "taskflow_job_duration_seconds",
+      "How long attempts ran (finished ones, all time).",
+      [[{}, { bounds: DURATION_BUCKETS_MS, ...counts.durations }]],
+    ));
+    lines.push(...histogramLines(
+      "taskflow_job_attempt_duration_seconds",
+      "How long attempts ran, per job name (attempts whose duration is known, all time).",
+      Object.entries(stats.jobs).map(([name, job]) => [{ name }, job.durations]),
+    ));
     lines.push(
-      "# HELP taskflow_job_duration_seconds How long attempts ran (finished ones, all time).",
-      "# TYPE taskflow_job_duration_seconds histogram",
+      "# HELP taskflow_job_outcomes_total Attempt outcomes per job name, all time: succeeded, " +
+        "failed (the job ended Failed), retried, snoozed.",
+      "# TYPE taskflow_job_outcomes_total counter",
     );
-    let cumulative = 0;
-    DURATION_BUCKETS_MS.forEach((le, i) => {
-      cumulative += counts.durations.counts[i] ?? 0;
-      lines.push(`taskflow_job_duration_seconds_bucket{le="${le / 1_000}"} ${cumulative}`);
-    });
-    cumulative += counts.durations.counts[DURATION_BUCKETS_MS.length] ?? 0;
-    lines.push(`taskflow_job_duration_seconds_bucket{le="+Inf"} ${cumulative}`);
-    lines.push(`taskflow_job_duration_seconds_sum ${counts.durations.sumMs / 1_000}`);
-    lines.push(`taskflow_job_duration_seconds_count ${cumulative}`);
+    for (const [name, job] of Object.entries(stats.jobs)) {
+      for (const [outcome, n] of Object.entries(job.outcomes)) {
+        lines.push(`taskflow_job_outcomes_total${labels({ name, outcome })} ${n}`);
+      }
+    }
+    lines.push(...histogramLines(
+      "taskflow_queue_wait_seconds",
+      "How long started jobs waited in their queue, from entering Enqueued to being started.",
+      Object.entries(stats.waits).map(([queue, h]) => [{ queue }, h]),
+    ));
     lines.push("# HELP taskflow_jobs_retrying Jobs waiting to retry after a failed attempt.");
     lines.push("# TYPE taskflow_jobs_retrying gauge", `taskflow_jobs_retrying ${counts.retrying}`);
     lines.push("# HELP taskflow_servers Live worker servers.", "# TYPE taskflow_servers gauge");
@@ -79,6 +90,22 @@ export const handler: Handlers<unknown, DashboardState> = {
       "# TYPE taskflow_jobs_in_flight gauge",
     );
     lines.push(`taskflow_jobs_in_flight ${servers.reduce((n, s) => n + s.inFlight, 0)}`);
+    lines.push(
+      "# HELP taskflow_server_jobs_in_flight Jobs running on each live server, and its concurrency.",
+      "# TYPE taskflow_server_jobs_in_flight gauge",
+      ...servers.map((s) =>
+        `taskflow_server_jobs_in_flight${
+          labels({ server: s.id, hostname: s.hostname })
+        } ${s.inFlight}`
+      ),
+      "# HELP taskflow_server_concurrency Most jobs each live server runs at once.",
+      "# TYPE taskflow_server_concurrency gauge",
+      ...servers.map((s) =>
+        `taskflow_server_concurrency${
+          labels({ server: s.id, hostname: s.hostname })
+        } ${s.concurrency}`
+      ),
+    );
     const uses = await Promise.all(limits.map((q) => ctx.state.tf.queues.use(q.name, counts)));
     lines.push(...limitLines(limits, uses));
     return new Response(lines.join("\n") + "\n", {

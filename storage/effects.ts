@@ -19,6 +19,10 @@ import type {
   Resolution,
 } from "./storage.ts";
 import { RESOLUTIONS } from "./storage.ts";
+import { DURATION_BUCKETS_MS, histogramBucket, type StatHit } from "./stats.ts";
+import { keptStats, statHits } from "./stat_hits.ts";
+
+export { DURATION_BUCKETS_MS };
 
 const RESOLUTION_NAMES = Object.keys(RESOLUTIONS) as Resolution[];
 
@@ -77,6 +81,8 @@ export interface Effects {
   retrying: number;
   /** Finished attempts: the duration histogram bucket of each, and its length. */
   durations: readonly DurationHit[];
+  /** Statistics counters (see `stats.ts`): attempt outcomes per name, waits per queue. */
+  stats: readonly StatHit[];
 }
 
 /** A gauge delta of one queue and state. */
@@ -107,27 +113,9 @@ export interface NameEntry {
   id: string;
 }
 
-/** Upper bounds (ms) of the job duration histogram's buckets; the last bucket is unbounded. */
-export const DURATION_BUCKETS_MS = [
-  5,
-  10,
-  25,
-  50,
-  100,
-  250,
-  500,
-  1_000,
-  2_500,
-  5_000,
-  10_000,
-  30_000,
-  60_000,
-];
-
 /** The histogram bucket of a duration: the first upper bound it does not exceed. */
 export function durationBucket(ms: number): number {
-  const i = DURATION_BUCKETS_MS.findIndex((le) => ms <= le);
-  return i === -1 ? DURATION_BUCKETS_MS.length : i;
+  return histogramBucket(ms);
 }
 
 /** Index position of `record` in the per-state index. */
@@ -173,6 +161,7 @@ export function effectsOf(before: JobRecord | null, commit: Commit): Effects {
     batch: undefined,
     retrying: Number(isRetry(after)) - Number(before !== null && isRetry(before)),
     durations: NONE,
+    stats: statHits(before, commit.events, after),
   };
   const moved = !before || before.state !== after.state || before.stateAt !== after.stateAt ||
     before.queue !== after.queue || before.priority !== after.priority ||
@@ -271,12 +260,22 @@ export function historyOf(record: JobRecord, events: readonly JobEvent[]): Effec
     batch: joined ? { id: group!, deltas: [{ kind: joined, delta: 1 }] } : undefined,
     retrying: 0,
     durations,
+    stats: statHits(null, events, record),
   };
 }
 
 /** The hits of `buckets` still within their resolution's keep at `now` (older ones are dropped). */
 export function keptBuckets(buckets: readonly BucketHit[], now: number): BucketHit[] {
   return buckets.filter((b) => b.at >= now - RESOLUTIONS[b.resolution].keepMs);
+}
+
+/** `effects` with only the time buckets and statistics buckets still kept at `now`. */
+export function kept(effects: Effects, now: number): Effects {
+  return {
+    ...effects,
+    buckets: keptBuckets(effects.buckets, now),
+    stats: keptStats(effects.stats, now),
+  };
 }
 
 function bucketHit(resolution: Resolution, at: number, kind: BucketHit["kind"]): BucketHit {

@@ -10,6 +10,9 @@ import type { JobRecord } from "../lib/job.ts";
 import type { Lease } from "../lib/projection.ts";
 import type { State } from "../lib/states.ts";
 import type { AtomicExtra, EventFeed } from "./feed.ts";
+import type { Resolution, StatPoint, StatQuery, TimelinePoint } from "./stats.ts";
+
+export { type Resolution, RESOLUTIONS, type TimelinePoint } from "./stats.ts";
 
 /**
  * One job's part of a write: append `events` if the job is still at version `expect`
@@ -131,25 +134,6 @@ export interface SearchQuery {
   /** Page size (default 50). */
   limit?: number;
 }
-
-/** One bucket of the succeeded/failed history. */
-export interface TimelinePoint {
-  /** Start of the bucket (ms since epoch). */
-  at: number;
-  /** Jobs that entered Succeeded in this bucket. */
-  succeeded: number;
-  /** Jobs that entered Failed in this bucket. */
-  failed: number;
-}
-
-/** Bucket sizes kept for graphs, and how long each is kept. */
-export const RESOLUTIONS = {
-  minute: { ms: 60_000, keepMs: 3 * 3_600_000 },
-  hour: { ms: 3_600_000, keepMs: 8 * 86_400_000 },
-} as const;
-
-/** A timeline bucket size. */
-export type Resolution = keyof typeof RESOLUTIONS;
 
 /** A worker process as it announces itself with each heartbeat. */
 export interface ServerInfo {
@@ -371,6 +355,11 @@ export interface Storage {
   counts(): Promise<Counts>;
   /** Succeeded/failed buckets of size `resolution` from `from` to `to` (ms since epoch). */
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]>;
+  /**
+   * Statistics counters (attempt outcomes and durations per job name, waits per queue; see
+   * `stats.ts`), kept like the time buckets (and their totals for ever), never lowered by `remove`.
+   */
+  stats(query: StatQuery): Promise<StatPoint[]>;
   /**
    * Scheduled jobs due at `before` (oldest first), or Processing jobs whose lease expired
    * before `before`. Lease expiries are written on their holders' clocks, so an expired lease

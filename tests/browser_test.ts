@@ -9,7 +9,9 @@ import { chromium } from "playwright-core";
 import { TaskFlow } from "../lib/client.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { serveDashboard } from "../lib/dashboard/app.ts";
-import { claimCommit } from "./helpers.ts";
+import { defineJob } from "../lib/job.ts";
+import { createWorker } from "../lib/worker/worker.ts";
+import { claimCommit, eventually } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const required = Deno.env.get("TASKFLOW_TEST_BROWSER") === "required";
@@ -183,3 +185,94 @@ async function makeFailed(tf: TaskFlow): Promise<string> {
   }]);
   return id;
 }
+
+Deno.test({
+  name: "browser: a burst run while no page was open shows in the realtime chart, time-spaced",
+  ignore: !available && !required,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const tf = await TaskFlow.open("memory:");
+    const work = defineJob("burst.ok", () => "done");
+    const fail = defineJob("burst.bad", () => {
+      throw new Error("boom");
+    }, { attempts: 1 });
+    const worker = createWorker({ storage: tf.storage, jobs: [work, fail], pollIntervalMs: 20 });
+    await worker.start();
+    const controller = new AbortController();
+    let port = 0;
+    const { server } = serveDashboard({
+      tf,
+      port: 0,
+      liveIntervalMs: 250,
+      signal: controller.signal,
+      onListen: (address) => port = address.port,
+    });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    try {
+      // Two bursts two seconds apart, with no page open: no poll of the hub sees them happen.
+      const first = await tf.enqueueMany(
+        Array.from({ length: 12 }, (_, i) => ({ job: work, args: i })),
+      );
+      await eventually(async () =>
+        assert.ok((await tf.getMany(first)).every((r) => r?.state === "Succeeded"))
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      const second = await tf.enqueueMany(
+        Array.from({ length: 5 }, (_, i) => ({ job: fail, args: i })),
+      );
+      await eventually(async () =>
+        assert.ok((await tf.getMany(second)).every((r) => r?.state === "Failed"))
+      );
+
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(`http://127.0.0.1:${port}/`);
+      const chart = 'svg[aria-label^="jobs per second"]';
+      const buckets = await page.locator(`${chart} rect.bucket`).evaluateAll((rects) =>
+        rects.map((r) => ({
+          at: Number(r.getAttribute("data-at")),
+          x: Number(r.getAttribute("x")),
+          succeeded: Number(r.getAttribute("data-succeeded")),
+          failed: Number(r.getAttribute("data-failed")),
+        }))
+      );
+      assert.equal(buckets.reduce((n, b) => n + b.succeeded, 0), 12);
+      assert.equal(buckets.reduce((n, b) => n + b.failed, 0), 5);
+      const firstAt = buckets.find((b) => b.succeeded > 0)!, lastAt = buckets.at(-1)!;
+      assert.ok(lastAt.at - firstAt.at >= 2_000, JSON.stringify(buckets));
+      // x follows time: the same number of pixels per second between any two buckets.
+      const perSecond = (a: typeof firstAt, b: typeof firstAt) =>
+        (b.x - a.x) / ((b.at - a.at) / 1_000);
+      assert.ok(
+        Math.abs(perSecond(firstAt, lastAt) - (1200 - 36) / 60) < 0.5,
+        JSON.stringify(buckets),
+      );
+      assert.notEqual(await page.locator(`${chart} path.ok-area`).getAttribute("d"), "");
+      assert.notEqual(await page.locator(`${chart} path.bad-area`).getAttribute("d"), "");
+
+      // Live: a job run while the page is open appears without a reload.
+      await page.waitForFunction(() => document.querySelector(".live.on") !== null, null, {
+        timeout: 10_000,
+      });
+      await tf.enqueue(work, 99);
+      await page.waitForFunction(
+        (selector) =>
+          [...document.querySelectorAll(`${selector} rect.bucket`)]
+            .reduce((n, r) => n + Number(r.getAttribute("data-succeeded")), 0) === 13,
+        chart,
+        { timeout: 10_000 },
+      );
+      const output = new URL("./output/", import.meta.url).pathname;
+      await Deno.mkdir(output, { recursive: true });
+      await page.screenshot({ path: `${output}realtime.png`, fullPage: true });
+      await page.goto(`http://127.0.0.1:${port}/metrics/jobs/burst.ok`);
+      await page.screenshot({ path: `${output}job-metrics.png`, fullPage: true });
+    } finally {
+      await browser.close();
+      controller.abort();
+      await server.finished;
+      await worker.stop();
+      await tf.close();
+    }
+  },
+});

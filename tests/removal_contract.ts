@@ -100,7 +100,7 @@ async function attempt(
   await step(tf, clock, id, [{ state: end, data }]);
 }
 
-/** What the history charts show: totals, durations, minute and hour buckets, batch counts. */
+/** What the history charts show: totals, durations, time buckets, batch counts, statistics. */
 async function history(tf: TaskFlow, clock: TestClock, batch: string) {
   const { totals, durations } = await tf.counts();
   return {
@@ -109,6 +109,11 @@ async function history(tf: TaskFlow, clock: TestClock, batch: string) {
     minutes: await tf.storage.timeline("minute", clock.t - 3_600_000, clock.t),
     hours: await tf.storage.timeline("hour", clock.t - 86_400_000, clock.t),
     batch: await tf.storage.batchCounts(batch),
+    stats: {
+      minutes: await tf.storage.stats({ resolution: "minute", from: clock.t - 3_600_000 }),
+      hours: await tf.storage.stats({ resolution: "hour", from: clock.t - 86_400_000 }),
+      totals: await tf.storage.stats({ resolution: "total" }),
+    },
   };
 }
 

@@ -21,6 +21,7 @@ import { bucketStart } from "../storage/effects.ts";
 import { RESOLUTIONS, type Storage } from "../storage/storage.ts";
 import { allIds, assertConsistent, claimCommit, eventually, seeded, TestClock } from "./helpers.ts";
 import { removalCases } from "./removal_contract.ts";
+import { statsCases } from "./stats_contract.ts";
 import { queueCases } from "./queues_contract.ts";
 import { uniqueCases } from "./unique_contract.ts";
 import { debounceCases } from "./debounce_contract.ts";
@@ -825,6 +826,11 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
       ) => j.id),
       lease: await tf.storage.lease(ids[24]),
       minute: await tf.storage.timeline("minute", clock.t - 60_000, clock.t),
+      stats: [
+        await tf.storage.stats({ resolution: "minute", from: clock.t - 60_000 }),
+        await tf.storage.stats({ resolution: "hour", from: clock.t - 3_600_000 }),
+        await tf.storage.stats({ resolution: "total" }),
+      ],
       named: (await tf.search("r", { limit: 100 })).jobs.map((j) => j.id),
     });
     const before = await snapshot();
@@ -851,6 +857,7 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
     await assertConsistent(tf.storage);
   });
 
+  statsCases(test);
   removalCases(test);
   queueCases(test);
   uniqueCases(test);

@@ -8,6 +8,7 @@ import type { State } from "../../lib/states.ts";
 import { bucketStart, zeroDurations, zeroStates, zeroTotals } from "../effects.ts";
 import { type Counts, type Resolution, RESOLUTIONS, type TimelinePoint } from "../storage.ts";
 import type { KeyOf } from "./projections.ts";
+import { type StatPoint, statPoints, type StatQuery } from "../stats.ts";
 
 /** The gauges, totals and durations (`counts()` of the storage contract). */
 export async function counts(kv: Deno.Kv, key: KeyOf): Promise<Counts> {
@@ -60,4 +61,22 @@ export async function timeline(
     if (point) point[entry.key[4] as "succeeded" | "failed"] = Number(entry.value.value);
   }
   return [...byAt.values()];
+}
+
+/** The statistics counters of `query` (`stats()` of the storage contract). */
+export async function stats(kv: Deno.Kv, key: KeyOf, query: StatQuery): Promise<StatPoint[]> {
+  const { resolution } = query;
+  const total = resolution === "total";
+  const entries = kv.list<Deno.KvU64>({
+    start: key("stat", resolution, total ? 0 : query.from ?? 0),
+    end: key("stat", resolution, total ? 1 : (query.to ?? Number.MAX_SAFE_INTEGER - 1) + 1),
+  });
+  const byAt = new Map<number, Array<[string, number]>>();
+  for await (const entry of entries) {
+    const at = entry.key[entry.key.length - 2] as number;
+    let fields = byAt.get(at);
+    if (!fields) byAt.set(at, fields = []);
+    fields.push([entry.key[entry.key.length - 1] as string, Number(entry.value.value)]);
+  }
+  return statPoints(byAt, query);
 }

@@ -7,7 +7,8 @@
 import type { JobEvent } from "../../lib/events.ts";
 import type { Lease } from "../../lib/projection.ts";
 import type { JobRecord } from "../../lib/job.ts";
-import { createdLater, effectsOf, keptBuckets } from "../effects.ts";
+import { createdLater, effectsOf, kept } from "../effects.ts";
+import { STAT_RESOLUTIONS } from "../stats.ts";
 import { type Derive, type RebuildResult, type Resolution, RESOLUTIONS } from "../storage.ts";
 import { count, type Key, type KeyOf, moveIndexes, Sums, u64 } from "./projections.ts";
 import type { KnownRecords } from "./known.ts";
@@ -39,6 +40,7 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
     "gauge",
     "total",
     "bucket",
+    "stat",
     "name",
     "duration",
     "unique",
@@ -79,7 +81,7 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
     const rebuilt = withRecord(row as Row, record);
     writes.push((a) => a.set(entry.key, rebuilt));
     const effects = effectsOf(null, { id, expect: 0, events, record });
-    count(sums, key, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
+    count(sums, key, kept(effects, Date.now()));
     writes.push((a) => moveIndexes(a, key, effects));
     if (lease) {
       const kept = leases.get(id);
@@ -120,7 +122,7 @@ async function addPrunedBase(db: KvDb, sums: Sums): Promise<void> {
   const now = Date.now();
   for await (const entry of kv.list<Deno.KvU64>({ prefix: base })) {
     const parts = entry.key.slice(base.length);
-    if (parts[0] === "bucket") {
+    if ((parts[0] === "bucket" || parts[0] === "stat") && parts[1] !== "total") {
       const resolution = parts[1] as Resolution;
       if ((parts[2] as number) < now - RESOLUTIONS[resolution].keepMs) continue;
     }
@@ -137,18 +139,24 @@ async function deletePrefix(db: KvDb, prefix: Key): Promise<void> {
   await sink.flush();
 }
 
-/** Drops time buckets older than their retention. */
+/** Drops time buckets (and statistics buckets) older than their retention. */
 export async function prune(db: KvDb, now: number): Promise<void> {
   const { kv, key } = db;
   const sink = new BufferedWriter(kv, (a) => db.writer.commitOrThrow(a));
   // The pruned base's buckets (`pruned/bucket/...`) expire with the buckets themselves.
+  const kinds: Array<[string, readonly Resolution[]]> = [
+    ["bucket", Object.keys(RESOLUTIONS) as Resolution[]],
+    ["stat", STAT_RESOLUTIONS],
+  ];
   for (const room of [[], ["pruned"]]) {
-    for (const resolution of Object.keys(RESOLUTIONS) as Resolution[]) {
-      const entries = kv.list({
-        start: key(...room, "bucket", resolution),
-        end: key(...room, "bucket", resolution, now - RESOLUTIONS[resolution].keepMs),
-      });
-      for await (const entry of entries) await sink.add([(a) => a.delete(entry.key)]);
+    for (const [kind, resolutions] of kinds) {
+      for (const resolution of resolutions) {
+        const entries = kv.list({
+          start: key(...room, kind, resolution),
+          end: key(...room, kind, resolution, now - RESOLUTIONS[resolution].keepMs),
+        });
+        for await (const entry of entries) await sink.add([(a) => a.delete(entry.key)]);
+      }
     }
   }
   await sink.flush();

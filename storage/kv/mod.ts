@@ -33,9 +33,10 @@ import {
   type Storage,
   type TimelinePoint,
 } from "../storage.ts";
+import type { StatPoint, StatQuery } from "../stats.ts";
 import { checkedRecord } from "../stored_record.ts";
 import { closedStorage, unavailable } from "../unavailable.ts";
-import { counts, timeline } from "./counters.ts";
+import { counts, stats, timeline } from "./counters.ts";
 import { KnownRecords } from "./known.ts";
 import { type KvDb, logOf, prune, rebuild } from "./maintenance.ts";
 import type { Key } from "./projections.ts";
@@ -245,6 +246,11 @@ export class KvStorage implements Storage {
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
     this.#open();
     return timeline(this.kv, this.#key.bind(this), { resolution, from, to });
+  }
+
+  stats(query: StatQuery): Promise<StatPoint[]> {
+    this.#open();
+    return stats(this.kv, this.#key.bind(this), query);
   }
 
   async due(

@@ -37,7 +37,7 @@ export function moveIndexes(atomic: Deno.AtomicOperation, key: KeyOf, effects: E
   }
 }
 
-/** Adds a transition's counter deltas (gauges, totals, batch counts, buckets, durations). */
+/** Adds a transition's counter deltas (gauges, totals, batch counts, buckets, stats, durations). */
 export function count(sums: Sums, key: KeyOf, effects: Effects): void {
   for (const { queue, state, delta } of effects.gauges) {
     sums.add(key("gauge", queue, state), delta);
@@ -51,6 +51,9 @@ export function count(sums: Sums, key: KeyOf, effects: Effects): void {
   if (effects.retrying !== 0) sums.add(key("retrying"), effects.retrying);
   for (const hit of effects.buckets) {
     sums.add(key("bucket", hit.resolution, hit.at, hit.kind), 1);
+  }
+  for (const { resolution, at, field, n } of effects.stats) {
+    sums.add(key("stat", resolution, at, field), n);
   }
   for (const { bucket, ms } of effects.durations) {
     sums.add(key("duration", bucket), 1);

@@ -7,7 +7,7 @@
  */
 
 import type { JobRecord } from "../../lib/job.ts";
-import { dueEntry, historyOf, keptBuckets, readyEntry, removable } from "../effects.ts";
+import { dueEntry, historyOf, kept, readyEntry, removable } from "../effects.ts";
 import { StorageUnavailableError } from "../errors.ts";
 import type { Removal, RemoveResult } from "../storage.ts";
 import { type KvDb, logOf } from "./maintenance.ts";
@@ -85,7 +85,7 @@ async function doomed(db: KvDb, record: JobRecord, entry: RowEntry): Promise<Doo
   const effects = historyOf(record, await logOf(db, record.id, row));
   const sums = new Sums();
   const pruned = (...parts: Deno.KvKeyPart[]) => db.key("pruned", ...parts);
-  count(sums, pruned, { ...effects, buckets: keptBuckets(effects.buckets, Date.now()) });
+  count(sums, pruned, kept(effects, Date.now()));
   const history = [...sums.named()].map(([name, { key, delta }]) => ({ name, key, delta }));
   const job: Doomed = { entry: { ...entry, row }, record, history };
   const key = record.options.unique?.key;

@@ -34,6 +34,7 @@ import {
   type TimelinePoint,
 } from "../storage.ts";
 import { SortedSet, type Tuple } from "./sorted.ts";
+import { type StatPoint, statPoints, type StatQuery, type StatResolution } from "../stats.ts";
 
 const stateKey = (e: StateEntry): Tuple => [e.at, e.id];
 const readyKey = (e: ReadyEntry): Tuple => [e.rank, e.at, e.id];
@@ -52,6 +53,8 @@ export class MemoryIndexes {
   batchCounts = new Map<string, BatchCounts>();
   names = new SortedSet();
   durations = zeroDurations();
+  /** Statistics counters by resolution, then bucket start, then field (see `stats.ts`). */
+  statCounts = new Map<StatResolution, Map<number, Map<string, number>>>();
   retrying = 0;
   /** Unique key → the job holding it. */
   unique = new Map<string, string>();
@@ -105,9 +108,15 @@ export class MemoryIndexes {
     return points;
   }
 
-  /** Drops time buckets past their keep. */
+  /** The statistics counters `query` asks for. */
+  stats(query: StatQuery): StatPoint[] {
+    return statPoints(this.statCounts.get(query.resolution) ?? [], query);
+  }
+
+  /** Drops time buckets (and statistics buckets) past their keep. */
   pruneBuckets(now: number): void {
-    for (const [resolution, buckets] of this.buckets) {
+    for (const [resolution, buckets] of [...this.buckets, ...this.statCounts]) {
+      if (resolution === "total") continue;
       for (const at of buckets.keys()) {
         if (at < now - RESOLUTIONS[resolution].keepMs) buckets.delete(at);
       }
@@ -132,6 +141,13 @@ export class MemoryIndexes {
       let bucket = buckets.get(hit.at);
       if (!bucket) buckets.set(hit.at, bucket = { succeeded: 0, failed: 0 });
       bucket[hit.kind]++;
+    }
+    for (const { resolution, at, field, n } of effects.stats) {
+      let byAt = this.statCounts.get(resolution);
+      if (!byAt) this.statCounts.set(resolution, byAt = new Map());
+      let fields = byAt.get(at);
+      if (!fields) byAt.set(at, fields = new Map());
+      fields.set(field, (fields.get(field) ?? 0) + n);
     }
   }
 
@@ -167,6 +183,9 @@ export class MemoryIndexes {
     ix.durations = { counts: [...base.durations.counts], sumMs: base.durations.sumMs };
     for (const [resolution, buckets] of base.buckets) {
       ix.buckets.set(resolution, new Map([...buckets].map(([at, b]) => [at, { ...b }])));
+    }
+    for (const [resolution, byAt] of base.statCounts) {
+      ix.statCounts.set(resolution, new Map([...byAt].map(([at, f]) => [at, new Map(f)])));
     }
     for (const [id, counts] of base.batchCounts) ix.batchCounts.set(id, { ...counts });
     return ix;

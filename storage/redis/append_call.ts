@@ -72,6 +72,7 @@ export class AppendCall {
   #counters = new Map<string, Map<string, number>>();
   #buckets = new Map<string, Map<string, BucketOp>>();
   #bucketKeys = new Map<string, Map<number, string>>();
+  #statKeys = new Map<string, Map<number, string>>();
   /** Unique claims: change number (from 1), key, expected holder ("" for none), job id, ... */
   #claims: string[] = [];
 
@@ -220,6 +221,21 @@ export class AppendCall {
           expiry: hit.at + RESOLUTIONS[hit.resolution].keepMs,
         });
       }
+    }
+    for (const { resolution, at, field, n } of effects.stats) {
+      let starts = this.#statKeys.get(resolution);
+      if (!starts) this.#statKeys.set(resolution, starts = new Map());
+      let key = starts.get(at);
+      if (key === undefined) starts.set(at, key = k.stat(resolution, at));
+      if (resolution === "total") {
+        this.#count(key, field, n);
+        continue;
+      }
+      let fields = this.#buckets.get(key);
+      if (!fields) this.#buckets.set(key, fields = new Map());
+      const op = fields.get(field);
+      if (op) op.increment += n;
+      else fields.set(field, { increment: n, expiry: at + RESOLUTIONS[resolution].keepMs });
     }
   }
 

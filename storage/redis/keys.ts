@@ -19,6 +19,7 @@
  * | `lease` / `leases` | hash / zset | Processing job id → holding server / lease expiry |
  * | `gauges` / `totals` | hash | `queue\|state` → jobs / all-time totals (`pruned`: jobs removed) |
  * | `bucket:<resolution>:<at>` | hash | succeeded/failed in that time bucket (expires) |
+ * | `stat:<resolution>:<at>` (expires), `stat:total` | hash | statistics counters (`stats.ts`) of that bucket, and all-time; `pruned:stat:...` their pruned base |
  * | `pruned:totals`, `pruned:bucket:<resolution>:<at>` (expires), `pruned:batchcount:<id>` | hash | the pruned base: what removed jobs' logs added to `totals` (durations too), buckets and batch counts; rebuild starts from it |
  * | `servers` / `serverexp` | hash / zset | server id → info JSON / record expiry |
  * | `recurring` | hash | recurring id → record JSON |
@@ -143,6 +144,8 @@ export function keysOf(prefix: string) {
     gauges: `${p}gauges`,
     totals: `${p}totals`,
     bucket: (resolution: string, at: number) => `${p}bucket:${resolution}:${at}`,
+    stat: (resolution: string, at: number) =>
+      `${p}stat:${resolution === "total" ? "total" : `${resolution}:${at}`}`,
     servers: `${p}servers`,
     serverExpiry: `${p}serverexp`,
     recurring: `${p}recurring`,

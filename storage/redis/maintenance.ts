@@ -55,7 +55,7 @@ export async function rebuild(db: RedisDb, derive: Derive): Promise<RebuildResul
   // Removed jobs left no log to count them from: their count is kept as it was.
   const pruned = Number(await command(db, "HGET", k.totals, "pruned") ?? 0);
   const stale = [k.jobs, k.pos, k.due, k.lease, k.leases, k.gauges, k.totals, k.names, k.unique];
-  for (const room of ["state", "ready", "bucket", "batchcount"]) {
+  for (const room of ["state", "ready", "bucket", "stat", "batchcount"]) {
     stale.push(...await scan(db, `${globEscape(k.prefix)}${room}:*`));
   }
   for (let i = 0; i < stale.length; i += DELETE_KEYS) {
@@ -170,6 +170,12 @@ async function addPrunedBase(db: RedisDb): Promise<void> {
     const keep = RESOLUTIONS[resolution as Resolution]?.keepMs;
     if (keep !== undefined) await add(key, k.bucket(resolution, Number(at)), Number(at) + keep);
   }
+  for (const key of await scan(db, `${globEscape(base)}stat:*`)) {
+    const [resolution, at] = key.slice(base.length + 5).split(":");
+    if (resolution === "total") await add(key, k.stat("total", 0));
+    const keep = RESOLUTIONS[resolution as Resolution]?.keepMs;
+    if (keep !== undefined) await add(key, k.stat(resolution, Number(at)), Number(at) + keep);
+  }
   for (const key of await scan(db, `${globEscape(base)}batchcount:*`)) {
     await add(key, k.batchCount(key.slice(base.length + 11)));
   }
@@ -190,14 +196,16 @@ async function heldLeases(db: RedisDb): Promise<Map<string, Lease>> {
   return kept;
 }
 
-/** Drops time buckets older than their retention. */
+/** Drops time buckets (and statistics buckets) older than their retention. */
 export async function prune(db: RedisDb, now: number): Promise<void> {
   const k = db.keys;
   const old: string[] = [];
-  for (const key of await scan(db, `${globEscape(k.prefix)}bucket:*`)) {
-    const [resolution, at] = key.slice(k.prefix.length + 7).split(":");
-    const keep = RESOLUTIONS[resolution as Resolution]?.keepMs;
-    if (keep !== undefined && Number(at) < now - keep) old.push(key);
+  for (const room of ["bucket", "stat"]) {
+    for (const key of await scan(db, `${globEscape(k.prefix)}${room}:*`)) {
+      const [resolution, at] = key.slice(k.prefix.length + room.length + 1).split(":");
+      const keep = RESOLUTIONS[resolution as Resolution]?.keepMs;
+      if (keep !== undefined && Number(at) < now - keep) old.push(key);
+    }
   }
   for (let i = 0; i < old.length; i += DELETE_KEYS) {
     await command(db, "DEL", ...old.slice(i, i + DELETE_KEYS));

@@ -8,6 +8,7 @@
  * prefix's hash slot carries everything.
  */
 
+import type { StatPoint, StatQuery } from "../stats.ts";
 import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
@@ -268,6 +269,10 @@ export class RedisStorage implements Storage {
 
   timeline(resolution: Resolution, from: number, to: number): Promise<TimelinePoint[]> {
     return this.#run(() => reads.timeline(this.#db, { resolution, from, to }));
+  }
+
+  stats(query: StatQuery): Promise<StatPoint[]> {
+    return this.#run(() => reads.stats(this.#db, query));
   }
 
   due(

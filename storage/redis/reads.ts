@@ -24,6 +24,7 @@ import {
   type ServerInfo,
   type TimelinePoint,
 } from "../storage.ts";
+import { type StatPoint, statPoints, type StatQuery } from "../stats.ts";
 import { parsedRecord } from "../stored_record.ts";
 import { command, fields, type RedisDb, script } from "./context.ts";
 import { READY_ID_AT, STATE_ID_AT } from "./keys.ts";
@@ -221,6 +222,27 @@ export async function timeline(
     points[i].failed = Number(failed ?? 0);
   });
   return points;
+}
+
+/** The statistics counters of `query` (one HGETALL per bucket of its range). */
+export async function stats(db: RedisDb, query: StatQuery): Promise<StatPoint[]> {
+  const { resolution } = query;
+  const starts: number[] = [];
+  if (resolution === "total") starts.push(0);
+  else {
+    // Keys past their keep have expired: the range is cut to what can still be there.
+    const { ms, keepMs } = RESOLUTIONS[resolution];
+    const to = query.to ?? Date.now() + ms;
+    const from = Math.max(query.from ?? 0, to - keepMs - ms);
+    for (let at = bucketStart(resolution, from); at <= to; at += ms) starts.push(at);
+  }
+  const replies = await Promise.all(
+    starts.map((at) => command(db, "HGETALL", db.keys.stat(resolution, at))),
+  );
+  return statPoints(
+    starts.map((at, i) => [at, Object.entries(fields(replies[i])).map(([f, n]) => [f, Number(n)])]),
+    query,
+  );
 }
 
 /** Scheduled jobs due, or Processing jobs whose lease expired, before `before`. */

@@ -4,6 +4,8 @@
  * remove script per `remove`).
  */
 
+import { keptStats } from "../stat_hits.ts";
+import type { StatResolution } from "../stats.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
 import { decodeHistoryEvents } from "../log_codec.ts";
@@ -210,6 +212,8 @@ class PrunedBase {
   #totals = new Map<string, number>();
   #buckets = new Map<Resolution, Map<number, Map<string, number>>>();
   #batches = new Map<string, Map<string, number>>();
+  /** Statistics counters by `<resolution>:<at>`, then field. */
+  #stats = new Map<string, Map<string, number>>();
 
   constructor(now: number) {
     this.#now = now;
@@ -230,6 +234,12 @@ class PrunedBase {
       if (!kinds) byAt.set(hit.at, kinds = new Map());
       bump(kinds, hit.kind, 1);
     }
+    for (const hit of keptStats(history.stats, this.#now)) {
+      const key = `${hit.resolution}:${hit.at}`;
+      let fields = this.#stats.get(key);
+      if (!fields) this.#stats.set(key, fields = new Map());
+      bump(fields, hit.field, hit.n);
+    }
     if (history.batch) {
       let kinds = this.#batches.get(history.batch.id);
       if (!kinds) this.#batches.set(history.batch.id, kinds = new Map());
@@ -248,6 +258,14 @@ class PrunedBase {
     }
     for (const [id, kinds] of this.#batches) {
       for (const [kind, n] of kinds) ops.count(k.prunedBatchCount(id), kind, n);
+    }
+    for (const [bucket, fields] of this.#stats) {
+      const [resolution, at] = bucket.split(":") as [StatResolution, string];
+      const key = `${k.prefix}pruned:${k.stat(resolution, Number(at)).slice(k.prefix.length)}`;
+      const expiry = resolution === "total"
+        ? ""
+        : String(Number(at) + RESOLUTIONS[resolution].keepMs);
+      for (const [field, n] of fields) ops.count(key, field, n, expiry);
     }
   }
 }
