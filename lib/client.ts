@@ -32,6 +32,8 @@ import { checkFunctions, readOptions } from "./options.ts";
 import { readListQuery, readReason, readSearch } from "./queries.ts";
 import { ClientReads } from "./client_reads.ts";
 import * as retention from "./retention/mod.ts";
+import { type CreateMiddleware, readMiddleware } from "./middleware/mod.ts";
+import { creating, flowIdList, flowJobs, itemJobs, jobOf } from "./middleware/create.ts";
 
 /** Options of {@link TaskFlow.open}. */
 export interface TaskFlowOptions extends OpenStorageOptions {
@@ -39,10 +41,17 @@ export interface TaskFlowOptions extends OpenStorageOptions {
   now?: () => number;
   /** Random source for the jitter after a lost race (tests inject one). */
   random?: () => number;
+  /**
+   * Wraps every create call (`enqueue`, `schedule`, `enqueueMany`, `continueWith`, `batch`,
+   * `flow`), the first outermost (see {@link CreateMiddleware}).
+   */
+  middleware?: CreateMiddleware[];
 }
 
 const ENQUEUED: FirstState = { state: "Enqueued" };
-const OPEN_KEYS = ["prefix", "queueWakeups", "now", "random"];
+const OPEN_KEYS = ["prefix", "queueWakeups", "now", "random", "middleware"];
+const CLIENT_KEYS = ["now", "random", "middleware"];
+const one = (id: string) => [id];
 
 /**
  * The TaskFlow client.
@@ -65,14 +74,19 @@ export class TaskFlow extends ClientReads {
   /** Queue limits (concurrency, rate, per partition): `configure`, `get`, `list`. */
   readonly queues: QueuesApi;
   #committer: GroupCommitter;
+  #middleware: readonly CreateMiddleware[];
 
   /** Wraps an open storage. Most callers use {@link TaskFlow.open}. */
-  constructor(storage: Storage, options: { now?: () => number; random?: () => number } = {}) {
-    const read = readOptions(options, { call: "new TaskFlow", allowed: ["now", "random"] });
+  constructor(
+    storage: Storage,
+    options: { now?: () => number; random?: () => number; middleware?: CreateMiddleware[] } = {},
+  ) {
+    const read = readOptions(options, { call: "new TaskFlow", allowed: CLIENT_KEYS });
     checkFunctions(read, ["now", "random"], { where: "options", optional: true });
     checkFunctions(storage, ["append", "get", "list", "close"], { where: "storage" });
     super(storage, (read.now as () => number) ?? systemClock.now);
     this.random = (read.random as () => number) ?? systemClock.random;
+    this.#middleware = readMiddleware<CreateMiddleware>(read.middleware);
     this.#committer = new GroupCommitter(storage);
     this.recurring = new RecurringApi(this);
     this.queues = new QueuesApi(this);
@@ -85,9 +99,11 @@ export class TaskFlow extends ClientReads {
    */
   static async open(url?: string | Storage, options: TaskFlowOptions = {}): Promise<TaskFlow> {
     const read = readOptions(options, { call: "TaskFlow.open", allowed: OPEN_KEYS });
+    // Checked before a storage is opened, so a bad middleware leaves nothing open.
+    readMiddleware(read.middleware);
     const storage = typeof url === "object" && url !== null ? url : await openStorage(url, read);
-    const { now, random } = read as TaskFlowOptions;
-    return new TaskFlow(storage, { now, random });
+    const { now, random, middleware } = read as TaskFlowOptions;
+    return new TaskFlow(storage, { now, random, middleware });
   }
 
   /** Writes a change through the group committer (shared by every caller of this client). */
@@ -96,32 +112,53 @@ export class TaskFlow extends ClientReads {
   }
 
   /** Creates a job ready to run now (or, with `dependsOn`, once those jobs are final); returns its id. */
-  async enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
-    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "enqueue");
-    const [id] = await createJobs(this, [
-      prepareJob(this, { job, args, options }, { first: ENQUEUED }),
-    ]);
-    return id;
+  enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
+    const it = jobOf(job, args, options, this.#middleware.length > 0);
+    return creating(this.#middleware, "enqueue", {
+      jobs: [it],
+      write: async () => {
+        const item = { job, args: it.args, options: it.options as EnqueueOptions };
+        if (flows.waits(item.options)) return await flows.after(this, item, "enqueue");
+        const [id] = await createJobs(this, [prepareJob(this, item, { first: ENQUEUED })]);
+        return id;
+      },
+      ids: one,
+    });
   }
 
   /**
    * Creates many jobs in as few atomic writes as the backend allows (all of them in one on
    * memory; about 60 per write on Deno KV). Every item is validated before anything is written.
    */
-  async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
-    return await flows.enqueueManyAfter(this, items);
+  enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
+    const { jobs, items: edited } = itemJobs(items, this.#middleware.length > 0);
+    return creating(this.#middleware, "enqueueMany", {
+      jobs,
+      write: () => flows.enqueueManyAfter(this, this.#middleware.length ? edited() : items),
+      ids: (ids) => ids,
+    });
   }
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
-  async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
-    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "schedule");
-    const read = readJobOptions(options, { call: "schedule", extra: ["id", "delayMs", "at"] });
-    const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
-    const how = { first, call: "schedule", extra: ["delayMs", "at"] };
-    const [id] = await createJobs(this, [
-      prepareJob(this, { job, args, options: read as EnqueueOptions }, how),
-    ]);
-    return id;
+  schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
+    const it = jobOf(job, args, options, this.#middleware.length > 0);
+    return creating(this.#middleware, "schedule", {
+      jobs: [it],
+      write: async () => {
+        const given = { job, args: it.args, options: it.options as unknown as ScheduleOptions };
+        if (flows.waits(given.options)) return await flows.after(this, given, "schedule");
+        const read = readJobOptions(given.options, {
+          call: "schedule",
+          extra: ["id", "delayMs", "at"],
+        });
+        const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
+        const how = { first, call: "schedule", extra: ["delayMs", "at"] };
+        const item = { job, args: given.args, options: read as EnqueueOptions };
+        const [id] = await createJobs(this, [prepareJob(this, item, how)]);
+        return id;
+      },
+      ids: one,
+    });
   }
 
   /**
@@ -130,18 +167,25 @@ export class TaskFlow extends ClientReads {
    * reaches any end state (`on: "finished"`). If the parent has already finished it moves on
    * at once.
    */
-  async continueWith(
+  continueWith(
     parentId: string,
     job: JobRef,
     args: unknown,
     options: ContinueOptions = {},
   ): Promise<string> {
     checkJobId(parentId);
-    const read = readJobOptions(options, { call: "continueWith", extra: ["id", "on"] });
-    const on = checkContinueOn(read.on ?? "succeeded");
-    const how = { first: { state: "Awaiting" }, call: "continueWith", extra: ["on"] } as const;
-    const prepared = prepareJob(this, { job, args, options: read as EnqueueOptions }, how);
-    return await createContinuation(this, parentId, { ...prepared, on });
+    const it = jobOf(job, args, options, this.#middleware.length > 0);
+    return creating(this.#middleware, "continueWith", {
+      jobs: [it],
+      write: async () => {
+        const read = readJobOptions(it.options, { call: "continueWith", extra: ["id", "on"] });
+        const on = checkContinueOn(read.on ?? "succeeded");
+        const how = { first: { state: "Awaiting" }, call: "continueWith", extra: ["on"] } as const;
+        const item = { job, args: it.args, options: read as EnqueueOptions };
+        return await createContinuation(this, parentId, { ...prepareJob(this, item, how), on });
+      },
+      ids: one,
+    });
   }
 
   /** Moves a job back to Enqueued (from any state the transition table allows), resetting its attempts. */
@@ -203,11 +247,24 @@ export class TaskFlow extends ClientReads {
    * console.log(id, jobIds.length, (await tf.batchStatus(id))?.done);
    * ```
    */
-  async batch(
+  batch(
     items: readonly EnqueueItem[],
     options: { id?: string; then?: EnqueueItem; on?: ContinueOn } = {},
   ): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
-    return await batches.createBatch(this, items, options);
+    const then = options?.then;
+    const list = then === undefined || !Array.isArray(items) ? items : [...items, then];
+    const all = itemJobs(list, this.#middleware.length > 0);
+    return creating(this.#middleware, "batch", {
+      jobs: all.jobs,
+      write: () => {
+        if (!this.#middleware.length) return batches.createBatch(this, items, options);
+        const edited = all.items();
+        const members = list === items ? edited : edited.slice(0, -1);
+        const next = list === items ? options : { ...options, then: edited.at(-1) };
+        return batches.createBatch(this, members, next);
+      },
+      ids: (made) => made.thenId === undefined ? made.jobIds : [...made.jobIds, made.thenId],
+    });
   }
 
   /** A batch and its progress, or null. */
@@ -221,8 +278,15 @@ export class TaskFlow extends ClientReads {
   }
 
   /** Creates a flow of jobs that wait for their `children` (see {@link flows.FlowNode}). */
-  async flow(node: flows.FlowNode): Promise<flows.FlowIds> {
-    return await flows.createFlow(this, node);
+  flow(node: flows.FlowNode): Promise<flows.FlowIds> {
+    if (!this.#middleware.length) {
+      const root = jobOf(node?.job, undefined, undefined, false);
+      const write = () => flows.createFlow(this, node);
+      return creating(this.#middleware, "flow", { jobs: [root], write, ids: flowIdList });
+    }
+    const { jobs, tree } = flowJobs(node);
+    const write = () => flows.createFlow(this, tree());
+    return creating(this.#middleware, "flow", { jobs, write, ids: flowIdList });
   }
 
   /** A flow (by its root's id) and its progress, or null. */
