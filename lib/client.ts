@@ -112,9 +112,9 @@ export class TaskFlow extends ClientReads {
   }
 
   /** Creates a job ready to run now (or, with `dependsOn`, once those jobs are final); returns its id. */
-  enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
+  async enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
     const it = jobOf(job, args, options, this.#middleware.length > 0);
-    return creating(this.#middleware, "enqueue", {
+    return await creating(this.#middleware, "enqueue", {
       jobs: [it],
       write: async () => {
         const item = { job, args: it.args, options: it.options as EnqueueOptions };
@@ -130,9 +130,9 @@ export class TaskFlow extends ClientReads {
    * Creates many jobs in as few atomic writes as the backend allows (all of them in one on
    * memory; about 60 per write on Deno KV). Every item is validated before anything is written.
    */
-  enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
+  async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
     const { jobs, items: edited } = itemJobs(items, this.#middleware.length > 0);
-    return creating(this.#middleware, "enqueueMany", {
+    return await creating(this.#middleware, "enqueueMany", {
       jobs,
       write: () => flows.enqueueManyAfter(this, this.#middleware.length ? edited() : items),
       ids: (ids) => ids,
@@ -140,9 +140,9 @@ export class TaskFlow extends ClientReads {
   }
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
-  schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
+  async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
     const it = jobOf(job, args, options, this.#middleware.length > 0);
-    return creating(this.#middleware, "schedule", {
+    return await creating(this.#middleware, "schedule", {
       jobs: [it],
       write: async () => {
         const given = { job, args: it.args, options: it.options as unknown as ScheduleOptions };
@@ -167,7 +167,7 @@ export class TaskFlow extends ClientReads {
    * reaches any end state (`on: "finished"`). If the parent has already finished it moves on
    * at once.
    */
-  continueWith(
+  async continueWith(
     parentId: string,
     job: JobRef,
     args: unknown,
@@ -175,7 +175,7 @@ export class TaskFlow extends ClientReads {
   ): Promise<string> {
     checkJobId(parentId);
     const it = jobOf(job, args, options, this.#middleware.length > 0);
-    return creating(this.#middleware, "continueWith", {
+    return await creating(this.#middleware, "continueWith", {
       jobs: [it],
       write: async () => {
         const read = readJobOptions(it.options, { call: "continueWith", extra: ["id", "on"] });
@@ -247,14 +247,20 @@ export class TaskFlow extends ClientReads {
    * console.log(id, jobIds.length, (await tf.batchStatus(id))?.done);
    * ```
    */
-  batch(
+  async batch(
     items: readonly EnqueueItem[],
     options: { id?: string; then?: EnqueueItem; on?: ContinueOn } = {},
   ): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
-    const then = options?.then;
-    const list = then === undefined || !Array.isArray(items) ? items : [...items, then];
+    let then: EnqueueItem | undefined;
+    try {
+      then = options?.then;
+    } catch { /* a hostile getter: createBatch names it */ }
+    let list = items;
+    try {
+      if (then !== undefined && Array.isArray(items)) list = [...items, then];
+    } catch { /* a revoked proxy: createBatch names it */ }
     const all = itemJobs(list, this.#middleware.length > 0);
-    return creating(this.#middleware, "batch", {
+    return await creating(this.#middleware, "batch", {
       jobs: all.jobs,
       write: () => {
         if (!this.#middleware.length) return batches.createBatch(this, items, options);
@@ -278,15 +284,19 @@ export class TaskFlow extends ClientReads {
   }
 
   /** Creates a flow of jobs that wait for their `children` (see {@link flows.FlowNode}). */
-  flow(node: flows.FlowNode): Promise<flows.FlowIds> {
+  async flow(node: flows.FlowNode): Promise<flows.FlowIds> {
     if (!this.#middleware.length) {
-      const root = jobOf(node?.job, undefined, undefined, false);
+      let job: JobRef = "?";
+      try {
+        job = node?.job;
+      } catch { /* a hostile node: createFlow names it */ }
+      const root = jobOf(job, undefined, undefined, false);
       const write = () => flows.createFlow(this, node);
-      return creating(this.#middleware, "flow", { jobs: [root], write, ids: flowIdList });
+      return await creating(this.#middleware, "flow", { jobs: [root], write, ids: flowIdList });
     }
     const { jobs, tree } = flowJobs(node);
     const write = () => flows.createFlow(this, tree());
-    return creating(this.#middleware, "flow", { jobs, write, ids: flowIdList });
+    return await creating(this.#middleware, "flow", { jobs, write, ids: flowIdList });
   }
 
   /** A flow (by its root's id) and its progress, or null. */

@@ -13,8 +13,12 @@ import { type CreateCall, type CreateJob, type CreateMiddleware, runChain } from
 /** The name of a job reference, or "?" for what is not one (the write refuses it later). */
 export function nameOf(job: unknown): string {
   if (typeof job === "string") return job;
-  const name = (job as { name?: unknown } | null)?.name;
-  return typeof name === "string" ? name : "?";
+  try {
+    const name = (job as { name?: unknown } | null)?.name;
+    return typeof name === "string" ? name : "?";
+  } catch {
+    return "?"; // a hostile getter: the write names the problem
+  }
 }
 
 /**
@@ -23,8 +27,12 @@ export function nameOf(job: unknown): string {
  * are kept as given, for the write to refuse.
  */
 export function jobOf(job: JobRef, args: unknown, options: unknown, copy = true): CreateJob {
-  const plain = options !== null && typeof options === "object" && !Array.isArray(options);
-  const given = options === undefined ? {} : copy && plain ? { ...options } : options;
+  let given = options ?? {};
+  try {
+    if (copy && typeof options === "object" && !Array.isArray(options)) given = { ...options };
+  } catch {
+    given = options!; // a revoked proxy, a throwing getter: the write refuses it
+  }
   return { name: nameOf(job), args, options: given as Record<string, unknown> };
 }
 
@@ -68,13 +76,17 @@ export function itemJobs(
   items: readonly EnqueueItem[],
   copy = true,
 ): { jobs: CreateJob[]; items: () => EnqueueItem[] } {
-  // Not an array: the write refuses it with the call's own message.
-  if (!Array.isArray(items)) return { jobs: [], items: () => items as EnqueueItem[] };
-  const jobs = items.map((item) =>
-    item !== null && typeof item === "object"
-      ? jobOf(item.job, item.args, item.options, copy)
-      : null
-  );
+  let jobs: (CreateJob | null)[];
+  try {
+    jobs = [...items].map((item) =>
+      item !== null && typeof item === "object"
+        ? jobOf(item.job, item.args, item.options, copy)
+        : null
+    );
+  } catch {
+    // Not an array, a hostile item: the write refuses it with the call's own message.
+    return { jobs: [], items: () => items as EnqueueItem[] };
+  }
   return {
     jobs: jobs.filter((job): job is CreateJob => job !== null),
     items: () =>
@@ -87,6 +99,15 @@ export function itemJobs(
 
 /** A flow's nodes as jobs (depth first, root first), and the tree rebuilt from them. */
 export function flowJobs(root: FlowNode): { jobs: CreateJob[]; tree: () => FlowNode } {
+  try {
+    return readFlow(root);
+  } catch {
+    // A hostile node: the write refuses it with the flow's own message.
+    return { jobs: [], tree: () => root };
+  }
+}
+
+function readFlow(root: FlowNode): { jobs: CreateJob[]; tree: () => FlowNode } {
   const jobs: CreateJob[] = [];
   const copies = new Map<FlowNode, { job: CreateJob; children: FlowNode[] }>();
   // Without recursion: a flow may be a chain thousands of nodes deep.

@@ -9,13 +9,25 @@ import { UnsupportedError } from "../../storage/event_errors.ts";
 import type { NewEvent } from "../events.ts";
 import type { DependencyOutcome, JobContext, JobRecord } from "../job.ts";
 import { recordAtomic } from "./atomic.ts";
-import type { Running } from "./run.ts";
+import type { AtomicExtra } from "../../storage/feed.ts";
 
 /** Longest log line kept; longer ones are cut. */
 export const MAX_LOG_LINE = 4_000;
 
+/** What a handler's context writes for: the job held, its signal, its pending writes. */
+export interface HeldJob {
+  /** The job's latest record. */
+  record: JobRecord;
+  /** Aborts the handler's signal. */
+  controller: AbortController;
+  /** Progress and log writes, in order. */
+  chain?: Promise<unknown>;
+  /** The handler's `ctx.atomic` writes. */
+  atomic?: AtomicExtra[];
+}
+
 /** What a handler's context reaches through its worker. */
-export interface ContextHost {
+export interface ContextHost<J extends HeldJob> {
   now(): number;
   /** The outcomes of a job's dependencies (`ctx.dependencies()`). */
   dependencies(record: JobRecord): Promise<Record<string, DependencyOutcome>>;
@@ -24,11 +36,11 @@ export interface ContextHost {
   /** The storage's address, for messages. */
   address: string;
   /** Writes events as the job's holder; false (and the job marked lost) when fenced. */
-  appendOwn(job: Running, events: NewEvent[]): Promise<boolean>;
+  appendOwn(job: J, events: NewEvent[]): Promise<boolean>;
 }
 
 /** The context of `job`'s handler; its writes are chained in order on `job.chain`. */
-export function handlerContext(worker: ContextHost, job: Running): JobContext {
+export function handlerContext<J extends HeldJob>(worker: ContextHost<J>, job: J): JobContext {
   const write = (event: NewEvent): Promise<void> => {
     const next = (job.chain ?? Promise.resolve()).then(() => worker.appendOwn(job, [event]));
     job.chain = next.catch(() => {});
