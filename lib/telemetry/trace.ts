@@ -18,6 +18,7 @@ import {
   trace,
   TraceFlags,
   type Tracer,
+  type TracerProvider,
 } from "npm:@opentelemetry/api@1.10.0";
 import type { JobRecord } from "../job.ts";
 import { VERSION } from "../version.ts";
@@ -36,11 +37,18 @@ export interface TraceFields {
   tracestate?: string;
 }
 
-let tracer: Tracer | undefined;
+let cached: { provider: TracerProvider; tracer: Tracer } | undefined;
 
-/** TaskFlow's tracer (a proxy: it follows an SDK registered later). */
+/**
+ * TaskFlow's tracer on the global provider, made again when the provider changed (after
+ * `trace.disable()` a new global proxy replaces the one a cached tracer follows).
+ */
 export function tracerOf(): Tracer {
-  return tracer ??= trace.getTracer(SCOPE, VERSION);
+  const provider = trace.getTracerProvider();
+  if (cached?.provider !== provider) {
+    cached = { provider, tracer: provider.getTracer(SCOPE, VERSION) };
+  }
+  return cached.tracer;
 }
 
 /**
