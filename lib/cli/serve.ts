@@ -105,7 +105,10 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
   const format = readLogFormat(settings("log-format"), flagName("log-format"));
   // The worker's reports and this command's own lines share one format.
   const logger = createLogger({ format, serverId: () => serverId });
-  const say = (message: string) => logger("info", message);
+  // In text, this command's own lines stay as they were (no level prefix).
+  const say = format === "json"
+    ? (message: string) => logger("info", message)
+    : (message: string) => console.log(message);
   const worker = parts.worker ? { ...workerSettings(settings), logger } : undefined;
   const bind = dashboardAddress(settings);
   if (parts.dashboard) {

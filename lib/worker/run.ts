@@ -193,6 +193,7 @@ export class Runner {
       this.#ctx.config.log(
         "warn",
         `job ${job.record.id}: could not requeue on shutdown: ${message(error)}`,
+        { jobId: job.record.id },
       );
     });
     this.#running.delete(job.record.id);
