@@ -1,8 +1,8 @@
 /**
  * @module
  * The metric instruments a worker records in-process through `npm:@opentelemetry/api`: queue
- * wait, attempt duration, outcomes, handlers in flight, pruned jobs and rate/partition limiter
- * decisions. Without a registered SDK they are the API's no-op instruments.
+ * wait, attempt duration, outcomes, pruned jobs and rate/partition limiter decisions, and the
+ * jobs each worker holds, observed when the SDK collects. Without a registered SDK they are the API's no-op instruments.
  */
 
 import {
@@ -10,7 +10,7 @@ import {
   type Histogram,
   type MeterProvider,
   metrics,
-  type UpDownCounter,
+  type ObservableResult,
 } from "npm:@opentelemetry/api@1.10.0";
 import { VERSION } from "../version.ts";
 import { SCOPE } from "./trace.ts";
@@ -33,8 +33,6 @@ export interface Instruments {
   duration: Histogram;
   /** Attempts ended, per job name and outcome. */
   outcomes: Counter;
-  /** Handlers running now, per worker. */
-  inFlight: UpDownCounter;
   /** Jobs removed by retention, per final state. */
   pruned: Counter;
   /** Jobs a rate or partition limit admitted, and claim turns it refused, per queue. */
@@ -67,9 +65,6 @@ export function instruments(): Instruments {
     outcomes: meter.createCounter(METRIC_NAMES.outcomes, {
       description: "Attempts ended, by outcome (succeeded, retried, failed, ...)",
     }),
-    inFlight: meter.createUpDownCounter(METRIC_NAMES.inFlight, {
-      description: "Handlers running now in this worker",
-    }),
     pruned: meter.createCounter(METRIC_NAMES.pruned, {
       description: "Finished jobs removed by retention",
     }),
@@ -77,6 +72,25 @@ export function instruments(): Instruments {
       description: "Jobs a queue's rate or partition limit admitted, and claims it refused",
     }),
   };
+  // Read when the SDK collects, not counted per job: a worker's running jobs are at hand.
+  meter.createObservableUpDownCounter(METRIC_NAMES.inFlight, {
+    description: "Jobs a worker holds now (running, or writing their outcome)",
+  }).addCallback(observeInFlight);
   cached = { provider, instruments: made };
   return made;
+}
+
+/** The workers whose jobs in flight are reported: id → how many it holds now. */
+const inFlight = new Map<string, () => number>();
+
+function observeInFlight(result: ObservableResult): void {
+  for (const [id, held] of inFlight) result.observe(held(), { "taskflow.worker.id": id });
+}
+
+/** Reports worker `id`'s jobs in flight (`held()`) until the returned function is called. */
+export function reportInFlight(id: string, held: () => number): () => void {
+  inFlight.set(id, held);
+  return () => {
+    if (inFlight.get(id) === held) inFlight.delete(id);
+  };
 }

@@ -9,7 +9,9 @@ import {
   type Attributes,
   type Context,
   context,
+  createTraceState,
   type Link,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -38,13 +40,17 @@ export interface TraceFields {
 }
 
 let cached: { provider: TracerProvider; tracer: Tracer } | undefined;
+/** The API's no-op provider: what a global proxy delegates to while no SDK is registered. */
+const NO_SDK = new ProxyTracerProvider().getDelegate();
 
 /**
- * TaskFlow's tracer on the global provider, made again when the provider changed (after
- * `trace.disable()` a new global proxy replaces the one a cached tracer follows).
+ * TaskFlow's tracer on the global provider, or undefined while no SDK is registered (then
+ * nothing is traced, and the attempt path skips even the no-op spans). Made again when the
+ * provider changed (after `trace.disable()` a new global proxy replaces the cached one's).
  */
-export function tracerOf(): Tracer {
+export function tracerOf(): Tracer | undefined {
   const provider = trace.getTracerProvider();
+  if (provider instanceof ProxyTracerProvider && provider.getDelegate() === NO_SDK) return;
   if (cached?.provider !== provider) {
     cached = { provider, tracer: provider.getTracer(SCOPE, VERSION) };
   }
@@ -83,24 +89,8 @@ export function parseTraceparent(
     isRemote: true,
   };
   if (!trace.isSpanContextValid(sc)) return undefined;
-  if (tracestate) sc.traceState = parseTraceState(tracestate);
+  if (tracestate) sc.traceState = createTraceState(tracestate);
   return sc;
-}
-
-/** A read-only `TraceState` of a stored header (kept as written; TaskFlow never edits it). */
-function parseTraceState(header: string): SpanContext["traceState"] {
-  const entries = new Map<string, string>();
-  for (const part of header.split(",")) {
-    const at = part.indexOf("=");
-    if (at > 0) entries.set(part.slice(0, at).trim(), part.slice(at + 1).trim());
-  }
-  const state = {
-    set: () => state,
-    unset: () => state,
-    get: (key: string) => entries.get(key),
-    serialize: () => header,
-  };
-  return state;
 }
 
 /**
@@ -113,7 +103,9 @@ export async function producing<T>(
   fn: () => Promise<T>,
   done?: (span: Span, result: T) => void,
 ): Promise<T> {
-  const span = tracerOf().startSpan(`${operation} ${name}`, {
+  const tracer = tracerOf();
+  if (!tracer) return await fn();
+  const span = tracer.startSpan(`${operation} ${name}`, {
     kind: SpanKind.PRODUCER,
     attributes: {
       "messaging.system": SCOPE,
@@ -137,12 +129,14 @@ export async function producing<T>(
 /**
  * Starts the CONSUMER span `process <job name>` of an attempt of `record`: a child of the span
  * that created the job (`"parent"`), or a root span linked to it (`"link"`). Returns the span
- * and the context to run the attempt in.
+ * and the context to run the attempt in; undefined while no SDK is registered.
  */
 export function startAttempt(
   record: JobRecord,
   how: { link: TraceLink; serverId: string },
-): { span: Span; context: Context } {
+): { span: Span; context: Context } | undefined {
+  const tracer = tracerOf();
+  if (!tracer) return undefined;
   const origin = record.traceparent === undefined
     ? undefined
     : parseTraceparent(record.traceparent, record.tracestate);
@@ -162,7 +156,7 @@ export function startAttempt(
     "taskflow.job.name": record.name,
     "taskflow.job.attempt": record.attempt,
   };
-  const span = tracerOf().startSpan(
+  const span = tracer.startSpan(
     `process ${record.name}`,
     { kind: SpanKind.CONSUMER, attributes, links },
     parent,

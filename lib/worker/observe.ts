@@ -1,7 +1,7 @@
 /**
  * @module
  * What a worker reports of each attempt through OpenTelemetry: its CONSUMER span, the queue wait
- * before it, its duration and outcome, and the handlers in flight.
+ * before it, its duration and outcome.
  */
 
 import type { Context } from "npm:@opentelemetry/api@1.10.0";
@@ -33,8 +33,8 @@ export interface AttemptEnd {
 
 /** One attempt being observed: the context to run it in, and the call that ends it. */
 export interface ObservedAttempt {
-  /** The context with the attempt's span active. */
-  context: Context;
+  /** The context with the attempt's span active (undefined while no SDK is registered). */
+  context?: Context;
   /** Ends the span and records the duration and outcome. */
   end(end: AttemptEnd): void;
 }
@@ -49,22 +49,19 @@ export function observeAttempt(
   how: { link: TraceLink; serverId: string },
 ): ObservedAttempt {
   const meters = instruments();
-  const worker = { "taskflow.worker.id": how.serverId };
-  meters.inFlight.add(1, worker);
   const dueAt = before ? before.runAt ?? before.stateAt : undefined;
   if (dueAt !== undefined && record.startedAt !== undefined) {
     const wait = Math.max(0, record.startedAt - dueAt) / 1000;
     meters.wait.record(wait, { "messaging.destination.name": record.queue });
   }
-  const { span, context } = startAttempt(record, how);
+  const started = startAttempt(record, how);
   return {
-    context,
+    context: started?.context,
     end({ outcome, error, durationMs }) {
-      meters.inFlight.add(-1, worker);
       const attributes = { "taskflow.job.name": record.name, "taskflow.job.outcome": outcome };
       meters.outcomes.add(1, attributes);
       if (durationMs !== undefined) meters.duration.record(durationMs / 1000, attributes);
-      endAttempt(span, outcome, error);
+      if (started) endAttempt(started.span, outcome, error);
     },
   };
 }

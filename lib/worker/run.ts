@@ -23,6 +23,7 @@ import type { AtomicExtra } from "../../storage/feed.ts";
 import { AtomicCheckError } from "../../storage/event_errors.ts";
 import { context as otelContext } from "npm:@opentelemetry/api@1.10.0";
 import { type AttemptEnd, observeAttempt, outcomeOf } from "./observe.ts";
+import { reportInFlight } from "../telemetry/metrics.ts";
 import { handlerContext } from "./handler_context.ts";
 import { type AttemptContext, type AttemptMiddleware, runChain } from "../middleware/mod.ts";
 
@@ -67,6 +68,8 @@ export class Runner {
   #host: RunHost;
   /** Web Workers for isolated jobs, started with the worker when it has any. */
   #isolate?: IsolatePool;
+  /** Stops reporting this worker's jobs in flight. */
+  #unreport?: () => void;
 
   /** Runs jobs of `storage` in `pool`; `settleBatch` is told when a batch member ends. */
   constructor(
@@ -108,6 +111,7 @@ export class Runner {
 
   /** Terminates the Web Workers of isolated jobs (once every job has settled). */
   close(): void {
+    this.#unreport?.();
     this.#isolate?.close();
   }
 
@@ -138,6 +142,7 @@ export class Runner {
       shuttingDown: false,
     };
     this.#running.set(record.id, job);
+    this.#unreport ??= reportInFlight(this.#ctx.config.id, () => this.#running.size);
     const { config, stats } = this.#ctx;
     stats.started++;
     const definition = config.definitions.get(record.name);
@@ -145,14 +150,15 @@ export class Runner {
       link: config.traceLink,
       serverId: config.id,
     });
-    const finishing = otelContext.with(observed.context, () =>
+    const run = () =>
       runJob(
         this.#host,
         this.#pool,
         job,
         definition,
         () => new UnknownJobError(record.name, [...config.definitions.keys()]),
-      ))
+      );
+    const finishing = (observed.context ? otelContext.with(observed.context, run) : run())
       .then((end) => observed.end(end), (error) => {
         observed.end({ outcome: "lost", error });
         config.log("error", `job ${record.id}: ${message(error)}`, { jobId: record.id });
