@@ -47,7 +47,7 @@ const console_ = (level: "info" | "warn" | "error", line: string) =>
  *
  * @example
  * ```ts
- * import { createLogger } from "./mod.ts";
+ * import { createLogger } from "../mod.ts";
  * const log = createLogger({ format: "json", serverId: "web-1" });
  * log("info", "started", { jobId: "01J0000000000000000000000" });
  * // {"level":"info","time":"...","message":"started","serverId":"web-1","jobId":"01J..."}

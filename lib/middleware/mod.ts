@@ -32,9 +32,23 @@ export interface CreateContext {
 }
 
 /**
- * Wraps every create call of a client ({@link TaskFlow.open}'s `middleware`). `next()` writes
+ * Wraps every create call of a client (`TaskFlow.open(url, { middleware })`). `next()` writes
  * the jobs and resolves to their ids, in the order of `ctx.jobs`; throwing (before or after
  * `next()`) rejects the call, and throwing before `next()` writes nothing.
+ *
+ * @example
+ * ```ts
+ * import { type CreateMiddleware, TaskFlow } from "../mod.ts";
+ * // Every job of this service goes to its own queue unless the caller chose one.
+ * const ownQueue: CreateMiddleware = async (ctx, next) => {
+ *   for (const job of ctx.jobs) job.options = { queue: "billing", ...job.options };
+ *   return await next();
+ * };
+ * const tf = await TaskFlow.open("memory:", { middleware: [ownQueue] });
+ * const id = await tf.enqueue("invoice.send", { invoice: 7 });
+ * console.log((await tf.get(id))?.queue); // "billing"
+ * await tf.close();
+ * ```
  */
 export type CreateMiddleware = (
   ctx: CreateContext,
@@ -58,6 +72,29 @@ export interface AttemptContext {
  * (or the next middleware) and resolves to its result; what the middleware returns is the
  * attempt's result, what it throws is the attempt's error (a `DiscardError` fails the job
  * without retries, a `SnoozeError` snoozes it).
+ *
+ * @example
+ * ```ts
+ * import { type AttemptMiddleware, createWorker, defineJob, DiscardError } from "../mod.ts";
+ * // A 404 will never succeed: fail the job at once instead of retrying it.
+ * const no404Retries: AttemptMiddleware = async (ctx, next) => {
+ *   try {
+ *     return await next();
+ *   } catch (error) {
+ *     if ((error as { status?: number }).status === 404) throw new DiscardError("gone");
+ *     throw error;
+ *   } finally {
+ *     console.log(`${ctx.job.name} #${ctx.context.attempt} done`);
+ *   }
+ * };
+ * const fetchPage = defineJob("page.fetch", async (args: { url: string }) => {
+ *   const response = await fetch(args.url);
+ *   if (!response.ok) throw Object.assign(new Error(response.statusText), { status: response.status });
+ *   return await response.text();
+ * });
+ * const worker = createWorker({ url: "memory:", jobs: [fetchPage], middleware: [no404Retries] });
+ * console.log(worker.id);
+ * ```
  */
 export type AttemptMiddleware = (
   ctx: AttemptContext,
