@@ -152,7 +152,7 @@ export function startAttempt(
     "messaging.operation.type": "process",
     "messaging.destination.name": record.queue,
     "messaging.message.id": record.id,
-    "messaging.consumer.group.name": how.serverId,
+    "taskflow.worker.id": how.serverId,
     "taskflow.job.name": record.name,
     "taskflow.job.attempt": record.attempt,
   };
