@@ -34,6 +34,7 @@ import { ClientReads } from "./client_reads.ts";
 import * as retention from "./retention/mod.ts";
 import { type CreateMiddleware, readMiddleware } from "./middleware/mod.ts";
 import { creating, flowIdList, flowJobs, itemJobs, jobOf } from "./middleware/create.ts";
+import { inJobTrace } from "./telemetry/trace.ts";
 
 /** Options of {@link TaskFlow.open}. */
 export interface TaskFlowOptions extends OpenStorageOptions {
@@ -175,17 +176,25 @@ export class TaskFlow extends ClientReads {
   ): Promise<string> {
     checkJobId(parentId);
     const it = jobOf(job, args, options, this.#middleware.length > 0);
-    return await creating(this.#middleware, "continueWith", {
-      jobs: [it],
-      write: async () => {
-        const read = readJobOptions(it.options, { call: "continueWith", extra: ["id", "on"] });
-        const on = checkContinueOn(read.on ?? "succeeded");
-        const how = { first: { state: "Awaiting" }, call: "continueWith", extra: ["on"] } as const;
-        const item = { job, args: it.args, options: read as EnqueueOptions };
-        return await createContinuation(this, parentId, { ...prepareJob(this, item, how), on });
-      },
-      ids: one,
-    });
+    return await inJobTrace(
+      () => this.storage.get(parentId),
+      () =>
+        creating(this.#middleware, "continueWith", {
+          jobs: [it],
+          write: async () => {
+            const read = readJobOptions(it.options, { call: "continueWith", extra: ["id", "on"] });
+            const on = checkContinueOn(read.on ?? "succeeded");
+            const how = {
+              first: { state: "Awaiting" },
+              call: "continueWith",
+              extra: ["on"],
+            } as const;
+            const item = { job, args: it.args, options: read as EnqueueOptions };
+            return await createContinuation(this, parentId, { ...prepareJob(this, item, how), on });
+          },
+          ids: one,
+        }),
+    );
   }
 
   /** Moves a job back to Enqueued (from any state the transition table allows), resetting its attempts. */

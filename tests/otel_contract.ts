@@ -95,6 +95,23 @@ export function otelWorkerCases(test: Case): void {
     },
   );
 
+  test("telemetry: a continuation created outside any span joins its parent's trace", async (h) => {
+    const sdk = installSdk();
+    try {
+      const parentId = await h.tf.enqueue("otel.parent", {});
+      const childId = await h.tf.continueWith(parentId, "otel.after", {});
+      const [send, after] = ["enqueue otel.parent", "continueWith otel.after"].map((name) =>
+        sdk.spans().find((s) => s.name === name)!
+      );
+      assert.equal(after.spanContext().traceId, send.spanContext().traceId);
+      assert.equal(after.parentSpanContext?.spanId, send.spanContext().spanId);
+      const created = (await h.tf.events(childId))[0] as CreatedEvent;
+      assert.equal(created.traceparent, traceparentOf(after));
+    } finally {
+      await sdk.uninstall();
+    }
+  });
+
   test("telemetry: with traceContext link an attempt is a root span linked to its creator", async (h) => {
     const sdk = installSdk();
     try {

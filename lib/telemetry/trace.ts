@@ -127,6 +127,23 @@ export async function producing<T>(
 }
 
 /**
+ * Runs `fn` in the trace of a job (`read` reads it) when tracing is on and no span is active:
+ * a continuation created by a caller that traces nothing joins its parent's trace.
+ */
+export async function inJobTrace<T>(
+  read: () => Promise<JobRecord | null>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (!tracerOf() || trace.getActiveSpan()) return await fn();
+  const record = await read();
+  const origin = record?.traceparent === undefined
+    ? undefined
+    : parseTraceparent(record.traceparent, record.tracestate);
+  if (!origin) return await fn();
+  return await context.with(trace.setSpanContext(context.active(), origin), fn);
+}
+
+/**
  * Starts the CONSUMER span `process <job name>` of an attempt of `record`: a child of the span
  * that created the job (`"parent"`), or a root span linked to it (`"link"`). Returns the span
  * and the context to run the attempt in; undefined while no SDK is registered.
