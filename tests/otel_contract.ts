@@ -188,4 +188,41 @@ export function otelWorkerCases(test: Case): void {
       await sdk.uninstall();
     }
   });
+
+  test("telemetry: pruned jobs and a rate limit's decisions are counted", async (h) => {
+    const sdk = installSdk();
+    try {
+      const quick = defineJob("otel.quick", () => "ok", { queue: "limited" });
+      await h.tf.queues.configure("limited", { rateLimit: { max: 2, perMs: 60_000 } });
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push(await h.tf.enqueue(quick, { i }));
+      await h.worker([quick], {
+        queues: ["limited"],
+        pruneIntervalMs: 50,
+        retention: { succeeded: { maxAgeMs: 0 } },
+      });
+      const decisions = await eventually(async () => {
+        const points = await sdk.points(METRIC_NAMES.limiter);
+        const admitted = points.find((p) =>
+          p.attributes["taskflow.limiter.decision"] === "admitted"
+        );
+        const refused = points.find((p) => p.attributes["taskflow.limiter.decision"] === "refused");
+        assert.equal(admitted?.value, 2, "two starts in the window");
+        assert.ok((refused?.value as number) >= 1, "the third waits");
+        return [admitted!, refused!];
+      });
+      for (const point of decisions) {
+        assert.equal(point.attributes["messaging.destination.name"], "limited");
+      }
+      const [pruned] = await eventually(async () => {
+        const points = await sdk.points(METRIC_NAMES.pruned);
+        assert.equal(points[0]?.value, 2, "both succeeded jobs pruned");
+        return points;
+      });
+      assert.equal(pruned.attributes["taskflow.job.state"], "succeeded");
+      assert.equal((await h.tf.get(ids[2]))?.state, "Enqueued");
+    } finally {
+      await sdk.uninstall();
+    }
+  });
 }
