@@ -34,6 +34,7 @@ import { retentionSoak } from "./soak.ts";
 import { enqueueUnique, processingLimited, rateAchieved } from "./flow.ts";
 import { concurrentProducers, mixedLoad, realisticJobs, workerProcesses } from "./shapes.ts";
 import { waitCrossProcess, waitSameProcess } from "./wait.ts";
+import { processingTraced } from "./otel.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -107,6 +108,9 @@ const FLOW = {
     `${callers === 1 ? "enqueue (single, awaited)" : "50 callers × awaited enqueues"}, ` +
     "unique vs plain: ",
 };
+
+/** Name of the OpenTelemetry pair (the part before the side measured). */
+const OTEL = "process no-op, c=50, OpenTelemetry: ";
 
 const scenarios: Scenario[] = [
   {
@@ -218,6 +222,14 @@ const scenarios: Scenario[] = [
     measure: rateAchieved,
     warm: "tenth",
   },
+  // Issue 23: the OpenTelemetry API without an SDK costs nothing measurable; with the SDK in
+  // memory at most 25%. The pair alternates like the retention pair.
+  ...[false, true].map((sdk) => ({
+    name: `${OTEL}${sdk ? "SDK in memory" : "API only"}`,
+    size: 20_000,
+    measure: (b: Backend, n: number) => processingTraced(b, sdk, n),
+    warm: "full" as const,
+  })),
 ];
 
 if (values.child !== undefined) {
@@ -397,8 +409,20 @@ const flow: Record<string, Record<string, number>> = Object.fromEntries(
   }),
 );
 
+/** Throughput with the SDK over the API alone, per backend (issue 23: at least 0.75). */
+const otel = Object.fromEntries(
+  [...new Set(result.map((r) => r.backend))].flatMap((backend) => {
+    const of = (side: string) =>
+      result.find((r) => r.backend === backend && r.scenario === `${OTEL}${side}`);
+    const sdk = of("SDK in memory"), api = of("API only");
+    return sdk && api ? [[backend, sdk.value / api.value]] : [];
+  }),
+);
+
 if (values.json) {
-  console.log(JSON.stringify({ machine, load, results: result, retention, flow }, null, 2));
+  console.log(
+    JSON.stringify({ machine, load, results: result, retention, flow, otel }, null, 2),
+  );
 } else {
   console.log(`\nTaskFlow benchmark — ${machine}\n`);
   console.log("| backend | scenario | median | unit | spread (min–max) | more | BullMQ | ratio |");
@@ -418,6 +442,12 @@ if (values.json) {
 for (const [backend, pairs] of Object.entries(flow)) {
   for (const [name, ratio] of Object.entries(pairs)) {
     if (!values.json) console.log(`${backend}, ${name}: ${ratio.toFixed(2)}×`);
+  }
+}
+
+for (const [backend, ratio] of Object.entries(otel)) {
+  if (!values.json) {
+    console.log(`OpenTelemetry SDK/API only, c=50 on ${backend}: ${ratio.toFixed(2)}×`);
   }
 }
 

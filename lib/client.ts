@@ -32,6 +32,9 @@ import { checkFunctions, readOptions } from "./options.ts";
 import { readListQuery, readReason, readSearch } from "./queries.ts";
 import { ClientReads } from "./client_reads.ts";
 import * as retention from "./retention/mod.ts";
+import { type CreateMiddleware, readMiddleware } from "./middleware/mod.ts";
+import { creating, flowIdList, flowJobs, itemJobs, jobOf } from "./middleware/create.ts";
+import { inJobTrace } from "./telemetry/trace.ts";
 
 /** Options of {@link TaskFlow.open}. */
 export interface TaskFlowOptions extends OpenStorageOptions {
@@ -39,10 +42,17 @@ export interface TaskFlowOptions extends OpenStorageOptions {
   now?: () => number;
   /** Random source for the jitter after a lost race (tests inject one). */
   random?: () => number;
+  /**
+   * Wraps every create call (`enqueue`, `schedule`, `enqueueMany`, `continueWith`, `batch`,
+   * `flow`), the first outermost (see {@link CreateMiddleware}).
+   */
+  middleware?: CreateMiddleware[];
 }
 
 const ENQUEUED: FirstState = { state: "Enqueued" };
-const OPEN_KEYS = ["prefix", "queueWakeups", "now", "random"];
+const OPEN_KEYS = ["prefix", "queueWakeups", "now", "random", "middleware"];
+const CLIENT_KEYS = ["now", "random", "middleware"];
+const one = (id: string) => [id];
 
 /**
  * The TaskFlow client.
@@ -65,14 +75,19 @@ export class TaskFlow extends ClientReads {
   /** Queue limits (concurrency, rate, per partition): `configure`, `get`, `list`. */
   readonly queues: QueuesApi;
   #committer: GroupCommitter;
+  #middleware: readonly CreateMiddleware[];
 
   /** Wraps an open storage. Most callers use {@link TaskFlow.open}. */
-  constructor(storage: Storage, options: { now?: () => number; random?: () => number } = {}) {
-    const read = readOptions(options, { call: "new TaskFlow", allowed: ["now", "random"] });
+  constructor(
+    storage: Storage,
+    options: { now?: () => number; random?: () => number; middleware?: CreateMiddleware[] } = {},
+  ) {
+    const read = readOptions(options, { call: "new TaskFlow", allowed: CLIENT_KEYS });
     checkFunctions(read, ["now", "random"], { where: "options", optional: true });
     checkFunctions(storage, ["append", "get", "list", "close"], { where: "storage" });
     super(storage, (read.now as () => number) ?? systemClock.now);
     this.random = (read.random as () => number) ?? systemClock.random;
+    this.#middleware = readMiddleware<CreateMiddleware>(read.middleware);
     this.#committer = new GroupCommitter(storage);
     this.recurring = new RecurringApi(this);
     this.queues = new QueuesApi(this);
@@ -85,9 +100,11 @@ export class TaskFlow extends ClientReads {
    */
   static async open(url?: string | Storage, options: TaskFlowOptions = {}): Promise<TaskFlow> {
     const read = readOptions(options, { call: "TaskFlow.open", allowed: OPEN_KEYS });
+    // Checked before a storage is opened, so a bad middleware leaves nothing open.
+    readMiddleware(read.middleware);
     const storage = typeof url === "object" && url !== null ? url : await openStorage(url, read);
-    const { now, random } = read as TaskFlowOptions;
-    return new TaskFlow(storage, { now, random });
+    const { now, random, middleware } = read as TaskFlowOptions;
+    return new TaskFlow(storage, { now, random, middleware });
   }
 
   /** Writes a change through the group committer (shared by every caller of this client). */
@@ -97,11 +114,17 @@ export class TaskFlow extends ClientReads {
 
   /** Creates a job ready to run now (or, with `dependsOn`, once those jobs are final); returns its id. */
   async enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
-    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "enqueue");
-    const [id] = await createJobs(this, [
-      prepareJob(this, { job, args, options }, { first: ENQUEUED }),
-    ]);
-    return id;
+    const it = jobOf(job, args, options, this.#middleware.length > 0);
+    return await creating(this.#middleware, "enqueue", {
+      jobs: [it],
+      write: async () => {
+        const item = { job, args: it.args, options: it.options as EnqueueOptions };
+        if (flows.waits(item.options)) return await flows.after(this, item, "enqueue");
+        const [id] = await createJobs(this, [prepareJob(this, item, { first: ENQUEUED })]);
+        return id;
+      },
+      ids: one,
+    });
   }
 
   /**
@@ -109,19 +132,34 @@ export class TaskFlow extends ClientReads {
    * memory; about 60 per write on Deno KV). Every item is validated before anything is written.
    */
   async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
-    return await flows.enqueueManyAfter(this, items);
+    const { jobs, items: edited } = itemJobs(items, this.#middleware.length > 0);
+    return await creating(this.#middleware, "enqueueMany", {
+      jobs,
+      write: () => flows.enqueueManyAfter(this, this.#middleware.length ? edited() : items),
+      ids: (ids) => ids,
+    });
   }
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
   async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
-    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "schedule");
-    const read = readJobOptions(options, { call: "schedule", extra: ["id", "delayMs", "at"] });
-    const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
-    const how = { first, call: "schedule", extra: ["delayMs", "at"] };
-    const [id] = await createJobs(this, [
-      prepareJob(this, { job, args, options: read as EnqueueOptions }, how),
-    ]);
-    return id;
+    const it = jobOf(job, args, options, this.#middleware.length > 0);
+    return await creating(this.#middleware, "schedule", {
+      jobs: [it],
+      write: async () => {
+        const given = { job, args: it.args, options: it.options as unknown as ScheduleOptions };
+        if (flows.waits(given.options)) return await flows.after(this, given, "schedule");
+        const read = readJobOptions(given.options, {
+          call: "schedule",
+          extra: ["id", "delayMs", "at"],
+        });
+        const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
+        const how = { first, call: "schedule", extra: ["delayMs", "at"] };
+        const item = { job, args: given.args, options: read as EnqueueOptions };
+        const [id] = await createJobs(this, [prepareJob(this, item, how)]);
+        return id;
+      },
+      ids: one,
+    });
   }
 
   /**
@@ -137,11 +175,26 @@ export class TaskFlow extends ClientReads {
     options: ContinueOptions = {},
   ): Promise<string> {
     checkJobId(parentId);
-    const read = readJobOptions(options, { call: "continueWith", extra: ["id", "on"] });
-    const on = checkContinueOn(read.on ?? "succeeded");
-    const how = { first: { state: "Awaiting" }, call: "continueWith", extra: ["on"] } as const;
-    const prepared = prepareJob(this, { job, args, options: read as EnqueueOptions }, how);
-    return await createContinuation(this, parentId, { ...prepared, on });
+    const it = jobOf(job, args, options, this.#middleware.length > 0);
+    return await inJobTrace(
+      () => this.storage.get(parentId),
+      () =>
+        creating(this.#middleware, "continueWith", {
+          jobs: [it],
+          write: async () => {
+            const read = readJobOptions(it.options, { call: "continueWith", extra: ["id", "on"] });
+            const on = checkContinueOn(read.on ?? "succeeded");
+            const how = {
+              first: { state: "Awaiting" },
+              call: "continueWith",
+              extra: ["on"],
+            } as const;
+            const item = { job, args: it.args, options: read as EnqueueOptions };
+            return await createContinuation(this, parentId, { ...prepareJob(this, item, how), on });
+          },
+          ids: one,
+        }),
+    );
   }
 
   /** Moves a job back to Enqueued (from any state the transition table allows), resetting its attempts. */
@@ -207,7 +260,26 @@ export class TaskFlow extends ClientReads {
     items: readonly EnqueueItem[],
     options: { id?: string; then?: EnqueueItem; on?: ContinueOn } = {},
   ): Promise<{ id: string; jobIds: string[]; thenId?: string }> {
-    return await batches.createBatch(this, items, options);
+    let then: EnqueueItem | undefined;
+    try {
+      then = options?.then;
+    } catch { /* a hostile getter: createBatch names it */ }
+    let list = items;
+    try {
+      if (then !== undefined && Array.isArray(items)) list = [...items, then];
+    } catch { /* a revoked proxy: createBatch names it */ }
+    const all = itemJobs(list, this.#middleware.length > 0);
+    return await creating(this.#middleware, "batch", {
+      jobs: all.jobs,
+      write: () => {
+        if (!this.#middleware.length) return batches.createBatch(this, items, options);
+        const edited = all.items();
+        const members = list === items ? edited : edited.slice(0, -1);
+        const next = list === items ? options : { ...options, then: edited.at(-1) };
+        return batches.createBatch(this, members, next);
+      },
+      ids: (made) => made.thenId === undefined ? made.jobIds : [...made.jobIds, made.thenId],
+    });
   }
 
   /** A batch and its progress, or null. */
@@ -222,7 +294,18 @@ export class TaskFlow extends ClientReads {
 
   /** Creates a flow of jobs that wait for their `children` (see {@link flows.FlowNode}). */
   async flow(node: flows.FlowNode): Promise<flows.FlowIds> {
-    return await flows.createFlow(this, node);
+    if (!this.#middleware.length) {
+      let job: JobRef = "?";
+      try {
+        job = node?.job;
+      } catch { /* a hostile node: createFlow names it */ }
+      const root = jobOf(job, undefined, undefined, false);
+      const write = () => flows.createFlow(this, node);
+      return await creating(this.#middleware, "flow", { jobs: [root], write, ids: flowIdList });
+    }
+    const { jobs, tree } = flowJobs(node);
+    const write = () => flows.createFlow(this, tree());
+    return await creating(this.#middleware, "flow", { jobs, write, ids: flowIdList });
   }
 
   /** A flow (by its root's id) and its progress, or null. */

@@ -14,10 +14,21 @@ export function createCommit(
   created: Omit<CreatedEvent, "seq">,
   then: NewEvent[],
 ): Commit {
-  const events = numbered(0, [created, ...then]);
+  const events = numbered(0, [traceLast(created), ...then]);
   let record = create(id, events[0]);
   for (const event of events.slice(1)) record = project(record, event);
   return { id, expect: 0, events, record };
+}
+
+/**
+ * `created` with its trace fields last, whatever the call that built it added after them: the
+ * log codec stores a created event as implied by the record only in that field order.
+ */
+function traceLast(created: Omit<CreatedEvent, "seq">): Omit<CreatedEvent, "seq"> {
+  const { traceparent, tracestate } = created;
+  if (traceparent === undefined) return created;
+  const { traceparent: _p, tracestate: _s, ...rest } = created;
+  return tracestate === undefined ? { ...rest, traceparent } : { ...rest, traceparent, tracestate };
 }
 
 /** A commit appending `events` to a job whose current record is `record`. */

@@ -40,6 +40,7 @@ import {
   type FlowSpec,
   type UniqueOptions,
 } from "./unique/options.ts";
+import { activeTrace } from "./telemetry/trace.ts";
 import { absorbedEvents, type Incoming, settleUnique } from "./unique/write.ts";
 
 /** A job to enqueue: its definition, or just its name (producers need no handler code). */
@@ -222,6 +223,9 @@ export function prepareJob(
     priority: options.priority ?? defaults.priority ?? 0,
     options: stored,
   };
+  // The span active now (the call's PRODUCER span, or a handler's attempt span) is the origin.
+  const trace = activeTrace();
+  if (trace) Object.assign(created, trace);
   const prepared: PreparedJob = { id, custom: custom !== undefined, created, first };
   if (flow) prepared.unique = flow.spec;
   return prepared;

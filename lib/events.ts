@@ -132,6 +132,10 @@ export interface CreatedEvent {
   flowId?: string;
   /** A flow node created staged: not released until its whole flow is written. */
   staged?: true;
+  /** The W3C `traceparent` of the span that created the job (absent when none was active). */
+  traceparent?: string;
+  /** The W3C `tracestate` that came with {@link CreatedEvent.traceparent}, when not empty. */
+  tracestate?: string;
 }
 
 /** The job entered `state`. */

@@ -99,6 +99,10 @@ export interface JobRecord {
   deduplicated?: number;
   /** Enqueues of its debounce key that postponed this job (its `debounced` events). */
   debounced?: number;
+  /** The W3C `traceparent` of the span that created the job: each attempt's span follows it. */
+  traceparent?: string;
+  /** The W3C `tracestate` stored with {@link JobRecord.traceparent}. */
+  tracestate?: string;
 }
 
 /** What a handler receives besides its arguments. */

@@ -126,12 +126,25 @@ export {
 } from "./recurring.ts";
 export {
   createWorker,
+  type LogFields,
   Worker,
   type WorkerLogger,
   type WorkerOptions,
   type WorkerStats,
 } from "./worker/worker.ts";
 export { hangfireDelay, retryDelay } from "./worker/retry.ts";
+export type {
+  AttemptContext,
+  AttemptMiddleware,
+  CreateCall,
+  CreateContext,
+  CreateJob,
+  CreateMiddleware,
+} from "./middleware/mod.ts";
+export { createLogger, LOG_FORMATS, type LogFormat, type LoggerOptions } from "./log/logger.ts";
+export { METRIC_NAMES } from "./telemetry/metrics.ts";
+export type { TraceLink } from "./telemetry/trace.ts";
+export type { AttemptOutcome } from "./worker/observe.ts";
 export {
   type ArchivedJob,
   DEFAULT_RETENTION,

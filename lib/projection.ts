@@ -105,6 +105,9 @@ export function create(id: string, event: JobEvent): JobRecord {
   if (event.flowId !== undefined) record.flowId = event.flowId;
   if (event.staged) record.staged = true;
   if (event.options.keep !== undefined) record.keep = event.options.keep;
+  // Copied to the record: the worker opens each attempt's span from the record it claims.
+  if (event.traceparent !== undefined) record.traceparent = event.traceparent;
+  if (event.tracestate !== undefined) record.tracestate = event.tracestate;
   return record;
 }
 

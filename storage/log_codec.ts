@@ -95,6 +95,8 @@ export function impliedCreated(record: JobRecord): JobEvent {
   if (record.parentId !== undefined) event.parentId = record.parentId;
   if (record.on !== undefined) event.on = record.on;
   if (record.batchId !== undefined) event.batchId = record.batchId;
+  if (record.traceparent !== undefined) event.traceparent = record.traceparent;
+  if (record.tracestate !== undefined) event.tracestate = record.tracestate;
   event.seq = 1;
   return event as unknown as JobEvent;
 }

@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { JobEvent } from "../lib/events.ts";
+import type { CreatedEvent, JobEvent, NewEvent } from "../lib/events.ts";
+import { createCommit } from "../lib/commits.ts";
 import type { JobRecord } from "../lib/job.ts";
 import { fold } from "../lib/projection.ts";
 import { effectsOf, historyOf } from "../storage/effects.ts";
@@ -166,4 +167,23 @@ Deno.test("log codec: a collapsed job's log read for history counts what the who
     () => decodeHistoryEvents(real, '{}\n=\n[1,"Succeeded",{"durationMs":oops}]'),
     CorruptRecordError,
   );
+});
+
+Deno.test("log codec: a traced job's created event is implied by its record too, whatever field order it was built in", () => {
+  const [created, ...rest] = finishedLog();
+  const { batchId: _, seq: __, ...head } = created as JobEvent & { batchId: string };
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  // Built as a call that adds its own fields after prepareJob's (a batch's id) would build it.
+  const built = { ...head, traceparent, tracestate: "vendor=1", batchId: "b1" };
+  const commit = createCommit("j2", built as Omit<CreatedEvent, "seq">, [
+    rest[0] as unknown as NewEvent,
+  ]);
+  assert.deepEqual(Object.keys(commit.events[0]).slice(-3), ["traceparent", "tracestate", "seq"]);
+  const events = [commit.events[0], ...rest];
+  const record = fold("j2", events);
+  assert.equal(record.traceparent, traceparent);
+  assert.equal(record.tracestate, "vendor=1");
+  const text = encodeCollapsed(record, events);
+  assert.equal(text.split("\n")[1], IMPLIED, "no second copy of the trace context");
+  assert.deepEqual(decodeCollapsed("j2", text), { record, events });
 });

@@ -14,6 +14,7 @@ import type { Storage } from "../storage/storage.ts";
 import { assertConsistent, claimCommit, eventually, overriding, TestClock } from "./helpers.ts";
 import { debounceWorkerCases } from "./debounce_contract.ts";
 import { workflowWorkerCases } from "./workflow_contract.ts";
+import { otelWorkerCases } from "./otel_contract.ts";
 
 /** A fresh, empty storage and how to dispose of it. */
 export interface WorkerBackend {
@@ -992,4 +993,5 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
 
   debounceWorkerCases(test);
   workflowWorkerCases(test);
+  otelWorkerCases(test);
 }

@@ -114,6 +114,12 @@ export const FLAGS = {
     help: "before pruning, append each job (record and events) as one line to " +
       "DIR/YYYY-MM-DD.ndjson (UTC day of pruning), fsync'd first",
   },
+  "log-format": {
+    env: "TASKFLOW_LOG_FORMAT",
+    arg: "text|json",
+    help: "json: one object per line (level, time, message, serverId, jobId, traceId)",
+    default: "text",
+  },
   "dry-run": { help: "report what would be removed (with ids), remove nothing" },
   queue: { arg: "NAME", help: 'queue of the job (default: the job\'s own, else "default")' },
   rate: {
@@ -169,6 +175,7 @@ const WORKER: readonly Flag[] = [
   "isolate",
   "retention",
   "archive",
+  "log-format",
 ];
 const DASHBOARD: readonly Flag[] = [
   "host",

@@ -15,6 +15,7 @@ import { integer, MAX_TIMER_MS } from "./values.ts";
 import { ServeError } from "./report.ts";
 import { ndjsonArchive, readRetentionFlag } from "./retention.ts";
 import type { RetentionPolicy } from "../retention/policy.ts";
+import { createLogger, readLogFormat } from "../log/logger.ts";
 
 /** Which parts run, and how. */
 export interface Parts {
@@ -100,7 +101,15 @@ async function security(settings: Settings, parts: Parts) {
 
 /** Runs the parts until SIGINT/SIGTERM; returns the exit code. */
 export async function serve(settings: Settings, parts: Parts): Promise<number> {
-  const worker = parts.worker ? workerSettings(settings) : undefined;
+  let serverId: string | undefined;
+  const format = readLogFormat(settings("log-format"), flagName("log-format"));
+  // The worker's reports and this command's own lines share one format.
+  const logger = createLogger({ format, serverId: () => serverId });
+  // In text, this command's own lines stay as they were (no level prefix).
+  const say = format === "json"
+    ? (message: string) => logger("info", message)
+    : (message: string) => console.log(message);
+  const worker = parts.worker ? { ...workerSettings(settings), logger } : undefined;
   const bind = dashboardAddress(settings);
   if (parts.dashboard) {
     // Refuse an unsafe address before anything is opened or written.
@@ -141,7 +150,7 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
           signal: stopping.signal,
           onListen: ({ hostname, port }) => {
             const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-            console.log(`TaskFlow dashboard on http://${host}:${port}/ (${redact(tf.address)})`);
+            say(`TaskFlow dashboard on http://${host}:${port}/ (${redact(tf.address)})`);
           },
         }));
       } catch (error) {
@@ -152,15 +161,16 @@ export async function serve(settings: Settings, parts: Parts): Promise<number> {
     }
     if (worker && !parts.deploy) {
       const running = createWorker({ storage, jobs, ...worker, handleSignals: true });
+      serverId = running.id;
       await running.start();
-      console.log(
+      say(
         `TaskFlow worker ${running.id} on ${redact(tf.address)}: queues ` +
           `${running.queues.join(", ")}, concurrency ${running.concurrency}, jobs ` +
           `${running.jobNames.join(", ")} (from ${jobsModule}); Ctrl-C stops it`,
       );
       closers.unshift(() => running.stop());
       await running.closed;
-      console.log(`TaskFlow worker ${running.id} stopped`);
+      say(`TaskFlow worker ${running.id} stopped`);
     } else {
       await new Promise<void>((resolve) => {
         for (const signal of ["SIGINT", "SIGTERM"] as const) {

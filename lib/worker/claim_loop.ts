@@ -256,7 +256,7 @@ export class ClaimLoop {
     );
     results.forEach((result, i) => {
       if (result.ok && commits[i].record.state === "Processing") {
-        this.#runner.start(commits[i].record);
+        this.#runner.start(commits[i].record, commits[i].before);
       }
     });
     return results.filter((result) => result.ok).length;
@@ -400,7 +400,7 @@ export class ClaimLoop {
   /** Runs the jobs `commits` claimed (an expired job's deletion runs nothing). */
   #start(commits: readonly Commit[]): void {
     for (const commit of commits) {
-      if (commit.record.state === "Processing") this.#runner.start(commit.record);
+      if (commit.record.state === "Processing") this.#runner.start(commit.record, commit.before);
     }
   }
 

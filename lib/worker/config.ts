@@ -22,6 +22,8 @@ import {
   MAX_TIMER_MS,
   readOptions,
 } from "../options.ts";
+import { type AttemptMiddleware, readMiddleware } from "../middleware/mod.ts";
+import type { TraceLink } from "../telemetry/trace.ts";
 import {
   readRetention,
   type ResolvedRetention,
@@ -51,14 +53,29 @@ const WORKER_OPTIONS = [
   "isolate",
   "isolateWorkers",
   "isolateModule",
+  "middleware",
+  "traceContext",
 ] as const satisfies readonly (keyof WorkerOptions)[];
 // Compile-time check: an option added to WorkerOptions but not to this list fails `deno check`.
 const _everyOption: [Exclude<keyof WorkerOptions, typeof WORKER_OPTIONS[number]>] extends [never]
   ? true
   : never = true;
 
-/** Messages a worker reports (errors of storage, fenced results, ...). */
-export type WorkerLogger = (level: "info" | "warn" | "error", message: string) => void;
+/** Facts a worker's message is about, where it knows them (the JSON log format prints them). */
+export interface LogFields {
+  /** The job the message is about. */
+  jobId?: string;
+}
+
+/**
+ * Messages a worker reports (errors of storage, fenced results, ...); `fields` name the job
+ * when the message is about one.
+ */
+export type WorkerLogger = (
+  level: "info" | "warn" | "error",
+  message: string,
+  fields?: LogFields,
+) => void;
 
 /** Options of {@link createWorker}. */
 export interface WorkerOptions {
@@ -116,6 +133,17 @@ export interface WorkerOptions {
    * path from the working directory); the command line passes its `--jobs` module.
    */
   isolateModule?: string;
+  /**
+   * Wraps every attempt, the first outermost, on the worker's side of an isolated job too
+   * (see {@link AttemptMiddleware}).
+   */
+  middleware?: AttemptMiddleware[];
+  /**
+   * How an attempt's span refers to the span that created its job: as its parent (`"parent"`,
+   * the default: one trace from enqueue to the last attempt) or by a link (`"link"`: a trace
+   * per attempt).
+   */
+  traceContext?: TraceLink;
 }
 
 /** Counters of what a worker did since it started. */
@@ -184,6 +212,10 @@ export interface WorkerConfig {
   readonly isolated: ReadonlyMap<string, string>;
   /** Web Workers in the isolate pool. */
   readonly isolateWorkers: number;
+  /** The attempt middleware, first outermost. */
+  readonly middleware: readonly AttemptMiddleware[];
+  /** How an attempt's span refers to its job's creating span. */
+  readonly traceLink: TraceLink;
 }
 
 const defaultLogger: WorkerLogger = (level, message) => {
@@ -263,7 +295,13 @@ export function resolveConfig(input: WorkerOptions): WorkerConfig {
       "must be an integer from 1 to 1024",
     );
   }
+  const traceLink = options.traceContext ?? "parent";
+  if (traceLink !== "parent" && traceLink !== "link") {
+    throw new InvalidOptionError("traceContext", traceLink, 'must be "parent" or "link"');
+  }
   return Object.freeze({
+    middleware: readMiddleware<AttemptMiddleware>(options.middleware),
+    traceLink,
     id: options.id ?? `${safeHostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
     storage: options.storage,
     url: options.url,

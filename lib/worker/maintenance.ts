@@ -211,7 +211,7 @@ export class Maintenance {
     this.#watched.delete(id);
     if (ok) {
       stats.reaped++;
-      config.log("warn", `job ${id} reaped: ${reason}`);
+      config.log("warn", `job ${id} reaped: ${reason}`, { jobId: id });
     }
   }
 

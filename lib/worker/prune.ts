@@ -10,6 +10,7 @@ import { prunePass, type ScanCursors } from "../retention/pass.ts";
 import { type PrunePass, recordPrunePass } from "../retention/passes.ts";
 import { policyInForce, policyText, publishRetention } from "../retention/store.ts";
 import { message, type WorkerContext } from "./context.ts";
+import { instruments } from "../telemetry/metrics.ts";
 
 /** Remove calls per state and scan in one pass (each of at most `limits.maxRemovals` jobs). */
 const PAGES_PER_PASS = 10;
@@ -100,6 +101,10 @@ export class Pruner {
         cursors: this.#cursors,
       });
       this.#problem = undefined;
+      const pruned = instruments().pruned;
+      for (const [state, n] of Object.entries(removed)) {
+        if (n > 0) pruned.add(n, { "taskflow.job.state": state });
+      }
       await this.#record({ removed, kept });
       // Behind a busy worker one pass's budget is not enough: go on at once while it removes.
       if (more && removed.succeeded + removed.failed + removed.deleted > 0) this.#catchUp();

@@ -11,6 +11,7 @@ import type { GroupCommitter } from "../group_commit.ts";
 import type { JobRecord } from "../job.ts";
 import type { QueueConfig } from "../queues/config.ts";
 import { chooseJobs } from "../queues/fair.ts";
+import { instruments } from "../telemetry/metrics.ts";
 import { emptyLimiter, type LimiterState, type LimitUse } from "../queues/limiter.ts";
 import { isExpired } from "../expiry.ts";
 import type { RateWindow } from "../queues/rate.ts";
@@ -85,7 +86,10 @@ async function claimAdmitted(
   for (const want of [how.want, 1]) {
     const choice = chooseJobs({ rateLimit, partition }, state, jobs, { now, want });
     const commits = choice.admitted.map((c) => build(c.job)).filter((c): c is Commit => !!c);
-    if (!commits.length) return { claimed: [], contended: false, retryInMs: retryIn(choice) };
+    if (!commits.length) {
+      if (jobs.length) limited(queue, "refused", 1);
+      return { claimed: [], contended: false, retryInMs: retryIn(choice) };
+    }
     const record: RecurringRecord = {
       id,
       version: expect + 1,
@@ -95,12 +99,23 @@ async function claimAdmitted(
     const change: Change = { commits, setting: { record, expect } };
     if (how.cap !== undefined) change.cap = { queue, max: how.cap };
     const result = await committer.submit(change);
-    if (result.ok) return { claimed: commits, contended: false };
+    if (result.ok) {
+      limited(queue, "admitted", commits.length);
+      return { claimed: commits, contended: false };
+    }
     if (!result.limited || commits.length === 1) {
       return { claimed: [], contended: !result.limited };
     }
   }
   return { claimed: [], contended: false };
+}
+
+/** Counts a limiter's decision: jobs it admitted, or a claim turn it refused with jobs waiting. */
+function limited(queue: string, decision: "admitted" | "refused", n: number): void {
+  instruments().limiter.add(n, {
+    "messaging.destination.name": queue,
+    "taskflow.limiter.decision": decision,
+  });
 }
 
 /** Deletes the expired ones of `jobs` (no cap, no window: they never start); the commits applied. */

@@ -5,31 +5,27 @@
  */
 
 import type { Commit, Storage } from "../../storage/storage.ts";
-import {
-  AttemptsExhaustedError,
-  InvalidOptionError,
-  JobTimeoutError,
-  SnoozeError,
-  UnknownJobError,
-} from "../../storage/errors.ts";
+import { AttemptsExhaustedError, JobTimeoutError, UnknownJobError } from "../../storage/errors.ts";
 import { appendCommit } from "../changes.ts";
-import type { DependencyOutcome, JobContext, JobDefinition, JobRecord } from "../job.ts";
+import type { DependencyOutcome, JobDefinition, JobRecord } from "../job.ts";
 import { readDependencies } from "../workflows/results.ts";
 import { finishedMember } from "../batch.ts";
 import { maxAttempts, outcomeEvents, type Settled } from "./outcome.ts";
 import type { Pool } from "./pool.ts";
 import type { NewEvent } from "../events.ts";
+import type { Json } from "../payload.ts";
 import type { WorkerLogger, WorkerStats } from "./config.ts";
 import { message, type WorkerContext } from "./context.ts";
 import { MAX_TIMER_MS } from "../options.ts";
 import { EXPIRED_REASON, isExpired } from "../expiry.ts";
 import { IsolatePool } from "./isolate/pool.ts";
 import type { AtomicExtra } from "../../storage/feed.ts";
-import { AtomicCheckError, UnsupportedError } from "../../storage/event_errors.ts";
-import { recordAtomic } from "./atomic.ts";
-
-/** Longest log line kept; longer ones are cut. */
-export const MAX_LOG_LINE = 4_000;
+import { AtomicCheckError } from "../../storage/event_errors.ts";
+import { context as otelContext } from "npm:@opentelemetry/api@1.10.0";
+import { type AttemptEnd, observeAttempt, outcomeOf } from "./observe.ts";
+import { reportInFlight } from "../telemetry/metrics.ts";
+import { handlerContext } from "./handler_context.ts";
+import { type AttemptContext, type AttemptMiddleware, runChain } from "../middleware/mod.ts";
 
 /** A job a worker holds: its latest record (as this worker last wrote it) and its signal. */
 export interface Running {
@@ -72,6 +68,8 @@ export class Runner {
   #host: RunHost;
   /** Web Workers for isolated jobs, started with the worker when it has any. */
   #isolate?: IsolatePool;
+  /** Stops reporting this worker's jobs in flight. */
+  #unreport?: () => void;
 
   /** Runs jobs of `storage` in `pool`; `settleBatch` is told when a batch member ends. */
   constructor(
@@ -87,7 +85,9 @@ export class Runner {
     this.#host = {
       now: () => config.now(),
       random: () => config.random(),
-      log: (level, text) => config.log(level, text),
+      log: (level, text, fields) => config.log(level, text, fields),
+      serverId: config.id,
+      middleware: config.middleware,
       stats: ctx.stats,
       resultLimit: () => storage.limits.result,
       dependencies: (record) => readDependencies(storage, record),
@@ -111,6 +111,7 @@ export class Runner {
 
   /** Terminates the Web Workers of isolated jobs (once every job has settled). */
   close(): void {
+    this.#unreport?.();
     this.#isolate?.close();
   }
 
@@ -129,8 +130,11 @@ export class Runner {
     return [...this.#running.values()].filter((job) => !job.lost).map((job) => job.record.id);
   }
 
-  /** Starts the handler of a job just claimed (a pool slot must be free). */
-  start(record: JobRecord): void {
+  /**
+   * Starts the handler of a job just claimed (a pool slot must be free); `before` is its record
+   * before the claim (for the queue wait metric).
+   */
+  start(record: JobRecord, before?: JobRecord): void {
     const job: Running = {
       record,
       controller: new AbortController(),
@@ -138,17 +142,27 @@ export class Runner {
       shuttingDown: false,
     };
     this.#running.set(record.id, job);
+    this.#unreport ??= reportInFlight(this.#ctx.config.id, () => this.#running.size);
     const { config, stats } = this.#ctx;
     stats.started++;
     const definition = config.definitions.get(record.name);
-    const finishing = runJob(
-      this.#host,
-      this.#pool,
-      job,
-      definition,
-      () => new UnknownJobError(record.name, [...config.definitions.keys()]),
-    )
-      .catch((error) => config.log("error", `job ${record.id}: ${message(error)}`))
+    const observed = observeAttempt(record, before, {
+      link: config.traceLink,
+      serverId: config.id,
+    });
+    const run = () =>
+      runJob(
+        this.#host,
+        this.#pool,
+        job,
+        definition,
+        () => new UnknownJobError(record.name, [...config.definitions.keys()]),
+      );
+    const finishing = (observed.context ? otelContext.with(observed.context, run) : run())
+      .then((end) => observed.end(end), (error) => {
+        observed.end({ outcome: "lost", error });
+        config.log("error", `job ${record.id}: ${message(error)}`, { jobId: record.id });
+      })
       .finally(() => {
         this.#finishing.delete(finishing);
         stats.peak = this.#pool.peak;
@@ -185,6 +199,7 @@ export class Runner {
       this.#ctx.config.log(
         "warn",
         `job ${job.record.id}: could not requeue on shutdown: ${message(error)}`,
+        { jobId: job.record.id },
       );
     });
     this.#running.delete(job.record.id);
@@ -202,6 +217,10 @@ interface RunHost {
   random(): number;
   log: WorkerLogger;
   stats: WorkerStats;
+  /** This worker's id. */
+  serverId: string;
+  /** The attempt middleware, first outermost. */
+  middleware: readonly AttemptMiddleware[];
   resultLimit(): number;
   /** The outcomes of a job's dependencies (`ctx.dependencies()`). */
   dependencies(record: JobRecord): Promise<Record<string, DependencyOutcome>>;
@@ -230,10 +249,11 @@ async function runJob(
   job: Running,
   definition: JobDefinition | undefined,
   unknown: () => Error,
-): Promise<void> {
+): Promise<AttemptEnd> {
   // Claimed after its expiry (a sweep had not deleted it yet): it never runs.
   if (isExpired(job.record.options, job.record.startedAt ?? worker.now())) {
-    return await expire(worker, job);
+    await expire(worker, job);
+    return { outcome: "expired" };
   }
   let started = worker.now();
   const settled = await new Promise<Settled>((resolve) => {
@@ -257,15 +277,22 @@ async function runJob(
       cancel?.();
     });
   });
+  const durationMs = Math.round(worker.now() - started);
+  let error = settled.ok ? undefined : settled.error;
   if (job.chain) await job.chain;
   try {
-    if (job.lost && job.shuttingDown) return; // requeued by the shutdown
+    if (job.lost && job.shuttingDown) return { outcome: "requeued", error, durationMs };
     if (job.lost) {
       worker.stats.fenced++;
-      worker.log("warn", `job ${job.record.id}: outcome discarded, the job changed while it ran`);
-      return;
+      worker.log("warn", `job ${job.record.id}: outcome discarded, the job changed while it ran`, {
+        jobId: job.record.id,
+      });
+      return { outcome: "fenced", error, durationMs };
     }
-    if (job.shuttingDown && !settled.ok) return await worker.requeueShutdown(job);
+    if (job.shuttingDown && !settled.ok) {
+      await worker.requeueShutdown(job);
+      return { outcome: "requeued", error, durationMs };
+    }
     const outcome = (settled: Settled) => {
       const now = worker.now();
       return outcomeEvents(job.record, definition, settled, {
@@ -278,21 +305,25 @@ async function runJob(
     let written: boolean;
     try {
       written = await worker.appendOwn(job, outcome(settled));
-    } catch (error) {
+    } catch (failed) {
       // A check the handler added by ctx.atomic failed: nothing of it was written.
-      if (!(error instanceof AtomicCheckError)) throw error;
+      if (!(failed instanceof AtomicCheckError)) throw failed;
       job.atomic = undefined;
+      error = failed;
       written = await worker.appendOwn(job, outcome({ ok: false, error, retry: true }));
     }
     if (!written) {
       worker.stats.fenced++;
-      return;
+      return { outcome: "fenced", error, durationMs };
     }
     const state = job.record.state;
     if (finishedMember(job.record)) worker.settleBatch(job.record.batchId!);
     if (state === "Succeeded") worker.stats.succeeded++;
     else if (state === "Failed") worker.stats.failed++;
     else if (state === "Scheduled" && job.record.retryOf !== undefined) worker.stats.retried++;
+    const ended = outcomeOf(job.record, error);
+    // A snooze is not a failure: its SnoozeError stays off the span.
+    return { outcome: ended, error: ended === "snoozed" ? undefined : error, durationMs };
   } finally {
     worker.done(job);
   }
@@ -340,58 +371,44 @@ async function invoke(
   if (record.attempt > allowed) {
     return { ok: false, error: new AttemptsExhaustedError(record.attempt, allowed), retry: false };
   }
-  const ctx = context(worker, job);
+  const ctx = handlerContext(worker, job);
   const isolated = worker.isolated(record.name);
-  try {
+  const attempt: AttemptContext = {
+    job: record,
+    context: ctx,
+    args: record.args,
+    serverId: worker.serverId,
+  };
+  // An isolated handler's error that must not be retried (its settled result says so).
+  let final: unknown;
+  const handler = async (): Promise<unknown> => {
     if (isolated) {
       const { module, pool } = isolated;
-      const { id: jobId, name, attempt, args } = record;
+      const { id: jobId, name, attempt: n } = record;
       // An isolated handler gets its dependencies' outcomes read before it starts.
       const dependencies = record.dependsOn ? await ctx.dependencies() : undefined;
-      const task = { module, name, jobId, attempt, args, ...dependencies ? { dependencies } : {} };
-      return await pool.run(task, { ...ctx, begin });
+      const task = {
+        module,
+        name,
+        jobId,
+        attempt: n,
+        args: attempt.args as Json,
+        ...dependencies ? { dependencies } : {},
+      };
+      const settled = await pool.run(task, { ...ctx, begin });
+      if (settled.ok) return settled.value;
+      if (!settled.retry) final = settled.error;
+      throw settled.error;
     }
     begin();
-    const value = await definition.handler(record.args, ctx);
+    return await definition.handler(attempt.args, ctx);
+  };
+  try {
+    const value = worker.middleware.length
+      ? await runChain(worker.middleware, attempt, handler)
+      : await handler();
     return { ok: true, value };
   } catch (error) {
-    return { ok: false, error, retry: true };
+    return { ok: false, error, retry: final === undefined || error !== final };
   }
-}
-
-function context(worker: RunHost, job: Running): JobContext {
-  const write = (event: NewEvent): Promise<void> => {
-    const next = (job.chain ?? Promise.resolve()).then(() => worker.appendOwn(job, [event]));
-    job.chain = next.catch(() => {});
-    return next.then(() => {});
-  };
-  return {
-    jobId: job.record.id,
-    name: job.record.name,
-    attempt: job.record.attempt,
-    signal: job.controller.signal,
-    progress(value: number): Promise<void> {
-      if (typeof value !== "number" || !Number.isFinite(value)) {
-        return Promise.reject(new InvalidOptionError("progress", value, "must be a finite number"));
-      }
-      return write({ type: "progress", at: worker.now(), value });
-    },
-    log(message: string): Promise<void> {
-      let text = String(message);
-      if (text.length > MAX_LOG_LINE) text = `${text.slice(0, MAX_LOG_LINE)}… (cut)`;
-      if (!text.isWellFormed()) text = text.toWellFormed();
-      return write({ type: "log", at: worker.now(), message: text });
-    },
-    snooze(ms: number): never {
-      throw new SnoozeError(ms);
-    },
-    dependencies: () => worker.dependencies(job.record),
-    atomic(fn: (op: Deno.AtomicOperation) => void): void {
-      if (!worker.atomicExtras) {
-        const hint = "only Deno KV commits a handler's writes with its outcome";
-        throw new UnsupportedError("ctx.atomic", worker.address, hint);
-      }
-      (job.atomic ??= []).push(recordAtomic(fn));
-    },
-  };
 }

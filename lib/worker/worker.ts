@@ -9,6 +9,7 @@ import { openStorage } from "../../storage/open.ts";
 import { InvalidOptionError } from "../../storage/errors.ts";
 import { ClaimLoop } from "./claim_loop.ts";
 import {
+  type LogFields,
   resolveConfig,
   type WorkerLogger,
   type WorkerOptions,
@@ -21,7 +22,7 @@ import { Pool } from "./pool.ts";
 import { RecurringScheduler } from "./recurring.ts";
 import { Runner } from "./run.ts";
 
-export type { WorkerLogger, WorkerOptions, WorkerStats };
+export type { LogFields, WorkerLogger, WorkerOptions, WorkerStats };
 
 /** Creates a worker; call `start()` to run it. */
 export function createWorker(options: WorkerOptions): Worker {

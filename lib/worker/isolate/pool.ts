@@ -171,7 +171,9 @@ export class IsolatePool {
       // Uncaught in the Web Worker (a rejection nobody handled, a throwing timer): fail the
       // job, not the process, and start a fresh Web Worker.
       const crash = (error: unknown) => {
-        this.#log("warn", `job ${task.jobId}: uncaught in its Web Worker: ${message(error)}`);
+        this.#log("warn", `job ${task.jobId}: uncaught in its Web Worker: ${message(error)}`, {
+          jobId: task.jobId,
+        });
         end({ ok: false, error, retry: true }, false);
       };
       worker.onerror = (event) => {

@@ -1,0 +1,83 @@
+/**
+ * @module
+ * What a worker reports of each attempt through OpenTelemetry: its CONSUMER span, the queue wait
+ * before it, its duration and outcome.
+ */
+
+import type { Context } from "npm:@opentelemetry/api@1.10.0";
+import type { JobRecord } from "../job.ts";
+import { instruments } from "../telemetry/metrics.ts";
+import { endAttempt, startAttempt, type TraceLink } from "../telemetry/trace.ts";
+
+/** How an attempt ended, as spans, metrics and logs name it. */
+export type AttemptOutcome =
+  | "succeeded"
+  | "retried"
+  | "failed"
+  | "discarded"
+  | "snoozed"
+  | "expired"
+  | "fenced"
+  | "requeued"
+  | "lost";
+
+/** The end of an attempt: its outcome, its error, how long the handler ran. */
+export interface AttemptEnd {
+  /** How it ended. */
+  outcome: AttemptOutcome;
+  /** The error of a failed, retried or discarded attempt. */
+  error?: unknown;
+  /** Ms the handler ran (absent when it never started). */
+  durationMs?: number;
+}
+
+/** One attempt being observed: the context to run it in, and the call that ends it. */
+export interface ObservedAttempt {
+  /** The context with the attempt's span active (undefined while no SDK is registered). */
+  context?: Context;
+  /** Ends the span and records the duration and outcome. */
+  end(end: AttemptEnd): void;
+}
+
+/**
+ * Starts observing the attempt of `record` just claimed; `before` is the record the claim
+ * replaced (when it became due: its due time if Scheduled, else when it entered its state).
+ */
+export function observeAttempt(
+  record: JobRecord,
+  before: JobRecord | undefined,
+  how: { link: TraceLink; serverId: string },
+): ObservedAttempt {
+  const meters = instruments();
+  const dueAt = before ? before.runAt ?? before.stateAt : undefined;
+  if (dueAt !== undefined && record.startedAt !== undefined) {
+    const wait = Math.max(0, record.startedAt - dueAt) / 1000;
+    meters.wait.record(wait, { "messaging.destination.name": record.queue });
+  }
+  const started = startAttempt(record, how);
+  return {
+    context: started?.context,
+    end({ outcome, error, durationMs }) {
+      const attributes = { "taskflow.job.name": record.name, "taskflow.job.outcome": outcome };
+      meters.outcomes.add(1, attributes);
+      if (durationMs !== undefined) meters.duration.record(durationMs / 1000, attributes);
+      if (started) endAttempt(started.span, outcome, error);
+    },
+  };
+}
+
+/** The outcome a written attempt of `record` (as written) had. */
+export function outcomeOf(record: JobRecord, error: unknown): AttemptOutcome {
+  switch (record.state) {
+    case "Succeeded":
+      return "succeeded";
+    case "Failed":
+      return (error as { code?: unknown })?.code === "JOB_DISCARDED" ? "discarded" : "failed";
+    case "Scheduled":
+      return record.retryOf !== undefined ? "retried" : "snoozed";
+    case "Deleted":
+      return "expired";
+    default:
+      return "requeued";
+  }
+}
