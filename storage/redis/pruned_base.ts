@@ -9,6 +9,7 @@
 
 import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
+import type { State } from "../../lib/states.ts";
 import { durationBucket, endKind, groupOf } from "../effects.ts";
 import { decodeEvent, IMPLIED } from "../log_codec.ts";
 import { type Resolution, RESOLUTIONS } from "../storage.ts";
@@ -44,8 +45,8 @@ export class PrunedBase {
   }
 
   /**
-   * Adds one removed job: `record` and `log`, its collapsed text after the record line's start
-   * (as `log_codec.ts` encodes it). Throws a `CorruptRecordError` for a line that is no event.
+   * Adds one removed job: `record`, and `log`, its record line and event lines as
+   * `encodeCollapsed` wrote them. Throws a `CorruptRecordError` for a line that is no event.
    */
   add(record: JobRecord, log: string): void {
     for (let from = log.indexOf("\n"), index = 0; from >= 0; index++) {
@@ -141,13 +142,7 @@ export class PrunedBase {
       this.#durations[durationBucket(ms)]++;
       this.#durationMs += Math.max(0, Math.round(ms));
     }
-    const kind = state === "Succeeded"
-      ? "succeeded"
-      : state === "Failed"
-      ? "failed"
-      : state === "Deleted"
-      ? "deleted"
-      : undefined;
+    const kind = endKind(state as State);
     if (!kind) return;
     this.#ends[kind]++;
     if (kind === "deleted") return;
