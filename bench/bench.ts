@@ -26,6 +26,7 @@ import {
   idleLatency,
   processing,
   processingRetention,
+  pruneOnly,
   workerRss,
 } from "./scenarios.ts";
 import { bullmqAvailable, runBullmq } from "./peers.ts";
@@ -200,6 +201,13 @@ const scenarios: Scenario[] = [
     measure: (b: Backend, n: number) => processingRetention(b, on, n),
     warm: "full" as const,
   })),
+  // What pruning costs alone, per pruned job (fill, then one `tf.prune()` measured).
+  {
+    name: "prune-only: tf.prune() of 10k finished no-op jobs, CPU per pruned job",
+    size: 10_000,
+    measure: pruneOnly,
+    warm: "full" as const,
+  },
   // Issue 21 (bench/flow.ts): a global limit of 50 at c=50 within 15% of none; a unique enqueue
   // at most 20% dearer than a plain one; a rate limit met within 2%. Each pair alternates.
   ...[false, true].map((limited) => ({

@@ -8,6 +8,7 @@
 import process from "node:process";
 import { defineJob } from "../lib/job.ts";
 import { createWorker } from "../lib/worker/worker.ts";
+import { redisStats } from "./redis_info.ts";
 import { type Backend, type Figure, processWith, withClient } from "./scenarios.ts";
 
 const noop = defineJob("bench.noop", () => {});
@@ -41,7 +42,9 @@ export function enqueueUnique(
 ): Promise<Figure> {
   const options = how.unique ? { unique: {} } : {};
   const perCaller = Math.ceil(n / how.callers);
-  return withClient(backend, async (tf) => {
+  return withClient(backend, async (tf, url) => {
+    const redis = url.startsWith("redis") ? url : undefined;
+    const before = redis ? await redisStats(redis) : undefined;
     const started = performance.now();
     const cpu = process.cpuUsage();
     await Promise.all(Array.from({ length: how.callers }, async (_, c) => {
@@ -49,10 +52,15 @@ export function enqueueUnique(
     }));
     const seconds = (performance.now() - started) / 1_000;
     const used = process.cpuUsage(cpu);
+    const after = redis ? await redisStats(redis) : undefined;
     const jobs = how.callers * perCaller;
     // CPU per job beside wall clock: on a loaded machine the wall clock moves with the others.
-    const cpuUs = (used.user + used.system) / jobs;
-    return { value: jobs / seconds, unit: "jobs/s", extra: { "CPU µs/job": cpuUs } };
+    const extra: Record<string, number> = { "CPU µs/job": (used.user + used.system) / jobs };
+    if (before && after) {
+      extra["Redis CPU µs/job"] = (after.cpuSeconds - before.cpuSeconds) * 1e6 / jobs;
+      extra["Redis commands/job"] = (after.calls - before.calls) / jobs;
+    }
+    return { value: jobs / seconds, unit: "jobs/s", extra };
   });
 }
 

@@ -142,6 +142,43 @@ export function processingRetention(backend: Backend, on: boolean, n = 20_000): 
 }
 
 /**
+ * `tf.prune()` of `n` finished no-op jobs (processed first by a worker keeping them): pruned
+ * jobs per second, and the CPU per pruned job of this process and, on Redis, of Redis.
+ */
+export function pruneOnly(backend: Backend, n = 10_000): Promise<Figure> {
+  return withClient(backend, async (tf, url) => {
+    for (let i = 0; i < n; i += 1_000) {
+      await tf.enqueueMany(
+        Array.from({ length: Math.min(1_000, n - i) }, () => ({ job: noop, args: null })),
+      );
+    }
+    const keepMs = 10 * 86_400_000;
+    const worker = createWorker({
+      storage: tf.storage,
+      jobs: [noop],
+      concurrency: 50,
+      logger: quiet,
+      retention: { succeeded: { maxAgeMs: keepMs } },
+    });
+    await worker.start();
+    while ((await tf.counts()).states.Succeeded < n) await new Promise((r) => setTimeout(r, 20));
+    await worker.stop();
+    const redis = url.startsWith("redis") ? url : undefined;
+    const before = redis ? await redisStats(redis) : undefined;
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const { removed } = await tf.prune({ now: Date.now() + 2 * keepMs });
+    const seconds = (performance.now() - started) / 1_000;
+    const used = process.cpuUsage(cpu);
+    const after = redis ? await redisStats(redis) : undefined;
+    const extra: Record<string, number> = { cpuUsPerJob: (used.user + used.system) / n };
+    if (before && after) extra.redisCpuUsPerJob = (after.cpuSeconds - before.cpuSeconds) * 1e6 / n;
+    if (removed.succeeded !== n) throw new Error(`pruned ${removed.succeeded} of ${n} jobs`);
+    return { value: n / seconds, unit: "jobs/s", extra };
+  });
+}
+
+/**
  * `n` no-op jobs processed by one worker at `concurrency`, from the first completion to the
  * last; `limits`, when given, are set on the queue first.
  */

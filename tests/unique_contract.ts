@@ -134,6 +134,19 @@ export function uniqueCases(test: Case): void {
     await assertConsistent(tf.storage);
   });
 
+  test("unique: concurrent enqueues of distinct keys each create a job", async (tf) => {
+    // Group-committed together: a write of 50 claims must still fit the backend's limits.
+    const ids = await Promise.all(
+      Array.from({ length: 150 }, (_, i) => tf.enqueue(sync, { user: 1_000 + i })),
+    );
+    assert.equal(new Set(ids).size, 150);
+    assert.equal((await tf.counts()).totals.created, 150);
+    for (const [i, id] of ids.entries()) {
+      assert.equal((await tf.get(id))!.options.unique?.key, `user.sync:{"user":${1_000 + i}}`);
+    }
+    await assertConsistent(tf.storage);
+  });
+
   test("unique: enqueueMany absorbs duplicates within the call and held keys", async (tf) => {
     const held = await tf.enqueue(sync, { user: 5 });
     const ids = await tf.enqueueMany([

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
+import type { Json } from "../lib/payload.ts";
 import { canonicalJson, defaultKey } from "../lib/unique/options.ts";
 import { InvalidOptionError } from "../storage/errors.ts";
 import { TestClock } from "./helpers.ts";
@@ -114,6 +115,47 @@ Deno.test("unique: the default key is the name and canonical JSON, hashed when l
   const long = defaultKey("x", { text: "y".repeat(600) });
   assert.match(long, /^x:sha256:[0-9a-f]{64}$/);
   assert.notEqual(long, defaultKey("x", { text: "y".repeat(601) }));
+});
+
+Deno.test("unique: canonical JSON is the same text whatever the order of the keys", () => {
+  // The text of sorted keys, made the slow way, to hold the shortcut for ordered keys to.
+  const sorted = (value: Json): string => {
+    if (typeof value !== "object" || value === null) return JSON.stringify(value);
+    if (Array.isArray(value)) return `[${value.map(sorted).join(",")}]`;
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${sorted(value[k])}`).join(",")}}`;
+  };
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 48_271) % 2_147_483_647) % n;
+  const KEYS = ["a", "b", "B", "é", "10", "9", "0", "a b", "\u2028", "__proto_", "aa", "ab"];
+  const make = (depth: number): Json => {
+    const kind = random(depth > 2 ? 4 : 6);
+    if (kind === 0) return random(1_000) / 7;
+    if (kind === 1) return KEYS[random(KEYS.length)];
+    if (kind === 2) return random(2) === 0 ? null : true;
+    if (kind === 3) return [];
+    if (kind === 4) return Array.from({ length: random(4) }, () => make(depth + 1));
+    const object: Record<string, Json> = {};
+    for (let i = random(5); i > 0; i--) object[KEYS[random(KEYS.length)]] = make(depth + 1);
+    return object;
+  };
+  const shuffled = (value: Json): Json => {
+    if (typeof value !== "object" || value === null) return value;
+    if (Array.isArray(value)) return value.map(shuffled);
+    const keys = Object.keys(value);
+    const out: Record<string, Json> = {};
+    while (keys.length) {
+      const [key] = keys.splice(random(keys.length), 1);
+      out[key] = shuffled(value[key]);
+    }
+    return out;
+  };
+  for (let i = 0; i < 2_000; i++) {
+    const value = make(0);
+    assert.equal(canonicalJson(value), sorted(value));
+    assert.equal(canonicalJson(shuffled(value)), sorted(value));
+  }
+  assert.equal(canonicalJson({ 10: 1, 9: 2, a: 3 }), '{"10":1,"9":2,"a":3}');
 });
 
 Deno.test("debounce: bad options get typed errors naming the value and write nothing", async () => {

@@ -190,10 +190,33 @@ export function defaultKey(name: string, args: Json): string {
 
 /** JSON with every object's keys sorted, so that equal values give equal text. */
 export function canonicalJson(value: Json): string {
+  // Most arguments already list their keys in order: then JSON.stringify's text is the
+  // canonical one, made natively in one call (this runs for every unique enqueue).
+  return keysInOrder(value) ? JSON.stringify(value) : sortedJson(value);
+}
+
+/** True when every object in `value` lists its keys in sorted order (arrays walked too). */
+function keysInOrder(value: Json): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!keysInOrder(item)) return false;
+    return true;
+  }
+  let previous: string | undefined;
+  for (const key of Object.keys(value)) {
+    if (previous !== undefined && !(previous < key)) return false;
+    if (!keysInOrder(value[key])) return false;
+    previous = key;
+  }
+  return true;
+}
+
+/** {@link canonicalJson} made by sorting each object's keys. */
+function sortedJson(value: Json): string {
   if (typeof value !== "object" || value === null) return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (Array.isArray(value)) return `[${value.map(sortedJson).join(",")}]`;
   const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${sortedJson(value[k])}`).join(",")}}`;
 }
 
 /** A unique or debounced job's key and how a duplicate enqueue is handled. */

@@ -87,11 +87,13 @@ export class KvWriter {
     const claims = await readClaims(this.#kv, this.#key, commits);
     let batch: Item[] = [];
     const WAKEUPS = 2; // at most one immediate and one delayed queue message per atomic
-    let checks = 0, mutations = WAKEUPS, bytes = 0;
+    const FEED_HEAD = 1; // the event feed's head is checked in every atomic that appends
+    let checks = FEED_HEAD, mutations = WAKEUPS, bytes = 0;
     const flush = async () => {
       if (batch.length) await this.#commitBatch(batch, { current, claims }, results);
       batch = [];
-      checks = bytes = 0;
+      bytes = 0;
+      checks = FEED_HEAD;
       mutations = WAKEUPS;
     };
     for (const item of round) {

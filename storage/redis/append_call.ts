@@ -105,9 +105,9 @@ export class AppendCall {
     for (const { commit } of commits) {
       if (!commit.unique || this.#replay) continue;
       const { key, holder } = commit.unique;
+      // The script sets the key to its job from this claim (it is not sent again to be set).
       this.#claims.push(String(this.changes), key, holder ?? "", commit.id);
-      this.#room(this.#hashes, this.#keys.unique).add.push(key, commit.id);
-      this.chars += 2 * key.length;
+      this.chars += key.length;
     }
     for (const { commit, before } of commits) this.#commit(commit, before);
   }

@@ -4,27 +4,25 @@
  * remove script per `remove`).
  */
 
-import { keptStats } from "../stat_hits.ts";
-import type { StatResolution } from "../stats.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { badCursor, decodeCursor, encodeCursor } from "../cursor.ts";
-import { decodeHistoryEvents } from "../log_codec.ts";
-import { historyOf, removable } from "../effects.ts";
-import {
-  type FinishedQuery,
-  type Page,
-  type Removal,
-  type RemoveResult,
-  type Resolution,
-  RESOLUTIONS,
-} from "../storage.ts";
-import { DURATION_FIELDS, gaugeField, nameMember } from "./append_call.ts";
+import { removable } from "../effects.ts";
+import { CorruptRecordError } from "../errors.ts";
+import { decodeCollapsedRecord } from "../log_codec.ts";
+import type { FinishedQuery, Page, Removal, RemoveResult } from "../storage.ts";
+import { gaugeField, nameMember } from "./append_call.ts";
 import { command, type RedisDb, script } from "./context.ts";
 import { type Keys, STATE_ID_AT, stateMember } from "./keys.ts";
-import { collapsed, page } from "./reads.ts";
+import { PrunedBase } from "./pruned_base.ts";
+import { page } from "./reads.ts";
 
-/** A finished job as its done field holds it (its log possibly only as history needs it). */
-type Collapsed = ReturnType<typeof collapsed>;
+/** A finished job as its done field holds it: the position, the record, the text after it. */
+interface Collapsed {
+  position: string;
+  record: JobRecord;
+  /** The record line and the log (read for the pruned base only). */
+  log: string;
+}
 
 /** Most arguments of one operation (the script passes them to `unpack`). */
 const OP_ARGS = 1_000;
@@ -64,15 +62,22 @@ export async function finished(db: RedisDb, query: FinishedQuery): Promise<Page>
 /**
  * The finished jobs of `removals` (null where absent, live or unreadable: those are refused):
  * from the last page `finished` read when it has them at the version asked for (its record
- * reused, the log read only as far as history needs it), else read.
+ * reused), else read.
  */
 async function readable(
   db: RedisDb,
   removals: readonly Removal[],
 ): Promise<(Collapsed | null)[]> {
-  const decode = (id: string, text: string | null | undefined) => {
+  const decode = (id: string, text: string | null | undefined, record?: JobRecord) => {
+    const at = text?.indexOf("\n") ?? -1;
+    if (at < 0) return null;
     try {
-      return text == null ? null : collapsed(id, text);
+      const log = text!.slice(at + 1);
+      return {
+        position: text!.slice(0, at),
+        record: record ?? decodeCollapsedRecord(id, log),
+        log,
+      };
     } catch {
       return null;
     }
@@ -81,14 +86,7 @@ async function readable(
   db.finished = undefined;
   const jobs = removals.map(({ id, version }): Collapsed | null | undefined => {
     const read = recent?.get(id);
-    if (read?.record.version !== version) return undefined;
-    const at = read.text.indexOf("\n");
-    try {
-      const events = decodeHistoryEvents(read.record, read.text.slice(at + 1));
-      return { position: read.text.slice(0, at), record: read.record, events };
-    } catch {
-      return null;
-    }
+    return read?.record.version === version ? decode(id, read.text, read.record) : undefined;
   });
   const unread = removals.filter((_, i) => jobs[i] === undefined).map((r) => r.id);
   if (unread.length) {
@@ -114,26 +112,51 @@ export async function remove(db: RedisDb, removals: readonly Removal[]): Promise
     read.map((job) => job?.record ?? null),
     MAX_REMOVALS,
   );
-  let pending = records;
+  let { pending, base } = baseOf(records, byId, refused);
   while (pending.length) {
-    const moved = await script(db, "remove", removeArgs(db.keys, pending, byId)) as string[];
+    const args = removeArgs(db.keys, pending, byId, base);
+    const moved = await script(db, "remove", args) as string[];
     if (!moved.length) break;
     const gone = new Set(moved);
     refused.push(...moved);
-    pending = pending.filter((record) => !gone.has(record.id));
+    ({ pending, base } = baseOf(pending.filter((record) => !gone.has(record.id)), byId, []));
   }
   return { removed: pending.map((record) => record.id), refused };
 }
 
-/** The remove script's arguments for `records` (see its header). */
+/**
+ * The pruned base of `records` (their share of the history), and those of them it counts: a
+ * job whose log does not read as events is refused (pushed to `refused`), as an unreadable
+ * record is, and the base is summed again without it.
+ */
+function baseOf(
+  records: JobRecord[],
+  byId: Map<string, Collapsed>,
+  refused: string[],
+): { pending: JobRecord[]; base: PrunedBase } {
+  for (let pending = records;;) {
+    const base = new PrunedBase(Date.now());
+    let at = 0;
+    try {
+      for (; at < pending.length; at++) base.add(pending[at], byId.get(pending[at].id)!.log);
+      return { pending, base };
+    } catch (error) {
+      if (!(error instanceof CorruptRecordError)) throw error;
+      refused.push(pending[at].id);
+      pending = pending.filter((_, i) => i !== at);
+    }
+  }
+}
+
+/** The remove script's arguments for `records` (see its header), `base` their pruned base. */
 function removeArgs(
   k: Keys,
   records: readonly JobRecord[],
   byId: Map<string, Collapsed>,
+  base: PrunedBase,
 ): string[] {
   const args = [k.done, k.prefix, String(records.length)];
   const ops = new Ops();
-  const base = new PrunedBase(Date.now());
   const names: string[] = [];
   const members = new Map<string, string[]>();
   const uniques: string[] = [];
@@ -149,7 +172,6 @@ function removeArgs(
     const unique = record.options.unique?.key;
     // The key goes only while the job still holds it (a newer job may have taken it over).
     if (unique !== undefined) uniques.push(unique, record.id);
-    base.add(historyOf(record, job.events));
   }
   ops.add("ZREM", k.names, names);
   if (uniques.length) ops.add("HDELIF", k.unique, uniques);
@@ -200,76 +222,4 @@ class Ops {
     for (let o = 0; o < out.length; o += 3 + Number(out[o + 2])) count++;
     return [String(count), ...out];
   }
-}
-
-/**
- * The removed jobs' shares of the pruned base, summed: the fields their logs added to `totals`,
- * buckets and batch counts. Buckets past their keep are left out; the others expire with the
- * buckets. Summed by field before any key is named: most jobs of a call share their buckets.
- */
-class PrunedBase {
-  #now: number;
-  #totals = new Map<string, number>();
-  #buckets = new Map<Resolution, Map<number, Map<string, number>>>();
-  #batches = new Map<string, Map<string, number>>();
-  /** Statistics counters by `<resolution>:<at>`, then field. */
-  #stats = new Map<string, Map<string, number>>();
-
-  constructor(now: number) {
-    this.#now = now;
-  }
-
-  /** Adds one removed job's history. */
-  add(history: ReturnType<typeof historyOf>): void {
-    for (const total of history.totals) bump(this.#totals, total, 1);
-    for (const { bucket, ms } of history.durations) {
-      bump(this.#totals, DURATION_FIELDS[bucket], 1);
-      bump(this.#totals, "duration_ms", Math.max(0, Math.round(ms)));
-    }
-    for (const hit of history.buckets) {
-      if (hit.at < this.#now - RESOLUTIONS[hit.resolution].keepMs) continue;
-      let byAt = this.#buckets.get(hit.resolution);
-      if (!byAt) this.#buckets.set(hit.resolution, byAt = new Map());
-      let kinds = byAt.get(hit.at);
-      if (!kinds) byAt.set(hit.at, kinds = new Map());
-      bump(kinds, hit.kind, 1);
-    }
-    for (const hit of keptStats(history.stats, this.#now)) {
-      const key = `${hit.resolution}:${hit.at}`;
-      let fields = this.#stats.get(key);
-      if (!fields) this.#stats.set(key, fields = new Map());
-      bump(fields, hit.field, hit.n);
-    }
-    if (history.batch) {
-      let kinds = this.#batches.get(history.batch.id);
-      if (!kinds) this.#batches.set(history.batch.id, kinds = new Map());
-      for (const { kind, delta } of history.batch.deltas) bump(kinds, kind, delta);
-    }
-  }
-
-  /** The increments, as operations. */
-  write(k: Keys, ops: Ops): void {
-    for (const [field, n] of this.#totals) ops.count(k.prunedTotals, field, n);
-    for (const [resolution, byAt] of this.#buckets) {
-      for (const [at, kinds] of byAt) {
-        const expiry = String(at + RESOLUTIONS[resolution].keepMs);
-        for (const [kind, n] of kinds) ops.count(k.prunedBucket(resolution, at), kind, n, expiry);
-      }
-    }
-    for (const [id, kinds] of this.#batches) {
-      for (const [kind, n] of kinds) ops.count(k.prunedBatchCount(id), kind, n);
-    }
-    for (const [bucket, fields] of this.#stats) {
-      const [resolution, at] = bucket.split(":") as [StatResolution, string];
-      const key = `${k.prefix}pruned:${k.stat(resolution, Number(at)).slice(k.prefix.length)}`;
-      const expiry = resolution === "total"
-        ? ""
-        : String(Number(at) + RESOLUTIONS[resolution].keepMs);
-      for (const [field, n] of fields) ops.count(key, field, n, expiry);
-    }
-  }
-}
-
-function bump(counts: Map<string, number>, field: string, n: number): void {
-  counts.set(field, (counts.get(field) ?? 0) + n);
 }

@@ -55,7 +55,8 @@ then: number of changes; then per change: number of commits; then per commit:
 then: number of unique claims; per claim: its change's number (from 1), the key, the holder it
   expects ("" for none), the claiming job's id. A claim whose key (in the hash ARGV[1].."unique")
   is held by another job than expected makes its change conflict, as does a second claim of a
-  key in one call (the operations then set each claimed key to its job).
+  key in one call; the holders are read with one HMGET, and once every change applies, each
+  claimed key is set to its job with one HSET (the operations do not name them again).
 then: number of operations; per operation: command, key, number of arguments, arguments...
   (command "BUCKET" takes field, increment, expiry: HINCRBY, then PEXPIREAT when the field is new)
 Returns, when every change applied: the first P ready jobs' records (an empty array for P = 0);
@@ -139,23 +140,22 @@ for c = 1, nchanges do
 end
 first[nchanges + 1] = ncommits + 1
 -- Unique claims by change: claimsOf[c] lists the ARGV index of each of change c's claims.
-local claimsOf = {}
-for q = 1, tonumber(ARGV[i]) do
+-- Their keys' holders come with one HMGET per 500 keys (one HGET per claim cost a command each).
+local claimsOf, claimKeys, holders = {}, {}, {}
+local nclaims, uniqueKey, claimsAt = tonumber(ARGV[i]), prefix .. 'unique', i + 1
+for q = 1, nclaims do
   local a = i + 1 + 4 * (q - 1)
   local c = tonumber(ARGV[a])
   claimsOf[c] = claimsOf[c] or {}
   claimsOf[c][#claimsOf[c] + 1] = a
+  claimKeys[q] = ARGV[a + 1]
 end
-i = i + 1 + 4 * tonumber(ARGV[i])
-local uniqueKey, holders = prefix .. 'unique', {}
-local function holderOf(key)
-  local holder = holders[key]
-  if holder == nil then
-    holder = call('HGET', uniqueKey, key) or ''
-    holders[key] = holder
-  end
-  return holder
+for s = 1, nclaims, CHUNK do
+  local last = min(s + CHUNK - 1, nclaims)
+  local found = call('HMGET', uniqueKey, unpack(claimKeys, s, last))
+  for k = 1, #found do holders[claimKeys[s + k - 1]] = found[k] or '' end
 end
+i = i + 1 + 4 * nclaims
 local ops = i
 for s = 1, nids, CHUNK do
   local last = min(s + CHUNK - 1, nids)
@@ -201,7 +201,7 @@ for c = 1, nchanges do
     end
   end
   for _, a in ipairs(claimsOf[c] or none) do
-    if holderOf(ARGV[a + 1]) ~= ARGV[a + 2] then
+    if holders[ARGV[a + 1]] ~= ARGV[a + 2] then
       conflicts = conflicts or {}
       conflicts[#conflicts + 1] = ARGV[a + 3]
     end
@@ -284,6 +284,15 @@ for s = 1, npairs, 2 * CHUNK do
 end
 for s = 1, ndone, 2 * CHUNK do
   call('HSET', KEYS[4], unpack(donePairs, s, min(s + 2 * CHUNK - 1, ndone)))
+end
+for s = 1, nclaims, CHUNK do
+  local held, n = {}, 0
+  for q = s, min(s + CHUNK - 1, nclaims) do
+    local a = claimsAt + 4 * (q - 1)
+    held[n + 1], held[n + 2] = ARGV[a + 1], ARGV[a + 3]
+    n = n + 2
+  end
+  call('HSET', uniqueKey, unpack(held))
 end
 
 local o = ops + 1
