@@ -73,7 +73,7 @@ export class TaskFlow extends ClientReads {
     checkFunctions(storage, ["append", "get", "list", "close"], { where: "storage" });
     super(storage, (read.now as () => number) ?? systemClock.now);
     this.random = (read.random as () => number) ?? systemClock.random;
-    this.#committer = new GroupCommitter(storage);
+    this.#committer = new GroupCommitter(storage, { pipeline: storage.appendPipeline });
     this.recurring = new RecurringApi(this);
     this.queues = new QueuesApi(this);
   }
