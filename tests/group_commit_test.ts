@@ -10,6 +10,7 @@ import { GroupCommitter } from "../lib/group_commit.ts";
 import { appendCommit, createCommit } from "../lib/changes.ts";
 import type { Change, Storage } from "../storage/storage.ts";
 import { MemoryStorage } from "../storage/memory/mod.ts";
+import { TaskFlow } from "../lib/client.ts";
 import { overriding } from "./helpers.ts";
 
 const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -174,4 +175,25 @@ Deno.test("group commit: a large queue goes out as several writes of at least mi
   assert.deepEqual(small.calls, [["a", "b", "c", "d", "e"]], "fewer than two groups: one write");
   small.openAll();
   await Promise.all(few);
+});
+
+Deno.test("group commit: a client pipelines its enqueues as deep as its storage declares", async () => {
+  for (const [appendPipeline, inFlight] of [[undefined, 1], [2, 2]] as const) {
+    const g = gated();
+    const storage = overriding(g.storage, { appendPipeline } as Partial<Storage>);
+    const tf = new TaskFlow(storage);
+    const ids: Promise<string>[] = [];
+    for (const n of [1, 2, 3]) {
+      ids.push(tf.enqueue("x", { n }));
+      await turn();
+    }
+    assert.equal(g.calls.length, inFlight, `appendPipeline ${appendPipeline}`);
+    while (g.calls.flat().length < 3) {
+      g.openAll();
+      await turn();
+    }
+    g.openAll();
+    assert.equal((await Promise.all(ids)).length, 3);
+    await tf.close();
+  }
 });
