@@ -88,7 +88,7 @@ export class TaskFlow extends ClientReads {
     super(storage, (read.now as () => number) ?? systemClock.now);
     this.random = (read.random as () => number) ?? systemClock.random;
     this.#middleware = readMiddleware<CreateMiddleware>(read.middleware);
-    this.#committer = new GroupCommitter(storage);
+    this.#committer = new GroupCommitter(storage, { pipeline: storage.appendPipeline });
     this.recurring = new RecurringApi(this);
     this.queues = new QueuesApi(this);
   }

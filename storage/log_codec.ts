@@ -19,7 +19,11 @@ import type { JobEvent } from "../lib/events.ts";
 import type { JobRecord } from "../lib/job.ts";
 import { CorruptRecordError } from "./errors.ts";
 
-/** The line standing for the created event the record implies (see {@link impliedCreated}). */
+/**
+ * The line standing for the created event the record implies (see {@link impliedCreated}). In
+ * a log kept whole (not collapsed) it prefixes a created line written out in full, to say the
+ * record implies it, so that collapsing the log needs no comparison to replace it.
+ */
 export const IMPLIED = "=";
 /** Record field listing the fields of the last event's data that the record does not have. */
 const ABSENT = "-";
@@ -53,7 +57,8 @@ export function encodeEvent(event: JobEvent, index: number): string {
 export function decodeEvent(id: string, line: string, index: number): JobEvent {
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    // A created line marked as the one its record implies (see {@link IMPLIED}).
+    value = JSON.parse(line.startsWith(IMPLIED) ? line.slice(1) : line);
   } catch {
     throw new CorruptRecordError(id, `event ${index + 1} of the stored log is not JSON`);
   }
@@ -99,6 +104,50 @@ export function impliedCreated(record: JobRecord): JobEvent {
   if (record.tracestate !== undefined) event.tracestate = record.tracestate;
   event.seq = 1;
   return event as unknown as JobEvent;
+}
+
+/** Fields of a created event that {@link impliedCreated} makes from the record. */
+const IMPLIED_FIELDS = new Set([
+  "type",
+  "seq",
+  "at",
+  "name",
+  "queue",
+  "args",
+  "priority",
+  "options",
+  "parentId",
+  "on",
+  "batchId",
+]);
+
+/**
+ * Whether `event` is the created event `record` implies, checked without encoding either: the
+ * record made from it shares its args and options (same objects), so a field-by-field identity
+ * check suffices; anything else (a copy, an extra field) counts as not implied.
+ */
+export function isImpliedCreated(event: JobEvent, record: JobRecord): boolean {
+  if (event.type !== "created" || event.seq !== 1) return false;
+  const fields = event as unknown as Fields;
+  for (const key in fields) {
+    if (fields[key] !== undefined && !IMPLIED_FIELDS.has(key)) return false;
+  }
+  return event.at === record.createdAt && event.name === record.name &&
+    event.queue === record.queue && event.args === record.args &&
+    event.priority === record.priority && event.options === record.options &&
+    event.parentId === record.parentId && event.on === record.on &&
+    event.batchId === record.batchId;
+}
+
+/**
+ * Whether two records of one job imply the same created event (compared by identity: a record
+ * projected from another shares its args and options). Only a damaged record changes it: its
+ * log's created line then no longer stands for {@link IMPLIED}.
+ */
+export function sameImplied(a: JobRecord, b: JobRecord): boolean {
+  return a.createdAt === b.createdAt && a.name === b.name && a.queue === b.queue &&
+    a.args === b.args && a.priority === b.priority && a.options === b.options &&
+    a.parentId === b.parentId && a.on === b.on && a.batchId === b.batchId;
 }
 
 /**

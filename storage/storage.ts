@@ -312,6 +312,8 @@ export interface Storage {
   readonly feed?: EventFeed;
   /** True when commits may carry a handler's own writes ({@link Commit.extra}): Deno KV. */
   readonly atomicExtras?: boolean;
+  /** Append calls usefully in flight at once (the group commit's pipeline; absent: one). */
+  readonly appendPipeline?: number;
 
   /**
    * Applies each change atomically (compare-and-set on every commit's `expect`), appending

@@ -19,6 +19,8 @@ import {
   encodeCollapsed,
   encodeEvent,
   IMPLIED,
+  isImpliedCreated,
+  sameImplied,
 } from "../storage/log_codec.ts";
 
 const T = 1_796_619_237_419;
@@ -118,6 +120,24 @@ Deno.test("log codec: a record that does not match its log still round-trips exa
     events: first,
   });
   assert.deepEqual(decodeCollapsedRecord("j1", encodeCollapsed(real, first)), real);
+});
+
+Deno.test("log codec: a created line marked as implied decodes as itself; only the record made from it implies it", () => {
+  const events = finishedLog();
+  const line = encodeEvent(events[0], 0);
+  assert.deepEqual(decodeEvent("j1", IMPLIED + line, 0), events[0]);
+  const record = fold("j1", events.slice(0, 2));
+  assert.equal(isImpliedCreated(events[0], record), true);
+  // A copy of the args (equal, not the same object) or a field the record does not carry:
+  // written out, not implied.
+  const copied = { ...record, args: structuredClone(record.args) };
+  assert.equal(isImpliedCreated(events[0], copied), false);
+  const flow = { ...events[0], flowId: "f1" } as JobEvent;
+  assert.equal(isImpliedCreated(flow, fold("j1", [flow, events[1]])), false);
+  assert.equal(isImpliedCreated(events[1], record), false);
+  const later = fold("j1", events);
+  assert.equal(sameImplied(record, later), true, "projecting keeps what the record implies");
+  assert.equal(sameImplied(record, { ...later, queue: "elsewhere" }), false);
 });
 
 Deno.test("log codec: broken text is a CorruptRecordError naming the job", () => {

@@ -7,7 +7,14 @@
 
 import type { JobRecord } from "../../lib/job.ts";
 import { DURATION_BUCKETS_MS, effectsOf, isFinal } from "../effects.ts";
-import { encodeEvent, encodeRecord, impliedCreated } from "../log_codec.ts";
+import {
+  encodeEvent,
+  encodeRecord,
+  IMPLIED,
+  impliedCreated,
+  isImpliedCreated,
+  sameImplied,
+} from "../log_codec.ts";
 import { type Change, type Commit, RESOLUTIONS } from "../storage.ts";
 import { type Keys, placeOf } from "./keys.ts";
 
@@ -133,18 +140,18 @@ export class AppendCall {
     this.#ids.add(id);
     const from = before ? placeOf(before) : undefined, to = placeOf(record);
     const base = commit.expect;
-    const events = this.#replay
-      ? []
-      : commit.events.map((event, i) => encodeEvent(event, base + i));
+    const events = this.#replay ? [] : this.#lines(commit, base);
     const built = from?.position ?? "";
     // A job entering a final state collapses into one `done` field (record line and log, see
     // `../log_codec.ts`); one leaving it is a list again: the script needs the created event
-    // the stored record implies, to expand the line standing for it.
-    let part = "", guess = "", implied = "", json = "";
+    // the stored record implies, to expand the line standing for it. A log's created line
+    // marked as implied becomes that line as it collapses, unless the record now implies
+    // another (a damaged record; then the mark goes).
+    const guess = before && !sameImplied(before, record) ? "" : IMPLIED;
+    let part = "", implied = "", json = "";
     if (isFinal(record.state)) {
       const n = commit.events.length;
       part = encodeRecord(record, n && base + n > 1 ? commit.events[n - 1] : undefined);
-      guess = encodeEvent(impliedCreated(record), 0);
       this.#room(this.#hashes, k.jobs).remove.push(id);
       this.#room(this.#hashes, k.pos).remove.push(id);
     } else {
@@ -152,7 +159,9 @@ export class AppendCall {
       this.chars += json.length;
       this.#room(this.#hashes, k.jobs).add.push(id, json);
     }
-    if (before && isFinal(before.state)) implied = encodeEvent(impliedCreated(before), 0);
+    if (before && isFinal(before.state)) {
+      implied = IMPLIED + encodeEvent(impliedCreated(before), 0);
+    }
     this.commits.push(id, built, to.position, part, guess, implied, String(events.length));
     for (const event of events) {
       this.commits.push(event);
@@ -237,6 +246,19 @@ export class AppendCall {
       if (op) op.increment += n;
       else fields.set(field, { increment: n, expiry: at + RESOLUTIONS[resolution].keepMs });
     }
+  }
+
+  /**
+   * A commit's event lines. A new job's created event that its record implies is marked so
+   * ({@link IMPLIED} before it): collapsing the log replaces it without comparing the two, and
+   * the args are not encoded a second time for that.
+   */
+  #lines(commit: Commit, base: number): string[] {
+    const { events, record } = commit;
+    return events.map((event, i) => {
+      const line = encodeEvent(event, base + i);
+      return base + i === 0 && isImpliedCreated(event, record) ? IMPLIED + line : line;
+    });
   }
 
   #room(

@@ -21,9 +21,10 @@ leases, counters, time buckets; already merged per key, so each is one multi-mem
 A commit with a record line (its job enters a final state) collapses the job instead: its log
 list (or its earlier done entry's log) and new events become one done field, "position\\n
 record line\\nevent lines" (storage/log_codec.ts), the first line "=" when it is the created
-event lib says the record implies. A job in done has no pos entry: its position is the done
-field's first line. A commit on a done job expands that log again ("=" back to the created
-event lib sends) unless it collapses again.
+event the record implies: lib marks that line so in a log list (a "=" before it), and says
+whether the record still implies it. A job in done has no pos entry: its position is the done
+field's first line. A commit on a done job expands that log again ("=" back to the marked
+created event lib sends) unless it collapses again.
 
 KEYS[1] pos hash (id -> position)   KEYS[2] feed stream   KEYS[3] jobs hash   KEYS[4] done hash
 ARGV[1] key prefix with its colon, e.g. "taskflow:" (log:<id> keys)
@@ -49,8 +50,9 @@ then: number S of changes that write a setting; per such change: its number, the
   the record is written
 then: number of changes; then per change: number of commits; then per commit:
   id, position it was built on ("" when the job must not exist), new position,
-  record line ("" unless the job collapses), the created event line the new record implies
-  ("" unless it collapses), the one the stored record implies ("" unless the job is in done),
+  record line ("" unless the job collapses), "=" when the new record implies the same created
+  event as the stored one (else "": a marked created line loses its mark), the marked created
+  event line the stored record implies ("" unless the job is in done),
   number of events, events (log_codec lines)...
 then: number of unique claims; per claim: its change's number (from 1), the key, the holder it
   expects ("" for none), the claiming job's id. A claim whose key (in the hash ARGV[1].."unique")
@@ -256,6 +258,13 @@ for k = 1, ncommits do
     end
   end
   if part == '' then
+    if ARGV[a + 4] == '' then
+      -- The record implies another created event now: the log's line loses its mark.
+      local created = call('LINDEX', log, 0)
+      if created and #created > 1 and byte(created) == 61 then
+        call('LSET', log, 0, sub(created, 2))
+      end
+    end
     posPairs[npairs + 1], posPairs[npairs + 2] = id, ARGV[a + 2]
     npairs = npairs + 2
     if n > 0 then push(log, ARGV, firstEvent, last) end
@@ -265,7 +274,10 @@ for k = 1, ncommits do
       if #lines > 0 then call('DEL', log) end
     end
     for e = firstEvent, last do lines[#lines + 1] = ARGV[e] end
-    if #lines > 1 and lines[1] == ARGV[a + 4] then lines[1] = '=' end
+    local created = lines[1]
+    if #lines > 1 and #created > 1 and byte(created) == 61 then
+      lines[1] = ARGV[a + 4] == '=' and '=' or sub(created, 2)
+    end
     donePairs[ndone + 1] = id
     donePairs[ndone + 2] = ARGV[a + 2] .. '\\n' .. part .. '\\n' .. concat(lines, '\\n')
     ndone = ndone + 2
