@@ -162,7 +162,7 @@ export class UnknownStorageError extends TaskFlowError {
     super(
       "UNKNOWN_STORAGE_SCHEME",
       `cannot open storage ${JSON.stringify(url)}: ${reason} ` +
-        `(use memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis:// or rediss://)`,
+        `(use memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis://, rediss:// or postgres://)`,
       { url },
     );
   }
