@@ -9,6 +9,7 @@ import type { AppendResult, Change, Counts, ListQuery, Page, Storage } from "../
 import { appendCommit, updateJob } from "./changes.ts";
 import type { ContinueOn, JobEvent } from "./events.ts";
 import * as batches from "./batch.ts";
+import { withTransaction } from "./transaction.ts";
 import * as flows from "./workflows/mod.ts";
 import { systemClock } from "./clock.ts";
 import {
@@ -96,10 +97,11 @@ export class TaskFlow extends ClientReads {
   }
 
   /** Creates a job ready to run now (or, with `dependsOn`, once those jobs are final); returns its id. */
-  async enqueue(job: JobRef, args: unknown, options: EnqueueOptions = {}): Promise<string> {
-    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "enqueue");
-    const [id] = await createJobs(this, [
-      prepareJob(this, { job, args, options }, { first: ENQUEUED }),
+  async enqueue(job: JobRef, args: unknown, given: EnqueueOptions = {}): Promise<string> {
+    const { writer, options } = withTransaction(this, given);
+    if (flows.waits(options)) return await flows.after(writer, { job, args, options }, "enqueue");
+    const [id] = await createJobs(writer, [
+      prepareJob(writer, { job, args, options }, { first: ENQUEUED }),
     ]);
     return id;
   }
@@ -107,19 +109,25 @@ export class TaskFlow extends ClientReads {
   /**
    * Creates many jobs in as few atomic writes as the backend allows (all of them in one on
    * memory; about 60 per write on Deno KV). Every item is validated before anything is written.
+   * With `transaction` (PostgreSQL), they are written in the caller's open transaction.
    */
-  async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
-    return await flows.enqueueManyAfter(this, items);
+  async enqueueMany(
+    items: readonly EnqueueItem[],
+    options: { transaction?: unknown } = {},
+  ): Promise<string[]> {
+    readOptions(options, { call: "enqueueMany", allowed: ["transaction"] });
+    return await flows.enqueueManyAfter(withTransaction(this, options).writer, items);
   }
 
   /** Creates a job that becomes due after `delayMs` or at `at`; returns its id. */
-  async schedule(job: JobRef, args: unknown, options: ScheduleOptions): Promise<string> {
-    if (flows.waits(options)) return await flows.after(this, { job, args, options }, "schedule");
+  async schedule(job: JobRef, args: unknown, given: ScheduleOptions): Promise<string> {
+    const { writer, options } = withTransaction(this, given);
+    if (flows.waits(options)) return await flows.after(writer, { job, args, options }, "schedule");
     const read = readJobOptions(options, { call: "schedule", extra: ["id", "delayMs", "at"] });
     const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
     const how = { first, call: "schedule", extra: ["delayMs", "at"] };
-    const [id] = await createJobs(this, [
-      prepareJob(this, { job, args, options: read as EnqueueOptions }, how),
+    const [id] = await createJobs(writer, [
+      prepareJob(writer, { job, args, options: read as EnqueueOptions }, how),
     ]);
     return id;
   }

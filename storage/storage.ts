@@ -401,6 +401,14 @@ export interface Storage {
    */
   claim?(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult>;
 
+  /**
+   * Optional: a view of this storage whose reads and writes go through the caller's open
+   * transaction (an opaque handle of the backend's driver, e.g. a `pg` client inside BEGIN), so
+   * that what it appends exists if and only if that transaction commits. Absent: the backend
+   * cannot, and lib refuses the `transaction` option with `TRANSACTION_NOT_SUPPORTED`.
+   */
+  inTransaction?(transaction: unknown): Storage;
+
   /** Writes the server record and extends leases; returns the ids whose lease this server lost. */
   heartbeat(beat: Heartbeat): Promise<{ lost: string[] }>;
   /** The servers whose record has not expired. */
