@@ -32,7 +32,7 @@ const noop = defineJob("bench.noop", () => {});
 const quiet = () => {};
 
 /** Backends by name: memory, kv-memory, kv-disk, and redis (when a URL is given). */
-export function backends(names: string[], redisUrl?: string): Backend[] {
+export function backends(names: string[], redisUrl?: string, postgresUrl?: string): Backend[] {
   const all: Record<string, Backend> = {
     "memory": { name: "memory", open: () => simple("memory:") },
     "kv-memory": { name: "kv :memory:", open: () => simple("kv::memory:") },
@@ -54,9 +54,19 @@ export function backends(names: string[], redisUrl?: string): Backend[] {
         return { storage, url, cleanup: () => deleteRedisPrefix(url, prefix) };
       },
     },
+    "postgres": {
+      name: "postgres",
+      open: async () => {
+        const schema = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+        const url = `${postgresUrl}${postgresUrl?.includes("?") ? "&" : "?"}schema=${schema}`;
+        const storage = await openStorage(url);
+        return { storage, url, cleanup: () => dropPostgresSchema(url) };
+      },
+    },
   };
   return names.map((n) => all[n]).filter((b): b is Backend =>
-    b !== undefined && (b.name !== "redis" || !!redisUrl)
+    b !== undefined && (b.name !== "redis" || !!redisUrl) &&
+    (b.name !== "postgres" || !!postgresUrl)
   );
 }
 
@@ -67,6 +77,17 @@ async function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
   try {
     if (admin.prefix !== prefix) throw new Error(`${url} does not name the prefix ${prefix}`);
     await admin.deleteAllKeys();
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Drops a benchmark's schema on a connection of its own. */
+async function dropPostgresSchema(url: string): Promise<void> {
+  const { PostgresStorage } = await import("../storage/postgres/mod.ts");
+  const admin = await PostgresStorage.open(url, { poolSize: 1 });
+  try {
+    await admin.dropSchema();
   } finally {
     await admin.close();
   }

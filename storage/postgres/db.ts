@@ -49,16 +49,24 @@ export async function retrying<T>(db: PgDb, work: () => Promise<T>): Promise<T> 
 export async function transaction<T>(db: PgDb, work: (q: Queryable) => Promise<T>): Promise<T> {
   if (db.inTransaction) return await work(db.q);
   const client = await db.pool.connect();
+  // A connection cut while checked out is reported by the failing query; without a listener
+  // the client's own error event would be uncaught and end the process.
+  const ignore = () => {};
+  client.on("error", ignore);
+  let failed: Error | undefined;
   try {
     await client.query("begin");
     const result = await work(client);
     await client.query("commit");
     return result;
   } catch (error) {
+    failed = error as Error;
     await client.query("rollback").catch(() => {});
     throw error;
   } finally {
-    client.release();
+    client.off("error", ignore);
+    // A client whose transaction failed is dropped, not pooled: its connection may be gone.
+    client.release(failed);
   }
 }
 
