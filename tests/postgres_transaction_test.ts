@@ -71,12 +71,14 @@ await whenPostgres("postgres transactional enqueue", () => {
         await t.client.query("commit");
         await eventually(async () => assert.equal((await t.tf.get(id))?.state, "Succeeded"));
         assert.deepEqual((await t.tf.get(id))?.result, { shipped: "o-1" });
+        // The log: one row per commit (created and Enqueued, Processing, Succeeded).
         assert.deepEqual(await footprint(t.storage, t.orders), {
           jobs: 1,
-          events: 4,
+          events: 3,
           feed: 3,
           orders: 1,
         });
+        assert.equal((await t.tf.events(id)).length, 4);
         await assertConsistent(t.storage);
       } finally {
         await worker.stop();

@@ -15,7 +15,7 @@ import { counter, Increments, type PgDb, retrying } from "./db.ts";
 import { getMany } from "./reads.ts";
 
 /** Most changes per call, so that a large enqueueMany is several transactions of bounded size. */
-const CALL_CHANGES = 500;
+const CALL_CHANGES = 1_000;
 
 /** Options of {@link append}. */
 export interface AppendOptions {
@@ -78,7 +78,7 @@ function pack(changes: readonly Change[], pending: readonly number[]): number[][
 }
 
 /** The `append` function's argument for the changes `call` (indexes into `changes`). */
-function payloadOf(
+export function payloadOf(
   changes: readonly Change[],
   call: readonly number[],
   befores: Map<Commit, JobRecord | null>,
@@ -126,9 +126,9 @@ function payloadOf(
         lease_until: commit.lease?.until ?? null,
       });
       if (!replay) {
-        for (const event of commit.events) {
-          events.push({ id, seq: event.seq, body: JSON.stringify(event) });
-        }
+        // One row per commit (its events as a JSON array, keyed by the first one's seq): a
+        // new job is one row of its log, not two.
+        events.push({ id, seq: commit.expect + 1, body: JSON.stringify(commit.events) });
       }
       const effects = effectsOf(befores.get(commit) ?? null, commit);
       if (effects.addState && (record.state === "Enqueued" || record.state === "Scheduled")) {

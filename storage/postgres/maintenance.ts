@@ -11,6 +11,7 @@ import type { Lease } from "../../lib/projection.ts";
 import { createdLater } from "../effects.ts";
 import { type Change, type Derive, type RebuildResult, RESOLUTIONS } from "../storage.ts";
 import { append } from "./append.ts";
+import { eventsOf } from "./reads.ts";
 import { addIncrements, Increments, type PgDb, transaction } from "./db.ts";
 
 /** Jobs replayed per call by rebuild. */
@@ -42,12 +43,12 @@ export function rebuild(db: PgDb, derive: Derive): Promise<RebuildResult> {
         `select id, seq, body from ${s}.events where id = any($1::text[]) order by id, seq`,
         [batch],
       );
-      const logs = new Map<string, string[]>();
-      for (const row of rows) logs.set(row.id, [...logs.get(row.id) ?? [], row.body]);
+      const logs = new Map<string, { seq: number; body: string }[]>();
+      for (const row of rows) logs.set(row.id, [...logs.get(row.id) ?? [], row]);
       const changes = batch.flatMap((id): Change[] => {
         let events: JobEvent[];
         try {
-          events = logs.get(id)!.map((body) => JSON.parse(body));
+          events = logs.get(id)!.flatMap((row) => eventsOf(id, row));
         } catch {
           skipped.push(id);
           return [];

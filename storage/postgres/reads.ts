@@ -47,13 +47,21 @@ export async function events(db: PgDb, id: string): Promise<JobEvent[]> {
     `select seq, body from ${db.s}.events where id = $1 order by seq`,
     [id],
   );
-  return rows.map((row) => {
-    try {
-      return JSON.parse(row.body) as JobEvent;
-    } catch {
-      throw new CorruptRecordError(id, `event ${row.seq} is not JSON`);
-    }
-  });
+  return rows.flatMap((row) => eventsOf(id, row));
+}
+
+/** The events of one row of a job's log (a commit's events, from seq `row.seq`). */
+export function eventsOf(id: string, row: { seq: number; body: string }): JobEvent[] {
+  let events: unknown;
+  try {
+    events = JSON.parse(row.body);
+  } catch {
+    throw new CorruptRecordError(id, `events from ${row.seq} are not JSON`);
+  }
+  if (!Array.isArray(events)) {
+    throw new CorruptRecordError(id, `events from ${row.seq} are no list`);
+  }
+  return events as JobEvent[];
 }
 
 /** Records of rows (`id`, `record`), skipping none: a broken one throws. */

@@ -8,6 +8,7 @@
 import type { JobEvent } from "../../lib/events.ts";
 import { historyOf, removable } from "../effects.ts";
 import { parsedRecord } from "../stored_record.ts";
+import { eventsOf } from "./reads.ts";
 import { type Removal, type RemoveResult, RESOLUTIONS } from "../storage.ts";
 import { addIncrements, counter, Increments, type PgDb, retrying, transaction } from "./db.ts";
 
@@ -37,14 +38,14 @@ export async function remove(db: PgDb, removals: readonly Removal[]): Promise<Re
       if (!records.length) return { removed: [], refused };
       const gone = records.map((r) => r.id);
       const logs = await q.query(
-        `select id, body from ${db.s}.events where id = any($1::text[]) order by id, seq`,
+        `select id, seq, body from ${db.s}.events where id = any($1::text[]) order by id, seq`,
         [gone],
       );
-      const eventsOf = new Map<string, JobEvent[]>();
+      const logOf = new Map<string, JobEvent[]>();
       for (const row of logs.rows) {
-        const list = eventsOf.get(row.id) ?? [];
-        list.push(JSON.parse(row.body));
-        eventsOf.set(row.id, list);
+        const list = logOf.get(row.id) ?? [];
+        list.push(...eventsOf(row.id, row));
+        logOf.set(row.id, list);
       }
       const inc = new Increments();
       const now = Date.now();
@@ -53,7 +54,7 @@ export async function remove(db: PgDb, removals: readonly Removal[]): Promise<Re
         inc.add(counter.gauge(record.queue, record.state), -1);
         const key = record.options.unique?.key;
         if (key !== undefined) keys.push(key), holders.push(record.id);
-        const history = historyOf(record, eventsOf.get(record.id) ?? []);
+        const history = historyOf(record, logOf.get(record.id) ?? []);
         for (const total of history.totals) inc.add(counter.pruned(counter.total(total)), 1);
         for (const { bucket, ms } of history.durations) {
           inc.add(counter.pruned(counter.duration(bucket)), 1);

@@ -51,6 +51,7 @@ create function ${s}.append(p jsonb) returns jsonb language plpgsql as $fn$
 #variable_conflict use_column
 declare
   refused jsonb;
+  versions jsonb;
   used jsonb := '{}';
   have bigint;
   capped record;
@@ -65,13 +66,19 @@ begin
   loop
     perform pg_advisory_xact_lock(hashtextextended(lock_key, 7));
   end loop;
-  perform 1 from ${s}.jobs j
-    where j.id in (select c->>'id' from jsonb_array_elements(p->'commits') c)
-    order by j.id for update;
+  -- Existing jobs locked in id order with their versions; new jobs (expect 0) have no row to
+  -- lock: a racing insert of the same id fails on the key and the call goes again.
+  select coalesce(jsonb_object_agg(id, version), '{}') into versions from (
+    select j.id, j.version from ${s}.jobs j
+    where j.id in (select c->>'id' from jsonb_array_elements(p->'commits') c
+                   where (c->>'expect')::int > 0)
+    order by j.id for update) locked;
   select jsonb_object_agg(x.c, x.ids) into refused from (
     select c, jsonb_agg(id) ids from (
       select c.c, c.id from jsonb_to_recordset(p->'commits') c(c int, id text, expect int)
-        left join ${s}.jobs j on j.id = c.id where coalesce(j.version, 0) <> c.expect
+        where case when c.expect = 0
+          then exists (select 1 from ${s}.jobs j where j.id = c.id)
+          else coalesce((versions->>c.id)::int, 0) <> c.expect end
       union all
       select u.c, u.id from jsonb_to_recordset(p->'uniques') u(c int, key text, holder text, id text)
         left join ${s}.uniques q on q.key = u.key where q.holder is distinct from u.holder
