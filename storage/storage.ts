@@ -401,12 +401,7 @@ export interface Storage {
    */
   claim?(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult>;
 
-  /**
-   * Optional: a view of this storage whose reads and writes go through the caller's open
-   * transaction (an opaque handle of the backend's driver, e.g. a `pg` client inside BEGIN), so
-   * that what it appends exists if and only if that transaction commits. Absent: the backend
-   * cannot, and lib refuses the `transaction` option with `TRANSACTION_NOT_SUPPORTED`.
-   */
+  /** Optional: a view that reads and writes in the caller's open transaction (a `pg` client). */
   inTransaction?(transaction: unknown): Storage;
 
   /** Writes the server record and extends leases; returns the ids whose lease this server lost. */
