@@ -106,7 +106,7 @@ async function process_(n, inFlight) {
     burstWhenBatchFull: true,
   });
   // One worker per job in flight polls on its own: far slower, reported beside.
-  const perJob = await processing(Math.min(n, 2_000 * scale || 200), {
+  const perJob = await processing(Math.max(50, Math.round(500 * scale)), {
     localConcurrency: inFlight,
     batchSize: 1,
   });
