@@ -83,9 +83,11 @@ export async function claim(
     }
     const changes = commits.map((commit) => ({ commits: [commit], cap: caps.get(commit) }));
     const payload = payloadOf(changes, changes.map((_, i) => i), befores, false);
-    const refused = lastRows(
-      await client.query(`select ${db.s}.append(${lit(payload)}) as r; commit`),
-    )[0]?.r as Record<string, string[]> | null | undefined;
+    // The append's answer is the first result (the last is COMMIT's, without rows).
+    const answers = await client.query(`select ${db.s}.append(${lit(payload)}) as r; commit`);
+    const refused = (answers as unknown as { rows: any[] }[])[0].rows[0].r as
+      | Record<string, string[]>
+      | null;
     if (!refused) return { claimed: commits, contended: false };
     // The function wrote nothing: a cap refused some claims, or a job moved meanwhile.
     const limitedOnly = Object.values(refused).every((conflicts) => conflicts[0] === "");
