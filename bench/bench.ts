@@ -1,10 +1,12 @@
 /**
  * @module
- * `deno task bench [--json] [--runs N] [--backends memory,kv-memory,kv-disk,redis,redis-cluster]
- * [--cluster redis+cluster://host:port,...] [--quick] [--only NAME,...] [--jobs N]`: every scenario on every backend, runs interleaved (noisy
- * machines), medians with their spread, the load average, and TaskFlow/BullMQ ratios for Redis
- * when `bench/peers/bullmq` is installed. `--jobs` and `--rate` set the retention soak's size
- * (200,000) and feed (2,000 jobs/s).
+ * `deno task bench [--json] [--runs N] [--backends memory,kv-memory,kv-disk,redis,redis-cluster,postgres]
+ * [--cluster redis+cluster://host:port,...] [--quick] [--only NAME,...] [--jobs N] [--postgres URL]`:
+ * every scenario on every backend, runs interleaved (noisy machines), medians with their spread,
+ * the load average, and ratios to the peer engine measured in the same run: BullMQ for Redis when
+ * `bench/peers/bullmq` is installed, pg-boss for PostgreSQL (same database) when
+ * `bench/peers/pgboss` is. `--jobs` and `--rate` set the retention soak's size (200,000) and feed
+ * (2,000 jobs/s).
  *
  * Each measurement runs in a fresh process (`--child`), as each BullMQ one does in Node: what one
  * scenario leaves behind (heap, JIT state, open handles) does not move the next one's figure.
@@ -29,7 +31,7 @@ import {
   pruneOnly,
   workerRss,
 } from "./scenarios.ts";
-import { bullmqAvailable, runBullmq } from "./peers.ts";
+import { bullmqAvailable, pgbossAvailable, runBullmq, runPgboss } from "./peers.ts";
 import { kvFootprint, redisFootprint } from "./footprint.ts";
 import { retentionSoak } from "./soak.ts";
 import { enqueueUnique, processingLimited, rateAchieved } from "./flow.ts";
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     redis: { type: "string", default: "redis://127.0.0.1:6379" },
     /** The `redis-cluster` backend's URL (e.g. the cluster tests/redis_cluster_test.ts makes). */
     cluster: { type: "string" },
+    postgres: { type: "string", default: "postgres://postgres@127.0.0.1:5432/postgres" },
     quick: { type: "boolean" },
     only: { type: "string" },
     child: { type: "string" },
@@ -63,9 +66,10 @@ const clusterUrl = values.cluster &&
     await reachable(values.cluster.replace(/^(rediss?)\+cluster:\/\/([^,/?]*).*$/, "$1://$2"))
   ? values.cluster
   : undefined;
+const postgresUrl = await reachable(values.postgres!, 5432) ? values.postgres : undefined;
 const names = values.backends!.split(",");
 const selected = names.flatMap((key) =>
-  backends([key], redisUrl, { clusterUrl }).map((backend) => ({ key, backend }))
+  backends([key], redisUrl, { clusterUrl, postgresUrl }).map((backend) => ({ key, backend }))
 );
 const only = values.only?.split(",");
 const scale = quick ? 0.1 : 1;
@@ -95,6 +99,8 @@ interface Scenario {
   size: number;
   measure: (backend: Backend, n: number) => Promise<Figure>;
   peer?: string;
+  /** Its pg-boss peer (`bench/peers/pgboss/bench.mjs`), for the PostgreSQL rows. */
+  pgboss?: string;
   /**
    * The unmeasured pass first: at full size for the throughput scenarios (steady state, as
    * BullMQ's; see `bench/warm.mjs`), at a tenth for the latency ones (compiled code is enough).
@@ -119,6 +125,7 @@ const scenarios: Scenario[] = [
     size: 2_000,
     measure: enqueueSingle,
     peer: "enqueueSingle",
+    pgboss: "enqueueSingle",
     warm: "full",
   },
   {
@@ -126,6 +133,7 @@ const scenarios: Scenario[] = [
     size: 20_000,
     measure: enqueueBulk,
     peer: "enqueueBulk",
+    pgboss: "enqueueBulk",
     warm: "full",
   },
   ...[1, 10, 50].map((concurrency) => ({
@@ -133,9 +141,16 @@ const scenarios: Scenario[] = [
     size: 20_000,
     measure: (b: Backend, n: number) => processing(b, concurrency, n),
     peer: `c${concurrency}`,
+    pgboss: concurrency > 1 ? `c${concurrency}` : undefined,
     warm: "full" as const,
   })),
-  { name: "idle enqueue→start latency", size: 1_000, measure: idleLatency, warm: "tenth" },
+  {
+    name: "idle enqueue→start latency",
+    size: 1_000,
+    measure: idleLatency,
+    pgboss: "idle",
+    warm: "tenth",
+  },
   {
     name: "delayed job lateness (1 s delay)",
     size: 200,
@@ -243,7 +258,7 @@ const scenarios: Scenario[] = [
 if (values.child !== undefined) {
   // One measurement, in this fresh process: the figure is the last line of stdout.
   const scenario = scenarios[Number(values.child)];
-  const backend = backends([values.backend!], redisUrl, { clusterUrl })[0];
+  const backend = backends([values.backend!], redisUrl, { clusterUrl, postgresUrl })[0];
   if (!scenario || !backend) throw new Error(`no scenario ${values.child} on ${values.backend}`);
   const n = Math.round(scenario.size * scale);
   // As bench/warm.mjs does for both engines: one unmeasured pass first.
@@ -255,7 +270,8 @@ if (values.child !== undefined) {
 /** Runs one measurement in a child process (see the header). */
 async function measureInChild(index: number, key: string): Promise<Figure> {
   const args = ["run", "-A", new URL(import.meta.url).pathname, "--child", String(index)];
-  args.push("--backend", key, "--redis", values.redis!, ...(quick ? ["--quick"] : []));
+  args.push("--backend", key, "--redis", values.redis!, "--postgres", values.postgres!);
+  if (quick) args.push("--quick");
   if (values.cluster) args.push("--cluster", values.cluster);
   const output = await new Deno.Command(Deno.execPath(), {
     args,
@@ -273,6 +289,8 @@ async function measureInChild(index: number, key: string): Promise<Figure> {
 
 const useBullmq = redisUrl !== undefined && selected.some((b) => b.key === "redis") &&
   await bullmqAvailable();
+const usePgboss = postgresUrl !== undefined && selected.some((b) => b.key === "postgres") &&
+  await pgbossAvailable();
 for (let run = 1; run <= runs; run++) {
   for (const [index, scenario] of scenarios.entries()) {
     if (only && !only.some((o) => scenario.name.includes(o))) continue;
@@ -281,6 +299,9 @@ for (let run = 1; run <= runs; run++) {
       let peer: number | undefined;
       if (key === "redis" && useBullmq && scenario.peer) {
         peer = (await runBullmq(redisUrl!, scenario.peer, quick))?.value;
+      }
+      if (key === "postgres" && usePgboss && scenario.pgboss) {
+        peer = (await runPgboss(postgresUrl!, scenario.pgboss, quick))?.value;
       }
       record(backend.name, scenario.name, figure, peer);
       if (!values.json) {
@@ -433,7 +454,9 @@ if (values.json) {
   );
 } else {
   console.log(`\nTaskFlow benchmark — ${machine}\n`);
-  console.log("| backend | scenario | median | unit | spread (min–max) | more | BullMQ | ratio |");
+  console.log(
+    "| backend | scenario | median | unit | spread (min–max) | more | peer (BullMQ, pg-boss) | ratio |",
+  );
   console.log("| --- | --- | ---: | --- | --- | --- | ---: | ---: |");
   for (const r of result) {
     const more = Object.entries(r.extra).map(([k, v]) => `${k} ${format(v)}`).join(", ");
@@ -465,10 +488,10 @@ for (const [backend, ratio] of Object.entries(retention)) {
   }
 }
 
-async function reachable(url: string): Promise<boolean> {
+async function reachable(url: string, defaultPort = 6379): Promise<boolean> {
   try {
     const { hostname, port } = new URL(url);
-    const conn = await Deno.connect({ hostname, port: Number(port || 6379) });
+    const conn = await Deno.connect({ hostname, port: Number(port || defaultPort) });
     conn.close();
     return true;
   } catch {

@@ -35,8 +35,9 @@ const quiet = () => {};
 export function backends(
   names: string[],
   redisUrl?: string,
-  options: { clusterUrl?: string } = {},
+  options: { clusterUrl?: string; postgresUrl?: string } = {},
 ): Backend[] {
+  const { postgresUrl } = options;
   const onRedis = (name: string, base?: string): Backend => ({
     name,
     open: async () => {
@@ -60,10 +61,20 @@ export function backends(
     },
     "redis": onRedis("redis", redisUrl),
     "redis-cluster": onRedis("redis cluster", options.clusterUrl),
+    "postgres": {
+      name: "postgres",
+      open: async () => {
+        const schema = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+        const url = `${postgresUrl}${postgresUrl?.includes("?") ? "&" : "?"}schema=${schema}`;
+        const storage = await openStorage(url);
+        return { storage, url, cleanup: () => dropPostgresSchema(url) };
+      },
+    },
   };
   return names.map((n) => all[n]).filter((b): b is Backend =>
     b !== undefined && (b.name !== "redis" || !!redisUrl) &&
-    (b.name !== "redis cluster" || !!options.clusterUrl)
+    (b.name !== "redis cluster" || !!options.clusterUrl) &&
+    (b.name !== "postgres" || !!postgresUrl)
   );
 }
 
@@ -74,6 +85,17 @@ async function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
   try {
     if (admin.prefix !== prefix) throw new Error(`${url} does not name the prefix ${prefix}`);
     await admin.deleteAllKeys();
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Drops a benchmark's schema on a connection of its own. */
+async function dropPostgresSchema(url: string): Promise<void> {
+  const { PostgresStorage } = await import("../storage/postgres/mod.ts");
+  const admin = await PostgresStorage.open(url, { poolSize: 1 });
+  try {
+    await admin.dropSchema();
   } finally {
     await admin.close();
   }

@@ -9,6 +9,7 @@ import type { AppendResult, Change, Counts, ListQuery, Page, Storage } from "../
 import { appendCommit, updateJob } from "./changes.ts";
 import type { ContinueOn, JobEvent } from "./events.ts";
 import * as batches from "./batch.ts";
+import { withTransaction } from "./transaction.ts";
 import * as flows from "./workflows/mod.ts";
 import { systemClock } from "./clock.ts";
 import {
@@ -118,9 +119,11 @@ export class TaskFlow extends ClientReads {
     return await creating(this.#middleware, "enqueue", {
       jobs: [it],
       write: async () => {
-        const item = { job, args: it.args, options: it.options as EnqueueOptions };
-        if (flows.waits(item.options)) return await flows.after(this, item, "enqueue");
-        const [id] = await createJobs(this, [prepareJob(this, item, { first: ENQUEUED })]);
+        // After the middleware: it sees `transaction` among the options it may edit.
+        const { writer, options } = withTransaction(this, it.options as EnqueueOptions);
+        const item = { job, args: it.args, options };
+        if (flows.waits(options)) return await flows.after(writer, item, "enqueue");
+        const [id] = await createJobs(writer, [prepareJob(writer, item, { first: ENQUEUED })]);
         return id;
       },
       ids: one,
@@ -130,12 +133,18 @@ export class TaskFlow extends ClientReads {
   /**
    * Creates many jobs in as few atomic writes as the backend allows (all of them in one on
    * memory; about 60 per write on Deno KV). Every item is validated before anything is written.
+   * With `transaction` (PostgreSQL), they are written in the caller's open transaction.
    */
-  async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
+  async enqueueMany(
+    items: readonly EnqueueItem[],
+    options: { transaction?: unknown } = {},
+  ): Promise<string[]> {
+    readOptions(options, { call: "enqueueMany", allowed: ["transaction"] });
+    const { writer } = withTransaction(this, options);
     const { jobs, items: edited } = itemJobs(items, this.#middleware.length > 0);
     return await creating(this.#middleware, "enqueueMany", {
       jobs,
-      write: () => flows.enqueueManyAfter(this, this.#middleware.length ? edited() : items),
+      write: () => flows.enqueueManyAfter(writer, this.#middleware.length ? edited() : items),
       ids: (ids) => ids,
     });
   }
@@ -146,16 +155,18 @@ export class TaskFlow extends ClientReads {
     return await creating(this.#middleware, "schedule", {
       jobs: [it],
       write: async () => {
-        const given = { job, args: it.args, options: it.options as unknown as ScheduleOptions };
-        if (flows.waits(given.options)) return await flows.after(this, given, "schedule");
-        const read = readJobOptions(given.options, {
-          call: "schedule",
-          extra: ["id", "delayMs", "at"],
-        });
+        const { writer, options: given } = withTransaction(
+          this,
+          it.options as unknown as ScheduleOptions,
+        );
+        const item = { job, args: it.args, options: given };
+        if (flows.waits(given)) return await flows.after(writer, item, "schedule");
+        const read = readJobOptions(given, { call: "schedule", extra: ["id", "delayMs", "at"] });
         const first = { state: "Scheduled", runAt: scheduledAt(read, this.now) } as const;
         const how = { first, call: "schedule", extra: ["delayMs", "at"] };
-        const item = { job, args: given.args, options: read as EnqueueOptions };
-        const [id] = await createJobs(this, [prepareJob(this, item, how)]);
+        const [id] = await createJobs(writer, [
+          prepareJob(writer, { job, args: it.args, options: read as EnqueueOptions }, how),
+        ]);
         return id;
       },
       ids: one,

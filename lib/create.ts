@@ -85,6 +85,12 @@ export interface EnqueueOptions {
   dependsOn?: string[];
   /** When a dependency ends Failed or Deleted: `"fail"` (default), `"delete"` or `"run"`. */
   onDependencyFailure?: DependencyFailure;
+  /**
+   * `enqueue` and `schedule` only: the caller's open transaction of the storage's driver
+   * (PostgreSQL: a `pg` `Client` or `PoolClient` after BEGIN); the job exists if and only if it
+   * commits. Other storages refuse it with `TRANSACTION_NOT_SUPPORTED`.
+   */
+  transaction?: unknown;
 }
 
 /** When a scheduled job becomes due: after `delayMs`, or at `at`. */

@@ -63,6 +63,7 @@ export {
   SnoozeError,
   StorageUnavailableError,
   TaskFlowError,
+  TransactionNotSupportedError,
   UnknownJobError,
   UnknownStorageError,
 } from "../storage/errors.ts";

@@ -41,6 +41,7 @@ const OWNERS: Record<string, string> = {
   retention: "createWorker({ retention })",
   isolate: "defineJob(name, handler, { isolate }) and createWorker({ isolate })",
   module: "defineJob(name, handler, { isolate, module })",
+  transaction: "enqueue, schedule and enqueueMany(items, { transaction })",
 };
 
 /**

@@ -32,7 +32,8 @@ export type ErrorCode =
   | "INVALID_CRON"
   | "INVALID_TIMEZONE"
   | "JOB_MODULE_INVALID"
-  | "DEPENDENCY_FAILED";
+  | "DEPENDENCY_FAILED"
+  | "TRANSACTION_NOT_SUPPORTED";
 
 /** Base class of every error TaskFlow throws on purpose. */
 export class TaskFlowError extends Error {
@@ -162,8 +163,21 @@ export class UnknownStorageError extends TaskFlowError {
     super(
       "UNKNOWN_STORAGE_SCHEME",
       `cannot open storage ${JSON.stringify(url)}: ${reason} ` +
-        `(use memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis://, rediss:// or redis+cluster://)`,
+        `(use memory:, kv:, kv:<path>, kv::memory:, kv:https://..., redis://, rediss://, redis+cluster:// or postgres://)`,
       { url },
+    );
+  }
+}
+
+/** A `transaction` option was given to a storage that cannot write in the caller's transaction. */
+export class TransactionNotSupportedError extends TaskFlowError {
+  /** Builds the error for the storage at `address`. */
+  constructor(address: string) {
+    super(
+      "TRANSACTION_NOT_SUPPORTED",
+      `storage ${address} cannot write in the caller's transaction: only PostgreSQL storage ` +
+        `(postgres://) takes the transaction option`,
+      { address },
     );
   }
 }

@@ -11,6 +11,8 @@
  *   its module is imported only when such a URL is opened
  * - `redis+cluster://host:port,host:port/[?prefix=name]`, `rediss+cluster://...`: a Redis Cluster
  *   (the nodes listed are where the slot map is first read from)
+ * - `postgres://[user:pass@]host[:port]/db[?schema=name]` (or `postgresql://`): a PostgreSQL
+ *   database, loaded lazily like Redis (a KV-only user never downloads a Postgres driver)
  */
 
 import { StorageUnavailableError, UnknownStorageError } from "./errors.ts";
@@ -44,6 +46,11 @@ export interface OpenStorageOptions {
 /** The part of `./redis/mod.ts` this module uses (a type import would pull it into the graph). */
 interface RedisModule {
   RedisStorage: { open(url: string, options: { prefix?: string }): Promise<Storage> };
+}
+
+/** The part of `./postgres/mod.ts` this module uses (see {@link RedisModule}). */
+interface PostgresModule {
+  PostgresStorage: { open(url: string): Promise<Storage> };
 }
 
 /** Opens the storage named by `url` (default {@link defaultStorageUrl}). */
@@ -84,6 +91,11 @@ export async function openStorage(
     const module = new URL("./redis/mod.ts", import.meta.url).href;
     const { RedisStorage } = await import(module) as RedisModule;
     return await RedisStorage.open(target, { prefix: options.prefix });
+  }
+  if (/^postgres(ql)?:\/\//i.test(target)) {
+    const module = new URL("./postgres/mod.ts", import.meta.url).href;
+    const { PostgresStorage } = await import(module) as PostgresModule;
+    return await PostgresStorage.open(target);
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(target)?.[1];
   throw new UnknownStorageError(

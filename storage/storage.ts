@@ -392,6 +392,9 @@ export interface Storage {
    */
   claim?(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult>;
 
+  /** Optional: a view that reads and writes in the caller's open transaction (a `pg` client). */
+  inTransaction?(transaction: unknown): Storage;
+
   /** Writes the server record and extends leases; returns the ids whose lease this server lost. */
   heartbeat(beat: Heartbeat): Promise<{ lost: string[] }>;
   /** The servers whose record has not expired. */

@@ -11,6 +11,7 @@ import { TaskFlowError } from "../storage/errors.ts";
 import { defineJob } from "../lib/job.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import { openStorage } from "../storage/open.ts";
+import { openTestPostgres, whenPostgres } from "./postgres_helpers.ts";
 
 const ORIGIN = "http://127.0.0.1:8000";
 const TOKEN = "catalogue-token";
@@ -937,52 +938,75 @@ Deno.test("bad input: the catalogue has at least 30 entries across client, HTTP 
   for (const kind of ["client", "http", "cli"]) assert.ok(CATALOGUE.some((e) => e.kind === kind));
 });
 
-for (const entry of CATALOGUE) {
-  Deno.test({
-    name: `bad input (${entry.kind}): ${entry.name}`,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: async () => {
-      if (entry.kind === "cli") return await runCli(entry);
-      const dir = await Deno.makeTempDir({ prefix: "taskflow-bad-" });
-      const tf = await TaskFlow.open("memory:");
-      const dashboard = createDashboard({ tf, security: { token: TOKEN } });
-      try {
-        const first = await dashboard.handler(
-          new Request(`${ORIGIN}/queues`, { headers: { authorization: `Bearer ${TOKEN}` } }),
-        );
-        await first.body?.cancel();
-        const csrf = /tf_csrf=([^;]+)/.exec(first.headers.get("set-cookie") ?? "")![1];
-        const jobId = await tf.enqueue("existing", { n: 1 });
-        const before = await snapshot(tf);
-        const fixture: Fixture = { tf, http: dashboard.handler, csrf, jobId };
-        if (entry.kind === "client") {
-          await assert.rejects(entry.run(fixture), (error: unknown) => {
-            assert.ok(error instanceof TaskFlowError, `expected a TaskFlowError, got ${error}`);
-            assert.equal(error.code, entry.code);
-            assert.match(error.message, entry.message);
-            return true;
-          });
-        } else {
-          const response = await dashboard.handler(entry.request(fixture));
-          const body = await response.text();
-          assert.equal(response.status, entry.status, body.slice(0, 300));
-          assert.match(body, entry.message);
-          assert.doesNotMatch(
-            body,
-            /<script>alert|at \S+\.ts:\d+/,
-            "no script injected, no stack trace",
+/**
+ * Registers the catalogue on a backend: `open` gives a client on a fresh, empty storage and the
+ * cleanup that removes it (the CLI entries run once, on a KV file of their own).
+ */
+function runCatalogue(
+  label: string,
+  open: () => Promise<{ tf: TaskFlow; cleanup: () => Promise<void> }>,
+): void {
+  for (const entry of CATALOGUE) {
+    if (entry.kind === "cli" && label !== "memory") continue;
+    Deno.test({
+      name: label === "memory"
+        ? `bad input (${entry.kind}): ${entry.name}`
+        : `bad input on ${label} (${entry.kind}): ${entry.name}`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        if (entry.kind === "cli") return await runCli(entry);
+        const dir = await Deno.makeTempDir({ prefix: "taskflow-bad-" });
+        const { tf, cleanup } = await open();
+        const dashboard = createDashboard({ tf, security: { token: TOKEN } });
+        try {
+          const first = await dashboard.handler(
+            new Request(`${ORIGIN}/queues`, { headers: { authorization: `Bearer ${TOKEN}` } }),
           );
+          await first.body?.cancel();
+          const csrf = /tf_csrf=([^;]+)/.exec(first.headers.get("set-cookie") ?? "")![1];
+          const jobId = await tf.enqueue("existing", { n: 1 });
+          const before = await snapshot(tf);
+          const fixture: Fixture = { tf, http: dashboard.handler, csrf, jobId };
+          if (entry.kind === "client") {
+            await assert.rejects(entry.run(fixture), (error: unknown) => {
+              assert.ok(error instanceof TaskFlowError, `expected a TaskFlowError, got ${error}`);
+              assert.equal(error.code, entry.code);
+              assert.match(error.message, entry.message);
+              return true;
+            });
+          } else {
+            const response = await dashboard.handler(entry.request(fixture));
+            const body = await response.text();
+            assert.equal(response.status, entry.status, body.slice(0, 300));
+            assert.match(body, entry.message);
+            assert.doesNotMatch(
+              body,
+              /<script>alert|at \S+\.ts:\d+/,
+              "no script injected, no stack trace",
+            );
+          }
+          assert.deepEqual(await snapshot(tf), before, "storage is unchanged");
+        } finally {
+          dashboard.close();
+          await tf.close();
+          await cleanup();
+          await Deno.remove(dir, { recursive: true });
         }
-        assert.deepEqual(await snapshot(tf), before, "storage is unchanged");
-      } finally {
-        dashboard.close();
-        await tf.close();
-        await Deno.remove(dir, { recursive: true });
-      }
-    },
-  });
+      },
+    });
+  }
 }
+
+runCatalogue("memory", async () => ({
+  tf: await TaskFlow.open("memory:"),
+  cleanup: () => Promise.resolve(),
+}));
+await whenPostgres("bad input on postgres", () =>
+  runCatalogue("postgres", async () => {
+    const { storage, cleanup } = await openTestPostgres("bad");
+    return { tf: new TaskFlow(storage), cleanup };
+  }));
 
 async function snapshot(tf: TaskFlow): Promise<unknown> {
   const counts = await tf.counts();

@@ -257,7 +257,7 @@ Deno.test("a forbidden transition names both states and writes nothing", async (
 });
 
 Deno.test("unknown storage URLs are refused with the known schemes listed", async () => {
-  for (const url of ["postgres://localhost/db", "nonsense", "", "file:./x"]) {
+  for (const url of ["mysql://localhost/db", "nonsense", "", "file:./x"]) {
     await rejects(
       openStorage(url),
       UnknownStorageError,

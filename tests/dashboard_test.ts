@@ -11,6 +11,13 @@ import { generateManifest } from "../lib/fresh/manifest.ts";
 import { claimCommit, eventually } from "./helpers.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { deletePrefix, openTestRedis, REDIS_REQUIRED, redisUnreachable } from "./redis_helpers.ts";
+import {
+  dropSchema,
+  openTestPostgres,
+  POSTGRES_REQUIRED,
+  postgresUnreachable,
+} from "./postgres_helpers.ts";
+import type { PostgresStorage } from "../storage/postgres/mod.ts";
 
 const ORIGIN = "http://127.0.0.1:8000";
 const XSS = `<script>alert("x")</script>`;
@@ -625,12 +632,14 @@ for (
   const [label, open] of [
     ["kv :memory:", () => TaskFlow.open("kv::memory:")],
     ["redis", async () => new TaskFlow((await openTestRedis("dash")).storage)],
+    ["postgres", async () => new TaskFlow((await openTestPostgres("dash")).storage)],
   ] as const
 ) {
   Deno.test({
     ...opts,
     name: `dashboard on ${label}: pages, API and an action work`,
-    ignore: label === "redis" && !!(await redisUnreachable()) && !REDIS_REQUIRED,
+    ignore: (label === "redis" && !!(await redisUnreachable()) && !REDIS_REQUIRED) ||
+      (label === "postgres" && !!(await postgresUnreachable()) && !POSTGRES_REQUIRED),
     fn: async () => {
       const tf = await open();
       const dashboard = createDashboard({ tf });
@@ -679,6 +688,7 @@ for (
         dashboard.close();
         await tf.close();
         if (label === "redis") await deletePrefix(prefix ?? "");
+        if (label === "postgres") await dropSchema((tf.storage as PostgresStorage).schema);
       }
     },
   });

@@ -9,6 +9,8 @@ import { MemoryStorage } from "../storage/memory/mod.ts";
 import { RedisStorage } from "../storage/redis/mod.ts";
 import { runFlowSuite } from "./flow_suite.ts";
 import { openTestRedis, REDIS_URL, whenRedis } from "./redis_helpers.ts";
+import { openTestPostgres, whenPostgres } from "./postgres_helpers.ts";
+import { PostgresStorage } from "../storage/postgres/mod.ts";
 
 runFlowSuite("memory", () => {
   const storage = new MemoryStorage();
@@ -35,6 +37,19 @@ await whenRedis("redis flow", () =>
       await RedisStorage.open(`${REDIS_URL}?prefix=${prefix}`),
       await RedisStorage.open(`${REDIS_URL}?prefix=${prefix}`),
     ] as const;
+    return {
+      storages: [storage, ...more],
+      cleanup: async () => {
+        for (const other of more) await other.close();
+        await cleanup();
+      },
+    };
+  }));
+
+await whenPostgres("postgres flow", () =>
+  runFlowSuite("postgres", async () => {
+    const { storage, url, cleanup } = await openTestPostgres("flow");
+    const more = [await PostgresStorage.open(url), await PostgresStorage.open(url)] as const;
     return {
       storages: [storage, ...more],
       cleanup: async () => {

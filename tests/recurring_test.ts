@@ -4,6 +4,7 @@ import { KvStorage } from "../storage/kv/mod.ts";
 import { MemoryStorage } from "../storage/memory/mod.ts";
 import { runRecurringSuite } from "./recurring_suite.ts";
 import { openTestRedis, whenRedis } from "./redis_helpers.ts";
+import { openTestPostgres, whenPostgres } from "./postgres_helpers.ts";
 
 runRecurringSuite(
   "memory",
@@ -15,6 +16,10 @@ runRecurringSuite("kv :memory:", async () => {
 });
 
 await whenRedis("redis recurring", () => runRecurringSuite("redis", () => openTestRedis("rec")));
+await whenPostgres(
+  "postgres recurring",
+  () => runRecurringSuite("postgres", () => openTestPostgres("rec")),
+);
 
 const iso = (ms: number | undefined) => ms === undefined ? undefined : new Date(ms).toISOString();
 const after = (cron: string, tz: string, from: string, n: number) => {

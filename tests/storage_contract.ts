@@ -645,8 +645,10 @@ export function runStorageContract(name: string, open: () => Promise<ContractBac
 
   test("racing claims: each job is claimed by exactly one claimer", async (tf, clock) => {
     const ids = await tf.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ job: "x", args: i })));
+    // Every claimer read the jobs before any claim is written (a backend with a pool may run
+    // one claimer's read and write before another's read begins).
+    const records = (await tf.storage.getMany(ids)) as JobRecord[];
     const claimers = Array.from({ length: 4 }, async (_, n) => {
-      const records = (await tf.storage.getMany(ids)) as JobRecord[];
       const results = await tf.storage.append(
         records.map((r) => ({ commits: [claimCommit(r, clock.t, `srv-${n}`)] })),
       );

@@ -1,12 +1,13 @@
 /**
  * @module
- * The event API suite on memory, KV (a file) and Redis.
+ * The event API suite on memory, KV (a file), Redis and PostgreSQL.
  */
 
 import { KvStorage } from "../storage/kv/mod.ts";
 import { MemoryStorage } from "../storage/memory/mod.ts";
 import { runWatchSuite } from "./watch_suite.ts";
 import { openTestRedis, whenRedis } from "./redis_helpers.ts";
+import { openTestPostgres, whenPostgres } from "./postgres_helpers.ts";
 
 runWatchSuite("memory", (feedWindow) => {
   const storage = new MemoryStorage({ feedWindow });
@@ -41,4 +42,11 @@ await whenRedis("redis watch", () =>
       },
       cleanup,
     };
+  }));
+
+await whenPostgres("postgres watch", () =>
+  runWatchSuite("postgres", async () => {
+    const { storage, cleanup } = await openTestPostgres("watch");
+    // The window is trimmed every thousand appends; here it moves on at once.
+    return { storage, shrink: () => storage.feed.trim(1), cleanup };
   }));

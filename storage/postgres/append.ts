@@ -1,0 +1,207 @@
+/**
+ * @module
+ * The PostgreSQL append path: changes are packed into calls of the `append` function (one
+ * statement, one transaction), each job at most once per call. The function checks every
+ * version, unique key, setting and cap under row and advisory locks and then writes the events,
+ * the job rows, counters, time buckets, statistics counters and the feed entry, or writes nothing and names the
+ * changes it refuses; the others go again in the next call.
+ */
+
+import type { JobRecord } from "../../lib/job.ts";
+import { checkChange, DURATION_BUCKETS_MS, effectsOf } from "../effects.ts";
+import { encodeRefs, refsOf } from "../feed.ts";
+import type { AppendResult, Change, Commit } from "../storage.ts";
+import { counter, Increments, type PgDb, retrying } from "./db.ts";
+import { getMany } from "./reads.ts";
+
+/** Most changes per call, so that a large enqueueMany is several transactions of bounded size. */
+const CALL_CHANGES = 1_000;
+
+/** Options of {@link append}. */
+export interface AppendOptions {
+  /** Rebuild: no event, feed entry or wake-up is written. */
+  replay?: boolean;
+  /** The records the commits were built on, when the caller read them (a claim). */
+  befores?: Map<Commit, JobRecord | null>;
+}
+
+/** Appends `changes` (see the storage contract); returns the result of each change. */
+export async function append(
+  db: PgDb,
+  changes: readonly Change[],
+  options: AppendOptions = {},
+): Promise<AppendResult[]> {
+  changes.forEach(checkChange);
+  const results: AppendResult[] = new Array(changes.length);
+  const befores = options.befores ?? await beforesOf(db, changes, results);
+  let pending = changes.flatMap((_, i) => results[i] ? [] : [i]);
+  while (pending.length) {
+    const again: number[] = [];
+    for (const call of pack(changes, pending)) {
+      const payload = payloadOf(changes, call, befores, options.replay ?? false);
+      const { rows } = await retrying(
+        db,
+        () => db.q.query(`select ${db.s}.append($1::jsonb) as r`, [payload]),
+      );
+      const refused = rows[0].r as Record<string, string[]> | null;
+      call.forEach((index, c) => {
+        const conflicts = refused?.[c];
+        if (!refused) results[index] = { ok: true };
+        else if (conflicts?.[0] === "") {
+          results[index] = { ok: false, conflicts: [], limited: true };
+        } else if (conflicts) results[index] = { ok: false, conflicts };
+        else again.push(index);
+      });
+    }
+    pending = again;
+  }
+  return results;
+}
+
+/** Splits the pending changes into calls where each job (and unique key) appears once. */
+function pack(changes: readonly Change[], pending: readonly number[]): number[][] {
+  const calls: { ids: Set<string>; indexes: number[] }[] = [];
+  for (const index of pending) {
+    // A unique key is claimed at most once per call too (the first claim wins, the next is
+    // checked against it in the following call).
+    const ids = changes[index].commits.flatMap((c) =>
+      c.unique ? [c.id, `\0${c.unique.key}`] : [c.id]
+    );
+    let call = calls.find((c) =>
+      c.indexes.length < CALL_CHANGES && !ids.some((id) => c.ids.has(id))
+    );
+    if (!call) calls.push(call = { ids: new Set(), indexes: [] });
+    for (const id of ids) call.ids.add(id);
+    call.indexes.push(index);
+  }
+  return calls.map((c) => c.indexes);
+}
+
+/** The `append` function's argument for the changes `call` (indexes into `changes`). */
+export function payloadOf(
+  changes: readonly Change[],
+  call: readonly number[],
+  befores: Map<Commit, JobRecord | null>,
+  replay: boolean,
+): string {
+  const commits: unknown[] = [], events: unknown[] = [], uniques: unknown[] = [];
+  const caps: unknown[] = [], settings: unknown[] = [];
+  const inc = new Increments();
+  let wake = false;
+  call.forEach((index, c) => {
+    const change = changes[index];
+    if (change.cap) {
+      const gauge = counter.gauge(change.cap.queue, "Processing");
+      caps.push({ c, gauge, max: change.cap.max, n: change.commits.length });
+    }
+    if (change.setting) {
+      const { record, expect } = change.setting;
+      settings.push({
+        c,
+        id: record.id,
+        expect,
+        version: record.version,
+        body: JSON.stringify(record),
+      });
+    }
+    for (const commit of change.commits) {
+      const { id, record } = commit;
+      if (commit.unique && !replay) {
+        uniques.push({ c, key: commit.unique.key, holder: commit.unique.holder, id });
+      }
+      commits.push({
+        c,
+        id,
+        expect: commit.expect,
+        version: record.version,
+        state: record.state,
+        queue: record.queue,
+        state_at: record.stateAt,
+        rank: -record.priority,
+        run_at: record.state === "Scheduled" ? record.runAt ?? record.stateAt : null,
+        name: record.name,
+        created_at: record.createdAt,
+        record: JSON.stringify(record),
+        lease_server: commit.lease?.serverId ?? null,
+        lease_until: commit.lease?.until ?? null,
+      });
+      if (!replay) {
+        // One row per commit (its events as a JSON array, keyed by the first one's seq): a
+        // new job is one row of its log, not two.
+        events.push({ id, seq: commit.expect + 1, body: JSON.stringify(commit.events) });
+      }
+      const effects = effectsOf(befores.get(commit) ?? null, commit);
+      if (effects.addState && (record.state === "Enqueued" || record.state === "Scheduled")) {
+        wake = true;
+      }
+      for (const { queue, state, delta } of effects.gauges) {
+        inc.add(counter.gauge(queue, state), delta);
+      }
+      for (const total of effects.totals) inc.add(counter.total(total), 1);
+      if (effects.retrying) inc.add(counter.total("retrying"), effects.retrying);
+      for (const { bucket, ms } of effects.durations) {
+        inc.add(counter.duration(bucket), 1);
+        inc.add(counter.total("duration_ms"), Math.max(0, Math.round(ms)));
+      }
+      if (effects.batch) {
+        for (const { kind, delta } of effects.batch.deltas) {
+          inc.add(counter.batch(effects.batch.id, kind), delta);
+        }
+      }
+      for (const hit of effects.buckets) inc.bucket(hit.resolution, hit.at, hit.kind);
+      for (const hit of effects.stats) inc.stat(hit);
+    }
+  });
+  const refs = replay ? null : encodeRefs(refsOf(call.flatMap((i) => changes[i].commits)));
+  return JSON.stringify({
+    commits,
+    events,
+    uniques,
+    caps,
+    settings,
+    counters: inc.counterRows(),
+    buckets: inc.bucketRows(),
+    refs: refs || null,
+    wake: wake && !replay,
+    replay,
+  });
+}
+
+/** Duration bucket count (for readers of the `d:` counters). */
+export const DURATION_BUCKETS = DURATION_BUCKETS_MS.length + 1;
+
+/**
+ * The record each commit was built on: its `before`, the record an earlier commit of the same
+ * append leaves, or the stored record. A commit whose stored job is not at its version is
+ * refused here, in `results`.
+ */
+async function beforesOf(
+  db: PgDb,
+  changes: readonly Change[],
+  results: AppendResult[],
+): Promise<Map<Commit, JobRecord | null>> {
+  const befores = new Map<Commit, JobRecord | null>();
+  const latest = new Map<string, JobRecord>();
+  const unknown: Commit[] = [];
+  for (const change of changes) {
+    for (const commit of change.commits) {
+      const known = commit.expect === 0 ? null : commit.before ??
+        (latest.get(commit.id)?.version === commit.expect ? latest.get(commit.id) : undefined);
+      if (known === undefined) unknown.push(commit);
+      else befores.set(commit, known);
+      latest.set(commit.id, commit.record);
+    }
+  }
+  if (!unknown.length) return befores;
+  const stored = await getMany(db, [...new Set(unknown.map((commit) => commit.id))]);
+  const byId = new Map(stored.flatMap((record) => record ? [[record.id, record]] : []));
+  for (const commit of unknown) {
+    const record = byId.get(commit.id);
+    if (record?.version === commit.expect) befores.set(commit, record);
+  }
+  changes.forEach((change, i) => {
+    const conflicts = change.commits.filter((commit) => !befores.has(commit)).map((c) => c.id);
+    if (conflicts.length) results[i] = { ok: false, conflicts };
+  });
+  return befores;
+}
