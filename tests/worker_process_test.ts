@@ -188,9 +188,10 @@ Deno.test({
         // Until three occurrences exist: three processes starting on a loaded machine can take
         // seconds, so a fixed sleep would count start-up time, not duplicates.
         await eventually(async () => assert.ok((await tf.counts()).totals.created >= 3), 30_000);
-        const definition = (await tf.recurring.get("every-second"))!;
         await tf.recurring.pause("every-second");
         await eventually(async () => assert.equal((await tf.counts()).states.Enqueued, 0), 10_000);
+        // Read after the pause: an occurrence's job is created before the definition records it.
+        const definition = (await tf.recurring.get("every-second"))!;
         const counts = await tf.counts();
         const occurrences = counts.totals.created;
         assert.ok(occurrences >= 3, `only ${occurrences} occurrences`);
