@@ -185,13 +185,15 @@ Deno.test({
       await tf.recurring.upsert("every-second", "* * * * * *", "count", null);
       const workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
       try {
-        // Until three occurrences exist: three processes starting on a loaded machine can take
-        // seconds, so a fixed sleep would count start-up time, not duplicates.
-        await eventually(async () => assert.ok((await tf.counts()).totals.created >= 3), 30_000);
+        // Until three occurrences exist and the definition records them (its history is written
+        // just after each occurrence's job); waiting, not sleeping: three processes starting on a
+        // loaded machine can take seconds. Read before the pause, whose write can win the race.
+        await eventually(async () => {
+          assert.ok((await tf.counts()).totals.created >= 3);
+          assert.ok((await tf.recurring.get("every-second"))!.history.length >= 3);
+        }, 30_000);
         await tf.recurring.pause("every-second");
         await eventually(async () => assert.equal((await tf.counts()).states.Enqueued, 0), 10_000);
-        // Read after the pause: an occurrence's job is created before the definition records it.
-        const definition = (await tf.recurring.get("every-second"))!;
         const counts = await tf.counts();
         const occurrences = counts.totals.created;
         assert.ok(occurrences >= 3, `only ${occurrences} occurrences`);
@@ -200,7 +202,6 @@ Deno.test({
         assert.equal(new Set(runs.map((l) => l.split(" ")[0])).size, occurrences);
         const ids = runs.map((l) => l.split(" ")[0]);
         assert.ok(ids.every((id) => /^recurring:every-second:\d+000$/.test(id)), ids.join(" "));
-        assert.ok(definition.history.length >= 3);
       } finally {
         for (const w of workers) w.kill("SIGTERM");
         for (const w of workers) await finish(w);
