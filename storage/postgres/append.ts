@@ -7,6 +7,7 @@
  * changes it refuses; the others go again in the next call.
  */
 
+import { beforesOf } from "../befores.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { checkChange, DURATION_BUCKETS_MS, effectsOf } from "../effects.ts";
 import { encodeRefs, refsOf } from "../feed.ts";
@@ -33,7 +34,7 @@ export async function append(
 ): Promise<AppendResult[]> {
   changes.forEach(checkChange);
   const results: AppendResult[] = new Array(changes.length);
-  const befores = options.befores ?? await beforesOf(db, changes, results);
+  const befores = options.befores ?? await readBefores(db, changes, results);
   let pending = changes.flatMap((_, i) => results[i] ? [] : [i]);
   while (pending.length) {
     const again: number[] = [];
@@ -170,38 +171,11 @@ export function payloadOf(
 /** Duration bucket count (for readers of the `d:` counters). */
 export const DURATION_BUCKETS = DURATION_BUCKETS_MS.length + 1;
 
-/**
- * The record each commit was built on: its `before`, the record an earlier commit of the same
- * append leaves, or the stored record. A commit whose stored job is not at its version is
- * refused here, in `results`.
- */
-async function beforesOf(
+/** The records the commits were built on (see `beforesOf`). */
+function readBefores(
   db: PgDb,
   changes: readonly Change[],
   results: AppendResult[],
 ): Promise<Map<Commit, JobRecord | null>> {
-  const befores = new Map<Commit, JobRecord | null>();
-  const latest = new Map<string, JobRecord>();
-  const unknown: Commit[] = [];
-  for (const change of changes) {
-    for (const commit of change.commits) {
-      const known = commit.expect === 0 ? null : commit.before ??
-        (latest.get(commit.id)?.version === commit.expect ? latest.get(commit.id) : undefined);
-      if (known === undefined) unknown.push(commit);
-      else befores.set(commit, known);
-      latest.set(commit.id, commit.record);
-    }
-  }
-  if (!unknown.length) return befores;
-  const stored = await getMany(db, [...new Set(unknown.map((commit) => commit.id))]);
-  const byId = new Map(stored.flatMap((record) => record ? [[record.id, record]] : []));
-  for (const commit of unknown) {
-    const record = byId.get(commit.id);
-    if (record?.version === commit.expect) befores.set(commit, record);
-  }
-  changes.forEach((change, i) => {
-    const conflicts = change.commits.filter((commit) => !befores.has(commit)).map((c) => c.id);
-    if (conflicts.length) results[i] = { ok: false, conflicts };
-  });
-  return befores;
+  return beforesOf(changes, results, (ids) => getMany(db, ids));
 }

@@ -5,6 +5,7 @@
  * calls' other changes go again. A claim is one call that also returns the next ready records.
  */
 
+import { beforesOf } from "../befores.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import { checkChange } from "../effects.ts";
 import type { AppendResult, Change, Commit } from "../storage.ts";
@@ -53,7 +54,7 @@ export async function append(
   options: AppendOptions = {},
 ): Promise<{ results: AppendResult[]; records: string[] }> {
   const results: AppendResult[] = new Array(changes.length);
-  const befores = await beforesOf(db, changes, results);
+  const befores = await readBefores(db, changes, results);
   let pending = changes.flatMap((_, i) => results[i] ? [] : [i]);
   let records: string[] = [];
   for (let round = 0;; round++) {
@@ -164,40 +165,13 @@ function readReply(
   return { again: [], records };
 }
 
-/**
- * The record each commit was built on: its `before`, the record an earlier commit of the same
- * append leaves, or (for commits built without one) the stored record. A commit whose stored
- * job is not at its version is refused here, in `results`.
- */
-async function beforesOf(
+/** The records the commits were built on (see `beforesOf`), malformed commits refused first. */
+function readBefores(
   db: RedisDb,
   changes: readonly Change[],
   results: AppendResult[],
 ): Promise<Map<Commit, JobRecord | null>> {
-  const befores = new Map<Commit, JobRecord | null>();
-  const latest = new Map<string, JobRecord>();
-  const unknown: Commit[] = [];
   // A malformed commit is refused before anything is sent.
   changes.forEach(checkChange);
-  for (const change of changes) {
-    for (const commit of change.commits) {
-      const known = commit.expect === 0 ? null : commit.before ??
-        (latest.get(commit.id)?.version === commit.expect ? latest.get(commit.id) : undefined);
-      if (known === undefined) unknown.push(commit);
-      else befores.set(commit, known);
-      latest.set(commit.id, commit.record);
-    }
-  }
-  if (!unknown.length) return befores;
-  const stored = await getMany(db, [...new Set(unknown.map((commit) => commit.id))]);
-  const byId = new Map(stored.flatMap((record) => record ? [[record.id, record]] : []));
-  for (const commit of unknown) {
-    const record = byId.get(commit.id);
-    if (record?.version === commit.expect) befores.set(commit, record);
-  }
-  changes.forEach((change, i) => {
-    const conflicts = change.commits.filter((commit) => !befores.has(commit)).map((c) => c.id);
-    if (conflicts.length) results[i] = { ok: false, conflicts };
-  });
-  return befores;
+  return beforesOf(changes, results, (ids) => getMany(db, ids));
 }
