@@ -8,7 +8,7 @@
 import type { JobEvent } from "../../lib/events.ts";
 import type { JobRecord } from "../../lib/job.ts";
 import type { Lease } from "../../lib/projection.ts";
-import { createdLater } from "../effects.ts";
+import { replayChange } from "../replay.ts";
 import { type Change, type Derive, type RebuildResult, RESOLUTIONS } from "../storage.ts";
 import { append } from "./append.ts";
 import { eventsOf } from "./reads.ts";
@@ -54,24 +54,9 @@ export function rebuild(db: PgDb, derive: Derive): Promise<RebuildResult> {
           skipped.push(id);
           return [];
         }
-        const derived = derive(id, events);
-        if (!derived) {
-          skipped.push(id);
-          return [];
-        }
-        const { record, lease } = derived;
-        const unique = record.options.unique?.key;
-        const holder = unique === undefined ? undefined : holders.get(unique);
-        if (unique !== undefined && (!holder || !createdLater(holder, record))) {
-          holders.set(unique, { createdAt: record.createdAt, id: record.id });
-        }
-        // A heartbeat may have extended the lease past the one recorded at claim time.
-        const leased = kept.get(id);
-        const commit = { id, expect: 0, events, record };
-        if (!lease) return [{ commits: [commit] }];
-        return [{
-          commits: [{ ...commit, lease: leased?.serverId === lease.serverId ? leased : lease }],
-        }];
+        const change = replayChange(id, events, { derive, holders, kept });
+        if (!change.length) skipped.push(id);
+        return change;
       });
       await append(tx, changes, { replay: true });
     }
