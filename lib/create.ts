@@ -275,11 +275,12 @@ export function createdCommit(
  * job repeating the key of an earlier one of the same call is absorbed by that one.
  */
 export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promise<string[]> {
-  const ids = jobs.map((p) => p.id);
-  const seen = new Set<string>();
-  for (const id of ids) {
-    if (seen.has(id)) throw new JobExistsError(id);
-    seen.add(id);
+  if (jobs.length > 1) {
+    const seen = new Set<string>();
+    for (const { id } of jobs) {
+      if (seen.has(id)) throw new JobExistsError(id);
+      seen.add(id);
+    }
   }
   const custom = jobs.filter((p) => p.custom).map((p) => p.id);
   if (custom.length) await refuseTaken(writer.storage, custom);
@@ -295,6 +296,8 @@ export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promis
     : await writer.storage.append(changes);
   const taken = results.flatMap((r, i) => r.ok || written[i].unique ? [] : r.conflicts);
   if (taken.length) throw new JobExistsError(taken[0]);
+  // Every job written (the common case): each stands for itself and the jobs it absorbed.
+  if (results.every((r) => r.ok)) return jobs.map((_, i) => jobs[leaders[i]].id);
   const standing = new Map<string, string>();
   await Promise.all(written.map(async (job, i) => {
     if (results[i].ok) return standing.set(job.id, job.id);

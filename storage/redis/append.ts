@@ -69,13 +69,19 @@ export async function append(
       );
     }
     // Every call settles before this returns (none is left running unobserved); the first
-    // failure is the one reported.
-    const settled = await Promise.allSettled(calls);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    if (failed) throw failed.reason;
-    pending = settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
+    // failure is the one reported. One call (a single caller's) needs no gathering.
+    if (calls.length === 1) pending = await calls[0];
+    else pending = await settle(calls);
     if (!pending.length) return { results, records };
   }
+}
+
+/** The calls' changes to send again once every call has settled; throws the first failure. */
+async function settle(calls: Promise<number[]>[]): Promise<number[]> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
 }
 
 /**

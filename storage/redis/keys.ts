@@ -12,7 +12,7 @@
  * | `pos` | hash | job id → position: `version:hash`, the hash of the job's placement in the indexes (see `placementHash`), for jobs not in a final state |
  * | `log:<id>` | list | the job's events (one `log_codec.ts` line each), oldest first — the source of truth, for jobs not in a final state |
  * | `done` | hash | job id → a job in a final state, collapsed: its position, then its record and whole log as `log_codec.ts` encodes them (`encodeCollapsed`), one line each |
- * | `feed` / `feedseq` | stream / string | the event feed: one entry per append call, id `0-<n>` (n from `feedseq`, dense), job id → `<version its events follow> <how many>` (the events are read back from the logs); capped at about 256 KiB |
+ * | `feed` / `feedseq` | stream / string | the event feed: one entry per append call, id `0-<n>` (n dense: XADD's next sequence; from `feedseq` on Redis 6.2), job id → `<version its events follow> <how many>` (the events are read back from the logs); capped at about 256 KiB |
  * | `state:<State>` | zset (lex) | `stateMember` per job in that state |
  * | `ready:<queue>` | zset (lex) | `readyMember` per Enqueued job of the queue (claim order) |
  * | `due` | zset | Scheduled job ids by run time |

@@ -13,10 +13,10 @@ Per commit it compares the job's stored position with the position the commit wa
 change fails that check, or (in a claim) names a job that is not among the first H ready jobs,
 nothing is written and every failed change's job ids come back: lib sends the rest again.
 Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the feed stream
-(id 0-<n>, n counted densely by INCR <prefix>feedseq so that readers see a trimmed gap; field:
-job id, value: "<version the events follow> <how many>", read back from the logs; capped by
-size), PUBLISHes on <prefix>feedwake, stores the new
-positions, and runs the operations lib computed for the batch (index moves, record writes,
+(id 0-<n>, n dense: XADD's own next sequence on Redis 7, INCR <prefix>feedseq on 6.2, so that
+readers see a trimmed gap; field: job id, value: "<version the events follow> <how many>", read
+back from the logs; capped by size), PUBLISHes on <prefix>feedwake, stores the new positions,
+and runs the operations lib computed for the batch (index moves, record writes,
 leases, counters, time buckets; already merged per key, so each is one multi-member command).
 A commit with a record line (its job enters a final state) collapses the job instead: its log
 list (or its earlier done entry's log) and new events become one done field, "position\\n
@@ -326,8 +326,10 @@ end
 if nfeed > 0 then
   local keep = ceil(FEED_BYTES * (nfeed <= 2 * CHUNK and 1 or 2 * CHUNK / nfeed) / feedBytes)
   for s = 1, nfeed, 2 * CHUNK do
-    local n = call('INCR', prefix .. 'feedseq')
-    call('XADD', KEYS[2], 'MAXLEN', '~', keep, '0-' .. n, unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
+    -- Redis 7 numbers the entry itself (the next sequence after the last id, kept when trimmed);
+    -- 6.2 has no "0-*" (nor REDIS_VERSION_NUM), and counts with INCR.
+    local id = redis.REDIS_VERSION_NUM and '0-*' or '0-' .. call('INCR', prefix .. 'feedseq')
+    call('XADD', KEYS[2], 'MAXLEN', '~', keep, id, unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
   end
   call('PUBLISH', prefix .. 'feedwake', '1')
 end
