@@ -294,10 +294,10 @@ export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promis
   const results = written.length === 1 && writer.submit
     ? [await writer.submit(changes[0])]
     : await writer.storage.append(changes);
-  const taken = results.flatMap((r, i) => r.ok || written[i].unique ? [] : r.conflicts);
-  if (taken.length) throw new JobExistsError(taken[0]);
   // Every job written (the common case): each stands for itself and the jobs it absorbed.
   if (results.every((r) => r.ok)) return jobs.map((_, i) => jobs[leaders[i]].id);
+  const taken = results.flatMap((r, i) => r.ok || written[i].unique ? [] : r.conflicts);
+  if (taken.length) throw new JobExistsError(taken[0]);
   const standing = new Map<string, string>();
   await Promise.all(written.map(async (job, i) => {
     if (results[i].ok) return standing.set(job.id, job.id);

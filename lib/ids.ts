@@ -6,6 +6,8 @@
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 let lastTime = -1;
 let lastRandom: number[] = [];
+/** The time part of the ids of `lastTime` (ids of one millisecond share it). */
+let lastTimeText = "";
 
 /**
  * A new job id: 26 characters, sortable by creation time (ULID layout), monotonic within one
@@ -22,12 +24,17 @@ export function newJobId(now: number): string {
     for (let i = 0; i < 16; i++) random[i] = randomByte() & 31;
     random[0] &= 15; // leave room to increment without overflow
   }
+  if (now !== lastTime || !lastTimeText) {
+    lastTimeText = "";
+    for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) {
+      lastTimeText = CROCKFORD[t % 32] + lastTimeText;
+    }
+  }
   lastTime = now;
   lastRandom = random;
-  let time = "";
-  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
-  for (const digit of random) time += CROCKFORD[digit];
-  return time;
+  let id = lastTimeText;
+  for (const digit of random) id += CROCKFORD[digit];
+  return id;
 }
 
 /** The creation time a {@link newJobId} id encodes, or undefined for an id of another form. */

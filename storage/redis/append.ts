@@ -55,7 +55,8 @@ export async function append(
 ): Promise<{ results: AppendResult[]; records: string[] }> {
   const results: AppendResult[] = new Array(changes.length);
   const befores = await readBefores(db, changes, results);
-  let pending = changes.flatMap((_, i) => results[i] ? [] : [i]);
+  let pending: number[] = [];
+  for (let i = 0; i < changes.length; i++) if (!results[i]) pending.push(i);
   let records: string[] = [];
   for (let round = 0;; round++) {
     const calls: Promise<number[]>[] = [];
