@@ -77,9 +77,10 @@ export class RedisFeed implements EventFeed {
   listen(wake: (ids?: readonly string[]) => void): () => void {
     this.#listeners.add(wake);
     if (!this.#subscriber && !this.#closed) {
+      // An append call that wakes workers (on `wake`) does not publish on `feedwake` too.
       this.#subscriber = new Subscriber(
         { ...this.#options, timeoutMs: Infinity },
-        this.#db.keys.feedWake,
+        [this.#db.keys.feedWake, this.#db.keys.wake],
         () => this.wake(),
       );
     }

@@ -25,7 +25,7 @@
  * | `recurring` | hash | recurring id → record JSON |
  * | `settings` | hash | setting id → record JSON (the retention policy in force) |
  * | `wake` | channel | published when a write makes jobs Enqueued or Scheduled (the record of a single Enqueued job, else "1") |
- * | `feedwake` | channel | published when an append adds an entry to `feed` |
+ * | `feedwake` | channel | published when an append adds an entry to `feed` and publishes no `wake` (feed listeners subscribe to both) |
  * | `unique` | hash | unique key → the job holding it (set by the create commit that claims it) |
  *
  * Index members are fixed-width strings ordered byte-wise (all scores 0), so paging by an

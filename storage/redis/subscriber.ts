@@ -17,24 +17,24 @@ export type SubscriberOptions = Omit<RespOptions, "onPush" | "onDrop"> & {
   locate?: () => Promise<{ host: string; port: number }>;
 };
 
-/** A subscription to one channel, calling `onMessage` with each message on it. */
+/** A subscription to one or more channels, calling `onMessage` with each message on them. */
 export class Subscriber {
   #options: SubscriberOptions;
   #conn: RespConnection;
   #at: { host: string; port: number };
-  #channel: string;
+  #channels: readonly string[];
   #onMessage: (message: string) => void;
   #closed = false;
   #retry?: ReturnType<typeof setTimeout>;
 
-  /** Subscribes to `channel` on a new connection of `options` (no answer timeout applies). */
+  /** Subscribes to `channels` on a new connection of `options` (no answer timeout applies). */
   constructor(
     options: SubscriberOptions,
-    channel: string,
+    channels: string | readonly string[],
     onMessage: (message: string) => void,
   ) {
     this.#options = options;
-    this.#channel = channel;
+    this.#channels = typeof channels === "string" ? [channels] : channels;
     this.#onMessage = onMessage;
     this.#at = { host: options.host, port: options.port };
     this.#conn = this.#open();
@@ -55,7 +55,9 @@ export class Subscriber {
       ...options,
       ...this.#at,
       onPush: ([, from, message]) => {
-        if (from === this.#channel) this.#onMessage(typeof message === "string" ? message : "");
+        if (this.#channels.includes(from as string)) {
+          this.#onMessage(typeof message === "string" ? message : "");
+        }
       },
       onDrop: () => this.#again(),
     });
@@ -71,7 +73,8 @@ export class Subscriber {
         this.#at = { host: at.host, port: at.port };
         this.#conn = this.#open();
       }
-      await this.#conn.call(["SUBSCRIBE", this.#channel]);
+      // One SUBSCRIBE per channel: each confirms with one reply, as the connection expects.
+      await Promise.all(this.#channels.map((channel) => this.#conn.call(["SUBSCRIBE", channel])));
     } catch {
       this.#again();
     }

@@ -15,9 +15,10 @@ nothing is written and every failed change's job ids come back: lib sends the re
 Otherwise it RPUSHes each commit's events to the job's log, adds one entry to the feed stream
 (id 0-<n>, n dense: XADD's own next sequence on Redis 7, INCR <prefix>feedseq on 6.2, so that
 readers see a trimmed gap; field: job id, value: "<version the events follow> <how many>", read
-back from the logs; capped by size), PUBLISHes on <prefix>feedwake, stores the new positions,
-and runs the operations lib computed for the batch (index moves, record writes,
-leases, counters, time buckets; already merged per key, so each is one multi-member command).
+back from the logs; capped by size), PUBLISHes on <prefix>feedwake (unless it publishes on
+ARGV[2], which feed listeners hear too), stores the new positions, and runs the operations lib
+computed for the batch (index moves, record writes, leases, counters, time buckets; already
+merged per key, so each is one multi-member command).
 A commit with a record line (its job enters a final state) collapses the job instead: its log
 list (or its earlier done entry's log) and new events become one done field, "position\\n
 record line\\nevent lines" (storage/log_codec.ts), the first line "=" when it is the created
@@ -331,7 +332,8 @@ if nfeed > 0 then
     local id = redis.REDIS_VERSION_NUM and '0-*' or '0-' .. call('INCR', prefix .. 'feedseq')
     call('XADD', KEYS[2], 'MAXLEN', '~', keep, id, unpack(feed, s, min(s + 2 * CHUNK - 1, nfeed)))
   end
-  call('PUBLISH', prefix .. 'feedwake', '1')
+  -- Feed listeners subscribe to the wake channel too: one PUBLISH serves both.
+  if channel == '' then call('PUBLISH', prefix .. 'feedwake', '1') end
 end
 if channel ~= '' then call('PUBLISH', channel, message) end
 local next = peekSize > 0 and head(peekSize) or {}
