@@ -10,6 +10,8 @@ import {
   type Context,
   context,
   createTraceState,
+  INVALID_SPANID,
+  INVALID_TRACEID,
   type Link,
   ProxyTracerProvider,
   ROOT_CONTEXT,
@@ -81,16 +83,41 @@ export function parseTraceparent(
   tracestate?: string,
 ): SpanContext | undefined {
   const match = TRACEPARENT.exec(traceparent);
-  if (!match || match[1] === "ff") return undefined;
+  // The pattern checked the hex digits: what is left of a valid context is not all zeros.
+  if (!match || match[1] === "ff" || match[2] === INVALID_TRACEID) return undefined;
+  if (match[3] === INVALID_SPANID) return undefined;
   const sc: SpanContext = {
     traceId: match[2],
     spanId: match[3],
     traceFlags: parseInt(match[4], 16) & TraceFlags.SAMPLED,
     isRemote: true,
   };
-  if (!trace.isSpanContextValid(sc)) return undefined;
   if (tracestate) sc.traceState = createTraceState(tracestate);
   return sc;
+}
+
+/** A job's stored trace context, parsed, with the context a child span of it starts in. */
+interface Origin {
+  traceparent: string;
+  tracestate?: string;
+  context: SpanContext;
+  parent: Context;
+}
+
+// The jobs of one enqueueMany share their creator's context, as retries of a job share theirs:
+// the last one parsed is kept (a context is immutable, so reusing it is safe).
+let lastOrigin: Origin | undefined;
+
+function originOf(record: JobRecord): Origin | undefined {
+  const { traceparent, tracestate } = record;
+  if (traceparent === undefined) return undefined;
+  if (lastOrigin?.traceparent === traceparent && lastOrigin.tracestate === tracestate) {
+    return lastOrigin;
+  }
+  const context = parseTraceparent(traceparent, tracestate);
+  if (!context) return undefined;
+  const parent = trace.setSpanContext(ROOT_CONTEXT, context);
+  return lastOrigin = { traceparent, tracestate, context, parent };
 }
 
 /**
@@ -154,14 +181,10 @@ export function startAttempt(
 ): { span: Span; context: Context } | undefined {
   const tracer = tracerOf();
   if (!tracer) return undefined;
-  const origin = record.traceparent === undefined
-    ? undefined
-    : parseTraceparent(record.traceparent, record.tracestate);
-  const parent = origin && how.link === "parent"
-    ? trace.setSpanContext(ROOT_CONTEXT, origin)
-    : context.active();
+  const origin = originOf(record);
+  const parent = origin && how.link === "parent" ? origin.parent : context.active();
   const links: Link[] | undefined = origin && how.link === "link"
-    ? [{ context: origin }]
+    ? [{ context: origin.context }]
     : undefined;
   const attributes: Attributes = {
     "messaging.system": SCOPE,
@@ -179,6 +202,11 @@ export function startAttempt(
     parent,
   );
   return { span, context: trace.setSpan(parent, span) };
+}
+
+/** Runs `fn` in `ctx` when there is one (an attempt traced by an SDK), else just runs it. */
+export function within<T>(ctx: Context | undefined, fn: () => T): T {
+  return ctx === undefined ? fn() : context.with(ctx, fn);
 }
 
 /** Ends an attempt's span with its outcome (and its error, recorded with its code). */

@@ -6,7 +6,7 @@
 
 import type { Context } from "npm:@opentelemetry/api@1.10.0";
 import type { JobRecord } from "../job.ts";
-import { instruments } from "../telemetry/metrics.ts";
+import { instruments, outcomeAttributes, queueAttributes } from "../telemetry/metrics.ts";
 import { endAttempt, startAttempt, type TraceLink } from "../telemetry/trace.ts";
 
 /** How an attempt ended, as spans, metrics and logs name it. */
@@ -52,13 +52,13 @@ export function observeAttempt(
   const dueAt = before ? before.runAt ?? before.stateAt : undefined;
   if (dueAt !== undefined && record.startedAt !== undefined) {
     const wait = Math.max(0, record.startedAt - dueAt) / 1000;
-    meters.wait.record(wait, { "messaging.destination.name": record.queue });
+    meters.wait.record(wait, queueAttributes(record.queue));
   }
   const started = startAttempt(record, how);
   return {
     context: started?.context,
     end({ outcome, error, durationMs }) {
-      const attributes = { "taskflow.job.name": record.name, "taskflow.job.outcome": outcome };
+      const attributes = outcomeAttributes(record.name, outcome);
       meters.outcomes.add(1, attributes);
       if (durationMs !== undefined) meters.duration.record(durationMs / 1000, attributes);
       if (started) endAttempt(started.span, outcome, error);

@@ -21,7 +21,8 @@ import { EXPIRED_REASON, isExpired } from "../expiry.ts";
 import { IsolatePool } from "./isolate/pool.ts";
 import type { AtomicExtra } from "../../storage/feed.ts";
 import { AtomicCheckError } from "../../storage/event_errors.ts";
-import { context as otelContext } from "npm:@opentelemetry/api@1.10.0";
+import type { Context } from "npm:@opentelemetry/api@1.10.0";
+import { within } from "../telemetry/trace.ts";
 import { type AttemptEnd, observeAttempt, outcomeOf } from "./observe.ts";
 import { reportInFlight } from "../telemetry/metrics.ts";
 import { handlerContext } from "./handler_context.ts";
@@ -41,6 +42,8 @@ export interface Running {
   abandon?: () => void;
   /** The handler's `ctx.atomic` writes, committed with Succeeded (Deno KV). */
   atomic?: AtomicExtra[];
+  /** The attempt's trace context, when traced: its handler and its log lines run in it. */
+  trace?: Context;
 }
 
 /** Marks `job` lost: nothing more is written for it, and its handler's signal aborts. */
@@ -150,15 +153,14 @@ export class Runner {
       link: config.traceLink,
       serverId: config.id,
     });
-    const run = () =>
-      runJob(
-        this.#host,
-        this.#pool,
-        job,
-        definition,
-        () => new UnknownJobError(record.name, [...config.definitions.keys()]),
-      );
-    const finishing = (observed.context ? otelContext.with(observed.context, run) : run())
+    job.trace = observed.context;
+    const finishing = runJob(
+      this.#host,
+      this.#pool,
+      job,
+      definition,
+      () => new UnknownJobError(record.name, [...config.definitions.keys()]),
+    )
       .then((end) => observed.end(end), (error) => {
         observed.end({ outcome: "lost", error });
         config.log("error", `job ${record.id}: ${message(error)}`, { jobId: record.id });
@@ -273,7 +275,8 @@ async function runJob(
           resolve({ ok: false, error, retry: true });
         });
       };
-      resolve(await invoke(worker, job, { definition, unknown, begin }));
+      // Only the handler runs in the attempt's context: the outcome's writes are the worker's.
+      resolve(await within(job.trace, () => invoke(worker, job, { definition, unknown, begin })));
       cancel?.();
     });
   });
@@ -284,9 +287,8 @@ async function runJob(
     if (job.lost && job.shuttingDown) return { outcome: "requeued", error, durationMs };
     if (job.lost) {
       worker.stats.fenced++;
-      worker.log("warn", `job ${job.record.id}: outcome discarded, the job changed while it ran`, {
-        jobId: job.record.id,
-      });
+      const text = `job ${job.record.id}: outcome discarded, the job changed while it ran`;
+      within(job.trace, () => worker.log("warn", text, { jobId: job.record.id }));
       return { outcome: "fenced", error, durationMs };
     }
     if (job.shuttingDown && !settled.ok) {
