@@ -41,6 +41,8 @@ export interface Running {
   abandon?: () => void;
   /** The handler's `ctx.atomic` writes, committed with Succeeded (Deno KV). */
   atomic?: AtomicExtra[];
+  /** Its pool slot frees only once its outcome is written (resolved then): see Runner.start. */
+  written?: PromiseWithResolvers<void>;
 }
 
 /** Marks `job` lost: nothing more is written for it, and its handler's signal aborts. */
@@ -95,7 +97,10 @@ export class Runner {
       address: storage.address,
       appendOwn: (job, events) => writes.appendOwn(job, events),
       requeueShutdown: (job) => this.requeueShutdown(job),
-      done: (job) => this.#running.delete(job.record.id),
+      done: (job) => {
+        this.#running.delete(job.record.id);
+        job.written?.resolve();
+      },
       settleBatch,
       isolated: (name) => {
         const module = config.isolated.get(name);
@@ -132,14 +137,17 @@ export class Runner {
 
   /**
    * Starts the handler of a job just claimed (a pool slot must be free); `before` is its record
-   * before the claim (for the queue wait metric).
+   * before the claim (for the queue wait metric). `untilWritten`: its slot stays taken until its
+   * outcome is written, not only until its handler settles (a queue's global limit counts the
+   * job until then: a claim sent sooner would find the limit still full).
    */
-  start(record: JobRecord, before?: JobRecord): void {
+  start(record: JobRecord, before?: JobRecord, options: { untilWritten?: boolean } = {}): void {
     const job: Running = {
       record,
       controller: new AbortController(),
       lost: false,
       shuttingDown: false,
+      written: options.untilWritten ? Promise.withResolvers<void>() : undefined,
     };
     this.#running.set(record.id, job);
     this.#unreport ??= reportInFlight(this.#ctx.config.id, () => this.#running.size);
@@ -275,6 +283,7 @@ async function runJob(
       };
       resolve(await invoke(worker, job, { definition, unknown, begin }));
       cancel?.();
+      await job.written?.promise;
     });
   });
   const durationMs = Math.round(worker.now() - started);

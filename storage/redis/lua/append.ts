@@ -40,8 +40,8 @@ then, only when Q > 0 (a claim), three more:
   where the job id starts in a ready member
   then per ready key: the queue's global concurrency limit ("" for none) and its Processing
     gauges field: the first H and P ready jobs take at most limit - gauge jobs of that queue,
-    then (after the others) any more of it for H (the cap refuses them as limited), as many
-    more as this call claimed of it for P
+    then (after the others) more of it: for H any (the cap refuses them as limited), for P if
+    this call claimed some of it (its caller claims again as they end)
 then: number N of capped changes; per capped change: its number (1-based), the gauges field
   of its queue's Processing jobs, and the limit L: the change applies only if that gauge plus
   the changes applied before it in this call plus its commits stay at most L (else its
@@ -93,10 +93,11 @@ if nq > 0 then
 end
 
 -- The first ready jobs, each capped queue's at most its limit minus its gauge; then, after
--- the others, up to more[field] of its jobs past that (true: any). The peek's more is what this
--- call claimed: its caller claims again only once those jobs end (a queue at its cap by this
--- caller alone would otherwise peek none, and its next claim would cost a call more). The head
--- check's is any: a job past the cap is then refused as limited, not as out of order.
+-- the others, its jobs past that if more (true, or a table by gauge field) says so. The peek's
+-- are the queues this call claimed from: its caller claims again as those jobs end (a queue at
+-- its cap by this caller alone would otherwise peek none, and its next claim would cost a call
+-- more); a queue others hold at its cap stays out. The head check's are all: a job past the
+-- cap is then refused as limited, not as out of order.
 local function head(limit, more)
   local ids, past = {}, {}
   for q, key in ipairs(queues) do
@@ -105,8 +106,7 @@ local function head(limit, more)
     if cap then
       local used = tonumber(call('HGET', prefix .. 'gauges', ARGV[cap + 1]) or '0')
       local room = math.max(0, tonumber(ARGV[cap]) - used)
-      local extra = take - min(take, room)
-      if more ~= true then extra = min(extra, more and more[ARGV[cap + 1]] or 0) end
+      local extra = (more == true or more and more[ARGV[cap + 1]]) and take - min(take, room) or 0
       take = min(take, room)
       if extra > 0 then past[#past + 1] = { key, take, extra } end
     end
@@ -239,7 +239,7 @@ for c = 1, nchanges do
     local used = taken[field] or tonumber(call('HGET', prefix .. 'gauges', field) or '0')
     used = used + first[c + 1] - first[c]
     if used > tonumber(ARGV[cap + 2]) then conflicts = { '' } else taken[field] = used end
-    if not conflicts then mine[field] = (mine[field] or 0) + first[c + 1] - first[c] end
+    if not conflicts then mine[field] = true end
   end
   if conflicts then
     refused = true
