@@ -20,6 +20,8 @@ import type { RedisStorage } from "../storage/redis/mod.ts";
 import { parseRedisUrl } from "../storage/redis/url.ts";
 import { keysOf, placeOf } from "../storage/redis/keys.ts";
 import { Claims } from "../storage/redis/claim.ts";
+import { SCRIPTS } from "../storage/redis/context.ts";
+import { Script } from "../storage/redis/scripts.ts";
 import { RespConnection } from "../storage/redis/connection.ts";
 import { Subscriber } from "../storage/redis/subscriber.ts";
 import { assertConsistent, claimCommit, eventually } from "./helpers.ts";
@@ -97,6 +99,44 @@ async function redisCase(
       }
     }));
 }
+
+await redisCase(
+  "redis capped claims",
+  "redis: a claim that fills its queue's cap brings the next jobs back, so the next claim is one call",
+  "capped-peek",
+  async (storage, tf) => {
+    // Counted script calls: a peek capped at the gauge found none after such a claim, and every
+    // next claim of a worker at its cap cost an empty peek first (0.63x of no limit at c=50).
+    const ids = await tf.enqueueMany([1, 2, 3, 4, 5, 6, 7, 8].map((n) => ({ job: "x", args: n })));
+    const query = { queues: ["default"], limit: 3, caps: { default: 3 } };
+    const build = (record: JobRecord) => claimCommit(record, Date.now());
+    const script = SCRIPTS.append;
+    let calls = 0;
+    script.run = (conn, parts) => (calls++, Script.prototype.run.call(script, conn, parts));
+    try {
+      const first = await storage.claim!(query, build);
+      assert.deepEqual(first.claimed.map((c) => c.id), ids.slice(0, 3));
+      await storage.append(first.claimed.map((commit) => ({
+        commits: [
+          appendCommit(commit.record, [{ type: "state", at: Date.now(), state: "Succeeded" }]),
+        ],
+      })));
+      calls = 0;
+      const next = await storage.claim!(query, build);
+      assert.deepEqual(next.claimed.map((c) => c.id), ids.slice(3, 6));
+      assert.equal(calls, 1);
+      // Its candidates past the cap are refused as limited (nothing written); the claim after
+      // that took none, so it peeks none of the queue: one call each while the queue is full.
+      calls = 0;
+      assert.deepEqual(await storage.claim!(query, build), { claimed: [], contended: false });
+      assert.deepEqual(await storage.claim!(query, build), { claimed: [], contended: false });
+      assert.equal(calls, 2);
+      assert.equal((await tf.counts()).queues.default.Processing, 3);
+    } finally {
+      delete (script as Partial<Script>).run;
+    }
+  },
+);
 
 await redisCase(
   "redis event feed",

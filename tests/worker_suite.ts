@@ -123,6 +123,37 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     await assertConsistent(h.tf.storage);
   });
 
+  test("a queue limited to the worker's concurrency: no claim comes back short while jobs wait", async (h) => {
+    // Counted, not timed: a claim that overtakes the outcomes freeing its slots finds the limit
+    // full, comes back short (or refused as limited) and the worker sleeps a poll interval.
+    const concurrency = 5, n = 100;
+    await h.tf.queues.configure("default", { concurrency });
+    const job = defineJob("capped", (args: { i: number }) => sleep(args.i % 3));
+    await h.tf.enqueueMany(Array.from({ length: n }, (_, i) => ({ job, args: { i } })));
+    const { storage } = h.tf;
+    let left = n, short = 0, limited = 0;
+    const counted = overriding(storage, {
+      claim: storage.claim && (async (query, build) => {
+        const result = await storage.claim!(query, build);
+        left -= result.claimed.length;
+        // Claims in flight take at most a pool's worth: past that, jobs were there to take.
+        if (result.claimed.length < query.limit && left >= 2 * concurrency) short++;
+        return result;
+      }),
+      append: async (changes) => {
+        const results = await storage.append(changes);
+        results.forEach((result, i) => {
+          if (!result.ok && result.limited) limited++;
+          else if (result.ok && changes[i].cap) left -= changes[i].commits.length;
+        });
+        return results;
+      },
+    });
+    await h.worker([job], { concurrency, storage: counted });
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Succeeded, n), 20_000);
+    assert.deepEqual({ short, limited }, { short: 0, limited: 0 });
+  });
+
   test("handlers that await their progress while every slot is busy, behind a backlog, are not held up", async (h) => {
     // Claims overlap behind a backlog; a claim that fills every slot must not hold back what its
     // jobs write until a slot frees (here none would: each handler waits for its write).

@@ -44,6 +44,8 @@ export interface Running {
   atomic?: AtomicExtra[];
   /** The attempt's trace context, when traced: its handler and its log lines run in it. */
   trace?: Context;
+  /** Its pool slot frees only once its outcome is written (resolved then): see Runner.start. */
+  written?: PromiseWithResolvers<void>;
 }
 
 /** Marks `job` lost: nothing more is written for it, and its handler's signal aborts. */
@@ -98,7 +100,10 @@ export class Runner {
       address: storage.address,
       appendOwn: (job, events) => writes.appendOwn(job, events),
       requeueShutdown: (job) => this.requeueShutdown(job),
-      done: (job) => this.#running.delete(job.record.id),
+      done: (job) => {
+        this.#running.delete(job.record.id);
+        job.written?.resolve();
+      },
       settleBatch,
       isolated: (name) => {
         const module = config.isolated.get(name);
@@ -135,14 +140,17 @@ export class Runner {
 
   /**
    * Starts the handler of a job just claimed (a pool slot must be free); `before` is its record
-   * before the claim (for the queue wait metric).
+   * before the claim (for the queue wait metric). `untilWritten`: its slot stays taken until its
+   * outcome is written, not only until its handler settles (a queue's global limit counts the
+   * job until then: a claim sent sooner would find the limit still full).
    */
-  start(record: JobRecord, before?: JobRecord): void {
+  start(record: JobRecord, before?: JobRecord, options: { untilWritten?: boolean } = {}): void {
     const job: Running = {
       record,
       controller: new AbortController(),
       lost: false,
       shuttingDown: false,
+      written: options.untilWritten ? Promise.withResolvers<void>() : undefined,
     };
     this.#running.set(record.id, job);
     this.#unreport ??= reportInFlight(this.#ctx.config.id, () => this.#running.size);
@@ -278,6 +286,7 @@ async function runJob(
       // Only the handler runs in the attempt's context: the outcome's writes are the worker's.
       resolve(await within(job.trace, () => invoke(worker, job, { definition, unknown, begin })));
       cancel?.();
+      await job.written?.promise;
     });
   });
   const durationMs = Math.round(worker.now() - started);

@@ -136,7 +136,7 @@ export class KvWriter {
     let claims = read.claims;
     while (batch.length) {
       const atomic = this.#kv.atomic();
-      batch = await this.#fitGuards(batch, atomic, results);
+      batch = await this.#fitGuards(batch, atomic, { results, current });
       if (!batch.length || !addExtras(batch, atomic, results)) return;
       // Counters one batch moves many times are summed once per key.
       const sums = new Sums();
@@ -212,12 +212,14 @@ export class KvWriter {
   /**
    * The changes of `batch` whose caps and settings hold, the others refused; `atomic` checks
    * the Processing gauges and settings read (a claim elsewhere meanwhile fails it and the batch
-   * is read again) and writes the settings.
+   * is read again) and writes the settings. A job leaving Processing earlier in the batch frees
+   * its place for the claims after it (a worker's outcome and the claim of the slot it freed
+   * often share a group commit).
    */
   async #fitGuards(
     batch: Item[],
     atomic: Deno.AtomicOperation,
-    results: AppendResult[],
+    { results, current }: { results: AppendResult[]; current: Map<string, RowEntry> },
   ): Promise<Item[]> {
     const queues = [...new Set(batch.flatMap(({ change }) => change.cap?.queue ?? []))];
     const settings = batch.flatMap(({ change }) => change.setting ?? []);
@@ -238,6 +240,14 @@ export class KvWriter {
     for (const entry of entries) atomic.check(entry);
     return batch.filter(({ change, index }) => {
       const { cap, setting } = change;
+      // Only an unguarded change is sure to apply with the batch.
+      if (!cap && !setting) {
+        for (const commit of change.commits) {
+          const was = current.get(commit.id)?.record;
+          if (was?.state !== "Processing" || commit.record.state === "Processing") continue;
+          if (used.has(was.queue)) used.set(was.queue, used.get(was.queue)! - 1);
+        }
+      }
       if (setting && stored.get(setting.record.id) !== setting.expect) {
         results[index] = { ok: false, conflicts: [`setting:${setting.record.id}`] };
         return false;

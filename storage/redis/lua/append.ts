@@ -40,7 +40,9 @@ then, only when Q > 0 (a claim), three more:
     most lib's MAX_CLAIM, 500: one HMGET)
   where the job id starts in a ready member
   then per ready key: the queue's global concurrency limit ("" for none) and its Processing
-    gauges field: the first H and P ready jobs take at most limit - gauge jobs of that queue
+    gauges field: the first H and P ready jobs take at most limit - gauge jobs of that queue,
+    then (after the others) more of it: for H any (the cap refuses them as limited), for P if
+    this call claimed some of it (its caller claims again as they end)
 then: number N of capped changes; per capped change: its number (1-based), the gauges field
   of its queue's Processing jobs, and the limit L: the change applies only if that gauge plus
   the changes applied before it in this call plus its commits stay at most L (else its
@@ -91,19 +93,33 @@ if nq > 0 then
   i = i + 3 + 2 * nq
 end
 
-local function head(limit)
-  local ids = {}
+-- The first ready jobs, each capped queue's at most its limit minus its gauge; then, after
+-- the others, its jobs past that if more (true, or a table by gauge field) says so. The peek's
+-- are the queues this call claimed from: its caller claims again as those jobs end (a queue at
+-- its cap by this caller alone would otherwise peek none, and its next claim would cost a call
+-- more); a queue others hold at its cap stays out. The head check's are all: a job past the
+-- cap is then refused as limited, not as out of order.
+local function head(limit, more)
+  local ids, past = {}, {}
   for q, key in ipairs(queues) do
     if #ids >= limit then break end
     local take, cap = limit - #ids, limits[q]
     if cap then
       local used = tonumber(call('HGET', prefix .. 'gauges', ARGV[cap + 1]) or '0')
-      take = min(take, tonumber(ARGV[cap]) - used)
+      local room = math.max(0, tonumber(ARGV[cap]) - used)
+      local extra = (more == true or more and more[ARGV[cap + 1]]) and take - min(take, room) or 0
+      take = min(take, room)
+      if extra > 0 then past[#past + 1] = { key, take, extra } end
     end
     if take > 0 then
       local members = call('ZRANGE', key, '-', '+', 'BYLEX', 'LIMIT', 0, take)
       for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
     end
+  end
+  for _, m in ipairs(past) do
+    if #ids >= limit then break end
+    local members = call('ZRANGE', m[1], '-', '+', 'BYLEX', 'LIMIT', m[2], min(m[3], limit - #ids))
+    for _, member in ipairs(members) do ids[#ids + 1] = sub(member, idAt) end
   end
   return ids
 end
@@ -186,12 +202,12 @@ end
 local atHead = nil
 if nq > 0 and headSize > 0 then
   atHead = {}
-  for _, id in ipairs(head(headSize)) do atHead[id] = true end
+  for _, id in ipairs(head(headSize, true)) do atHead[id] = true end
 end
 
 -- Every change is checked; any conflict refuses the whole call, and each change's conflicting
 -- job ids come back (an empty list for a change that would apply).
-local results, refused, none, taken = {}, false, {}, {}
+local results, refused, none, taken, mine = {}, false, {}, {}, {}
 for c = 1, nchanges do
   local conflicts = nil
   for k = first[c], first[c + 1] - 1 do
@@ -224,6 +240,7 @@ for c = 1, nchanges do
     local used = taken[field] or tonumber(call('HGET', prefix .. 'gauges', field) or '0')
     used = used + first[c + 1] - first[c]
     if used > tonumber(ARGV[cap + 2]) then conflicts = { '' } else taken[field] = used end
+    if not conflicts then mine[field] = true end
   end
   if conflicts then
     refused = true
@@ -336,7 +353,7 @@ if nfeed > 0 then
   if channel == '' then call('PUBLISH', prefix .. 'feedwake', '1') end
 end
 if channel ~= '' then call('PUBLISH', channel, message) end
-local next = peekSize > 0 and head(peekSize) or {}
+local next = peekSize > 0 and head(peekSize, mine) or {}
 if #next == 0 then return {} end
 return call('HMGET', KEYS[3], unpack(next))
 `;
