@@ -13,7 +13,7 @@ import type { State } from "../../lib/states.ts";
 import { durationBucket, endKind, groupOf } from "../effects.ts";
 import { decodeEvent, IMPLIED } from "../log_codec.ts";
 import { type Resolution, RESOLUTIONS } from "../storage.ts";
-import { keptStats, statHits } from "../stat_hits.ts";
+import { statHits } from "../stat_hits.ts";
 import type { StatResolution } from "../stats.ts";
 import { DURATION_FIELDS } from "./append_call.ts";
 import type { Keys } from "./keys.ts";
@@ -40,8 +40,11 @@ export class PrunedBase {
   #buckets = RESOLUTION_NAMES.map(() => new Map<number, BucketCounts>());
   #last = RESOLUTION_NAMES.map(() => ({ at: NaN, counts: { succeeded: 0, failed: 0 } }));
   #batches = new Map<string, BucketCounts & { deleted: number }>();
-  /** Statistics counters by `<resolution>:<at>`, then field. */
-  #stats = new Map<string, Map<string, number>>();
+  /**
+   * Statistics counters by resolution, bucket start, then field: keyed by the numbers as they
+   * come, since a `<resolution>:<at>` string made per hit was most of a pruned job's cost.
+   */
+  #stats = new Map<StatResolution, Map<number, Map<string, number>>>();
   /** The state events of the job being added, as far as the statistics read them. */
   #states: JobEvent[] = [];
 
@@ -68,10 +71,14 @@ export class PrunedBase {
       if (!counts) this.#batches.set(group!, counts = { succeeded: 0, failed: 0, deleted: 0 });
       counts[kind]++;
     }
-    for (const hit of keptStats(statHits(null, this.#states, record), this.#now)) {
-      const bucket = `${hit.resolution}:${hit.at}`;
-      let fields = this.#stats.get(bucket);
-      if (!fields) this.#stats.set(bucket, fields = new Map());
+    for (const hit of statHits(null, this.#states, record)) {
+      const { resolution, at } = hit;
+      // As `keptStats`: buckets past their keep are left out (totals are kept for ever).
+      if (resolution !== "total" && at < this.#now - RESOLUTIONS[resolution].keepMs) continue;
+      let buckets = this.#stats.get(resolution);
+      if (!buckets) this.#stats.set(resolution, buckets = new Map());
+      let fields = buckets.get(at);
+      if (!fields) buckets.set(at, fields = new Map());
       fields.set(hit.field, (fields.get(hit.field) ?? 0) + hit.n);
     }
   }
@@ -97,13 +104,12 @@ export class PrunedBase {
         ops.count(k.prunedBatchCount(id), kind, counts[kind]);
       }
     }
-    for (const [bucket, fields] of this.#stats) {
-      const [resolution, at] = bucket.split(":") as [StatResolution, string];
-      const key = `${k.prefix}pruned:${k.stat(resolution, Number(at)).slice(k.prefix.length)}`;
-      const expiry = resolution === "total"
-        ? ""
-        : String(Number(at) + RESOLUTIONS[resolution].keepMs);
-      for (const [field, n] of fields) ops.count(key, field, n, expiry);
+    for (const [resolution, buckets] of this.#stats) {
+      for (const [at, fields] of buckets) {
+        const key = `${k.prefix}pruned:${k.stat(resolution, at).slice(k.prefix.length)}`;
+        const expiry = resolution === "total" ? "" : String(at + RESOLUTIONS[resolution].keepMs);
+        for (const [field, n] of fields) ops.count(key, field, n, expiry);
+      }
     }
   }
 
