@@ -45,6 +45,12 @@ export class PrunedBase {
    * come, since a `<resolution>:<at>` string made per hit was most of a pruned job's cost.
    */
   #stats = new Map<StatResolution, Map<number, Map<string, number>>>();
+  /** Per resolution, the statistics bucket used last (most jobs of a slice share it). */
+  #lastStats = {
+    minute: { at: NaN, fields: new Map<string, number>() },
+    hour: { at: NaN, fields: new Map<string, number>() },
+    total: { at: NaN, fields: new Map<string, number>() },
+  } satisfies Record<StatResolution, unknown>;
   /** The state events of the job being added, as far as the statistics read them. */
   #states: JobEvent[] = [];
 
@@ -75,11 +81,16 @@ export class PrunedBase {
       const { resolution, at } = hit;
       // As `keptStats`: buckets past their keep are left out (totals are kept for ever).
       if (resolution !== "total" && at < this.#now - RESOLUTIONS[resolution].keepMs) continue;
-      let buckets = this.#stats.get(resolution);
-      if (!buckets) this.#stats.set(resolution, buckets = new Map());
-      let fields = buckets.get(at);
-      if (!fields) buckets.set(at, fields = new Map());
-      fields.set(hit.field, (fields.get(hit.field) ?? 0) + hit.n);
+      const last = this.#lastStats[resolution];
+      if (last.at !== at) {
+        let buckets = this.#stats.get(resolution);
+        if (!buckets) this.#stats.set(resolution, buckets = new Map());
+        let fields = buckets.get(at);
+        if (!fields) buckets.set(at, fields = new Map());
+        last.at = at;
+        last.fields = fields;
+      }
+      last.fields.set(hit.field, (last.fields.get(hit.field) ?? 0) + hit.n);
     }
   }
 
@@ -149,8 +160,9 @@ export class PrunedBase {
     const data = log.indexOf('"durationMs"', close);
     if (state !== "Deleted" && data >= 0 && data < end) {
       ms = log.startsWith(DURATION_DATA, close + 1) && log.startsWith("}]", end - 2)
-        ? numberIn(log, close + 1 + DURATION_DATA.length, end - 2)
-        : undefined;
+        ? timeAt(log, close + 1 + DURATION_DATA.length, end - 2)
+        : NaN;
+      if (Number.isNaN(ms)) ms = undefined;
       if (ms === undefined) return this.#event(decodeEvent(id, log.slice(start, end), index));
     }
     this.#states.push(
@@ -206,7 +218,7 @@ function escaped(text: string, from: number, to: number): boolean {
   return false;
 }
 
-/** The integer of digits `text[from, to)`, else the JSON number there, else NaN. */
+/** The integer of digits `text[from, to)`, else the JSON number there, else NaN (times, durations). */
 function timeAt(text: string, from: number, to: number): number {
   let n = 0;
   for (let i = from; i < to; i++) {
