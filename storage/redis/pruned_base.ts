@@ -26,6 +26,16 @@ export interface Increments {
 const RESOLUTION_NAMES = Object.keys(RESOLUTIONS) as Resolution[];
 /** A bucket's two counts (deleted jobs are not counted in buckets). */
 type BucketCounts = { succeeded: number; failed: number };
+/** States matched in place, the usual first (any other head is read the slower way). */
+const HEADS: readonly State[] = [
+  "Processing",
+  "Enqueued",
+  "Succeeded",
+  "Failed",
+  "Scheduled",
+  "Deleted",
+  "Awaiting",
+];
 /** What follows the state of a state event whose data is only its duration. */
 const DURATION_DATA = ',{"durationMs":';
 
@@ -136,18 +146,23 @@ export class PrunedBase {
     }
     const comma = log.indexOf(",", start);
     const close = comma < 0 || comma >= end ? -1 : log.indexOf('"', comma + 2);
+    if (close < 0 || close >= end || log.charCodeAt(start) !== 91) {
+      return this.#event(decodeEvent(id, log.slice(start, end), index));
+    }
+    // A state's name is matched in place (no slice, no escape to look for): most lines name one.
+    const known = log.charCodeAt(comma + 1) === 34 ? stateAt(log, comma + 2, close) : undefined;
     if (
-      close < 0 || close >= end || log.charCodeAt(start) !== 91 ||
-      log.charCodeAt(comma + 1) !== 34 || escaped(log, comma + 2, close) ||
-      log.startsWith('.state"', comma + 2)
+      known === undefined &&
+      (log.charCodeAt(comma + 1) !== 34 || escaped(log, comma + 2, close) ||
+        log.startsWith('.state"', comma + 2))
     ) return this.#event(decodeEvent(id, log.slice(start, end), index));
     const at = timeAt(log, start + 1, comma);
     if (!Number.isFinite(at)) return this.#event(decodeEvent(id, log.slice(start, end), index));
-    if (log.charCodeAt(comma + 2) === 46) {
+    if (known === undefined && log.charCodeAt(comma + 2) === 46) {
       if (log.startsWith('.created"', comma + 2)) this.#created++;
       return;
     }
-    const state = log.slice(comma + 2, close);
+    const state = known ?? log.slice(comma + 2, close);
     if (
       state !== "Succeeded" && state !== "Failed" && state !== "Scheduled" && state !== "Deleted"
     ) {
@@ -210,6 +225,15 @@ export class PrunedBase {
       last.counts[kind]++;
     }
   }
+}
+
+/** The state named by `text[from, to)`, or undefined when it names none. */
+function stateAt(text: string, from: number, to: number): State | undefined {
+  const length = to - from;
+  for (const state of HEADS) {
+    if (state.length === length && text.startsWith(state, from)) return state;
+  }
+  return undefined;
 }
 
 /** True when `text[from, to)` holds a backslash (an escape the in-place reading does not undo). */
