@@ -244,13 +244,16 @@ function escaped(text: string, from: number, to: number): boolean {
 
 /** The integer of digits `text[from, to)`, else the JSON number there, else NaN (times, durations). */
 function timeAt(text: string, from: number, to: number): number {
-  let n = 0;
+  // Summed in two halves that stay small integers: a 13-digit time overflows int32 arithmetic.
+  let high = 0, low = 0;
+  const split = Math.max(from, to - 7);
   for (let i = from; i < to; i++) {
     const digit = text.charCodeAt(i) - 48;
     if (digit < 0 || digit > 9) return numberIn(text, from, to) ?? NaN;
-    n = n * 10 + digit;
+    if (i < split) high = high * 10 + digit;
+    else low = low * 10 + digit;
   }
-  return to > from ? n : NaN;
+  return to > from ? high * 10_000_000 + low : NaN;
 }
 
 /** The JSON number `text[from, to)`, or undefined when it is none. */
