@@ -13,15 +13,11 @@ import type { State } from "../../lib/states.ts";
 import { durationBucket, endKind, groupOf } from "../effects.ts";
 import { decodeEvent, IMPLIED } from "../log_codec.ts";
 import { type Resolution, RESOLUTIONS } from "../storage.ts";
-import { statHits } from "../stat_hits.ts";
-import type { StatResolution } from "../stats.ts";
 import { DURATION_FIELDS } from "./append_call.ts";
 import type { Keys } from "./keys.ts";
+import { type Increments, PrunedStats } from "./pruned_stats.ts";
 
-/** Receives the base's increments: `field` of hash `key` by `n`, the key expiring at `expiry`. */
-export interface Increments {
-  count(key: string, field: string, n: number, expiry?: string): void;
-}
+export type { Increments };
 
 const RESOLUTION_NAMES = Object.keys(RESOLUTIONS) as Resolution[];
 /** A bucket's two counts (deleted jobs are not counted in buckets). */
@@ -50,23 +46,16 @@ export class PrunedBase {
   #buckets = RESOLUTION_NAMES.map(() => new Map<number, BucketCounts>());
   #last = RESOLUTION_NAMES.map(() => ({ at: NaN, counts: { succeeded: 0, failed: 0 } }));
   #batches = new Map<string, BucketCounts & { deleted: number }>();
-  /**
-   * Statistics counters by resolution, bucket start, then field: keyed by the numbers as they
-   * come, since a `<resolution>:<at>` string made per hit was most of a pruned job's cost.
-   */
-  #stats = new Map<StatResolution, Map<number, Map<string, number>>>();
-  /** Per resolution, the statistics bucket used last (most jobs of a slice share it). */
-  #lastStats = {
-    minute: { at: NaN, fields: new Map<string, number>() },
-    hour: { at: NaN, fields: new Map<string, number>() },
-    total: { at: NaN, fields: new Map<string, number>() },
-  } satisfies Record<StatResolution, unknown>;
+  #stats: PrunedStats;
   /** The state events of the job being added, as far as the statistics read them. */
   #states: JobEvent[] = [];
+  /** Whether every line of the job being added was read in place. */
+  #plain = true;
 
   /** Buckets past their keep at `now` are left out (the others expire with the buckets). */
   constructor(now: number) {
     this.#now = now;
+    this.#stats = new PrunedStats(now);
   }
 
   /**
@@ -75,6 +64,7 @@ export class PrunedBase {
    */
   add(record: JobRecord, log: string): void {
     this.#states = [];
+    this.#plain = true;
     for (let from = log.indexOf("\n"), index = 0; from >= 0; index++) {
       const end = log.indexOf("\n", from + 1);
       this.#line(record.id, log, from + 1, end < 0 ? log.length : end, index);
@@ -87,21 +77,7 @@ export class PrunedBase {
       if (!counts) this.#batches.set(group!, counts = { succeeded: 0, failed: 0, deleted: 0 });
       counts[kind]++;
     }
-    for (const hit of statHits(null, this.#states, record)) {
-      const { resolution, at } = hit;
-      // As `keptStats`: buckets past their keep are left out (totals are kept for ever).
-      if (resolution !== "total" && at < this.#now - RESOLUTIONS[resolution].keepMs) continue;
-      const last = this.#lastStats[resolution];
-      if (last.at !== at) {
-        let buckets = this.#stats.get(resolution);
-        if (!buckets) this.#stats.set(resolution, buckets = new Map());
-        let fields = buckets.get(at);
-        if (!fields) buckets.set(at, fields = new Map());
-        last.at = at;
-        last.fields = fields;
-      }
-      last.fields.set(hit.field, (last.fields.get(hit.field) ?? 0) + hit.n);
-    }
+    this.#stats.add(record, this.#states, this.#plain);
   }
 
   /** The sums, as increments of the pruned base's keys. */
@@ -125,13 +101,7 @@ export class PrunedBase {
         ops.count(k.prunedBatchCount(id), kind, counts[kind]);
       }
     }
-    for (const [resolution, buckets] of this.#stats) {
-      for (const [at, fields] of buckets) {
-        const key = `${k.prefix}pruned:${k.stat(resolution, at).slice(k.prefix.length)}`;
-        const expiry = resolution === "total" ? "" : String(at + RESOLUTIONS[resolution].keepMs);
-        for (const [field, n] of fields) ops.count(key, field, n, expiry);
-      }
-    }
+    this.#stats.write(k, ops);
   }
 
   /**
@@ -193,6 +163,7 @@ export class PrunedBase {
 
   /** An event decoded whole: counted as `historyOf` counts it. */
   #event(event: JobEvent): void {
+    this.#plain = false;
     if (event.type === "created") this.#created++;
     if (event.type !== "state") return;
     this.#states.push(event);
