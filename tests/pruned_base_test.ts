@@ -125,6 +125,68 @@ Deno.test("pruned base: summed in place, it counts what historyOf counts from th
   assert.ok(RESOLUTIONS.minute.keepMs < 30 * 86_400_000);
 });
 
+/** Logs whose every line is read in place (their statistics are counted without `statHits`). */
+function plainLogs(at = T): JobEvent[][] {
+  const created = {
+    type: "created",
+    at,
+    name: "n",
+    queue: "q",
+    args: null,
+    priority: 0,
+    options: {},
+  };
+  const run = (from: number, end: Record<string, unknown>) => [
+    { type: "state", at: from, state: "Enqueued" },
+    { type: "state", at: from + 40, state: "Processing", data: { serverId: "s", leaseUntil: 1 } },
+    { type: "state", at: from + 52, ...end },
+  ];
+  const logs = [
+    [created, ...run(at, { state: "Succeeded", data: { durationMs: 12 } })],
+    [
+      created,
+      ...run(at, { state: "Scheduled", data: { durationMs: 3 } }),
+      ...run(at + 900_000, { state: "Failed", data: { durationMs: 1.5 } }),
+    ],
+    [created, ...run(at - 20 * 86_400_000, { state: "Succeeded" })],
+    [
+      created,
+      { type: "state", at: at + 7_000, state: "Enqueued" },
+      { type: "state", at: at + 9_000, state: "Deleted" },
+    ],
+  ];
+  return logs.map((events) =>
+    events.map((event, i) => ({ ...event, seq: i + 1 }))
+  ) as unknown as JobEvent[][];
+}
+
+Deno.test("pruned base: jobs read wholly in place count the statistics historyOf counts", () => {
+  const base = new PrunedBase(NOW);
+  const decoded: Array<[JobRecord, JobEvent[]]> = [];
+  plainLogs().forEach((events, i) => {
+    const job = { ...fold(`p${i}`, events), queue: i % 2 ? "q" : "other" };
+    const text = encodeCollapsed(job, events);
+    base.add(job, text);
+    decoded.push([job, decodeCollapsed(job.id, text).events]);
+  });
+  const found = sums(base);
+  assert.deepEqual(found, expected(decoded));
+  // The wait and attempt series are both there, in buckets and totals.
+  const fields = [...found.keys()].join("\n");
+  for (
+    const field of [
+      "wait|q|",
+      "wait|other|",
+      "job|n|succeeded:",
+      "job|n|snoozed:",
+      "job|n|failed:",
+      "job|n|ms",
+    ]
+  ) {
+    assert.ok(fields.includes(field), field);
+  }
+});
+
 Deno.test("pruned base: a line that is no event is a CorruptRecordError naming the job", () => {
   const record = fold("j9", log());
   for (const text of ['{}\n=\n[1,"Succeeded",{"durationMs":oops}]', "{}\n=\n[1,2]", "{}\n{oops"]) {

@@ -224,7 +224,10 @@ class Pass {
     unread.forEach((id, i) => this.#batches.set(id, read[i] as BatchRecord | null));
     const ids = new Set<string>();
     for (const record of records) {
-      for (const id of dependantIds(record)) ids.add(id);
+      // Most jobs have neither continuations nor dependents: no list is made for them.
+      if (record.continuations.length || record.dependents?.length) {
+        for (const id of dependantIds(record)) ids.add(id);
+      }
       const thenId = record.batchId && this.#batches.get(record.batchId)?.thenId;
       if (thenId) ids.add(thenId);
     }

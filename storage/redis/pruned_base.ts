@@ -13,19 +13,25 @@ import type { State } from "../../lib/states.ts";
 import { durationBucket, endKind, groupOf } from "../effects.ts";
 import { decodeEvent, IMPLIED } from "../log_codec.ts";
 import { type Resolution, RESOLUTIONS } from "../storage.ts";
-import { keptStats, statHits } from "../stat_hits.ts";
-import type { StatResolution } from "../stats.ts";
 import { DURATION_FIELDS } from "./append_call.ts";
 import type { Keys } from "./keys.ts";
+import { type Increments, PrunedStats } from "./pruned_stats.ts";
 
-/** Receives the base's increments: `field` of hash `key` by `n`, the key expiring at `expiry`. */
-export interface Increments {
-  count(key: string, field: string, n: number, expiry?: string): void;
-}
+export type { Increments };
 
 const RESOLUTION_NAMES = Object.keys(RESOLUTIONS) as Resolution[];
 /** A bucket's two counts (deleted jobs are not counted in buckets). */
 type BucketCounts = { succeeded: number; failed: number };
+/** States matched in place, the usual first (any other head is read the slower way). */
+const HEADS: readonly State[] = [
+  "Processing",
+  "Enqueued",
+  "Succeeded",
+  "Failed",
+  "Scheduled",
+  "Deleted",
+  "Awaiting",
+];
 /** What follows the state of a state event whose data is only its duration. */
 const DURATION_DATA = ',{"durationMs":';
 
@@ -40,14 +46,16 @@ export class PrunedBase {
   #buckets = RESOLUTION_NAMES.map(() => new Map<number, BucketCounts>());
   #last = RESOLUTION_NAMES.map(() => ({ at: NaN, counts: { succeeded: 0, failed: 0 } }));
   #batches = new Map<string, BucketCounts & { deleted: number }>();
-  /** Statistics counters by `<resolution>:<at>`, then field. */
-  #stats = new Map<string, Map<string, number>>();
+  #stats: PrunedStats;
   /** The state events of the job being added, as far as the statistics read them. */
   #states: JobEvent[] = [];
+  /** Whether every line of the job being added was read in place. */
+  #plain = true;
 
   /** Buckets past their keep at `now` are left out (the others expire with the buckets). */
   constructor(now: number) {
     this.#now = now;
+    this.#stats = new PrunedStats(now);
   }
 
   /**
@@ -56,6 +64,7 @@ export class PrunedBase {
    */
   add(record: JobRecord, log: string): void {
     this.#states = [];
+    this.#plain = true;
     for (let from = log.indexOf("\n"), index = 0; from >= 0; index++) {
       const end = log.indexOf("\n", from + 1);
       this.#line(record.id, log, from + 1, end < 0 ? log.length : end, index);
@@ -68,12 +77,7 @@ export class PrunedBase {
       if (!counts) this.#batches.set(group!, counts = { succeeded: 0, failed: 0, deleted: 0 });
       counts[kind]++;
     }
-    for (const hit of keptStats(statHits(null, this.#states, record), this.#now)) {
-      const bucket = `${hit.resolution}:${hit.at}`;
-      let fields = this.#stats.get(bucket);
-      if (!fields) this.#stats.set(bucket, fields = new Map());
-      fields.set(hit.field, (fields.get(hit.field) ?? 0) + hit.n);
-    }
+    this.#stats.add(record, this.#states, this.#plain);
   }
 
   /** The sums, as increments of the pruned base's keys. */
@@ -97,14 +101,7 @@ export class PrunedBase {
         ops.count(k.prunedBatchCount(id), kind, counts[kind]);
       }
     }
-    for (const [bucket, fields] of this.#stats) {
-      const [resolution, at] = bucket.split(":") as [StatResolution, string];
-      const key = `${k.prefix}pruned:${k.stat(resolution, Number(at)).slice(k.prefix.length)}`;
-      const expiry = resolution === "total"
-        ? ""
-        : String(Number(at) + RESOLUTIONS[resolution].keepMs);
-      for (const [field, n] of fields) ops.count(key, field, n, expiry);
-    }
+    this.#stats.write(k, ops);
   }
 
   /**
@@ -119,18 +116,23 @@ export class PrunedBase {
     }
     const comma = log.indexOf(",", start);
     const close = comma < 0 || comma >= end ? -1 : log.indexOf('"', comma + 2);
+    if (close < 0 || close >= end || log.charCodeAt(start) !== 91) {
+      return this.#event(decodeEvent(id, log.slice(start, end), index));
+    }
+    // A state's name is matched in place (no slice, no escape to look for): most lines name one.
+    const known = log.charCodeAt(comma + 1) === 34 ? stateAt(log, comma + 2, close) : undefined;
     if (
-      close < 0 || close >= end || log.charCodeAt(start) !== 91 ||
-      log.charCodeAt(comma + 1) !== 34 || escaped(log, comma + 2, close) ||
-      log.startsWith('.state"', comma + 2)
+      known === undefined &&
+      (log.charCodeAt(comma + 1) !== 34 || escaped(log, comma + 2, close) ||
+        log.startsWith('.state"', comma + 2))
     ) return this.#event(decodeEvent(id, log.slice(start, end), index));
     const at = timeAt(log, start + 1, comma);
     if (!Number.isFinite(at)) return this.#event(decodeEvent(id, log.slice(start, end), index));
-    if (log.charCodeAt(comma + 2) === 46) {
+    if (known === undefined && log.charCodeAt(comma + 2) === 46) {
       if (log.startsWith('.created"', comma + 2)) this.#created++;
       return;
     }
-    const state = log.slice(comma + 2, close);
+    const state = known ?? log.slice(comma + 2, close);
     if (
       state !== "Succeeded" && state !== "Failed" && state !== "Scheduled" && state !== "Deleted"
     ) {
@@ -143,8 +145,9 @@ export class PrunedBase {
     const data = log.indexOf('"durationMs"', close);
     if (state !== "Deleted" && data >= 0 && data < end) {
       ms = log.startsWith(DURATION_DATA, close + 1) && log.startsWith("}]", end - 2)
-        ? numberIn(log, close + 1 + DURATION_DATA.length, end - 2)
-        : undefined;
+        ? timeAt(log, close + 1 + DURATION_DATA.length, end - 2)
+        : NaN;
+      if (Number.isNaN(ms)) ms = undefined;
       if (ms === undefined) return this.#event(decodeEvent(id, log.slice(start, end), index));
     }
     this.#states.push(
@@ -160,6 +163,7 @@ export class PrunedBase {
 
   /** An event decoded whole: counted as `historyOf` counts it. */
   #event(event: JobEvent): void {
+    this.#plain = false;
     if (event.type === "created") this.#created++;
     if (event.type !== "state") return;
     this.#states.push(event);
@@ -194,21 +198,33 @@ export class PrunedBase {
   }
 }
 
+/** The state named by `text[from, to)`, or undefined when it names none. */
+function stateAt(text: string, from: number, to: number): State | undefined {
+  const length = to - from;
+  for (const state of HEADS) {
+    if (state.length === length && text.startsWith(state, from)) return state;
+  }
+  return undefined;
+}
+
 /** True when `text[from, to)` holds a backslash (an escape the in-place reading does not undo). */
 function escaped(text: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (text.charCodeAt(i) === 92) return true;
   return false;
 }
 
-/** The integer of digits `text[from, to)`, else the JSON number there, else NaN. */
+/** The integer of digits `text[from, to)`, else the JSON number there, else NaN (times, durations). */
 function timeAt(text: string, from: number, to: number): number {
-  let n = 0;
+  // Summed in two halves that stay small integers: a 13-digit time overflows int32 arithmetic.
+  let high = 0, low = 0;
+  const split = Math.max(from, to - 7);
   for (let i = from; i < to; i++) {
     const digit = text.charCodeAt(i) - 48;
     if (digit < 0 || digit > 9) return numberIn(text, from, to) ?? NaN;
-    n = n * 10 + digit;
+    if (i < split) high = high * 10 + digit;
+    else low = low * 10 + digit;
   }
-  return to > from ? n : NaN;
+  return to > from ? high * 10_000_000 + low : NaN;
 }
 
 /** The JSON number `text[from, to)`, or undefined when it is none. */
