@@ -107,7 +107,7 @@ async function doomed(
  */
 class BaseKeys {
   #db: KvDb;
-  /** Keys by their parts, one level per part (a Map tells 5 from "5"). */
+  /** Keys by their parts, one level per part (a Map keeps 5 and "5" apart). */
   #root: KeyNode = { next: new Map() };
   #names = new Map<Key, string>();
 
