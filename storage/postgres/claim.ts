@@ -34,7 +34,9 @@ export async function claim(
   client.on("error", ignore);
   const lit = (text: string) => client.escapeLiteral(text);
   let failed: Error | undefined;
-  let begin = "begin; ";
+  // A bitmap scan reads every entry of the ready index, the claimed jobs' dead ones too (until a
+  // vacuum), where an index scan in claim order stops after `limit` live rows.
+  let begin = "begin; set local enable_bitmapscan = off; ";
   try {
     const commits: Commit[] = [];
     const caps = new Map<Commit, Cap>();
