@@ -85,7 +85,7 @@ export function payloadOf(
   befores: Map<Commit, JobRecord | null>,
   replay: boolean,
 ): string {
-  const commits: unknown[] = [], events: unknown[] = [], uniques: unknown[] = [];
+  const commits: unknown[] = [], uniques: unknown[] = [];
   const caps: unknown[] = [], settings: unknown[] = [];
   const inc = new Increments();
   let wake = false;
@@ -125,12 +125,10 @@ export function payloadOf(
         record: JSON.stringify(record),
         lease_server: commit.lease?.serverId ?? null,
         lease_until: commit.lease?.until ?? null,
-      });
-      if (!replay) {
-        // One row per commit (its events as a JSON array, keyed by the first one's seq): a
+        // One log row per commit (its events as a JSON array, keyed by the first one's seq): a
         // new job is one row of its log, not two.
-        events.push({ id, seq: commit.expect + 1, body: JSON.stringify(commit.events) });
-      }
+        events: replay ? null : JSON.stringify(commit.events),
+      });
       const effects = effectsOf(befores.get(commit) ?? null, commit);
       if (effects.addState && (record.state === "Enqueued" || record.state === "Scheduled")) {
         wake = true;
@@ -156,7 +154,6 @@ export function payloadOf(
   const refs = replay ? null : encodeRefs(refsOf(call.flatMap((i) => changes[i].commits)));
   return JSON.stringify({
     commits,
-    events,
     uniques,
     caps,
     settings,

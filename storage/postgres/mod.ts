@@ -54,6 +54,8 @@ import { Listener } from "./wakeups.ts";
 const CONNECT_TIMEOUT_MS = 5_000;
 /** Appends between two trims of the feed's window (per process). */
 const TRIM_EVERY = 1_000;
+/** Append calls in flight at once from one client (each on a pooled connection of its own). */
+const APPEND_PIPELINE = 2;
 
 /** Options of the PostgreSQL backend. */
 export interface PostgresStorageOptions {
@@ -81,6 +83,12 @@ interface Shared {
 /** Storage on a PostgreSQL server (13 or later), in one schema of one database. */
 export class PostgresStorage implements Storage {
   readonly limits = { args: 512 * 1024, result: 512 * 1024, maxRemovals: MAX_REMOVALS };
+  /**
+   * Calls on the pool run on connections of their own, so a second group is written while the
+   * first commits (its fsync) and the server uses a second core; a user's transaction is one
+   * connection.
+   */
+  readonly appendPipeline: number;
   readonly notifier: Notifier;
   /** Appends in commit order: the `feed` table. */
   readonly feed: PostgresFeed;
@@ -103,6 +111,7 @@ export class PostgresStorage implements Storage {
     this.#shared = shared;
     this.address = shared.address;
     this.schema = shared.schema;
+    this.appendPipeline = inTransaction ? 1 : APPEND_PIPELINE;
     this.#db = {
       pool: shared.pool,
       q,

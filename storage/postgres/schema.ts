@@ -31,7 +31,6 @@ create table ${s}.jobs (
 create index jobs_state on ${s}.jobs (state, state_at, id);
 create index jobs_ready on ${s}.jobs (queue, rank, state_at, id) where state = 'Enqueued';
 create index jobs_due on ${s}.jobs (run_at, id) where state = 'Scheduled';
-create index jobs_leases on ${s}.jobs (id) where lease_server is not null;
 create index jobs_lease_expiry on ${s}.jobs (lease_until) where lease_server is not null;
 create index jobs_names on ${s}.jobs (name, created_at desc, id);
 create table ${s}.uniques (key text collate "C" primary key, holder text collate "C" not null);
@@ -48,11 +47,17 @@ create table ${s}.records (
 create table ${s}.servers (id text primary key, info text not null, expires_at bigint not null);
 create table ${s}.paused (queue text collate "C" primary key);
 create table ${s}.meta (key text primary key, value text not null);
+create type ${s}.commit as (
+  c int, id text collate "C", expect int, version int, state text collate "C",
+  queue text collate "C", state_at bigint, rank int, run_at bigint, name text collate "C",
+  created_at bigint, record text, lease_server text, lease_until bigint, events text);
 create function ${s}.append(p jsonb) returns jsonb language plpgsql as $fn$
 #variable_conflict use_column
 declare
   refused jsonb;
   versions jsonb;
+  -- The commits parsed once: each pass of jsonb_to_recordset costs as much as a row's insert.
+  cs ${s}.commit[] := array(select jsonb_populate_recordset(null::${s}.commit, p->'commits'));
   used jsonb := '{}';
   have bigint;
   capped record;
@@ -71,12 +76,11 @@ begin
   -- lock: a racing insert of the same id fails on the key and the call goes again.
   select coalesce(jsonb_object_agg(id, version), '{}') into versions from (
     select j.id, j.version from ${s}.jobs j
-    where j.id in (select c->>'id' from jsonb_array_elements(p->'commits') c
-                   where (c->>'expect')::int > 0)
+    where j.id in (select c.id from unnest(cs) c where c.expect > 0)
     order by j.id for update) locked;
   select jsonb_object_agg(x.c, x.ids) into refused from (
     select c, jsonb_agg(id) ids from (
-      select c.c, c.id from jsonb_to_recordset(p->'commits') c(c int, id text, expect int)
+      select c.c, c.id from unnest(cs) c
         where case when c.expect = 0
           then exists (select 1 from ${s}.jobs j where j.id = c.id)
           else coalesce((versions->>c.id)::int, 0) <> c.expect end
@@ -106,23 +110,25 @@ begin
 
   if not coalesce((p->>'replay')::boolean, false) then
     insert into ${s}.events (id, seq, body)
-      select e.id, e.seq, e.body from jsonb_to_recordset(p->'events') e(id text, seq int, body text);
+      select c.id, c.expect + 1, c.events from unnest(cs) c;
   end if;
-  insert into ${s}.jobs as j (id, version, state, queue, state_at, rank, run_at, name,
-      created_at, record, lease_server, lease_until)
+  -- Existing jobs (locked above) are updated and new ones inserted: a plain insert, so that a
+  -- racing insert of the same id fails on the key instead of updating the other's row.
+  update ${s}.jobs j set version = c.version, state = c.state, queue = c.queue,
+    state_at = c.state_at, rank = c.rank, run_at = c.run_at, name = c.name,
+    created_at = c.created_at, record = c.record,
+    lease_server = case when c.state <> 'Processing' then null
+      else coalesce(c.lease_server, j.lease_server) end,
+    lease_until = case when c.state <> 'Processing' then null
+      when c.lease_server is not null then c.lease_until else j.lease_until end
+    from unnest(cs) c
+    where c.expect > 0 and j.id = c.id;
+  insert into ${s}.jobs (id, version, state, queue, state_at, rank, run_at, name, created_at,
+      record, lease_server, lease_until)
     select c.id, c.version, c.state, c.queue, c.state_at, c.rank, c.run_at, c.name,
       c.created_at, c.record, c.lease_server, c.lease_until
-    from jsonb_to_recordset(p->'commits') c(id text, version int, state text, queue text,
-      state_at bigint, rank int, run_at bigint, name text, created_at bigint, record text,
-      lease_server text, lease_until bigint)
-  on conflict (id) do update set version = excluded.version, state = excluded.state,
-    queue = excluded.queue, state_at = excluded.state_at, rank = excluded.rank,
-    run_at = excluded.run_at, name = excluded.name, created_at = excluded.created_at,
-    record = excluded.record,
-    lease_server = case when excluded.state <> 'Processing' then null
-      else coalesce(excluded.lease_server, j.lease_server) end,
-    lease_until = case when excluded.state <> 'Processing' then null
-      when excluded.lease_server is not null then excluded.lease_until else j.lease_until end;
+    from unnest(cs) c
+    where c.expect = 0;
   insert into ${s}.uniques (key, holder)
     select u.key, u.id from jsonb_to_recordset(p->'uniques') u(key text, id text)
   on conflict (key) do update set holder = excluded.holder;
