@@ -21,6 +21,8 @@ interface Waiting {
   change: Change;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
+  /** Called once the write holding the change has been handed to the storage. */
+  sent?: () => void;
 }
 
 /** How a {@link GroupCommitter} groups its writes. */
@@ -57,10 +59,13 @@ export class GroupCommitter {
     this.#minGroup = Math.max(1, options.minGroup ?? 16);
   }
 
-  /** Queues `change` for the next write and resolves with its outcome. */
-  submit(change: Change): Promise<AppendResult> {
+  /**
+   * Queues `change` for the next write and resolves with its outcome; `sent` is called once
+   * that write has been handed to the storage (a later call on an ordered storage runs after it).
+   */
+  submit(change: Change, sent?: () => void): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ change, resolve, reject });
+      this.#queue.push({ change, resolve, reject, sent });
       this.#schedule();
     });
   }
@@ -117,6 +122,7 @@ export class GroupCommitter {
     } catch (error) {
       write = Promise.reject(error);
     }
+    for (const waiting of batch) waiting.sent?.();
     write.then(
       (results) => batch.forEach((w, i) => w.resolve(results[i])),
       (error) => batch.forEach((w) => w.reject(error)),

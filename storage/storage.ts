@@ -314,6 +314,8 @@ export interface Storage {
   readonly atomicExtras?: boolean;
   /** Append calls usefully in flight at once (the group commit's pipeline; absent: one). */
   readonly appendPipeline?: number;
+  /** True when calls run in the order they are made (one connection): Redis. */
+  readonly orderedCalls?: boolean;
 
   /**
    * Applies each change atomically (compare-and-set on every commit's `expect`), appending

@@ -34,10 +34,13 @@ export class OutcomeWriter {
     this.#dependents = new DependentWrites(storage, (c) => this.committer.submit(c), ctx.config);
   }
 
-  /** Group-commits one job's commit with its continuation releases; false when fenced. */
-  async submit(commit: Commit): Promise<boolean> {
+  /**
+   * Group-commits one job's commit with its continuation releases; false when fenced. `sent`:
+   * called once a write holding only this commit has been handed to the storage.
+   */
+  async submit(commit: Commit, sent?: () => void): Promise<boolean> {
     if (!releases(commit)) {
-      const result = await this.committer.submit({ commits: [commit] });
+      const result = await this.committer.submit({ commits: [commit] }, sent);
       return result.ok || !result.conflicts.includes(commit.id) && await this.#release(commit);
     }
     if (notifiesDependents(commit)) return await this.#dependents.write(commit);
@@ -64,7 +67,7 @@ export class OutcomeWriter {
    * only gained continuations meanwhile (`continueWith` on a running parent) is still ours: the
    * events are written again on its new version.
    */
-  async appendOwn(job: Running, events: NewEvent[]): Promise<boolean> {
+  async appendOwn(job: Running, events: NewEvent[], sent?: () => void): Promise<boolean> {
     if (job.lost) return false;
     for (let tries = 0; tries < 10; tries++) {
       const commit = appendCommit(job.record, events);
@@ -74,7 +77,7 @@ export class OutcomeWriter {
       }
       let ok: boolean;
       try {
-        ok = await this.submit(commit);
+        ok = await this.submit(commit, sent);
       } catch (error) {
         if (!this.#outage(error)) throw error;
         ok = await this.#untilStored(() => this.submit(commit), error);

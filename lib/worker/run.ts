@@ -58,7 +58,7 @@ export function lose(job: Running, reason: string): void {
 /** Where the writes of held jobs go (the worker's outcome writer). */
 export interface JobWrites {
   /** Writes events of a held job; false (and the job marked lost) when fenced. */
-  appendOwn(job: Running, events: NewEvent[]): Promise<boolean>;
+  appendOwn(job: Running, events: NewEvent[], sent?: () => void): Promise<boolean>;
   /** Writes one commit with its continuation releases; false when fenced. */
   submit(commit: Commit): Promise<boolean>;
 }
@@ -98,7 +98,8 @@ export class Runner {
       dependencies: (record) => readDependencies(storage, record),
       atomicExtras: storage.atomicExtras === true,
       address: storage.address,
-      appendOwn: (job, events) => writes.appendOwn(job, events),
+      orderedCalls: storage.orderedCalls === true,
+      appendOwn: (job, events, sent) => writes.appendOwn(job, events, sent),
       requeueShutdown: (job) => this.requeueShutdown(job),
       done: (job) => {
         this.#running.delete(job.record.id);
@@ -141,8 +142,8 @@ export class Runner {
   /**
    * Starts the handler of a job just claimed (a pool slot must be free); `before` is its record
    * before the claim (for the queue wait metric). `untilWritten`: its slot stays taken until its
-   * outcome is written, not only until its handler settles (a queue's global limit counts the
-   * job until then: a claim sent sooner would find the limit still full).
+   * outcome is written (on an ordered storage: handed to it), not only until its handler settles
+   * (a queue's global limit counts the job until then: a claim sent sooner would find it full).
    */
   start(record: JobRecord, before?: JobRecord, options: { untilWritten?: boolean } = {}): void {
     const job: Running = {
@@ -238,8 +239,10 @@ interface RunHost {
   atomicExtras: boolean;
   /** The storage's address, for messages. */
   address: string;
+  /** The storage runs calls in the order they are made: a write handed to it precedes a claim. */
+  orderedCalls: boolean;
   /** Writes events as the job's holder; false (and the job marked lost) when fenced. */
-  appendOwn(job: Running, events: NewEvent[]): Promise<boolean>;
+  appendOwn(job: Running, events: NewEvent[], sent?: () => void): Promise<boolean>;
   requeueShutdown(job: Running): Promise<void>;
   /** The job is settled and written: forget it. */
   done(job: Running): void;
@@ -314,8 +317,10 @@ async function runJob(
       });
     };
     let written: boolean;
+    // On an ordered storage the next claim may go as soon as this outcome has been sent.
+    const sent = job.written && worker.orderedCalls ? () => job.written!.resolve() : undefined;
     try {
-      written = await worker.appendOwn(job, outcome(settled));
+      written = await worker.appendOwn(job, outcome(settled), sent);
     } catch (failed) {
       // A check the handler added by ctx.atomic failed: nothing of it was written.
       if (!(failed instanceof AtomicCheckError)) throw failed;

@@ -77,6 +77,7 @@ export class RedisStorage implements Storage {
    * the first, so Redis runs one while the next is built (an fsync-bound backend gains nothing).
    */
   readonly appendPipeline = 2;
+  readonly orderedCalls = true;
   readonly notifier: Notifier;
   /** Appends in commit order: the `events` stream. */
   readonly feed: RedisFeed;
