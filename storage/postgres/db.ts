@@ -11,6 +11,8 @@ import pg from "npm:pg@8.23.1";
 import type { StatHit } from "../stats.ts";
 
 export { pg };
+/** A client checked out of the pool. */
+export type PoolClient = pg.PoolClient;
 
 /** Anything that runs a query: the pool, a pooled client, a user's client inside BEGIN. */
 export interface Queryable {
@@ -50,6 +52,22 @@ export async function retrying<T>(db: PgDb, work: () => Promise<T>): Promise<T> 
 /** Runs `work` in a transaction on a client of its own (or inside the user's transaction). */
 export async function transaction<T>(db: PgDb, work: (q: Queryable) => Promise<T>): Promise<T> {
   if (db.inTransaction) return await work(db.q);
+  return await checkedOut(db, async (client) => {
+    await client.query("begin");
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  });
+}
+
+/**
+ * Runs `work` on a pooled client of its own; if it throws, the transaction it may have opened is
+ * rolled back and the client is dropped, not pooled (its connection may be gone).
+ */
+export async function checkedOut<T>(
+  db: PgDb,
+  work: (client: PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await db.pool.connect();
   // A connection cut while checked out is reported by the failing query; without a listener
   // the client's own error event would be uncaught and end the process.
@@ -57,17 +75,13 @@ export async function transaction<T>(db: PgDb, work: (q: Queryable) => Promise<T
   client.on("error", ignore);
   let failed: Error | undefined;
   try {
-    await client.query("begin");
-    const result = await work(client);
-    await client.query("commit");
-    return result;
+    return await work(client);
   } catch (error) {
     failed = error as Error;
     await client.query("rollback").catch(() => {});
     throw error;
   } finally {
     client.off("error", ignore);
-    // A client whose transaction failed is dropped, not pooled: its connection may be gone.
     client.release(failed);
   }
 }
