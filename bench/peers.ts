@@ -5,12 +5,24 @@
  * side in the same invocation.
  */
 
-const PEER = new URL("./peers/bullmq/", import.meta.url).pathname;
+/** A peer's folder under `bench/peers/`, the package its `npm ci` installs, its URL variable. */
+interface Peer {
+  dir: string;
+  pkg: string;
+  urlEnv: string;
+}
 
-/** True when `bench/peers/bullmq` has its node_modules and Node is on PATH. */
-export async function bullmqAvailable(): Promise<boolean> {
+const BULLMQ: Peer = { dir: "bullmq", pkg: "bullmq", urlEnv: "REDIS_URL" };
+const PGBOSS: Peer = { dir: "pgboss", pkg: "pg-boss", urlEnv: "PG_URL" };
+
+function folder(peer: Peer): string {
+  return new URL(`./peers/${peer.dir}/`, import.meta.url).pathname;
+}
+
+/** True when the peer's folder has its node_modules and Node is on PATH. */
+async function available(peer: Peer): Promise<boolean> {
   try {
-    await Deno.stat(`${PEER}node_modules/bullmq`);
+    await Deno.stat(`${folder(peer)}node_modules/${peer.pkg}`);
     const node = await new Deno.Command("node", { args: ["--version"], stdout: "null" }).output();
     return node.success;
   } catch {
@@ -18,50 +30,17 @@ export async function bullmqAvailable(): Promise<boolean> {
   }
 }
 
-/** Runs `bench.mjs <scenario>` against `redisUrl`; returns its figure, or undefined on failure. */
-export async function runBullmq(
-  redisUrl: string,
-  scenario: string,
-  quick: boolean,
-): Promise<{ value: number } | undefined> {
-  const output = await new Deno.Command("node", {
-    args: ["bench.mjs", scenario, ...(quick ? ["--quick"] : [])],
-    cwd: PEER,
-    env: { REDIS_URL: redisUrl },
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!output.success) return undefined;
-  try {
-    return JSON.parse(new TextDecoder().decode(output.stdout));
-  } catch {
-    return undefined;
-  }
-}
-
-const PGBOSS = new URL("./peers/pgboss/", import.meta.url).pathname;
-
-/** True when `bench/peers/pgboss` has its node_modules and Node is on PATH. */
-export async function pgbossAvailable(): Promise<boolean> {
-  try {
-    await Deno.stat(`${PGBOSS}node_modules/pg-boss`);
-    const node = await new Deno.Command("node", { args: ["--version"], stdout: "null" }).output();
-    return node.success;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs pg-boss's `bench.mjs <scenario>` against `pgUrl`; its figure, or undefined on failure. */
-export async function runPgboss(
-  pgUrl: string,
+/** Runs the peer's `bench.mjs <scenario>` against `url`; its figure, or undefined on failure. */
+async function run(
+  peer: Peer,
+  url: string,
   scenario: string,
   quick: boolean,
 ): Promise<{ value: number; extra?: Record<string, number> } | undefined> {
   const output = await new Deno.Command("node", {
     args: ["bench.mjs", scenario, ...(quick ? ["--quick"] : [])],
-    cwd: PGBOSS,
-    env: { PG_URL: pgUrl },
+    cwd: folder(peer),
+    env: { [peer.urlEnv]: url },
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -72,3 +51,17 @@ export async function runPgboss(
     return undefined;
   }
 }
+
+/** True when `bench/peers/bullmq` has its node_modules and Node is on PATH. */
+export const bullmqAvailable = (): Promise<boolean> => available(BULLMQ);
+
+/** Runs BullMQ's `bench.mjs <scenario>` against `redisUrl`; its figure, or undefined on failure. */
+export const runBullmq = (redisUrl: string, scenario: string, quick: boolean) =>
+  run(BULLMQ, redisUrl, scenario, quick);
+
+/** True when `bench/peers/pgboss` has its node_modules and Node is on PATH. */
+export const pgbossAvailable = (): Promise<boolean> => available(PGBOSS);
+
+/** Runs pg-boss's `bench.mjs <scenario>` against `pgUrl`; its figure, or undefined on failure. */
+export const runPgboss = (pgUrl: string, scenario: string, quick: boolean) =>
+  run(PGBOSS, pgUrl, scenario, quick);
