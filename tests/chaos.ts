@@ -140,9 +140,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       output: "null",
     });
   };
-  const workers = Array.from({ length: options.workers }, (_, slot) => spawn(slot));
   let kills = 0;
   const killed = new Set<number>();
+  /** Workers that ended while nobody was stopping them (a crash, an uncaught error). */
+  const crashes: string[] = [];
+  let stopping = false;
+  const watched = (slot: number) => {
+    const child = spawn(slot);
+    child.status.then(({ code, signal }) => {
+      if (!stopping && !killed.has(child.pid)) {
+        crashes.push(`worker pid ${child.pid} exited by itself (code ${code}, signal ${signal})`);
+      }
+    });
+    return child;
+  };
+  const workers = Array.from({ length: options.workers }, (_, slot) => watched(slot));
   const ids: string[] = [];
   /** Flow nodes and the nodes they wait for. */
   const flowEdges: Array<{ id: string; children: string[] }> = [];
@@ -182,13 +194,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await new Promise((r) => setTimeout(r, options.killEveryMs * (0.5 + random())));
       const index = Math.floor(random() * workers.length);
       const victim = workers[index];
-      victim.kill("SIGKILL");
+      killed.add(victim.pid);
+      try {
+        victim.kill("SIGKILL");
+      } catch {
+        // it crashed already (reported below)
+      }
       await victim.status;
       kills++;
-      killed.add(victim.pid);
       await Deno.writeTextFile(runsFile, killLine(victim.pid), { append: true });
       log(`killed worker pid ${victim.pid}; restarting`);
-      workers[index] = spawn(index);
+      workers[index] = watched(index);
       await options.disrupt?.();
     }
     const drainUntil = Date.now() + (options.drainMs ?? 120_000);
@@ -200,6 +216,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
+    stopping = true;
     for (const worker of workers) {
       try {
         worker.kill("SIGTERM");
@@ -209,7 +226,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await worker.status;
     }
   }
-  const problems: string[] = [];
+  const problems: string[] = [...crashes];
   const records = await tf.storage.getMany(ids);
   const archived = await readArchives(`${dir}/archive`);
   for (const [id, { record }] of archived) {

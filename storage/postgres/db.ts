@@ -68,11 +68,9 @@ export async function checkedOut<T>(
   db: PgDb,
   work: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
+  // A connection cut while checked out is reported by the failing query (every pooled client
+  // has an error listener, see mod.ts).
   const client = await db.pool.connect();
-  // A connection cut while checked out is reported by the failing query; without a listener
-  // the client's own error event would be uncaught and end the process.
-  const ignore = () => {};
-  client.on("error", ignore);
   let failed: Error | undefined;
   try {
     return await work(client);
@@ -81,7 +79,6 @@ export async function checkedOut<T>(
     await client.query("rollback").catch(() => {});
     throw error;
   } finally {
-    client.off("error", ignore);
     client.release(failed);
   }
 }

@@ -148,8 +148,12 @@ export class PostgresStorage implements Storage {
       application_name: "taskflow",
     };
     const pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
-    // An idle client's error (the server went away) surfaces on its next query instead.
+    // A connection's error (the server went away, pg_terminate_backend) surfaces on its next
+    // query instead. Every client keeps a listener for its whole life: a FATAL arriving while it
+    // is handed out, between the pool's listener and the borrower's, would otherwise be uncaught
+    // and end the process.
     pool.on("error", () => {});
+    pool.on("connect", (client) => client.on("error", () => {}));
     const shared: Shared = {
       pool,
       config,
