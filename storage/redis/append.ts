@@ -119,6 +119,10 @@ function* pack(
 /** Sends one call (see the script's header for the order of its arguments). */
 function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Promise<Reply> {
   const k = db.keys;
+  if (!claim && call.creates) {
+    const header = [k.pos, k.feed, k.done, k.prefix, call.wake ? k.wake : "", call.wakeMessage];
+    return SCRIPTS.create.run(db.conn, [header, call.created(), call.operations()]);
+  }
   const { queues = [], head = 0, peek = 0, caps } = claim ?? {};
   const header = [
     k.pos,

@@ -67,6 +67,11 @@ export class AppendCall {
   chars = 0;
   /** Whether a commit makes a job Enqueued or Scheduled (workers are woken). */
   wake = false;
+  /**
+   * Every change creates one job that is not final, with no unique key, cap or setting: the
+   * create script (`lua/create.ts`) can write the call.
+   */
+  creates = true;
   /** The record JSON of the one job this call makes Enqueued, "" for none, null for several. */
   #enqueued: string | null = "";
   #keys: Keys;
@@ -101,6 +106,9 @@ export class AppendCall {
   ): void {
     this.changes++;
     const { cap, setting } = guards;
+    if (cap || setting || commits.length !== 1 || commits[0].before || this.#replay) {
+      this.creates = false;
+    }
     if (setting) {
       const { record, expect } = setting;
       this.puts.push(String(this.changes), record.id, `${expect}`, JSON.stringify(record));
@@ -112,6 +120,7 @@ export class AppendCall {
     for (const { commit } of commits) {
       if (!commit.unique || this.#replay) continue;
       const { key, holder } = commit.unique;
+      this.creates = false;
       // The script sets the key to its job from this claim (it is not sent again to be set).
       this.#claims.push(String(this.changes), key, holder ?? "", commit.id);
       this.chars += key.length;
@@ -126,6 +135,23 @@ export class AppendCall {
   get wakeMessage(): string {
     const json = this.#enqueued;
     return json && json.length <= MAX_WAKE_RECORD ? json : "1";
+  }
+
+  /**
+   * The jobs section of the create script's ARGV (see `lua/create.ts`): per job its id,
+   * position and events, taken from the commit parts.
+   */
+  created(): string[] {
+    const out = [String(this.changes)];
+    const parts = this.commits;
+    // Each change is "1", then id, built, position, part, guess, implied, count, events.
+    for (let i = 0; i < parts.length;) {
+      const count = parts[i + 7], end = i + 8 + Number(count);
+      out.push(parts[i + 1], parts[i + 3], count);
+      for (let e = i + 8; e < end; e++) out.push(parts[e]);
+      i = end;
+    }
+    return out;
   }
 
   /** Number of ARGV entries so far (commit parts; operations are a fraction of it). */
@@ -150,6 +176,7 @@ export class AppendCall {
     const guess = before && !sameImplied(before, record) ? "" : IMPLIED;
     let part = "", implied = "", json = "";
     if (isFinal(record.state)) {
+      this.creates = false;
       const n = commit.events.length;
       part = encodeRecord(record, n && base + n > 1 ? commit.events[n - 1] : undefined);
       this.#room(this.#hashes, k.jobs).remove.push(id);

@@ -7,6 +7,7 @@ import type { JobRecord } from "../../lib/job.ts";
 import type { RedisConnection } from "./connection.ts";
 import type { Keys } from "./keys.ts";
 import { APPEND } from "./lua/append.ts";
+import { CREATE } from "./lua/create.ts";
 import { HEARTBEAT, LEASES } from "./lua/heartbeat.ts";
 import { PAGE } from "./lua/page.ts";
 import { RECURRING } from "./lua/recurring.ts";
@@ -17,6 +18,7 @@ import { Script } from "./scripts.ts";
 /** The scripts, each with the number of keys it takes. */
 export const SCRIPTS = {
   append: new Script(APPEND, 4),
+  create: new Script(CREATE, 3),
   page: new Script(PAGE, 3),
   heartbeat: new Script(HEARTBEAT, 4),
   leases: new Script(LEASES, 2),

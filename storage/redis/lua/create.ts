@@ -1,0 +1,86 @@
+/**
+ * @module
+ * The create script: the append script's writes for a call that only creates jobs (each
+ * change one new job, not final, no unique key, cap or setting), without the parsing and
+ * tables the other changes need. `../append.ts` picks it; both write the same keys the same way.
+ */
+
+/** Creates new jobs all together or not at all; see the header. */
+export const CREATE = `--[[
+create: the append script (lua/append.ts) for a call whose every change creates one job.
+Nothing is written when a job already exists (a pos entry or a done field): then it returns
+{ results } as the append script does, one array per change, { id } for a job that exists.
+Otherwise it RPUSHes each job's events to its log, stores its position, runs the operations,
+adds one feed entry (field: job id, value "0 <how many>") and PUBLISHes the wake-up.
+
+KEYS[1] pos hash   KEYS[2] feed stream   KEYS[3] done hash
+ARGV[1] key prefix with its colon (log:<id> keys)
+ARGV[2] channel to PUBLISH a wake-up on ("" for none: then "1" on <prefix>feedwake)
+ARGV[3] the wake-up's message
+ARGV[4] number N of jobs; then per job: id, position, number of events, events...
+then: number of operations; per operation: command, key, number of arguments, arguments...
+  (as in the append script, "BUCKET" too)
+Returns {} when written.
+]]
+local ARGV, KEYS = ARGV, KEYS
+local call, tonumber, unpack, byte = redis.call, tonumber, unpack, string.byte
+local prefix, channel = ARGV[1], ARGV[2]
+-- See the append script: about 256 KiB of feed references.
+local FEED_BYTES = 262144
+local n = tonumber(ARGV[4])
+local ids, at, i = {}, {}, 5
+for k = 1, n do
+  local count = ARGV[i + 2]
+  ids[k], at[k] = ARGV[i], i
+  i = i + 3 + (#count == 1 and byte(count) - 48 or tonumber(count))
+end
+local stored = call('HMGET', KEYS[1], unpack(ids))
+local done = call('HMGET', KEYS[3], unpack(ids))
+local results, refused, none = {}, false, {}
+for k = 1, n do
+  if stored[k] or done[k] then
+    results[k], refused = { ids[k] }, true
+  else
+    results[k] = none
+  end
+end
+if refused then return { results } end
+
+local posPairs, feed, nfeed, feedBytes = {}, {}, 0, 0
+for k = 1, n do
+  local a, id = at[k], ids[k]
+  local count = ARGV[a + 2]
+  local events = #count == 1 and byte(count) - 48 or tonumber(count)
+  if events > 0 then
+    call('RPUSH', prefix .. 'log:' .. id, unpack(ARGV, a + 3, a + 2 + events))
+    local value = '0 ' .. count
+    feed[nfeed + 1], feed[nfeed + 2] = id, value
+    nfeed = nfeed + 2
+    feedBytes = feedBytes + #id + #value + 2
+  end
+  posPairs[2 * k - 1], posPairs[2 * k] = id, ARGV[a + 1]
+end
+call('HSET', KEYS[1], unpack(posPairs))
+
+local o = i + 1
+for _ = 1, tonumber(ARGV[i]) do
+  local command, key, m = ARGV[o], ARGV[o + 1], ARGV[o + 2]
+  m = #m == 1 and byte(m) - 48 or tonumber(m)
+  if command == 'BUCKET' then
+    if call('HINCRBY', key, ARGV[o + 3], ARGV[o + 4]) == tonumber(ARGV[o + 4]) then
+      call('PEXPIREAT', key, ARGV[o + 5])
+    end
+  else
+    call(command, key, unpack(ARGV, o + 3, o + 2 + m))
+  end
+  o = o + 3 + m
+end
+
+if nfeed > 0 then
+  local id = redis.REDIS_VERSION_NUM and '0-*' or '0-' .. call('INCR', prefix .. 'feedseq')
+  call('XADD', KEYS[2], 'MAXLEN', '~', math.ceil(FEED_BYTES / feedBytes), id, unpack(feed))
+  if channel == '' then call('PUBLISH', prefix .. 'feedwake', '1') end
+end
+if channel ~= '' then call('PUBLISH', channel, ARGV[3]) end
+return {}
+`;
