@@ -120,8 +120,9 @@ function* pack(
 function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Promise<Reply> {
   const k = db.keys;
   if (!claim && call.creates) {
-    const header = [k.pos, k.feed, k.done, k.prefix, call.wake ? k.wake : "", call.wakeMessage];
-    return SCRIPTS.create.run(db.conn, [header, call.created(), call.operations()]);
+    const wake = call.wake ? k.wake : "";
+    const header = [k.pos, k.feed, k.done, k.jobs, k.prefix, wake, call.createdWakeMessage];
+    return SCRIPTS.create.run(db.conn, [header, call.created(), call.operations(false)]);
   }
   const { queues = [], head = 0, peek = 0, caps } = claim ?? {};
   const header = [

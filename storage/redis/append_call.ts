@@ -74,6 +74,8 @@ export class AppendCall {
   creates = true;
   /** The record JSON of the one job this call makes Enqueued, "" for none, null for several. */
   #enqueued: string | null = "";
+  /** The number of the change holding that job. */
+  #enqueuedIn = 0;
   #keys: Keys;
   #replay: boolean;
   #ids = new Set<string>();
@@ -137,17 +139,25 @@ export class AppendCall {
     return json && json.length <= MAX_WAKE_RECORD ? json : "1";
   }
 
+  /** The create script's wake-up message: "=<k>" stands for the k-th job's record. */
+  get createdWakeMessage(): string {
+    const message = this.wakeMessage;
+    return message === "1" ? message : `=${this.#enqueuedIn}`;
+  }
+
   /**
    * The jobs section of the create script's ARGV (see `lua/create.ts`): per job its id,
-   * position and events, taken from the commit parts.
+   * position, record and events, taken from the commit parts and the records to write.
    */
   created(): string[] {
     const out = [String(this.changes)];
     const parts = this.commits;
-    // Each change is "1", then id, built, position, part, guess, implied, count, events.
-    for (let i = 0; i < parts.length;) {
+    const records = this.#hashes.get(this.#keys.jobs)!.add;
+    // Each change is "1", then id, built, position, part, guess, implied, count, events; the
+    // records are id, JSON, ... in the same order.
+    for (let i = 0, j = 1; i < parts.length; j += 2) {
       const count = parts[i + 7], end = i + 8 + Number(count);
-      out.push(parts[i + 1], parts[i + 3], count);
+      out.push(parts[i + 1], parts[i + 3], records[j], count);
       for (let e = i + 8; e < end; e++) out.push(parts[e]);
       i = end;
     }
@@ -214,7 +224,10 @@ export class AppendCall {
       if (!this.#replay && (record.state === "Enqueued" || record.state === "Scheduled")) {
         this.wake = true;
       }
-      if (record.state === "Enqueued") this.#enqueued = this.#enqueued === "" ? json : null;
+      if (record.state === "Enqueued") {
+        this.#enqueued = this.#enqueued === "" ? json : null;
+        this.#enqueuedIn = this.changes;
+      }
     }
     if (effects.addName) {
       const { name, createdAt } = effects.addName;
@@ -315,8 +328,11 @@ export class AppendCall {
     return [String(this.#claims.length / 4), ...this.#claims];
   }
 
-  /** The operations section of ARGV (see the script's header). */
-  operations(): string[] {
+  /**
+   * The operations section of ARGV (see the script's header); `records: false` leaves out the
+   * record writes (the create script takes them with the jobs).
+   */
+  operations(records = true): string[] {
     const out: string[] = [""];
     let count = 0;
     const op = (command: string, key: string, args: string[], width: number) => {
@@ -329,6 +345,7 @@ export class AppendCall {
       }
     };
     for (const [key, { add, remove }] of this.#hashes) {
+      if (!records && key === this.#keys.jobs) continue;
       op("HDEL", key, remove, 1);
       const keeper = add.length && key === this.#keys.lease ? [LEASE_KEEPER, ""] : [];
       op("HSET", key, keeper.length ? [...keeper, ...add] : add, 2);

@@ -18,7 +18,7 @@ import { Script } from "./scripts.ts";
 /** The scripts, each with the number of keys it takes. */
 export const SCRIPTS = {
   append: new Script(APPEND, 4),
-  create: new Script(CREATE, 3),
+  create: new Script(CREATE, 4),
   page: new Script(PAGE, 3),
   heartbeat: new Script(HEARTBEAT, 4),
   leases: new Script(LEASES, 2),

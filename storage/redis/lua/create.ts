@@ -10,57 +10,71 @@ export const CREATE = `--[[
 create: the append script (lua/append.ts) for a call whose every change creates one job.
 Nothing is written when a job already exists (a pos entry or a done field): then it returns
 { results } as the append script does, one array per change, { id } for a job that exists.
-Otherwise it RPUSHes each job's events to its log, stores its position, runs the operations,
-adds one feed entry (field: job id, value "0 <how many>") and PUBLISHes the wake-up.
+Otherwise it RPUSHes each job's events to its log, stores its position and record, runs the
+operations, adds one feed entry (field: job id, value "0 <how many>") and PUBLISHes the wake-up.
 
-KEYS[1] pos hash   KEYS[2] feed stream   KEYS[3] done hash
+KEYS[1] pos hash   KEYS[2] feed stream   KEYS[3] done hash   KEYS[4] jobs hash
 ARGV[1] key prefix with its colon (log:<id> keys)
 ARGV[2] channel to PUBLISH a wake-up on ("" for none: then "1" on <prefix>feedwake)
-ARGV[3] the wake-up's message
-ARGV[4] number N of jobs; then per job: id, position, number of events, events...
+ARGV[3] the wake-up's message, "=<k>" for the record of the k-th job (not sent twice)
+ARGV[4] number N of jobs; then per job: id, position, record JSON, number of events, events...
 then: number of operations; per operation: command, key, number of arguments, arguments...
-  (as in the append script, "BUCKET" too)
+  (as in the append script, "BUCKET" too; the records are not among them)
 Returns {} when written.
 ]]
 local ARGV, KEYS = ARGV, KEYS
 local call, tonumber, unpack, byte = redis.call, tonumber, unpack, string.byte
-local prefix, channel = ARGV[1], ARGV[2]
+local prefix, channel, message = ARGV[1], ARGV[2], ARGV[3]
 -- See the append script: about 256 KiB of feed references.
 local FEED_BYTES = 262144
 local n = tonumber(ARGV[4])
 local ids, at, i = {}, {}, 5
 for k = 1, n do
-  local count = ARGV[i + 2]
+  local count = ARGV[i + 3]
   ids[k], at[k] = ARGV[i], i
-  i = i + 3 + (#count == 1 and byte(count) - 48 or tonumber(count))
+  i = i + 4 + (#count == 1 and byte(count) - 48 or tonumber(count))
 end
-local stored = call('HMGET', KEYS[1], unpack(ids))
-local done = call('HMGET', KEYS[3], unpack(ids))
-local results, refused, none = {}, false, {}
-for k = 1, n do
-  if stored[k] or done[k] then
-    results[k], refused = { ids[k] }, true
-  else
-    results[k] = none
+if n == 1 then
+  -- One job (a single enqueue): HSETNX checks and stores its position in one command.
+  local id = ids[1]
+  if call('HEXISTS', KEYS[3], id) == 1 or call('HSETNX', KEYS[1], id, ARGV[6]) == 0 then
+    return { { { id } } }
   end
+  call('HSET', KEYS[4], id, ARGV[7])
+else
+  local stored = call('HMGET', KEYS[1], unpack(ids))
+  local done = call('HMGET', KEYS[3], unpack(ids))
+  local results, refused, none = {}, false, {}
+  for k = 1, n do
+    if stored[k] or done[k] then
+      results[k], refused = { ids[k] }, true
+    else
+      results[k] = none
+    end
+  end
+  if refused then return { results } end
+  local posPairs, records = {}, {}
+  for k = 1, n do
+    posPairs[2 * k - 1], posPairs[2 * k] = ids[k], ARGV[at[k] + 1]
+    records[2 * k - 1], records[2 * k] = ids[k], ARGV[at[k] + 2]
+  end
+  call('HSET', KEYS[1], unpack(posPairs))
+  call('HSET', KEYS[4], unpack(records))
 end
-if refused then return { results } end
 
-local posPairs, feed, nfeed, feedBytes = {}, {}, 0, 0
+local feed, nfeed, feedBytes = {}, 0, 0
 for k = 1, n do
   local a, id = at[k], ids[k]
-  local count = ARGV[a + 2]
+  local count = ARGV[a + 3]
   local events = #count == 1 and byte(count) - 48 or tonumber(count)
   if events > 0 then
-    call('RPUSH', prefix .. 'log:' .. id, unpack(ARGV, a + 3, a + 2 + events))
+    call('RPUSH', prefix .. 'log:' .. id, unpack(ARGV, a + 4, a + 3 + events))
     local value = '0 ' .. count
     feed[nfeed + 1], feed[nfeed + 2] = id, value
     nfeed = nfeed + 2
     feedBytes = feedBytes + #id + #value + 2
   end
-  posPairs[2 * k - 1], posPairs[2 * k] = id, ARGV[a + 1]
 end
-call('HSET', KEYS[1], unpack(posPairs))
 
 local o = i + 1
 for _ = 1, tonumber(ARGV[i]) do
@@ -81,6 +95,9 @@ if nfeed > 0 then
   call('XADD', KEYS[2], 'MAXLEN', '~', math.ceil(FEED_BYTES / feedBytes), id, unpack(feed))
   if channel == '' then call('PUBLISH', prefix .. 'feedwake', '1') end
 end
-if channel ~= '' then call('PUBLISH', channel, ARGV[3]) end
+if channel ~= '' then
+  if byte(message) == 61 then message = ARGV[at[tonumber(string.sub(message, 2))] + 2] end
+  call('PUBLISH', channel, message)
+end
 return {}
 `;
