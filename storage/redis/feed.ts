@@ -87,6 +87,11 @@ export class RedisFeed implements EventFeed {
     return () => this.#listeners.delete(wake);
   }
 
+  /** True when something in this process listens (an append need not list its jobs otherwise). */
+  get listening(): boolean {
+    return this.#listeners.size > 0;
+  }
+
   /** Wakes this process's listeners (`ids`: the jobs an append wrote; absent: unknown). */
   wake(ids?: readonly string[]): void {
     for (const listener of this.#listeners) listener(ids);

@@ -209,7 +209,9 @@ export class RedisStorage implements Storage {
   append(changes: readonly Change[]): Promise<AppendResult[]> {
     return this.#run(async () => {
       const { results } = await append(this.#db, changes);
-      this.feed.wake(changes.flatMap((c, i) => results[i].ok ? c.commits.map((m) => m.id) : []));
+      if (this.feed.listening) {
+        this.feed.wake(changes.flatMap((c, i) => results[i].ok ? c.commits.map((m) => m.id) : []));
+      }
       return results;
     });
   }
