@@ -45,7 +45,7 @@ import { KvWakeups } from "./wakeups.ts";
 import { isRow, storedRecord } from "./rows.ts";
 import { getMany, KvWriter } from "./writer.ts";
 import { KvFeed } from "./feed.ts";
-import { heartbeat, leasePage, recordStore, servers } from "./servers.ts";
+import { heartbeat, leaseOfJob, leasePage, listedLeases, recordStore, servers } from "./servers.ts";
 import { FeedWakeups } from "./feed_wakeups.ts";
 
 /** Options of the KV backend. */
@@ -265,9 +265,10 @@ export class KvStorage implements Storage {
       );
       for await (const entry of entries) ids.push(entry.key[3] as string);
     } else {
-      for await (const entry of this.kv.list<Lease>({ prefix: this.#key("lease") })) {
+      const listing = this.kv.list<Lease | null>({ prefix: this.#key("state", "Processing") });
+      for (const lease of await listedLeases(this.#db, listing)) {
         if (ids.length >= query.limit) break;
-        if (entry.value.until <= query.before) ids.push(entry.key[2] as string);
+        if (lease.until <= query.before) ids.push(lease.id);
       }
     }
     return await this.#listed(ids, true);
@@ -310,9 +311,9 @@ export class KvStorage implements Storage {
     else await this.kv.delete(this.#key("paused", queue));
   }
 
-  async lease(id: string): Promise<Lease | null> {
+  lease(id: string): Promise<Lease | null> {
     this.#open();
-    return (await this.kv.get<Lease>(this.#key("lease", id))).value;
+    return leaseOfJob(this.#db, id);
   }
 
   leases(query: { cursor?: string; limit?: number }): Promise<LeasePage> {
