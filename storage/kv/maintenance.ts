@@ -26,9 +26,13 @@ export interface KvDb {
 /** Recomputes every projection from the event logs (the storage contract's `rebuild`). */
 export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> {
   const { kv, key } = db;
+  // Leases as stored: in Processing state entries, or in the `lease/<id>` keys of older files.
   const leases = new Map<string, Lease>();
   for await (const entry of kv.list<Lease>({ prefix: key("lease") })) {
     leases.set(entry.key[2] as string, entry.value);
+  }
+  for await (const entry of kv.list<Lease | null>({ prefix: key("state", "Processing") })) {
+    if (entry.value) leases.set(entry.key[4] as string, entry.value);
   }
   // Removed jobs left no log to count them from: their count is kept as it was.
   const pruned = (await kv.get<Deno.KvU64>(key("total", "pruned"))).value?.value ?? 0n;
@@ -82,12 +86,9 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
     writes.push((a) => a.set(entry.key, rebuilt));
     const effects = effectsOf(null, { id, expect: 0, events, record });
     count(sums, key, kept(effects, Date.now()));
-    writes.push((a) => moveIndexes(a, key, effects));
-    if (lease) {
-      const kept = leases.get(id);
-      const value = kept?.serverId === lease.serverId ? kept : lease;
-      writes.push((a) => a.set(key("lease", id), value));
-    }
+    const stored = lease ? leases.get(id) : undefined;
+    const held = stored?.serverId === lease?.serverId ? stored : lease;
+    writes.push((a) => moveIndexes(a, key, effects, held ?? null));
     await sink.add(writes, 2 * JSON.stringify(rebuilt).length);
     jobs++;
   }

@@ -4,6 +4,7 @@
  * names, and counter deltas summed per key (shared by the append path and rebuild).
  */
 
+import type { Lease } from "../../lib/projection.ts";
 import type { Effects } from "../effects.ts";
 
 /** A KV key. */
@@ -13,13 +14,24 @@ export type KeyOf = (...parts: Deno.KvKeyPart[]) => Key;
 
 const U64 = 1n << 64n;
 
-/** The index entries, lease and name entry a transition moves. */
-export function moveIndexes(atomic: Deno.AtomicOperation, key: KeyOf, effects: Effects): void {
+/**
+ * The index entries and name entry a transition moves. A Processing job's state entry holds its
+ * lease (`lease`, null when unknown), so taking and dropping a lease writes no key of its own.
+ */
+export function moveIndexes(
+  atomic: Deno.AtomicOperation,
+  key: KeyOf,
+  effects: Effects,
+  lease: Lease | null = null,
+): void {
   const { removeState, addState, removeReady, addReady, removeDue, addDue } = effects;
   if (removeState) {
     atomic.delete(key("state", removeState.state, removeState.at, removeState.id));
   }
-  if (addState) atomic.set(key("state", addState.state, addState.at, addState.id), null);
+  if (addState) {
+    const value = addState.state === "Processing" ? lease : null;
+    atomic.set(key("state", addState.state, addState.at, addState.id), value);
+  }
   if (removeReady) {
     atomic.delete(
       key("ready", removeReady.queue, removeReady.rank, removeReady.at, removeReady.id),
@@ -30,7 +42,6 @@ export function moveIndexes(atomic: Deno.AtomicOperation, key: KeyOf, effects: E
   }
   if (removeDue) atomic.delete(key("due", removeDue.runAt, removeDue.id));
   if (addDue) atomic.set(key("due", addDue.runAt, addDue.id), null);
-  if (effects.dropLease && removeState) atomic.delete(key("lease", removeState.id));
   if (effects.addName) {
     const { name, createdAt, id } = effects.addName;
     atomic.set(key("name", name, -createdAt, id), null);

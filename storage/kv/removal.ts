@@ -3,7 +3,7 @@
  * Removal of finished jobs for good (retention) on Deno KV: each job's row (record and log),
  * events in rows of their own, index entries and name entry are deleted and its gauge
  * decremented in one atomic write, checked against the row's versionstamp. A finished job holds
- * no lease (the commit that took it out of Processing deleted it), as on Redis.
+ * no lease (it lives in the Processing state entry the job left), as on Redis.
  */
 
 import type { JobRecord } from "../../lib/job.ts";

@@ -8,23 +8,83 @@ import type { Lease } from "../../lib/projection.ts";
 import { badCursor, encodeCursor, unwrapKvCursor } from "../cursor.ts";
 import { StorageUnavailableError } from "../errors.ts";
 import { canDelete, canPut } from "../record_store.ts";
-import type { Heartbeat, LeasePage, RecordStore, RecurringRecord, ServerInfo } from "../storage.ts";
+import type {
+  Heartbeat,
+  HeldLease,
+  LeasePage,
+  RecordStore,
+  RecurringRecord,
+  ServerInfo,
+} from "../storage.ts";
 import type { KvDb } from "./maintenance.ts";
+import type { Key } from "./projections.ts";
+import { rowEntry } from "./rows.ts";
 import { getMany, MAX_CHECKS } from "./writer.ts";
 
-/** A page of the leases held now. */
+/** A Processing job's state entry as listed or read: its value is the job's lease. */
+interface HeldEntry {
+  id: string;
+  stateAt: number;
+  value: Lease | null;
+}
+
+/**
+ * The leases of Processing state entries. An entry holding none (written before leases moved
+ * into state entries, or by a move within Processing) falls back to the job's old `lease/<id>`
+ * key, then to its holder since it entered Processing: reapers look for a lease that stays
+ * unchanged, so any stable value serves.
+ */
+async function leasesOf(db: KvDb, found: readonly HeldEntry[]): Promise<Lease[]> {
+  const bare = found.filter((entry) => entry.value === null);
+  const fallback = new Map<string, Lease>();
+  if (bare.length) {
+    const old = await getMany<Lease>(db.kv, bare.map(({ id }) => db.key("lease", id)));
+    const rows = await getMany<unknown>(db.kv, bare.map(({ id }) => db.key("job", id)));
+    bare.forEach(({ id, stateAt }, i) => {
+      const record = rowEntry(rows[i]).record;
+      fallback.set(id, old[i].value ?? { serverId: record?.serverId ?? "", until: stateAt });
+    });
+  }
+  return found.map(({ id, value }) => value ?? fallback.get(id)!);
+}
+
+/** The leases of the Processing jobs listed by `entries` (a KV listing of state entries). */
+export async function listedLeases(
+  db: KvDb,
+  entries: AsyncIterable<Deno.KvEntry<Lease | null>>,
+  limit = Infinity,
+): Promise<HeldLease[]> {
+  const found: HeldEntry[] = [];
+  for await (const { key, value } of entries) {
+    found.push({ id: key[4] as string, stateAt: key[3] as number, value });
+    if (found.length >= limit) break;
+  }
+  const leases = await leasesOf(db, found);
+  return found.map(({ id }, i) => ({ id, ...leases[i] }));
+}
+
+/** The lease of job `id` when it is Processing (null otherwise). */
+export async function leaseOfJob(db: KvDb, id: string): Promise<Lease | null> {
+  const record = rowEntry(await db.kv.get(db.key("job", id))).record;
+  if (record?.state !== "Processing") return null;
+  const entry = await db.kv.get<Lease | null>(db.key("state", "Processing", record.stateAt, id));
+  if (entry.versionstamp === null) return null;
+  const [lease] = await leasesOf(db, [{ id, stateAt: record.stateAt, value: entry.value }]);
+  return lease;
+}
+
+/** A page of the leases held now (in the order jobs entered Processing). */
 export async function leasePage(
   db: KvDb,
   query: { cursor?: string; limit?: number },
 ): Promise<LeasePage> {
   const limit = query.limit ?? 500;
   const cursor = unwrapKvCursor(query.cursor);
-  const iterator = db.kv.list<Lease>({ prefix: db.key("lease") }, { limit, cursor });
-  const leases: LeasePage["leases"] = [];
+  const prefix = db.key("state", "Processing");
+  const iterator = db.kv.list<Lease | null>({ prefix }, { limit, cursor });
+  let leases: HeldLease[];
   try {
-    for await (const entry of iterator) {
-      leases.push({ id: entry.key[2] as string, ...entry.value });
-    }
+    leases = await listedLeases(db, iterator);
   } catch (error) {
     if (query.cursor === undefined) throw error;
     throw badCursor(query.cursor);
@@ -57,22 +117,37 @@ async function beatChunk(
   withServer: boolean,
 ): Promise<string[]> {
   for (let attempt = 1;; attempt++) {
-    const entries = await getMany<Lease>(db.kv, ids.map((id) => db.key("lease", id)));
+    // A lease lives in its job's Processing state entry, whose key holds when the job entered
+    // Processing: the rows name it.
+    const rows = await getMany<unknown>(db.kv, ids.map((id) => db.key("job", id)));
+    const lost: string[] = [];
+    const held: { id: string; serverId?: string; key: Key }[] = [];
+    rows.forEach((row, i) => {
+      const record = rowEntry(row).record;
+      if (record?.state !== "Processing") lost.push(ids[i]);
+      else {
+        const key = db.key("state", "Processing", record.stateAt, ids[i]);
+        held.push({ id: ids[i], serverId: record.serverId, key });
+      }
+    });
+    const entries = await getMany<Lease | null>(db.kv, held.map(({ key }) => key));
     const atomic = db.kv.atomic();
     if (withServer) {
       // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
       const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
       atomic.set(db.key("server", beat.server.id), record, { expireIn: beat.ttlMs });
     }
-    const lost: string[] = [];
-    for (const entry of entries) {
-      if (entry.value?.serverId !== beat.server.id) {
-        lost.push(entry.key[2] as string);
-        continue;
+    entries.forEach((entry, i) => {
+      // No entry: the job left Processing after its row was read. An entry without a lease
+      // (see leasesOf) is held by the server its record names.
+      const serverId = entry.value?.serverId ?? held[i].serverId;
+      if (entry.versionstamp === null || serverId !== beat.server.id) {
+        lost.push(held[i].id);
+        return;
       }
-      const until = Math.max(beat.leaseUntil, entry.value.until + 1);
+      const until = Math.max(beat.leaseUntil, (entry.value?.until ?? 0) + 1);
       atomic.check(entry).set(entry.key, { serverId: beat.server.id, until });
-    }
+    });
     // A check fails only when a job finished or moved meanwhile: read again and retry.
     if ((await db.writer.commit(atomic)).ok) return lost;
     if (attempt >= 50) {

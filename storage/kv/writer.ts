@@ -150,9 +150,13 @@ export class KvWriter {
           claim(atomic, this.#key, commit, claims);
           for (const event of own) atomic.set(this.#key("ev", commit.id, event.seq), event);
           const effects = effectsOf(entry.record, commit);
-          moveIndexes(atomic, this.#key, effects);
+          moveIndexes(atomic, this.#key, effects, commit.lease);
           count(sums, this.#key, effects);
-          if (commit.lease) atomic.set(this.#key("lease", commit.id), commit.lease);
+          // A lease taken without a move (none is today) still lands in the state entry.
+          if (commit.lease && !effects.addState && commit.record.state === "Processing") {
+            const { stateAt, id } = commit.record;
+            atomic.set(this.#key("state", "Processing", stateAt, id), commit.lease);
+          }
           if (commit.record.state === "Enqueued") ready = true;
           if (commit.record.state === "Scheduled") {
             earliestDue = Math.min(earliestDue, commit.record.runAt ?? 0);
