@@ -72,21 +72,17 @@ Deno.test("kv leases: the claim's lease is read back, extended by a heartbeat, g
   }
 });
 
-Deno.test("kv leases: a file's older lease/<id> key is read where the state entry holds none", async () => {
+Deno.test("kv leases: a state entry holding no lease reads as its record's holder", async () => {
   const { storage, tf, id } = await claimed("s1", 1_000);
   try {
-    // As an older version wrote it: the lease in a key of its own, the state entry's value null.
     const record = (await storage.get(id))!;
     const entry = ["taskflow", "state", "Processing", record.stateAt, id];
     await storage.kv.set(entry, null);
-    await storage.kv.set(["taskflow", "lease", id], { serverId: "s1", until: 777 });
-    assert.deepEqual(await storage.lease(id), { serverId: "s1", until: 777 });
-    assert.deepEqual((await storage.leases({})).leases, [{ id, serverId: "s1", until: 777 }]);
-    // No old key either: the holder its record names, stable across reads.
-    await storage.kv.delete(["taskflow", "lease", id]);
+    // The holder its record names, stable across reads.
     const fallback = await storage.lease(id);
     assert.equal(fallback?.serverId, "s1");
     assert.deepEqual(await storage.lease(id), fallback);
+    assert.deepEqual((await storage.leases({})).leases, [{ id, ...fallback! }]);
     // The holder's heartbeat keeps it and writes the lease into the state entry.
     assert.deepEqual((await storage.heartbeat(beat("s2", [id], 5_000))).lost, [id]);
     assert.deepEqual((await storage.heartbeat(beat("s1", [id], 5_000))).lost, []);

@@ -26,11 +26,8 @@ export interface KvDb {
 /** Recomputes every projection from the event logs (the storage contract's `rebuild`). */
 export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> {
   const { kv, key } = db;
-  // Leases as stored: in Processing state entries, or in the `lease/<id>` keys of older files.
+  // Leases as stored: in Processing state entries.
   const leases = new Map<string, Lease>();
-  for await (const entry of kv.list<Lease>({ prefix: key("lease") })) {
-    leases.set(entry.key[2] as string, entry.value);
-  }
   for await (const entry of kv.list<Lease | null>({ prefix: key("state", "Processing") })) {
     if (entry.value) leases.set(entry.key[4] as string, entry.value);
   }
@@ -40,7 +37,6 @@ export async function rebuild(db: KvDb, derive: Derive): Promise<RebuildResult> 
     "state",
     "ready",
     "due",
-    "lease",
     "gauge",
     "total",
     "bucket",

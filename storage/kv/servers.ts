@@ -29,20 +29,18 @@ interface HeldEntry {
 }
 
 /**
- * The leases of Processing state entries. An entry holding none (written before leases moved
- * into state entries, or by a move within Processing) falls back to the job's old `lease/<id>`
- * key, then to its holder since it entered Processing: reapers look for a lease that stays
- * unchanged, so any stable value serves.
+ * The leases of Processing state entries. An entry holding none (a transition that knew no
+ * lease) gets the holder its record names since it entered Processing: reapers look for a
+ * lease that stays unchanged, so any stable value serves.
  */
 async function leasesOf(db: KvDb, found: readonly HeldEntry[]): Promise<Lease[]> {
   const bare = found.filter((entry) => entry.value === null);
   const fallback = new Map<string, Lease>();
   if (bare.length) {
-    const old = await getMany<Lease>(db.kv, bare.map(({ id }) => db.key("lease", id)));
     const rows = await getMany<unknown>(db.kv, bare.map(({ id }) => db.key("job", id)));
     bare.forEach(({ id, stateAt }, i) => {
       const record = rowEntry(rows[i]).record;
-      fallback.set(id, old[i].value ?? { serverId: record?.serverId ?? "", until: stateAt });
+      fallback.set(id, { serverId: record?.serverId ?? "", until: stateAt });
     });
   }
   return found.map(({ id, value }) => value ?? fallback.get(id)!);
