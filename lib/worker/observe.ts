@@ -4,7 +4,12 @@
  * before it, its duration and outcome.
  */
 
-import type { Attributes, Context, Counter } from "npm:@opentelemetry/api@1.10.0";
+import {
+  type Attributes,
+  type Context,
+  type Counter,
+  createNoopMeter,
+} from "npm:@opentelemetry/api@1.10.0";
 import type { JobRecord } from "../job.ts";
 import { instruments, outcomeAttributes, queueAttributes } from "../telemetry/metrics.ts";
 import { endAttempt, startAttempt, type TraceLink } from "../telemetry/trace.ts";
@@ -70,7 +75,11 @@ export function observeAttempt(
 // add per job name and outcome: the SDK hashes the attribute set on every call.
 let pending: { counter: Counter; counts: Map<Attributes, number> } | undefined;
 
+// The API's no-op counter (no SDK registered): nothing to gather for it.
+const NO_SDK = createNoopMeter().createCounter("taskflow.no_sdk");
+
 function countOutcome(counter: Counter, attributes: Attributes): void {
+  if (counter === NO_SDK) return;
   if (pending?.counter !== counter) {
     flushOutcomes();
     pending = { counter, counts: new Map() };
