@@ -197,11 +197,25 @@ export function startAttempt(
     "taskflow.job.attempt": record.attempt,
   };
   const span = tracer.startSpan(
-    `process ${record.name}`,
+    spanName(record.name),
     { kind: SpanKind.CONSUMER, attributes, links },
     parent,
   );
   return { span, context: trace.setSpan(parent, span) };
+}
+
+// One span name per job name: every span of it holds the same string until it is exported.
+const spanNames = new Map<string, string>();
+/** More distinct job names than a worker runs: the cache starts again. */
+const MAX_NAMES = 1_000;
+
+function spanName(name: string): string {
+  let spanName = spanNames.get(name);
+  if (spanName === undefined) {
+    if (spanNames.size >= MAX_NAMES) spanNames.clear();
+    spanNames.set(name, spanName = `process ${name}`);
+  }
+  return spanName;
 }
 
 /** Runs `fn` in `ctx` when there is one (an attempt traced by an SDK), else just runs it. */

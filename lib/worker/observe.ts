@@ -4,7 +4,12 @@
  * before it, its duration and outcome.
  */
 
-import type { Context } from "npm:@opentelemetry/api@1.10.0";
+import {
+  type Attributes,
+  type Context,
+  type Counter,
+  createNoopMeter,
+} from "npm:@opentelemetry/api@1.10.0";
 import type { JobRecord } from "../job.ts";
 import { instruments, outcomeAttributes, queueAttributes } from "../telemetry/metrics.ts";
 import { endAttempt, startAttempt, type TraceLink } from "../telemetry/trace.ts";
@@ -59,11 +64,35 @@ export function observeAttempt(
     context: started?.context,
     end({ outcome, error, durationMs }) {
       const attributes = outcomeAttributes(record.name, outcome);
-      meters.outcomes.add(1, attributes);
+      countOutcome(meters.outcomes, attributes);
       if (durationMs !== undefined) meters.duration.record(durationMs / 1000, attributes);
       if (started) endAttempt(started.span, outcome, error);
     },
   };
+}
+
+// Outcomes ended together (the jobs of one outcome write settle in one turn) are counted by one
+// add per job name and outcome: the SDK hashes the attribute set on every call.
+let pending: { counter: Counter; counts: Map<Attributes, number> } | undefined;
+
+// The API's no-op counter (no SDK registered): nothing to gather for it.
+const NO_SDK = createNoopMeter().createCounter("taskflow.no_sdk");
+
+function countOutcome(counter: Counter, attributes: Attributes): void {
+  if (counter === NO_SDK) return;
+  if (pending?.counter !== counter) {
+    flushOutcomes();
+    pending = { counter, counts: new Map() };
+    queueMicrotask(flushOutcomes);
+  }
+  pending.counts.set(attributes, (pending.counts.get(attributes) ?? 0) + 1);
+}
+
+function flushOutcomes(): void {
+  if (pending === undefined) return;
+  const { counter, counts } = pending;
+  pending = undefined;
+  for (const [attributes, count] of counts) counter.add(count, attributes);
 }
 
 /** The outcome a written attempt of `record` (as written) had. */
