@@ -350,9 +350,11 @@ export class ClaimLoop {
     overlapping?: OverlappingClaim,
   ): Promise<{ claimed: number; contended: boolean }> {
     const peek = overlapping?.peek ?? this.#overlap.peek();
-    // The outcomes queued now go in the claim's call, ahead of it: one call instead of two,
-    // and the slots they free (a capped queue's) are free for it.
-    const taken = this.#carries ? this.#committer.take() : undefined;
+    // A capped queue's claim must run after the outcomes that free its slots: those queued now
+    // go in its call, ahead of it (one call, not two taking turns). Uncapped, the claim goes
+    // first and alone: its answer is not held up by the outcomes' writes (2 KB args, 1 KB
+    // results: slots sat empty longer when carried, at load 3).
+    const taken = this.#carries && caps ? this.#committer.take() : undefined;
     const query: ClaimQuery = { queues, limit: free, peek, caps, carry: taken?.changes };
     let result: ClaimResult;
     try {
