@@ -283,12 +283,7 @@ export interface ClaimQuery {
    * claim) should look at for the claims that follow; `limit` when absent.
    */
   peek?: number;
-  /**
-   * Changes written in the same call as the claim, before it (only where
-   * {@link Storage.claimCarries}): a worker's outcomes, so that the slots they free are free
-   * for the claim, with one call where there were two. Their results are
-   * {@link ClaimResult.carried}.
-   */
+  /** Changes written in the claim's call, before it, where {@link Storage.claimCarries}. */
   carry?: readonly Change[];
 }
 
