@@ -469,3 +469,48 @@ await redisCase(
     }
   },
 );
+
+await redisCase(
+  "redis capped claims",
+  "redis: a claim carries outcomes in its own call, ahead of it: the slots they free are free for it",
+  "carried",
+  async (storage, tf) => {
+    const ids = await tf.enqueueMany([1, 2, 3, 4, 5, 6, 7].map((n) => ({ job: "x", args: n })));
+    const query = { queues: ["default"], limit: 3, caps: { default: 3 } };
+    const build = (record: JobRecord) => claimCommit(record, Date.now());
+    const script = SCRIPTS.append;
+    let calls = 0;
+    script.run = (conn, parts) => (calls++, Script.prototype.run.call(script, conn, parts));
+    try {
+      const first = await storage.claim!(query, build);
+      assert.deepEqual(first.claimed.map((c) => c.id), ids.slice(0, 3));
+      const outcomes = (claimed: typeof first.claimed) =>
+        claimed.map((commit) => ({
+          commits: [
+            appendCommit(commit.record, [{ type: "state", at: Date.now(), state: "Succeeded" }]),
+          ],
+        }));
+      // The cap is full; the outcomes that free it go first in the claim's call.
+      calls = 0;
+      const next = await storage.claim!({ ...query, carry: outcomes(first.claimed) }, build);
+      assert.equal(calls, 1);
+      assert.deepEqual(next.carried, [{ ok: true }, { ok: true }, { ok: true }]);
+      assert.deepEqual(next.claimed.map((c) => c.id), ids.slice(3, 6));
+      // A fenced carried outcome is refused alone; the claim and the other outcome apply.
+      const stale = outcomes(first.claimed.slice(0, 1));
+      const last = await storage.claim!(
+        { ...query, carry: [...stale, ...outcomes(next.claimed.slice(0, 1))] },
+        build,
+      );
+      assert.equal(last.carried![0].ok, false);
+      assert.deepEqual(last.carried![1], { ok: true });
+      assert.deepEqual(last.claimed.map((c) => c.id), ids.slice(6, 7));
+      const counts = (await tf.counts()).queues.default;
+      assert.equal(counts.Processing, 3);
+      assert.equal(counts.Succeeded, 4);
+      await assertConsistent(storage);
+    } finally {
+      delete (script as Partial<Script>).run;
+    }
+  },
+);
