@@ -106,7 +106,7 @@ export function payloadOf(
   const records: string[] = [], events: string[] = [];
   const caps: unknown[] = [], settings: unknown[] = [];
   const inc = new Increments();
-  let wake = false;
+  let wake = false, old = false, fresh = false;
   call.forEach((index, c) => {
     const change = changes[index];
     if (change.cap) {
@@ -128,6 +128,8 @@ export function payloadOf(
       if (commit.unique && !replay) {
         uniques.push({ c, key: commit.unique.key, holder: commit.unique.holder, id });
       }
+      if (commit.expect > 0) old = true;
+      else fresh = true;
       commits.push({
         c,
         id,
@@ -174,17 +176,25 @@ export function payloadOf(
     commits: JSON.stringify(commits),
     records: records.join("\n"),
     events: replay ? null : events.join("\n"),
+    // Empty parts are left out: the function skips their statements.
     rest: JSON.stringify({
-      uniques,
-      caps,
-      settings,
-      counters: inc.counterRows(),
-      buckets: inc.bucketRows(),
+      uniques: nonEmpty(uniques),
+      caps: nonEmpty(caps),
+      settings: nonEmpty(settings),
+      counters: nonEmpty(inc.counterRows()),
+      buckets: nonEmpty(inc.bucketRows()),
+      old: old || undefined,
+      new: fresh || undefined,
       refs: refs || null,
       wake: wake && !replay,
       replay,
     }),
   };
+}
+
+/** `list`, or undefined (left out of JSON) when it is empty. */
+function nonEmpty<T>(list: T[]): T[] | undefined {
+  return list.length ? list : undefined;
 }
 
 /** Duration bucket count (for readers of the `d:` counters). */
