@@ -42,7 +42,13 @@ export async function append(
       const payload = payloadOf(changes, call, befores, options.replay ?? false);
       const { rows } = await retrying(
         db,
-        () => db.q.query(`select ${db.s}.append($1::jsonb) as r`, [payload]),
+        () =>
+          db.q.query(`select ${db.s}.append($1::jsonb, $2::json, $3, $4) as r`, [
+            payload.rest,
+            payload.commits,
+            payload.records,
+            payload.events,
+          ]),
       );
       const refused = rows[0].r as Record<string, string[]> | null;
       call.forEach((index, c) => {
@@ -78,17 +84,29 @@ function pack(changes: readonly Change[], pending: readonly number[]): number[][
   return calls.map((c) => c.indexes);
 }
 
-/** The `append` function's argument for the changes `call` (indexes into `changes`). */
+/**
+ * The `append` function's arguments: the commits' columns (json), their records and event lists
+ * (JSON text, one line per commit, stored as sent), and the rest (jsonb).
+ */
+export interface Payload {
+  commits: string;
+  records: string;
+  events: string | null;
+  rest: string;
+}
+
+/** The `append` function's arguments for the changes `call` (indexes into `changes`). */
 export function payloadOf(
   changes: readonly Change[],
   call: readonly number[],
   befores: Map<Commit, JobRecord | null>,
   replay: boolean,
-): string {
+): Payload {
   const commits: unknown[] = [], uniques: unknown[] = [];
+  const records: string[] = [], events: string[] = [];
   const caps: unknown[] = [], settings: unknown[] = [];
   const inc = new Increments();
-  let wake = false;
+  let wake = false, old = false, fresh = false;
   call.forEach((index, c) => {
     const change = changes[index];
     if (change.cap) {
@@ -110,6 +128,8 @@ export function payloadOf(
       if (commit.unique && !replay) {
         uniques.push({ c, key: commit.unique.key, holder: commit.unique.holder, id });
       }
+      if (commit.expect > 0) old = true;
+      else fresh = true;
       commits.push({
         c,
         id,
@@ -122,13 +142,13 @@ export function payloadOf(
         run_at: record.state === "Scheduled" ? record.runAt ?? record.stateAt : null,
         name: record.name,
         created_at: record.createdAt,
-        record: JSON.stringify(record),
         lease_server: commit.lease?.serverId ?? null,
         lease_until: commit.lease?.until ?? null,
-        // One log row per commit (its events as a JSON array, keyed by the first one's seq): a
-        // new job is one row of its log, not two.
-        events: replay ? null : JSON.stringify(commit.events),
       });
+      records.push(JSON.stringify(record));
+      // One log row per commit (its events as a JSON array, keyed by the first one's seq): a
+      // new job is one row of its log, not two.
+      if (!replay) events.push(JSON.stringify(commit.events));
       const effects = effectsOf(befores.get(commit) ?? null, commit);
       if (effects.addState && (record.state === "Enqueued" || record.state === "Scheduled")) {
         wake = true;
@@ -152,17 +172,29 @@ export function payloadOf(
     }
   });
   const refs = replay ? null : encodeRefs(refsOf(call.flatMap((i) => changes[i].commits)));
-  return JSON.stringify({
-    commits,
-    uniques,
-    caps,
-    settings,
-    counters: inc.counterRows(),
-    buckets: inc.bucketRows(),
-    refs: refs || null,
-    wake: wake && !replay,
-    replay,
-  });
+  return {
+    commits: JSON.stringify(commits),
+    records: records.join("\n"),
+    events: replay ? null : events.join("\n"),
+    // Empty parts are left out: the function skips their statements.
+    rest: JSON.stringify({
+      uniques: nonEmpty(uniques),
+      caps: nonEmpty(caps),
+      settings: nonEmpty(settings),
+      counters: nonEmpty(inc.counterRows()),
+      buckets: nonEmpty(inc.bucketRows()),
+      old: old || undefined,
+      new: fresh || undefined,
+      refs: refs || null,
+      wake: wake && !replay,
+      replay,
+    }),
+  };
+}
+
+/** `list`, or undefined (left out of JSON) when it is empty. */
+function nonEmpty<T>(list: T[]): T[] | undefined {
+  return list.length ? list : undefined;
 }
 
 /** Duration bucket count (for readers of the `d:` counters). */

@@ -98,7 +98,11 @@ async function claimOn(
   const changes = commits.map((commit) => ({ commits: [commit], cap: caps.get(commit) }));
   const payload = payloadOf(changes, changes.map((_, i) => i), befores, false);
   // The append's answer is the first result (the last is COMMIT's, without rows).
-  const answers = await client.query(`select ${db.s}.append(${literal(payload)}) as r; commit`);
+  const answers = await client.query(
+    `select ${db.s}.append(${literal(payload.rest)}, ${literal(payload.commits)}, ${
+      literal(payload.records)
+    }, ${literal(payload.events!)}) as r; commit`,
+  );
   const refused = (answers as unknown as { rows: any[] }[])[0].rows[0].r as
     | Record<string, string[]>
     | null;

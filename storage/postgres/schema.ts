@@ -51,33 +51,49 @@ create type ${s}.commit as (
   c int, id text collate "C", expect int, version int, state text collate "C",
   queue text collate "C", state_at bigint, rank int, run_at bigint, name text collate "C",
   created_at bigint, record text, lease_server text, lease_until bigint, events text);
-create function ${s}.append(p jsonb) returns jsonb language plpgsql as $fn$
+create function ${s}.append(p jsonb, commits json, record_lines text, event_lines text) returns jsonb
+language plpgsql as $fn$
 #variable_conflict use_column
 declare
   refused jsonb;
   versions jsonb;
-  -- The commits parsed once: each pass of jsonb_to_recordset costs as much as a row's insert.
-  cs ${s}.commit[] := array(select jsonb_populate_recordset(null::${s}.commit, p->'commits'));
+  -- The commits parsed once (each pass over them costs as much as a row's insert). The records
+  -- and event lists come as lines of JSON text (a stringified value has no raw line break): the
+  -- server only splits them, where parsing them as JSON cost as much as the inserts.
+  cs ${s}.commit[] := array(
+    select row(x.c, x.id, x.expect, x.version, x.state, x.queue, x.state_at, x.rank, x.run_at,
+      x.name, x.created_at, x.record, x.lease_server, x.lease_until, x.events)::${s}.commit
+    from rows from (json_populate_recordset(null::${s}.commit, commits),
+      string_to_table(record_lines, E'\n'), string_to_table(event_lines, E'\n'))
+      as x(c, id, expect, version, state, queue, state_at, rank, run_at, name, created_at,
+        no_record, lease_server, lease_until, no_events, record, events));
   used jsonb := '{}';
   have bigint;
   capped record;
   lock_key text;
   my_slot int := pg_backend_pid() % ${COUNTER_SLOTS};
 begin
+  -- A part of the payload with nothing in it is left out, and its statements are skipped: a
+  -- statement with nothing to do costs as much as several rows' writes, and a worker's call
+  -- carries a few jobs. 'old' and 'new' say whether some commits have an existing or new job.
   -- Unique keys and capped queues first, then the job rows: each in one order, so two calls
   -- never wait on each other in a cycle.
-  for lock_key in
-    select 'u:' || (u->>'key') from jsonb_array_elements(p->'uniques') u
-    union select 'c:' || (c->>'gauge') from jsonb_array_elements(p->'caps') c order by 1
-  loop
-    perform pg_advisory_xact_lock(hashtextextended(lock_key, 7));
-  end loop;
+  if p ? 'uniques' or p ? 'caps' then
+    for lock_key in
+      select 'u:' || (u->>'key') from jsonb_array_elements(p->'uniques') u
+      union select 'c:' || (c->>'gauge') from jsonb_array_elements(p->'caps') c order by 1
+    loop
+      perform pg_advisory_xact_lock(hashtextextended(lock_key, 7));
+    end loop;
+  end if;
   -- Existing jobs locked in id order with their versions; new jobs (expect 0) have no row to
   -- lock: a racing insert of the same id fails on the key and the call goes again.
-  select coalesce(jsonb_object_agg(id, version), '{}') into versions from (
-    select j.id, j.version from ${s}.jobs j
-    where j.id in (select c.id from unnest(cs) c where c.expect > 0)
-    order by j.id for update) locked;
+  if p ? 'old' then
+    select coalesce(jsonb_object_agg(id, version), '{}') into versions from (
+      select j.id, j.version from ${s}.jobs j
+      where j.id in (select c.id from unnest(cs) c where c.expect > 0)
+      order by j.id for update) locked;
+  end if;
   select jsonb_object_agg(x.c, x.ids) into refused from (
     select c, jsonb_agg(id) ids from (
       select c.c, c.id from unnest(cs) c
@@ -94,18 +110,20 @@ begin
         where coalesce(r.version, 0) <> t.expect
     ) y group by c
   ) x;
-  for capped in
-    select * from jsonb_to_recordset(p->'caps') k(c int, gauge text, max int, n int) order by c
-  loop
-    continue when refused ? capped.c::text;
-    have := coalesce((used->>capped.gauge)::bigint,
-      (select coalesce(sum(n), 0) from ${s}.counters where name = capped.gauge));
-    if have + capped.n > capped.max then
-      refused := coalesce(refused, '{}') || jsonb_build_object(capped.c::text, '[""]'::jsonb);
-    else
-      used := used || jsonb_build_object(capped.gauge, have + capped.n);
-    end if;
-  end loop;
+  if p ? 'caps' then
+    for capped in
+      select * from jsonb_to_recordset(p->'caps') k(c int, gauge text, max int, n int) order by c
+    loop
+      continue when refused ? capped.c::text;
+      have := coalesce((used->>capped.gauge)::bigint,
+        (select coalesce(sum(n), 0) from ${s}.counters where name = capped.gauge));
+      if have + capped.n > capped.max then
+        refused := coalesce(refused, '{}') || jsonb_build_object(capped.c::text, '[""]'::jsonb);
+      else
+        used := used || jsonb_build_object(capped.gauge, have + capped.n);
+      end if;
+    end loop;
+  end if;
   if refused is not null then return refused; end if;
 
   if not coalesce((p->>'replay')::boolean, false) then
@@ -114,37 +132,49 @@ begin
   end if;
   -- Existing jobs (locked above) are updated and new ones inserted: a plain insert, so that a
   -- racing insert of the same id fails on the key instead of updating the other's row.
-  update ${s}.jobs j set version = c.version, state = c.state, queue = c.queue,
-    state_at = c.state_at, rank = c.rank, run_at = c.run_at, name = c.name,
-    created_at = c.created_at, record = c.record,
-    lease_server = case when c.state <> 'Processing' then null
-      else coalesce(c.lease_server, j.lease_server) end,
-    lease_until = case when c.state <> 'Processing' then null
-      when c.lease_server is not null then c.lease_until else j.lease_until end
-    from unnest(cs) c
-    where c.expect > 0 and j.id = c.id;
-  insert into ${s}.jobs (id, version, state, queue, state_at, rank, run_at, name, created_at,
-      record, lease_server, lease_until)
-    select c.id, c.version, c.state, c.queue, c.state_at, c.rank, c.run_at, c.name,
-      c.created_at, c.record, c.lease_server, c.lease_until
-    from unnest(cs) c
-    where c.expect = 0;
-  insert into ${s}.uniques (key, holder)
-    select u.key, u.id from jsonb_to_recordset(p->'uniques') u(key text, id text)
-  on conflict (key) do update set holder = excluded.holder;
-  insert into ${s}.records (kind, id, version, body)
-    select 'settings', t.id, t.version, t.body
-    from jsonb_to_recordset(p->'settings') t(id text, version int, body text)
-  on conflict (kind, id) do update set version = excluded.version, body = excluded.body;
-  insert into ${s}.counters as t (name, slot, n)
-    select k.name, my_slot, k.n from jsonb_to_recordset(p->'counters') k(name text, n bigint)
-    order by k.name
-  on conflict (name, slot) do update set n = t.n + excluded.n;
-  insert into ${s}.buckets as t (resolution, at, kind, slot, n)
-    select b.resolution, b.at, b.kind, my_slot, b.n
-    from jsonb_to_recordset(p->'buckets') b(resolution text, at bigint, kind text, n bigint)
-    order by 1, 2, 3
-  on conflict (resolution, at, kind, slot) do update set n = t.n + excluded.n;
+  if p ? 'old' then
+    update ${s}.jobs j set version = c.version, state = c.state, queue = c.queue,
+      state_at = c.state_at, rank = c.rank, run_at = c.run_at, name = c.name,
+      created_at = c.created_at, record = c.record,
+      lease_server = case when c.state <> 'Processing' then null
+        else coalesce(c.lease_server, j.lease_server) end,
+      lease_until = case when c.state <> 'Processing' then null
+        when c.lease_server is not null then c.lease_until else j.lease_until end
+      from unnest(cs) c
+      where c.expect > 0 and j.id = c.id;
+  end if;
+  if p ? 'new' then
+    insert into ${s}.jobs (id, version, state, queue, state_at, rank, run_at, name, created_at,
+        record, lease_server, lease_until)
+      select c.id, c.version, c.state, c.queue, c.state_at, c.rank, c.run_at, c.name,
+        c.created_at, c.record, c.lease_server, c.lease_until
+      from unnest(cs) c
+      where c.expect = 0;
+  end if;
+  if p ? 'uniques' then
+    insert into ${s}.uniques (key, holder)
+      select u.key, u.id from jsonb_to_recordset(p->'uniques') u(key text, id text)
+    on conflict (key) do update set holder = excluded.holder;
+  end if;
+  if p ? 'settings' then
+    insert into ${s}.records (kind, id, version, body)
+      select 'settings', t.id, t.version, t.body
+      from jsonb_to_recordset(p->'settings') t(id text, version int, body text)
+    on conflict (kind, id) do update set version = excluded.version, body = excluded.body;
+  end if;
+  if p ? 'counters' then
+    insert into ${s}.counters as t (name, slot, n)
+      select k.name, my_slot, k.n from jsonb_to_recordset(p->'counters') k(name text, n bigint)
+      order by k.name
+    on conflict (name, slot) do update set n = t.n + excluded.n;
+  end if;
+  if p ? 'buckets' then
+    insert into ${s}.buckets as t (resolution, at, kind, slot, n)
+      select b.resolution, b.at, b.kind, my_slot, b.n
+      from jsonb_to_recordset(p->'buckets') b(resolution text, at bigint, kind text, n bigint)
+      order by 1, 2, 3
+    on conflict (resolution, at, kind, slot) do update set n = t.n + excluded.n;
+  end if;
   if p->>'refs' is not null then
     insert into ${s}.feed (xid, refs) values (pg_current_xact_id(), p->>'refs');
   end if;
