@@ -442,8 +442,10 @@ await redisCase(
       assert.ok(messages.every((m) => m === "1"), "several jobs: a plain wake-up");
       messages.length = 0;
       const single = await tf.enqueue("x", { n: 2 });
-      await eventually(() => assert.equal(messages.length, 1));
-      assert.deepEqual(JSON.parse(messages[0]), await storage.get(single));
+      // A plain wake-up of the loop above may still be on its way: the record is the one other.
+      const records = () => messages.filter((m) => m !== "1");
+      await eventually(() => assert.equal(records().length, 1));
+      assert.deepEqual(JSON.parse(records()[0]), await storage.get(single));
     } finally {
       heard.close();
     }
