@@ -5,6 +5,8 @@
  * script only compares and writes.
  */
 
+import { operations } from "./operations.ts";
+
 /** Applies a call's changes all together or not at all; see the header. */
 export const APPEND = `--[[
 append: applies a batch of changes (group commit), all of them or none.
@@ -338,19 +340,7 @@ for s = 1, nclaims, CHUNK do
   call('HSET', uniqueKey, unpack(held))
 end
 
-local o = ops + 1
-for _ = 1, tonumber(ARGV[ops]) do
-  local command, key, n = ARGV[o], ARGV[o + 1], ARGV[o + 2]
-  n = #n == 1 and byte(n) - 48 or tonumber(n)
-  if command == 'BUCKET' then
-    if call('HINCRBY', key, ARGV[o + 3], ARGV[o + 4]) == tonumber(ARGV[o + 4]) then
-      call('PEXPIREAT', key, ARGV[o + 5])
-    end
-  else
-    call(command, key, unpack(ARGV, o + 3, o + 2 + n))
-  end
-  o = o + 3 + n
-end
+${operations("ops")}
 
 -- The stream keeps about the last FEED_BYTES of references (as many entries as calls of this
 -- size make), so a finished job costs it nothing once the feed has moved on.

@@ -5,6 +5,8 @@
  * tables the other changes need. `../append.ts` picks it; both write the same keys the same way.
  */
 
+import { operations } from "./operations.ts";
+
 /** Creates new jobs all together or not at all; see the header. */
 export const CREATE = `--[[
 create: the append script (lua/append.ts) for a call whose every change creates one job.
@@ -76,19 +78,7 @@ for k = 1, n do
   end
 end
 
-local o = i + 1
-for _ = 1, tonumber(ARGV[i]) do
-  local command, key, m = ARGV[o], ARGV[o + 1], ARGV[o + 2]
-  m = #m == 1 and byte(m) - 48 or tonumber(m)
-  if command == 'BUCKET' then
-    if call('HINCRBY', key, ARGV[o + 3], ARGV[o + 4]) == tonumber(ARGV[o + 4]) then
-      call('PEXPIREAT', key, ARGV[o + 5])
-    end
-  else
-    call(command, key, unpack(ARGV, o + 3, o + 2 + m))
-  end
-  o = o + 3 + m
-end
+${operations("i")}
 
 if nfeed > 0 then
   local id = redis.REDIS_VERSION_NUM and '0-*' or '0-' .. call('INCR', prefix .. 'feedseq')
