@@ -65,6 +65,8 @@ export class Maintenance {
   #misindexed = new Set<string>();
   /** Leases of other workers' jobs, as first seen unchanged. */
   #watched = new Map<string, Watched>();
+  /** Rounds running now: stop waits for them (a beat would re-register the server). */
+  #rounds = new Set<Promise<void>>();
 
   /** Maintenance of the worker sharing `ctx`; `onPaused` gets the paused queues each beat. */
   constructor(
@@ -85,7 +87,10 @@ export class Maintenance {
     // The server record's times are wall-clock: the storage expires it against its own clock.
     this.#startedAt = systemClock.now();
     await this.#beat();
-    this.#timer = setInterval(() => this.#maintain(), this.#ctx.config.heartbeatMs);
+    this.#timer = setInterval(() => {
+      const round = this.#maintain().finally(() => this.#rounds.delete(round));
+      this.#rounds.add(round);
+    }, this.#ctx.config.heartbeatMs);
     await this.#pruner.start();
   }
 
@@ -97,6 +102,7 @@ export class Maintenance {
   /** Stops the heartbeats and the pruner (waiting for a pass in progress). */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await Promise.all(this.#rounds);
     await this.#pruner.stop();
   }
 
