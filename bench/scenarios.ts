@@ -10,7 +10,7 @@ import type { QueueConfigUpdate } from "../lib/queues/config.ts";
 import type { RetentionPolicy } from "../lib/retention/policy.ts";
 import { createWorker } from "../lib/worker/worker.ts";
 import { openStorage } from "../storage/open.ts";
-import type { AppendResult, Change, Storage } from "../storage/storage.ts";
+import type { Storage } from "../storage/storage.ts";
 import { redisStats } from "./redis_info.ts";
 import process from "node:process";
 
@@ -259,7 +259,8 @@ export function timeCompletions(
 ): { storage: Storage; done: Promise<{ first: number; last: number; atFirst: number }> } {
   let stored = 0, first = 0, atFirst = 0;
   const done = Promise.withResolvers<{ first: number; last: number; atFirst: number }>();
-  const count = (changes: readonly Change[], results: readonly AppendResult[]) => {
+  const append = async (changes: Parameters<Storage["append"]>[0]) => {
+    const results = await storage.append(changes);
     const now = performance.now();
     const firstWrite = stored === 0;
     results.forEach((result, i) => {
@@ -271,22 +272,11 @@ export function timeCompletions(
         if (stored === n) done.resolve({ first, last: now, atFirst });
       }
     });
-  };
-  const append = async (changes: Parameters<Storage["append"]>[0]) => {
-    const results = await storage.append(changes);
-    count(changes, results);
     return results;
-  };
-  // A worker's outcomes may also be written by its claims (`ClaimQuery.carry`).
-  const claim = async (...[query, build]: Parameters<NonNullable<Storage["claim"]>>) => {
-    const result = await storage.claim!(query, build);
-    if (query.carry && result.carried) count(query.carry, result.carried);
-    return result;
   };
   const timed = new Proxy(storage, {
     get(target, property) {
       if (property === "append") return append;
-      if (property === "claim" && storage.claim) return claim;
       const value = Reflect.get(target, property, target);
       return typeof value === "function" ? value.bind(target) : value;
     },

@@ -10,7 +10,7 @@
 import { TaskFlow } from "../lib/client.ts";
 import { defineJob } from "../lib/job.ts";
 import { createWorker } from "../lib/worker/worker.ts";
-import type { AppendResult, Change, Storage } from "../storage/storage.ts";
+import type { Change, Storage } from "../storage/storage.ts";
 import type { Backend, Figure } from "./scenarios.ts";
 
 const probe = defineJob("demo.noop", () => {});
@@ -32,28 +32,17 @@ function figure(latencies: number[]): Figure {
 function noting(storage: Storage, committed: Map<string, number>): Storage {
   return new Proxy(storage, {
     get(target, name) {
-      const note = (changes: readonly Change[], results: readonly AppendResult[]) => {
-        const at = performance.now();
-        changes.forEach((change, i) => {
-          if (!results[i].ok) return;
-          for (const c of change.commits) {
-            if (c.record.state === "Succeeded") committed.set(c.id, at);
-          }
-        });
-      };
       if (name === "append") {
         return async (changes: readonly Change[]) => {
           const results = await target.append(changes);
-          note(changes, results);
+          const at = performance.now();
+          changes.forEach((change, i) => {
+            if (!results[i].ok) return;
+            for (const c of change.commits) {
+              if (c.record.state === "Succeeded") committed.set(c.id, at);
+            }
+          });
           return results;
-        };
-      }
-      // A worker's outcomes may also be written by its claims (`ClaimQuery.carry`).
-      if (name === "claim" && target.claim) {
-        return async (...[query, build]: Parameters<NonNullable<Storage["claim"]>>) => {
-          const result = await target.claim!(query, build);
-          if (query.carry && result.carried) note(query.carry, result.carried);
-          return result;
         };
       }
       const value = Reflect.get(target, name);

@@ -35,15 +35,6 @@ export interface GroupCommitOptions {
   minGroup?: number;
 }
 
-/** Changes taken out of a committer's queue to be written by the taker (see {@link GroupCommitter.take}). */
-export interface TakenChanges {
-  changes: Change[];
-  /** The taker's call applied or refused them: `results` in order. */
-  settle(results: readonly AppendResult[]): void;
-  /** The taker's call failed: each change's write fails with `error`. */
-  fail(error: unknown): void;
-}
-
 /** Batches `storage.append` calls. */
 export class GroupCommitter {
   #storage: Storage;
@@ -59,8 +50,6 @@ export class GroupCommitter {
   #pipeline: number;
   #minGroup: number;
   #settled: Array<() => void> = [];
-  /** Changes taken by {@link GroupCommitter.take} and not settled yet. */
-  #taken = 0;
 
   /** Batches writes to `storage` (see {@link GroupCommitOptions}). */
   constructor(storage: Storage, options: GroupCommitOptions = {}) {
@@ -96,54 +85,6 @@ export class GroupCommitter {
     this.#schedule();
   }
 
-  /**
-   * Takes the queued changes (oldest first, up to the batch size, stopping at one that touches
-   * a job of a write in flight) for a caller that writes them in a call of its own, on a storage
-   * that runs calls in order: a worker's claim carries its outcomes. The caller settles them.
-   */
-  take(): TakenChanges | undefined {
-    if (!this.#queue.length) return undefined;
-    let count = Math.min(this.#queue.length, this.#maxBatch);
-    if (this.#busyJobs.size > 0) {
-      const limit = count;
-      count = 0;
-      while (count < limit) {
-        const commits = this.#queue[count].change.commits;
-        if (commits.some((commit) => this.#busyJobs.has(commit.id))) break;
-        count++;
-      }
-    }
-    if (!count) return undefined;
-    const batch = this.#queue.splice(0, count);
-    // Its jobs count as in flight: a later change of one of them waits for this call.
-    const jobs = batch.flatMap((waiting) => waiting.change.commits.map((commit) => commit.id));
-    for (const id of jobs) this.#busyJobs.set(id, (this.#busyJobs.get(id) ?? 0) + 1);
-    this.#taken++;
-    for (const waiting of batch) waiting.sent?.();
-    let done = false;
-    const end = () => {
-      if (done) return false;
-      done = true;
-      for (const id of jobs) {
-        const left = this.#busyJobs.get(id)! - 1;
-        if (left) this.#busyJobs.set(id, left);
-        else this.#busyJobs.delete(id);
-      }
-      this.#taken--;
-      this.#schedule();
-      return true;
-    };
-    return {
-      changes: batch.map((waiting) => waiting.change),
-      settle: (results) => {
-        if (end()) batch.forEach((waiting, i) => waiting.resolve(results[i]));
-      },
-      fail: (error) => {
-        if (end()) batch.forEach((waiting) => waiting.reject(error));
-      },
-    };
-  }
-
   #schedule(): void {
     if (this.#scheduled || this.#held || !this.#queue.length) return;
     if (this.#inFlight >= this.#pipeline) return;
@@ -156,7 +97,7 @@ export class GroupCommitter {
 
   /** Resolves once everything submitted so far has been written. */
   async flush(): Promise<void> {
-    while (this.#inFlight || this.#queue.length || this.#taken) {
+    while (this.#inFlight || this.#queue.length) {
       if (this.#inFlight) await new Promise<void>((resolve) => this.#settled.push(resolve));
       else await new Promise((r) => setTimeout(r, 1));
     }

@@ -283,8 +283,6 @@ export interface ClaimQuery {
    * claim) should look at for the claims that follow; `limit` when absent.
    */
   peek?: number;
-  /** Changes written in the claim's call, before it, where {@link Storage.claimCarries}. */
-  carry?: readonly Change[];
 }
 
 /**
@@ -300,8 +298,6 @@ export interface ClaimResult {
   claimed: Commit[];
   /** Some jobs were taken by someone else meanwhile: more may be ready, call again soon. */
   contended: boolean;
-  /** The results of {@link ClaimQuery.carry}, in order. */
-  carried?: AppendResult[];
 }
 
 /** The storage contract every backend implements. */
@@ -320,8 +316,6 @@ export interface Storage {
   readonly appendPipeline?: number;
   /** True when calls run in the order they are made (one connection): Redis. */
   readonly orderedCalls?: boolean;
-  /** True when {@link Storage.claim} writes {@link ClaimQuery.carry} in its call: Redis. */
-  readonly claimCarries?: boolean;
 
   /**
    * Applies each change atomically (compare-and-set on every commit's `expect`), appending

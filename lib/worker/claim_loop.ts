@@ -5,7 +5,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { ClaimQuery, ClaimResult, Commit, Storage } from "../../storage/storage.ts";
+import type { Commit, Storage } from "../../storage/storage.ts";
 import type { GroupCommitter } from "../group_commit.ts";
 import { isUnlimited, type QueueConfig } from "../queues/config.ts";
 import { QueueLimits } from "../queues/limits_cache.ts";
@@ -40,8 +40,6 @@ export class ClaimLoop {
   /** Claims sent without waiting for the one in flight, and the slots they asked for. */
   #overlap: Overlap;
   #done?: Promise<void>;
-  /** The storage's claims carry the worker's queued writes (see `ClaimQuery.carry`). */
-  #carries: boolean;
 
   /** A loop claiming from `storage` into `pool`, writing through `committer`. */
   constructor(
@@ -56,7 +54,6 @@ export class ClaimLoop {
     this.#runner = parts.runner;
     this.#hold = new OutcomeHold(ctx, parts.committer, storage.claim !== undefined);
     this.#limits = new QueueLimits(storage, { clock: ctx.config.monotonic });
-    this.#carries = storage.claimCarries === true && storage.claim !== undefined;
     this.#overlap = new Overlap(ctx, parts.pool);
     this.#due = new DueJobs(ctx.config, storage, parts);
   }
@@ -106,9 +103,8 @@ export class ClaimLoop {
       // Outcomes are held only while the next claim is near, not while this loop waits for a
       // slot: a long wait would hold progress writes too.
       if (overlap.free === 0) hold.release();
-      // A capped queue's slots free up only when outcomes are written: hold none for it, unless
-      // the claim carries them (it writes them first).
-      if (!this.#carries && this.#limits.caps(this.#activeQueues())) hold.disarm();
+      // A capped queue's slots free up only when outcomes are written: hold none for it.
+      if (this.#limits.caps(this.#activeQueues())) hold.disarm();
       else hold.arm();
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
@@ -350,23 +346,8 @@ export class ClaimLoop {
     overlapping?: OverlappingClaim,
   ): Promise<{ claimed: number; contended: boolean }> {
     const peek = overlapping?.peek ?? this.#overlap.peek();
-    // A capped queue's claim must run after the outcomes that free its slots: those queued now
-    // go in its call, ahead of it (one call, not two taking turns). Uncapped, the claim goes
-    // first and alone: its answer is not held up by the outcomes' writes (2 KB args, 1 KB
-    // results: slots sat empty longer when carried, at load 3).
-    const taken = this.#carries && caps ? this.#committer.take() : undefined;
-    const query: ClaimQuery = { queues, limit: free, peek, caps, carry: taken?.changes };
-    let result: ClaimResult;
-    try {
-      result = await this.#storage.claim!(query, claimBuilder(this.#ctx.config));
-    } catch (error) {
-      taken?.fail(error);
-      throw error;
-    }
-    if (taken) {
-      if (result.carried) taken.settle(result.carried);
-      else taken.fail(new Error("the storage's claim did not write the changes it carried"));
-    }
+    const query = caps ? { queues, limit: free, caps, peek } : { queues, limit: free, peek };
+    const result = await this.#storage.claim!(query, claimBuilder(this.#ctx.config));
     // Its reserved slots are free again before its jobs take theirs (no turn sees them twice).
     overlapping?.unreserve();
     if (result.claimed.length) this.#hold.hold();

@@ -99,7 +99,6 @@ export class Runner {
       atomicExtras: storage.atomicExtras === true,
       address: storage.address,
       orderedCalls: storage.orderedCalls === true,
-      claimCarries: storage.claimCarries === true,
       appendOwn: (job, events, sent) => writes.appendOwn(job, events, sent),
       requeueShutdown: (job) => this.requeueShutdown(job),
       done: (job) => {
@@ -242,8 +241,6 @@ interface RunHost {
   address: string;
   /** The storage runs calls in the order they are made: a write handed to it precedes a claim. */
   orderedCalls: boolean;
-  /** The worker's claims carry its queued outcomes: a queued outcome precedes the next claim. */
-  claimCarries: boolean;
   /** Writes events as the job's holder; false (and the job marked lost) when fenced. */
   appendOwn(job: Running, events: NewEvent[], sent?: () => void): Promise<boolean>;
   requeueShutdown(job: Running): Promise<void>;
@@ -320,13 +317,10 @@ async function runJob(
       });
     };
     let written: boolean;
-    // On an ordered storage the next claim may go as soon as this outcome has been sent; where
-    // claims carry the queued outcomes, once it is queued (the claim then writes it first).
+    // On an ordered storage the next claim may go as soon as this outcome has been sent.
     const sent = job.written && worker.orderedCalls ? () => job.written!.resolve() : undefined;
     try {
-      const writing = worker.appendOwn(job, outcome(settled), sent);
-      if (worker.claimCarries) job.written?.resolve();
-      written = await writing;
+      written = await worker.appendOwn(job, outcome(settled), sent);
     } catch (failed) {
       // A check the handler added by ctx.atomic failed: nothing of it was written.
       if (!(failed instanceof AtomicCheckError)) throw failed;

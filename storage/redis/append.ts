@@ -28,8 +28,6 @@ export interface ClaimCall {
   peek: number;
   /** Global concurrency limits by queue: the head and peek take no more than fit. */
   caps?: Readonly<Record<string, number>>;
-  /** The first changes are carried ones (a worker's outcomes): no head check, applied first. */
-  carried?: number;
 }
 
 /** Options of {@link append}. */
@@ -44,8 +42,6 @@ export interface AppendOptions {
 interface Packed {
   call: AppendCall;
   indexes: number[];
-  /** In a claim: how many of its first changes are carried, and their Processing gauge moves. */
-  carried?: { count: number; gauges: string[] };
 }
 
 /**
@@ -103,11 +99,7 @@ function* pack(
   first: boolean,
 ): Generator<Packed> {
   let packed: Packed = { call: new AppendCall(keys, options.replay), indexes: [] };
-  const carried = options.claim?.carried ?? 0;
   for (const index of pending) {
-    if (carried && index >= carried && !packed.carried) {
-      packed.carried = { count: packed.indexes.length, gauges: packed.call.processingGauges() };
-    }
     const { call } = packed;
     const full = call.args > MAX_CALL_ARGS || call.chars > MAX_CALL_CHARS ||
       call.changes >= PIPELINE_CHANGES;
@@ -121,18 +113,11 @@ function* pack(
     );
     packed.indexes.push(index);
   }
-  if (carried && !packed.carried) {
-    packed.carried = { count: packed.indexes.length, gauges: packed.call.processingGauges() };
-  }
   if (packed.indexes.length || (options.claim && first)) yield packed;
 }
 
 /** Sends one call (see the script's header for the order of its arguments). */
-function send(
-  db: RedisDb,
-  { call, carried }: Packed,
-  claim: ClaimCall | undefined,
-): Promise<Reply> {
+function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Promise<Reply> {
   const k = db.keys;
   if (!claim && call.creates) {
     const wake = call.wake ? k.wake : "";
@@ -156,10 +141,6 @@ function send(
     const max = caps?.[queue];
     if (max === undefined) header.push("", "");
     else header.push(String(max), gaugeField(queue, "Processing"));
-  }
-  if (queues.length) {
-    const gauges = carried?.gauges ?? [];
-    header.push(String(carried?.count ?? 0), String(gauges.length / 2), ...gauges);
   }
   header.push(
     String(call.caps.length / 3),

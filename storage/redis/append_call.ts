@@ -323,18 +323,6 @@ export class AppendCall {
     return undefined;
   }
 
-  /**
-   * The Processing gauges' moves of the changes added so far (field, delta, ...): a claim
-   * carrying them counts the slots they free before its caps are checked.
-   */
-  processingGauges(): string[] {
-    const out: string[] = [];
-    for (const [field, delta] of this.#counters.get(this.#keys.gauges) ?? []) {
-      if (delta !== 0 && field.endsWith("|Processing")) out.push(field, String(delta));
-    }
-    return out;
-  }
-
   /** The claims section of ARGV (see the script's header). */
   claims(): string[] {
     return [String(this.#claims.length / 4), ...this.#claims];

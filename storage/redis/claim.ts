@@ -3,12 +3,11 @@
  * Native claims on Redis: each claim call applies lib's commits for the candidates the previous
  * call returned (compare-and-set at the head of the queues) and returns the next candidates.
  * Claims may overlap: each takes its candidates off the cache, and an answer's candidates leave
- * out those of the claims sent after it, so overlapping claims take different jobs. A claim may
- * carry the caller's other changes (a worker's outcomes) in the same call, applied first.
+ * out those of the claims sent after it, so overlapping claims take different jobs.
  */
 
 import type { JobRecord } from "../../lib/job.ts";
-import type { AppendResult, ClaimBuilder, ClaimQuery, ClaimResult, Commit } from "../storage.ts";
+import type { ClaimBuilder, ClaimQuery, ClaimResult, Commit } from "../storage.ts";
 import { append } from "./append.ts";
 import type { RedisDb } from "./context.ts";
 
@@ -49,17 +48,12 @@ export class Claims {
     }
   }
 
-  /**
-   * Claims up to `query.limit` ready jobs, building each commit with `build`; `query.carry`
-   * goes in the first call, ahead of the claim (the script applies it first).
-   */
+  /** Claims up to `query.limit` ready jobs, building each commit with `build`. */
   async claim(db: RedisDb, query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
     const key = query.queues.join("\n");
     if (!this.#lists.has(key)) this.#lists.set(key, [...query.queues]);
     const limit = Math.max(0, Math.min(query.limit, MAX_CLAIM));
     const peek = Math.max(limit, Math.min(query.peek ?? limit, MAX_CLAIM));
-    let carry = query.carry ?? [];
-    let carried: AppendResult[] | undefined;
     let candidates = this.#candidates.get(key) ?? [];
     // The claim in flight brings fresh candidates: wait for them rather than peek again.
     const before = this.#inFlight.get(key)?.at(-1);
@@ -68,55 +62,27 @@ export class Claims {
       candidates = this.#candidates.get(key) ?? [];
     }
     if (!candidates.length) {
-      const claim = {
-        queues: query.queues,
-        head: 0,
-        peek,
-        caps: query.caps,
-        carried: carry.length,
-      };
-      const peeked = await append(db, carry, { claim });
-      candidates = peeked.records;
-      if (carry.length) [carried, carry] = [peeked.results, []];
-      if (!candidates.length) {
-        return carried
-          ? { claimed: [], contended: false, carried }
-          : { claimed: [], contended: false };
-      }
+      const claim = { queues: query.queues, head: 0, peek, caps: query.caps };
+      candidates = (await append(db, [], { claim })).records;
+      if (!candidates.length) return { claimed: [], contended: false };
     }
-    let considered = candidates.slice(0, limit).map((json) => JSON.parse(json) as JobRecord);
+    const considered = candidates.slice(0, limit).map((json) => JSON.parse(json) as JobRecord);
     this.#candidates.set(key, candidates.slice(limit));
-    if (carry.length) {
-      // A job goes in one change of a call: one the carried changes write is not claimed here.
-      const touched = new Set(carry.flatMap((change) => change.commits.map((c) => c.id)));
-      considered = considered.filter((record) => !touched.has(record.id));
-    }
     const commits = considered.map(build).filter((c): c is Commit => c !== null);
-    const claim = {
-      queues: query.queues,
-      head: considered.length,
-      peek,
-      caps: query.caps,
-      carried: carry.length,
-    };
+    const claim = { queues: query.queues, head: considered.length, peek, caps: query.caps };
     const caps = query.caps ?? {};
     const mine = this.#start(key, considered);
     try {
       const { results, records } = await append(
         db,
-        [
-          ...carry,
-          ...commits.map((commit) => {
-            // Only a claim takes a slot (an expired job's deletion does not).
-            const max = commit.record.state === "Processing"
-              ? caps[commit.record.queue]
-              : undefined;
-            return {
-              commits: [commit],
-              cap: max === undefined ? undefined : { queue: commit.record.queue, max },
-            };
-          }),
-        ],
+        commits.map((commit) => {
+          // Only a claim takes a slot (an expired job's deletion does not).
+          const max = commit.record.state === "Processing" ? caps[commit.record.queue] : undefined;
+          return {
+            commits: [commit],
+            cap: max === undefined ? undefined : { queue: commit.record.queue, max },
+          };
+        }),
         { claim },
       );
       // Claims sent after this one (answered later) take some of these candidates first.
@@ -125,11 +91,9 @@ export class Claims {
         key,
         taken.size ? records.filter((json) => !taken.has(idOf(json))) : records,
       );
-      const own = carry.length ? results.slice(carry.length) : results;
-      if (carry.length) carried = results.slice(0, carry.length);
-      const claimed = commits.filter((_, i) => own[i].ok);
-      const raced = own.some((result) => !result.ok && !result.limited);
-      return carried ? { claimed, contended: raced, carried } : { claimed, contended: raced };
+      const claimed = commits.filter((_, i) => results[i].ok);
+      const raced = results.some((result) => !result.ok && !result.limited);
+      return { claimed, contended: raced };
     } finally {
       mine.settle();
     }

@@ -78,7 +78,6 @@ export class RedisStorage implements Storage {
    */
   readonly appendPipeline = 2;
   readonly orderedCalls = true;
-  readonly claimCarries = true;
   readonly notifier: Notifier;
   /** Appends in commit order: the `events` stream. */
   readonly feed: RedisFeed;
@@ -223,15 +222,7 @@ export class RedisStorage implements Storage {
    * queues (compare-and-set on each) and returns the next candidates (see `claim.ts`).
    */
   claim(query: ClaimQuery, build: ClaimBuilder): Promise<ClaimResult> {
-    return this.#run(async () => {
-      const result = await this.#claims.claim(this.#db, query, build);
-      const carried = result.carried;
-      if (carried?.length) {
-        const changes = query.carry!;
-        this.feed.wake(changes.flatMap((c, i) => carried[i].ok ? c.commits.map((m) => m.id) : []));
-      }
-      return result;
-    });
+    return this.#run(() => this.#claims.claim(this.#db, query, build));
   }
 
   get(id: string): Promise<JobRecord | null> {

@@ -45,10 +45,6 @@ then, only when Q > 0 (a claim), three more:
     gauges field: the first H and P ready jobs take at most limit - gauge jobs of that queue,
     then (after the others) more of it: for H any (the cap refuses them as limited), for P if
     this call claimed some of it (its caller claims again as they end)
-  then the number R of carried changes: the call's first R changes (a worker's outcomes) are
-    not claims (no head check); then the number G of gauge moves and G pairs (Processing gauges
-    field, delta): what the carried changes do to those gauges, counted before the caps (head
-    and capped changes) are checked, so that the slots they free are free for the claims
 then: number N of capped changes; per capped change: its number (1-based), the gauges field
   of its queue's Processing jobs, and the limit L: the change applies only if that gauge plus
   the changes applied before it in this call plus its commits stay at most L (else its
@@ -90,21 +86,13 @@ local nq = tonumber(ARGV[4])
 local queues = {}
 for q = 1, nq do queues[q] = ARGV[4 + q] end
 local headSize, peekSize, idAt, i = 0, 0, 0, 5 + nq
-local limits, carried, moved = {}, 0, {}
+local limits = {}
 if nq > 0 then
   headSize, peekSize, idAt = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   for q = 1, nq do
     if ARGV[i + 1 + 2 * q] ~= '' then limits[q] = i + 1 + 2 * q end
   end
   i = i + 3 + 2 * nq
-  carried = tonumber(ARGV[i])
-  local ng = tonumber(ARGV[i + 1])
-  for g = 1, ng do moved[ARGV[i + 2 * g]] = tonumber(ARGV[i + 1 + 2 * g]) end
-  i = i + 2 + 2 * ng
-end
--- A Processing gauge as the call's checks see it: the carried changes' moves counted.
-local function gauge(field)
-  return tonumber(call('HGET', prefix .. 'gauges', field) or '0') + (moved[field] or 0)
 end
 
 -- The first ready jobs, each capped queue's at most its limit minus its gauge; then, after
@@ -119,7 +107,7 @@ local function head(limit, more)
     if #ids >= limit then break end
     local take, cap = limit - #ids, limits[q]
     if cap then
-      local used = gauge(ARGV[cap + 1])
+      local used = tonumber(call('HGET', prefix .. 'gauges', ARGV[cap + 1]) or '0')
       local room = math.max(0, tonumber(ARGV[cap]) - used)
       local extra = (more == true or more and more[ARGV[cap + 1]]) and take - min(take, room) or 0
       take = min(take, room)
@@ -228,8 +216,7 @@ for c = 1, nchanges do
     local a = at[k]
     local id, built = ARGV[a], ARGV[a + 1]
     local stored = pos[id]
-    if (built == '' and stored) or (built ~= '' and stored ~= built) or
-      (atHead and c > carried and not atHead[id]) then
+    if (built == '' and stored) or (built ~= '' and stored ~= built) or (atHead and not atHead[id]) then
       conflicts = conflicts or {}
       conflicts[#conflicts + 1] = id
     end
@@ -252,7 +239,7 @@ for c = 1, nchanges do
   local cap = caps[c]
   if cap and not conflicts then
     local field = ARGV[cap + 1]
-    local used = taken[field] or gauge(field)
+    local used = taken[field] or tonumber(call('HGET', prefix .. 'gauges', field) or '0')
     used = used + first[c + 1] - first[c]
     if used > tonumber(ARGV[cap + 2]) then conflicts = { '' } else taken[field] = used end
     if not conflicts then mine[field] = true end
@@ -356,8 +343,6 @@ if nfeed > 0 then
   if channel == '' then call('PUBLISH', prefix .. 'feedwake', '1') end
 end
 if channel ~= '' then call('PUBLISH', channel, message) end
--- The gauges hold the carried changes' moves now.
-moved = {}
 local next = peekSize > 0 and head(peekSize, mine) or {}
 if #next == 0 then return {} end
 return call('HMGET', KEYS[3], unpack(next))
