@@ -68,8 +68,8 @@ export class AppendCall {
   /** Whether a commit makes a job Enqueued or Scheduled (workers are woken). */
   wake = false;
   /**
-   * Every change creates one job that is not final, with no unique key, cap or setting: the
-   * create script (`lua/create.ts`) can write the call.
+   * Every change creates one job that is not final, with no cap or setting: the create script
+   * (`lua/create.ts`) can write the call.
    */
   creates = true;
   /** The record JSON of the one job this call makes Enqueued, "" for none, null for several. */
@@ -122,7 +122,6 @@ export class AppendCall {
     for (const { commit } of commits) {
       if (!commit.unique || this.#replay) continue;
       const { key, holder } = commit.unique;
-      this.creates = false;
       // The script sets the key to its job from this claim (it is not sent again to be set).
       this.#claims.push(String(this.changes), key, holder ?? "", commit.id);
       this.chars += key.length;

@@ -1,8 +1,8 @@
 /**
  * @module
  * The create script: the append script's writes for a call that only creates jobs (each
- * change one new job, not final, no unique key, cap or setting), without the parsing and
- * tables the other changes need. `../append.ts` picks it; both write the same keys the same way.
+ * change one new job, not final, no cap or setting), without the parsing and tables the other
+ * changes need. `../append.ts` picks it; both write the same keys the same way.
  */
 
 import { operations } from "./operations.ts";
@@ -10,9 +10,10 @@ import { operations } from "./operations.ts";
 /** Creates new jobs all together or not at all; see the header. */
 export const CREATE = `--[[
 create: the append script (lua/append.ts) for a call whose every change creates one job.
-Nothing is written when a job already exists (a pos entry or a done field): then it returns
-{ results } as the append script does, one array per change, { id } for a job that exists.
-Otherwise it RPUSHes each job's events to its log, stores its position and record, runs the
+Nothing is written when a job already exists (a pos entry or a done field) or a unique key is
+held by another job than its claim expects: then it returns { results } as the append script
+does, one array per change, naming the job that exists or claims. Otherwise it RPUSHes each
+job's events to its log, stores its position and record, sets the claimed unique keys, runs the
 operations, adds one feed entry (field: job id, value "0 <how many>") and PUBLISHes the wake-up.
 
 KEYS[1] pos hash   KEYS[2] feed stream   KEYS[3] done hash   KEYS[4] jobs hash
@@ -20,6 +21,8 @@ ARGV[1] key prefix with its colon (log:<id> keys)
 ARGV[2] channel to PUBLISH a wake-up on ("" for none: then "1" on <prefix>feedwake)
 ARGV[3] the wake-up's message, "=<k>" for the record of the k-th job (not sent twice)
 ARGV[4] number N of jobs; then per job: id, position, record JSON, number of events, events...
+then: number of unique claims; per claim: its change's number (from 1), the key (in the hash
+  ARGV[1].."unique"), the holder it expects ("" for none), the claiming job's id
 then: number of operations; per operation: command, key, number of arguments, arguments...
   (as in the append script, "BUCKET" too; the records are not among them)
 Returns {} when written.
@@ -36,7 +39,31 @@ for k = 1, n do
   ids[k], at[k] = ARGV[i], i
   i = i + 4 + (#count == 1 and byte(count) - 48 or tonumber(count))
 end
-if n == 1 then
+-- Unique claims, checked in change order: a key claimed by an earlier change is held by its job.
+local nclaims, uniqueKey, claimsAt = tonumber(ARGV[i]), prefix .. 'unique', i + 1
+i = i + 1 + 4 * nclaims
+local claimed, held = {}, {}
+if nclaims > 0 then
+  local keys = {}
+  for q = 1, nclaims do keys[q] = ARGV[claimsAt + 4 * (q - 1) + 1] end
+  local holders = {}
+  for s = 1, nclaims, 500 do
+    local found = call('HMGET', uniqueKey, unpack(keys, s, math.min(s + 499, nclaims)))
+    for k = 1, #found do holders[keys[s + k - 1]] = found[k] or '' end
+  end
+  for q = 1, nclaims do
+    local a = claimsAt + 4 * (q - 1)
+    local c, key = tonumber(ARGV[a]), ARGV[a + 1]
+    if holders[key] ~= ARGV[a + 2] then
+      claimed[c] = claimed[c] or {}
+      claimed[c][#claimed[c] + 1] = ARGV[a + 3]
+    else
+      holders[key] = ARGV[a + 3]
+      held[#held + 1], held[#held + 2] = key, ARGV[a + 3]
+    end
+  end
+end
+if n == 1 and not claimed[1] then
   -- One job (a single enqueue): HSETNX checks and stores its position in one command.
   local id = ids[1]
   if call('HEXISTS', KEYS[3], id) == 1 or call('HSETNX', KEYS[1], id, ARGV[6]) == 0 then
@@ -48,11 +75,13 @@ else
   local done = call('HMGET', KEYS[3], unpack(ids))
   local results, refused, none = {}, false, {}
   for k = 1, n do
+    local conflicts = claimed[k]
     if stored[k] or done[k] then
-      results[k], refused = { ids[k] }, true
-    else
-      results[k] = none
+      conflicts = conflicts or {}
+      table.insert(conflicts, 1, ids[k])
     end
+    results[k] = conflicts or none
+    if conflicts then refused = true end
   end
   if refused then return { results } end
   local posPairs, records = {}, {}
@@ -63,6 +92,7 @@ else
   call('HSET', KEYS[1], unpack(posPairs))
   call('HSET', KEYS[4], unpack(records))
 end
+for s = 1, #held, 1000 do call('HSET', uniqueKey, unpack(held, s, math.min(s + 999, #held))) end
 
 local feed, nfeed, feedBytes = {}, 0, 0
 for k = 1, n do
