@@ -14,6 +14,7 @@ import {
   type ObservableResult,
 } from "npm:@opentelemetry/api@1.10.0";
 import { VERSION } from "../version.ts";
+import { Memo } from "./memo.ts";
 import { SCOPE } from "./trace.ts";
 
 /** The names of TaskFlow's metric instruments. */
@@ -82,33 +83,22 @@ export function instruments(): Instruments {
 }
 
 // One attribute object per queue, and per job name and outcome, instead of one per attempt.
-const byQueue = new Map<string, Attributes>();
-const byName = new Map<string, Map<string, Attributes>>();
-/** More distinct sets than a worker's job names and queues: the caches start again. */
-const MAX_SETS = 1_000;
+const byQueue = new Memo<string, Attributes>((queue) => ({ "messaging.destination.name": queue }));
+const byName = new Memo((name: string) =>
+  new Memo<string, Attributes>((outcome) => ({
+    "taskflow.job.name": name,
+    "taskflow.job.outcome": outcome,
+  }))
+);
 
 /** The attributes of queue `queue`'s wait measurements. */
 export function queueAttributes(queue: string): Attributes {
-  let set = byQueue.get(queue);
-  if (set === undefined) {
-    if (byQueue.size >= MAX_SETS) byQueue.clear();
-    byQueue.set(queue, set = { "messaging.destination.name": queue });
-  }
-  return set;
+  return byQueue.get(queue);
 }
 
 /** The attributes of the duration and outcome measurements of an attempt of job `name`. */
 export function outcomeAttributes(name: string, outcome: string): Attributes {
-  let sets = byName.get(name);
-  if (sets === undefined) {
-    if (byName.size >= MAX_SETS) byName.clear();
-    byName.set(name, sets = new Map());
-  }
-  let set = sets.get(outcome);
-  if (set === undefined) {
-    sets.set(outcome, set = { "taskflow.job.name": name, "taskflow.job.outcome": outcome });
-  }
-  return set;
+  return byName.get(name).get(outcome);
 }
 
 /** The workers whose jobs in flight are reported: id → how many it holds now. */

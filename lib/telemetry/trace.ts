@@ -26,6 +26,7 @@ import {
 } from "npm:@opentelemetry/api@1.10.0";
 import type { JobRecord } from "../job.ts";
 import { VERSION } from "../version.ts";
+import { Memo } from "./memo.ts";
 
 /** The instrumentation scope name of TaskFlow's spans and metrics. */
 export const SCOPE = "taskflow";
@@ -197,7 +198,7 @@ export function startAttempt(
     "taskflow.job.attempt": record.attempt,
   };
   const span = tracer.startSpan(
-    spanName(record.name),
+    spanNames.get(record.name),
     { kind: SpanKind.CONSUMER, attributes, links },
     parent,
   );
@@ -205,18 +206,7 @@ export function startAttempt(
 }
 
 // One span name per job name: every span of it holds the same string until it is exported.
-const spanNames = new Map<string, string>();
-/** More distinct job names than a worker runs: the cache starts again. */
-const MAX_NAMES = 1_000;
-
-function spanName(name: string): string {
-  let spanName = spanNames.get(name);
-  if (spanName === undefined) {
-    if (spanNames.size >= MAX_NAMES) spanNames.clear();
-    spanNames.set(name, spanName = `process ${name}`);
-  }
-  return spanName;
-}
+const spanNames = new Memo((name: string) => `process ${name}`);
 
 /** Runs `fn` in `ctx` when there is one (an attempt traced by an SDK), else just runs it. */
 export function within<T>(ctx: Context | undefined, fn: () => T): T {

@@ -75,9 +75,15 @@ export function count(sums: Sums, key: KeyOf, effects: Effects): void {
 /** Counter deltas added up per key, so that each key is written once. */
 export class Sums {
   #deltas = new Map<string, { key: Key; delta: number }>();
+  #name: (key: Key) => string;
+
+  /** Sums naming their keys by `name` (JSON unless the caller has the names already). */
+  constructor(name: (key: Key) => string = (key) => JSON.stringify(key)) {
+    this.#name = name;
+  }
 
   add(key: Key, delta: number): void {
-    const name = JSON.stringify(key);
+    const name = this.#name(key);
     const entry = this.#deltas.get(name);
     if (entry) entry.delta += delta;
     else this.#deltas.set(name, { key, delta });

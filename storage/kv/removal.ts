@@ -89,7 +89,7 @@ async function doomed(
 ): Promise<Doomed> {
   const row = entry.row!;
   const effects = historyOf(record, await logOf(db, record.id, row));
-  const sums = new NamedSums(keys);
+  const sums = new Sums(keys.nameOf);
   count(sums, keys.key, kept(effects, Date.now()));
   const history = [...sums.named()].map(([name, { key, delta }]) => ({ name, key, delta }));
   const job: Doomed = { entry: { ...entry, row }, record, history };
@@ -131,40 +131,12 @@ class BaseKeys {
   };
 
   /** The name of a key made by {@link BaseKeys.key} (any other key is named as JSON). */
-  nameOf(key: Key): string {
-    return this.#names.get(key) ?? JSON.stringify(key);
-  }
+  nameOf = (key: Key): string => this.#names.get(key) ?? JSON.stringify(key);
 }
 
 interface KeyNode {
   next: Map<Deno.KvKeyPart, KeyNode>;
   key?: Key;
-}
-
-/** `Sums` naming its keys through a {@link BaseKeys}. */
-class NamedSums extends Sums {
-  #keys: BaseKeys;
-  #deltas = new Map<string, { key: Key; delta: number }>();
-
-  constructor(keys: BaseKeys) {
-    super();
-    this.#keys = keys;
-  }
-
-  override add(key: Key, delta: number): void {
-    const name = this.#keys.nameOf(key);
-    const entry = this.#deltas.get(name);
-    if (entry) entry.delta += delta;
-    else this.#deltas.set(name, { key, delta });
-  }
-
-  override values(): IterableIterator<{ key: Key; delta: number }> {
-    return this.#deltas.values();
-  }
-
-  override named(): IterableIterator<[string, { key: Key; delta: number }]> {
-    return this.#deltas.entries();
-  }
 }
 
 /** Commits the removals of `jobs`, as few atomics as fit; returns those that went, and the rest. */
