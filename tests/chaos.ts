@@ -264,15 +264,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // With `disrupt`, a live worker cut off from the storage may lose its leases too: those
   // claims, reaped the same way, are counted apart (without it, a live worker is never reaped).
   let inFlightAtKills = 0, reapedLive = 0;
+  const unexplained: string[] = [];
   for (const id of ids) {
     const log = archived.get(id)?.events ?? await tf.events(id);
     const states = log.filter((e) => e.type === "state");
+    let reaps = 0;
     states.forEach((event, i) => {
       if (event.state !== "Processing" || states[i + 1]?.state !== "Enqueued") return;
       const pid = Number(event.data?.serverId?.split(":").at(-2));
+      reaps++;
       if (killed.has(pid)) inFlightAtKills++;
       else reapedLive++;
     });
+    if ((starts.get(id) ?? 0) - 1 > reaps && unexplained.length < 3) {
+      // What a rerun the log does not explain looked like, for whoever reads the failure.
+      const pids = lines.filter((line) => line.startsWith(`start ${id} `)).map((l) =>
+        l.split(" ")[2]
+      );
+      const trail = states.map((e) => `${e.state}${e.data?.serverId ? `@${e.data.serverId}` : ""}`);
+      unexplained.push(`${id} started by [${pids}], log ${trail.join(" > ")}`);
+    }
   }
   const duplicates = [...starts.values()].reduce((n, c) => n + c - 1, 0);
   const limits = options.limits && await checkLimits(options.limits, {
@@ -318,6 +329,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       `${duplicates} duplicate runs, more than the ${inFlightAtKills} in flight at kills` +
         (options.disrupt ? ` and ${reapedLive} reaped from workers cut off by disruptions` : ""),
     );
+    problems.push(...unexplained.map((line) => `rerun without a reap: ${line}`));
   }
   await tf.close();
   if (options.url.startsWith("kv:") && options.url.length > 3) {
