@@ -67,6 +67,8 @@ export class Maintenance {
   #watched = new Map<string, Watched>();
   /** Rounds running now: stop waits for them (a beat would re-register the server). */
   #rounds = new Set<Promise<void>>();
+  /** The kinds of round running now: a slow round is never joined by another of its kind. */
+  #busy = new Set<"beat" | "sweep">();
 
   /** Maintenance of the worker sharing `ctx`; `onPaused` gets the paused queues each beat. */
   constructor(
@@ -88,10 +90,25 @@ export class Maintenance {
     this.#startedAt = systemClock.now();
     await this.#beat();
     this.#timer = setInterval(() => {
-      const round = this.#maintain().finally(() => this.#rounds.delete(round));
-      this.#rounds.add(round);
+      this.#round("beat", () => this.#beatRound());
+      this.#round("sweep", () => this.#sweepRound());
     }, this.#ctx.config.heartbeatMs);
     await this.#pruner.start();
+  }
+
+  /**
+   * Starts a round of `kind` unless one still runs. Overlapping beats of one worker contend for
+   * the same leases (on PostgreSQL their row locks queued behind each other until nothing moved),
+   * and beats apart from the sweeps keep leases fresh while a long sweep runs.
+   */
+  #round(kind: "beat" | "sweep", run: () => Promise<void>): void {
+    if (this.#busy.has(kind)) return;
+    this.#busy.add(kind);
+    const round = run().finally(() => {
+      this.#busy.delete(kind);
+      this.#rounds.delete(round);
+    });
+    this.#rounds.add(round);
   }
 
   /** Runs one pruning pass now (as every `pruneIntervalMs`), unless one is running. */
@@ -106,15 +123,24 @@ export class Maintenance {
     await this.#pruner.stop();
   }
 
-  /** Heartbeat, lease extension, reaping and pruning; runs every heartbeat. */
-  async #maintain(): Promise<void> {
+  /** The heartbeat with its lease extension; runs every heartbeat. */
+  async #beatRound(): Promise<void> {
     // Beats go on while stopping: running jobs keep their leases, and a job deleted meanwhile
     // still gets its signal aborted.
     const { phase } = this.#ctx;
     if (phase !== "running" && phase !== "stopping") return;
     try {
       await this.#beat();
-      if (!this.#ctx.running) return;
+      this.#ctx.recovered();
+    } catch (error) {
+      this.#ctx.failed(error);
+    }
+  }
+
+  /** Reaping, batch and expiry sweeps, time-bucket pruning; runs every heartbeat. */
+  async #sweepRound(): Promise<void> {
+    if (!this.#ctx.running) return;
+    try {
       await this.#reap();
       await this.#sweepBatches();
       await this.#sweepExpired();

@@ -322,12 +322,20 @@ export class PostgresStorage implements Storage {
         [server.id, JSON.stringify(server), Math.round(beat.ttlMs)],
       );
       if (!beat.leases.length) return { lost: [] };
-      // Rows locked in id order, as the append function locks them.
+      // Rows locked in id order, as the append function locks them. A row another transaction
+      // holds (its outcome being written) is skipped, not waited for: it is still ours, and
+      // the next beat extends it if it stays Processing.
       const { rows } = await this.#db.q.query(
-        `update ${s}.jobs j set lease_until = greatest($3::bigint, j.lease_until + 1)
-         from (select id from ${s}.jobs where id = any($1::text[]) and lease_server = $2
-               order by id for update) l
-         where j.id = l.id returning j.id`,
+        `with mine as (
+           select id from ${s}.jobs where id = any($1::text[]) and lease_server = $2
+         ), held as (
+           select id from ${s}.jobs where id in (select id from mine) and lease_server = $2
+           order by id for update skip locked
+         ), beat as (
+           update ${s}.jobs j set lease_until = greatest($3::bigint, j.lease_until + 1)
+           from held where j.id = held.id returning j.id
+         )
+         select id from mine`,
         [beat.leases, server.id, beat.leaseUntil],
       );
       const kept = new Set(rows.map((row) => row.id));
