@@ -236,13 +236,15 @@ export class ClaimLoop {
   }
 
   /**
-   * Most slots one overlapping claim fills. A capped queue's job keeps its slot until its
-   * outcome is sent, so a claim goes out behind the outcomes that free its slots and the storage
-   * answers it after writing them: claims of half the pool keep two cohorts, one's outcomes and
-   * claim run in the storage while the other's jobs run here (one cohort takes turns with it).
+   * Most slots one overlapping claim fills. On an ordered storage a capped queue's job keeps its
+   * slot until its outcome is sent, so a claim goes out behind the outcomes that free its slots
+   * and is answered after they are written: claims of half the pool keep two cohorts, one's
+   * outcomes and claim run in the storage while the other's jobs run here (one cohort would
+   * take turns with it). Other storages were not measured this way: one claim fills all.
    */
   #cohort(queues: string[]): number {
-    return this.#limits.caps(queues) ? Math.ceil(this.#pool.size / 2) : Infinity;
+    if (!this.#storage.orderedCalls || !this.#limits.caps(queues)) return Infinity;
+    return Math.ceil(this.#pool.size / 2);
   }
 
   /** The served queues that are not paused (as of the last heartbeat). */
