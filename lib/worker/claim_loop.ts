@@ -123,7 +123,7 @@ export class ClaimLoop {
         // before is still in flight, instead of waiting for it in synchronized waves.
         this.#woken = false;
         const queues = this.#activeQueues();
-        overlap.send((claim) => this.#overlapped(dueCheck, queues, claim));
+        overlap.send((claim) => this.#overlapped(dueCheck, queues, claim), this.#cohort(queues));
         hold.release();
         continue;
       }
@@ -233,6 +233,18 @@ export class ClaimLoop {
   #overlaps(): boolean {
     if (!this.#overlap.flowing || !this.#storage.claim || !this.#limits.loaded) return false;
     return !this.#activeQueues().some((queue) => isRated(this.#limits.get(queue)));
+  }
+
+  /**
+   * Most slots one overlapping claim fills. On an ordered storage a capped queue's job keeps its
+   * slot until its outcome is sent, so a claim goes out behind the outcomes that free its slots
+   * and is answered after they are written: claims of half the pool keep two cohorts, one's
+   * outcomes and claim run in the storage while the other's jobs run here (one cohort would
+   * take turns with it). Other storages were not measured this way: one claim fills all.
+   */
+  #cohort(queues: string[]): number {
+    if (!this.#storage.orderedCalls || !this.#limits.caps(queues)) return Infinity;
+    return Math.ceil(this.#pool.size / 2);
   }
 
   /** The served queues that are not paused (as of the last heartbeat). */

@@ -51,18 +51,21 @@ export class Overlap {
   }
 
   /**
-   * Sends `claim` for every free slot, without waiting for it. The loop is woken when it
-   * settles only if slots are left free (fewer jobs than asked, or a failure).
+   * Sends `claim` for every free slot (at most `most`), without waiting for it. The loop is
+   * woken when it settles only if slots are left free (fewer jobs than asked, or a failure).
    */
-  send(claim: (claim: OverlappingClaim) => Promise<{ claimed: number }>): void {
-    const asked = this.free;
+  send(claim: (claim: OverlappingClaim) => Promise<{ claimed: number }>, most = Infinity): void {
+    const asked = Math.min(this.free, most);
     if (asked <= 0) return;
     let reserved = true;
     const unreserve = () => {
       if (reserved) this.#reserved -= asked;
       reserved = false;
     };
-    const overlapping = { asked, peek: this.peek(), unreserve };
+    // Claims of at most `most`: those sent before its answer comes back take at most the slots
+    // it did not ask for, then the next one `most` (claims are answered in the order sent).
+    const peek = most < this.#pool.size ? this.#pool.size - asked + most : this.peek();
+    const overlapping = { asked, peek, unreserve };
     this.#reserved += asked;
     let short = true;
     const sent: Promise<void> = claim(overlapping).then(
