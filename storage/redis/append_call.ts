@@ -322,9 +322,12 @@ export class AppendCall {
     return undefined;
   }
 
-  /** The claims section of ARGV (see the script's header). */
-  claims(): string[] {
-    return [String(this.#claims.length / 4), ...this.#claims];
+  /** The claims section of ARGV (see the headers); `ids: false`: the create script's, no job ids. */
+  claims(ids = true): string[] {
+    const claims = this.#claims, out = [String(claims.length / 4)];
+    if (ids) return out.concat(claims);
+    for (let q = 0; q < claims.length; q += 4) out.push(claims[q], claims[q + 1], claims[q + 2]);
+    return out;
   }
 
   /**

@@ -22,7 +22,7 @@ ARGV[2] channel to PUBLISH a wake-up on ("" for none: then "1" on <prefix>feedwa
 ARGV[3] the wake-up's message, "=<k>" for the record of the k-th job (not sent twice)
 ARGV[4] number N of jobs; then per job: id, position, record JSON, number of events, events...
 then: number of unique claims; per claim: its change's number (from 1), the key (in the hash
-  ARGV[1].."unique"), the holder it expects ("" for none), the claiming job's id
+  ARGV[1].."unique"), the holder it expects ("" for none); the claiming job is the change's
 then: number of operations; per operation: command, key, number of arguments, arguments...
   (as in the append script, "BUCKET" too; the records are not among them)
 Returns {} when written.
@@ -39,27 +39,29 @@ for k = 1, n do
   ids[k], at[k] = ARGV[i], i
   i = i + 4 + (#count == 1 and byte(count) - 48 or tonumber(count))
 end
--- Unique claims, checked in change order: a key claimed by an earlier change is held by its job.
+-- Unique claims, checked in change order: a key claimed by an earlier change is held by its job
+-- (only granted keys enter a table; the others compare with their HMGET reply by index).
 local nclaims, uniqueKey, claimsAt = tonumber(ARGV[i]), prefix .. 'unique', i + 1
-i = i + 1 + 4 * nclaims
-local claimed, held = {}, {}
+i = i + 1 + 3 * nclaims
+local claimed, held, nheld = {}, {}, 0
 if nclaims > 0 then
-  local keys = {}
-  for q = 1, nclaims do keys[q] = ARGV[claimsAt + 4 * (q - 1) + 1] end
-  local holders = {}
+  local keys, found = {}, {}
+  for q = 1, nclaims do keys[q] = ARGV[claimsAt + 3 * q - 2] end
   for s = 1, nclaims, 500 do
-    local found = call('HMGET', uniqueKey, unpack(keys, s, math.min(s + 499, nclaims)))
-    for k = 1, #found do holders[keys[s + k - 1]] = found[k] or '' end
+    local got = call('HMGET', uniqueKey, unpack(keys, s, math.min(s + 499, nclaims)))
+    if s == 1 then found = got else for k = 1, #got do found[s + k - 1] = got[k] end end
   end
+  local granted = {}
   for q = 1, nclaims do
-    local a = claimsAt + 4 * (q - 1)
-    local c, key = tonumber(ARGV[a]), ARGV[a + 1]
-    if holders[key] ~= ARGV[a + 2] then
+    local a, key = claimsAt + 3 * (q - 1), keys[q]
+    local c = tonumber(ARGV[a])
+    if (granted[key] or found[q] or '') ~= ARGV[a + 2] then
       claimed[c] = claimed[c] or {}
-      claimed[c][#claimed[c] + 1] = ARGV[a + 3]
+      claimed[c][#claimed[c] + 1] = ids[c]
     else
-      holders[key] = ARGV[a + 3]
-      held[#held + 1], held[#held + 2] = key, ARGV[a + 3]
+      granted[key] = ids[c]
+      held[nheld + 1], held[nheld + 2] = key, ids[c]
+      nheld = nheld + 2
     end
   end
 end
@@ -92,7 +94,7 @@ else
   call('HSET', KEYS[1], unpack(posPairs))
   call('HSET', KEYS[4], unpack(records))
 end
-for s = 1, #held, 1000 do call('HSET', uniqueKey, unpack(held, s, math.min(s + 999, #held))) end
+for s = 1, nheld, 1000 do call('HSET', uniqueKey, unpack(held, s, math.min(s + 999, nheld))) end
 
 local feed, nfeed, feedBytes = {}, 0, 0
 for k = 1, n do
