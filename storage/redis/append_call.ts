@@ -89,6 +89,7 @@ export class AppendCall {
   #statKeys = new Map<string, Map<number, string>>();
   /** Unique claims: change number (from 1), key, expected holder ("" for none), job id, ... */
   #claims: string[] = [];
+  /** The keys claimed in this call (a second claim of one goes in the next call). */
   #claimed = new Set<string>();
 
   /** A call on the keys of one prefix; `replay` (rebuild) writes no log, stream or wake-up. */
