@@ -147,6 +147,26 @@ export function uniqueCases(test: Case): void {
     await assertConsistent(tf.storage);
   });
 
+  test("unique: plain, unique and duplicate enqueues written together each get their job", async (tf) => {
+    // One group commit mixes jobs with and without a key, and a key repeated by another caller.
+    const plain = defineJob("user.plain", (_: { user: number }) => {});
+    const ids = await Promise.all(
+      Array.from(
+        { length: 60 },
+        (_, i) =>
+          i % 3 === 0
+            ? tf.enqueue(plain, { user: 1 })
+            : tf.enqueue(sync, { user: i % 3 === 1 ? 2_000 + i : 7 }),
+      ),
+    );
+    const held = ids.filter((_, i) => i % 3 === 2);
+    assert.equal(new Set(held).size, 1);
+    assert.equal(new Set(ids).size, 20 + 20 + 1);
+    assert.equal((await tf.counts()).totals.created, 41);
+    assert.equal(await deduplicated(tf, held[0]), 19);
+    await assertConsistent(tf.storage);
+  });
+
   test("unique: enqueueMany absorbs duplicates within the call and held keys", async (tf) => {
     const held = await tf.enqueue(sync, { user: 5 });
     const ids = await tf.enqueueMany([

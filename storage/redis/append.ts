@@ -122,7 +122,7 @@ function send(db: RedisDb, { call }: Packed, claim: ClaimCall | undefined): Prom
   if (!claim && call.creates) {
     const wake = call.wake ? k.wake : "";
     const header = [k.pos, k.feed, k.done, k.jobs, k.prefix, wake, call.createdWakeMessage];
-    const parts = [header, call.created(), call.claims(), call.operations(false)];
+    const parts = [header, call.created(), call.createClaims(), call.operations(false)];
     return SCRIPTS.create.run(db.conn, parts);
   }
   const { queues = [], head = 0, peek = 0, caps } = claim ?? {};

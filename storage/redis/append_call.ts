@@ -89,6 +89,8 @@ export class AppendCall {
   #statKeys = new Map<string, Map<number, string>>();
   /** Unique claims: change number (from 1), key, expected holder ("" for none), job id, ... */
   #claims: string[] = [];
+  /** The keys claimed in this call (a second claim of one goes in the next call). */
+  #claimed = new Set<string>();
 
   /** A call on the keys of one prefix; `replay` (rebuild) writes no log, stream or wake-up. */
   constructor(keys: Keys, replay = false) {
@@ -96,9 +98,14 @@ export class AppendCall {
     this.#replay = replay;
   }
 
-  /** True when one of `commits`' jobs is already in this call (it must go in the next one). */
+  /**
+   * True when one of `commits`' jobs, or a unique key one claims, is already in this call (it
+   * must go in the next one: the create script compares each key with its stored holder only).
+   */
   holds(commits: readonly Commit[]): boolean {
-    return commits.some((commit) => this.#ids.has(commit.id));
+    return commits.some((commit) =>
+      this.#ids.has(commit.id) || (!!commit.unique && this.#claimed.has(commit.unique.key))
+    );
   }
 
   /** Adds a change: its commits, each built on `before` (null for a new job), and its cap. */
@@ -124,6 +131,7 @@ export class AppendCall {
       const { key, holder } = commit.unique;
       // The script sets the key to its job from this claim (it is not sent again to be set).
       this.#claims.push(String(this.changes), key, holder ?? "", commit.id);
+      this.#claimed.add(key);
       this.chars += key.length;
     }
     for (const { commit, before } of commits) this.#commit(commit, before);
@@ -322,9 +330,21 @@ export class AppendCall {
     return undefined;
   }
 
-  /** The claims section of ARGV (see the script's header). */
+  /** The append script's claims section of ARGV (see its header). */
   claims(): string[] {
     return [String(this.#claims.length / 4), ...this.#claims];
+  }
+
+  /** The create script's claims section (see `lua/create.ts`): per change its key and holder. */
+  createClaims(): string[] {
+    const claims = this.#claims;
+    if (!claims.length) return ["0"];
+    const out = [String(this.changes)];
+    for (let c = 1, q = 0; c <= this.changes; c++) {
+      if (claims[q] !== String(c)) out.push("", "");
+      else out.push(claims[q + 1], claims[q + 2]), q += 4;
+    }
+    return out;
   }
 
   /**

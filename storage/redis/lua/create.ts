@@ -21,8 +21,9 @@ ARGV[1] key prefix with its colon (log:<id> keys)
 ARGV[2] channel to PUBLISH a wake-up on ("" for none: then "1" on <prefix>feedwake)
 ARGV[3] the wake-up's message, "=<k>" for the record of the k-th job (not sent twice)
 ARGV[4] number N of jobs; then per job: id, position, record JSON, number of events, events...
-then: number of unique claims; per claim: its change's number (from 1), the key (in the hash
-  ARGV[1].."unique"), the holder it expects ("" for none), the claiming job's id
+then: 0 when no job claims a unique key, else N; then per job the key it claims (in the hash
+  ARGV[1].."unique"; "" for none) and the holder it expects ("" for none). No two jobs of a
+  call claim one key (the caller sends a repeated key in its next call)
 then: number of operations; per operation: command, key, number of arguments, arguments...
   (as in the append script, "BUCKET" too; the records are not among them)
 Returns {} when written.
@@ -39,27 +40,27 @@ for k = 1, n do
   ids[k], at[k] = ARGV[i], i
   i = i + 4 + (#count == 1 and byte(count) - 48 or tonumber(count))
 end
--- Unique claims, checked in change order: a key claimed by an earlier change is held by its job.
-local nclaims, uniqueKey, claimsAt = tonumber(ARGV[i]), prefix .. 'unique', i + 1
-i = i + 1 + 4 * nclaims
-local claimed, held = {}, {}
+-- Unique claims: each key's holder (one HMGET per 500 keys) must be the one its job expects.
+local claimsAt, uniqueKey = i + 1, prefix .. 'unique'
+local nclaims = tonumber(ARGV[i])
+i = i + 1 + 2 * nclaims
+local claimed, held, nheld = {}, {}, 0
 if nclaims > 0 then
-  local keys = {}
-  for q = 1, nclaims do keys[q] = ARGV[claimsAt + 4 * (q - 1) + 1] end
-  local holders = {}
-  for s = 1, nclaims, 500 do
-    local found = call('HMGET', uniqueKey, unpack(keys, s, math.min(s + 499, nclaims)))
-    for k = 1, #found do holders[keys[s + k - 1]] = found[k] or '' end
+  local keys, found = {}, {}
+  for k = 1, n do keys[k] = ARGV[claimsAt + 2 * k - 2] end
+  for s = 1, n, 500 do
+    local got = call('HMGET', uniqueKey, unpack(keys, s, math.min(s + 499, n)))
+    if s == 1 then found = got else for k = 1, #got do found[s + k - 1] = got[k] end end
   end
-  for q = 1, nclaims do
-    local a = claimsAt + 4 * (q - 1)
-    local c, key = tonumber(ARGV[a]), ARGV[a + 1]
-    if holders[key] ~= ARGV[a + 2] then
-      claimed[c] = claimed[c] or {}
-      claimed[c][#claimed[c] + 1] = ARGV[a + 3]
-    else
-      holders[key] = ARGV[a + 3]
-      held[#held + 1], held[#held + 2] = key, ARGV[a + 3]
+  for k = 1, n do
+    local key = keys[k]
+    if key ~= '' then
+      if (found[k] or '') ~= ARGV[claimsAt + 2 * k - 1] then
+        claimed[k] = { ids[k] }
+      else
+        held[nheld + 1], held[nheld + 2] = key, ids[k]
+        nheld = nheld + 2
+      end
     end
   end
 end
@@ -92,7 +93,7 @@ else
   call('HSET', KEYS[1], unpack(posPairs))
   call('HSET', KEYS[4], unpack(records))
 end
-for s = 1, #held, 1000 do call('HSET', uniqueKey, unpack(held, s, math.min(s + 999, #held))) end
+for s = 1, nheld, 1000 do call('HSET', uniqueKey, unpack(held, s, math.min(s + 999, nheld))) end
 
 local feed, nfeed, feedBytes = {}, 0, 0
 for k = 1, n do
