@@ -11,7 +11,7 @@ import { TaskFlow } from "../lib/client.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
 import { RedisStorage } from "../storage/redis/mod.ts";
 import { RespConnection } from "../storage/redis/connection.ts";
-import { encode, parse, ReplyError } from "../storage/redis/protocol.ts";
+import { encode, parse, replyEnd, ReplyError } from "../storage/redis/protocol.ts";
 import { eventually } from "./helpers.ts";
 import { freePort, REDIS_REQUIRED, RedisServer, redisServerMissing } from "./redis_helpers.ts";
 
@@ -43,6 +43,8 @@ Deno.test("resp: a reply is decoded only once all of it has arrived, at any spli
     const firstEnds = whole.length - "$2\r\nno\r\n".length;
     if (cut < firstEnds) assert.equal(partial, undefined, `cut at ${cut}`);
     else assert.deepEqual(partial?.value, [["hello", null], -42, "jé", "OK"]);
+    // The length scan the reader does between reads agrees with the decoder at every cut.
+    assert.equal(replyEnd(buffer, 0, cut), partial ? partial.next : -1, `scan cut at ${cut}`);
   }
   const first = parse(whole, 0, whole.length)!;
   assert.deepEqual(parse(whole, first.next, whole.length), { value: "no", next: whole.length });

@@ -9,7 +9,7 @@
  * fails, and the connection with it. Failures of the connection are {@link ConnectionError}s.
  */
 
-import { concat, encodeText, frame, parse, type Reply, ReplyError } from "./protocol.ts";
+import { concat, encodeText, frame, parse, type Reply, replyEnd, ReplyError } from "./protocol.ts";
 import type { RedisTarget } from "./url.ts";
 
 /** Why a connection failed. */
@@ -261,6 +261,9 @@ export class RespConnection implements RedisConnection {
   /** Reads replies and hands them to the waiting requests, in order (pushes to `onPush`). */
   async #read(conn: Deno.Conn): Promise<void> {
     let buffer = new Uint8Array(READ_SIZE), start = 0, end = 0;
+    // A reply found incomplete is decoded again only once all of it is there: a large one
+    // arriving over many reads is scanned for its length each time, not decoded.
+    let partial = false;
     const onPush = this.#options.onPush;
     try {
       for (;;) {
@@ -281,7 +284,9 @@ export class RespConnection implements RedisConnection {
         if (n === null) throw new ConnectionError("closed", "connection closed by the server");
         end += n;
         for (;;) {
+          if (partial && replyEnd(buffer, start, end) === -1) break;
           const parsed = parse(buffer, start, end);
+          partial = !parsed;
           if (!parsed) break;
           start = parsed.next;
           const value = parsed.value;

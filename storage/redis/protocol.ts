@@ -102,6 +102,32 @@ function integer(buffer: Uint8Array, from: number, to: number): number {
   return sign * n;
 }
 
+/**
+ * Where the reply at `buffer[start]` ends (the index after it), or -1 when it is not all there
+ * yet: lengths are read, nothing is decoded.
+ */
+export function replyEnd(buffer: Uint8Array, start: number, end: number): number {
+  if (start >= end) return -1;
+  const eol = lineEnd(buffer, start + 1, end);
+  if (eol === -1 || eol >= end) return -1;
+  const next = eol + 2;
+  switch (buffer[start]) {
+    case 36: { // $ bulk string
+      const length = integer(buffer, start + 1, eol);
+      if (length < 0) return next;
+      return next + length + 2 > end ? -1 : next + length + 2;
+    }
+    case 42: { // * array
+      let at = next;
+      const count = integer(buffer, start + 1, eol);
+      for (let i = 0; i < count && at !== -1; i++) at = replyEnd(buffer, at, end);
+      return at;
+    }
+    default:
+      return next;
+  }
+}
+
 /** Decodes one reply from `buffer[start, end)`, or undefined when it is not all there yet. */
 export function parse(
   buffer: Uint8Array,
