@@ -91,3 +91,44 @@ Deno.test("kv leases: a state entry holding no lease reads as its record's holde
     await tf.close();
   }
 });
+
+Deno.test("kv leases: a job finishing while a heartbeat writes costs only its own lease, the others are extended", async () => {
+  const storage = await KvStorage.open(":memory:", "kv::memory:");
+  const tf = new TaskFlow(storage);
+  try {
+    const lease: Lease = { serverId: "s1", until: 1_000 };
+    const ids = await tf.enqueueMany(Array.from({ length: 5 }, () => ({ job: noop, args: {} })));
+    const records = (await storage.getMany(ids)).map((r) => r!);
+    const claims = await storage.append(records.map((record) => ({
+      commits: [appendCommit(record, [processingEvent(Date.now(), lease)], lease)],
+    })));
+    assert.ok(claims.every((r) => r.ok));
+    const finish = async (id: string) => {
+      const record = (await storage.get(id))!;
+      const [done] = await storage.append([{
+        commits: [appendCommit(record, [{ type: "state", at: Date.now(), state: "Succeeded" }])],
+      }]);
+      assert.equal(done.ok, true);
+    };
+    // The job ids[2] finishes between the beat's read of the state entries and its write.
+    const getMany = storage.kv.getMany.bind(storage.kv);
+    let reads = 0;
+    storage.kv.getMany = (async (keys: Deno.KvKey[]) => {
+      const entries = await getMany(keys);
+      if (++reads === 2) await finish(ids[2]);
+      return entries;
+    }) as typeof storage.kv.getMany;
+    const { lost } = await storage.heartbeat(beat("s1", ids, 5_000));
+    storage.kv.getMany = getMany;
+    assert.deepEqual(lost, [ids[2]]);
+    for (const id of ids) {
+      assert.deepEqual(
+        await storage.lease(id),
+        id === ids[2] ? null : { serverId: "s1", until: 5_000 },
+      );
+    }
+    assert.equal((await storage.servers()).length, 1, "the server record is written too");
+  } finally {
+    await tf.close();
+  }
+});

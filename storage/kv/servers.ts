@@ -114,44 +114,73 @@ async function beatChunk(
   beat: Heartbeat,
   withServer: boolean,
 ): Promise<string[]> {
-  for (let attempt = 1;; attempt++) {
-    // A lease lives in its job's Processing state entry, whose key holds when the job entered
-    // Processing: the rows name it.
-    const rows = await getMany<unknown>(db.kv, ids.map((id) => db.key("job", id)));
-    const lost: string[] = [];
-    const held: { id: string; serverId?: string; key: Key }[] = [];
-    rows.forEach((row, i) => {
-      const record = rowEntry(row).record;
-      if (record?.state !== "Processing") lost.push(ids[i]);
-      else {
-        const key = db.key("state", "Processing", record.stateAt, ids[i]);
-        held.push({ id: ids[i], serverId: record.serverId, key });
-      }
-    });
-    const entries = await getMany<Lease | null>(db.kv, held.map(({ key }) => key));
-    const atomic = db.kv.atomic();
-    if (withServer) {
-      // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
-      const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
-      atomic.set(db.key("server", beat.server.id), record, { expireIn: beat.ttlMs });
-    }
-    entries.forEach((entry, i) => {
-      // No entry: the job left Processing after its row was read. An entry without a lease
-      // (see leasesOf) is held by the server its record names.
-      const serverId = entry.value?.serverId ?? held[i].serverId;
-      if (entry.versionstamp === null || serverId !== beat.server.id) {
-        lost.push(held[i].id);
-        return;
-      }
-      const until = Math.max(beat.leaseUntil, (entry.value?.until ?? 0) + 1);
-      atomic.check(entry).set(entry.key, { serverId: beat.server.id, until });
-    });
-    // A check fails only when a job finished or moved meanwhile: read again and retry.
-    if ((await db.writer.commit(atomic)).ok) return lost;
-    if (attempt >= 50) {
-      throw new StorageUnavailableError(address, "leases kept changing during a heartbeat");
-    }
+  const { lost, held } = await readHeld(db, ids, beat.server.id);
+  const atomic = db.kv.atomic();
+  if (withServer) {
+    // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
+    const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
+    atomic.set(db.key("server", beat.server.id), record, { expireIn: beat.ttlMs });
   }
+  for (const entry of held) atomic.check(entry).set(entry.key, extended(entry, beat));
+  if ((await db.writer.commit(atomic)).ok) return lost;
+  // A job finished or moved meanwhile. Retrying all together fails again as long as jobs keep
+  // finishing (a busy worker's do, many a second): each lease goes on its own instead.
+  if (withServer) await beatChunk(db, address, [], beat, true);
+  const kept = await Promise.all(held.map((entry) => beatOne(db, address, entry.id, beat)));
+  return [...lost, ...held.filter((_, i) => !kept[i]).map((entry) => entry.id)];
+}
+
+/** Extends the lease of job `id` alone; false when it is no longer this server's. */
+async function beatOne(db: KvDb, address: string, id: string, beat: Heartbeat): Promise<boolean> {
+  for (let attempt = 1; attempt <= 50; attempt++) {
+    const { held: [entry] } = await readHeld(db, [id], beat.server.id);
+    if (!entry) return false;
+    const atomic = db.kv.atomic().check(entry).set(entry.key, extended(entry, beat));
+    if ((await db.writer.commit(atomic)).ok) return true;
+  }
+  throw new StorageUnavailableError(
+    address,
+    `the lease of job ${id} kept changing during a heartbeat`,
+  );
+}
+
+/** The lease `entry` as `beat` extends it (always changed, so reapers see the holder live). */
+function extended(entry: Deno.KvEntry<Lease | null>, beat: Heartbeat): Lease {
+  return {
+    serverId: beat.server.id,
+    until: Math.max(beat.leaseUntil, (entry.value?.until ?? 0) + 1),
+  };
+}
+
+/** The Processing state entries of `ids` still held by `serverId`, and the ids it lost. */
+async function readHeld(
+  db: KvDb,
+  ids: string[],
+  serverId: string,
+): Promise<{ lost: string[]; held: (Deno.KvEntry<Lease | null> & { id: string })[] }> {
+  // A lease lives in its job's Processing state entry, whose key holds when the job entered
+  // Processing: the rows name it.
+  const rows = await getMany<unknown>(db.kv, ids.map((id) => db.key("job", id)));
+  const lost: string[] = [];
+  const named: { id: string; serverId?: string; key: Key }[] = [];
+  rows.forEach((row, i) => {
+    const record = rowEntry(row).record;
+    if (record?.state !== "Processing") lost.push(ids[i]);
+    else {
+      const key = db.key("state", "Processing", record.stateAt, ids[i]);
+      named.push({ id: ids[i], serverId: record.serverId, key });
+    }
+  });
+  const entries = await getMany<Lease | null>(db.kv, named.map(({ key }) => key));
+  const held: (Deno.KvEntry<Lease | null> & { id: string })[] = [];
+  entries.forEach((entry, i) => {
+    // No entry: the job left Processing after its row was read. An entry without a lease
+    // (see leasesOf) is held by the server its record names.
+    const holder = entry.value?.serverId ?? named[i].serverId;
+    if (entry.versionstamp === null || holder !== serverId) lost.push(named[i].id);
+    else held.push({ ...entry, id: named[i].id });
+  });
+  return { lost, held };
 }
 
 /** The servers whose record has not expired. */
