@@ -1,8 +1,8 @@
 /**
  * @module
  * Leases on Deno KV live in the value of a Processing job's state entry. These tests read them
- * back through every reader (lease, leases, due, heartbeat), and through the fallback for a file
- * written when leases were keys of their own (`lease/<id>`, the state entry's value null).
+ * back through every reader (lease, leases, due, heartbeat), and through the fallback for a state
+ * entry holding none (a transition that knew no lease): its record's holder.
  */
 
 import assert from "node:assert/strict";
