@@ -65,10 +65,11 @@ export class Maintenance {
   #misindexed = new Set<string>();
   /** Leases of other workers' jobs, as first seen unchanged. */
   #watched = new Map<string, Watched>();
-  /** Rounds running now: stop waits for them (a beat would re-register the server). */
-  #rounds = new Set<Promise<void>>();
-  /** The kinds of round running now: a slow round is never joined by another of its kind. */
-  #busy = new Set<"beat" | "sweep">();
+  /**
+   * The round of each kind running now: a slow round is never joined by another of its kind,
+   * and stop waits for them (a beat would re-register the server).
+   */
+  #rounds = new Map<"beat" | "sweep", Promise<void>>();
 
   /** Maintenance of the worker sharing `ctx`; `onPaused` gets the paused queues each beat. */
   constructor(
@@ -102,13 +103,8 @@ export class Maintenance {
    * and beats apart from the sweeps keep leases fresh while a long sweep runs.
    */
   #round(kind: "beat" | "sweep", run: () => Promise<void>): void {
-    if (this.#busy.has(kind)) return;
-    this.#busy.add(kind);
-    const round = run().finally(() => {
-      this.#busy.delete(kind);
-      this.#rounds.delete(round);
-    });
-    this.#rounds.add(round);
+    if (this.#rounds.has(kind)) return;
+    this.#rounds.set(kind, run().finally(() => this.#rounds.delete(kind)));
   }
 
   /** Runs one pruning pass now (as every `pruneIntervalMs`), unless one is running. */
@@ -119,7 +115,7 @@ export class Maintenance {
   /** Stops the heartbeats and the pruner (waiting for a pass in progress). */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await Promise.all(this.#rounds);
+    await Promise.all(this.#rounds.values());
     await this.#pruner.stop();
   }
 

@@ -115,32 +115,44 @@ async function beatChunk(
   withServer: boolean,
 ): Promise<string[]> {
   const { lost, held } = await readHeld(db, ids, beat.server.id);
-  const atomic = db.kv.atomic();
-  if (withServer) {
-    // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
-    const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
-    atomic.set(db.key("server", beat.server.id), record, { expireIn: beat.ttlMs });
-  }
+  const atomic = withServer ? withServerRecord(db, db.kv.atomic(), beat) : db.kv.atomic();
   for (const entry of held) atomic.check(entry).set(entry.key, extended(entry, beat));
   if ((await db.writer.commit(atomic)).ok) return lost;
   // A job finished or moved meanwhile. Retrying all together fails again as long as jobs keep
-  // finishing (a busy worker's do, many a second): each lease goes on its own instead.
-  if (withServer) await beatChunk(db, address, [], beat, true);
-  const kept = await Promise.all(held.map((entry) => beatOne(db, address, entry.id, beat)));
+  // finishing (a busy worker's do, many a second): each lease goes on its own instead, first
+  // on the entry read, then (if that one changed) read again.
+  const kept = await Promise.all(held.map((entry) => beatOne(db, address, entry, beat)));
+  if (withServer) await db.writer.commit(withServerRecord(db, db.kv.atomic(), beat));
   return [...lost, ...held.filter((_, i) => !kept[i]).map((entry) => entry.id)];
 }
 
-/** Extends the lease of job `id` alone; false when it is no longer this server's. */
-async function beatOne(db: KvDb, address: string, id: string, beat: Heartbeat): Promise<boolean> {
-  for (let attempt = 1; attempt <= 50; attempt++) {
-    const { held: [entry] } = await readHeld(db, [id], beat.server.id);
-    if (!entry) return false;
+/** `atomic` writing the beating server's record too. */
+function withServerRecord(
+  db: KvDb,
+  atomic: Deno.AtomicOperation,
+  beat: Heartbeat,
+): Deno.AtomicOperation {
+  // KV has no clock to read: the beating process's clock, not the lastSeen it reports.
+  const record = { ...beat.server, expiresAt: Date.now() + beat.ttlMs };
+  return atomic.set(db.key("server", beat.server.id), record, { expireIn: beat.ttlMs });
+}
+
+/** Extends the lease in `entry` alone; false when its job is no longer this server's. */
+async function beatOne(
+  db: KvDb,
+  address: string,
+  entry: HeldState | undefined,
+  beat: Heartbeat,
+): Promise<boolean> {
+  for (let attempt = 1; entry && attempt <= 50; attempt++) {
     const atomic = db.kv.atomic().check(entry).set(entry.key, extended(entry, beat));
     if ((await db.writer.commit(atomic)).ok) return true;
+    [entry] = (await readHeld(db, [entry.id], beat.server.id)).held;
   }
+  if (!entry) return false;
   throw new StorageUnavailableError(
     address,
-    `the lease of job ${id} kept changing during a heartbeat`,
+    `the lease of job ${entry.id} kept changing during a heartbeat`,
   );
 }
 
@@ -152,12 +164,15 @@ function extended(entry: Deno.KvEntry<Lease | null>, beat: Heartbeat): Lease {
   };
 }
 
+/** A Processing state entry as a beat read it, with its job's id. */
+type HeldState = Deno.KvEntry<Lease | null> & { id: string };
+
 /** The Processing state entries of `ids` still held by `serverId`, and the ids it lost. */
 async function readHeld(
   db: KvDb,
   ids: string[],
   serverId: string,
-): Promise<{ lost: string[]; held: (Deno.KvEntry<Lease | null> & { id: string })[] }> {
+): Promise<{ lost: string[]; held: HeldState[] }> {
   // A lease lives in its job's Processing state entry, whose key holds when the job entered
   // Processing: the rows name it.
   const rows = await getMany<unknown>(db.kv, ids.map((id) => db.key("job", id)));
@@ -172,7 +187,7 @@ async function readHeld(
     }
   });
   const entries = await getMany<Lease | null>(db.kv, named.map(({ key }) => key));
-  const held: (Deno.KvEntry<Lease | null> & { id: string })[] = [];
+  const held: HeldState[] = [];
   entries.forEach((entry, i) => {
     // No entry: the job left Processing after its row was read. An entry without a lease
     // (see leasesOf) is held by the server its record names.
