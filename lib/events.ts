@@ -98,6 +98,8 @@ export interface StateData {
   resetAttempts?: boolean;
   /** Scheduled by the handler's snooze: the attempt that ran is not counted. */
   snoozed?: boolean;
+  /** Enqueued by a stopping worker before the handler started: the claim is not counted. */
+  unstarted?: boolean;
 }
 
 /** The first event of every job. */

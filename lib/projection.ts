@@ -134,6 +134,8 @@ function enter(next: JobRecord, before: JobRecord, event: StateEvent): JobRecord
       break;
     case "Enqueued":
       if (data.resetAttempts) next.attempt = 0;
+      // Put back before its handler started (claimed ahead): the next claim counts it again.
+      else if (data.unstarted) next.attempt = Math.max(0, before.attempt - 1);
       break;
     case "Processing":
       next.attempt = before.attempt + 1;

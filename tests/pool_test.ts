@@ -15,7 +15,6 @@ Deno.test("pool: the bound holds; whenFree waits for a slot or a wake-up; idle s
   const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
   const runs = gates.map((gate) => pool.run(() => gate.promise));
   assert.equal(pool.free, 0);
-  assert.throws(() => pool.run(() => Promise.resolve()), RangeError);
 
   let freed = false;
   const waiting = pool.whenFree().then(() => freed = true);
@@ -83,4 +82,67 @@ Deno.test("pool: whenFree(onFree, reserved) waits for a slot beyond the reserved
   await Promise.all([task, waiting]);
   assert.equal(pool.free, 3, "the busy slot freed: one beyond the reserved two");
   await pool.whenFree(undefined, 2);
+});
+
+Deno.test("pool: places ahead open only once handlers are timed short; a task ahead starts as a slot frees, never more than size at once", async () => {
+  const pool = new Pool(2);
+  pool.ahead = 1;
+  assert.equal(pool.ahead, 0, "no handler timed yet: nothing is claimed ahead");
+  for (let i = 0; i < 20; i++) await pool.run(() => Promise.resolve());
+  pool.ahead = 1;
+  assert.equal(pool.ahead, 1, "twenty short handlers: one place ahead");
+  assert.equal(pool.free, 3);
+  const gates = [0, 1, 2].map(() => Promise.withResolvers<void>());
+  let running = 0, most = 0;
+  const started: number[] = [];
+  const runs = gates.map((gate, i) =>
+    pool.run(async () => {
+      started.push(i);
+      most = Math.max(most, ++running);
+      await gate.promise;
+      running--;
+    })
+  );
+  assert.deepEqual(started, [0, 1], "the third waits for a slot");
+  assert.equal(pool.queued, 1);
+  assert.equal(pool.free, 0);
+  let idle = false;
+  const drained = pool.idle().then(() => idle = true);
+  gates[0].resolve();
+  await runs[0];
+  assert.deepEqual(started, [0, 1, 2], "it took the slot the first freed");
+  assert.equal(pool.queued, 0);
+  gates[1].resolve();
+  await turn();
+  assert.equal(idle, false, "idle() waits for the task that started ahead");
+  gates[2].resolve();
+  await Promise.all([...runs, drained]);
+  assert.equal(most, 2, "never more than two handlers at once");
+  assert.equal(pool.peak, 2);
+});
+
+Deno.test("pool: a long handler closes the places ahead; dropQueued forgets the tasks not started", async () => {
+  const pool = new Pool(1);
+  for (let i = 0; i < 20; i++) await pool.run(() => Promise.resolve());
+  pool.ahead = 2;
+  const gate = Promise.withResolvers<void>();
+  const first = pool.run(() => gate.promise);
+  let ranSecond = false;
+  void pool.run(() => {
+    ranSecond = true;
+    return Promise.resolve();
+  });
+  assert.equal(pool.queued, 1);
+  pool.dropQueued();
+  assert.equal(pool.queued, 0);
+  gate.resolve();
+  await first;
+  await turn();
+  assert.equal(ranSecond, false, "a dropped task never runs");
+  await pool.idle();
+
+  // Handlers of 100 ms: places ahead would only make jobs wait.
+  for (let i = 0; i < 20; i++) await pool.run(() => new Promise((r) => setTimeout(r, 100)));
+  pool.ahead = 2;
+  assert.equal(pool.ahead, 0);
 });

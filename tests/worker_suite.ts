@@ -194,6 +194,48 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     await assertConsistent(h.tf.storage);
   });
 
+  test("jobs claimed ahead of short handlers wait for a slot; a stop puts them back unstarted, no attempt spent", async (h) => {
+    const quick = defineJob("quick", () => {});
+    await h.tf.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ job: quick, args: { i } })));
+    let running = 0, most = 0;
+    const ran = new Map<number, number>();
+    const gate = Promise.withResolvers<void>();
+    const gated = defineJob("gated", async (args: { i: number }) => {
+      most = Math.max(most, ++running);
+      ran.set(args.i, (ran.get(args.i) ?? 0) + 1);
+      await gate.promise;
+      running--;
+    });
+    const worker = await h.worker([quick, gated], { concurrency: 4 });
+    // Forty short handlers timed: the pool now takes a quarter of itself ahead.
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Succeeded, 40));
+    const ids = await h.tf.enqueueMany(
+      Array.from({ length: 10 }, (_, i) => ({ job: gated, args: { i } })),
+    );
+    // Only a one-call claim (Redis, PostgreSQL, memory) claims ahead.
+    const ahead = h.tf.storage.claim ? 1 : 0;
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Processing, 4 + ahead));
+    assert.equal(running, 4, "the job claimed ahead has not started");
+    const stopped = worker.stop();
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Processing, 4));
+    gate.resolve();
+    await stopped;
+    const records = (await h.tf.storage.getMany(ids)).map((r) => r!);
+    const back = records.filter((r) => r.state === "Enqueued" && r.reason === "server shutdown");
+    assert.equal(back.length, ahead, "the job claimed ahead went back");
+    assert.equal(records.filter((r) => r.state === "Succeeded").length, 4);
+    assert.equal(ran.size, 4, "it never ran");
+    await h.worker([quick, gated], { concurrency: 4 });
+    for (const record of back) {
+      const again = await h.waitFor(record.id, "Succeeded");
+      assert.equal(again.attempt, 1, "its attempt was not spent");
+    }
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Succeeded, 50));
+    assert.equal(most, 4, "never more than four handlers at once");
+    assert.ok([...ran.values()].every((n) => n === 1), "each job ran once");
+    await assertConsistent(h.tf.storage);
+  });
+
   test("the handler gets args, id, attempt, signal, progress and log", async (h) => {
     let seen: unknown;
     const job = defineJob("ctx", async (args: { name: string }, ctx) => {

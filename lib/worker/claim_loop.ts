@@ -104,8 +104,10 @@ export class ClaimLoop {
       // slot: a long wait would hold progress writes too.
       if (overlap.free === 0) hold.release();
       // A capped queue's slots free up only when outcomes are written: hold none for it.
-      if (this.#limits.caps(this.#activeQueues())) hold.disarm();
+      const capped = this.#limits.caps(this.#activeQueues()) !== undefined;
+      if (capped) hold.disarm();
       else hold.arm();
+      this.#pool.ahead = this.#ahead(capped);
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
       await overlap.whenFree(hold.hold);
@@ -245,6 +247,17 @@ export class ClaimLoop {
   #cohort(queues: string[]): number {
     if (!this.#storage.orderedCalls || !this.#limits.caps(queues)) return Infinity;
     return Math.ceil(this.#pool.size / 2);
+  }
+
+  /**
+   * Places for jobs claimed ahead: a quarter of the pool with one-call claims (only there does
+   * a claim cost one round trip), none while a served queue has a concurrency or rate limit
+   * (a job claimed ahead would count against it before it runs).
+   */
+  #ahead(capped: boolean): number {
+    if (capped || !this.#storage.claim || !this.#limits.loaded) return 0;
+    if (this.#activeQueues().some((queue) => isRated(this.#limits.get(queue)))) return 0;
+    return Math.ceil(this.#pool.size / 4);
   }
 
   /** The served queues that are not paused (as of the last heartbeat). */

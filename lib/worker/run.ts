@@ -46,6 +46,8 @@ export interface Running {
   trace?: Context;
   /** Its pool slot frees only once its outcome is written (resolved then): see Runner.start. */
   written?: PromiseWithResolvers<void>;
+  /** It has taken a pool slot (a job claimed ahead waits for one). */
+  begun?: boolean;
 }
 
 /** Marks `job` lost: nothing more is written for it, and its handler's signal aborts. */
@@ -140,7 +142,8 @@ export class Runner {
   }
 
   /**
-   * Starts the handler of a job just claimed (a pool slot must be free); `before` is its record
+   * Starts the handler of a job just claimed (a pool slot or a place ahead must be free; in a
+   * place ahead it starts when a slot frees); `before` is its record
    * before the claim (for the queue wait metric). `untilWritten`: its slot stays taken until its
    * outcome is written (on an ordered storage: handed to it), not only until its handler settles
    * (a queue's global limit counts the job until then: a claim sent sooner would find it full).
@@ -189,23 +192,35 @@ export class Runner {
     }
   }
 
+  /** Puts back the jobs claimed ahead that have no slot yet: a stopping worker starts none. */
+  async requeueQueued(): Promise<void> {
+    this.#pool.dropQueued();
+    const waiting = [...this.#running.values()].filter((job) => !job.begun);
+    await Promise.all(waiting.map((job) => this.requeueShutdown(job, true)));
+  }
+
   /** Puts every job still held back to Enqueued (see {@link Runner.requeueShutdown}). */
   async requeueAll(): Promise<void> {
     await Promise.all([...this.#running.values()].map((job) => this.requeueShutdown(job)));
   }
 
-  /** Puts a job abandoned by shutdown back to Enqueued (unless it changed meanwhile). */
-  async requeueShutdown(job: Running): Promise<void> {
+  /**
+   * Puts a job abandoned by shutdown back to Enqueued (unless it changed meanwhile); one whose
+   * handler never started (`unstarted`) gets its attempt back.
+   */
+  async requeueShutdown(job: Running, unstarted = false): Promise<void> {
     if (job.lost) return;
     job.lost = true;
     job.shuttingDown = true;
     job.abandon?.();
-    const events: NewEvent[] = [{
+    const event: NewEvent = {
       type: "state",
       at: this.#ctx.config.now(),
       state: "Enqueued",
       reason: "server shutdown",
-    }];
+    };
+    if (unstarted) event.data = { unstarted: true };
+    const events: NewEvent[] = [event];
     await this.#writes.submit(appendCommit(job.record, events)).catch((error) => {
       this.#ctx.config.log(
         "warn",
@@ -273,6 +288,9 @@ async function runJob(
     job.abandon = () =>
       resolve({ ok: false, error: new Error("abandoned at shutdown"), retry: false });
     void pool.run(async () => {
+      job.begun = true;
+      // Claimed ahead and put back by a stopping worker before a slot freed: never run.
+      if (job.lost) return;
       const timeoutMs = job.record.options.timeoutMs ?? definition?.defaults.timeoutMs;
       let cancel: (() => void) | undefined;
       // The timeout and the duration count from the handler's start: an isolated job may first

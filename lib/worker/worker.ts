@@ -213,6 +213,7 @@ export class Worker {
     loop.signal();
     parts.unlisten?.();
     await loop.stopped();
+    await runner.requeueQueued();
     const timeout = this.#ctx.config.shutdownTimeoutMs;
     const drained = await settlesWithin(this.#pool.idle(), timeout, this.#now.promise);
     if (!drained) {
