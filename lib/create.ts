@@ -284,7 +284,8 @@ export async function createJobs(writer: JobWriter, jobs: PreparedJob[]): Promis
   }
   const custom = jobs.filter((p) => p.custom).map((p) => p.id);
   if (custom.length) await refuseTaken(writer.storage, custom);
-  const { leaders, duplicates } = sameKeys(jobs);
+  // One job (an awaited enqueue) repeats no key: no leaders or duplicates to work out.
+  const { leaders, duplicates } = jobs.length === 1 ? ALONE : sameKeys(jobs);
   const written = jobs.filter((_, i) => leaders[i] === i);
   const incoming = (job: PreparedJob) => [job, ...duplicates.get(job.id) ?? []].map(incomingOf);
   const at = writer.now();
@@ -317,6 +318,12 @@ function incomingOf(job: PreparedJob): Incoming {
   const debounce = job.unique?.debounce;
   return debounce ? { args: job.created.args, debounce } : { args: job.created.args };
 }
+
+/** What `sameKeys` gives for a call of one job (never changed by its users). */
+const ALONE: { leaders: number[]; duplicates: Map<string, PreparedJob[]> } = {
+  leaders: [0],
+  duplicates: new Map(),
+};
 
 /**
  * For each job, the index of the job of the call that stands for it (itself, or the first one

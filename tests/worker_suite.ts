@@ -236,6 +236,41 @@ export function runWorkerSuite(name: string, open: () => Promise<WorkerBackend>)
     await assertConsistent(h.tf.storage);
   });
 
+  test("a job claimed ahead and deleted before a slot frees never runs; the worker lets it go", async (h) => {
+    // Only a one-call claim (Redis, PostgreSQL, memory) claims ahead.
+    if (!h.tf.storage.claim) return;
+    const quick = defineJob("quick", () => {});
+    await h.tf.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ job: quick, args: { i } })));
+    const ran = new Set<number>();
+    const gate = Promise.withResolvers<void>();
+    const gated = defineJob("gated", async (args: { i: number }) => {
+      ran.add(args.i);
+      await gate.promise;
+    });
+    const beats = countBeats(h.tf.storage);
+    const worker = await h.worker([quick, gated], { concurrency: 4, storage: beats.storage });
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Succeeded, 40));
+    const ids = await h.tf.enqueueMany(
+      Array.from({ length: 10 }, (_, i) => ({ job: gated, args: { i } })),
+    );
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Processing, 5));
+    const records = (await h.tf.storage.getMany(ids)).map((r) => r!);
+    const waiting = records.filter((r) =>
+      r.state === "Processing" && !ran.has((r.args as { i: number }).i)
+    );
+    assert.equal(waiting.length, 1, "one job waits for a slot");
+    await h.tf.delete(waiting[0].id);
+    // A heartbeat begun after the delete reports the job lost to its worker.
+    const seen = beats.of(worker.id);
+    await eventually(() => assert.ok(beats.of(worker.id) >= seen + 2));
+    gate.resolve();
+    await eventually(async () => assert.equal((await h.tf.counts()).states.Succeeded, 49), 10_000);
+    assert.equal(ran.has((waiting[0].args as { i: number }).i), false, "the deleted job never ran");
+    assert.equal((await h.tf.get(waiting[0].id))!.state, "Deleted");
+    await eventually(() => assert.equal(worker.inFlight, 0));
+    await assertConsistent(h.tf.storage);
+  });
+
   test("the handler gets args, id, attempt, signal, progress and log", async (h) => {
     let seen: unknown;
     const job = defineJob("ctx", async (args: { name: string }, ctx) => {

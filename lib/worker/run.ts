@@ -289,8 +289,10 @@ async function runJob(
       resolve({ ok: false, error: new Error("abandoned at shutdown"), retry: false });
     void pool.run(async () => {
       job.begun = true;
-      // Claimed ahead and put back by a stopping worker before a slot freed: never run.
-      if (job.lost) return;
+      // Claimed ahead, and lost (deleted, requeued by a stop) before a slot freed: never run.
+      if (job.lost) {
+        return resolve({ ok: false, error: job.controller.signal.reason, retry: false });
+      }
       const timeoutMs = job.record.options.timeoutMs ?? definition?.defaults.timeoutMs;
       let cancel: (() => void) | undefined;
       // The timeout and the duration count from the handler's start: an isolated job may first
