@@ -21,7 +21,7 @@ import {
 import { createWorker } from "../lib/worker/worker.ts";
 import { MemoryStorage } from "../storage/memory/mod.ts";
 import type { BatchRecord } from "../lib/batch.ts";
-import { claimCommit, eventually, TestClock } from "./helpers.ts";
+import { claimCommit, eventually, overriding, TestClock } from "./helpers.ts";
 import { appendCommit } from "../lib/changes.ts";
 import { ndjsonArchive, readRetentionFlag } from "../lib/cli/retention.ts";
 
@@ -302,6 +302,42 @@ Deno.test("prune: archive gets record and log before removal; a throwing one rem
       },
     });
     assert.deepEqual(seen, ids);
+    for (const id of ids) assert.equal(await tf.get(id), null);
+  } finally {
+    await tf.close();
+  }
+});
+
+Deno.test("prune: a job another pruner removes between the read and the archive is not archived again without its log", async () => {
+  const clock = new TestClock(NOW);
+  const storage = new MemoryStorage();
+  const tf = new TaskFlow(storage, { now: clock.now });
+  try {
+    const ids = await finishedJobs(tf, 3, "Succeeded");
+    clock.advance(DAY);
+    // The other pruner removes the second job just as this one reads its log for the archive.
+    const raced = overriding(storage, {
+      events: async (id) => {
+        if (id === ids[1]) {
+          const record = (await storage.get(id))!;
+          await storage.remove([{ id, version: record.version }]);
+        }
+        return await storage.events(id);
+      },
+    });
+    const archived: string[] = [];
+    const report = await new TaskFlow(raced, { now: clock.now }).prune({
+      archive: (jobs) => {
+        for (const { record, events } of jobs) {
+          assert.equal(events.length, record.version, `${record.id} archived with its whole log`);
+          archived.push(record.id);
+        }
+        return Promise.resolve();
+      },
+    });
+    assert.deepEqual(archived, [ids[0], ids[2]]);
+    assert.deepEqual(report.ids, [ids[0], ids[2]]);
+    assert.equal(report.removed.succeeded, 2);
     for (const id of ids) assert.equal(await tf.get(id), null);
   } finally {
     await tf.close();

@@ -200,9 +200,14 @@ class Pass {
       return slice.length;
     }
     if (this.#options.archive) {
-      const jobs: ArchivedJob[] = await Promise.all(
+      const read: ArchivedJob[] = await Promise.all(
         slice.map(async (record) => ({ record, events: await this.#storage.events(record.id) })),
       );
+      // A job with no log left was removed meanwhile by another pruner, which archived it: it
+      // is neither archived again (without its log) nor counted here.
+      const jobs = read.filter((job) => job.events.length > 0);
+      if (!jobs.length) return 0;
+      slice = jobs.map((job) => job.record);
       // Nothing is removed unless the archive resolved: losing the log must be a choice.
       await this.#options.archive(jobs);
     }
