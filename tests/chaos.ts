@@ -96,8 +96,24 @@ function spawnSkewedWorker(
       ...retention,
     },
     stdout: "null",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
+}
+
+/** Keeps `child`'s standard error in `path` (a crash's message is read back from it). */
+async function keepStderr(child: Deno.ChildProcess, path: string): Promise<void> {
+  try {
+    const file = await Deno.open(path, { write: true, create: true });
+    await child.stderr.pipeTo(file.writable);
+  } catch {
+    // Nothing kept: the crash is still reported, without its message.
+  }
+}
+
+/** The last `n` lines of what a crashed worker printed to standard error. */
+async function lastLines(path: string, n = 3): Promise<string> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  return text.trim().split("\n").slice(-n).join(" | ");
 }
 
 /** Runs chaos against `options.url` and reports; never throws for a violation (see `problems`). */
@@ -138,6 +154,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         ...queues ? ["--queues", queues.join(",")] : [],
       ],
       output: "null",
+      stderr: "piped",
     });
   };
   let kills = 0;
@@ -147,10 +164,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let stopping = false;
   const watched = (slot: number) => {
     const child = spawn(slot);
+    const stderr = `${dir}/worker-${child.pid}.err`;
+    const kept = keepStderr(child, stderr);
     child.status.then(({ code, signal }) => {
-      if (!stopping && !killed.has(child.pid)) {
-        crashes.push(`worker pid ${child.pid} exited by itself (code ${code}, signal ${signal})`);
-      }
+      if (stopping || killed.has(child.pid)) return;
+      const at =
+        crashes.push(`worker pid ${child.pid} exited by itself (code ${code}, signal ${signal})`) -
+        1;
+      // What it printed last says why (an uncaught error), once its standard error is in.
+      void kept.then(() => lastLines(stderr)).then((tail) => {
+        if (tail) crashes[at] += `: ${tail}`;
+      });
     });
     return child;
   };

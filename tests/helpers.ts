@@ -144,6 +144,8 @@ export interface WorkerProcessOptions {
   args?: string[];
   /** What happens to the worker's output (default "piped"). */
   output?: "piped" | "null";
+  /** What happens to its standard error, when not as `output`. */
+  stderr?: "piped" | "null";
 }
 
 /** Starts `main.ts worker` in a subprocess. */
@@ -164,6 +166,6 @@ export function spawnWorkerProcess(options: WorkerProcessOptions): Deno.ChildPro
     cwd: ROOT,
     env: { TASKFLOW_TEST_RUNS: options.runs, NO_COLOR: "1" },
     stdout: output,
-    stderr: output,
+    stderr: options.stderr ?? output,
   }).spawn();
 }
