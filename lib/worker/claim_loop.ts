@@ -104,10 +104,11 @@ export class ClaimLoop {
       // slot: a long wait would hold progress writes too.
       if (overlap.free === 0) hold.release();
       // A capped queue's slots free up only when outcomes are written: hold none for it.
-      const capped = this.#limits.caps(this.#activeQueues()) !== undefined;
+      const served = this.#activeQueues();
+      const capped = this.#limits.caps(served) !== undefined;
       if (capped) hold.disarm();
       else hold.arm();
-      this.#pool.ahead = this.#ahead(capped);
+      this.#pool.ahead = this.#ahead(served, capped);
       // Not a race with a promise of the worker's lifetime: every race would leave a reaction
       // on it until the worker stops (a leak per turn of the loop).
       await overlap.whenFree(hold.hold);
@@ -234,7 +235,12 @@ export class ClaimLoop {
   /** Whether claims may overlap now: native ones, no rate-limited queue, a backlog seen. */
   #overlaps(): boolean {
     if (!this.#overlap.flowing || !this.#storage.claim || !this.#limits.loaded) return false;
-    return !this.#activeQueues().some((queue) => isRated(this.#limits.get(queue)));
+    return !this.#anyRated(this.#activeQueues());
+  }
+
+  /** Whether one of `queues` has a rate or partition limit (its claims go one by one). */
+  #anyRated(queues: readonly string[]): boolean {
+    return queues.some((queue) => isRated(this.#limits.get(queue)));
   }
 
   /**
@@ -254,9 +260,8 @@ export class ClaimLoop {
    * a claim cost one round trip), none while a served queue has a concurrency or rate limit
    * (a job claimed ahead would count against it before it runs).
    */
-  #ahead(capped: boolean): number {
-    if (capped || !this.#storage.claim || !this.#limits.loaded) return 0;
-    if (this.#activeQueues().some((queue) => isRated(this.#limits.get(queue)))) return 0;
+  #ahead(queues: readonly string[], capped: boolean): number {
+    if (capped || !this.#storage.claim || !this.#limits.loaded || this.#anyRated(queues)) return 0;
     return Math.ceil(this.#pool.size / 4);
   }
 
@@ -273,7 +278,7 @@ export class ClaimLoop {
   ): Promise<{ claimed: number; contended: boolean }> {
     this.#retryAt = Infinity;
     if (queues.length === 0) return { claimed: 0, contended: false };
-    if (!queues.some((queue) => isRated(this.#limits.get(queue)))) {
+    if (!this.#anyRated(queues)) {
       return await this.#claimPlain(free, queues, caps);
     }
     // Queue by queue, in order: a rate- or partition-limited one through its limiter record.

@@ -66,9 +66,9 @@ export class Pool {
 
   /**
    * Runs `task` in a slot the caller has checked is free (or, with every slot busy, in a place
-   * ahead: it starts when a slot frees; never more than `size` run at once). The slot stays taken until the task settles, even if
-   * its job was already given up on (a handler that ignores its abort signal still counts
-   * against the bound).
+   * ahead: it starts when a slot frees; never more than `size` run at once). The slot stays
+   * taken until the task settles, even if its job was already given up on (a handler that
+   * ignores its abort signal still counts against the bound).
    */
   run(task: () => Promise<void>): Promise<void> {
     if (this.#busy < this.size) return this.#start(task);

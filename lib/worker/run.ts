@@ -143,10 +143,10 @@ export class Runner {
 
   /**
    * Starts the handler of a job just claimed (a pool slot or a place ahead must be free; in a
-   * place ahead it starts when a slot frees); `before` is its record
-   * before the claim (for the queue wait metric). `untilWritten`: its slot stays taken until its
-   * outcome is written (on an ordered storage: handed to it), not only until its handler settles
-   * (a queue's global limit counts the job until then: a claim sent sooner would find it full).
+   * place ahead it starts when a slot frees); `before` is its record before the claim (for the
+   * queue wait metric). `untilWritten`: its slot stays taken until its outcome is written (on
+   * an ordered storage: handed to it), not only until its handler settles (a queue's global
+   * limit counts the job until then: a claim sent sooner would find it full).
    */
   start(record: JobRecord, before?: JobRecord, options: { untilWritten?: boolean } = {}): void {
     const job: Running = {
@@ -213,14 +213,13 @@ export class Runner {
     job.lost = true;
     job.shuttingDown = true;
     job.abandon?.();
-    const event: NewEvent = {
+    const events: NewEvent[] = [{
       type: "state",
       at: this.#ctx.config.now(),
       state: "Enqueued",
       reason: "server shutdown",
-    };
-    if (unstarted) event.data = { unstarted: true };
-    const events: NewEvent[] = [event];
+      ...unstarted ? { data: { unstarted: true } } : {},
+    }];
     await this.#writes.submit(appendCommit(job.record, events)).catch((error) => {
       this.#ctx.config.log(
         "warn",
