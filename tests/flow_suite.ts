@@ -97,6 +97,58 @@ export function runFlowSuite(name: string, open: () => Promise<FlowBackend>): vo
     await assertConsistent(tf.storage);
   });
 
+  test(
+    "a job held back by a concurrency, rate or partition limit stays Enqueued and writes no event per poll",
+    async (
+      backend,
+      tf,
+    ) => {
+      const gate = Promise.withResolvers<void>();
+      const job = defineJob("flow.held", () => gate.promise);
+      await tf.queues.configure("capped", { concurrency: 1 });
+      await tf.queues.configure("rated", { rateLimit: { max: 1, perMs: 600_000 } });
+      await tf.queues.configure("parted", { partition: { concurrency: 1 } });
+      const first = await Promise.all([
+        tf.enqueue(job, 0, { queue: "capped" }),
+        tf.enqueue(job, 0, { queue: "rated" }),
+        tf.enqueue(job, 0, { queue: "parted", partition: "acme" }),
+      ]);
+      const held = await Promise.all([
+        tf.enqueue(job, 1, { queue: "capped" }),
+        tf.enqueue(job, 1, { queue: "rated" }),
+        tf.enqueue(job, 1, { queue: "parted", partition: "acme" }),
+      ]);
+      const running = await Promise.all(backend.storages.map(async (storage) => {
+        const worker = createWorker({
+          storage,
+          jobs: [job],
+          concurrency: 5,
+          queues: ["capped", "rated", "parted"],
+          heartbeatMs: 200,
+          pollIntervalMs: 50,
+        });
+        await worker.start();
+        return worker;
+      }));
+      try {
+        await eventually(async () => {
+          const records = await tf.storage.getMany(first);
+          assert.ok(records.every((r) => r?.state === "Processing"));
+        }, 10_000);
+        // Twenty poll intervals of every worker: a poll that finds the limit full writes nothing.
+        await sleep(1_000);
+        for (const record of await tf.storage.getMany(held)) {
+          assert.equal(record?.state, "Enqueued", `${record?.queue}: held back`);
+          assert.equal(record?.version, 2, `${record?.queue}: created and Enqueued, nothing since`);
+          assert.equal((await tf.events(record!.id)).length, 2);
+        }
+      } finally {
+        gate.resolve();
+        await Promise.all(running.map((w) => w.stop()));
+      }
+    },
+  );
+
   test("rate limit 20/s over 60 jobs on three workers: no second holds more than 20 starts", async (
     backend,
     tf,
